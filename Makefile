@@ -1,0 +1,36 @@
+# gpuvision-nb: two commands do all set-up on a fresh machine (see README.md)
+#   make demo   create/reuse .venv, install, run the main job
+#   make test   create/reuse .venv, install, run the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CI and the dev boxes install this torch (a CUDA build that also runs on CPU); the GPU box has torch 2.11.
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.gpuvision-installed
+
+.PHONY: demo test install export-check readme readme-check unit nbval nbdev-test html clean-venv
+
+install: $(STAMP)
+
+$(STAMP): setup.py settings.ini
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_PINS)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gpuvision bench --quick
+
+# The whole suite: exports in sync, README in sync, unit tests, notebooks under nbval, nbdev_test.
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh
+
+export-check unit nbval nbdev-test readme-check: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh $@
+
+# Regenerate README.md from nbs/index.ipynb (Quarto is unavailable, so nbdev_readme can't be used).
+readme: $(STAMP)
+	$(BIN)/python tools/readme.py
+
+clean-venv:
+	rm -rf $(VENV)

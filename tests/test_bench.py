@@ -1,0 +1,179 @@
+"Timing, comparing and recording (chapter 01)."
+import json, time
+
+import pytest
+import torch
+
+from gpuvision_nb.bench import (RESULTS_ENV, Record, RecordError, Timing, compare, ensure_writable, fmt_rate, fmt_time,
+                                latest_gpu_record, load_record, load_records, record, record_path, repo_results_dir,
+                                results_dir, run_sweep, sync_pitfall, time_fn)
+
+
+def test_sleep_median_lands_near_its_sleep():
+    t = time_fn(time.sleep, 0.02, label="sleep", min_run_time=0.2)
+    assert 0.02 <= t.median < 0.03, t
+    assert len(t.times) >= 5 and t.iqr >= 0 and t.device == "cpu"
+
+
+def test_fast_callable_gets_many_calls_per_reading():
+    t = time_fn(lambda: None, min_run_time=0.05)
+    assert t.median < 1e-4 and len(t.times) >= 5
+
+
+def test_warmup_calls_happen_before_timing():
+    calls = []
+    time_fn(lambda: calls.append(1), warmup=3, min_run_time=0.01)
+    assert len(calls) > 3
+
+
+def test_time_fn_uses_torch_threads_not_one():
+    seen = []
+    time_fn(lambda: seen.append(torch.get_num_threads()), warmup=0, min_run_time=0.01)
+    assert set(seen) == {torch.get_num_threads()}
+
+
+def test_time_fn_passes_args_and_records_work():
+    t = time_fn(torch.add, torch.ones(3), torch.ones(3), label="add", items=3, unit="el", params={"n": 3})
+    assert t.label == "add" and t.rate == pytest.approx(3 / t.median) and t.params == {"n": 3}
+
+
+@pytest.mark.parametrize("kw, msg", [({"warmup": -1}, "warmup"), ({"min_run_time": 0}, "min_run_time"),
+                                     ({"min_repeats": 0}, "min_repeats")])
+def test_time_fn_bad_arguments(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        time_fn(lambda: None, **kw)
+
+
+def test_time_fn_not_callable():
+    with pytest.raises(TypeError, match="must be callable"):
+        time_fn("matmul")
+
+
+def test_sync_pitfall_on_cpu_returns_both_readings():
+    wrong, right = sync_pitfall("cpu", n=64, calls=5, trials=3)
+    assert "no sync" in wrong.label and "synchronized" in right.label and wrong.items == right.items == 2 * 64**3
+
+
+def test_sweep_measures_cpu_and_labels_sizes():
+    ts = run_sweep("matmul", "cpu", quick=True, min_run_time=0.01)
+    assert [t.params["n"] for t in ts] == [64, 512] and {t.device for t in ts} == {"cpu"}
+    with pytest.raises(ValueError, match="kind must be one of"):
+        run_sweep("fft", "cpu")
+
+
+def test_formatting():
+    assert fmt_time(1.5) == "1.5 s" and fmt_time(2.5e-3) == "2.5 ms" and fmt_time(7e-6) == "7 µs"
+    assert fmt_rate(2.5e12, "FLOP") == "2.5 TFLOP/s" and fmt_rate(None) == "—"
+
+
+def _timings():
+    return [Timing("mm 64", "cpu", 0.01, 0.001, [0.01, 0.011], 100.0, "FLOP", {"n": 64}),
+            Timing("mm 64", "cuda:0", 0.001, 0.0001, [0.001], 100.0, "FLOP", {"n": 64})]
+
+
+def test_compare_table_and_speedups():
+    c = compare(_timings(), baseline_device="cpu", title="t")
+    assert [c.speedup(t) for t in c.timings] == [pytest.approx(1.0), pytest.approx(10.0)]
+    text = str(c)
+    assert text.splitlines()[0] == "t" and "10.00x" in text and "vs cpu" in text
+    assert "<table>" in c._repr_html_() and "10.00x" in c._repr_html_()
+    assert compare(_timings()).speedup(_timings()[1]) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="out of range"):
+        compare(_timings(), baseline=5)
+
+
+def test_compare_plot_runs():
+    import matplotlib; matplotlib.use("Agg")
+    ax = compare(_timings()).plot()
+    assert len(ax.patches) == 2
+    with pytest.raises(ValueError, match="metric"):
+        compare(_timings()).plot(metric="speed")
+
+
+def test_record_round_trip_with_provenance(tmp_path):
+    rec = record("demo", _timings(), what="unit test", folder=tmp_path)
+    assert rec.path == tmp_path / "demo--cpu.json"          # no GPU on the recording machine's provenance
+    back = load_record(rec.path)
+    assert back.timings == _timings() and back.experiment == "demo"
+    prov = back.provenance
+    for key in ("what", "date", "python", "torch", "cuda", "cudnn", "cpu", "cpu_threads", "cpu_logical_cores", "gpus", "command"):
+        assert key in prov, key
+    assert prov["what"] == "unit test" and prov["torch"] == torch.__version__ and prov["cpu_threads"] == torch.get_num_threads()
+    assert not list(tmp_path.glob("*.tmp"))                    # the atomic write left no temp file
+
+
+def test_record_goes_to_the_env_folder_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "elsewhere"))
+    assert results_dir() == tmp_path / "elsewhere"
+    rec = record("envtest", _timings()[:1], what="x")
+    assert rec.path.parent == tmp_path / "elsewhere"
+    assert [r.experiment for r in load_records("envtest")] == ["envtest"]
+
+
+def test_repo_results_dir_is_the_checkout():
+    d = repo_results_dir()
+    assert d is None or (d.parent.name == "nbs" and (d.parent.parent / "settings.ini").exists())
+
+
+def test_record_path_for_cpu(tmp_path):
+    assert record_path("x", "cpu", tmp_path) == tmp_path / "x--cpu.json"
+
+
+@pytest.mark.parametrize("name", ["Has Space", "UPPER", "", "../escape", None])
+def test_record_rejects_bad_names(tmp_path, name):
+    with pytest.raises(RecordError, match="experiment name"):
+        record(name, _timings(), "x", folder=tmp_path)
+
+
+def test_record_rejects_empty_or_wrong_timings(tmp_path):
+    for bad in ([], [1, 2]):
+        with pytest.raises(RecordError, match="non-empty list of Timing"):
+            record("x", bad, "x", folder=tmp_path)
+
+
+def test_unwritable_results_folder_is_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"; blocker.write_text("")       # a folder can't be made under a file (even as root)
+    monkeypatch.setenv(RESULTS_ENV, str(blocker / "results"))
+    with pytest.raises(RecordError, match=f"not a writable folder.*{RESULTS_ENV}"):
+        record("x", _timings(), "x")
+    with pytest.raises(RecordError, match="it is a folder"):
+        ensure_writable(tmp_path)
+
+
+def _write(p, obj):
+    p.write_text(obj if isinstance(obj, str) else json.dumps(obj)); return p
+
+
+def test_corrupt_and_malformed_records_name_the_file(tmp_path):
+    good = record("ok", _timings(), "x", folder=tmp_path).to_dict()
+    cases = {"notjson--cpu.json": "{oops", "empty--cpu.json": "", "list--cpu.json": [1, 2],
+             "schema--cpu.json": {**good, "schema": 99},
+             "noprov--cpu.json": {k: v for k, v in good.items() if k != "provenance"},
+             "lackdate--cpu.json": {**good, "provenance": {k: v for k, v in good["provenance"].items() if k != "date"}},
+             "badtiming--cpu.json": {**good, "timings": [{"label": "x"}]},
+             "extrakey--cpu.json": {**good, "timings": [{**good["timings"][0], "bogus": 1}]},
+             "notimings--cpu.json": {**good, "timings": []}}
+    for name, obj in cases.items():
+        p = _write(tmp_path / name, obj)
+        with pytest.raises(RecordError, match=name):
+            load_record(p)
+    with pytest.raises(RecordError, match="does not exist"):
+        load_record(tmp_path / "missing.json")
+    with pytest.raises(RecordError, match=r"record file .*--cpu\.json"):   # a folder with a bad file: refused, named
+        load_records(folders=[tmp_path])
+
+
+def test_latest_gpu_record_picks_the_newest_gpu_run(tmp_path):
+    base = record("exp", _timings(), "x", folder=tmp_path).to_dict()
+    def gpu(date, name):
+        prov = {**base["provenance"], "date": date, "gpus": [{"index": 0, "name": name, "capability": "9.0",
+                                                             "memory_gib": 139.8, "multiprocessors": 132}]}
+        return {**base, "provenance": prov}
+    _write(tmp_path / "exp--old.json", gpu("2026-01-01T00:00:00+00:00", "Old GPU"))
+    _write(tmp_path / "exp--new.json", gpu("2026-06-01T00:00:00+00:00", "New GPU"))
+    rec = latest_gpu_record("exp", [tmp_path])
+    assert isinstance(rec, Record) and rec.gpu == "New GPU"
+    assert rec.label.startswith("recorded on New GPU · torch ") and rec.label.endswith("2026-06-01")
+    assert "recorded on New GPU" in str(rec.compare(baseline_device="cpu"))
+    assert latest_gpu_record("nothing", [tmp_path]) is None
+    assert load_records("exp", [tmp_path / "missing-folder"]) == []
