@@ -1,0 +1,238 @@
+"The repaired seed CNN, the small ResNet, parameter/FLOP counting and the summary (chapter 03)."
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gpuvision_nb.device import set_seed
+from gpuvision_nb.models import (MODELS, ModelSummary, ResBlock, SeedCNN, SmallResNet, check_images, count_params,
+                                 evaluating, flops_per_image, get_model, summary, time_model)
+
+NAMES = list(MODELS)
+PARAMS = {"seed": 4_312_522, "resnet": 308_650}
+FLOPS = {"seed": 40_249_344, "resnet": 98_241_024}
+
+
+def conv_flops(c_in, c_out, hw, k=3, stride=1):
+    return 2 * c_in * k * k * c_out * (hw // stride) ** 2
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("bs", [1, 7])
+def test_output_shape_and_dtype(name, bs):
+    out = get_model(name)(torch.randn(bs, 3, 32, 32))
+    assert out.shape == (bs, 10) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_n_classes_sets_the_output_width(name):
+    assert get_model(name, n_classes=3)(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("cls", [SeedCNN, SmallResNet])
+@pytest.mark.parametrize("bad", [1, 0, -3, 2.0, True, "10", None])
+def test_n_classes_validation(cls, bad):
+    with pytest.raises(ValueError, match=f"{cls.__name__}: n_classes must be an int >= 2"):
+        cls(n_classes=bad)
+
+
+@pytest.mark.parametrize("cls", [SeedCNN, SmallResNet])
+@pytest.mark.parametrize("bad", [(64, 64), (64, 0, 128), (64, 64, 1.5), "abc", 64])
+def test_widths_validation(cls, bad):
+    with pytest.raises(ValueError, match="widths must be 3 positive"):
+        cls(widths=bad)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, True])
+def test_hidden_validation(bad):
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
+        SeedCNN(hidden=bad)
+
+
+def test_seed_keeps_the_seed_article_layers():
+    m = SeedCNN()
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in (m.conv1, m.conv2, m.conv3)] == \
+        [(3, 64, (3, 3), (1, 1)), (64, 64, (3, 3), (1, 1)), (64, 128, (3, 3), (1, 1))]
+    assert (m.fc1.in_features, m.fc1.out_features, m.fc2.in_features, m.fc2.out_features) == (128 * 8 * 8, 512, 512, 10)
+    assert isinstance(m, nn.Sequential) and [n for n, _ in m.named_children()][:3] == ["conv1", "relu1", "pool1"]
+
+
+def test_smaller_seed_can_be_rebuilt():
+    m = SeedCNN(n_classes=4, widths=(8, 16, 32), hidden=64)
+    assert m(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    assert (m.conv3.out_channels, m.fc1.in_features, m.widths, m.hidden) == (32, 32 * 64, (8, 16, 32), 64)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_counts_are_exact(name):
+    assert count_params(get_model(name)) == PARAMS[name]
+
+
+def test_parameter_count_by_formula():
+    by_hand = (3 * 9 * 64 + 64) + (64 * 9 * 64 + 64) + (64 * 9 * 128 + 128) + (8192 * 512 + 512) + (512 * 10 + 10)
+    assert count_params(SeedCNN()) == by_hand
+    assert 4_250_000 < by_hand < 4_350_000                      # "about 4.3M"
+
+
+def test_count_params_trainable_only():
+    m = SeedCNN()
+    m.fc1.requires_grad_(False)
+    assert count_params(m, trainable_only=True) == PARAMS["seed"] - (8192 * 512 + 512)
+    with pytest.raises(TypeError, match="must be an nn.Module"):
+        count_params([1, 2])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_flops_per_image_are_exact(name):
+    assert flops_per_image(get_model(name)) == FLOPS[name] > 0
+
+
+def test_flops_match_the_formulas():
+    seed = conv_flops(3, 64, 32) + conv_flops(64, 64, 16) + conv_flops(64, 128, 8) + 2 * 8192 * 512 + 2 * 512 * 10
+    resnet = (conv_flops(3, 32, 32) + 2 * conv_flops(32, 32, 32)
+              + conv_flops(32, 64, 32, stride=2) + conv_flops(64, 64, 16) + conv_flops(32, 64, 32, k=1, stride=2)
+              + conv_flops(64, 128, 16, stride=2) + conv_flops(128, 128, 8) + conv_flops(64, 128, 16, k=1, stride=2)
+              + 2 * 128 * 10)
+    assert (seed, resnet) == (FLOPS["seed"], FLOPS["resnet"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_flops_backward_costs_two_to_three_forwards_and_leaves_no_trace(name):
+    m = get_model(name)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    fwd, both = flops_per_image(m), flops_per_image(m, backward=True)
+    assert 2 * fwd < both < 3 * fwd
+    assert all(p.grad is None for p in m.parameters()) and m.training
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())   # BN running stats untouched
+
+
+def test_flops_scale_with_image_size_for_the_resnet():
+    assert flops_per_image(SmallResNet(), (3, 64, 64)) == pytest.approx(4 * FLOPS["resnet"], rel=1e-3)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (3, 32), (3, 0, 32), "3x32x32"])
+def test_flops_bad_input_size(size):
+    with pytest.raises(ValueError, match="input_size"):
+        flops_per_image(SeedCNN(), size)
+
+
+@pytest.mark.parametrize("shape, msg", [((4, 3, 64, 64), r"\(N, 3, 32, 32\), got \(64, 64\) images"),
+                                        ((4, 1, 32, 32), r"got 1 channel\(s\).*repeat the channel"),
+                                        ((3, 32, 32), "add a batch dimension"),
+                                        ((2, 4, 3, 32, 32), "got a 5-d tensor")])
+def test_seed_wrong_input_shape_names_the_expected_shape(shape, msg):
+    with pytest.raises(ValueError, match=r"SeedCNN expects a batch of images shaped \(N, 3, 32, 32\)") as e:
+        SeedCNN()(torch.randn(*shape))
+    assert e.match(msg)
+
+
+def test_resnet_takes_any_size_but_needs_three_channels():
+    m = SmallResNet().eval()
+    assert m(torch.randn(2, 3, 64, 48)).shape == (2, 10)
+    with pytest.raises(ValueError, match=r"SmallResNet expects a batch of images shaped \(N, 3, H, W\)"):
+        m(torch.randn(2, 1, 32, 32))
+
+
+def test_check_images_rejects_non_tensors():
+    with pytest.raises(TypeError, match="as a torch.Tensor"):
+        check_images([[1.0]], "demo")
+
+
+@pytest.mark.parametrize("bad", ["vgg", "", None, 3])
+def test_get_model_unknown_names(bad):
+    with pytest.raises(ValueError, match=r"unknown model .*choose one of \['seed', 'resnet'\]"):
+        get_model(bad)
+
+
+def test_get_model_names_are_forgiving_and_fresh():
+    assert type(get_model(" SEED ")) is SeedCNN and type(get_model("resnet")) is SmallResNet
+    assert get_model("seed") is not get_model("seed")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_models_learn_a_tiny_batch(name):
+    set_seed(0)
+    m = get_model(name)
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    opt = torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        loss = F.cross_entropy(m(x), y)
+        losses.append(loss.item())
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+    assert losses[-1] < 0.75 * losses[0], losses
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_last_input_and_model(name):
+    m = get_model(name).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        ref = m(x)
+        assert torch.allclose(m(x.contiguous(memory_format=torch.channels_last)), ref, atol=1e-5)
+        m = m.to(memory_format=torch.channels_last)
+        assert torch.allclose(m(x.contiguous(memory_format=torch.channels_last)), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_eval_mode_is_deterministic(name):
+    m = get_model(name).eval()
+    x = torch.randn(5, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(m(x), m(x))
+        assert torch.equal(m(x[:1]), m(x)[:1]) or torch.allclose(m(x[:1]), m(x)[:1], atol=1e-5)   # no batch coupling
+
+
+def test_resblock_shortcuts():
+    assert isinstance(ResBlock(8, 8).shortcut, nn.Identity)
+    b = ResBlock(8, 16, stride=2)
+    assert b.shortcut.conv.kernel_size == (1, 1) and b(torch.randn(2, 8, 10, 10)).shape == (2, 16, 5, 5)
+
+
+def test_evaluating_restores_mixed_modes():
+    m = SmallResNet()
+    m.layer1.eval()
+    with evaluating(m):
+        assert not any(x.training for x in m.modules())
+    assert m.training and not m.layer1.training and m.layer2.training
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_summary_totals_and_rendering(name):
+    m = get_model(name)
+    s = summary(m)
+    assert isinstance(s, ModelSummary) and (s.params, s.flops) == (PARAMS[name], FLOPS[name])
+    assert sum(l.params for l in s.layers) == s.params and sum(l.flops for l in s.layers) == s.flops
+    assert s.layers[-1].shape == (10,) and s.layers[0].name == "conv1"
+    text = str(s)
+    assert f"{PARAMS[name]:,}" in text and text.splitlines()[-1].startswith("total")
+    assert "<table>" in s._repr_html_() and m.training
+
+
+def test_summary_shapes_follow_the_seed_pipeline():
+    shapes = {l.name: l.shape for l in summary(SeedCNN()).layers}
+    assert shapes["pool1"] == (64, 16, 16) and shapes["conv3"] == (128, 8, 8) and shapes["flatten"] == (8192,)
+
+
+def test_summary_errors():
+    with pytest.raises(ValueError, match="input_size"):
+        summary(SeedCNN(), (32, 32))
+    with pytest.raises(TypeError, match="must be an nn.Module"):
+        summary("seed")
+
+
+@pytest.mark.parametrize("mode", ["inference", "train"])
+def test_time_model_labels_and_work(mode):
+    t = time_model("seed", mode, "cpu", batch_size=2, min_run_time=0.01)
+    assert (t.label, t.device, t.items, t.unit) == (f"seed · {mode}", "cpu", 2, "img") and t.rate > 0
+    assert t.params == {"model": "seed", "mode": mode, "batch": 2}
+
+
+def test_time_model_errors():
+    with pytest.raises(ValueError, match="mode must be"):
+        time_model("seed", "predict")
+    with pytest.raises(ValueError, match="batch_size must be"):
+        time_model("seed", batch_size=0)
+    with pytest.raises(ValueError, match="unknown model"):
+        time_model("vgg")
