@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.gpuvision-installed
 
-.PHONY: demo test install export-check readme readme-check unit nbval nbdev-test html clean-venv
+.PHONY: demo test install export-check docs docs-check unit nbval nbdev-test html clean-venv
 
 install: $(STAMP)
 
@@ -25,12 +25,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh
 
-export-check unit nbval nbdev-test readme-check: $(STAMP)
+export-check unit nbval nbdev-test docs-check: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh $@
 
-# Regenerate README.md from nbs/index.ipynb (Quarto is unavailable, so nbdev_readme can't be used).
-readme: $(STAMP)
-	$(BIN)/python tools/readme.py
+# Regenerate README.md (from nbs/index.ipynb) and docs/ (every chapter with its outputs, as Markdown).
+# Quarto is unavailable here, so nbdev_readme/nbdev_docs can't be used.
+docs: $(STAMP)
+	$(BIN)/python tools/render.py all
+
+# A static HTML rendering of the course in _site/ (not committed): open _site/index.html.
+html: $(STAMP)
+	$(BIN)/python tools/render.py html _site
 
 clean-venv:
 	rm -rf $(VENV)

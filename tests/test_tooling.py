@@ -39,7 +39,15 @@ def test_every_notebook_is_clean_and_error_free():
             assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), f"{p.name}: stored error output"
 
 
-def test_readme_is_generated_from_index():
-    readme = _load("readme")
-    text, _ = readme.render()
-    assert (ROOT / "README.md").read_text() == text, "README.md is stale: run `make readme`"
+def test_render_drops_hidden_cells_directives_and_widgets(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    render = _load("render")
+    nb = new_notebook(cells=[new_markdown_cell("# T\n> summary"), new_code_cell("#| hide\nsecret()"),
+                             new_code_cell("#| export\n# NBVAL_CHECK_OUTPUT\nshown()", outputs=[
+                                 new_output("stream", name="stdout", text="kept\n"),
+                                 new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {}, "text/plain": "bar"})])])
+    p = tmp_path / "x.ipynb"; nbformat.write(nb, p)
+    text, _ = render.to_markdown(p, "x_files", "")
+    assert "secret" not in text and "#|" not in text and "NBVAL" not in text and "shown()" in text and "kept" in text
+    assert "bar" not in text and render.title(nb) == ("T", "summary")

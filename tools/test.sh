@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite (called by `make test`, which .ci/run calls). Steps can be run alone:
-#   bash tools/test.sh [export-check|readme-check|unit|nbval|nbdev-test] ...
+#   bash tools/test.sh [export-check|docs-check|unit|nbval|nbdev-test] ...
 # Expects the project's venv on PATH (the Makefile does that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(export-check readme-check unit nbval nbdev-test)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(export-check docs-check unit nbval nbdev-test)
 
 # Notebooks record what they measure; during tests those records go to a scratch folder, not into nbs/results/.
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
@@ -24,9 +24,9 @@ for step in "${steps[@]}"; do
         exit 1
       fi
       echo "exports in sync" ;;
-    readme-check)
-      banner "2. README.md must be generated from nbs/index.ipynb"
-      python tools/readme.py --check ;;
+    docs-check)
+      banner "2. README.md and docs/ must be what tools/render.py makes of the notebooks"
+      python tools/render.py check ;;
     unit)
       banner "3. pytest tests/"
       python -m pytest -q tests ;;
@@ -40,7 +40,7 @@ for step in "${steps[@]}"; do
     nbdev-test)
       banner "5. nbdev_test (skips cells flagged: $(grep -E '^tst_flags' settings.ini | cut -d= -f2))"
       nbdev_test --n_workers 1 --timing ;;
-    *) echo "unknown step: $step (expected export-check, readme-check, unit, nbval, nbdev-test)" >&2; exit 2 ;;
+    *) echo "unknown step: $step (expected export-check, docs-check, unit, nbval, nbdev-test)" >&2; exit 2 ;;
   esac
   echo "[$step: $((SECONDS - t0)) s]"
 done
