@@ -145,3 +145,28 @@ def test_bad_arguments(kw, msg):
 def test_empty_training_data():
     with pytest.raises(ValueError, match="no batches"):
         fit(model(), [], None, progress=False)
+
+
+def test_accumulation_equals_a_bigger_batch():
+    "accumulate=4 over batches of 16 makes the same updates as batches of 64 (a model without BatchNorm)."
+    def plain():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 2))
+    big, small = plain(), plain()
+    fit(big, loader(64, shuffle=False), None, epochs=2, lr=0.05, progress=False)
+    fit(small, loader(16, shuffle=False), None, epochs=2, lr=0.05, progress=False, accumulate=4)
+    for a, b in zip(big.parameters(), small.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_accumulation_with_a_short_last_group():
+    h = fit(model(), loader(48), None, epochs=1, progress=False, accumulate=4)   # 6 batches: groups of 4 and 2
+    assert math.isfinite(h.final["train_loss"])
+    with pytest.raises(ValueError, match="accumulate must be"):
+        fit(model(), loader(), None, progress=False, accumulate=0)
+
+
+@pytest.mark.parametrize("n_batches", [1, 2, 3, 4, 5, 8])
+def test_onecycle_works_for_short_runs(n_batches):
+    h = fit(model(), loader(256 // n_batches), None, epochs=1, progress=False)
+    assert len(h) == 1 and math.isfinite(h.final["train_loss"])

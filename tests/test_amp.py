@@ -1,0 +1,174 @@
+"Mixed precision and the speed knobs (chapter 05): formats, fp16 underflow, GradScaler, channels_last, compile, sweeps."
+import math
+import shutil
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import gpuvision_nb.amp as amp
+from gpuvision_nb.amp import (FORMATS, HostReads, best_config, check_compile, fp16_loss, host_reads_per_step,
+                              knob_label, make_train_step, parity, peak_memory, round_to, scale_history,
+                              train_configs, train_throughput)
+from gpuvision_nb.bench import Timing
+from gpuvision_nb.train import PRECISIONS, fit
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def small_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 2))
+
+
+X = torch.randn(64, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+Y = (X.mean((1, 2, 3)) > 0).long()
+DL = DataLoader(TensorDataset(X, Y), batch_size=16)
+
+
+@pytest.mark.parametrize("name,dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_formats_match_torch(name, dtype):
+    fi, f = torch.finfo(dtype), FORMATS[name]
+    assert (f.max, f.tiny, f.eps) == (fi.max, fi.tiny, fi.eps)
+    assert f.bits == fi.bits
+
+
+def test_round_to():
+    x = torch.tensor([1 + 2**-11, 1e-8, 7e4, math.pi])
+    assert round_to(x, "tf32")[0] == 1 and round_to(x, "fp16")[1] == 0 and math.isinf(round_to(x, "fp16")[2])
+    assert round_to(x, "bf16")[1] > 0 and torch.equal(round_to(x, "fp32"), x)
+    assert round_to(x, "tf32").dtype == torch.float32
+    with pytest.raises(ValueError, match="fmt must be one of"): round_to(x, "int8")
+
+
+def test_fp16_loss_and_scaling():
+    g = torch.tensor([1e-10, 1e-6, 1.0, 1e6, 0.0])
+    r = fp16_loss(g)
+    assert r == {"zeroed": 0.25, "subnormal": 0.25, "inf": 0.25}
+    assert fp16_loss(g, 2.0**16)["zeroed"] == 0
+    with pytest.raises(ValueError, match="scale must be > 0"): fp16_loss(g, -1)
+    with pytest.raises(ValueError, match="all gradients are zero"): fp16_loss(torch.zeros(3))
+
+
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+def test_each_precision_trains_on_cpu(precision):
+    h = fit(small_cnn(), DL, epochs=2, lr=0.1, precision=precision, device="cpu", progress=False, seed=0)
+    assert len(h) == 2 and all(math.isfinite(e["train_loss"]) for e in h)
+
+
+def test_fp16_uses_an_enabled_scaler(monkeypatch):
+    made = []
+    real = torch.amp.GradScaler
+
+    class Spy(real):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k); made.append(self)
+    monkeypatch.setattr(torch.amp, "GradScaler", Spy)
+    step = make_train_step(device="cpu", batch_size=2, precision="fp16")
+    step()
+    assert len(made) == 1 and made[0].is_enabled()
+    made.clear(); make_train_step(device="cpu", batch_size=2, precision="bf16")
+    assert len(made) == 1 and not made[0].is_enabled()
+
+
+def test_scale_history_backs_off_and_grows():
+    batches = [(X[:16], Y[:16])]
+    hist = scale_history(mlp(), batches, steps=30, init_scale=2.0**24, growth_interval=5, device="cpu")
+    assert len(hist) == 30 and hist[0]["scale"] < 2.0**24 and any(h["skipped"] for h in hist)
+    assert any(b["scale"] == 2 * a["scale"] for a, b in zip(hist, hist[1:]))
+    with pytest.raises(ValueError, match="steps must be"): scale_history(mlp(), batches, steps=0, device="cpu")
+
+
+def test_host_reads():
+    assert host_reads_per_step("fp16") == 1             # GradScaler.step reads found_inf with .item()
+    assert host_reads_per_step("fp16", fused=True) == 0
+    assert host_reads_per_step("bf16") == 0
+    with HostReads() as r: torch.ones(2).sum().item()
+    assert r.n == 1
+
+
+def test_channels_last_changes_memory_format(monkeypatch):
+    seen = []
+    real = amp.train_step
+
+    def spy(model, x, *a, **k):
+        seen.append((x.is_contiguous(memory_format=torch.channels_last), x.is_contiguous(),
+                     next(model.parameters()).is_contiguous(memory_format=torch.channels_last)))
+        return real(model, x, *a, **k)
+    monkeypatch.setattr(amp, "train_step", spy)
+    make_train_step(device="cpu", batch_size=4, channels_last=True)()
+    make_train_step(device="cpu", batch_size=4, channels_last=False)()
+    assert seen[0] == (True, False, True)        # NHWC input and conv weights
+    assert seen[1][:2] == (False, True)
+
+
+def test_fit_channels_last_converts_the_model():
+    m = small_cnn()
+    fit(m, DL, epochs=1, device="cpu", channels_last=True, progress=False, schedule="constant")
+    assert m[0].weight.is_contiguous(memory_format=torch.channels_last) and not m[0].weight.is_contiguous()
+
+
+def test_train_throughput_and_labels():
+    t = train_throughput(device="cpu", batch_size=4, precision="bf16", channels_last=True, steps=2, warmup=1,
+                         min_run_time=0.01)
+    assert isinstance(t, Timing) and t.items == 4 and t.unit == "img" and t.rate > 0
+    assert t.label == "bf16 + channels_last · b4" and t.params["precision"] == "bf16"
+    assert "peak_memory" not in t.params                           # CUDA only
+    assert knob_label("fp32", compile="reduce-overhead") == "fp32 + compile reduce-overhead"
+    assert knob_label(batch_size=1, sync=True) == "fp32 + .item() per step · b1"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(precision="fp8"), "precision must be one of"), (dict(compile="fastest"), "compile must be"),
+    (dict(compile=1), "compile must be"), (dict(batch_size=0), "batch_size must be"),
+    (dict(batch_size=True), "batch_size must be"), (dict(channels_last="yes"), "channels_last must be a bool"),
+    (dict(model_name="vgg"), "unknown model"), (dict(device="tpu"), "unknown device")])
+def test_bad_knobs_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match): make_train_step(**{"device": "cpu", **kwargs})
+
+
+def test_check_compile():
+    assert [check_compile(c) for c in (False, None, True, "reduce-overhead")] == [None, None, "default", "reduce-overhead"]
+
+
+def test_peak_memory_is_cuda_only():
+    with pytest.raises(ValueError, match="not a CUDA GPU"): peak_memory(device="cpu")
+
+
+def test_configs_and_best():
+    cpu = train_configs("cpu", quick=True)
+    assert {c.get("precision", "fp32") for c in cpu} == {"fp32", "bf16", "fp16"}
+    assert any(c.get("channels_last") for c in cpu) and not any(c.get("compile") for c in cpu)
+    assert any(c.get("compile") for c in train_configs("cpu")) and cpu[-1] == dict(batch_size=1, sync=True)
+    ts = [Timing("a", "cpu", 1.0, 0, items=10), Timing("b", "cpu", 0.5, 0, items=10), Timing("c", "cuda:0", 0.1, 0, items=10)]
+    assert best_config(ts).label == "c" and best_config(ts, "cpu").label == "b"
+    with pytest.raises(ValueError, match="no timings"): best_config(ts, "mps")
+
+
+def test_parity_same_start_same_data():
+    acc = parity(small_cnn, DL, DL, precisions=("fp32", "bf16"), epochs=2, lr=0.1, device="cpu")
+    assert set(acc) == {"fp32", "bf16"} and all(0 <= a <= 1 for a in acc.values())
+    assert abs(acc["fp32"] - acc["bf16"]) <= 0.1
+    with pytest.raises(ValueError, match="precisions is empty"): parity(small_cnn, DL, DL, precisions=())
+    with pytest.raises(ValueError, match="precision must be one of"): parity(small_cnn, DL, DL, precisions=("fp64",))
+
+
+def _compiler_missing() -> str | None:
+    "Why torch.compile can't run here (no C++ compiler for Inductor's CPU kernels), or None."
+    return None if shutil.which("g++") or shutil.which("c++") or shutil.which("clang++") else \
+        "torch.compile's CPU backend needs a C++ compiler (g++/clang++) and none is on PATH"
+
+
+@pytest.mark.skipif(_compiler_missing() is not None, reason=str(_compiler_missing()))
+def test_compile_path_on_cpu():
+    "A small compiled train step runs and matches eager (the whole file stays fast: a 2-layer MLP, not the seed CNN)."
+    torch._dynamo.reset()
+    eager, comp = mlp(), mlp()
+    h1 = fit(eager, DL, epochs=1, device="cpu", progress=False, seed=0, schedule="constant", lr=0.05)
+    h2 = fit(comp, DL, epochs=1, device="cpu", progress=False, seed=0, schedule="constant", lr=0.05, compile=True)
+    assert math.isclose(h1.final["train_loss"], h2.final["train_loss"], rel_tol=1e-3)
+    for p, q in zip(eager.parameters(), comp.parameters()): torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
