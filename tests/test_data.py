@@ -1,0 +1,376 @@
+"The data chapter (02): shapes on disk, load_folder and bad files, split, loaders, GPULoader, CIFAR-10 offline."
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import gpuvision_nb.data as data
+from gpuvision_nb.data import (BAD_CASES, CACHE_ENV, SHAPES, BadImageError, DatasetError, DatasetUnavailableError,
+                               GPULoader, cifar10, default_workers, load_folder, make_loader, make_shapes, open_rgb,
+                               reference_image, render_shape, shape_rng, shapes_root, show_batch, split, to_tensors,
+                               tree_hash, write_bad_images, dataloaders, channel_stats)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    "A small shapes dataset: 10 classes × 6 images."
+    return make_shapes(tmp_path_factory.mktemp("shapes") / "ds", n_per_class=6, seed=0)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    return write_bad_images(tmp_path_factory.mktemp("zoo") / "fichiers bizarres é")
+
+
+def good_png(path: Path, colour=(10, 200, 30), size=16) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), colour).save(path)
+    return path
+
+
+# ---- the shapes dataset ---------------------------------------------------------------------------------------------
+
+def test_render_is_deterministic_and_well_formed():
+    a = render_shape("cross", rng=shape_rng(0, 4, 1))
+    assert a.shape == (32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, render_shape("cross", rng=shape_rng(0, 4, 1)))
+    assert not np.array_equal(a, render_shape("cross", rng=shape_rng(0, 4, 2)))
+    with pytest.raises(ValueError, match="unknown shape 'blob'"): render_shape("blob")
+
+
+def test_same_seed_gives_byte_identical_files(shapes, tmp_path):
+    again = make_shapes(tmp_path / "again", n_per_class=6, seed=0)
+    files = sorted(p.relative_to(shapes) for p in shapes.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert all((shapes / f).read_bytes() == (again / f).read_bytes() for f in files)
+    assert tree_hash(shapes) == tree_hash(again)
+    assert tree_hash(make_shapes(tmp_path / "other", n_per_class=6, seed=1)) != tree_hash(shapes)
+
+
+def test_small_dataset_is_a_prefix_of_a_big_one(shapes, tmp_path):
+    small = make_shapes(tmp_path / "small", n_per_class=2, seed=0)
+    for p in small.rglob("*.png"):
+        assert p.read_bytes() == (shapes / p.relative_to(small)).read_bytes()
+
+
+def test_make_shapes_layout(shapes):
+    assert sorted(p.name for p in shapes.iterdir() if p.is_dir()) == sorted(SHAPES)
+    assert len(list(shapes.rglob("*.png"))) == 60
+    with Image.open(next(shapes.rglob("*.png"))) as im: assert (im.mode, im.size) == ("RGB", (32, 32))
+
+
+def test_make_shapes_refuses_to_overwrite(shapes):
+    with pytest.raises(FileExistsError, match=str(shapes)): make_shapes(shapes, n_per_class=1)
+
+
+@pytest.mark.parametrize("kw", [{"n_per_class": 0}, {"n_per_class": 1.5}, {"size": 4}])
+def test_make_shapes_bad_arguments(tmp_path, kw):
+    with pytest.raises(ValueError, match="make_shapes"): make_shapes(tmp_path / "x", **kw)
+
+
+def test_interrupted_make_shapes_leaves_nothing(tmp_path, monkeypatch):
+    calls, real = [], data.render_shape
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) > 5: raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(data, "render_shape", interrupted)
+    with pytest.raises(KeyboardInterrupt): make_shapes(tmp_path / "ds", n_per_class=3)
+    assert list(tmp_path.iterdir()) == []            # neither the dataset nor its temporary folder
+
+
+def test_shapes_root_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    r = shapes_root(n_per_class=1)
+    assert r.parent == tmp_path and len(list(r.rglob("*.png"))) == 10
+    stamp = r.stat().st_mtime_ns
+    assert shapes_root(n_per_class=1) == r and r.stat().st_mtime_ns == stamp
+    assert shapes_root(n_per_class=1, noise=0.0) != r
+
+
+# ---- load_folder ----------------------------------------------------------------------------------------------------
+
+def test_load_folder_items(shapes):
+    ds = load_folder(shapes)
+    assert ds.classes == sorted(SHAPES) and len(ds) == 60 and ds.skipped == []
+    x, y = ds[0]
+    assert x.dtype == torch.uint8 and x.shape == (3, 32, 32) and type(x) is torch.Tensor and y == 0
+
+
+def test_load_folder_resizes_to_size(tmp_path):
+    good_png(tmp_path / "a" / "wide.png", size=40)
+    Image.new("RGB", (64, 40)).save(tmp_path / "a" / "rect.png")
+    ds = load_folder(tmp_path, size=24)
+    assert {tuple(ds[i][0].shape) for i in range(2)} == {(3, 24, 24)}
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_file_raises_naming_it(zoo, tmp_path, case):
+    root = tmp_path / "ds"
+    good_png(root / "cls" / "ok.png")
+    shutil.copy(zoo[case], root / "cls" / zoo[case].name)
+    with pytest.raises(BadImageError) as e: load_folder(root)
+    assert str(root / "cls" / zoo[case].name) in str(e.value)
+    with pytest.raises(BadImageError, match="^" + str(zoo[case]).replace("\\", "\\\\").replace("(", r"\(")):
+        open_rgb(zoo[case])
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_file_is_skipped_and_listed(zoo, tmp_path, case):
+    root = tmp_path / "ds"
+    good_png(root / "cls" / "ok.png")
+    shutil.copy(zoo[case], root / "cls" / zoo[case].name)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        ds = load_folder(root, on_bad="skip")
+    assert len(ds) == 1 and [Path(p).name for p, _ in ds.skipped] == [zoo[case].name]
+    assert ds[0][0].shape == (3, 32, 32)
+
+
+def test_bad_reasons_are_specific(zoo):
+    reasons = {"empty": "0 bytes", "truncated-png": "truncated", "truncated-jpeg": "truncated",
+               "text-as-png": "not an image file", "tiny-1x1": "1×1", "bomb": "decompression bomb"}
+    for case, why in reasons.items():
+        with pytest.raises(BadImageError, match=why): open_rgb(zoo[case])
+
+
+def test_declared_size_limit(zoo):
+    with pytest.raises(BadImageError, match="max_pixels=100"): open_rgb(zoo["gray"], max_pixels=100)
+    with pytest.raises(BadImageError, match="min_size=32"): open_rgb(zoo["gray"], min_size=32)
+
+
+@pytest.mark.parametrize("case, tol", [("gray", None), ("rgba", 0), ("palette", 0), ("gray16", None),
+                                       ("cmyk-jpeg", 16), ("rgb-jpeg", 16)])
+def test_unusual_formats_convert_to_rgb(zoo, case, tol):
+    im = open_rgb(zoo[case])
+    assert im.mode == "RGB" and im.size == (16, 16)
+    got, ref = np.asarray(im, np.int16), reference_image().astype(np.int16)
+    if tol is None:                                   # gray: all three channels equal PIL's luminance of the picture
+        lum = np.asarray(Image.fromarray(reference_image()).convert("L"), np.int16)
+        assert all(np.array_equal(got[..., c], lum) for c in range(3))
+    else:
+        assert np.abs(got - ref).max() <= tol
+
+
+def test_16_bit_is_scaled_not_clipped(tmp_path):
+    p = tmp_path / "dark16.png"
+    Image.fromarray(np.full((8, 8), 1000, np.uint16)).save(p)
+    assert np.asarray(open_rgb(p))[0, 0].tolist() == [1000 >> 8] * 3
+
+
+def test_transparency_is_composited_on_black(tmp_path):
+    p = tmp_path / "half.png"
+    a = np.zeros((8, 8, 4), np.uint8); a[..., 0] = 200; a[..., 3] = 128
+    Image.fromarray(a, "RGBA").save(p)
+    assert np.asarray(open_rgb(p))[0, 0].tolist() == [100, 0, 0]
+
+
+def test_truncated_images_flag_cannot_sneak_through(zoo, monkeypatch):
+    from PIL import ImageFile
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    with pytest.raises(BadImageError, match="truncated"): open_rgb(zoo["truncated-png"])
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True    # restored
+
+
+def test_raise_lists_every_bad_file(zoo, tmp_path):
+    root = tmp_path / "ds"
+    good_png(root / "a" / "ok.png")
+    for case in BAD_CASES: shutil.copy(zoo[case], root / "a" / zoo[case].name)
+    with pytest.raises(BadImageError, match=f"{len(BAD_CASES)} bad image file") as e: load_folder(root)
+    assert all(zoo[c].name in str(e.value) for c in BAD_CASES) and "on_bad='skip'" in str(e.value)
+
+
+def test_empty_class_folder(tmp_path):
+    good_png(tmp_path / "a" / "1.png"); (tmp_path / "b").mkdir()
+    with pytest.raises(DatasetError, match=str(tmp_path / "b")): load_folder(tmp_path)
+    with pytest.warns(UserWarning, match="1 empty class folder"):
+        ds = load_folder(tmp_path, on_bad="skip")
+    assert ds.classes == ["a", "b"] and len(ds) == 1 and ds.skipped[0][0] == str(tmp_path / "b")
+
+
+def test_root_without_class_folders(tmp_path):
+    good_png(tmp_path / "loose.png")
+    with pytest.raises(DatasetError, match=f"{tmp_path} has no class folders"): load_folder(tmp_path)
+
+
+def test_missing_root_and_file_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope")): load_folder(tmp_path / "nope")
+    f = good_png(tmp_path / "f.png")
+    with pytest.raises(NotADirectoryError, match=str(f)): load_folder(f)
+
+
+def test_bad_on_bad_argument(shapes):
+    with pytest.raises(ValueError, match="on_bad must be 'raise' or 'skip'"): load_folder(shapes, on_bad="ignore")
+
+
+def test_non_ascii_and_space_paths(tmp_path):
+    root = tmp_path / "mes données" / "jeu d'images"
+    good_png(root / "chat noir" / "photo 1 é.png", (1, 2, 3))
+    good_png(root / "犬" / "写真.png", (4, 5, 6))
+    ds = load_folder(root)
+    assert ds.classes == ["chat noir", "犬"]
+    assert [ds[i][0][:, 0, 0].tolist() for i in range(2)] == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_hidden_folders_and_non_images_are_ignored(tmp_path):
+    good_png(tmp_path / "a" / "1.png")
+    good_png(tmp_path / ".ipynb_checkpoints" / "x.png")
+    (tmp_path / "a" / "README.txt").write_text("not an image")
+    ds = load_folder(tmp_path)
+    assert ds.classes == ["a"] and len(ds) == 1 and ds.skipped == []
+
+
+# ---- split ----------------------------------------------------------------------------------------------------------
+
+def test_split_disjoint_stratified_sized(shapes):
+    ds = load_folder(shapes)
+    parts = split(ds, (0.5, 1 / 3, 1 / 6), seed=0)
+    idx = [set(p.indices) for p in parts]
+    assert sum(map(len, idx)) == len(ds) and set.union(*idx) == set(range(len(ds)))
+    assert all(not (a & b) for i, a in enumerate(idx) for b in idx[i + 1:])
+    assert [torch.bincount(p.targets, minlength=10).tolist() for p in parts] == [[3] * 10, [2] * 10, [1] * 10]
+    assert all(p.classes == ds.classes for p in parts)
+    assert all(p[0][1] == p.targets[0] for p in parts)
+
+
+def test_split_seeded(shapes):
+    ds = load_folder(shapes)
+    assert split(ds, (0.5, 0.5), 3)[0].indices == split(ds, (0.5, 0.5), 3)[0].indices
+    assert split(ds, (0.5, 0.5), 3)[0].indices != split(ds, (0.5, 0.5), 4)[0].indices
+
+
+def test_split_rare_class_reaches_every_part():
+    class Toy(torch.utils.data.Dataset):
+        targets = [0] * 90 + [1] * 10
+        classes = ["common", "rare"]
+        def __len__(self): return 100
+        def __getitem__(self, i): return torch.zeros(3, 4, 4, dtype=torch.uint8), self.targets[i]
+    tr, va, te = split(Toy(), (0.8, 0.1, 0.1))
+    assert (len(tr), len(va), len(te)) == (80, 10, 10)
+    assert [torch.bincount(p.targets).tolist() for p in (tr, va, te)] == [[72, 8], [9, 1], [9, 1]]
+
+
+@pytest.mark.parametrize("fr", [(0.8, 0.3), (1.0,), (1.2, -0.2)])
+def test_split_bad_fractions(shapes, fr):
+    with pytest.raises(ValueError, match="summing to 1"): split(load_folder(shapes), fr)
+
+
+# ---- loaders --------------------------------------------------------------------------------------------------------
+
+def test_dataloaders_shapes_dtypes_ranges(shapes):
+    tr, va = split(load_folder(shapes), (0.5, 0.5))
+    train_dl, val_dl = dataloaders(tr, va, batch_size=8, num_workers=0, device="cpu")
+    assert len(train_dl) == 30 // 8 and len(val_dl) == 2
+    for x, y in train_dl:
+        assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+        assert -2 <= x.min() and x.max() <= 2
+    assert sum(len(y) for _, y in val_dl) == 30
+    assert not train_dl.pin_memory and train_dl.num_workers == 0
+
+
+def test_loader_with_workers(shapes):
+    dl = make_loader(load_folder(shapes), batch_size=16, train=True, num_workers=2, device="cpu")
+    assert dl.persistent_workers and len(list(dl)) == len(dl) == 3
+
+
+def test_default_workers():
+    assert 0 <= default_workers() <= 8
+
+
+def test_to_tensors(shapes):
+    ds = load_folder(shapes)
+    x, y = to_tensors(ds)
+    assert x.shape == (60, 3, 32, 32) and x.dtype == torch.uint8 and y.dtype == torch.int64
+    assert torch.equal(x[7], ds[7][0]) and y.tolist() == ds.targets
+    with pytest.raises(TypeError, match="uint8 image tensors"): to_tensors(data.Transformed(ds, lambda t: t.float()))
+    m, s = channel_stats(x)
+    assert len(m) == len(s) == 3 and all(0 < v < 1 for v in m + s)
+
+
+def test_gpu_loader_matches_cpu_path(shapes):
+    ds = load_folder(shapes)
+    x, y = to_tensors(ds)
+    cpu = list(make_loader(ds, batch_size=16, num_workers=0, device="cpu"))
+    gpu = list(GPULoader(x, y, batch_size=16, shuffle=False, augment=False, device="cpu"))
+    assert len(cpu) == len(gpu) == 4
+    for (xc, yc), (xg, yg) in zip(cpu, gpu):
+        torch.testing.assert_close(xc, xg, atol=1e-5, rtol=0)
+        assert torch.equal(yc, yg)
+
+
+def _is_crop_flip(aug, orig, p=4):
+    h, w = orig.shape[-2:]
+    xp = F.pad(orig, (p, p, p, p))
+    return any(torch.equal(aug, v[..., i:i + h, j:j + w]) for v in (xp, xp.flip(-1))
+               for i in range(2 * p + 1) for j in range(2 * p + 1))
+
+
+def test_gpu_loader_augmentation_is_crop_and_flip(shapes):
+    x, y = to_tensors(load_folder(shapes))
+    gl = GPULoader(x, y, batch_size=60, shuffle=False, device="cpu", mean=(0, 0, 0), std=(1 / 255,) * 3)
+    xa, ya = next(iter(gl))
+    xa = xa.round().to(torch.uint8)
+    assert all(_is_crop_flip(xa[i], x[i]) for i in range(60)) and torch.equal(ya, y)
+    changed = sum(not torch.equal(xa[i], x[i]) for i in range(60))
+    assert changed > 40                                    # most images are shifted or flipped
+
+
+def test_gpu_loader_epochs(shapes):
+    x, y = to_tensors(load_folder(shapes))
+    gl = GPULoader(x, y, batch_size=7, device="cpu", seed=1)
+    assert len(gl) == 9 and len(GPULoader(x, y, batch_size=7, drop_last=True, device="cpu")) == 8
+    e0, e1 = (torch.cat([b for _, b in gl]) for _ in range(2))
+    assert sorted(e0.tolist()) == sorted(y.tolist()) and not torch.equal(e0, e1)   # every image once, new order
+    gl.set_epoch(0)
+    assert torch.equal(torch.cat([b for _, b in gl]), e0)                           # replayable
+    xb, _ = next(iter(GPULoader(x, y, batch_size=4, device="cpu", channels_last=True)))
+    assert xb.is_contiguous(memory_format=torch.channels_last) and xb.dtype == torch.float32
+
+
+def test_gpu_loader_bad_input():
+    x, y = torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(TypeError, match="uint8"): GPULoader(x.float(), y, device="cpu")
+    with pytest.raises(ValueError, match="one label per image"): GPULoader(x, y[:3], device="cpu")
+    with pytest.raises(ValueError, match="batch_size"): GPULoader(x, y, batch_size=0, device="cpu")
+    with pytest.raises(ValueError, match="one per channel"): GPULoader(x, y, mean=(0.5,), device="cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_loader_on_cuda_matches_cpu(shapes):
+    x, y = to_tensors(load_folder(shapes))
+    for (xc, yc), (xg, yg) in zip(GPULoader(x, y, 16, shuffle=False, augment=False, device="cpu"),
+                                  GPULoader(x, y, 16, shuffle=False, augment=False, device="cuda")):
+        assert xg.is_cuda
+        torch.testing.assert_close(xc, xg.cpu(), atol=1e-5, rtol=0)
+        assert torch.equal(yc, yg.cpu())
+
+
+def test_show_batch(shapes):
+    import matplotlib; matplotlib.use("Agg")
+    ds = load_folder(shapes)
+    xb, yb = next(iter(make_loader(ds, batch_size=12, num_workers=0, device="cpu")))
+    fig = show_batch(xb, yb, ds.classes, n=10, ncols=5)
+    assert len(fig.axes) == 10 and fig.axes[0].get_title() in ds.classes
+    assert len(show_batch(torch.stack([ds[i][0] for i in range(3)])).axes) == 8
+    with pytest.raises(ValueError, match="must be"): show_batch(torch.zeros(3, 32, 32))
+
+
+# ---- CIFAR-10, offline ----------------------------------------------------------------------------------------------
+
+def test_cifar10_offline_gives_a_clear_message(tmp_path, monkeypatch):
+    import urllib.error, urllib.request
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")))
+    with pytest.raises(DatasetUnavailableError) as e: cifar10(tmp_path, download=True)
+    msg = str(e.value)
+    assert str(tmp_path) in msg and data.CIFAR10_URL in msg and "download=True" in msg
+    assert e.value.__cause__ is None and e.value.__suppress_context__     # no urllib traceback attached
+    with pytest.raises(DatasetUnavailableError, match="download=False"): cifar10(tmp_path, download=False)
+
+
+def test_cifar10_default_root_is_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    with pytest.raises(DatasetUnavailableError, match=str(tmp_path / "cifar10")): cifar10(download=False)
