@@ -1,0 +1,276 @@
+"DDP with torchrun/gloo, sharded loading, and run-time resource adjustment (chapter 10)."
+import os
+from unittest import mock
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch.utils.data import DistributedSampler, TensorDataset
+
+from gpuvision_nb.device import set_seed
+from gpuvision_nb.distributed import (ShardedLoader, accumulation_for, build_parser, cleanup_distributed, cudnn_benchmark,
+                                      ddp_train, dist_env, distributed_loader, find_batch_size, free_memory, free_port, is_oom, launch,
+                                      pick_backend, rank, setup_distributed, synthetic_images, torchrun_command,
+                                      world_size, wrap_ddp)
+from gpuvision_nb.models import SeedCNN
+from gpuvision_nb.train import fit, is_distributed
+
+TINY = ["--model", "tiny", "--images", "64", "--epochs", "1", "--schedule", "constant", "--lr", "0.05", "--device", "cpu"]
+
+
+# --- the key test: 2 processes (real torchrun, gloo) == 1 process with the same global batch -----------------------
+
+def test_two_gloo_processes_match_one_process_with_the_global_batch(tmp_path):
+    out = launch(["train", *TINY, "--batch-size", "8", "--out", tmp_path / "ddp"], nproc_per_node=2, timeout=120)
+    assert "rank 0 of 2 (gloo, cpu): global batch 16, 4 steps/epoch" in out
+    assert out.count("rank 0 of") == 1                                   # only rank 0 logs
+    args = vars(build_parser().parse_args(["train", *TINY, "--batch-size", "16", "--out", str(tmp_path / "one")]))
+    args.pop("command")
+    m = ddp_train(**args)
+    assert (m["world_size"], m["global_batch"], m["steps_per_epoch"]) == (1, 16, 4)
+    two, one = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "one" / "model.safetensors")
+    assert list(two) == list(one)
+    set_seed(0); init = SeedCNN(10, widths=(8, 8, 16), hidden=32).state_dict()
+    assert any(not torch.equal(one[k], init[k]) for k in one)            # it did train
+    for k in one: torch.testing.assert_close(two[k], one[k], rtol=1e-5, atol=1e-6)
+
+
+# --- environment, backend, process group --------------------------------------------------------------------------
+
+def test_dist_env():
+    with mock.patch.dict(os.environ, {}, clear=True):
+        assert dist_env() == {"rank": 0, "world_size": 1, "local_rank": 0, "launched": False}
+    with mock.patch.dict(os.environ, {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}):
+        assert dist_env() == {"rank": 3, "world_size": 4, "local_rank": 1, "launched": True}
+    for bad, msg in (({"RANK": "4", "WORLD_SIZE": "4"}, "outside 0..3"), ({"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE must be"),
+                     ({"RANK": "one", "WORLD_SIZE": "2"}, "RANK='one'"), ({"LOCAL_RANK": "-1"}, "LOCAL_RANK must be")):
+        with mock.patch.dict(os.environ, bad), pytest.raises(ValueError, match=msg): dist_env()
+
+
+def test_pick_backend():
+    assert pick_backend(torch.device("cpu")) == "gloo"
+    assert pick_backend(torch.device("cpu"), "gloo") == "gloo"
+    with pytest.raises(ValueError, match="needs CUDA tensors"): pick_backend(torch.device("cpu"), "nccl")
+    with pytest.raises(ValueError, match="backend must be one of"): pick_backend(torch.device("cpu"), "mpi")
+
+
+def test_setup_without_torchrun_is_single_process():
+    with mock.patch.dict(os.environ, {}, clear=True):
+        assert setup_distributed("cpu") == torch.device("cpu")
+        assert (is_distributed(), rank(), world_size()) == (False, 0, 1)
+        cleanup_distributed()                                             # harmless without a group
+
+
+def test_one_process_gloo_group_and_wrap():
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    with mock.patch.dict(os.environ, env):
+        dev = setup_distributed("cpu")
+        try:
+            assert (is_distributed(), world_size(), dist.get_backend()) == (True, 1, "gloo")
+            assert type(wrap_ddp(SeedCNN(widths=(4, 4, 8), hidden=8), dev)).__name__ == "DistributedDataParallel"
+            assert len(ShardedLoader(torch.zeros(10, 1), torch.zeros(10), 4)) == 3        # rank/world from the group
+        finally: cleanup_distributed()
+    assert not is_distributed()
+    with pytest.raises(ValueError, match="needs CUDA"): wrap_ddp(torch.nn.BatchNorm1d(2), "cpu", sync_bn=True)
+
+
+# --- sharding -------------------------------------------------------------------------------------------------------
+
+X, Y = torch.arange(22).float()[:, None], torch.arange(22)
+
+
+def ys(loader): return torch.cat([y for _, y in loader])
+
+
+def test_shards_are_disjoint_equal_and_follow_distributed_sampler():
+    ls = [ShardedLoader(X, Y, 4, rank=r, world_size=3, seed=5) for r in range(3)]
+    assert [len(l) for l in ls] == [2, 2, 2]                                               # 22 → 8 per rank (padded)
+    got = [ys(l) for l in ls]
+    assert set(torch.cat(got).tolist()) == set(range(22)) and len(torch.cat(got)) == 24
+    for r in range(3): assert got[r].tolist() == list(DistributedSampler(range(22), 3, r, seed=5))
+
+
+def test_union_of_rank_batches_is_the_single_process_batch():
+    ls = [ShardedLoader(X[:20], Y[:20], 5, rank=r, world_size=2, seed=1) for r in range(2)]
+    single = ShardedLoader(X[:20], Y[:20], 10, rank=0, world_size=1, seed=1)
+    for (_, a), (_, b), (_, g) in zip(*ls, single): assert sorted(torch.cat([a, b]).tolist()) == sorted(g.tolist())
+
+
+def test_set_epoch_reshuffles_consistently():
+    a, b = ShardedLoader(X, Y, 4, rank=0, world_size=2), ShardedLoader(X, Y, 4, rank=1, world_size=2)
+    e0 = ys(a)
+    assert torch.equal(ys(a), e0)                                                          # no set_epoch: same order
+    a.set_epoch(1); b.set_epoch(1)
+    e1a, e1b = ys(a), ys(b)
+    assert not torch.equal(e1a, e0)
+    assert set(e1a.tolist()).isdisjoint(e1b.tolist())                                      # still disjoint in epoch 1
+
+
+def test_unpadded_partition_and_transform():
+    ls = [ShardedLoader(X[:7], Y[:7], 2, rank=r, world_size=3, shuffle=False, pad=False, transform=lambda x: -x) for r in range(3)]
+    assert [len(l) for l in ls] == [2, 1, 1]
+    assert sorted(torch.cat([ys(l) for l in ls]).tolist()) == list(range(7))
+    assert (next(iter(ls[0]))[0] <= 0).all()
+
+
+def test_sharded_loader_bad_input():
+    with pytest.raises(ValueError, match="differ in length"): ShardedLoader(X, Y[:3], 4)
+    with pytest.raises(ValueError, match="no samples"): ShardedLoader(X[:0], Y[:0], 4)
+    with pytest.raises(ValueError, match="batch_size must be"): ShardedLoader(X, Y, 0)
+    with pytest.raises(ValueError, match="rank must be"): ShardedLoader(X, Y, 4, rank=2, world_size=2)
+    with pytest.raises(ValueError, match="world_size must be"): ShardedLoader(X, Y, 4, rank=0, world_size=0)
+
+
+def test_distributed_loader_has_set_epoch():
+    dl = distributed_loader(TensorDataset(X, Y), 4, rank=1, world_size=2, seed=3)
+    assert len(dl) == 3
+    dl.set_epoch(2)
+    s = DistributedSampler(range(22), 2, 1, seed=3); s.set_epoch(2)
+    assert torch.cat([y for _, y in dl]).tolist() == list(s)
+
+
+# --- launch command lines -------------------------------------------------------------------------------------------
+
+def test_torchrun_commands():
+    assert torchrun_command(["train"], 4) == ["torchrun", "--standalone", "--nproc_per_node=4", "-m", "gpuvision_nb.distributed", "train"]
+    static = torchrun_command(["train"], 8, nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=1234)
+    assert static[1:6] == ["--nnodes=2", "--nproc_per_node=8", "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=1234"]
+    rdzv = torchrun_command([], 8, nnodes=2, rdzv_endpoint="h:29400", rdzv_id="job")
+    assert "--rdzv_backend=c10d" in rdzv and "--rdzv_endpoint=h:29400" in rdzv and "--rdzv_id=job" in rdzv
+    with pytest.raises(ValueError, match="needs master_addr"): torchrun_command([], nnodes=2)
+    with pytest.raises(ValueError, match="node_rank must be"): torchrun_command([], nnodes=2, master_addr="h", node_rank=5)
+    with pytest.raises(ValueError, match="nproc_per_node must be"): torchrun_command([], nproc_per_node=0)
+
+
+def test_main_reports_errors_in_one_line(capsys):
+    from gpuvision_nb.distributed import ddp_main
+    with mock.patch.dict(os.environ, {}, clear=True):
+        assert ddp_main(["allreduce", "--device", "cpu"]) == 2
+        assert ddp_main(["train", "--model", "tiny", "--images", "0", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "needs a process group: launch it with torchrun" in err[0] and "n must be an int >= 1" in err[1]
+
+
+def test_bad_model_name():
+    with pytest.raises(SystemExit): build_parser().parse_args(["train", "--model", "vgg"])
+    with pytest.raises(ValueError, match="model must be one of"): ddp_train("vgg", device="cpu")
+
+
+def test_synthetic_images():
+    x, y = synthetic_images(50, seed=1)
+    assert x.shape == (50, 3, 32, 32) and y.shape == (50,) and int(y.max()) < 10
+    assert torch.equal(synthetic_images(50, seed=1)[0], x)
+    with pytest.raises(ValueError, match="n must be"): synthetic_images(0)
+
+
+# --- find_batch_size with injected OOM --------------------------------------------------------------------------------
+
+def fake_gpu(limit, calls=None):
+    def step(n):
+        if calls is not None: calls.append(n)
+        if n > limit: raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate for {n}")
+    return step
+
+
+TINY_NET = SeedCNN(widths=(4, 4, 8), hidden=8)
+
+
+@pytest.mark.parametrize("limit,start,cap,mult,expected", [
+    (1003, 32, 8192, 8, 1000), (100, 256, 8192, 8, 96), (10**6, 32, 300, 8, 300), (5, 4, 8192, 1, 5),
+    (31, 32, 8192, 8, 24), (7, 32, 8192, 8, 7), (10**6, 16, 16, 8, 16)])
+def test_find_batch_size_backs_off(limit, start, cap, mult, expected):
+    assert find_batch_size(TINY_NET, None, "cpu", start=start, max_batch=cap, multiple_of=mult, step=fake_gpu(limit)) == expected
+
+
+def test_find_batch_size_log_and_no_retry_of_known_sizes():
+    log, calls = [], []
+    assert find_batch_size(TINY_NET, None, "cpu", start=32, step=fake_gpu(1003, calls), log=log) == 1000
+    assert [n for n, _ in log] == calls and len(set(calls)) == len(calls)
+    assert log[:6] == [(32, True), (64, True), (128, True), (256, True), (512, True), (1024, False)]
+
+
+def test_find_batch_size_frees_memory_after_oom():
+    net = SeedCNN(widths=(4, 4, 8), hidden=8)
+    def step(n):                                               # a real backward, then an OOM above 16
+        x, y = synthetic_images(min(n, 4))
+        F.cross_entropy(net(x), y).backward()
+        if n > 16: raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        net.zero_grad(set_to_none=True)
+    assert find_batch_size(net, None, "cpu", start=8, step=step) == 16
+    assert all(p.grad is None for p in net.parameters())        # the failed tries' gradients were dropped
+    assert net.training
+
+
+def test_free_memory_on_cuda_collects_and_empties_the_cache():
+    net = SeedCNN(widths=(4, 4, 8), hidden=8)
+    F.cross_entropy(net(synthetic_images(2)[0]), torch.zeros(2, dtype=torch.long)).backward()
+    with mock.patch("gpuvision_nb.distributed.gc.collect") as collect, mock.patch("torch.cuda.empty_cache") as empty:
+        free_memory(net, "cpu")
+        assert not collect.called and not empty.called
+        free_memory(net, "cuda")
+        assert collect.called and empty.called
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_find_batch_size_errors():
+    with pytest.raises(RuntimeError, match="even a batch of 1"): find_batch_size(TINY_NET, None, "cpu", step=fake_gpu(0))
+    def broken(n): raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+    with pytest.raises(RuntimeError, match="shapes cannot"): find_batch_size(TINY_NET, None, "cpu", step=broken)
+    with pytest.raises(ValueError, match="larger than max_batch"): find_batch_size(TINY_NET, None, "cpu", start=64, max_batch=32)
+    with pytest.raises(ValueError, match="start must be"): find_batch_size(TINY_NET, None, "cpu", start=0)
+    with pytest.raises(ValueError, match="multiple_of must be"): find_batch_size(TINY_NET, None, "cpu", multiple_of=True)
+
+
+def test_find_batch_size_default_probe_keeps_weights_and_mode():
+    net = SeedCNN(widths=(4, 4, 8), hidden=8).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    make = lambda n: synthetic_images(n)
+    assert find_batch_size(net, make, "cpu", start=4, max_batch=16) == 16
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not net.training and all(p.grad is None for p in net.parameters())
+
+
+def test_is_oom():
+    assert is_oom(torch.cuda.OutOfMemoryError("x"))
+    assert is_oom(RuntimeError("MPS backend out of memory"))
+    assert not is_oom(RuntimeError("size mismatch")) and not is_oom(ValueError("out of memory"))
+
+
+# --- accumulation to the target batch ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target,fits,w,expected", [
+    (512, 200, 1, (128, 4)), (512, 512, 1, (512, 1)), (512, 10**4, 1, (512, 1)), (96, 40, 1, (32, 3)),
+    (1024, 100, 4, (64, 4)), (100, 30, 2, (25, 2)), (97, 10, 1, (1, 97)), (8, 1, 8, (1, 1))])
+def test_accumulation_for(target, fits, w, expected):
+    b, k = accumulation_for(target, fits, w)
+    assert (b, k) == expected and b * k * w == target and b <= fits
+
+
+def test_accumulation_for_bad_input():
+    with pytest.raises(ValueError, match="not divisible by world_size"): accumulation_for(100, 10, 3)
+    for bad in ((0, 10), (10, 0), (10, 2, 0), (True, 2), (10.0, 2)):
+        with pytest.raises(ValueError, match="must be an int >= 1"): accumulation_for(*bad)
+
+
+def test_found_batch_plus_accumulation_reaches_the_target_update():
+    x, y = synthetic_images(192, seed=3)
+    b, k = accumulation_for(96, find_batch_size(TINY_NET, None, "cpu", start=8, step=fake_gpu(40)))
+    assert (b, k) == (32, 3)
+
+    def trained(batch, accumulate):
+        set_seed(0); m = SeedCNN(widths=(4, 4, 8), hidden=8)
+        fit(m, ShardedLoader(x, y, batch, rank=0, world_size=1), epochs=1, lr=0.05, schedule="constant",
+            device="cpu", accumulate=accumulate, progress=False)
+        return m
+    for p, q in zip(trained(96, 1).parameters(), trained(b, k).parameters()): torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_cudnn_benchmark_context_restores():
+    old = torch.backends.cudnn.benchmark
+    with pytest.raises(KeyError):
+        with cudnn_benchmark(not old):
+            assert torch.backends.cudnn.benchmark is (not old)
+            raise KeyError
+    assert torch.backends.cudnn.benchmark is old
