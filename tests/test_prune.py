@@ -1,0 +1,207 @@
+"Tests of gpuvision_nb.prune: exact sparsity, physically rebuilt models, 2:4 checks, bad arguments."
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gpuvision_nb.models import SeedCNN, SmallResNet, count_params
+from gpuvision_nb.prune import (SemiStructuredError, channel_groups, is_2to4, make_permanent, mask_2to4, nonzero_params,
+                                plan_channels, prune_2to4, prune_channels, prune_unstructured, pruned_copy, rebuild,
+                                semi_structured_problems, sparsity_report, sparsity_curve, to_semi_structured,
+                                zeroing_removed)
+
+
+@pytest.fixture
+def seed():
+    torch.manual_seed(0)
+    return SeedCNN(widths=(8, 8, 16), hidden=32).eval()
+
+
+def resnet(widths=(8, 16, 32)):
+    "A SmallResNet with random BatchNorm statistics, so a removed channel's BN output is not trivially zero."
+    torch.manual_seed(0)
+    m = SmallResNet(widths=widths).eval()
+    for bn in (x for x in m.modules() if isinstance(x, nn.BatchNorm2d)):
+        bn.weight.data.uniform_(0.5, 1.5); bn.bias.data.normal_(); bn.running_mean.normal_(); bn.running_var.uniform_(0.5, 2)
+    return m
+
+
+# --- unstructured -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("amount", [0.0, 0.3, 0.5, 0.9])
+def test_per_layer_sparsity_exact(seed, amount):
+    r = sparsity_report(prune_unstructured(seed, amount))
+    for name, _, zeros, n, stored in r.rows:
+        assert zeros == round(amount * n), name
+        assert stored == "dense + mask"
+    assert r.zeros == sum(round(amount * n) for *_, n, _ in r.rows)
+
+
+def test_global_sparsity_exact_and_uneven(seed):
+    r = sparsity_report(prune_unstructured(seed, 0.8, scope="global"))
+    assert r.zeros == round(0.8 * r.total)
+    assert r.sparsity == r.zeros / r.total
+    assert len({round(r[n], 3) for n, *_ in r.rows}) > 1          # spread unevenly over the layers
+
+
+def test_selected_layers_and_existing_zeros(seed):
+    with torch.no_grad(): seed.fc2.weight[:, :4] = 0              # zeros that were there before count too
+    r = sparsity_report(prune_unstructured(seed, 0.5, layers=["conv1"]))
+    assert r["conv1"] == 0.5 and r["conv2"] == 0 and r["fc2"] == 4 * 10 / seed.fc2.weight.numel()
+    with pytest.raises(KeyError, match="no layer 'relu1'"): r["relu1"]
+
+
+def test_make_permanent(seed):
+    x = torch.randn(2, 3, 32, 32)
+    pruned = prune_unstructured(seed, 0.7, scope="global")
+    with torch.no_grad(): want = pruned(x)
+    zeros = sparsity_report(pruned).zeros
+    make_permanent(pruned)
+    assert not any(n.endswith(("_orig", "_mask")) for n in pruned.state_dict())
+    assert sparsity_report(pruned).zeros == zeros and sparsity_report(pruned).rows[0][4] == "dense"
+    with torch.no_grad(): torch.testing.assert_close(pruned(x), want)
+    copy.deepcopy(pruned)                                         # an ordinary model again
+
+
+def test_nonzero_params_counts_masked_weights(seed):
+    full = nonzero_params(seed)
+    pruned = pruned_copy(seed, 0.5, "unstructured")
+    assert nonzero_params(seed) == full                           # the original is untouched
+    assert nonzero_params(pruned) == full - sparsity_report(pruned).zeros
+
+
+@pytest.mark.parametrize("amount", [1.0, 1, -0.1, 1.5, True, "0.5", None, float("nan")])
+def test_bad_amount(seed, amount):
+    for fn in (lambda: prune_unstructured(seed, amount), lambda: prune_channels(seed, amount)):
+        with pytest.raises(ValueError, match=r"amount must be a fraction in \[0, 1\)"): fn()
+
+
+def test_unsupported_layers(seed):
+    with pytest.raises(ValueError, match="'relu1' is a ReLU"): prune_unstructured(seed, 0.5, layers=["relu1"])
+    with pytest.raises(ValueError, match="no layer 'conv9'"): prune_unstructured(seed, 0.5, layers="conv9")
+    with pytest.raises(ValueError, match="layers is empty"): prune_unstructured(seed, 0.5, layers=[])
+    with pytest.raises(ValueError, match="scope must be"): prune_unstructured(seed, 0.5, scope="net")
+    with pytest.raises(ValueError, match="no Conv2d and Linear layers"): prune_unstructured(nn.Sequential(nn.ReLU()), 0.5)
+    with pytest.raises(TypeError, match="must be an nn.Module"): sparsity_report("model")
+    with pytest.raises(ValueError, match="method must be one of"): pruned_copy(seed, 0.5, "random")
+
+
+# --- structured ---------------------------------------------------------------------------------------------------
+def test_seed_rebuilt_shapes(seed):
+    small = prune_channels(seed, 0.5, layers=["conv1", "conv2", "conv3", "fc1"])
+    assert small.widths == (4, 4, 8) and small.hidden == 16
+    assert small.fc1.weight.shape == (16, 8 * 8 * 8) and small.fc2.weight.shape == (10, 16)
+    SeedCNN(widths=small.widths, hidden=small.hidden).load_state_dict(small.state_dict())    # strict
+    assert seed.widths == (8, 8, 16) and seed.conv1.out_channels == 8                          # original untouched
+    assert count_params(small) < count_params(seed) / 3
+    assert small(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_seed_default_prunes_convs_only(seed):
+    small = prune_channels(seed, 0.25)
+    assert small.widths == (6, 6, 12) and small.hidden == 32
+    assert prune_channels(seed, 0.99).widths == (1, 1, 1)          # at least one channel survives
+
+
+def test_resnet_rebuilt_shapes():
+    net = resnet()
+    small = prune_channels(net, 0.5)
+    assert small.widths == (4, 8, 16)
+    SmallResNet(widths=(4, 8, 16)).load_state_dict(small.state_dict())     # uniform pruning = a narrower SmallResNet
+    assert isinstance(small.layer1.shortcut, nn.Identity)
+    assert small.layer2.shortcut.conv.weight.shape == (8, 4, 1, 1) and small.fc.in_features == 16
+    inner = prune_channels(net, 0.5, layers=["layer2.conv1"])
+    assert inner.layer2.conv1.out_channels == 8 and inner.layer2.bn1.num_features == 8
+    assert inner.layer2.conv2.in_channels == 8 and inner.layer2.conv2.out_channels == 16
+
+
+@pytest.mark.parametrize("make", [lambda: SeedCNN(widths=(8, 8, 16), hidden=32), resnet])
+@pytest.mark.parametrize("amount", [0.25, 0.5, 0.75])
+def test_rebuilt_equals_zeroed_channels(make, amount):
+    torch.manual_seed(1)
+    net = make().eval()
+    keep = plan_channels(net, amount, layers=[g.name for g in channel_groups(net)])
+    small = rebuild(net, keep).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        full = net(x)
+        with zeroing_removed(net, keep): want = net(x)
+        got = small(x)
+        assert torch.equal(net(x), full)                          # the hooks are gone after the block
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(full, want, atol=1e-4)              # removing channels did change the function
+
+
+def test_keep_lowest_scores_removed(seed):
+    with torch.no_grad(): seed.conv1.weight[[1, 5]] *= 1e-3        # two filters of tiny weights
+    keep = plan_channels(seed, 0.25, layers="conv1")
+    assert keep["conv1"].tolist() == [0, 2, 3, 4, 6, 7]
+
+
+def test_resnet_groups_tie_residual_channels():
+    groups = {g.name: g for g in channel_groups(resnet())}
+    assert list(groups) == ["conv1", "layer1.conv1", "layer2.conv1", "layer2.conv2", "layer3.conv1", "layer3.conv2"]
+    assert [p for p, _ in groups["conv1"].producers] == ["conv1", "layer1.conv2"]
+    assert ("layer2.shortcut.conv", 1) in groups["conv1"].consumers
+    assert ("fc", 1) in groups["layer3.conv2"].consumers
+
+
+def test_structured_bad_arguments(seed):
+    with pytest.raises(ValueError, match=r"no channel group\(s\) \['fc2'\]"): prune_channels(seed, 0.5, layers=["fc2"])
+    with pytest.raises(TypeError, match="supports SeedCNN and SmallResNet"): prune_channels(nn.Sequential(nn.Conv2d(3, 4, 3)), 0.5)
+    masked = prune_unstructured(copy.deepcopy(seed), 0.5)
+    with pytest.raises(ValueError, match="make_permanent"): prune_channels(masked, 0.5)
+    with pytest.raises(ValueError, match="make_permanent"): rebuild(masked, {"conv1": [0]})
+    with pytest.raises(ValueError, match=r"distinct channel indices in \[0, 8\)"): rebuild(seed, {"conv1": [0, 8]})
+    with pytest.raises(ValueError, match="distinct"): rebuild(seed, {"conv1": [1, 1]})
+    with pytest.raises(ValueError, match="no channel group 'conv7'"): rebuild(seed, {"conv7": [0]})
+
+
+def test_sparsity_curve(seed):
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    calls = []
+    rows = sparsity_curve(seed, data, [0.0, 0.5], "structured", finetune=calls.append, device="cpu")
+    assert [r["amount"] for r in rows] == [0.0, 0.5] and len(calls) == 2
+    assert rows[0]["params"] == count_params(seed) > rows[1]["params"]
+    assert all(0 <= r["acc"] <= 1 and "acc_finetuned" in r for r in rows)
+    rows = sparsity_curve(seed, data, [0.5], "unstructured", device="cpu")
+    assert rows[0]["params"] == count_params(seed) and "acc_finetuned" not in rows[0]
+
+
+# --- 2:4 ----------------------------------------------------------------------------------------------------------
+def test_mask_2to4_exact():
+    w = torch.randn(32, 64)
+    m = mask_2to4(w)
+    assert (m.view(32, 16, 4).sum(2) == 2).all()
+    kept = (w.abs() * m).view(32, 16, 4); dropped = (w.abs() * ~m).view(32, 16, 4)
+    assert (kept.max(2).values >= dropped.max(2).values).all()
+    lin = prune_2to4(nn.Linear(64, 32))
+    assert is_2to4(lin.weight) and int((lin.weight == 0).sum()) == 32 * 64 // 2
+    assert not is_2to4(torch.ones(4, 8)) and not is_2to4(torch.zeros(4, 6))
+
+
+def test_2to4_constraint_errors():
+    with pytest.raises(SemiStructuredError, match="multiple of 4"): mask_2to4(torch.randn(4, 6))
+    with pytest.raises(ValueError, match="only Linear layers"): prune_2to4(SeedCNN(), layers=["conv1"])
+    p = semi_structured_problems(nn.Linear(100, 10))
+    assert any("torch.float32" in s for s in p) and any("10×100" in s for s in p)
+    assert semi_structured_problems(nn.Conv2d(3, 8, 3)) == ["it is a Conv2d; 2:4 sparse kernels here are for nn.Linear layers"]
+    assert any("not in the 2:4 pattern" in s for s in semi_structured_problems(nn.Linear(64, 32).half()))
+    good = prune_2to4(nn.Linear(128, 64)).half()
+    if not torch.cuda.is_available():
+        assert semi_structured_problems(good) == ["it is on cpu; 2:4 sparse kernels need a CUDA GPU"]
+    model = nn.Sequential(nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(SemiStructuredError) as e: to_semi_structured(model)
+    assert "0: its weights are torch.float32" in str(e.value) and "2: its weight is 10×64" in str(e.value)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())     # nothing was changed
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)),
+                    reason="needs a CUDA GPU of compute capability >= 8.0")
+def test_2to4_on_gpu():
+    lin = prune_2to4(nn.Linear(256, 128, device="cuda", dtype=torch.float16))
+    x = torch.randn(64, 256, device="cuda", dtype=torch.float16)
+    with torch.inference_mode(): want = lin(x)
+    sparse = to_semi_structured(copy.deepcopy(lin))
+    with torch.inference_mode(): torch.testing.assert_close(sparse(x), want, rtol=2e-2, atol=2e-2)
