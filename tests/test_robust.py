@@ -1,0 +1,345 @@
+"Safer computer vision (chapter 11): safe model files, adversarial attacks and training, training that survives SIGKILL."
+import json, os, pickle, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+import gpuvision_nb
+from gpuvision_nb.checkpoint import CheckpointError, load_checkpoint, verify_checkpoint
+from gpuvision_nb.data import MEAN, STD, GPULoader
+from gpuvision_nb.robust import (AdversarialLoader, Normalize, PixelLoader, attack, export_model, fast_adversarial, fgsm, input_grad,
+                                 load_exported, manifest_for, pgd, pickle_globals, pixel_model, robust_accuracy,
+                                 supervise, time_attacks)
+from gpuvision_nb.train import fit
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(gpuvision_nb.__file__).parents[1]), os.environ.get("PYTHONPATH")]))}
+
+
+def net(n_in=3 * 4 * 4, n_classes=3, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, 16), nn.ReLU(), nn.Linear(16, n_classes))
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ---------------------------------------------------------------- safe model files
+
+class Evil:
+    def __init__(self, marker): self.marker = marker
+    def __reduce__(self): return (os.mkdir, (str(self.marker),))
+
+
+def test_pickle_globals_lists_the_payload_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"w": torch.zeros(2), "x": Evil(marker)}, tmp_path / "evil.pt")
+    found = pickle_globals(tmp_path / "evil.pt")
+    assert f"{os.mkdir.__module__}.mkdir" in found and "torch._utils._rebuild_tensor_v2" in found
+    assert not marker.exists()
+    (tmp_path / "p4.pkl").write_bytes(pickle.dumps([Evil(marker), Evil(marker)], protocol=4))   # STACK_GLOBAL, memo
+    assert pickle_globals(tmp_path / "p4.pkl") == [f"{os.mkdir.__module__}.mkdir"] and not marker.exists()
+    with pytest.raises(pickle.UnpicklingError):                 # and the safe loader refuses it
+        torch.load(tmp_path / "evil.pt", weights_only=True)
+    assert not marker.exists()
+    (tmp_path / "junk.pkl").write_bytes(b"\x80\x02nonsense")
+    with pytest.raises(CheckpointError, match="junk.pkl is not a valid pickle"): pickle_globals(tmp_path / "junk.pkl")
+    with pytest.raises(CheckpointError, match="can't read"): pickle_globals(tmp_path / "missing.pt")
+
+
+def test_export_round_trip_and_manifest(tmp_path):
+    m = net(); f = export_model(m, tmp_path / "sub" / "m.safetensors", meta={"classes": 3})
+    assert sorted(p.name for p in f.parent.iterdir()) == ["m.safetensors", "m.safetensors.manifest.json"]
+    man = json.loads(manifest_for(f).read_text())
+    assert man["bytes"] == f.stat().st_size and man["meta"] == {"classes": 3} and man["file"] == "m.safetensors"
+    assert man["tensors"]["1.weight"] == ["float32", [16, 48]]
+    m2 = net(seed=1)
+    assert load_exported(f, m2)["sha256"] == man["sha256"]
+    assert same(m.state_dict(), m2.state_dict())
+    assert same(load_file(f), m.state_dict())                   # a plain safetensors file: any reader can use it
+
+
+def test_truncated_or_tampered_export_refused_naming_file(tmp_path):
+    f = export_model(net(), tmp_path / "m.safetensors")
+    good = f.read_bytes()
+    f.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match=r"m\.safetensors has \d+ bytes but .* says \d+: truncated"):
+        load_exported(f, net())
+    bad = bytearray(good); bad[-3] ^= 0x10; f.write_bytes(bytes(bad))
+    with pytest.raises(CheckpointError, match=r"m\.safetensors does not match its SHA-256 .*tampered"):
+        load_exported(f, net())
+    f.write_bytes(good + b"\0")
+    with pytest.raises(CheckpointError, match="altered"): load_exported(f, net())
+    f.write_bytes(good); load_exported(f, net())                 # restored: fine again
+
+
+def test_export_bad_inputs(tmp_path):
+    f = export_model(net(), tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="does not exist"): load_exported(tmp_path / "nope.safetensors", net())
+    with pytest.raises(CheckpointError, match="does not fit this model"): load_exported(f, net(n_classes=5))
+    with pytest.raises(CheckpointError, match="does not fit this model"): load_exported(f, nn.Sequential(nn.Linear(48, 16)))
+    with pytest.raises(ValueError, match="must end in .safetensors"): export_model(net(), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="key must be non-empty bytes"): export_model(net(), f, key="text")
+    manifest_for(f).write_text("{not json")
+    with pytest.raises(CheckpointError, match="manifest.json is unreadable"): load_exported(f, net())
+    manifest_for(f).unlink()
+    with pytest.raises(CheckpointError, match="has no manifest"): load_exported(f, net())
+
+
+def test_signature_catches_a_forgery_the_hash_cannot(tmp_path):
+    key = b"secret"
+    f = export_model(net(), tmp_path / "m.safetensors", key=key)
+    assert load_exported(f, net(), key=key)["hmac_sha256"]
+    with pytest.raises(CheckpointError, match="not signed with this key"): load_exported(f, net(), key=b"other")
+    sig = json.loads(manifest_for(f).read_text())["hmac_sha256"]
+    export_model(net(seed=7), f)                                 # attacker: new weights, new correct hash ...
+    man = json.loads(manifest_for(f).read_text()); man["hmac_sha256"] = sig; manifest_for(f).write_text(json.dumps(man))
+    load_exported(f, net())                                      # ... the hash alone accepts it
+    with pytest.raises(CheckpointError, match="m.safetensors.manifest.json is not signed with this key"):
+        load_exported(f, net(), key=key)
+
+
+def test_export_is_atomic(tmp_path):
+    m = net(); f = export_model(m, tmp_path / "m.safetensors")
+    before = f.read_bytes(), manifest_for(f).read_text()
+    with mock.patch("gpuvision_nb.robust.save_model", side_effect=OSError(28, "No space left on device")):
+        with pytest.raises(OSError): export_model(net(seed=3), f)
+    assert (f.read_bytes(), manifest_for(f).read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m.safetensors.manifest.json"]
+    load_exported(f, net())
+
+
+# ---------------------------------------------------------------- attacks
+
+@pytest.fixture
+def data():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (96,), generator=g)
+    proto = torch.rand(3, 3, 4, 4, generator=g)
+    x = (0.7 * proto[y] + 0.3 * torch.rand(96, 3, 4, 4, generator=g)).clamp(0, 1)
+    return x, y
+
+
+def trained(x, y, epochs=30):
+    m = pixel_model(net())
+    opt = torch.optim.Adam(m.parameters(), 0.02)
+    for _ in range(epochs):
+        loss = F.cross_entropy(m(x), y); opt.zero_grad(); loss.backward(); opt.step()
+    return m.eval()
+
+
+def test_normalize_and_pixel_model():
+    x = torch.rand(2, 3, 4, 4); body = net()
+    m = pixel_model(body)
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    assert torch.allclose(m(x), body((x - mean) / std))
+    assert set(m.state_dict()) >= {"normalize.mean", "normalize.std", "net.1.weight"}
+    with pytest.raises(ValueError, match="equal length"): Normalize((0.5, 0.5), (0.2,))
+    with pytest.raises(ValueError, match="std must be > 0"): Normalize((0.5,), (0.0,))
+
+
+def test_pixel_loader_undoes_the_loaders_normalisation():
+    x, y = torch.randint(0, 256, (10, 3, 4, 4), dtype=torch.uint8), torch.arange(10)
+    norm = GPULoader(x, y, batch_size=4, shuffle=False, augment=False, device="cpu")
+    pix = PixelLoader(norm)
+    xs, ys = map(torch.cat, zip(*pix))
+    assert len(pix) == 3 and torch.equal(ys, y) and torch.allclose(xs, x.float() / 255, atol=1e-6)
+    assert xs.min() >= 0 and xs.max() <= 1
+    aug = PixelLoader(GPULoader(x, y, batch_size=4, device="cpu"), max_batches=2)
+    assert len(aug) == 2 and len(list(aug)) == 2
+    aug.set_epoch(5); assert aug.loader.epoch == 5
+    assert all(b.min() >= 0 and b.max() <= 1 and b.shape == (4, 3, 4, 4) for b, _ in aug)
+    with pytest.raises(ValueError, match="max_batches must be"): PixelLoader(norm, max_batches=0)
+
+
+def test_fgsm_and_pgd_stay_in_the_budget_and_hurt(data):
+    x, y = data; m = trained(x, y)
+    for eps in (2 / 255, 8 / 255, 0.1):
+        for a in (fgsm(m, x, y, eps), pgd(m, x, y, eps, steps=5)):
+            assert a.shape == x.shape and not a.requires_grad
+            assert (a - x).abs().max() <= eps + 1e-6 and a.min() >= 0 and a.max() <= 1
+    clean = robust_accuracy(m, x, y, 0.0)
+    assert clean > 0.9
+    assert robust_accuracy(m, x, y, 0.1, "pgd", steps=10) < robust_accuracy(m, x, y, 0.1, "fgsm") <= clean
+    assert torch.equal(fgsm(m, x, y, 0.0), x)
+    assert torch.equal(pgd(m, x, y, 0.1, steps=1, alpha=0.1, random_start=False), fgsm(m, x, y, 0.1))
+    with torch.no_grad(): assert torch.equal(fgsm(m, x, y, 0.05), fgsm(m, x, y, 0.05))     # works under no_grad too
+
+
+def test_attacks_leave_the_model_alone(data):
+    x, y = data; m = trained(x, y); m.train()
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    grads = [p.grad.clone() for p in m.parameters()]             # left over from training
+    pgd(m, x, y, 0.05, steps=3); input_grad(m, x, y)
+    assert all(torch.equal(p.grad, g) for p, g in zip(m.parameters(), grads))     # no gradient leaked into the weights
+    assert same(state, m.state_dict()) and m.training
+    m.zero_grad(set_to_none=True); fgsm(m, x, y, 0.05)
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_attack_bad_inputs(data):
+    x, y = data; m = trained(x, y, epochs=1)
+    normalised = (x - 0.5) / 0.25
+    with pytest.raises(ValueError, match=r"x must hold pixels in \[0, 1\]"): fgsm(m, normalised, y, 0.03)
+    with pytest.raises(ValueError, match="pixel_model"): pgd(m, normalised, y, 0.03)
+    for eps in (8, -0.1, True, "8/255"):
+        with pytest.raises(ValueError, match="eps must be a number in"): fgsm(m, x, y, eps)
+    with pytest.raises(ValueError, match="steps must be an int >= 1"): pgd(m, x, y, 0.03, steps=0)
+    with pytest.raises(ValueError, match="must be one of"): attack("cw", m, x, y, 0.03)
+    with pytest.raises(ValueError, match="equal length"): robust_accuracy(m, x, y[:3], 0.03)
+    with pytest.raises(ValueError, match="equal length"): robust_accuracy(m, x[:0], y[:0], 0.03)
+
+
+def test_adversarial_loader_and_training_buy_robustness(data):
+    x, y = data
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32)]
+    base = trained(x, y)
+    eps = 0.15                                                     # where the plainly trained model breaks
+    adv = list(fast_adversarial(batches, base, eps))
+    assert len(adv) == len(batches) and all(torch.equal(a[1], b[1]) for a, b in zip(adv, batches))
+    assert all((a[0] - b[0]).abs().max() <= eps + 1e-6 for a, b in zip(adv, batches))
+    with pytest.raises(ValueError, match="must be one of"): AdversarialLoader(batches, base, eps, "deepfool")
+
+    class Counting(list):
+        epochs = []
+        def set_epoch(self, e): self.epochs.append(e)
+    robust = trained(x, y)
+    torch.manual_seed(0)
+    loader = AdversarialLoader(Counting(batches), robust, eps, "pgd", steps=3)
+    fit(robust, loader, None, epochs=5, lr=0.05, device="cpu", progress=False)
+    assert loader.loader.epochs == list(range(5))
+    torch.manual_seed(0); r_before = robust_accuracy(base, x, y, eps, steps=10)
+    torch.manual_seed(0); r_after = robust_accuracy(robust, x, y, eps, steps=10)
+    assert r_before < 0.7 and r_after > r_before + 0.2, (r_before, r_after)
+
+
+def test_time_attacks_on_cpu(data):
+    x, y = data; m = trained(x, y, epochs=1)
+    ts = time_attacks(m, x[:10], y[:10], "cpu", pgd_steps=2, batch_sizes={"cpu": 16}, warmup=0, min_run_time=0.01, min_repeats=1)
+    assert [t.label for t in ts] == ["fgsm", "pgd-2"] and all(t.device == "cpu" and t.items == 16 and t.unit == "img" for t in ts)
+    assert ts[1].params == {"batch": 16, "eps": 8 / 255, "steps": 2}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_attacks_on_gpu(data):
+    x, y = data; m = trained(x, y)
+    mg, xg, yg = pixel_model(net()).cuda(), x.cuda(), y.cuda()
+    mg.load_state_dict(m.state_dict())
+    a = pgd(mg.eval(), xg, yg, 8 / 255, steps=5)
+    assert a.device.type == "cuda" and (a - xg).abs().max() <= 8 / 255 + 1e-6
+    assert abs(robust_accuracy(mg, xg, yg, 0.0) - robust_accuracy(m, x, y, 0.0)) <= 2 / len(x)   # a borderline flip or two
+    ts = time_attacks(m, x, y, "cuda", pgd_steps=2, warmup=1, min_run_time=0.05, min_repeats=2)
+    assert [t.device for t in ts] == ["cpu", "cpu", "cuda:0", "cuda:0"]
+
+
+# ---------------------------------------------------------------- training that survives faults
+
+TRAIN_JOB = textwrap.dedent('''
+    import sys, time, torch, torch.nn as nn
+    from safetensors.torch import save_file
+    from gpuvision_nb.train import fit
+    torch.set_num_threads(1)
+    ckpt, out = sys.argv[1], sys.argv[2]
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(256, 3, 8, 8, generator=g), torch.randint(0, 4, (256,), generator=g)
+
+    class Loader:
+        "Reshuffles each epoch with the global RNG (a resume must restore it) and reports every batch."
+        epoch = 0
+        def __len__(self): return 8
+        def set_epoch(self, e): self.epoch = e
+        def __iter__(self):
+            idx = torch.randperm(len(y))
+            for i in range(8):
+                print(f"epoch {self.epoch + 1} batch {i + 1}", flush=True); time.sleep(0.1)
+                yield x[idx[i * 32:(i + 1) * 32]], y[idx[i * 32:(i + 1) * 32]]
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 4))
+    h = fit(model, Loader(), None, epochs=3, lr=0.05, device="cpu", ckpt_dir=ckpt, resume=True, seed=0, progress=False)
+    save_file(model.state_dict(), out)
+    print("done", [e["epoch"] for e in h], flush=True)
+''')
+
+
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path):
+    script = tmp_path / "job.py"; script.write_text(TRAIN_JOB)
+    cmd = lambda name: [sys.executable, str(script), str(tmp_path / f"{name}-ckpt"), str(tmp_path / f"{name}.safetensors")]
+    ref = subprocess.Popen(cmd("ref"), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(cmd("job"), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    deadline = time.monotonic() + 60
+    for line in job.stdout:                                    # wait until it is inside epoch 2
+        seen.append(line.strip())
+        if line.strip() == "epoch 2 batch 2": os.kill(job.pid, signal.SIGKILL); break
+        assert time.monotonic() < deadline, seen
+    assert job.wait(timeout=30) == -signal.SIGKILL, seen
+    ckpt = tmp_path / "job-ckpt"
+    assert (ckpt / "latest").read_text() == "epoch-0001" and not (ckpt / "epoch-0002").exists()
+    assert not (tmp_path / "job.safetensors").exists()
+    again = subprocess.run(cmd("job"), env=ENV, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0] == "epoch 2 batch 1" and lines[-1] == "done [1, 2, 3]"     # resumed at epoch 2, kept epoch 1's history
+    assert ref.wait(timeout=120) == 0, ref.stderr.read()
+    assert same(load_file(tmp_path / "ref.safetensors"), load_file(tmp_path / "job.safetensors"))
+
+
+SAVER = textwrap.dedent('''
+    import sys, torch, torch.nn as nn
+    from gpuvision_nb.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    torch.manual_seed(0)
+    folder = sys.argv[1]
+    model = nn.Sequential(nn.Linear(256, 1024), nn.Linear(1024, 256))          # 2 MB of weights, 2 MB of momentum
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(2, 256)).sum().backward(); opt.step()
+    epoch = load_checkpoint(folder, model, opt)["epoch"] if latest_checkpoint(folder) else 0
+    print("start", epoch, flush=True)
+    while True:                                                                 # save back to back, until killed
+        epoch += 1
+        with torch.no_grad(): model[0].weight.add_(1.0)
+        save_checkpoint(folder, model, opt, epoch=epoch, keep=2)
+        print("saved", epoch, flush=True)
+''')
+
+
+def test_sigkill_while_writing_checkpoints_never_corrupts_latest(tmp_path):
+    script = tmp_path / "saver.py"; script.write_text(SAVER)
+    folder = tmp_path / "ckpt"
+    last_reported = 0
+    for delay in (0.0, 0.006, 0.017):
+        proc = subprocess.Popen([sys.executable, str(script), str(folder)], env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        first = proc.stdout.readline()
+        assert first.startswith("start"), first + proc.stdout.read()
+        assert int(first.split()[1]) >= last_reported              # it resumed from the newest complete checkpoint
+        for line in proc.stdout:                                   # let it save a few, then kill it mid-save
+            if int(line.split()[1]) >= last_reported + 3: break
+        time.sleep(delay)
+        proc.kill(); proc.wait(timeout=30); proc.stdout.close()
+        last_reported = int(line.split()[1])
+        m = nn.Sequential(nn.Linear(256, 1024), nn.Linear(1024, 256))
+        info = load_checkpoint(folder, m)                          # `latest` always names a complete, verified checkpoint
+        verify_checkpoint(info["path"])
+        assert info["epoch"] >= last_reported
+        w0 = m[0].weight - info["epoch"]                          # weights and epoch belong together
+        if delay == 0.0: first_w0 = w0
+        assert torch.allclose(w0, first_w0, atol=1e-4)
+
+
+def test_supervise_restarts_until_success(tmp_path):
+    flag = tmp_path / "crashed-once"
+    code = f"import os, pathlib, signal; p = pathlib.Path({str(flag)!r}); print('run', p.exists(), flush=True)\n" \
+           f"if not p.exists(): p.touch(); os.kill(os.getpid(), signal.SIGKILL)"
+    lines = []
+    codes = supervise([sys.executable, "-c", code], max_restarts=2, on_line=lambda l, proc, a: lines.append((a, l)))
+    assert codes == [-signal.SIGKILL, 0] and lines == [(0, "run False"), (1, "run True")]
+    with pytest.raises(RuntimeError, match=r"exit codes \[3, 3, 3\]\); gave up after 2 restarts"):
+        supervise([sys.executable, "-c", "raise SystemExit(3)"], max_restarts=2, on_line=lambda *a: None)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="max_restarts must be"): supervise(["true"], max_restarts=bad)
