@@ -132,3 +132,9 @@ def test_unwritable_folder(tmp_path):
     blocker = tmp_path / "file"; blocker.write_text("")
     with pytest.raises(CheckpointError, match="can't create checkpoint folder"):
         save_checkpoint(blocker / "ckpt", tiny())
+
+
+def test_stale_temp_folders_from_a_killed_save_are_removed(tmp_path):
+    (tmp_path / ".epoch-0002-abc123").mkdir(parents=True)             # what a SIGKILL mid-save leaves behind
+    save_checkpoint(tmp_path, tiny(), epoch=2)
+    assert not list(tmp_path.glob(".epoch-*"))

@@ -58,3 +58,39 @@ def test_bad_env_device():
 def test_usage_errors():
     assert run().returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+def test_data_then_train_then_report(tmp_path):
+    data = tmp_path / "shapes"
+    r = run("data", "shapes", "--out", str(data), "--n-per-class", "12", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    assert len(list(data.rglob("*.png"))) == 120 and "content hash" in r.stdout
+    r = run("data", "shapes", "--out", str(data), "--n-per-class", "12")        # never overwrites a dataset
+    assert r.returncode == 2 and str(data) in r.stderr
+    out = tmp_path / "run"
+    r = run("train", "--data", str(data), "--epochs", "1", "--device", "cpu", "--out", str(out), "--no-progress",
+            GPUVISION_RESULTS=str(tmp_path / "results"))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("val_acc", "test_acc", "train_seconds", "images_per_second", "device_name", "classes"):
+        assert key in m, key
+    assert m["epochs"] == 1 and len(m["classes"]) == 10 and (out / "checkpoints" / "latest").exists()
+    r = run("report", "--chart", str(tmp_path / "chart.png"), GPUVISION_RESULTS=str(tmp_path / "results"))
+    assert r.returncode == 0 and (tmp_path / "chart.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["train", "--data", "/no/such/folder", "--epochs", "1"], "--data must be 'shapes' or an existing ImageFolder"),
+    (["train", "--model", "vgg"], "--model must be one of"),
+    (["train", "--precision", "fp8", "--epochs", "1"], "precision must be one of"),
+])
+def test_train_bad_arguments(tmp_path, args, msg):
+    r = run(*args, "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_bad_arguments(tmp_path):
+    f = tmp_path / "file"; f.write_text("")
+    for args, msg in ((["demo", "--out", str(f)], "out"), (["demo", "--device", "tpu"], "tpu")):
+        r = run(*args)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr

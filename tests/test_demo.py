@@ -1,0 +1,132 @@
+"Tests for gpuvision_nb.demo: the report folder, bad arguments, and Ctrl-C leaving a partial report."
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import gpuvision_nb.demo as demo
+from gpuvision_nb.bench import time_fn
+from gpuvision_nb.data import GPULoader
+
+STAGE_KEYS = {"train": {"epochs", "test_acc", "val_acc", "history", "images_per_second", "classes"},
+              "devices": {"timings", "speedup", "recorded_gpu", "recorded_gpu_train_loops"},
+              "amp": {"timings", "speedup"},
+              "prune": {"amount", "test_acc", "bytes", "bytes_fp32", "params", "timings", "speedup"},
+              "quantize": {"method", "engine", "bytes", "bytes_fp32", "test_acc", "test_acc_fp32", "timings", "speedup"}}
+
+
+def tiny_loaders(batch_size, device):
+    "Shapes-like loaders of 48 random images (10 classes) instead of the real 10,000."
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (48, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.arange(48) % 10
+    mk = lambda train: GPULoader(x, y, batch_size=16, shuffle=train, augment=train, device=device)
+    return mk(True), mk(False), mk(False), [f"c{i}" for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    "One quick demo on tiny data with shortened timings: the real stage code, in a few seconds."
+    real_tt = demo.train_throughput
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo, "shapes_loaders", tiny_loaders)
+        mp.setattr(demo, "train_throughput",
+                   lambda name, dev, **kw: real_tt(name, dev, **{**kw, "batch_size": 2, "steps": 1, "min_run_time": 1e-3}))
+        mp.setattr(demo, "time_inference",
+                   lambda m, batch, device, label, min_run_time: time_fn(
+                       m.eval(), torch.randn(2, 3, 32, 32), label=label, items=2, unit="img", warmup=0,
+                       min_repeats=1, min_run_time=1e-3))
+        out = tmp_path_factory.mktemp("demo") / "report"
+        summary = demo.run_demo(out, device="cpu", quick=True, progress=False)
+    return out, summary
+
+
+def test_report_files(quick_run):
+    out, summary = quick_run
+    assert sorted(p.name for p in out.iterdir()) == ["loss_curves.png", "report.md", "speed_bars.png", "summary.json"]
+    s = json.loads((out / "summary.json").read_text())
+    assert {"date", "device", "device_name", "cpu", "torch", "quick", "status", "seconds", "stages", "out"} <= set(s)
+    assert s["status"] == "done" and s["torch"] == torch.__version__ and s["device"] == "cpu"
+    assert list(s["stages"]) == list(demo.STAGES_ORDER)
+    for name, keys in STAGE_KEYS.items():
+        st = s["stages"][name]
+        assert st["status"] == "done" and st["seconds"] > 0, name
+        assert keys <= set(st["result"]), (name, keys - set(st["result"]))
+    assert 0 <= s["stages"]["train"]["result"]["test_acc"] <= 1
+    assert s["stages"]["quantize"]["result"]["bytes"] < s["stages"]["quantize"]["result"]["bytes_fp32"]
+    assert s["stages"]["prune"]["result"]["bytes"] < s["stages"]["prune"]["result"]["bytes_fp32"]
+    md = (out / "report.md").read_text()
+    for name in demo.STAGES_ORDER: assert f"## {name} — " in md
+    assert "loss_curves.png" in md and "speed_bars.png" in md and "Accuracy and size" in md
+    assert "Partial report" not in md
+    assert not list(out.glob("*.tmp*"))                      # no temporary files left behind
+
+
+def test_no_gpu_never_invents_a_number(quick_run):
+    _, s = quick_run
+    dev = s["stages"]["devices"]["result"]
+    if torch.cuda.is_available(): pytest.skip("a GPU is present: both devices are measured")
+    assert [t["device"] for t in dev["timings"]] == ["cpu"] and dev["speedup"] is None
+    assert all(r["kind"] == "gpu" for r in dev["recorded_gpu"])   # only recorded runs, each with where it ran
+
+
+def replay(summary, **override):
+    "Stages that return the quick run's results instantly, with some replaced by `override` functions."
+    return {**{n: (lambda ctx, n=n: summary["stages"][n]["result"]) for n in demo.STAGES_ORDER}, **override}
+
+
+def boom(exc):
+    def stage(ctx): raise exc
+    return stage
+
+
+def test_bad_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "STAGES", {n: boom(AssertionError("work started")) for n in demo.STAGES_ORDER})
+    f = tmp_path / "a-file"; f.write_text("x")
+    with pytest.raises(ValueError, match="out=.*existing file"): demo.run_demo(f, progress=False)
+    with pytest.raises(ValueError, match="out=.*not writable"): demo.run_demo(f / "below", progress=False)
+    with pytest.raises(ValueError, match="out must be a folder path"): demo.run_demo("", progress=False)
+    with pytest.raises(ValueError, match="out must be a folder path"): demo.run_demo(3, progress=False)
+    assert f.read_text() == "x"
+
+
+def test_bad_device(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "STAGES", {n: boom(AssertionError("work started")) for n in demo.STAGES_ORDER})
+    for bad in ["tpu", "gpu", 3] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"]):
+        with pytest.raises(ValueError, match="device="): demo.run_demo(tmp_path / "r", device=bad, progress=False)
+    assert not (tmp_path / "r").exists()                     # the device is checked before the folder is made
+
+
+@pytest.mark.parametrize("stage", ["train", "prune", "quantize"])
+def test_ctrl_c_leaves_partial_report(quick_run, tmp_path, monkeypatch, stage):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary, **{stage: boom(KeyboardInterrupt())}))
+    with pytest.raises(KeyboardInterrupt): demo.run_demo(tmp_path / "r", progress=False)
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    i = demo.STAGES_ORDER.index(stage)
+    want = ["done"] * i + ["interrupted"] + ["not run"] * (len(demo.STAGES_ORDER) - i - 1)
+    assert [v["status"] for v in s["stages"].values()] == want
+    assert s["status"] == "interrupted"
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "Partial report" in md and f"## {stage} — *interrupted*" in md
+    for name in demo.STAGES_ORDER[i + 1:]: assert f"## {name} — *not run*" in md
+    for name in demo.STAGES_ORDER[:i]: assert f"## {name} — " in md and s["stages"][name]["result"]
+
+
+def test_error_marks_stage_failed(quick_run, tmp_path, monkeypatch):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary, amp=boom(RuntimeError("out of memory"))))
+    with pytest.raises(RuntimeError, match="out of memory"): demo.run_demo(tmp_path / "r", progress=False)
+    s = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert s["status"] == "failed" and s["stages"]["amp"]["status"].startswith("failed: RuntimeError")
+    assert s["stages"]["prune"]["status"] == "not run"
+
+
+def test_default_out_under_runs(quick_run, tmp_path, monkeypatch):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary))
+    monkeypatch.chdir(tmp_path)
+    s = demo.run_demo(progress=False)
+    out = Path(s["out"])
+    assert out.parent == Path("runs") and out.name.startswith("demo-") and (out / "report.md").is_file()
