@@ -1,0 +1,197 @@
+"Transfer learning: heads, freezing (exactly which parameters get gradients), fine-tuning, offline model-zoo weights."
+import copy, os, socket, urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gpuvision_nb.data import GPULoader
+from gpuvision_nb.models import SeedCNN, SmallResNet
+from gpuvision_nb.transfer import (STRATEGIES, WeightsNotFoundError, compare_transfer, fine_tune, freeze,
+                                   grads_after_backward, head_name, hub_weights_path, load_matching, load_zoo_weights,
+                                   reinit, replace_head, rotation_task, trainable, unfreeze, zoo_resnet)
+
+
+def batch(n=8, k=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, k, (n,), generator=g)
+
+
+def tiny_loaders(n_per_class=4):
+    x, y, classes = rotation_task(n_per_class, seed=1)
+    return (GPULoader(x, y, 8, augment=False, device="cpu"),
+            GPULoader(x, y, 16, shuffle=False, augment=False, device="cpu"), classes)
+
+
+# ---- heads -------------------------------------------------------------------------------------------------------
+def test_head_name():
+    assert head_name(SeedCNN()) == "fc2"
+    assert head_name(SmallResNet()) == "fc"
+    assert head_name(nn.Sequential(nn.Linear(4, 8), nn.Sequential(nn.ReLU(), nn.Linear(8, 2)))) == "1.1"
+    with pytest.raises(ValueError, match="has no nn.Linear layer"): head_name(nn.Conv2d(3, 4, 3))
+    with pytest.raises(TypeError, match="must be an nn.Module"): head_name("fc")
+
+
+def test_replace_head_keeps_dtype_and_rest():
+    m = SmallResNet(10).double()
+    body = {k: v.clone() for k, v in m.state_dict().items() if not k.startswith("fc.")}
+    replace_head(m, 3)
+    assert m.fc.out_features == 3 and m.fc.in_features == 128 and m.fc.weight.dtype == torch.float64
+    assert m.n_classes == 3
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in body.items())
+    assert m(torch.rand(2, 3, 32, 32, dtype=torch.float64)).shape == (2, 3)
+    for bad in (1, 2.0, True, "4"):
+        with pytest.raises(ValueError, match="n_classes must be an int >= 2"): replace_head(SmallResNet(), bad)
+
+
+# ---- freezing ----------------------------------------------------------------------------------------------------
+def test_freeze_exactly_head_gets_gradients():
+    m = replace_head(SmallResNet(10), 4)
+    x, y = batch()
+    assert freeze(m) == ["fc.weight", "fc.bias"]
+    assert trainable(m) == ["fc.weight", "fc.bias"]
+    assert grads_after_backward(m, x, y) == ["fc.weight", "fc.bias"]
+    assert [n for n, p in m.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+    assert all(p.grad is None for p in m.parameters())          # grads_after_backward clears them
+
+
+def test_freeze_seed_cnn_and_everything():
+    m = SeedCNN(n_classes=4, widths=(4, 4, 8), hidden=16)
+    x, y = batch()
+    assert freeze(m) == ["fc2.weight", "fc2.bias"]
+    assert grads_after_backward(m, x, y) == ["fc2.weight", "fc2.bias"]
+    assert freeze(m, except_head=False) == []
+    assert freeze(nn.Sequential(nn.Conv2d(3, 2, 3)), except_head=False) == []   # no head needed
+
+
+def test_unfreeze_restores_all():
+    m = replace_head(SmallResNet(10), 4)
+    freeze(m)
+    unfreeze(m)
+    names = [n for n, _ in m.named_parameters()]
+    assert trainable(m) == names
+    assert grads_after_backward(m, *batch()) == names
+    assert not any(hasattr(mod, "_frozen_bn_hook") for mod in m.modules())
+    freeze(m); freeze(m)                                        # freezing twice leaves one hook per layer
+    assert sum(len(mod._forward_pre_hooks) for mod in m.modules()) == sum(isinstance(mod, nn.BatchNorm2d) for mod in m.modules())
+
+
+def test_frozen_batchnorm_statistics():
+    x, _ = batch()
+    m = replace_head(SmallResNet(10), 4)
+    stats = {k: v.clone() for k, v in m.state_dict().items() if "running" in k}
+    freeze(m)
+    m.train()(x + 1)
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in stats.items())
+    assert m.training                                           # the model itself stays in training mode
+    freeze(m, train_bn=True)
+    m.train()(x + 1)
+    assert not torch.equal(stats["bn1.running_mean"], m.bn1.running_mean)
+    unfreeze(m); before = m.bn1.running_mean.clone()
+    m.train()(x + 2)
+    assert not torch.equal(before, m.bn1.running_mean)
+
+
+def test_fine_tune_head_changes_only_head():
+    train, val, classes = tiny_loaders()
+    m = replace_head(SmallResNet(10, widths=(4, 8, 8)), len(classes))
+    before = copy.deepcopy(m.state_dict())
+    h = fine_tune(m, train, val, "head", epochs=1, lr=0.1, device="cpu", progress=False)
+    assert len(h) == 1 and 0 <= h.final["val_acc"] <= 1
+    after = m.state_dict()
+    changed = sorted(k for k in before if not torch.equal(before[k], after[k]))
+    assert changed == ["fc.bias", "fc.weight"]                   # no weight, no batch-norm statistic moved
+    with pytest.raises(ValueError, match="strategy must be 'head' or 'full'"): fine_tune(m, train, strategy="frozen")
+
+
+def test_reinit():
+    m = SmallResNet(4, widths=(4, 8, 8))
+    r = reinit(copy.deepcopy(m))
+    assert not torch.equal(m.conv1.weight, r.conv1.weight) and not torch.equal(m.fc.weight, r.fc.weight)
+
+
+def test_compare_transfer():
+    train, val, classes = tiny_loaders()
+    pre = SmallResNet(10, widths=(4, 8, 8))
+    snapshot = copy.deepcopy(pre.state_dict())
+    rep = compare_transfer(pre, len(classes), train, val, epochs=2, lr={"scratch": 0.05, "head": 0.1, "full": 0.05}, device="cpu")
+    assert [r.strategy for r in rep.runs] == list(STRATEGIES)
+    assert [t.label for t in rep.timings] == list(STRATEGIES)
+    head, full = rep.runs[1], rep.runs[2]
+    assert head.trainable == 8 * 4 + 4 and full.trainable == full.total
+    assert all(len(r.history) == 2 for r in rep.runs) and "val acc" in str(rep)
+    assert all(torch.equal(v, pre.state_dict()[k]) for k, v in snapshot.items())   # the pretrained model is untouched
+    assert trainable(pre) == [n for n, _ in pre.named_parameters()]
+    with pytest.raises(ValueError, match="strategies must be some of"): compare_transfer(pre, 4, train, val, strategies=("linear",))
+    with pytest.raises(ValueError, match="lr has no value for"): compare_transfer(pre, 4, train, val, lr={"head": 0.1})
+
+
+def test_rotation_task():
+    x, y, classes = rotation_task(3, seed=1)
+    assert x.shape == (12, 3, 32, 32) and x.dtype == torch.uint8 and y.tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+    assert len(classes) == 4
+    assert torch.equal(x, rotation_task(3, seed=1)[0]) and not torch.equal(x, rotation_task(3, seed=2)[0])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_per_class must be an int >= 1"): rotation_task(bad)
+
+
+# ---- torchvision model zoo, offline --------------------------------------------------------------------------------
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    "An empty torch hub cache, and every way to the network patched to fail the test."
+    def no_network(*a, **k): raise AssertionError("a network access was attempted")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    for target, name in ((torch.hub, "load_state_dict_from_url"), (torch.hub, "download_url_to_file"),
+                         (urllib.request, "urlopen"), (socket, "create_connection"), (socket.socket, "connect")):
+        monkeypatch.setattr(target, name, no_network)
+    return tmp_path
+
+
+def test_offline_missing_weights_error(offline):
+    dest = offline / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert hub_weights_path("resnet18") == dest
+    with pytest.raises(WeightsNotFoundError) as e: zoo_resnet("resnet18", 4, weights="default")
+    msg = str(e.value)
+    for part in ("https://download.pytorch.org/models/resnet18-f37072fd.pth", str(dest), "TORCH_HOME", "weights="):
+        assert part in msg
+    assert isinstance(e.value, FileNotFoundError)
+    with pytest.raises(WeightsNotFoundError, match="does not exist"): load_zoo_weights("resnet18", offline / "nope.pth")
+
+
+def test_weights_from_local_file_and_hub_cache(offline):
+    src = zoo_resnet("resnet18", 1000, small_input=False)
+    f = offline / "mine.pth"
+    torch.save(src.state_dict(), f)
+    m = zoo_resnet("resnet18", 4, weights=f)
+    assert m.not_pretrained == ["conv1.weight", "fc.weight", "fc.bias"]
+    assert torch.equal(m.layer4[1].conv2.weight, src.layer4[1].conv2.weight)
+    assert m(torch.rand(2, 3, 32, 32)).shape == (2, 4)
+    same = zoo_resnet("resnet18", 1000, weights=f, small_input=False)
+    assert same.not_pretrained == []
+    # a file in the hub cache whose bytes don't match the hash in its name is refused
+    hub = hub_weights_path("resnet18"); hub.parent.mkdir(parents=True)
+    hub.write_bytes(f.read_bytes())
+    with pytest.raises(ValueError, match="damaged or not the published file"): zoo_resnet("resnet18", 4, weights="default")
+
+
+def test_weights_bad_files(offline):
+    junk = offline / "junk.pth"; junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="can't be read as the weights"): load_zoo_weights("resnet18", junk)
+    lst = offline / "list.pth"; torch.save([1, 2], lst)
+    with pytest.raises(ValueError, match="not a state dict"): load_zoo_weights("resnet18", lst)
+    from safetensors.torch import save_file
+    st = offline / "w.safetensors"; save_file({"fc.bias": torch.zeros(1000)}, str(st))
+    assert set(load_zoo_weights("resnet18", st)) == {"fc.bias"}
+
+
+def test_zoo_bad_arguments():
+    with pytest.raises(ValueError, match="must be a torchvision ResNet"): zoo_resnet("vgg16")
+    with pytest.raises(ValueError, match="n_classes must be an int >= 2"): zoo_resnet("resnet18", 1)
+    with pytest.raises(ValueError, match="not a torchvision classification model"): hub_weights_path("resnet7")
+
+
+def test_load_matching():
+    a, b = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 4)), nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 5))
+    assert load_matching(b, a.state_dict()) == ["1.weight", "1.bias"]
+    assert torch.equal(a[0].weight, b[0].weight)
