@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.gpuvision-installed
 
-.PHONY: demo test test-all install export-check docs docs-check unit nbval nbdev-test html clean-venv
+.PHONY: demo test install export-check docs docs-check unit nbval nbdev-test html clean-venv
 
 install: $(STAMP)
 
@@ -21,13 +21,10 @@ $(STAMP): setup.py settings.ini
 demo: $(STAMP)
 	$(BIN)/gpuvision demo
 
-# The whole suite: exports in sync, README/docs in sync, unit tests, every notebook under nbval (what CI runs).
+# The whole suite (what CI runs): exports in sync, README/docs in sync, unit tests, every notebook under nbval,
+# and nbdev_test.
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh
-
-# ... and nbdev_test too (executes every notebook a second time).
-test-all: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh export-check docs-check unit nbval nbdev-test
 
 export-check unit nbval nbdev-test docs-check: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh $@

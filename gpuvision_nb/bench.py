@@ -21,10 +21,11 @@ from torch.utils import benchmark as tbench
 _log.setLevel(_level)
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'Comparison', 'compare',
-           'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record', 'ensure_writable', 'record_path',
-           'record', 'load_record', 'load_records', 'latest_gpu_record', 'show_with_recorded', 'default_sizes',
-           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep']
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
+           'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
+           'ensure_writable', 'record_path', 'record', 'load_record', 'load_records', 'latest_gpu_record',
+           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
+           'plot_sweep']
 
 # %% ../nbs/01_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -119,8 +120,57 @@ def sync_pitfall(device: str | torch.device = "auto", n: int = 2048, calls: int 
     right = time_fn(torch.matmul, a, b, label=f"matmul {n}, synchronized", device=dev, items=flop, unit="FLOP", params={"n": n})
     return [naive, right]
 
-# %% ../nbs/01_bench.ipynb #040a2014
-class Comparison:
+# %% ../nbs/01_bench.ipynb #24ba74f6
+def _cell(v) -> str: return "—" if v is None else str(v)
+
+
+def text_table(rows: list[dict], left=(), title: str | None = None, total: bool = False) -> str:
+    """`rows` (dicts with the same keys) as aligned text under a header and a rule. Columns named in `left` are
+    left-aligned, the others right-aligned; `total=True` rules off the last row; None prints as —."""
+    if not rows: return title or ""
+    cols = list(rows[0]); cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    w = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.ljust(w[i]) if cols[i] in left else v.rjust(w[i]) for i, v in enumerate(vals)).rstrip()
+    rule = "  ".join("-" * n for n in w)
+    body = [line(r) for r in cells]
+    if total: body.insert(len(body) - 1, rule)
+    return "\n".join(([title] if title else []) + [line(cols), rule] + body)
+
+
+def html_table(rows: list[dict], left=(), title: str | None = None, total: bool = False) -> str:
+    "The same table as `text_table`, as escaped HTML for Jupyter: `title` as caption, a `total` row in bold."
+    e = html.escape
+    if not rows: return f"<p>{e(title or '')}</p>"
+    cols = list(rows[0])
+    align = lambda c: "" if c in left else " style='text-align:right'"
+    td = lambda tag, c, v: f"<{tag}{align(c)}>{e(_cell(v))}</{tag}>"
+    cap = f"<caption style='text-align:left'><b>{e(title)}</b></caption>" if title else ""
+    tr = lambda r, bold: ("<tr style='font-weight:bold'>" if bold else "<tr>") + "".join(td("td", c, r.get(c)) for c in cols) + "</tr>"
+    body = "".join(tr(r, total and i == len(rows) - 1) for i, r in enumerate(rows))
+    return f"<table>{cap}<thead><tr>{''.join(td('th', c, c) for c in cols)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Table:
+    """Mix-in for results that are tables: a subclass defines `table_rows()` (a list of dicts) and may set `left`
+    (left-aligned columns), `total` (the last row is a total), `title` and `empty` (what an empty table says)."""
+    left: tuple = ()
+    total: bool = False
+    empty: str = "(no rows)"
+
+    def table_rows(self) -> list[dict]: raise NotImplementedError(f"{type(self).__name__} must define table_rows()")
+
+    def __str__(self):
+        rows = self.table_rows()
+        return text_table(rows, self.left, getattr(self, "title", None), self.total) if rows else self.empty
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        rows = self.table_rows()
+        return html_table(rows, self.left, getattr(self, "title", None), self.total) if rows else html_table([], title=self.empty)
+
+# %% ../nbs/01_bench.ipynb #10d08067
+class Comparison(Table):
     "Timings from one run, side by side, with speed-ups against a baseline (by index or label, or per label on `baseline_device`)."
     def __init__(self, timings: list[Timing], baseline: int | str = 0, title: str = "", baseline_device: str | None = None):
         self.timings, self.title, self.baseline_device = list(timings), title, baseline_device
@@ -132,6 +182,8 @@ class Comparison:
         if not 0 <= baseline < len(self.timings): raise ValueError(f"compare: baseline index {baseline} out of range")
         self.baseline = self.timings[baseline]
 
+    left = ("what", "device")
+
     def speedup(self, t: Timing) -> float | None:
         "How many times faster `t` is than its baseline (None if it has none)."
         b = self.baseline
@@ -140,28 +192,12 @@ class Comparison:
             if b is None: return None
         return t.rate / b.rate if (t.rate and b.rate) else b.median / t.median
 
-    def rows(self) -> list[dict]:
+    def table_rows(self) -> list[dict]:
         "One dict of formatted columns per timing."
         col = f"vs {self.baseline_device}" if self.baseline_device else f"vs {self.baseline.label}"
         return [{"what": t.label, "device": t.device, "median": fmt_time(t.median), "IQR": fmt_time(t.iqr),
                  "rate": fmt_rate(t.rate, t.unit), col: "—" if self.speedup(t) is None else f"{self.speedup(t):.2f}x"}
                 for t in self.timings]
-
-    def __str__(self):
-        rows = self.rows(); cols = list(rows[0])
-        w = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-        line = lambda r: "  ".join(str(r[c]).ljust(w[c]) if i < 2 else str(r[c]).rjust(w[c]) for i, c in enumerate(cols))
-        head = [self.title] if self.title else []
-        return "\n".join(head + [line({c: c for c in cols}), line({c: "-" * w[c] for c in cols})] + [line(r) for r in rows])
-
-    __repr__ = __str__
-
-    def _repr_html_(self):
-        rows = self.rows(); cols = list(rows[0]); e = html.escape
-        cap = f"<caption style='text-align:left'><b>{e(self.title)}</b></caption>" if self.title else ""
-        th = "".join(f"<th>{e(c)}</th>" for c in cols)
-        trs = "".join("<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows)
-        return f"<table>{cap}<thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
     def plot(self, ax=None, metric: str = "rate"):
         "Horizontal bars of `metric` ('rate' or 'time') with IQR error bars; returns the axes."

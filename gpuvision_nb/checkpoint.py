@@ -33,7 +33,7 @@ def set_rng_state(state: dict) -> None:
     if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
 
-# %% ../nbs/04_checkpoint.ipynb #d2974682
+# %% ../nbs/04_checkpoint.ipynb #0ea74888
 class CheckpointError(RuntimeError):
     "A checkpoint can't be written or loaded: the message names the file."
 
@@ -57,13 +57,23 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
         else: return model
 
 
+def _fsync(path: Path) -> None:
+    """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
+    power cut can keep a rename that published a checkpoint but lose the data inside it. Folders: POSIX only."""
+    if path.is_dir() and os.name != "posix": return
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     "Replace `path` with `text` so that readers see the old or the new content, never a mix."
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
         f.write(text); f.flush(); os.fsync(f.fileno())
     os.replace(f.name, path)
+    _fsync(path.parent)
 
-# %% ../nbs/04_checkpoint.ipynb #4d78ee76
+# %% ../nbs/04_checkpoint.ipynb #e0e1e401
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, scheduler=None, scaler=None,
                     epoch: int = 0, history: list | None = None, meta: dict | None = None, keep: int = 2) -> Path:
     """Save a complete, resumable checkpoint as `folder/epoch-NNNN/` atomically, point `folder/latest` at it and
@@ -85,6 +95,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, 
         manifest = {"format": 1, "epoch": epoch, "meta": meta or {},
                     "sha256": {f: sha256(tmp / f) for f in (WEIGHTS, STATE)}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        for p in (tmp / WEIGHTS, tmp / STATE, tmp / MANIFEST, tmp): _fsync(p)   # on the disk before it is published
         if (folder / name).exists(): shutil.rmtree(folder / name)
         os.replace(tmp, folder / name)                       # atomic: the checkpoint appears complete or not at all
     except BaseException:

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from gpuvision_nb.bench import (RESULTS_ENV, Record, RecordError, Timing, compare, ensure_writable, fmt_rate, fmt_time,
-                                latest_gpu_record, load_record, load_records, record, record_path, repo_results_dir,
-                                results_dir, run_sweep, sync_pitfall, time_fn)
+                                Table, html_table, latest_gpu_record, load_record, load_records, record, record_path,
+                                repo_results_dir, results_dir, run_sweep, sync_pitfall, text_table, time_fn)
 
 
 def test_sleep_median_lands_near_its_sleep():
@@ -80,6 +80,36 @@ def test_compare_table_and_speedups():
     assert compare(_timings()).speedup(_timings()[1]) == pytest.approx(10.0)
     with pytest.raises(ValueError, match="out of range"):
         compare(_timings(), baseline=5)
+
+
+ROWS = [{"layer": "conv1", "params": "1,792", "note": None}, {"layer": "total", "params": "12", "note": "ok"}]
+
+
+def test_text_table_aligns_words_left_and_numbers_right():
+    lines = text_table(ROWS, left=("layer",), title="T", total=True).splitlines()
+    assert lines == ["T", "layer  params  note", "-----  ------  ----", "conv1   1,792     —",
+                     "-----  ------  ----", "total      12    ok"]
+    assert text_table([], title="nothing") == "nothing" and text_table([]) == ""
+    assert text_table([{"a": 1}, {"b": 2}]).splitlines()[-1].strip() == "—"   # a missing key prints as a dash
+
+
+def test_html_table_escapes_and_marks_the_total():
+    h = html_table([{"<x>": "<script>"}], title="a & b")
+    assert "&lt;script&gt;" in h and "<script>" not in h and "a &amp; b" in h
+    assert h.count("text-align:right") == 2                       # header and cell of a non-`left` column
+    assert "font-weight:bold" in html_table(ROWS, total=True) and "font-weight" not in html_table(ROWS)
+    assert html_table([], title="none") == "<p>none</p>"
+
+
+def test_table_mixin():
+    class T(Table):
+        left, title = ("layer",), "x"
+        def __init__(self, rows): self.rows = rows
+        def table_rows(self): return self.rows
+    assert str(T(ROWS)) == repr(T(ROWS)) == text_table(ROWS, ("layer",), "x")
+    assert T(ROWS)._repr_html_() == html_table(ROWS, ("layer",), "x")
+    assert str(T([])) == "(no rows)" and "(no rows)" in T([])._repr_html_()
+    with pytest.raises(NotImplementedError, match="must define table_rows"): str(type("Bare", (Table,), {})())
 
 
 def test_compare_plot_runs():

@@ -138,3 +138,17 @@ def test_stale_temp_folders_from_a_killed_save_are_removed(tmp_path):
     (tmp_path / ".epoch-0002-abc123").mkdir(parents=True)             # what a SIGKILL mid-save leaves behind
     save_checkpoint(tmp_path, tiny(), epoch=2)
     assert not list(tmp_path.glob(".epoch-*"))
+
+
+def test_files_and_folders_are_fsynced_before_they_are_published(tmp_path):
+    "Every file of a checkpoint, its folder, and the run folder reach the disk: a power cut can't publish empty files."
+    synced, real_fsync = [], os.fsync
+    def spy(fd):
+        synced.append(os.path.realpath(f"/proc/self/fd/{fd}")); return real_fsync(fd)
+    with mock.patch("os.fsync", spy):
+        path = save_checkpoint(tmp_path, tiny(), epoch=1)
+    names = [os.path.basename(s) for s in synced]
+    assert {WEIGHTS, STATE, MANIFEST} <= set(names)                  # each file, while still in the temporary folder
+    assert any(os.path.basename(s).startswith(".epoch-0001") for s in synced)   # the temporary folder itself
+    assert str(tmp_path) in synced                                   # the run folder, after `latest` moved
+    assert (tmp_path / LATEST).read_text() == path.name

@@ -76,6 +76,26 @@ def test_one_process_gloo_group_and_wrap():
     with pytest.raises(ValueError, match="needs CUDA"): wrap_ddp(torch.nn.BatchNorm1d(2), "cpu", sync_bn=True)
 
 
+
+def test_accumulation_under_ddp_all_reduces_once_per_optimizer_step():
+    "fit(accumulate=k) runs the first k-1 backward passes of a group in DDP's no_sync(): one all-reduce per step."
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    x, y = synthetic_images(64, seed=1)
+    def all_reduces(accumulate):
+        calls = []
+        def hook(_, bucket):                                            # counts buckets instead of reducing them
+            calls.append(1); fut = torch.futures.Future(); fut.set_result(bucket.buffer()); return fut
+        set_seed(0); m = wrap_ddp(SeedCNN(widths=(4, 4, 8), hidden=8), "cpu"); m.register_comm_hook(None, hook)
+        fit(m, ShardedLoader(x, y, 8), epochs=1, lr=0.05, schedule="constant", device="cpu", accumulate=accumulate,
+            progress=False)
+        return len(calls)
+    with mock.patch.dict(os.environ, env):
+        setup_distributed("cpu")
+        try: every, grouped, ragged = all_reduces(1), all_reduces(4), all_reduces(3)
+        finally: cleanup_distributed()
+    assert every > 0 and grouped * 4 == every                           # 8 batches: 8 all-reduces vs 2
+    assert ragged * 8 == every * 3                                      # groups of 3, 3 and a short last 2: 3 steps
+
 # --- sharding -------------------------------------------------------------------------------------------------------
 
 X, Y = torch.arange(22).float()[:, None], torch.arange(22)
