@@ -146,5 +146,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 # %% ../nbs/90_cli.ipynb #0e522998
-if __name__ == "__main__" and "ipykernel" not in sys.modules:    # `python -m gpuvision_nb.cli ...` (e.g. under torchrun)
+if __name__ == "__main__" and "get_ipython" not in globals():    # `python -m gpuvision_nb.cli ...`; not Jupyter, nbdev_test
     sys.exit(main())

@@ -483,5 +483,5 @@ def time_cudnn_benchmark(model_name: str = "seed", device: str | torch.device = 
     return out
 
 # %% ../nbs/10_distributed.ipynb #1f82efba
-if __name__ == "__main__" and "ipykernel" not in sys.modules:   # `python -m gpuvision_nb.distributed`, not the notebook
+if __name__ == "__main__" and "get_ipython" not in globals():   # `python -m gpuvision_nb.distributed`; not Jupyter, nbdev_test
     sys.exit(ddp_main())
