@@ -51,3 +51,59 @@ def test_render_drops_hidden_cells_directives_and_widgets(tmp_path):
     text, _ = render.to_markdown(p, "x_files", "")
     assert "secret" not in text and "#|" not in text and "NBVAL" not in text and "shown()" in text and "kept" in text
     assert "bar" not in text and render.title(nb) == ("T", "summary")
+
+
+# --- tools/import_gpu_run.py: GPU outputs in, CI's CPU checks intact ------------------------------------------------
+
+def _nb(check_out: str, ignore_out: str):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    cells = [new_markdown_cell("# t"),
+             new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(n)", outputs=[new_output("stream", name="stdout", text=check_out)]),
+             new_code_cell("# NBVAL_IGNORE_OUTPUT\nprint(t)", outputs=[new_output("stream", name="stdout", text=ignore_out)])]
+    return nbformat.writes(new_notebook(cells=cells))
+
+
+def _gpu_run(tmp_path, notebooks: dict, records: dict, gpu="NVIDIA H200", errors=()):
+    "A fake $OUT of .gpu/run-notebooks.sh: executed notebooks, records, and its log."
+    import tarfile
+    out, stage = tmp_path / "out", tmp_path / "stage"
+    (stage / "nbs").mkdir(parents=True); (stage / "res").mkdir(); out.mkdir()
+    for name, text in notebooks.items(): (stage / "nbs" / name).write_text(text)
+    for name, rec in records.items(): (stage / "res" / name).write_text(json.dumps(rec))
+    with tarfile.open(out / "executed-nbs.tar.gz", "w:gz") as t: t.add(stage / "nbs", arcname="nbs")
+    with tarfile.open(out / "results.tar.gz", "w:gz") as t: t.add(stage / "res", arcname=".")
+    log = {"torch": "2.11.0", "gpu": gpu, "notebooks": {f"nbs/{n}": {"seconds": 1.0, "error": "Boom" if n in errors else None}
+                                                         for n in notebooks}}
+    (out / "run-notebooks.json").write_text(json.dumps(log))
+    return out
+
+
+def test_import_gpu_run_keeps_ci_checks_and_takes_only_gpu_records(tmp_path, capsys):
+    from gpuvision_nb.bench import Timing, record
+    imp = _load("import_gpu_run")
+    root = tmp_path / "repo"; (root / "nbs" / "results").mkdir(parents=True)
+    for name in ("a.ipynb", "b.ipynb", "c.ipynb"): (root / "nbs" / name).write_text(_nb("10\n", "1.0 s on cpu\n"))
+    cpu = record("exp", [Timing("x", "cpu", 1.0, 0.0, [1.0], 10, "img")], "t", folder=tmp_path).to_dict()
+    gpu = {**cpu, "provenance": {**cpu["provenance"], "gpus": [{"index": 0, "name": "NVIDIA H200"}]}}
+    out = _gpu_run(tmp_path, {"a.ipynb": _nb("10\n", "2 ms on cuda\n"),      # same check output: imported
+                              "b.ipynb": _nb("11\n", "2 ms on cuda\n"),      # a check output differs: refused
+                              "c.ipynb": _nb("10\n", "")},                    # failed on the GPU: kept
+                   {"exp--nvidia-h200.json": gpu, "exp--cpu.json": cpu, "junk--cpu.json": {"not": "a record"}},
+                   errors=("c.ipynb",))
+    assert imp.main([str(out), "--root", str(root), "--dry-run"]) == 1
+    assert "2 ms" not in (root / "nbs" / "a.ipynb").read_text() and not list((root / "nbs" / "results").iterdir())
+    assert imp.main([str(out), "--root", str(root)]) == 1
+    text = capsys.readouterr().out
+    assert "2 ms on cuda" in (root / "nbs" / "a.ipynb").read_text()
+    assert "11" not in (root / "nbs" / "b.ipynb").read_text() and "nbs/b.ipynb: NBVAL_CHECK_OUTPUT differs" in text
+    assert "nbs/c.ipynb: failed on the GPU (Boom)" in text
+    assert [p.name for p in (root / "nbs" / "results").iterdir()] == ["exp--nvidia-h200.json"]
+    assert "skipped   exp--cpu.json" in text and "record junk--cpu.json: invalid" in text
+
+
+def test_import_gpu_run_bad_input(tmp_path, capsys):
+    imp = _load("import_gpu_run")
+    assert imp.main([str(tmp_path)]) == 2 and "missing" in capsys.readouterr().err
+    out = _gpu_run(tmp_path, {}, {}, gpu=None)
+    assert imp.main([str(out)]) == 2 and "had no GPU" in capsys.readouterr().err
