@@ -61,7 +61,7 @@ def _fsync(path: Path) -> None:
     """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
     power cut can keep a rename that published a checkpoint but lose the data inside it. Folders: POSIX only."""
     if path.is_dir() and os.name != "posix": return
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)   # (Windows can only flush a writable file)
     try: os.fsync(fd)
     finally: os.close(fd)
 
