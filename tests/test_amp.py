@@ -172,3 +172,37 @@ def test_compile_path_on_cpu():
     h2 = fit(comp, DL, epochs=1, device="cpu", progress=False, seed=0, schedule="constant", lr=0.05, compile=True)
     assert math.isclose(h1.final["train_loss"], h2.final["train_loss"], rel_tol=1e-3)
     for p, q in zip(eager.parameters(), comp.parameters()): torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+
+
+# --- the end-to-end target and the roofline -------------------------------------------------------------------------
+
+def test_train_cost_counts_flops_and_estimates_traffic():
+    from gpuvision_nb.amp import train_cost
+    from gpuvision_nb.models import SeedCNN, flops_per_image
+    c = train_cost("seed", "bf16", 2048)
+    assert c["flops"] == flops_per_image(SeedCNN(), backward=True)
+    # input 3·32·32 plus every output except Flatten's view: 2·64·32² + 3·64·16² + 64·8² + 2·128·8² + 2·512 + 10
+    assert c["activation_elements"] == 3 * 32 * 32 + 2 * 64 * 32 * 32 + 3 * 64 * 16 * 16 + 64 * 8 * 8 + 2 * 128 * 8 * 8 + 2 * 512 + 10
+    assert c["bytes"] == 4 * 2 * c["activation_elements"] + c["weight_bytes_per_step"] / 2048
+    assert train_cost("seed", "fp32", 2048)["bytes"] > c["bytes"] > train_cost("seed", "bf16", 1 << 20)["bytes"]
+    with pytest.raises(ValueError, match="precision"): train_cost("seed", "int4")
+
+
+def test_fit_throughput_ceilings_and_roofline_on_cpu():
+    from gpuvision_nb.amp import ceilings, fit_throughput, roofline, train_cost
+    f = fit_throughput("cpu", batch_size=64, precision="fp32", channels_last=False, compile=False, n_images=128, epochs=2)
+    assert (f.unit, f.items, len(f.times), f.params["batch"]) == ("img", 128, 1, 64) and f.rate > 0
+    mm, cp = ceilings("cpu", "fp32")
+    assert (mm.unit, cp.unit, mm.items, cp.items) == ("FLOP", "B", 2 * 1024**3, 2 * 2**26) and "fp32" in mm.label
+    with pytest.raises(ValueError, match="precision"): ceilings("cpu", "fp64")
+    rows = roofline([f, mm, cp], train_cost("seed", "fp32", 64))
+    assert [r["what"] for r in rows] == ["compute limit", "memory limit", "fit, measured"]
+    assert "100%" in (rows[0]["of the roofline"], rows[1]["of the roofline"])      # the lower limit is the roofline
+    with pytest.raises(ValueError, match="need 'img', 'FLOP' and 'B'"): roofline([f], {"flops": 1, "bytes": 1})
+
+
+@pytest.mark.parametrize("kw, match", [(dict(epochs=1), "epochs must be"), (dict(repeat=0), "repeat must be"),
+                                       (dict(batch_size=64, n_images=16), "no full batch"), (dict(batch_size=0), "batch_size")])
+def test_fit_throughput_bad_arguments(kw, match):
+    from gpuvision_nb.amp import fit_throughput
+    with pytest.raises(ValueError, match=match): fit_throughput("cpu", **{"compile": False, **kw})
