@@ -102,6 +102,16 @@ def test_import_gpu_run_keeps_ci_checks_and_takes_only_gpu_records(tmp_path, cap
     assert "skipped   exp--cpu.json" in text and "record junk--cpu.json: invalid" in text
 
 
+def test_import_gpu_run_merges_stream_chunks_like_nbval():
+    import nbformat
+    imp = _load("import_gpu_run")
+    one, two = nbformat.reads(_nb("a\nb\n", ""), 4), nbformat.reads(_nb("a\n", ""), 4)
+    two.cells[1].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="b\n"))   # same text, two chunks
+    assert imp.check_cells(one, two) == []
+    two.cells[1].outputs[-1]["name"] = "stderr"                                                   # a different stream
+    assert len(imp.check_cells(one, two)) == 1
+
+
 def test_import_gpu_run_bad_input(tmp_path, capsys):
     imp = _load("import_gpu_run")
     assert imp.main([str(tmp_path)]) == 2 and "missing" in capsys.readouterr().err

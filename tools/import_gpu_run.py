@@ -25,9 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
-def _outputs(cell: dict) -> list:
-    "A code cell's outputs without the fields that legitimately differ between runs."
-    return [{k: v for k, v in o.items() if k not in ("execution_count", "metadata")} for o in cell.outputs]
+def _outputs(cell) -> list:
+    """A code cell's outputs as nbval compares them: consecutive stream outputs of one stream merged (how a kernel
+    chunks printed text varies from run to run), without the fields that legitimately differ between runs."""
+    out = []
+    for o in cell.outputs:
+        o = {k: v for k, v in o.items() if k not in ("execution_count", "metadata")}
+        if o["output_type"] == "stream" and out and out[-1]["output_type"] == "stream" and out[-1]["name"] == o["name"]:
+            out[-1] = {**out[-1], "text": out[-1]["text"] + o["text"]}
+        else: out.append(o)
+    return out
 
 
 def check_cells(cpu_nb, gpu_nb) -> list[str]:
