@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_amp.ipynb #6c079e37
 from __future__ import annotations
-import gc, itertools, math, statistics
+import gc, itertools, math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -376,10 +376,9 @@ def fit_throughput(device: str | torch.device = "auto", batch_size: int = 2048, 
     set_seed(0)
     hist = fit(SeedCNN(), loader, None, epochs, lr, schedule="constant", device=dev, precision=precision,
                channels_last=channels_last, compile=compile, progress=False)
-    secs = [h["seconds"] for h in hist[1:]]
-    q1, med, q3 = statistics.quantiles(secs, n=4, method="inclusive") if len(secs) > 1 else secs * 3
-    return Timing("fit end-to-end · " + knob_label(precision, channels_last, compile, bs), str(dev), med, q3 - q1,
-                  secs, hist[-1]["images"], "img", {"batch": bs, "precision": precision, "epochs": epochs})
+    return Timing.from_times("fit end-to-end · " + knob_label(precision, channels_last, compile, bs), dev,
+                             [h["seconds"] for h in hist[1:]], hist[-1]["images"], "img",
+                             {"batch": bs, "precision": precision, "epochs": epochs})
 
 # %% ../nbs/05_amp.ipynb #f3836d1e
 def roofline(timings: list[Timing], cost: dict) -> list[dict]:

@@ -76,6 +76,15 @@ class Timing:
         "Rebuild a `Timing` from `to_dict()` output (unknown keys are an error)."
         return cls(**d)
 
+    @classmethod
+    def from_times(cls, label: str, device, times, items: float | None = None, unit: str = "item",
+                   params: dict | None = None) -> "Timing":
+        "A `Timing` of raw readings `times` (seconds per call, at least one): their median and interquartile range."
+        times = [float(t) for t in times]
+        if not times: raise ValueError(f"Timing.from_times({label!r}): no readings")
+        q1, med, q3 = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else times * 3
+        return cls(label, str(device), med, q3 - q1, times, items, unit, dict(params or {}))
+
 # %% ../nbs/01_bench.ipynb #54c3986e
 def time_fn(fn, *args, label: str | None = None, device: str | torch.device | None = None,
             items: float | None = None, unit: str = "item", params: dict | None = None,
@@ -114,9 +123,7 @@ def sync_pitfall(device: str | torch.device = "auto", n: int = 2048, calls: int 
         per_call.append((time.perf_counter() - t0) / calls)   # no synchronize: the pitfall
     synchronize(dev)
     wrong = per_call[1:]
-    q = statistics.quantiles(wrong, n=4) if len(wrong) > 1 else [0, 0, 0]
-    naive = Timing(f"matmul {n}, no sync (wrong)", str(dev), statistics.median(wrong), q[2] - q[0], wrong, flop, "FLOP",
-                   {"n": n, "pitfall": True})
+    naive = Timing.from_times(f"matmul {n}, no sync (wrong)", dev, wrong, flop, "FLOP", {"n": n, "pitfall": True})
     right = time_fn(torch.matmul, a, b, label=f"matmul {n}, synchronized", device=dev, items=flop, unit="FLOP", params={"n": n})
     return [naive, right]
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_distributed.ipynb #d5a2ff24
 from __future__ import annotations
-import argparse, contextlib, datetime, gc, json, math, os, statistics, subprocess, sys, time
+import argparse, contextlib, datetime, gc, json, math, os, subprocess, sys, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -257,11 +257,9 @@ def allreduce_timing(numel: int, device: torch.device, iters: int = 10, warmup: 
         dist.barrier(); synchronize(device)
         t0 = time.perf_counter(); dist.all_reduce(t); synchronize(device)
         if i >= warmup: times.append(time.perf_counter() - t0)
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [0, 0, 0]
     w, nbytes = world_size(), 4 * numel
-    return Timing(f"all_reduce {nbytes / 1e6:.1f} MB × {w} ranks", str(device),
-                  statistics.median(times), q[2] - q[0], times, nbytes, "B",
-                  {"numel": numel, "world_size": w, "backend": dist.get_backend()})
+    return Timing.from_times(f"all_reduce {nbytes / 1e6:.1f} MB × {w} ranks", device, times, nbytes, "B",
+                             {"numel": numel, "world_size": w, "backend": dist.get_backend()})
 
 
 def ddp_allreduce(numel: int = 4_300_000, iters: int = 10, device: str | torch.device = "auto", backend: str = "auto",

@@ -157,10 +157,9 @@ class TransferReport(Table):
         "Seconds per epoch of each strategy as a `Timing` (items: training images; params: accuracy, trainable count)."
         out = []
         for r in self.runs:
-            secs = [h["seconds"] for h in r.history]
-            q1, med, q3 = np.percentile(secs, [25, 50, 75])
-            out.append(Timing(r.strategy, r.device, float(med), float(q3 - q1), secs, r.history[0]["images"], "img",
-                              {"val_acc": r.history.final["val_acc"], "trainable": r.trainable, "epochs": len(r.history)}))
+            out.append(Timing.from_times(r.strategy, r.device, [h["seconds"] for h in r.history], r.history[0]["images"],
+                                         "img", {"val_acc": r.history.final["val_acc"], "trainable": r.trainable,
+                                                 "epochs": len(r.history)}))
         return out
 
     def plot(self, axs=None):

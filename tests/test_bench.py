@@ -207,3 +207,10 @@ def test_latest_gpu_record_picks_the_newest_gpu_run(tmp_path):
     assert "recorded on New GPU" in str(rec.compare(baseline_device="cpu"))
     assert latest_gpu_record("nothing", [tmp_path]) is None
     assert load_records("exp", [tmp_path / "missing-folder"]) == []
+
+
+def test_timing_from_raw_readings():
+    t = Timing.from_times("x", torch.device("cpu"), [4, 1, 2, 3], items=8, unit="img", params={"a": 1})
+    assert (t.device, t.median, t.iqr, t.times, t.rate, t.params) == ("cpu", 2.5, 1.5, [4.0, 1.0, 2.0, 3.0], 3.2, {"a": 1})
+    assert Timing.from_times("one", "cpu", [0.5]) == Timing("one", "cpu", 0.5, 0.0, [0.5])
+    with pytest.raises(ValueError, match="no readings"): Timing.from_times("none", "cpu", [])
