@@ -1,4 +1,4 @@
-"Mixed precision and the speed knobs (chapter 05): formats, fp16 underflow, GradScaler, channels_last, compile, sweeps."
+"Mixed precision and the speed knobs (chapter 07): formats, fp16 underflow, GradScaler, channels_last, compile, sweeps."
 import math
 import shutil
 

@@ -1,4 +1,4 @@
-"Timing, comparing and recording (chapter 01)."
+"Timing, comparing and recording (chapter 02)."
 import json, time
 
 import pytest

@@ -1,4 +1,4 @@
-"Checkpoints: complete, atomic, safe to load (chapter 04)."
+"Checkpoints: complete, atomic, safe to load (chapter 06)."
 import json, os, shutil
 from unittest import mock
 

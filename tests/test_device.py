@@ -1,4 +1,4 @@
-"Device selection, the device report and seeding (chapter 00)."
+"Device selection, the device report and seeding (chapter 01)."
 import json, random
 from unittest import mock
 

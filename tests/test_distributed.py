@@ -1,4 +1,4 @@
-"DDP with torchrun/gloo, sharded loading, and run-time resource adjustment (chapter 10)."
+"DDP with torchrun/gloo, sharded loading, and run-time resource adjustment (chapter 13)."
 import os
 from unittest import mock
 

@@ -1,4 +1,4 @@
-"The repaired seed CNN, the small ResNet, parameter/FLOP counting and the summary (chapter 03)."
+"The repaired seed CNN, the small ResNet, parameter/FLOP counting and the summary (chapter 04)."
 import pytest
 import torch
 import torch.nn as nn

@@ -1,4 +1,4 @@
-"Safer computer vision (chapter 11): safe model files, adversarial attacks and training, training that survives SIGKILL."
+"Safer computer vision (chapter 14): safe model files, adversarial attacks and training, training that survives SIGKILL."
 import json, os, pickle, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 from unittest import mock

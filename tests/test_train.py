@@ -1,4 +1,4 @@
-"The training loop: metrics, no per-step host syncs, precision modes, checkpoints, resume, NaN guard (chapter 04)."
+"The training loop: metrics, no per-step host syncs, precision modes, checkpoints, resume, NaN guard (chapter 06)."
 import math
 
 import pytest

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent-GPU session in one command, with a deadline: whatever finished comes back even if time runs out.
 # Runs ON the GPU machine from the project root, with .whl and .gpu carried (see README, "Recording GPU results"):
-#   BUDGET=500 bash tools/run_gpu_session.sh nbs/05_amp.ipynb nbs/04_train.ipynb ...
+#   BUDGET=500 bash tools/run_gpu_session.sh nbs/07_amp.ipynb nbs/06_train.ipynb ...
 # Like .gpu/run-notebooks.sh (same $OUT files, so tools/import_gpu_run.py reads them), but each notebook runs in
 # its own process under the time left, the tarballs are rewritten after every notebook, and at the end it runs
 # the CLI checks (`bench --device cuda`, the video-decode probe, `demo --device cuda`) with what time remains.
