@@ -4,13 +4,159 @@
 
 # %% ../nbs/01_device.ipynb #8b71c4b0
 from __future__ import annotations
-import os, platform, random
+import math, os, platform, random, re
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'DeviceUnavailableError', 'available_devices', 'get_device', 'synchronize', 'cpu_name', 'gpu_info',
-           'device_name', 'DeviceReport', 'device_report', 'set_seed']
+__all__ = ['PRECISION_COLUMNS', 'DATASHEET', 'GPUS', 'DEVICE_ENV', 'dense', 'check_column', 'GPUSpec', 'datasheet_rows',
+           'gpu_spec', 'Prediction', 'predict_rate', 'DeviceUnavailableError', 'available_devices', 'get_device',
+           'synchronize', 'cpu_name', 'gpu_info', 'device_name', 'DeviceReport', 'device_report', 'set_seed']
+
+# %% ../nbs/01_device.ipynb #479f3822
+PRECISION_COLUMNS = ("fp32", "tf32", "bf16", "fp16")
+DATASHEET = "datasheet bound, not a measurement"
+_T = 1e12
+
+
+def dense(with_sparsity: float) -> float:
+    "A dense tensor-core peak from a figure printed *with 2:4 sparsity*: half of it."
+    return with_sparsity / 2
+
+
+def check_column(precision: str) -> str:
+    "`precision` if it is one of `PRECISION_COLUMNS`, else a `ValueError` listing them."
+    if precision not in PRECISION_COLUMNS:
+        raise ValueError(f"precision must be one of {list(PRECISION_COLUMNS)}, got {precision!r}")
+    return precision
+
+
+@dataclass(frozen=True)
+class GPUSpec:
+    """A GPU's datasheet: dense peak FLOP/s per precision (`None` where the vendor publishes none), memory bandwidth
+    (bytes/s) and memory size (bytes). `source`: the vendor's page; `checked`: an independent page listing the same
+    figures; `names`: regular expressions matching `torch.cuda.get_device_name()` (lower case, 'nvidia' dropped)."""
+    name: str
+    peak: dict
+    bandwidth: float
+    memory: float
+    source: str
+    checked: str
+    names: tuple = ()
+    note: str = ""
+
+    def ridge(self, precision: str) -> float | None:
+        "The arithmetic intensity (FLOP/byte) above which `precision` math, not memory, limits a workload."
+        peak = self.peak.get(check_column(precision))
+        return peak / self.bandwidth if peak else None
+
+
+_HOPPER = {"fp32": 67 * _T, "tf32": dense(989 * _T), "bf16": dense(1979 * _T), "fp16": dense(1979 * _T)}
+GPUS = {g.name: g for g in [
+    GPUSpec("H100 SXM", _HOPPER, 3.35e12, 80e9, "https://www.nvidia.com/en-us/data-center/h100/",
+            "https://archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html", (r"\bh100\b.*\b(sxm\d?|hbm3)\b",),
+            "tensor figures printed with sparsity, halved"),
+    GPUSpec("H200", _HOPPER, 4.8e12, 141e9, "https://www.nvidia.com/en-us/data-center/h200/",
+            "https://itkb.uw.cz/2026/06/nvidia-h200-vs-b300-precisions-cores.html", (r"^h200( sxm\d?)?$",),
+            "the H100's compute with faster, larger memory; tensor figures printed with sparsity, halved"),
+    GPUSpec("A100 SXM 80GB", {"fp32": 19.5 * _T, "tf32": 156 * _T, "bf16": 312 * _T, "fp16": 312 * _T}, 2.039e12, 80e9,
+            "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+            "https://glennklockwood.com/garden/processors/A100", (r"\ba100\b.*\bsxm\d?\b.*\b80gb\b",),
+            "the datasheet prints dense and sparse figures side by side"),
+    GPUSpec("L4", {"fp32": 30.3 * _T, "tf32": dense(120 * _T), "bf16": dense(242 * _T), "fp16": dense(242 * _T)},
+            300e9, 24e9, "https://www.nvidia.com/en-us/data-center/l4/", "https://grokipedia.com/page/NVIDIA_L4_vs_L40S",
+            (r"^l4$",), "tensor figures printed with sparsity, halved"),
+    GPUSpec("T4", {"fp32": 8.1 * _T, "tf32": None, "bf16": None, "fp16": 65 * _T}, 320e9, 16e9,
+            "https://www.nvidia.com/en-us/data-center/tesla-t4/", "https://sysrqmts.com/en/gpus/nvidia/tesla/t4",
+            (r"^(tesla )?t4$",), "Turing: fp16 tensor cores only (no tf32, no bf16), no sparsity"),
+    GPUSpec("RTX 4090", {"fp32": 82.6 * _T, "tf32": 82.6 * _T, "bf16": 165.2 * _T, "fp16": 165.2 * _T}, 1008e9, 24e9,
+            "https://images.nvidia.com/aem-dam/Solutions/geforce/ada/nvidia-ada-gpu-architecture.pdf",
+            "https://waredb.com/processor/nvidia-geforce-rtx-4090", (r"\brtx 4090\b",),
+            "consumer card; 16-bit tensor math with fp32 accumulation (the Ada whitepaper's dense column)"),
+    GPUSpec("Apple M2 Max", dict.fromkeys(PRECISION_COLUMNS), 400e9, 96e9,
+            "https://www.apple.com/newsroom/2023/01/apple-unveils-m2-pro-and-m2-max-next-generation-chips-for-next-level-workflows/",
+            "https://technewsboy.com/apple-unveils-m2-pro-and-m2-max-processor-for-mac-devices-times-of-india",
+            (r"\bm2 max\b",), "no FLOP/s published; memory (up to 96 GB) shared with the CPU"),
+]}
+
+
+def datasheet_rows(gpus: dict | None = None) -> list[dict]:
+    "One row per GPU of `gpus` (default `GPUS`): dense peaks (TFLOP/s), bandwidth (TB/s), memory (GB), bf16 ridge (FLOP/B)."
+    num = lambda v, f: "—" if v is None else f.format(v)
+    return [{"GPU": g.name, **{f"{p} TFLOP/s": num(g.peak.get(p) and g.peak[p] / _T, "{:g}") for p in PRECISION_COLUMNS},
+             "TB/s": num(g.bandwidth / _T, "{:g}"), "GB": num(g.memory / 1e9, "{:g}"), "bf16 ridge FLOP/B": num(g.ridge("bf16"), "{:.0f}")}
+            for g in (gpus or GPUS).values()]
+
+# %% ../nbs/01_device.ipynb #09399698
+def _normalize(name: str) -> str:
+    return " ".join(re.sub(r"[-_/]", " ", name.lower().replace("nvidia", "")).split())
+
+
+def gpu_spec(name: str | GPUSpec) -> GPUSpec:
+    """The `GPUS` entry for `name`: a key of `GPUS` ('H100 SXM') or a GPU name as torch reports it
+    (`torch.cuda.get_device_name()`, e.g. 'NVIDIA H100 80GB HBM3'). A `ValueError` listing the known GPUs otherwise."""
+    if isinstance(name, GPUSpec): return name
+    if not isinstance(name, str): raise TypeError(f"gpu_spec: name must be a str or GPUSpec, not {type(name).__name__}")
+    key = _normalize(name)
+    for g in GPUS.values():
+        if key == _normalize(g.name) or any(re.search(p, key) for p in g.names): return g
+    raise ValueError(f"gpu_spec: no datasheet entry for {name!r}; known: {', '.join(GPUS)} "
+                     f"(add one to GPUS, with its source)")
+
+# %% ../nbs/01_device.ipynb #3c8d856b
+@dataclass(frozen=True)
+class Prediction:
+    """The datasheet's limits for a workload of `flops_per_item` FLOPs and `bytes_per_item` bytes of memory traffic
+    per item on `gpu` in `precision`: `compute` (peak ÷ FLOPs) and `memory` (bandwidth ÷ bytes) in items/s, `None`
+    where there is no figure or no such cost. `bound`, the lower one, is a ceiling for any measurement — never a
+    measurement itself."""
+    gpu: str
+    precision: str
+    flops_per_item: float
+    bytes_per_item: float
+    compute: float | None
+    memory: float | None
+    unit: str = "item"
+    label: str = DATASHEET
+
+    @property
+    def bound(self) -> float:
+        "The binding (lower) limit, items/s."
+        return min(r for r in (self.compute, self.memory) if r is not None)
+
+    @property
+    def binding(self) -> str:
+        "'compute' or 'memory': which limit is the lower one (the only one known, if one is `None`)."
+        return "memory" if self.compute is None or (self.memory is not None and self.memory < self.compute) else "compute"
+
+    def ratio(self, measured: float) -> float:
+        "A measured rate (items/s) as a fraction of `bound`."
+        return measured / self.bound
+
+    def __str__(self):
+        f = lambda r: "—" if r is None else f"{r:,.0f}"
+        return (f"{self.gpu} · {self.precision}: at most {f(self.bound)} {self.unit}/s, {self.binding}-bound "
+                f"(compute {f(self.compute)}, memory {f(self.memory)}) — {self.label}")
+
+
+def predict_rate(flops_per_item: float, bytes_per_item: float, gpu: str | GPUSpec, precision: str = "bf16",
+                 unit: str = "item") -> Prediction:
+    """The datasheet bound on the items/s of a workload doing `flops_per_item` FLOPs and moving `bytes_per_item` bytes
+    of memory per item, on `gpu` (a `GPUS` key, a torch device name or a `GPUSpec`) computing in `precision`
+    ('fp32' = CUDA cores; 'tf32', 'bf16', 'fp16' = tensor cores). Labelled as what it is: not a measurement."""
+    g, col = gpu_spec(gpu), check_column(precision)
+    for arg, v in (("flops_per_item", flops_per_item), ("bytes_per_item", bytes_per_item)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"predict_rate: {arg} must be a finite number >= 0, got {v!r}")
+    peak = g.peak.get(col)
+    compute = peak / flops_per_item if peak and flops_per_item > 0 else None
+    memory = g.bandwidth / bytes_per_item if bytes_per_item > 0 else None
+    if compute is None and memory is None:
+        raise ValueError(f"predict_rate: nothing to bound: {g.name} publishes no {col} rate and bytes_per_item is 0"
+                         if flops_per_item > 0 else "predict_rate: flops_per_item and bytes_per_item are both 0")
+    return Prediction(g.name, col, float(flops_per_item), float(bytes_per_item), compute, memory, unit)
 
 # %% ../nbs/01_device.ipynb #96f7c143
 DEVICE_ENV = "GPUVISION_DEVICE"

@@ -126,3 +126,77 @@ def test_set_seed_deterministic_toggles():
     finally:
         set_seed(0)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+# --- datasheets and predictions (GPUS, gpu_spec, predict_rate) ---
+from gpuvision_nb.device import DATASHEET, GPUS, GPUSpec, Prediction, dense, gpu_spec, predict_rate
+
+
+def test_every_datasheet_entry_is_cited_and_dense():
+    for g in GPUS.values():
+        assert g.source.startswith("https://") and g.checked.startswith("https://") and g.source != g.checked, g.name
+        assert set(g.peak) == {"fp32", "tf32", "bf16", "fp16"}, g.name
+        assert 1e11 < g.bandwidth < 1e14 and 1e9 < g.memory < 1e12, g.name          # B/s and bytes, not GB
+        for p, v in g.peak.items():
+            assert v is None or 1e12 < v < 1e16, (g.name, p)                        # FLOP/s, not TFLOP/s
+    # dense, not with-sparsity: on A100/H100 the 16-bit tensor peak is 2x the tf32 one
+    for name in ("A100 SXM 80GB", "H100 SXM", "H200"):
+        assert GPUS[name].peak["bf16"] / GPUS[name].peak["tf32"] == pytest.approx(2, rel=1e-3)   # 1979 / 989 as printed
+    assert dense(1979e12) == 989.5e12 == GPUS["H100 SXM"].peak["bf16"]
+
+
+@pytest.mark.parametrize("torch_name, key", [("NVIDIA H200", "H200"), ("NVIDIA H100 80GB HBM3", "H100 SXM"),
+                                             ("NVIDIA H100 SXM5 80GB", "H100 SXM"), ("NVIDIA A100-SXM4-80GB", "A100 SXM 80GB"),
+                                             ("NVIDIA L4", "L4"), ("Tesla T4", "T4"), ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+                                             ("Apple M2 Max", "Apple M2 Max"), ("rtx 4090", "RTX 4090")])
+def test_gpu_spec_matches_torch_names(torch_name, key):
+    assert gpu_spec(torch_name) is GPUS[key]
+
+
+@pytest.mark.parametrize("name", ["NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA H200 NVL", "NVIDIA A100-PCIE-40GB",
+                                  "NVIDIA L40S", "NVIDIA GeForce RTX 4080", ""])
+def test_gpu_spec_refuses_other_products(name):
+    with pytest.raises(ValueError, match="no datasheet entry"):
+        gpu_spec(name)
+    with pytest.raises(TypeError, match="must be a str"):
+        gpu_spec(None)
+
+
+def test_predict_rate_by_hand():
+    # H100 SXM, bf16: 1,979 TFLOP/s with sparsity -> 989.5e12 dense; 3.35 TB/s.
+    # 1 GFLOP and 1 MB per item: compute 989.5e12 / 1e9 = 989,500/s, memory 3.35e12 / 1e6 = 3,350,000/s.
+    p = predict_rate(1e9, 1e6, "H100 SXM", "bf16", unit="img")
+    assert (p.compute, p.memory, p.bound, p.binding) == (989_500.0, 3_350_000.0, 989_500.0, "compute")
+    # the same work in fp32 (67 TFLOP/s, no tensor cores): 67,000/s
+    assert predict_rate(1e9, 1e6, "H100 SXM", "fp32").compute == 67_000.0
+    # a memory-heavy item on the H200 (4.8 TB/s): 48 MB per item -> 100,000/s, memory-bound
+    q = predict_rate(1e6, 48e6, "NVIDIA H200", "bf16")
+    assert (q.memory, q.binding) == (100_000.0, "memory")
+    assert q.ratio(50_000) == 0.5
+
+
+def test_predict_rate_units_scale():
+    "Twice the FLOPs halves the compute bound; twice the bytes halves the memory bound; a faster GPU raises both."
+    a, b = predict_rate(2e8, 1e6, "A100 SXM 80GB", "tf32"), predict_rate(4e8, 2e6, "A100 SXM 80GB", "tf32")
+    assert b.compute == a.compute / 2 and b.memory == a.memory / 2
+    assert predict_rate(2e8, 1e6, "H200", "tf32").compute > a.compute
+
+
+def test_prediction_is_labelled_never_a_measurement():
+    p = predict_rate(117.2e6, 1.67e6, "H200", "bf16", unit="img")
+    assert isinstance(p, Prediction) and p.label == DATASHEET
+    s = str(p)
+    assert "datasheet bound, not a measurement" in s and "img/s" in s and "H200 · bf16" in s and "memory-bound" in s
+
+
+@pytest.mark.parametrize("args, msg", [((-1, 1, "H200"), "flops_per_item must be"), ((1, float("nan"), "H200"), "bytes_per_item must be"),
+                                       ((True, 1, "H200"), "flops_per_item must be"), ((1, 1, "H200", "int8"), "precision must be one of"),
+                                       ((0, 0, "H200"), "both 0"), ((1, 0, "T4", "bf16"), "publishes no bf16 rate")])
+def test_predict_rate_bad_input(args, msg):
+    with pytest.raises(ValueError, match=msg):
+        predict_rate(*args)
+
+
+def test_missing_figures_give_a_partial_bound():
+    m = predict_rate(1e9, 4e6, "Apple M2 Max", "fp32")
+    assert m.compute is None and m.memory == 100_000.0 and m.binding == "memory" and "compute —" in str(m)
