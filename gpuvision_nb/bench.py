@@ -288,6 +288,11 @@ class Record:
         return self.provenance["gpus"][0]["name"] if self.provenance.get("gpus") else None
 
     @property
+    def cpu_only(self) -> bool:
+        "True if the experiment measures the CPU by design, so that no GPU record of it will ever exist."
+        return bool(self.provenance.get("cpu_only", False))
+
+    @property
     def label(self) -> str:
         "'recorded on NVIDIA H200 · torch 2.11.0 · CUDA 13.0 · 2026-11-27'"
         p = self.provenance
@@ -324,15 +329,16 @@ def record_path(experiment: str, device: str | torch.device, folder: str | Path 
 
 # %% ../nbs/02_bench.ipynb #28e16409
 def record(experiment: str, timings: list[Timing], what: str, folder: str | Path | None = None,
-           path: str | Path | None = None) -> Record:
+           path: str | Path | None = None, cpu_only: bool = False) -> Record:
     """Write `timings` of `experiment` with provenance to `path`, or to `folder` (default `results_dir()`) as
-    `{experiment}--{device}.json`, atomically. Returns the `Record`."""
+    `{experiment}--{device}.json`, atomically. Returns the `Record`. `cpu_only=True` says, in the record, that the
+    experiment measures the CPU by design (e.g. int8 CPU inference): no GPU run of it is owed."""
     if not isinstance(experiment, str) or not _NAME.match(experiment):
         raise RecordError(f"record: experiment name {experiment!r} must be lower-case letters, digits, '_', '-', '.'")
     timings = list(timings)
     if not timings or not all(isinstance(t, Timing) for t in timings):
         raise RecordError(f"record({experiment!r}): timings must be a non-empty list of Timing")
-    rec = Record(experiment, timings, provenance(what, [t.device for t in timings]))
+    rec = Record(experiment, timings, provenance(what, [t.device for t in timings]) | {"cpu_only": bool(cpu_only)})
     hint = "" if path is not None or folder is not None else f"; set {RESULTS_ENV} to a writable folder"
     if path is None:
         gpu = next((t.device for t in timings if rec.gpu and torch.device(t.device).type == "cuda"), "cpu")
@@ -385,16 +391,18 @@ def latest_gpu_record(experiment: str, folders: list[str | Path] | None = None) 
     return gpu[-1] if gpu else None
 
 # %% ../nbs/02_bench.ipynb #a4d6ddde
-def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars"):
+def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars", cpu_only: bool = False):
     """Display `local` (this run) and, if this run had no GPU, the newest recorded GPU run of `experiment` —
-    each with its own speed-ups — as tables and side-by-side charts (`plot`: 'bars' or 'sweep')."""
+    each with its own speed-ups — as tables and side-by-side charts (`plot`: 'bars' or 'sweep'). For a `cpu_only`
+    experiment (one that measures the CPU by design) no GPU record is looked for or asked for."""
     from IPython.display import display
     if plot not in ("bars", "sweep"): raise ValueError(f"show_with_recorded: plot must be 'bars' or 'sweep', got {plot!r}")
     on_gpu = any("cuda" in t.device for t in local.timings)
-    rec = None if on_gpu else latest_gpu_record(experiment)
+    rec = None if on_gpu or cpu_only else latest_gpu_record(experiment)
     panels = [local] + ([rec.compare(baseline_device=local.baseline_device)] if rec else [])
     for c in panels: display(c)
-    if not on_gpu and rec is None:
+    if cpu_only: print(f"{experiment!r} measures the CPU by design: no GPU record of it is made or needed.")
+    elif not on_gpu and rec is None:
         print(f"No GPU record of {experiment!r} yet: run this notebook on a CUDA machine to make one.")
     height = 3.6 if plot == "sweep" else 0.8 + 0.4 * max(len(c.timings) for c in panels)
     fig, axs = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), height), squeeze=False)
