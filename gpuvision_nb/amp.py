@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .bench import Timing, fmt_rate, sweep_devices, time_fn
 from .data import GPULoader
-from .device import get_device, set_seed, synchronize
+from .device import device_name, get_device, gpu_spec, predict_rate, set_seed, synchronize
 from .models import SeedCNN, flops_per_image, get_model, summary
 from .train import (PRECISIONS, check_precision, fit, make_optimizer, shapes_loaders, tf32, to_device,
                                 train_step)
@@ -23,7 +23,8 @@ from .train import (PRECISIONS, check_precision, fit, make_optimizer, shapes_loa
 __all__ = ['FORMATS', 'COMPILE_MODES', 'NumberFormat', 'format_table', 'plot_formats', 'round_to', 'grad_values', 'fp16_loss',
            'plot_grad_range', 'scale_history', 'plot_scale', 'HostReads', 'host_reads_per_step', 'check_compile',
            'check_batch_size', 'knob_label', 'make_train_step', 'train_throughput', 'peak_memory', 'train_configs',
-           'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'roofline', 'parity']
+           'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'roofline', 'end_to_end_targets',
+           'parity']
 
 # %% ../nbs/07_amp.ipynb #414315e1
 @dataclass(frozen=True)
@@ -187,13 +188,14 @@ class HostReads(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def host_reads_per_step(precision: str, fused: bool = False, steps: int = 3, device: str | torch.device = "cpu") -> float:
-    "Host reads per `train.train_step` of a tiny CNN with `precision` (fp16 gets an enabled GradScaler) and SGD, optionally fused."
+def host_reads_per_step(precision: str, fused: bool | None = False, steps: int = 3, device: str | torch.device = "cpu") -> float:
+    """Host reads per `train.train_step` of a tiny CNN with `precision` (fp16 gets an enabled GradScaler) and SGD:
+    plain, `fused`, or — with `fused=None` — the optimizer `fit` would build there (`make_optimizer`)."""
     dev = get_device(device); check_precision(precision)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2)).to(dev)
     x, y = torch.randn(8, 3, 8, 8, device=dev), torch.randint(0, 2, (8,), device=dev)
     model(x)                                                  # materialise the lazy layer
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=fused)
+    opt = make_optimizer(model, "sgd", 0.01) if fused is None else torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=fused)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     train_step(model, x, y, opt, scaler, precision=precision)  # warm-up: first-step lazy state
     with HostReads() as reads:
@@ -330,18 +332,21 @@ def best_config(timings: list[Timing], device: str | None = None) -> Timing:
 
 # %% ../nbs/07_amp.ipynb #a29628fa
 def train_cost(model_name: str = "seed", precision: str = "bf16", batch_size: int = 2048,
-               input_size: tuple[int, int, int] = (3, 32, 32)) -> dict:
-    """Per-image cost of one training step of `get_model(model_name)`: FLOPs (forward + backward, counted) and an
-    estimate of the memory traffic in bytes — each activation (input and every layer's output except views) written,
-    read, its gradient written and read (4 passes, at 2 bytes in bf16/fp16 and 4 otherwise), plus the fp32 weights
-    read, their gradients written and the SGD update's read and write (4 passes), shared by `batch_size` images."""
+               input_size: tuple[int, int, int] = (3, 32, 32), backward: bool = True) -> dict:
+    """Per-image cost of one training step of `get_model(model_name)` — or, with `backward=False`, of one inference
+    pass: FLOPs (counted) and an estimate of the memory traffic in bytes. Training: each activation (input and every
+    layer's output except views) written, read, its gradient written and read (4 passes, at 2 bytes in bf16/fp16 and
+    4 otherwise), plus the fp32 weights read, their gradients written and the SGD update's read and write (4 passes),
+    shared by `batch_size` images. Inference: each activation written and read (2 passes) and the weights read once,
+    in the activations' format (an inference model is cast whole)."""
     check_precision(precision); bs = check_batch_size(batch_size, "train_cost")
     model = get_model(model_name)
     act = 2 if PRECISIONS[precision] is not None else 4
     s = summary(model, input_size)
     elements = math.prod(input_size) + sum(math.prod(l.shape) for l in s.layers if l.kind != "Flatten")
-    activation_bytes, weight_bytes = 4 * elements * act, 4 * 4 * s.params
-    return {"flops": flops_per_image(model, input_size, backward=True), "bytes": activation_bytes + weight_bytes / bs,
+    activation_bytes = (4 if backward else 2) * elements * act
+    weight_bytes = 4 * 4 * s.params if backward else act * s.params
+    return {"flops": flops_per_image(model, input_size, backward=backward), "bytes": activation_bytes + weight_bytes / bs,
             "activation_elements": elements, "weight_bytes_per_step": weight_bytes}
 
 # %% ../nbs/07_amp.ipynb #34c2dcb5
@@ -378,21 +383,53 @@ def fit_throughput(device: str | torch.device = "auto", batch_size: int = 2048, 
                channels_last=channels_last, compile=compile, progress=False)
     return Timing.from_times("fit end-to-end · " + knob_label(precision, channels_last, compile, bs), dev,
                              [h["seconds"] for h in hist[1:]], hist[-1]["images"], "img",
-                             {"batch": bs, "precision": precision, "epochs": epochs})
+                             {"batch": bs, "precision": precision, "epochs": epochs, "channels_last": channels_last,
+                              "compile": check_compile(compile)})
 
 # %% ../nbs/07_amp.ipynb #f3836d1e
-def roofline(timings: list[Timing], cost: dict) -> list[dict]:
-    """Rows comparing the measured end-to-end `fit` (the 'img' timing of `timings`) with the compute limit (measured
-    matmul FLOP/s ÷ `cost['flops']`) and the memory limit (measured copy bytes/s ÷ `cost['bytes']`)."""
+def roofline(timings: list[Timing], cost: dict, gpu: str | None = None, precision: str = "bf16") -> list[dict]:
+    """Rows comparing the measured end-to-end `fit` (the 'img' timing of `timings`) with its limits: compute (measured
+    matmul FLOP/s ÷ `cost['flops']`) and memory (measured copy bytes/s ÷ `cost['bytes']`) and, for a `gpu` with an
+    entry in `GPUS`, the datasheet's two (`predict_rate` in `precision`). 'of the roofline' is each rate over the
+    lower *measured* limit."""
     by_unit = {t.unit: t for t in timings}
     if set(by_unit) < {"img", "FLOP", "B"}: raise ValueError(f"roofline: need 'img', 'FLOP' and 'B' timings, got {sorted(by_unit)}")
     fit_, mm, cp = by_unit["img"], by_unit["FLOP"], by_unit["B"]
     compute, memory = mm.rate / cost["flops"], cp.rate / cost["bytes"]
     roof = min(compute, memory)
     row = lambda what, rate, how: {"what": what, "img/s": f"{rate:,.0f}", "of the roofline": f"{rate / roof:.0%}", "from": how}
-    return [row("compute limit", compute, f"{mm.label}: {fmt_rate(mm.rate, 'FLOP')}"),
-            row("memory limit", memory, f"{cp.label}: {fmt_rate(cp.rate, 'B')}"),
-            row("fit, measured", fit_.rate, fit_.label)]
+    rows = [row("compute limit, measured", compute, f"{mm.label}: {fmt_rate(mm.rate, 'FLOP')}"),
+            row("memory limit, measured", memory, f"{cp.label}: {fmt_rate(cp.rate, 'B')}")]
+    if gpu is not None:
+        try: g = gpu_spec(gpu)
+        except ValueError: rows.append({"what": "datasheet limits", "img/s": None, "of the roofline": None, "from": f"no GPUS entry for {gpu}"})
+        else:
+            p = predict_rate(cost["flops"], cost["bytes"], g, precision, unit="img")
+            if p.compute is not None:
+                rows.append(row("compute limit, datasheet", p.compute, f"{g.name} {precision} {fmt_rate(g.peak[precision], 'FLOP')}: {p.label}"))
+            rows.append(row("memory limit, datasheet", p.memory, f"{g.name} {fmt_rate(g.bandwidth, 'B')}: {p.label}"))
+    return rows + [row("fit, measured", fit_.rate, fit_.label)]
+
+# %% ../nbs/07_amp.ipynb #9b6e58d9
+def end_to_end_targets(knobs: list[Timing], limit: list[Timing]) -> list[dict]:
+    """The course's four targets from one GPU run: `knobs` = its `bench_train` timings (GPU and the same box's CPU),
+    `limit` = its `fit_throughput` and `ceilings` timings. `fit` ≥ 1,000,000 img/s; `fit` ≥ 400× the box's best CPU
+    training step; the best GPU step ≥ 2,000× the one-sample loop on that GPU; `fit` ≥ 0.9× the raw step with the
+    same settings. One row per target: what it needs, what was measured, the verdict, and which timings."""
+    gpu = [t for t in knobs if t.device.startswith("cuda")]
+    fits = [t for t in limit if t.unit == "img" and t.device.startswith("cuda")]
+    if not gpu or not fits: raise ValueError("end_to_end_targets: needs the GPU timings of bench_train and fit_throughput")
+    f, cpu, best = fits[0], best_config(knobs, "cpu"), best_config(gpu)
+    loop = next(t for t in gpu if t.params.get("sync"))
+    raw = next((t for t in gpu if f.label == f"fit end-to-end · {t.label}"), None)
+    if raw is None: raise ValueError(f"end_to_end_targets: no raw step with the settings of {f.label!r} in knobs")
+    verdict = lambda v, need: "met" if v >= need else f"missed: {v / need:.0%} of it"
+    row = lambda target, need, v, fmt, src: {"target": target, "needs": fmt.format(need), "measured": fmt.format(v),
+                                             "verdict": verdict(v, need), "from": src}
+    return [row("fit, end to end", 1_000_000, f.rate, "{:,.0f} img/s", f.label),
+            row("fit ÷ best CPU step, same box", 400, f.rate / cpu.rate, "{:,.0f}x", f"CPU: {cpu.label} (raw step)"),
+            row("best GPU step ÷ one-sample loop, same GPU", 2000, best.rate / loop.rate, "{:,.0f}x", f"{best.label} ÷ {loop.label}"),
+            row("fit ÷ raw step, same settings", 0.9, f.rate / raw.rate, "{:.2f}x", f"raw: {raw.label}")]
 
 # %% ../nbs/07_amp.ipynb #c72db066
 def parity(make_model, train, val, precisions=tuple(PRECISIONS), epochs: int = 2, lr: float = 0.05,

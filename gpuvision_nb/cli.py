@@ -15,7 +15,7 @@ from .data import make_shapes, tree_hash
 from .train import NonFiniteLossError, run_training
 from .amp import bench_train, best_config
 from .demo import run_demo
-from .report import headline_chart, load_records, results_table
+from .report import headline_charts, load_records, results_table
 
 # %% auto #0
 __all__ = ['cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'cmd_train', 'cmd_report', 'build_parser', 'main']
@@ -84,7 +84,7 @@ def cmd_report(args) -> int:
     if args.chart:
         out = ensure_writable(args.chart)
         import matplotlib; matplotlib.use("Agg")
-        ax = headline_chart(recs); ax.figure.tight_layout(); ax.figure.savefig(out, dpi=120)
+        headline_charts(recs).savefig(out, dpi=120)
         print(f"chart saved to {out}")
     return 0
 

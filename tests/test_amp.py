@@ -196,9 +196,59 @@ def test_fit_throughput_ceilings_and_roofline_on_cpu():
     assert (mm.unit, cp.unit, mm.items, cp.items) == ("FLOP", "B", 2 * 1024**3, 2 * 2**26) and "fp32" in mm.label
     with pytest.raises(ValueError, match="precision"): ceilings("cpu", "fp64")
     rows = roofline([f, mm, cp], train_cost("seed", "fp32", 64))
-    assert [r["what"] for r in rows] == ["compute limit", "memory limit", "fit, measured"]
+    assert [r["what"] for r in rows] == ["compute limit, measured", "memory limit, measured", "fit, measured"]
     assert "100%" in (rows[0]["of the roofline"], rows[1]["of the roofline"])      # the lower limit is the roofline
     with pytest.raises(ValueError, match="need 'img', 'FLOP' and 'B'"): roofline([f], {"flops": 1, "bytes": 1})
+    # a GPU with a datasheet adds the datasheet's two limits, labelled; one without says so instead of guessing
+    cost = {"flops": 1e8, "bytes": 1e6}
+    rows = roofline([f, mm, cp], cost, "NVIDIA H200", "bf16")
+    sheet = {r["what"]: r for r in rows if "datasheet" in r["what"]}
+    assert sheet["compute limit, datasheet"]["img/s"] == f"{989.5e12 / 1e8:,.0f}"          # 9,895,000 by hand
+    assert sheet["memory limit, datasheet"]["img/s"] == f"{4.8e12 / 1e6:,.0f}"             # 4,800,000 by hand
+    assert all("datasheet bound, not a measurement" in r["from"] for r in sheet.values())
+    assert roofline([f, mm, cp], cost, "NVIDIA L40S")[2]["from"] == "no GPUS entry for NVIDIA L40S"
+    assert [r["what"] for r in roofline([f, mm, cp], cost, "T4", "bf16")][2] == "memory limit, datasheet"   # no bf16 figure
+
+
+def test_train_cost_inference():
+    from gpuvision_nb.amp import train_cost
+    from gpuvision_nb.models import SeedCNN, flops_per_image
+    t, i = train_cost("seed", "bf16", 256), train_cost("seed", "bf16", 256, backward=False)
+    assert i["flops"] == flops_per_image(SeedCNN())
+    assert i["bytes"] == 2 * 2 * i["activation_elements"] + 2 * 4_312_522 / 256      # 2 passes, bf16 weights read once
+    assert i["bytes"] < t["bytes"]
+
+
+def _t(label, device, rate, **params):
+    return Timing(label, device, 1.0, 0.0, [1.0], rate, "img", params)
+
+
+def test_end_to_end_targets_by_hand():
+    from gpuvision_nb.amp import end_to_end_targets
+    knobs = [_t("bf16 · b64", "cpu", 2_000, sync=False), _t("fp32 + .item() per step · b1", "cpu", 100, sync=True),
+             _t("bf16 · b2048", "cuda:0", 1_100_000, sync=False), _t("fp32 + .item() per step · b1", "cuda:0", 500, sync=True)]
+    limit = [_t("fit end-to-end · bf16 · b2048", "cuda:0", 1_000_000), Timing("matmul", "cuda:0", 1, 0, [1], 1e15, "FLOP")]
+    rows = {r["target"]: r for r in end_to_end_targets(knobs, limit)}
+    assert rows["fit, end to end"]["verdict"] == "met"                                   # 1,000,000 ≥ 1,000,000
+    assert rows["fit ÷ best CPU step, same box"]["measured"] == "500x"                    # 1e6 / 2e3
+    assert rows["best GPU step ÷ one-sample loop, same GPU"]["measured"] == "2,200x"      # 1.1e6 / 500
+    assert rows["fit ÷ raw step, same settings"]["measured"] == "0.91x"                   # 1e6 / 1.1e6
+    assert all(r["verdict"] == "met" for r in rows.values())
+    limit[0] = _t("fit end-to-end · bf16 · b2048", "cuda:0", 600_000)
+    rows = {r["target"]: r for r in end_to_end_targets(knobs, limit)}
+    assert rows["fit, end to end"]["verdict"] == "missed: 60% of it"
+    assert rows["fit ÷ raw step, same settings"]["verdict"] == "missed: 61% of it"        # 0.545 of the 0.9 needed
+    with pytest.raises(ValueError, match="no raw step"): end_to_end_targets(knobs, [_t("fit end-to-end · fp16 · b8", "cuda:0", 1)])
+    with pytest.raises(ValueError, match="needs the GPU timings"): end_to_end_targets(knobs[:2], limit)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fit's fused optimizer exists on CUDA only")
+def test_fit_fp16_does_not_sync_per_step_on_cuda():
+    assert host_reads_per_step("fp16", fused=None, device="cuda") == 0
+
+
+def test_fit_fp16_on_a_cpu_reads_found_inf_each_step():
+    assert host_reads_per_step("fp16", fused=None, device="cpu") == 1
 
 
 @pytest.mark.parametrize("kw, match", [(dict(epochs=1), "epochs must be"), (dict(repeat=0), "repeat must be"),
