@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from .amp import train_throughput
-from .bench import RecordError, Timing, compare, ensure_writable, fmt_rate, latest_gpu_record
+from .bench import (RecordError, Timing, compare, ensure_writable, fmt_rate, latest_gpu_record,
+                                 repo_results_dir)
 from .device import DeviceUnavailableError, device_name, get_device, set_seed
 from .models import get_model
 from .prune import finetune, prune_channels
@@ -21,7 +22,8 @@ from .train import RECIPES, evaluate, fit, shapes_loaders
 
 # %% auto #0
 __all__ = ['STAGES_ORDER', 'DEMO', 'STAGES', 'FirstBatches', 'check_out', 'check_device', 'stage_train', 'stage_devices',
-           'stage_amp', 'stage_prune', 'stage_quantize', 'speed_bars', 'report_md', 'write_report', 'run_demo']
+           'stage_amp', 'stage_prune', 'stage_quantize', 'speed_bars', 'report_md', 'write_report', 'run_demo',
+           'recorded_demos']
 
 # %% ../nbs/16_demo.ipynb #f531ee92
 STAGES_ORDER = ("train", "devices", "amp", "prune", "quantize")
@@ -248,3 +250,16 @@ def run_demo(out: str | Path | None = None, device: str | torch.device = "auto",
         if name == STAGES_ORDER[-1]: s["status"] = "done"
         write_report(s, out)
     return s
+
+# %% ../nbs/16_demo.ipynb #ed34c7fa
+def recorded_demos(folder: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """(path, summary) of every recorded `gpuvision demo` run under `folder` (default: the checkout's
+    `nbs/results/gpu-runs/`, where `tools/import_gpu_run.py` keeps a GPU run's `demo/summary.json`), oldest first."""
+    root = Path(folder) if folder is not None else (repo_results_dir() / "gpu-runs" if repo_results_dir() else None)
+    if root is None or not root.is_dir(): return []
+    out = []
+    for p in sorted(root.glob("*/demo/summary.json")):
+        try: out.append((p, json.loads(p.read_text(encoding="utf-8"))))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RecordError(f"{p} is not a readable demo summary: {e}") from None
+    return sorted(out, key=lambda ps: ps[1].get("date", ""))

@@ -130,3 +130,40 @@ def test_default_out_under_runs(quick_run, tmp_path, monkeypatch):
     s = demo.run_demo(progress=False)
     out = Path(s["out"])
     assert out.parent == Path("runs") and out.name.startswith("demo-") and (out / "report.md").is_file()
+
+
+# --- the committed chapter shows the full run, and the GPU run's report is read, not retyped -------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _outputs(nb_path):
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            yield "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) + \
+                  "".join(o.get("data", {}).get("text/markdown", ""))
+
+
+def test_chapter_commits_the_full_run_with_a_measured_run_time():
+    text = "\n".join(_outputs(ROOT / "nbs" / "16_demo.ipynb"))
+    assert "gpuvision demo, full run, on" in text and " s, measured" in text
+    assert "quick run" not in text                                  # report.md marks a quick run in its header
+
+
+def test_recorded_demos(tmp_path):
+    assert demo.recorded_demos(tmp_path / "missing") == []
+    for name, date in (("b", "2026-02-01"), ("a", "2026-03-01")):
+        (tmp_path / name / "demo").mkdir(parents=True)
+        (tmp_path / name / "demo" / "summary.json").write_text(json.dumps({"date": date, "quick": False}))
+    assert [p.parent.parent.name for p, _ in demo.recorded_demos(tmp_path)] == ["b", "a"]       # oldest first, by date
+    (tmp_path / "c" / "demo").mkdir(parents=True); (tmp_path / "c" / "demo" / "summary.json").write_text("{")
+    with pytest.raises(demo.RecordError, match="c/demo/summary.json is not a readable demo summary"):
+        demo.recorded_demos(tmp_path)
+
+
+def test_the_projects_gpu_demo_report_is_found():
+    runs = demo.recorded_demos()
+    assert runs, "nbs/results/gpu-runs/*/demo/summary.json: the imported GPU demo run is missing"
+    _, s = runs[-1]
+    assert s["device"].startswith("cuda") and not s["quick"] and s["status"] == "done"
