@@ -12,7 +12,7 @@ from gpuvision_nb.device import DeviceUnavailableError
 from gpuvision_nb.models import SeedCNN
 from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, FrameDiff, FrameSpec, PerFrame,
                                 VideoFolder, VideoReader, VideoWriter, classify_video, clip_flops, decode_frames,
-                                load_video, load_video_model, make_videos, nvdec_unavailable, random_motion,
+                                load_video, load_video_model, make_videos, nvdec_status, random_motion,
                                 render_clip, save_video_model, bar_frames, video_model, write_bad_videos,
                                 write_video, yuv420_to_rgb)
 
@@ -171,15 +171,15 @@ def test_nvdec_fails_cleanly_without_a_gpu(clips):
     for way in ("nvdec", "cuvid"):
         with pytest.raises(DeviceUnavailableError, match="NVDEC is not available here|no h264_cuvid|no hwaccel"):
             decode_frames(path, way)
-    assert nvdec_unavailable(path) is not None
+    assert all(nvdec_status(path).values())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_nvdec_decodes_every_frame_on_a_gpu(clips):
     path = clips / "clockwise" / "clockwise_00000.mp4"
-    why = nvdec_unavailable(path)
-    if why: pytest.skip(why)
-    assert decode_frames(path, "nvdec") == decode_frames(path, "cuvid") == decode_frames(path, "cpu") == 16
+    for way, why in nvdec_status(path).items():
+        if why: pytest.skip(why)
+        assert decode_frames(path, way) == decode_frames(path, way, rgb=False) == 16
 
 
 def run(*args):
