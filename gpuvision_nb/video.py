@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -357,6 +358,7 @@ class VideoReader:
             _set_threads(s, self.threads)
             step = None; prev = None; decoded = kept = 0; buf = []
             kw = {"width": h_w[1], "height": h_w[0]} if h_w else {}
+            convert = VideoReformatter()                 # one converter for the whole video, not one per frame
             try:
                 for frame in c.decode(s):
                     if frame.pts is not None and prev is not None:
@@ -369,7 +371,7 @@ class VideoReader:
                                              f"constant rate, e.g. ffmpeg -i IN -vf fps={round(info.fps)} OUT.mp4")
                     prev = frame.pts if frame.pts is not None else prev
                     if decoded % self.stride == 0:
-                        buf.append(frame.to_ndarray(format="rgb24", **kw)); kept += 1
+                        buf.append(convert.reformat(frame, format="rgb24", **kw).to_ndarray()); kept += 1
                     decoded += 1
                     if len(buf) == self.chunk: yield self._batch(buf); buf = []
                     if self.max_frames is not None and kept == self.max_frames: break
@@ -681,13 +683,13 @@ def pretrained_video(arch: str = "framediff", device: str | torch.device = "auto
     save_video_model(d, model, spec, history)
     return model, spec, history
 
-# %% ../nbs/12_video.ipynb #3a6974e1
+# %% ../nbs/12_video.ipynb #4d996132
 DECODE_WAYS = ("cpu", "nvdec", "cuvid")
 
 
-def _to_array(frame, rgb: bool) -> np.ndarray:
-    "A decoded frame as RGB (H, W, 3), or as its yuv420p planes (H·3/2, W) for a device to convert."
-    return frame.to_ndarray(format="rgb24" if rgb else "yuv420p")
+def _to_array(frame, rgb: bool, convert: VideoReformatter) -> np.ndarray:
+    "A decoded frame as RGB (H, W, 3), or as its yuv420p planes (H·3/2, W) for a device to convert, by the converter `convert`."
+    return convert.reformat(frame, format="rgb24" if rgb else "yuv420p").to_ndarray()
 
 
 def _no_nvdec(way: str, e: Exception) -> DeviceUnavailableError:
@@ -697,9 +699,9 @@ def _no_nvdec(way: str, e: Exception) -> DeviceUnavailableError:
 
 def _count_decoded(frames, rgb: bool, path, way: str) -> int:
     "Consume decoded `frames`, converting each (`_to_array`); count them. An NVDEC way failing before its first frame means no NVDEC."
-    n = 0
+    n, convert = 0, VideoReformatter()
     try:
-        for f in frames: _to_array(f, rgb); n += 1
+        for f in frames: _to_array(f, rgb, convert); n += 1
     except av.FFmpegError as e:
         if way != "cpu" and n == 0: raise _no_nvdec(way, e) from None
         raise _bad(path, f"decoding ({way}) failed after {n} frames ({type(e).__name__}: {e})") from None
@@ -739,7 +741,7 @@ def nvdec_status(path: str | Path) -> dict:
         except DeviceUnavailableError as e: status[way] = str(e)
     return status
 
-# %% ../nbs/12_video.ipynb #b003d447
+# %% ../nbs/12_video.ipynb #21cb3f66
 BT601 = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))    # R, G, B from (Y, U-128, V-128), full scale
 
 
@@ -758,7 +760,7 @@ def yuv420_to_rgb(yuv: torch.Tensor) -> torch.Tensor:
     rgb = m[:, :1].view(1, 3, 1, 1) * y + torch.einsum("rc,nchw->nrhw", m[:, 1:], uv)
     return rgb.round_().clamp_(0, 255).to(torch.uint8)
 
-# %% ../nbs/12_video.ipynb #dfb07b3c
+# %% ../nbs/12_video.ipynb #f822e9dd
 def _prepare(x: torch.Tensor, size: int, mean, std) -> torch.Tensor:
     "uint8 frames (N, 3, H, W) on a device → resized to `size` exactly as `resize_frames` does, and normalised (float)."
     std_t = torch.tensor(std, device=x.device).view(3, 1, 1)
@@ -782,7 +784,7 @@ def pipeline_timings(path: str | Path, models: dict, device: str | torch.device 
                            min_repeats=3, min_run_time=min_run_time, params={"stage": "decode", "way": way, "threads": t, "rgb": rgb}))
     frames, _ = load_video(path, max_frames=batch)
     with av.open(str(path)) as c:
-        yuv = torch.from_numpy(np.stack([f.to_ndarray(format="yuv420p") for f, _ in zip(c.decode(video=0), range(len(frames)))]))
+        yuv = torch.from_numpy(np.stack([_to_array(f, False, VideoReformatter()) for f, _ in zip(c.decode(video=0), range(len(frames)))]))
     if dev.type == "cuda":
         pinned = frames.contiguous().pin_memory()
         for label, src, nb in (("upload · pageable", frames.contiguous(), False), ("upload · pinned, non_blocking", pinned, True)):
@@ -801,7 +803,7 @@ def pipeline_timings(path: str | Path, models: dict, device: str | torch.device 
                            min_run_time=min_run_time, params={"stage": "model", "model": name}))
     return out
 
-# %% ../nbs/12_video.ipynb #6796e0ad
+# %% ../nbs/12_video.ipynb #293753e5
 def _font(px: int):
     "PIL's built-in font at `px` pixels (Pillow >= 10.1), or its fixed bitmap font on older Pillow."
     try: return ImageFont.load_default(size=px)
@@ -911,7 +913,7 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
     return VideoResult(reader.path, list(spec.classes), spec.classes[k], score, len(labels), reader.info.fps, labels,
                        decode_s, model_s, time.perf_counter() - t_start, str(dev), clip, Path(out) if out else None)
 
-# %% ../nbs/12_video.ipynb #ad138755
+# %% ../nbs/12_video.ipynb #6523b74a
 def load_video_model(model: str | Path, device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, FrameSpec]:
     """A model and its `FrameSpec` from a name — 'framediff' or 'perframe' (`pretrained_video`), 'seed' or 'resnet'
     (chapter 06's `pretrained` shapes classifiers, as image models) — or a folder written by `save_video_model`."""
