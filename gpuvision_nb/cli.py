@@ -16,9 +16,10 @@ from .train import NonFiniteLossError, run_training
 from .amp import bench_train, best_config
 from .demo import run_demo
 from .report import headline_charts, load_records, results_table
+from .video import classify_video, load_video_model
 
 # %% auto #0
-__all__ = ['cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'cmd_train', 'cmd_report', 'build_parser', 'main']
+__all__ = ['cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'cmd_train', 'cmd_report', 'cmd_video', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -88,6 +89,17 @@ def cmd_report(args) -> int:
         print(f"chart saved to {out}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #9e4b7c1f
+def cmd_video(args) -> int:
+    "Classify the video `path` with `model`; print the label and frame rates; `--out` writes it annotated."
+    dev = get_device(args.device)
+    if args.out: ensure_writable(args.out)                     # fail now, not after decoding the whole video
+    model, spec = load_video_model(args.model, dev, progress=True)
+    res = classify_video(model, args.path, spec, dev, args.batch_size, args.out)
+    print(res)
+    if res.out: print(f"wrote {res.out} ({res.frames} frames, labelled)")
+    return 0
+
 # %% ../nbs/90_cli.ipynb #af96f825
 def build_parser() -> argparse.ArgumentParser:
     "The `gpuvision` argument parser, one sub-parser per command."
@@ -131,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print every recorded result (GPU runs next to this machine's)")
     report.add_argument("--chart", default=None, metavar="FILE", help="also save the headline chart (PNG)")
     report.set_defaults(func=cmd_report)
+    video = sub.add_parser("video", help="classify a video (a clip, or every frame) with a model; optionally write it annotated")
+    video.add_argument("model", help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models) or a saved video-model folder")
+    video.add_argument("path", help="the video file")
+    video.add_argument("--out", default=None, metavar="FILE", help="also write an MP4 with the predicted label drawn on every frame")
+    video.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    video.add_argument("--batch-size", type=int, default=256, help="frames per model call (default 256)")
+    video.set_defaults(func=cmd_video)
     return p
 
 

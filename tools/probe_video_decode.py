@@ -33,13 +33,10 @@ def decode(path, threads=None, hwaccel=None, codec=None, to_rgb=True):
             vs.thread_type = "AUTO"; vs.codec_context.thread_count = threads
         if codec:
             ctx = av.CodecContext.create(codec, "r"); ctx.extradata = vs.codec_context.extradata
-            for pkt in c.demux(vs):
-                for f in ctx.decode(pkt):
+            for pkt in c.demux(vs):             # demux ends with an empty packet that flushes the decoder; a second
+                for f in ctx.decode(pkt):           # flush (ctx.decode(None)) is what raised EOFError on 2026-11-28
                     if to_rgb: f.to_ndarray(format="rgb24")
                     n += 1
-            for f in ctx.decode(None):
-                if to_rgb: f.to_ndarray(format="rgb24")
-                n += 1
             name = ctx.name
         else:
             for f in c.decode(vs):

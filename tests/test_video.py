@@ -1,0 +1,207 @@
+"Chapter 12 (gpuvision_nb.video): bad videos, the generated clips, streaming, models, classify_video and `gpuvision video`."
+import os, resource, shutil, subprocess, sys, time, tracemalloc
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from gpuvision_nb.data import DatasetError, shape_rng
+from gpuvision_nb.device import DeviceUnavailableError
+from gpuvision_nb.models import SeedCNN
+from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, FrameDiff, FrameSpec, PerFrame,
+                                VideoFolder, VideoReader, VideoWriter, classify_video, clip_flops, decode_frames,
+                                load_video, load_video_model, make_videos, nvdec_status, random_motion,
+                                render_clip, save_video_model, bar_frames, video_model, write_bad_videos,
+                                write_video, yuv420_to_rgb)
+
+EXE = shutil.which("gpuvision") or os.path.join(os.path.dirname(sys.executable), "gpuvision")
+REASONS = {"zero-byte": "is empty (0 bytes)", "text-as-mp4": "is not a video file FFmpeg can read",
+           "truncated": "truncated", "truncated-faststart": "truncated", "audio-only": "has no video stream",
+           "no-decodable-frames": "contains no decodable frames", "garbage-data": "damaged or truncated",
+           "one-frame": "has only 1 frame(s); at least 2 are needed", "huge-header": "refused before decoding",
+           "variable-frame-rate": "has a variable frame rate", "unsupported-codec": "can't decode"}
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    return write_bad_videos(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return make_videos(tmp_path_factory.mktemp("clips") / "videos", n_per_class=2)
+
+
+@pytest.mark.parametrize("case", BAD_VIDEO_CASES)
+def test_every_bad_video_names_the_file_and_the_reason(bad, case):
+    assert set(REASONS) == set(BAD_VIDEO_CASES)
+    with pytest.raises(BadVideoError) as e: load_video(bad[case])
+    assert str(e.value).startswith(str(bad[case])) and REASONS[case] in str(e.value)
+    assert isinstance(e.value, DatasetError) and isinstance(e.value, ValueError)      # what the CLI maps to exit 2
+
+
+def test_huge_header_is_refused_before_allocating(bad):
+    before, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(BadVideoError, match="16000×16000"): load_video(bad["huge-header"])
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024     # Linux: KiB
+    assert grown_mib < 100 and time.perf_counter() - t0 < 5     # one decoded frame would be 384 MB of YUV
+
+
+def test_non_ascii_names_load_and_appear_in_errors(bad):
+    x, fps = load_video(bad["non-ascii-name"])
+    assert x.shape == (16, 3, 64, 64) and x.dtype == torch.uint8 and fps == 25.0
+    with pytest.raises(BadVideoError, match="ünïcødé 視頻 clip.mp4: has only 16 frame"):
+        load_video(bad["non-ascii-name"], min_frames=17)
+
+
+def test_clip_shorter_than_the_model_needs(bad, tmp_path):
+    model, spec = FrameDiff(SeedCNN(2, (4, 4, 4), 8)), FrameSpec(list(VIDEO_CLASSES), clip_frames=8, stride=2)
+    with pytest.raises(BadVideoError, match="one-frame.mp4: has 1 frames; this model needs at least 5"):
+        classify_video(model, bad["one-frame"], spec, "cpu")
+    short = write_video(tmp_path / "four.mp4", np.stack(list(bar_frames(4))))
+    with pytest.raises(BadVideoError, match="needs at least 5"): classify_video(model, short, spec, "cpu")
+    assert classify_video(model, write_video(tmp_path / "five.mp4", np.stack(list(bar_frames(5)))), spec, "cpu").frames == 5
+
+
+def test_missing_file_folder_and_bad_arguments(tmp_path, bad):
+    with pytest.raises(BadVideoError, match="does not exist"): load_video(tmp_path / "nope.mp4")
+    with pytest.raises(BadVideoError, match="is not a file"): load_video(tmp_path)
+    with pytest.raises(ValueError, match="stride must be an int >= 1"): load_video(bad["non-ascii-name"], stride=0)
+    with pytest.raises(ValueError, match="size must be"): load_video(bad["non-ascii-name"], size=(4, 0))
+    x, fps = load_video(bad["non-ascii-name"], size=(24, 32), max_frames=3, stride=2)
+    assert x.shape == (3, 3, 24, 32) and fps == 12.5
+
+
+def test_generator_is_deterministic_across_processes(clips, tmp_path):
+    "The same seed gives byte-identical files in another process (libx264: one thread, no mb-tree)."
+    code = "import sys; from gpuvision_nb.video import make_videos; make_videos(sys.argv[1], n_per_class=2)"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "again")], check=True, timeout=120)
+    files = sorted(p.relative_to(clips) for p in clips.rglob("*") if p.is_file())
+    assert len(files) == 5 and files == sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*") if p.is_file())
+    for f in files: assert (clips / f).read_bytes() == (tmp_path / "again" / f).read_bytes(), f
+    rng = shape_rng(0, 1, 1)
+    rendered = render_clip(random_motion(rng, 64, clockwise=False), 16, 64, 4.0, rng)
+    decoded, _ = load_video(clips / "counterclockwise" / "counterclockwise_00001.mp4")
+    err = (decoded.permute(0, 2, 3, 1).float() - torch.from_numpy(rendered).float()).abs().mean()
+    assert err < 6, err                                          # lossy, but faithful: mostly the smoothed pixel noise
+
+
+def test_reversed_motion_renders_the_frames_backwards():
+    rng = np.random.default_rng(1)
+    for cw in (True, False):
+        m = random_motion(rng, 64, cw)
+        assert np.array_equal(render_clip(m.reversed(), noise=0), render_clip(m, noise=0)[::-1])
+        assert m.reversed().reversed() == m and (m.omega > 0) == cw
+
+
+def test_streaming_a_long_video_holds_one_chunk(tmp_path):
+    path = write_video(tmp_path / "long.mp4", bar_frames(1000))
+    frame = 64 * 64 * 3
+    tracemalloc.start()
+    try:
+        n = sum(len(c) for c in VideoReader(path, chunk=40))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        whole = load_video(path)[0]
+        peak_whole = tracemalloc.get_traced_memory()[1]
+    finally: tracemalloc.stop()
+    assert n == 1000 and whole.shape[0] == 1000
+    assert peak < 3 * 40 * frame, peak                           # ~one chunk of 40 frames...
+    assert peak_whole > 0.9 * 1000 * frame                       # ...while loading it whole holds every frame
+
+
+def test_video_folder_raise_and_skip(clips, tmp_path):
+    ds = VideoFolder(clips, frames=8, stride=2)
+    assert ds.classes == list(VIDEO_CLASSES) and len(ds) == 4 and ds[3][0].shape == (8, 3, 64, 64) and ds[3][1] == 1
+    root = tmp_path / "mixed"; shutil.copytree(clips, root)
+    (root / "clockwise" / "empty.mp4").write_bytes(b"")
+    with pytest.raises(BadVideoError, match="empty.mp4: is empty"): VideoFolder(root)
+    skipping = VideoFolder(root, on_bad="skip")
+    assert len(skipping) == 4 and skipping.skipped[0][0].name == "empty.mp4"
+
+
+def test_model_shapes_order_blindness_and_flops():
+    torch.manual_seed(0)
+    x = torch.randn(3, 8, 3, 32, 32)
+    base, temporal = video_model("perframe").eval(), video_model("framediff").eval()
+    with torch.no_grad():
+        assert base(x).shape == temporal(x).shape == (3, 2)
+        torch.testing.assert_close(base(x), base(x.flip(1)))                 # a bag of frames: order is invisible
+        assert not torch.allclose(temporal(x), temporal(x.flip(1)), atol=1e-4)
+    assert temporal.windows(x).shape == (3, 6, 3, 32, 32) and temporal.min_frames == 3 and base.min_frames == 1
+    assert clip_flops(temporal, 8) * 8 == clip_flops(base, 8) * 6            # same net, 6 windows vs 8 frames
+    with pytest.raises(ValueError, match="at least 3 frames"): temporal(x[:, :2])
+    with pytest.raises(ValueError, match=r"\(B, T, 3, H, W\)"): base(x[0])
+
+
+def test_yuv420_to_rgb_matches_ffmpeg(clips):
+    with av.open(str(clips / "clockwise" / "clockwise_00000.mp4")) as c:
+        pairs = [(f.to_ndarray(format="yuv420p"), f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    ours = yuv420_to_rgb(torch.from_numpy(np.stack([p[0] for p in pairs]))).int()
+    theirs = torch.from_numpy(np.stack([p[1] for p in pairs])).permute(0, 3, 1, 2).int()
+    d = (ours - theirs).abs().float()
+    assert d.mean() < 1.5 and d.quantile(0.99) <= 12             # different chroma upsampling; the same matrix
+
+
+def test_writer_refuses_odd_sizes_and_leaves_no_partial_file(tmp_path):
+    with pytest.raises(ValueError, match="even width and height"):
+        write_video(tmp_path / "odd.mp4", np.zeros((2, 63, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="no frames were written"):
+        write_video(tmp_path / "none.mp4", iter([]))
+    with pytest.raises(ValueError, match="differs from the first frame"):
+        with VideoWriter(tmp_path / "mixed.mp4") as w: w.write(np.zeros((64, 64, 3), np.uint8)); w.write(np.zeros((32, 32, 3), np.uint8))
+    assert not list(tmp_path.iterdir())
+
+
+def test_classify_video_windows_tail_and_frame_models(tmp_path):
+    path = write_video(tmp_path / "300.mp4", bar_frames(300))
+    spec = FrameSpec(list(VIDEO_CLASSES), clip_frames=8, stride=2)
+    res = classify_video(FrameDiff(SeedCNN(2, (4, 4, 4), 8)), path, spec, "cpu", batch_size=32)   # 4 windows per chunk
+    assert res.frames == len(res.frame_labels) == 300 and res.label in VIDEO_CLASSES and res.clip_model
+    assert len(set(res.frame_labels[:16])) == 1                  # a window's frames share its label
+    frame = classify_video(SeedCNN(10, (4, 4, 4), 8), path, FrameSpec([str(i) for i in range(10)]), "cpu", batch_size=50)
+    assert frame.frames == len(frame.frame_labels) == 300 and not frame.clip_model and 0 < frame.score <= 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_nvdec_fails_cleanly_without_a_gpu(clips):
+    path = clips / "clockwise" / "clockwise_00000.mp4"
+    for way in ("nvdec", "cuvid"):
+        with pytest.raises(DeviceUnavailableError, match="NVDEC is not available here|no h264_cuvid|no hwaccel"):
+            decode_frames(path, way)
+    assert all(nvdec_status(path).values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_nvdec_decodes_every_frame_on_a_gpu(clips):
+    path = clips / "clockwise" / "clockwise_00000.mp4"
+    for way, why in nvdec_status(path).items():
+        if why: pytest.skip(why)
+        assert decode_frames(path, way) == decode_frames(path, way, rgb=False) == 16
+
+
+def run(*args):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_video_prints_rates_and_writes_an_annotated_mp4(clips, tmp_path):
+    saved = save_video_model(tmp_path / "model", FrameDiff(SeedCNN(2, (4, 4, 4), 8)),
+                             FrameSpec(list(VIDEO_CLASSES), clip_frames=8, stride=2))
+    assert load_video_model(saved, "cpu")[1].clip_frames == 8
+    out = tmp_path / "sub" / "annotated.mp4"
+    r = run("video", saved, clips / "clockwise" / "clockwise_00001.mp4", "--out", out, "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "frames/s" in r.stdout and "16 frames at 25 fps" in r.stdout and any(c in r.stdout for c in VIDEO_CLASSES)
+    x, fps = load_video(out)
+    assert x.shape == (16, 3, 256, 256) and fps == 25.0 and x[:, :, :20].float().mean() < x[:, :, 40:].float().mean()
+
+
+def test_cli_video_bad_input_is_one_line_and_status_2(bad, tmp_path):
+    saved = save_video_model(tmp_path / "model", PerFrame(SeedCNN(2, (4, 4, 4), 8)), FrameSpec(list(VIDEO_CLASSES), clip_frames=8, stride=2))
+    r = run("video", saved, bad["audio-only"], "--device", "cpu")
+    assert r.returncode == 2 and "audio-only.mp4: has no video stream" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+    r = run("video", "3dcnn", bad["non-ascii-name"])
+    assert r.returncode == 2 and "model must be one of" in r.stderr and "Traceback" not in r.stderr
