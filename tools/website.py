@@ -173,7 +173,7 @@ def stage(dest: Path = STAGE) -> Path:
     for p in paths:
         nb = stage_notebook(p, pages, syms, repo_blob)
         if p.stem == "index":
-            chapters = [p.stem for p in paths[1:]]
+            chapters = [f"{p.stem[:2]} · {pages[p.stem].replace('`', '')} <{p.stem}>" for p in paths[1:]]   # numbered
             nb["cells"].append({"cell_type": "markdown", "id": "gv-toc", "metadata": {},
                                 "source": toctree("Chapters", chapters) + "\n" + toctree("Reference", ["api/index"])})
         (dest / p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
