@@ -155,7 +155,7 @@ def lab(tmp_path_factory):
 
 def open_in_lab(d, url: str, css: str):
     d.get(url)
-    return WebDriverWait(d, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
+    return WebDriverWait(d, 180).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))   # a busy 2-core box is slow
 
 
 def test_jupyterlab_untrusted_shows_static_fallbacks(browser, lab):
