@@ -135,7 +135,7 @@ def test_slider_fallback_shows_its_position_range_and_output():
                                                                        "text": "0% pruned: 100 parameters\n"}]}}}
     assert nbwidgets.render_text("v", state) == "structured pruning: 0%  (slider 0% … 95%, step 5%)\n0% pruned: 100 parameters"
     html = nbwidgets.render_html("v", state)
-    assert "type='range' disabled" in html and "<pre>0% pruned: 100 parameters\n</pre>" in html
+    assert "type='range' disabled style='width:24em;max-width:100%'" in html and "<pre>0% pruned: 100 parameters\n</pre>" in html
 
 
 def test_committed_widget_outputs_have_fallbacks():

@@ -114,7 +114,7 @@ def render_html(model_id: str, state: dict) -> str:
     if name.endswith("SliderModel"):
         fmt = s.get("readout_format")
         return (f"<span class='gv-slider'><label>{html.escape(s.get('description', ''))}</label> "
-                f"<input type='range' disabled min='{s.get('min')}' max='{s.get('max')}' step='{s.get('step')}' "
+                f"<input type='range' disabled style='width:24em;max-width:100%' min='{s.get('min')}' max='{s.get('max')}' step='{s.get('step')}' "
                 f"value='{s.get('value')}' aria-label='{html.escape(s.get('description', ''))}'> "
                 f"<output>{html.escape(_fmt(s.get('value'), fmt))}</output> "
                 f"<small>({html.escape(_slider_range(s))}; move it in a running notebook)</small></span>")
