@@ -80,46 +80,55 @@ def _slider_range(s: dict) -> str:
     return f"{_fmt(s.get('min'), fmt)} … {_fmt(s.get('max'), fmt)}, step {_fmt(s.get('step'), fmt)}"
 
 
+KINDS = {"HBoxModel": "hbox", "BoxModel": "hbox", "GridBoxModel": "hbox", "VBoxModel": "vbox", "HTMLModel": "label",
+         "LabelModel": "label", "HTMLMathModel": "label", "FloatProgressModel": "progress",
+         "IntProgressModel": "progress", "OutputModel": "output"}
+
+
+def _kind(name: str) -> str:
+    "What a widget model is drawn as: one of KINDS' values, 'slider', or 'other'."
+    return KINDS.get(name) or ("slider" if name.endswith("SliderModel") else "other")
+
+
+def _slider_html(s: dict) -> str:
+    fmt, label = s.get("readout_format"), html.escape(s.get("description", ""))
+    return (f"<span class='gv-slider'><label>{label}</label> <input type='range' disabled style='width:24em;max-width:100%' "
+            f"min='{s.get('min')}' max='{s.get('max')}' step='{s.get('step')}' value='{s.get('value')}' aria-label='{label}'> "
+            f"<output>{html.escape(_fmt(s.get('value'), fmt))}</output> "
+            f"<small>({html.escape(_slider_range(s))}; move it in a running notebook)</small></span>")
+
+
+TEXT = {"hbox": lambda s, st: "".join(render_text(c, st) for c in _children(s)),
+        "vbox": lambda s, st: "\n".join(render_text(c, st) for c in _children(s)),
+        "label": lambda s, st: _plain(s.get("value", "")),
+        "progress": lambda s, st: _progress(s)[1],
+        "slider": lambda s, st: (f"{s['description']}: " if s.get("description") else "")
+                                + f"{_fmt(s.get('value'), s.get('readout_format'))}  (slider {_slider_range(s)})",
+        "output": lambda s, st: _output_text(s.get("outputs", []))}
+HTML = {"hbox": lambda s, st: "<div class='gv-widget gv-hbox'>" + "".join(render_html(c, st) for c in _children(s)) + "</div>",
+        "vbox": lambda s, st: "<div class='gv-widget gv-vbox'>" + "".join(render_html(c, st) for c in _children(s)) + "</div>",
+        "label": lambda s, st: f"<span class='gv-label'>{html.escape(_plain(s.get('value', '')))}</span>",
+        "progress": lambda s, st: (f"<progress class='gv-progress gv-{s.get('bar_style') or 'info'}' value='{_progress(s)[0]:.4f}' "
+                                   f"max='1'>{_progress(s)[0]:.0%}</progress>"),
+        "slider": lambda s, st: _slider_html(s),
+        "output": lambda s, st: f"<div class='gv-output'>{_output_html(s.get('outputs', []))}</div>"}
+
+
 def render_text(model_id: str, state: dict) -> str:
     "Plain-text picture of widget `model_id` in its stored state."
     m = state.get(model_id)
     if m is None: return f"(widget {model_id[:8]}: no stored state)"
     name, s = m.get("model_name", ""), m.get("state", {})
-    if name in ("HBoxModel", "BoxModel", "GridBoxModel"): return "".join(render_text(c, state) for c in _children(s))
-    if name == "VBoxModel": return "\n".join(render_text(c, state) for c in _children(s))
-    if name in ("HTMLModel", "LabelModel", "HTMLMathModel"): return _plain(s.get("value", ""))
-    if name in ("FloatProgressModel", "IntProgressModel"): return _progress(s)[1]
-    if name.endswith("SliderModel"):
-        label = f"{s.get('description', '')}: " if s.get("description") else ""
-        return f"{label}{_fmt(s.get('value'), s.get('readout_format'))}  (slider {_slider_range(s)})"
-    if name == "OutputModel": return _output_text(s.get("outputs", []))
-    return f"{name.removesuffix('Model')}({s.get('description') or s.get('value', '')})"
+    draw = TEXT.get(_kind(name))
+    return draw(s, state) if draw else f"{name.removesuffix('Model')}({s.get('description') or s.get('value', '')})"
 
 
 def render_html(model_id: str, state: dict) -> str:
     "Static HTML picture of widget `model_id` in its stored state (no script: it survives sanitizers)."
     m = state.get(model_id)
     if m is None: return f"<pre>(widget {model_id[:8]}: no stored state)</pre>"
-    name, s = m.get("model_name", ""), m.get("state", {})
-    if name in ("HBoxModel", "BoxModel", "GridBoxModel"):
-        return "<div class='gv-widget gv-hbox'>" + "".join(render_html(c, state) for c in _children(s)) + "</div>"
-    if name == "VBoxModel":
-        return "<div class='gv-widget gv-vbox'>" + "".join(render_html(c, state) for c in _children(s)) + "</div>"
-    if name in ("HTMLModel", "LabelModel", "HTMLMathModel"):
-        return f"<span class='gv-label'>{html.escape(_plain(s.get('value', '')))}</span>"
-    if name in ("FloatProgressModel", "IntProgressModel"):
-        frac, _ = _progress(s)
-        return (f"<progress class='gv-progress gv-{s.get('bar_style') or 'info'}' value='{frac:.4f}' max='1'>"
-                f"{frac:.0%}</progress>")
-    if name.endswith("SliderModel"):
-        fmt = s.get("readout_format")
-        return (f"<span class='gv-slider'><label>{html.escape(s.get('description', ''))}</label> "
-                f"<input type='range' disabled style='width:24em;max-width:100%' min='{s.get('min')}' max='{s.get('max')}' step='{s.get('step')}' "
-                f"value='{s.get('value')}' aria-label='{html.escape(s.get('description', ''))}'> "
-                f"<output>{html.escape(_fmt(s.get('value'), fmt))}</output> "
-                f"<small>({html.escape(_slider_range(s))}; move it in a running notebook)</small></span>")
-    if name == "OutputModel": return f"<div class='gv-output'>{_output_html(s.get('outputs', []))}</div>"
-    return f"<code>{html.escape(render_text(model_id, state))}</code>"
+    draw = HTML.get(_kind(m.get("model_name", "")))
+    return draw(m.get("state", {}), state) if draw else f"<code>{html.escape(render_text(model_id, state))}</code>"
 
 
 def add_fallbacks(nb) -> int:
