@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.gpuvision-installed
 
-.PHONY: demo test install export-check docs docs-check unit nbval nbdev-test html clean-venv
+.PHONY: demo test install export-check docs docs-check unit nbval nbdev-test html browser-test clean-venv
 
 install: $(STAMP)
 
@@ -34,9 +34,18 @@ export-check unit nbval nbdev-test docs-check: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python tools/render.py all
 
-# A static HTML rendering of the course in _site/ (not committed): open _site/index.html.
+# The course website in _site/ (not committed; open _site/index.html, no server needed): Sphinx + MyST-NB with the
+# book theme, from the notebooks' stored outputs (nothing runs). Built offline, and checked: titles, internal links
+# and anchors, nothing loaded from outside _site/ (tools/website.py; tests/test_site.py does the same in `make test`).
 html: $(STAMP)
-	$(BIN)/python tools/render.py html _site
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python tools/website.py build _site
+	$(BIN)/python tools/website.py check _site
+
+# Headless Chromium + selenium (Debian's chromium and chromium-driver): the site from file:// (index → chapter,
+# search, typeset maths, no request leaves the machine) and JupyterLab 4's view of the stored widgets.
+# Screenshots in _build/screenshots/ (or $$GPUVISION_SCREENSHOTS).
+browser-test: html
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser_site.py
 
 clean-venv:
 	rm -rf $(VENV)

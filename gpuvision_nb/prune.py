@@ -417,7 +417,8 @@ def pruning_slider(model: nn.Module, val, method: str = "structured", layers=Non
     if method not in METHODS: raise ValueError(f"pruning_slider: method must be one of {METHODS}, got {method!r}")
     full, out = nonzero_params(model), widgets.Output()
     slider = widgets.FloatSlider(value=0.0, min=0.0, max=max_amount, step=step, description=f"{method} pruning",
-                                 continuous_update=False, readout_format=".0%", style={"description_width": "initial"})
+                                 continuous_update=False, readout_format=".0%", style={"description_width": "initial"},
+                                 layout=widgets.Layout(width="100%", max_width="640px"))   # ~25 px per 5% step
 
     def show(change=None):
         m = pruned_copy(model, slider.value, method, layers)

@@ -6,8 +6,9 @@ executed-nbs.tar.gz, results.tar.gz, run-notebooks.json and device.txt. Point th
     python tools/import_gpu_run.py OUT_DIR [--dry-run]
 
 What it does, and refuses to do:
-- A notebook that ran without error replaces the committed one (then `nbdev_clean`), so readers see real GPU
-  outputs. A notebook that failed there is left as it is and listed.
+- A notebook that ran without error replaces the committed one (with static fallbacks for its stored widgets, as
+  tools/execute.py adds them, then `nbdev_clean`), so readers see real GPU outputs. A notebook that failed there is
+  left as it is and listed.
 - CI runs the committed notebooks on a CPU and compares every `# NBVAL_CHECK_OUTPUT` cell with its stored output.
   So each such cell must print the same on the GPU as in the committed CPU run; a notebook where one differs is
   NOT imported, and the cell is shown (make its output device-independent, or mark it `# NBVAL_IGNORE_OUTPUT`).
@@ -20,6 +21,9 @@ import argparse, json, shutil, subprocess, sys, tarfile, tempfile
 from pathlib import Path
 
 import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbwidgets import add_fallbacks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = "# NBVAL_CHECK_OUTPUT"
@@ -66,7 +70,9 @@ def import_notebooks(out: Path, tmp: Path, log: dict, root: Path, dry: bool) -> 
             problems.append(f"{rel}: NBVAL_CHECK_OUTPUT differs on the GPU, not imported:\n    " + "\n    ".join(bad)); continue
         print(f"notebook  {rel}  ({info.get('seconds')} s on {log.get('gpu')})")
         if not dry:
-            shutil.copyfile(ran, committed)
+            nb = json.loads(ran.read_text(encoding="utf-8"))
+            add_fallbacks(nb)                          # stored widgets readable without a kernel (tools/nbwidgets.py)
+            committed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             subprocess.run([str(Path(sys.executable).parent / "nbdev_clean"), "--fname", str(committed)], check=True)
     return problems
 

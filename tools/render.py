@@ -1,19 +1,19 @@
 """Render the course's notebooks (with their committed outputs) for readers without Jupyter.
 
 Quarto is not installable here, so `nbdev_readme`/`nbdev_docs` can't run; this does the job with nbconvert.
-Cells marked `#| hide` are dropped, `#|` directives and `# NBVAL_...` markers are removed, widget outputs
-(progress bars) are dropped, and images are written next to the text.
+Cells marked `#| hide` are dropped, `#|` directives and `# NBVAL_...` markers are removed, a widget output shows
+the text picture of its stored state (tools/nbwidgets.py; dropped if it has none), and images are written next to
+the text. The course website (HTML, with navigation and search) is built by tools/website.py (`make html`).
 
   python tools/render.py readme          README.md (+ README_files/) from nbs/index.ipynb
   python tools/render.py docs            docs/*.md (+ docs/*_files/) from every chapter, and docs/README.md (contents)
-  python tools/render.py html [DIR]      a static HTML site (default _site/, not committed), index.html first
   python tools/render.py check           exit 1 if README.md or docs/ differ from what the notebooks give (CI runs this)
 """
 import re, sys
 from pathlib import Path
 
 import nbformat
-from nbconvert import HTMLExporter, MarkdownExporter
+from nbconvert import MarkdownExporter
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS, DOCS = ROOT / "nbs", ROOT / "docs"
@@ -34,13 +34,22 @@ def title(nb) -> tuple[str, str]:
     return (t.group(1).strip() if t else "untitled"), (s.group(1).strip() if s else "")
 
 
+def static_widget(output):
+    "A widget output as its stored-state text picture (tools/execute.py adds it), or None if it has none."
+    data = output.get("data", {})
+    if WIDGET not in data: return output
+    if "text/html" not in data: return None                   # no fallback: only the frozen first repr
+    output.data = {"text/plain": data["text/plain"]}
+    return output
+
+
 def clean(nb):
-    "Drop hidden cells and widget outputs; strip directive lines from code."
+    "Drop hidden cells; widget outputs as text pictures of their stored state; strip directive lines from code."
     nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and HIDE.search(c.source))]
     for c in nb.cells:
         if c.cell_type != "code": continue
         c.source = "\n".join(l for l in c.source.splitlines() if not DIRECTIVE.match(l)).strip("\n")
-        c.outputs = [o for o in c.get("outputs", []) if WIDGET not in o.get("data", {})]
+        c.outputs = [o for o in map(static_widget, c.get("outputs", [])) if o is not None]
     nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and not c.source and not c.get("outputs"))]
     return nb
 
@@ -75,21 +84,6 @@ def docs() -> dict:
     return out
 
 
-def html(dest: Path) -> None:
-    "A static HTML site of the front page and every chapter."
-    dest.mkdir(parents=True, exist_ok=True)
-    links = []
-    for p in [NBS / "index.ipynb"] + chapters():
-        nb = clean(nbformat.read(p, as_version=4))
-        body, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
-        name = "index.html" if p.name == "index.ipynb" else f"{p.stem}.html"
-        (dest / name).write_text(body, encoding="utf-8")
-        links.append((name, title(nb)[0]))
-    nav = "".join(f"<li><a href='{n}'>{t}</a></li>" for n, t in links)
-    (dest / "contents.html").write_text(f"<html><body><h1>gpuvision-nb</h1><ol>{nav}</ol></body></html>", encoding="utf-8")
-    print(f"wrote {len(links)} pages to {dest}/ (start at {dest / 'index.html'}, contents in {dest / 'contents.html'})")
-
-
 def sync(want: dict, owned: list[Path], check: bool) -> list[Path]:
     "Write `want` and delete stale generated files under `owned` folders; with `check`, only list the differences."
     stale = [p for p, data in want.items() if not p.exists() or p.read_bytes() != data]
@@ -102,7 +96,6 @@ def sync(want: dict, owned: list[Path], check: bool) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "check"
-    if cmd == "html": html(Path(argv[1]) if len(argv) > 1 else ROOT / "_site"); return 0
     jobs = {"readme": [(readme, [ROOT / "README_files"])], "docs": [(docs, [DOCS])]}
     jobs["all"] = jobs["readme"] + jobs["docs"]; jobs["check"] = jobs["all"]
     if cmd not in jobs: print(__doc__, file=sys.stderr); return 2

@@ -1,0 +1,149 @@
+"""The course website (tools/website.py, course-site/conf.py): it builds from the stored notebooks, every page has a title,
+every internal link and anchor resolves, nothing is loaded from outside the site, and the stored widgets, maths and
+API links are there. The checks themselves are tested on small hand-made sites, so that they can fail."""
+import json, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import nbwidgets, website as gvsite  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    "The site, built once for this module (about a minute on a 2-core CPU)."
+    out = tmp_path_factory.mktemp("site") / "_site"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "website.py"), "build", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out
+
+
+def test_site_passes_its_checks(built):
+    assert gvsite.check(built) == []
+
+
+def test_every_chapter_is_a_page_titled_by_its_chapter(built):
+    for nb in gvsite.notebooks():
+        page = built / f"{nb.stem}.html"
+        assert page.exists(), page
+        title = gvsite.title_of(json.loads(nb.read_text(encoding="utf-8")))
+        parsed = gvsite.Page(); parsed.feed(page.read_text(encoding="utf-8"))
+        plain = lambda t: t.replace("`", "").replace("\u2019", "'").replace("\u2018", "'")      # code marks, smart quotes
+        assert plain(parsed.title).startswith(plain(title)), (page.name, parsed.title)
+
+
+def test_index_links_to_built_pages_and_the_api(built):
+    page = gvsite.Page(); page.feed((built / "index.html").read_text(encoding="utf-8"))
+    assert not [u for u in page.links if ".ipynb" in u]
+    local = {u.split("#")[0] for u in page.links if not u.startswith(("http", "#"))}
+    assert {"01_device.html", "06_train.html", "api/index.html"} <= local, sorted(local)
+
+
+def test_pages_have_no_prompts_or_quarto_junk(built):
+    for page in [built / "06_train.html", built / "08_prune.html", built / "13_distributed.html"]:
+        text = page.read_text(encoding="utf-8")
+        assert 'target="_blank" style=' not in text and "{target=" not in text, page.name
+        assert "In [" not in text, page.name
+
+
+def test_stored_widgets_show_their_state(built):
+    train = (built / "06_train.html").read_text(encoding="utf-8")
+    assert "<progress" in train and "fit: 100%" in train
+    prune = (built / "08_prune.html").read_text(encoding="utf-8")
+    assert prune.count("type='range'") + prune.count('type="range"') >= 2
+    assert "VBox(children=" not in prune
+
+
+def test_maths_and_search_are_bundled(built):
+    assert (built / "_static" / "mathjax" / "tex-chtml.js").exists()
+    assert (built / "searchindex.js").exists()
+    page = gvsite.Page(); page.feed((built / "01_device.html").read_text(encoding="utf-8"))
+    assert any(u.endswith("mathjax/tex-chtml.js") for u in page.loads)
+
+
+# The checks, on small sites made to fail ---------------------------------------------------------------------------
+def _site(tmp_path, pages: dict) -> Path:
+    for name, html in pages.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(html, encoding="utf-8")
+    return tmp_path
+
+
+def test_check_finds_external_loads_broken_links_and_missing_titles(tmp_path):
+    good = "<html><head><title>A</title><link rel='stylesheet' href='s.css'></head><body id='top'><a href='b.html#x'>b</a></body></html>"
+    site = _site(tmp_path, {"a.html": good, "s.css": "body{}",
+                            "b.html": "<html><head><title>B</title></head><body><p id='x'>x</p><a href='https://example.org'>out</a></body></html>"})
+    assert gvsite.check(site) == []
+    _site(tmp_path, {"c.html": "<html><head><script src='https://cdn.example/x.js'></script></head><body>"
+                               "<img src='//cdn.example/i.png'><a href='missing.html'>m</a><a href='a.html#nope'>n</a></body></html>",
+                     "d.css": "@font-face{src:url(https://fonts.example/f.woff2)}"})
+    problems = "\n".join(gvsite.check(site))
+    for expected in ("c.html: no <title>", "loads an external resource https://cdn.example/x.js",
+                     "loads an external resource //cdn.example/i.png", "broken link missing.html",
+                     "missing anchor a.html#nope", "d.css: loads https://fonts.example/f.woff2"):
+        assert expected in problems, (expected, problems)
+
+
+def test_links_are_rewritten_for_the_site():
+    pages = {"index": "Home", "06_train": "Training", "07_amp": "AMP"}
+    text = "See [the loop](nbs/06_train.ipynb), chapter 07, [chapter 07](07_amp.ipynb) and `chapter 06` and [src](gpuvision_nb/train.py)."
+    out = gvsite.outside_code(text, lambda t: gvsite.link_chapters(gvsite.rewrite_links(t, pages, "https://x/blob/main"), pages, "index"))
+    assert out == ("See [the loop](06_train.ipynb), [chapter 07](07_amp.ipynb), [chapter 07](07_amp.ipynb) and `chapter 06` "
+                   "and [src](api/train.md).")
+
+
+def test_showdoc_loses_quarto_attributes_and_gains_an_api_link():
+    md = ('---\n\n[source](https://github.com/o/r/blob/main/gpuvision_nb/prune.py#L259){target="_blank" style="float:right; '
+          'font-size:smaller"}\n\n### prune_channels\n\n> prune_channels (model)\n')
+    out = gvsite.fix_showdoc(md, {"prune_channels": "prune"}, None)
+    assert "{target" not in out and "[source]" not in out
+    assert 'href="api/prune.html#gpuvision_nb.prune.prune_channels"' in out
+
+
+# Widget fallbacks ---------------------------------------------------------------------------------------------------
+def _tqdm_state(done: float, total: float) -> dict:
+    ref = lambda k: f"IPY_MODEL_{k}"
+    return {"box": {"model_name": "HBoxModel", "state": {"children": [ref("a"), ref("bar"), ref("b")]}},
+            "a": {"model_name": "HTMLModel", "state": {"value": "fit:\u2007100%"}},
+            "bar": {"model_name": "FloatProgressModel", "state": {"value": done, "max": total, "min": 0, "bar_style": "success"}},
+            "b": {"model_name": "HTMLModel", "state": {"value": "\u2007378/378\u2007[00:01&lt;00:00]"}}}
+
+
+def test_progress_bar_fallback_is_the_final_bar():
+    state = _tqdm_state(378, 378)
+    assert nbwidgets.render_text("box", state) == "fit: 100%|██████████| 378/378 [00:01<00:00]"
+    assert "<progress class='gv-progress gv-success' value='1.0000'" in nbwidgets.render_html("box", state)
+
+
+def test_fallbacks_replace_the_frozen_repr_and_keep_the_widget():
+    nb = {"metadata": {"widgets": {nbwidgets.STATE: {"state": _tqdm_state(189, 378)}}},
+          "cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data", "data": {
+              nbwidgets.VIEW: {"model_id": "box"}, "text/plain": "fit:   0%|          | 0/378"}}]}]}
+    assert nbwidgets.add_fallbacks(nb) == 1
+    data = nb["cells"][0]["outputs"][0]["data"]
+    assert data["text/plain"].startswith("fit: 100%|█████     | 378/378") and nbwidgets.VIEW in data
+    assert nbwidgets.add_fallbacks(nb) == 1 and nb["cells"][0]["outputs"][0]["data"] == data     # idempotent
+
+
+def test_slider_fallback_shows_its_position_range_and_output():
+    state = {"v": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_s", "IPY_MODEL_o"]}},
+             "s": {"model_name": "FloatSliderModel", "state": {"description": "structured pruning", "value": 0.0, "min": 0.0,
+                                                               "max": 0.95, "step": 0.05, "readout_format": ".0%"}},
+             "o": {"model_name": "OutputModel", "state": {"outputs": [{"output_type": "stream", "name": "stdout",
+                                                                       "text": "0% pruned: 100 parameters\n"}]}}}
+    assert nbwidgets.render_text("v", state) == "structured pruning: 0%  (slider 0% … 95%, step 5%)\n0% pruned: 100 parameters"
+    html = nbwidgets.render_html("v", state)
+    assert "type='range' disabled style='width:24em;max-width:100%'" in html and "<pre>0% pruned: 100 parameters\n</pre>" in html
+
+
+def test_committed_widget_outputs_have_fallbacks():
+    "Every stored widget output of a committed notebook carries a static picture (tools/execute.py adds them)."
+    missing = []
+    for path in gvsite.notebooks():
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                if nbwidgets.VIEW in out.get("data", {}) and "text/html" not in out["data"]: missing.append(path.name)
+    assert not missing, f"run `python tools/execute.py --fallbacks-only` on {sorted(set(missing))}"

@@ -1,0 +1,280 @@
+"""The course website: Sphinx + MyST-NB with the book theme, built from the notebooks' stored outputs (nothing is
+executed), and its checks.
+
+  python tools/website.py build [OUT]    stage nbs/ into _build/site-src/, then sphinx-build it into OUT (default _site/)
+  python tools/website.py check [OUT]    every page has a title; every internal link and anchor resolves; no page loads
+                                      anything from outside the site (script, stylesheet, image, frame, font, media)
+
+Staging turns each notebook into what a reader needs: `#| hide` cells and `#|`/`# NBVAL_` directive lines go;
+every widget output shows the static picture of its stored state (tools/nbwidgets.py); show_doc's Quarto-only
+`{target=...}` attributes become a link to the API reference (autodoc pages generated here, one per module);
+"chapter NN" in prose links to that chapter; links written for GitHub (`nbs/06_train.ipynb`, repository files)
+are pointed at the built pages or at the repository. The configuration is in course-site/conf.py.
+"""
+from __future__ import annotations
+
+import configparser, json, re, shutil, subprocess, sys, time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbwidgets import VIEW, add_fallbacks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS, CONF, STAGE = ROOT / "nbs", ROOT / "course-site", ROOT / "_build" / "site-src"
+DIRECTIVE = re.compile(r"^\s*(#\s*\|.*|#\s*NBVAL_\w+.*)$")
+HIDE = re.compile(r"^\s*#\s*\|\s*hide\s*$", re.M)
+EXPORT = re.compile(r"^\s*#\s*\|\s*default_exp\s+(\S+)", re.M)
+FENCE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)             # code blocks and spans: never rewritten
+CHAPTER = re.compile(r"(?<![\[\w/])([Cc]hapter) (\d\d)\b(?!\]|\.ipynb)")
+SOURCE = re.compile(r"\[source\]\(([^)]*)\)\{[^}]*\}\n*")        # show_doc's link with Quarto attributes
+SHOWDOC_NAME = re.compile(r"^#{3,4} (\S+)\s*$", re.M)
+
+
+def source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def notebooks() -> list[Path]:
+    "The front page, then the chapters in reading order (scratch notebooks `_*` excluded)."
+    chapters = sorted(p for p in NBS.glob("*.ipynb") if not p.name.startswith(("_", ".")) and p.name != "index.ipynb")
+    return [NBS / "index.ipynb"] + chapters
+
+
+def settings() -> configparser.SectionProxy:
+    cfg = configparser.ConfigParser(); cfg.read(ROOT / "settings.ini")
+    return cfg["DEFAULT"]
+
+
+def module_of(nb) -> str | None:
+    "The module a chapter exports (`#| default_exp NAME`), if any."
+    return next((m.group(1) for c in nb["cells"] if c["cell_type"] == "code" for m in [EXPORT.search(source(c))] if m), None)
+
+
+def title_of(nb) -> str:
+    text = next((source(c) for c in nb["cells"] if c["cell_type"] == "markdown"), "")
+    m = re.search(r"^#\s+(.+)$", text, re.M)
+    return m.group(1).strip() if m else "untitled"
+
+
+def symbols() -> dict[str, str]:
+    "{name or Class.method: module} of every documented symbol, from nbdev's index (no import of torch needed)."
+    spec = {}
+    exec((ROOT / "gpuvision_nb" / "_modidx.py").read_text(encoding="utf-8"), spec)
+    return {sym[len(mod) + 1:]: mod.split(".")[-1] for mod, syms in spec["d"]["syms"].items() for sym in syms}
+
+
+def outside_code(text: str, fn) -> str:
+    "Apply `fn` to the parts of Markdown `text` that are not code blocks or code spans."
+    return "".join(part if i % 2 else fn(part) for i, part in enumerate(FENCE.split(text)))
+
+
+def rewrite_links(text: str, pages: dict[str, str], repo_blob: str) -> str:
+    "Point GitHub-style links at the built pages (notebooks, modules) or at the repository (other files)."
+    def link(m):
+        target = m.group(1)
+        if re.match(r"^[a-z]+:|^#|^/", target): return m.group(0)
+        path, _, frag = target.partition("#")
+        name = Path(path).name
+        if path.endswith(".ipynb") and Path(name).stem in pages: return f"]({name}{'#' + frag if frag else ''})"
+        if re.fullmatch(r"gpuvision_nb/\w+\.py", path): return f"](api/{Path(path).stem}.md)"
+        if path.startswith("nbs/results/") or not (ROOT / path).exists(): return m.group(0)
+        return f"]({repo_blob}/{path})"
+    return re.sub(r"\]\(([^)\s]+)\)", link, text)
+
+
+def link_chapters(text: str, pages: dict[str, str], here: str) -> str:
+    "'chapter 06' → a link to chapter 06's page (when it exists and is not this page)."
+    by_num = {stem[:2]: stem for stem in pages if stem[:2].isdigit()}
+    def sub(m):
+        stem = by_num.get(m.group(2))
+        return f"[{m.group(1)} {m.group(2)}]({stem}.ipynb)" if stem and stem != here else m.group(0)
+    return CHAPTER.sub(sub, text)
+
+
+def fix_showdoc(md: str, syms: dict[str, str], default_mod: str | None) -> str:
+    "show_doc Markdown without Quarto attributes, with a link to the symbol's API reference entry."
+    if not md.startswith("---\n") or not SHOWDOC_NAME.search(md): return md
+    md = SOURCE.sub("", md.replace("---", '<hr class="gv-showdoc">', 1))
+    name = SHOWDOC_NAME.search(md).group(1)
+    mod = syms.get(name) or default_mod
+    if mod is None: return md
+    anchor = f"api/{mod}.html#gpuvision_nb.{mod}.{name}"
+    return SHOWDOC_NAME.sub(lambda m: f'<a class="gv-apilink" href="{anchor}">API reference</a>\n\n{m.group(0)}', md, count=1)
+
+
+def clean_cell(cell) -> dict | None:
+    "A code cell without hidden lines and directives, widget outputs as static HTML; None if nothing is left."
+    if HIDE.search(source(cell)): return None
+    cell["source"] = "\n".join(l for l in source(cell).splitlines() if not DIRECTIVE.match(l)).strip("\n")
+    for out in cell.get("outputs", []):
+        data = out.get("data", {})
+        if VIEW in data and "text/html" in data: del data[VIEW]
+    return cell if cell["source"] or cell.get("outputs") else None
+
+
+def stage_notebook(path: Path, pages: dict[str, str], syms: dict[str, str], repo_blob: str) -> dict:
+    "The staged copy of one notebook (a JSON dict)."
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    add_fallbacks(nb)
+    mod, here, cells = module_of(nb), path.stem, []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell = clean_cell(cell)
+            if cell is None: continue
+            for out in cell.get("outputs", []):
+                md = out.get("data", {}).get("text/markdown")
+                if md is not None: out["data"]["text/markdown"] = fix_showdoc("".join(md), syms, mod)
+        elif cell["cell_type"] == "markdown":
+            text = outside_code(source(cell), lambda t: link_chapters(rewrite_links(t, pages, repo_blob), pages, here))
+            if not cells and mod:                                     # the title cell: say which module it exports
+                text += (f"\n\n<p class='gv-module'>Exports <a href='api/{mod}.html'><code>gpuvision_nb.{mod}</code></a>"
+                         f" · notebook <code>nbs/{path.name}</code></p>")
+            cell["source"] = text
+        cells.append(cell)
+    nb["cells"] = cells
+    return nb
+
+
+def toctree(caption: str, entries: list[str]) -> str:
+    return "```{toctree}\n:hidden:\n:maxdepth: 1\n:caption: " + caption + "\n\n" + "\n".join(entries) + "\n```\n"
+
+
+def api_pages(pages: dict[str, str], modules: dict[str, str]) -> dict[str, str]:
+    "{relative path: Markdown} of the API reference: one autodoc page per module, linked to its chapter."
+    mods = sorted(set(symbols().values()) | set(modules.values()))
+    chapter_of = {m: stem for stem, m in modules.items()}
+    out, rows = {}, []
+    for m in mods:
+        stem = chapter_of.get(m)
+        where = f"Taught in [{pages[stem]}](../{stem}.ipynb)." if stem else ""
+        out[f"api/{m}.md"] = (f"# `gpuvision_nb.{m}`\n\n{where}\n\n```{{eval-rst}}\n.. automodule:: gpuvision_nb.{m}\n"
+                              f"   :members:\n```\n")
+        rows.append(f"| [`gpuvision_nb.{m}`]({m}.md) | " + (f"[{pages[stem]}](../{stem}.ipynb)" if stem else "") + " |")
+    out["api/index.md"] = ("# API reference\n\nEvery public function and class of the library, with its docstring, "
+                           "one page per module. Each module is written (and taught) in one chapter.\n\n"
+                           "| module | chapter |\n|---|---|\n" + "\n".join(rows) + "\n\n"
+                           + toctree("API reference", [f"{m}" for m in mods]))
+    return out
+
+
+def stage(dest: Path = STAGE) -> Path:
+    "Write the Sphinx source tree: staged notebooks, the API pages, and the index's table of contents."
+    if dest.exists(): shutil.rmtree(dest)
+    (dest / "api").mkdir(parents=True)
+    cfg = settings()
+    repo_blob = f"{cfg['git_url']}/blob/{cfg.get('branch', 'main')}"
+    paths = notebooks()
+    nbs = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in paths}
+    pages = {stem: title_of(nb) for stem, nb in nbs.items()}
+    modules = {stem: m for stem, nb in nbs.items() if (m := module_of(nb))}
+    syms = symbols()
+    for p in paths:
+        nb = stage_notebook(p, pages, syms, repo_blob)
+        if p.stem == "index":
+            chapters = [f"{p.stem[:2]} · {pages[p.stem].replace('`', '')} <{p.stem}>" for p in paths[1:]]   # numbered
+            nb["cells"].append({"cell_type": "markdown", "id": "gv-toc", "metadata": {},
+                                "source": toctree("Chapters", chapters) + "\n" + toctree("Reference", ["api/index"])})
+        (dest / p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    for rel, text in api_pages(pages, modules).items(): (dest / rel).write_text(text, encoding="utf-8")
+    return dest
+
+
+def build(out: Path) -> int:
+    "Stage and run sphinx-build (quiet, warnings shown); returns its exit status."
+    t0 = time.perf_counter()
+    src = stage()
+    if out.exists(): shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF), "-d", str(ROOT / "_build" / "doctrees"),
+           str(src), str(out)]
+    rc = subprocess.run(cmd, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}).returncode
+    if rc == 0: print(f"site: {len(list(out.rglob('*.html')))} pages in {out}/ ({time.perf_counter() - t0:.0f} s); open {out / 'index.html'}")
+    return rc
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checks
+LOADS = {"script": ["src"], "img": ["src", "srcset"], "iframe": ["src"], "source": ["src", "srcset"], "video": ["src", "poster"],
+         "audio": ["src"], "embed": ["src"], "object": ["data"], "track": ["src"], "input": ["src"]}
+
+
+class Page(HTMLParser):
+    "What the checks need from one HTML page: title, ids, links, loaded resources."
+    def __init__(self):
+        super().__init__(); self.title, self.ids, self.links, self.loads, self._in_title = "", set(), [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a: self.ids.add(a["id"])
+        if tag == "a" and "name" in a: self.ids.add(a["name"])
+        if tag == "title": self._in_title = True
+        if tag == "a" and a.get("href"): self.links.append(a["href"])
+        if tag == "link" and a.get("href"):
+            rel = (a.get("rel") or "").lower()
+            (self.loads if any(r in rel for r in ("stylesheet", "icon", "preload", "modulepreload", "manifest", "prefetch", "preconnect", "dns-prefetch"))
+             else self.links).append(a["href"])
+        for attr in LOADS.get(tag, []):
+            for v in (a.get(attr) or "").split(","):
+                if v.strip(): self.loads.append(v.strip().split()[0])
+        if "style" in a: self.loads += re.findall(r"url\(['\"]?([^'\")]+)", a["style"])
+
+    def handle_endtag(self, tag):
+        if tag == "title": self._in_title = False
+
+    def handle_data(self, data):
+        if self._in_title: self.title += data
+
+
+def external(url: str) -> bool:
+    "True for a URL that leaves the site (http(s), protocol-relative); data: URIs are part of the page."
+    s = urlsplit(url)
+    return bool(s.netloc) or s.scheme not in ("", "file", "data")
+
+
+def check(site: Path) -> list[str]:
+    """Problems of the built site: a page without a title, an internal link to a missing file or anchor, or anything a
+    page (or a stylesheet it loads) would fetch from outside the site."""
+    site = site.resolve()
+    problems = []
+    pages = {p: Page() for p in sorted(site.rglob("*.html")) if "_static" not in p.relative_to(site).parts}   # not theme templates
+    if not pages: return [f"{site}: no HTML pages (run `python tools/website.py build {site}` first)"]
+    for path, page in pages.items():
+        page.feed(path.read_text(encoding="utf-8", errors="replace"))
+    for css in site.rglob("*.css"):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(encoding="utf-8", errors="replace")):
+            if external(url): problems.append(f"{css.relative_to(site)}: loads {url}")
+        for url in re.findall(r"@import\s+['\"]([^'\"]+)", css.read_text(encoding="utf-8", errors="replace")):
+            if external(url): problems.append(f"{css.relative_to(site)}: imports {url}")
+    for path, page in pages.items():
+        rel = path.relative_to(site)
+        if not page.title.strip(): problems.append(f"{rel}: no <title>")
+        for url in page.loads:
+            if external(url): problems.append(f"{rel}: loads an external resource {url}")
+            elif not url.startswith("data:") and not (path.parent / unquote(urlsplit(url).path)).exists():
+                problems.append(f"{rel}: loads a missing file {url}")
+        for url in page.links:
+            s = urlsplit(url)
+            if s.scheme or s.netloc: continue                             # a link out: allowed, never loaded
+            target = path if not s.path else (path.parent / unquote(s.path)).resolve()
+            if target.is_dir(): target = target / "index.html"
+            if not target.exists(): problems.append(f"{rel}: broken link {url}"); continue
+            if s.fragment and target.suffix == ".html" and target in pages and unquote(s.fragment) not in pages[target].ids:
+                problems.append(f"{rel}: link to a missing anchor {url}")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[0] if argv else "build"
+    out = Path(argv[1]) if len(argv) > 1 else ROOT / "_site"
+    if cmd == "build": return build(out)
+    if cmd == "stage": print(stage()); return 0
+    if cmd == "check":
+        problems = check(out)
+        for p in problems: print(p, file=sys.stderr)
+        print(f"site check: {len(problems)} problem(s) in {out}/")
+        return 1 if problems else 0
+    print(__doc__, file=sys.stderr); return 2
+
+
+if __name__ == "__main__": sys.exit(main(sys.argv[1:]))
