@@ -11,7 +11,7 @@ from pathlib import Path
 from .device import DeviceUnavailableError, device_report, get_device
 from .bench import RecordError, compare, ensure_writable, record, record_path, run_sweep
 from .checkpoint import CheckpointError
-from .data import make_shapes, tree_hash
+from .data import DATASETS, make_digits, make_shapes, tree_hash
 from .train import NonFiniteLossError, run_training
 from .amp import bench_train, best_config
 from .demo import run_demo
@@ -63,10 +63,16 @@ def cmd_demo(args) -> int:
 
 # %% ../nbs/90_cli.ipynb #bb0da0a4
 def cmd_data(args) -> int:
-    "Write the shapes dataset to `--out`."
-    root = make_shapes(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed)
-    n = sum(1 for _ in Path(root).rglob("*.png"))
-    print(f"wrote {n} images in {len(list(Path(root).iterdir()))} class folders to {root} (content hash {tree_hash(root)})")
+    "Write the shapes or the digits dataset to `--out` (`--n-per-class` and `--seed` are for the generated shapes only)."
+    if args.name == "shapes":
+        root = make_shapes(args.out, n_per_class=1000 if args.n_per_class is None else args.n_per_class, size=args.size,
+                           seed=0 if args.seed is None else args.seed)
+    else:
+        extra = [f for f, v in (("--n-per-class", args.n_per_class), ("--seed", args.seed)) if v is not None]
+        if extra: raise ValueError(f"{' and '.join(extra)}: for shapes only; the digits are fixed data (only --size applies)")
+        root = make_digits(args.out, size=args.size)
+    n, classes = sum(1 for _ in root.rglob("*.png")), sum(1 for p in root.iterdir() if p.is_dir())
+    print(f"wrote {n} images in {classes} class folders to {root} (content hash {tree_hash(root)})")
     return 0
 
 # %% ../nbs/90_cli.ipynb #7519cd11
@@ -156,11 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
     data = sub.add_parser("data", help="write a dataset to disk")
-    data.add_argument("name", choices=["shapes"], help="which dataset (only the course's shapes set)")
+    data.add_argument("name", choices=list(DATASETS), help="shapes (generated) or digits (scikit-learn's handwritten digits)")
     data.add_argument("--out", required=True, metavar="DIR", help="folder to write the ImageFolder tree to")
-    data.add_argument("--n-per-class", type=int, default=1000, metavar="N", help="images per class (default 1000)")
+    data.add_argument("--n-per-class", type=int, default=None, metavar="N", help="shapes: images per class (default 1000)")
     data.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
-    data.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives byte-identical files")
+    data.add_argument("--seed", type=int, default=None, help="shapes: random seed (default 0); the same seed gives byte-identical files")
     data.set_defaults(func=cmd_data)
     train = sub.add_parser("train", help="train a model, checkpoint it, write metrics.json")
     train.add_argument("--data", default="shapes", help="'shapes' (default) or an ImageFolder directory")
