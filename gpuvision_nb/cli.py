@@ -16,7 +16,7 @@ from .train import NonFiniteLossError, run_training
 from .amp import bench_train, best_config
 from .demo import run_demo
 from .report import headline_chart, load_records, results_table
-from .deploy import FORMATS, export, ignored_note, image_files, load_model, predict_files
+from .deploy import FORMATS, export, image_files, load_model, predict_files
 
 # %% auto #0
 __all__ = ['cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'cmd_train', 'cmd_report', 'cmd_predict', 'cmd_export',
@@ -100,10 +100,10 @@ def cmd_report(args) -> int:
 def cmd_predict(args) -> int:
     "Classify image files: one line per image on stdout, unreadable ones on stderr; exit status 1 if any was unreadable."
     model, prep = load_model(args.model, args.device)
-    files, ignored = image_files(args.paths)
+    files, notes = image_files(args.paths)
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
                             progress=False if args.no_progress or sys.stdout.isatty() else None)   # checks the arguments
-    if ignored: print(f"gpuvision predict: {ignored_note(ignored)}", file=sys.stderr)
+    for note in notes: print(f"gpuvision predict: {note}", file=sys.stderr)
     bad = 0
     try:
         for r in results:

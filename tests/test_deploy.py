@@ -46,7 +46,8 @@ def world(tmp_path_factory):
         (pics / sub).mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (32, 32, 3), np.uint8)).save(pics / sub / f"{i}.png")
     shutil.copy(write_bad_images(root / "bad")["truncated-png"], pics / "a" / "1b-broken.png")
-    (pics / "notes.txt").write_text("not an image")
+    (pics / "notes.txt").write_text("not an image")                               # not an image: not mentioned
+    Image.new("RGB", (16, 16)).save(pics / "b" / "favicon.ico")                    # an image not taken: said on stderr
     return {"root": root, "model": model, "file": f, "pics": pics}
 
 
@@ -60,7 +61,7 @@ def test_predict_folder_with_a_bad_file_in_the_middle(world):
         path, label, prob = line.split("\t")
         assert label in CLASSES and 0 < float(prob) <= 1
     assert "skipped" in r.stderr and "1b-broken.png" in r.stderr and "1 of 6 file(s) could not be read" in r.stderr
-    assert "ignored 1 file(s) that are not images by their extension: .txt 1" in r.stderr
+    assert "ignored 1 file(s) under" in r.stderr and "that Pillow can open but that are not taken as images (1 .ico)" in r.stderr
 
 
 def test_predict_files_and_top_k_and_json(world):
@@ -167,8 +168,9 @@ def test_onnx_without_onnxscript_says_what_to_install(world, tmp_path, monkeypat
 def test_old_run_folder_predicts(world, tmp_path):
     "A checkpoint as runs made before chapter 17 wrote it: model name and classes only."
     save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=3, meta={"model": "seed", "classes": CLASSES})
-    rs = list(predict_files(tmp_path / "run", world["pics"] / "b", device="cpu"))
-    ref = list(predict_files(world["file"], world["pics"] / "b", device="cpu"))
+    with pytest.warns(UserWarning, match=r"predict_files: ignored 1 file\(s\) .* \(1 \.ico\)"):
+        rs = list(predict_files(tmp_path / "run", world["pics"] / "b", device="cpu"))
+    ref = list(predict_files(world["file"], sorted((world["pics"] / "b").glob("*.png")), device="cpu"))
     assert [(r.labels, r.probs) for r in rs] == [(r.labels, r.probs) for r in ref]
 
 
