@@ -96,7 +96,7 @@ def cmd_report(args) -> int:
         print(f"chart saved to {out}")
     return 0
 
-# %% ../nbs/90_cli.ipynb #a681ce0d
+# %% ../nbs/90_cli.ipynb #c39f6614
 def cmd_predict(args) -> int:
     "Classify image files: one line per image on stdout, unreadable ones on stderr; exit status 1 if any was unreadable."
     model, prep = load_model(args.model, args.device)
