@@ -123,10 +123,10 @@ def test_pruned_model_file_reloads_by_itself(tmp_path):
         with torch.no_grad(): torch.testing.assert_close(back(x), small(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("method", ["static", "dynamic"])
-def test_int8_export_and_reload(tmp_path, method):
+@pytest.mark.parametrize("arch, method", [(SeedCNN, "static"), (SeedCNN, "dynamic"), (SmallResNet, "static")])
+def test_int8_export_and_reload(tmp_path, arch, method):
     torch.manual_seed(0)
-    q = quantize(SeedCNN(n_classes=3), method, calib=torch.randn(32, 3, 32, 32) if method == "static" else None)
+    q = quantize(arch(n_classes=3), method, calib=torch.randn(32, 3, 32, 32) if method == "static" else None)
     back, _ = load_model(save_model(q, tmp_path / "int8.safetensors", PREP))
     x = torch.randn(8, 3, 32, 32)
     with torch.no_grad(): assert torch.equal(back(x), q(x))
