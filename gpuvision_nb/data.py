@@ -953,9 +953,9 @@ def make_digits(root: str | Path, size: int = 32) -> Path:
     """Write scikit-learn's 1,797 handwritten digits (UCI optdigits) as an ImageFolder of grey PNGs,
     `root/<digit>/<digit>_<i>.png`, upscaled to `size`×`size` (`upscale_digits`), atomically, with `digits.json`
     (source and arguments). Same arguments → byte-identical files. `FileExistsError` if `root` is not empty."""
-    from sklearn.datasets import load_digits                     # imported here: it takes a second
     size = check_int(size, "size", "make_digits", 8, MAX_SIZE)
     root = _check_new_folder(root, "make_digits")
+    from sklearn.datasets import load_digits                     # imported here, when needed: it takes a second
     d = load_digits()
     images, labels = upscale_digits(d.images, size), d.target
 

@@ -545,3 +545,103 @@ def test_channel_stats_exact():
     x = torch.tensor([0, 255, 0, 255], dtype=torch.uint8).view(4, 1, 1, 1)
     m, s = channel_stats(x)
     assert m == (0.5,) and s[0] == pytest.approx(math.sqrt(1 / 3))      # unbiased: var = 4·0.25 / 3
+
+
+# ---- the walk: links leading outside the dataset are followed ------------------------------------------------------
+
+def _two_classes(root, n=10):
+    for i in range(n):
+        good_png(root / "cat" / f"c{i}.png", (10 * i, 0, 0)); good_png(root / "dog" / f"d{i}.png", (0, 0, 10 * i))
+    return root
+
+
+def test_a_link_to_a_folder_outside_is_followed(tmp_path):
+    elsewhere = _two_classes(tmp_path / "store")
+    root = tmp_path / "ds"; root.mkdir()
+    (root / "cat").symlink_to(elsewhere / "cat"); (root / "dog").symlink_to(elsewhere / "dog")
+    ds = data.load_folder(root)
+    assert ds.classes == ["cat", "dog"] and len(ds) == 20 and ds.skipped == []
+
+
+# ---- the digits -----------------------------------------------------------------------------------------------------
+
+def test_make_digits_is_deterministic_and_complete(tmp_path):
+    a = data.make_digits(tmp_path / "a", size=16)
+    b = data.make_digits(tmp_path / "b", size=16)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files) and tree_hash(a) == tree_hash(b)
+    assert sorted(p.name for p in a.iterdir() if p.is_dir()) == [str(k) for k in range(10)]
+    assert len(list(a.rglob("*.png"))) == 1797
+    with Image.open(next((a / "3").iterdir())) as im: assert (im.mode, im.size) == ("L", (16, 16))
+    meta = __import__("json").loads((a / "digits.json").read_text())
+    assert meta["size"] == 16 and "optdigits" in meta["source"] and "Alpaydin" in meta["source"]
+
+
+def test_digits_pixels_are_the_upscaled_sklearn_digits():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    assert np.array_equal(data.upscale_digits(d.images[:5], 8), (d.images[:5] * 255 / 16 + 0.5).astype(np.uint8))
+    for size in (16, 32, 36):                                           # PyTorch's bilinear, in floats: ≤ 1 level apart
+        up = data.upscale_digits(d.images[:20], size).astype(np.int16)
+        ref = F.interpolate(torch.from_numpy(d.images[:20] * 255 / 16)[:, None], size=(size, size), mode="bilinear",
+                            align_corners=False)[:, 0].numpy()
+        assert up.shape == (20, size, size) and np.abs(up - ref).max() <= 0.5 + 1e-9
+
+
+def test_digits_root_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    r = data.digits_root(16)
+    assert r == tmp_path / "digits-v1-s16" and len(list(r.rglob("*.png"))) == 1797
+    stamp = r.stat().st_mtime_ns
+    assert data.digits_root(16) == r and r.stat().st_mtime_ns == stamp
+    assert data.dataset_root("digits", size=16) == r
+    assert data.dataset_root(str(r)) == r
+    with pytest.raises(FileNotFoundError, match="data must be one of"): data.dataset_root(tmp_path / "nope")
+
+
+def test_digits_through_folder_loaders(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    fd = data.folder_loaders(data.digits_root(16), size=16, in_channels=1, device="cpu")
+    assert fd.classes == [str(k) for k in range(10)] and fd.in_channels == 1 and fd.layout == "flat"
+    assert sum(fd.fingerprint()["images"].values()) == 1797 and fd.mean[0] < 0.5
+
+
+def test_cli_data_digits(tmp_path):
+    from gpuvision_nb.cli import main
+    assert main(["data", "digits", "--out", str(tmp_path / "d"), "--size", "8"]) == 0
+    assert len(list((tmp_path / "d").rglob("*.png"))) == 1797
+    assert main(["data", "digits", "--out", str(tmp_path / "e"), "--seed", "1"]) == 2          # shapes-only option
+    assert main(["data", "shapes", "--out", str(tmp_path / "d")]) == 2                         # not empty
+
+
+# ---- CIFAR-10 on disk: a tiny fake in the real format ---------------------------------------------------------------
+
+def _fake_cifar10(root: Path, n: int = 3) -> dict:
+    "cifar-10-batches-py with `n` images per file; returns CIFAR10 class attributes listing the fake files' MD5s."
+    import hashlib, pickle
+    folder = root / "cifar-10-batches-py"; folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                                                  "labels": rng.integers(0, 10, n).tolist()}, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{k}" for k in range(10)]}))
+    md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    from torchvision.datasets import CIFAR10
+    return {"train_list": [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)],
+            "test_list": [["test_batch", md5["test_batch"]]], "meta": {**CIFAR10.meta, "md5": md5["batches.meta"]}}
+
+
+def test_cifar10_reads_the_on_disk_format(tmp_path, monkeypatch):
+    import pickle
+    from torchvision.datasets import CIFAR10
+    for k, v in _fake_cifar10(tmp_path / "c").items(): monkeypatch.setattr(CIFAR10, k, v)
+    train, test = cifar10(tmp_path / "c", download=False), cifar10(tmp_path / "c", train=False, download=False)
+    assert (len(train), len(test), train.classes[0]) == (15, 3, "class0")
+    raw = pickle.loads((tmp_path / "c" / "cifar-10-batches-py" / "test_batch").read_bytes())
+    x, y = test[2]
+    assert x.dtype == torch.uint8 and torch.equal(x, torch.from_numpy(raw["data"][2].reshape(3, 32, 32))) and y == raw["labels"][2]
+    xs, ys = to_tensors(train)
+    assert xs.shape == (15, 3, 32, 32) and ys.tolist() == train.targets
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", "0" * 32]])          # a wrong checksum: refused, clearly
+    with pytest.raises(DatasetUnavailableError, match="download=False"): cifar10(tmp_path / "c", train=False, download=False)
