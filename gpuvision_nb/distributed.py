@@ -24,10 +24,10 @@ from .train import fit, is_distributed, is_main_process
 # %% auto #0
 __all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
            'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader', 'distributed_loader', 'ShardedLoader',
-           'wrap_ddp', 'synthetic_images', 'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main',
-           'torchrun_command', 'launch', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
-           'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for', 'cudnn_benchmark',
-           'time_cudnn_benchmark']
+           'wrap_ddp', 'synthetic_images', 'Interleaved', 'ddp_train', 'allreduce_timing', 'ddp_allreduce',
+           'build_parser', 'ddp_main', 'torchrun_command', 'launch', 'ring_allreduce_bytes', 'expected_efficiency',
+           'plot_scaling', 'is_oom', 'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for',
+           'cudnn_benchmark', 'time_cudnn_benchmark']
 
 # %% ../nbs/13_distributed.ipynb #ccd49b85
 def plot_ddp(world_size: int = 4, ax=None):
@@ -213,27 +213,50 @@ MODELS = {"seed": lambda: SeedCNN(10), "tiny": lambda: SeedCNN(10, widths=(8, 8,
           "resnet": lambda: get_model("resnet", 10)}
 
 
+class Interleaved:
+    """Batch i of each loader in turn (loader 0's, loader 1's, …, then batch i+1 of each): with `ShardedLoader`s of
+    ranks 0…W-1 and `fit(accumulate=W)`, one process takes the very micro-batches W DDP processes take together."""
+    def __init__(self, loaders: list):
+        if not loaders or len({len(l) for l in loaders}) != 1: raise ValueError("Interleaved: needs loaders of equal, non-zero length")
+        self.loaders = list(loaders)
+
+    def __len__(self) -> int: return len(self.loaders) * len(self.loaders[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        "Pass `set_epoch` on to every loader."
+        for l in self.loaders: l.set_epoch(epoch)
+
+    def __iter__(self):
+        for batches in zip(*self.loaders): yield from batches
+
+
 def ddp_train(model: str = "seed", n: int = 1024, batch_size: int = 64, epochs: int = 1, lr: float = 0.05,
               schedule: str = "onecycle", accumulate: int = 1, device: str | torch.device = "auto",
               backend: str = "auto", seed: int = 0, sync_bn: bool = False, out: str | Path | None = None,
-              progress: bool = False) -> dict:
+              progress: bool = False, simulate: int = 1) -> dict:
     """Train `MODELS[model]` on `n` synthetic images with `batch_size` images per process, under torchrun (DDP) or
-    alone. Rank 0 writes `out/model.safetensors` and `out/metrics.json`. Returns the metrics (on every rank)."""
+    alone. Alone, `simulate=W` makes the update W processes would make: the W shards' batches accumulated in turn
+    (`Interleaved`). Rank 0 writes `out/model.safetensors` and `out/metrics.json`. Returns the metrics (on every rank)."""
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+    if isinstance(simulate, bool) or not (isinstance(simulate, int) and simulate >= 1): raise ValueError(f"simulate must be an int >= 1, got {simulate!r}")
+    if simulate > 1 and (accumulate > 1 or dist_env()["launched"]):
+        raise ValueError("simulate runs alone and without accumulate: it is the accumulation of the simulated processes' batches")
     dev = setup_distributed(device, backend)
     try:
         x, y = synthetic_images(n, seed=seed, device=dev)
         vx, vy = synthetic_images(max(n // 4, 1), seed=seed + 1, device=dev)
-        train = ShardedLoader(x, y, batch_size, seed=seed)
+        train = (ShardedLoader(x, y, batch_size, seed=seed) if simulate == 1 else
+                 Interleaved([ShardedLoader(x, y, batch_size, seed=seed, rank=r, world_size=simulate) for r in range(simulate)]))
         val = ShardedLoader(vx, vy, batch_size, shuffle=False, pad=False)
         set_seed(seed)
         net = wrap_ddp(MODELS[model](), dev, sync_bn)
         t0 = time.perf_counter()
-        hist = fit(net, train, val, epochs, lr, schedule=schedule, device=dev, accumulate=accumulate,
+        hist = fit(net, train, val, epochs, lr, schedule=schedule, device=dev, accumulate=accumulate * simulate,
                    progress=progress and is_main_process())
         m = {"model": model, "world_size": world_size(), "backend": dist.get_backend() if is_distributed() else None,
-             "device": str(dev), "batch_per_process": batch_size, "global_batch": batch_size * world_size() * accumulate,
-             "steps_per_epoch": math.ceil(len(train) / accumulate), "seconds": time.perf_counter() - t0,
+             "simulated_world_size": simulate, "device": str(dev), "batch_per_process": batch_size,
+             "global_batch": batch_size * world_size() * simulate * accumulate,
+             "steps_per_epoch": math.ceil(len(train) / (accumulate * simulate)), "seconds": time.perf_counter() - t0,
              "images_per_second": [h["images_per_second"] * world_size() for h in hist],   # all processes together
              "history": list(hist)}
         if out is not None and is_main_process():
@@ -289,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step (default 1)")
     t.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm (CUDA only)")
     t.add_argument("--progress", action="store_true", help="progress bar on rank 0")
+    t.add_argument("--simulate", type=int, default=1, metavar="W", help="alone: make the updates of W processes (default 1)")
     a = sub.add_parser("allreduce", help="time all_reduce of --numel fp32 values")
     a.add_argument("--numel", type=int, default=4_300_000)
     a.add_argument("--iters", type=int, default=10)

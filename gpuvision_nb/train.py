@@ -14,23 +14,24 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .bench import Timing, ensure_writable, text_table, time_fn
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointError, all_finite, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+                                     save_checkpoint, unwrap, verify_checkpoint)
 from .data import GPULoader, cache_dir, load_folder, shapes_root, split, to_tensors
 from .device import device_name, get_device, set_seed
-from .models import SeedCNN, get_model
+from .models import SeedCNN, evaluating, get_model
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'NonFiniteLossError', 'check_precision', 'autocast', 'tf32', 'Meter',
-           'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
-           'no_sync', 'evaluate', 'predict', 'History', 'fit', 'one_sample_loop', 'shapes_loaders', 'confusion_matrix',
-           'plot_confusion', 'raw_step_timing', 'save_pretrained', 'pretrained', 'run_training']
+__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed',
+           'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate',
+           'predict', 'History', 'fit', 'one_sample_loop', 'shapes_loaders', 'confusion_matrix', 'plot_confusion',
+           'raw_step_timing', 'save_pretrained', 'pretrained', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class NonFiniteLossError(RuntimeError):
-    "The training loss became NaN or infinite."
+class NonFiniteError(RuntimeError):
+    "Training produced NaN or infinite numbers: in the loss, in the weights (a non-finite gradient or an update that overflowed) or in the validation loss."
 
 
 def check_precision(precision: str) -> str:
@@ -138,25 +139,28 @@ def no_sync(model: nn.Module, step: bool):
 @torch.no_grad()
 def evaluate(model: nn.Module, data, device: str | torch.device = "auto", precision: str = "fp32",
              channels_last: bool = False, loss_fn=F.cross_entropy) -> dict:
-    "Mean loss and accuracy of `model` over the batches of `data`; one device→host transfer in all."
-    dev = get_device(device); model.eval(); meter = Meter(dev)
-    for x, y in data:
-        x, y = to_device(x, y, dev, channels_last)
-        with autocast(dev, precision):
-            out = model(x)
-            meter.add(out, y, loss_fn(out, y))
+    """Mean loss and accuracy of `model` over the batches of `data`, in eval mode (BatchNorm's running statistics,
+    no dropout; the model's mode is restored after); one device→host transfer in all."""
+    dev = get_device(device); meter = Meter(dev)
+    with evaluating(model):
+        for x, y in data:
+            x, y = to_device(x, y, dev, channels_last)
+            with autocast(dev, precision):
+                out = model(x)
+                meter.add(out, y, loss_fn(out, y))
     loss, acc = meter.read()
     return {"loss": loss, "acc": acc, "n": meter.n}
 
 
 @torch.no_grad()
 def predict(model: nn.Module, data, device: str | torch.device = "auto", precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    "Predicted classes and targets over `data`, gathered on the device and moved to the CPU once."
-    dev = get_device(device); model.eval(); preds, targets = [], []
-    for x, y in data:
-        x, y = to_device(x, y, dev)
-        with autocast(dev, precision): preds.append(model(x).argmax(1))
-        targets.append(y)
+    "Predicted classes and targets over `data` (eval mode, restored after), gathered on the device and moved to the CPU once."
+    dev = get_device(device); preds, targets = [], []
+    with evaluating(model):
+        for x, y in data:
+            x, y = to_device(x, y, dev)
+            with autocast(dev, precision): preds.append(model(x).argmax(1))
+            targets.append(y)
     return torch.cat(preds).cpu(), torch.cat(targets).cpu()
 
 # %% ../nbs/06_train.ipynb #fa71223e
@@ -184,6 +188,37 @@ class History(list):
         return text_table([{c: fmt(h.get(c)) for c in cols} for h in self]) or "(no epochs yet)"
 
 # %% ../nbs/06_train.ipynb #e71ffc5e
+def _phase(phases: list, epoch: int) -> list | None:
+    "The phase [start, end) of the schedule that contains `epoch`, or None after the last one."
+    return next((p for p in phases if p[0] <= epoch < p[1]), None)
+
+
+def _resume_plan(meta: dict, done: int, epochs: int, batches: int, accumulate: int, ck: Path) -> list:
+    """The schedule's phases — [start, end) epoch ranges, each with its own LR schedule — for a run resumed after
+    epoch `done` and asked to reach `epochs`: the saved phases, plus a new one over the added epochs if `epochs`
+    goes beyond them (extending a finished run: a warm restart). Refuses what would silently change the run."""
+    phases = [list(p) for p in meta.get("phases") or [[0, meta.get("epochs")]]]
+    planned = phases[-1][1]
+    if isinstance(planned, bool) or not isinstance(planned, int): raise CheckpointError(f"{ck / 'manifest.json'}: its meta has no schedule ('epochs')")
+    if epochs < planned:
+        raise ValueError(f"fit: {ck} belongs to a run planned for {planned} epochs; epochs={epochs} would cut its schedule "
+                         f"short (resume with epochs >= {planned}; more epochs extend it)")
+    if done < planned and (meta.get("steps_per_epoch"), meta.get("accumulate", 1)) != (batches, accumulate):
+        raise ValueError(f"fit: {ck} stopped inside a schedule of {meta.get('steps_per_epoch')} batches per epoch "
+                         f"(accumulate {meta.get('accumulate', 1)}); the data now gives {batches} (accumulate {accumulate}). "
+                         "Resume with the same data and batch size")
+    return phases + ([[planned, epochs]] if epochs > planned else [])
+
+
+def _non_finite(what: str, epoch: int, ckpt_dir) -> NonFiniteError:
+    "The error for non-finite numbers in `epoch`, naming the newest checkpoint whose weights are really finite."
+    parts = [f"fit: {what} in epoch {epoch + 1}; stopped before saving anything."]
+    if ckpt_dir is not None:
+        last = last_finite_checkpoint(ckpt_dir)
+        parts.append(f"The last finite checkpoint is {last}." if last else "No finite checkpoint exists.")
+    return NonFiniteError(" ".join(parts + ["Try a lower lr, or fp32/bf16 instead of fp16."]))
+
+
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
         precision: str = "fp32", channels_last: bool = False, compile: bool = False,
@@ -194,13 +229,16 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
     the device and read once per epoch), zeroes gradients with `set_to_none`, and steps a per-batch LR schedule.
     `precision`: fp32, tf32, bf16 or fp16 (autocast; fp16 uses a GradScaler). `ckpt_dir`: save a checkpoint after
-    every epoch there (the main process only, under torchrun); with `resume=True` continue from its latest one. A NaN/inf loss raises `NonFiniteLossError`
-    before anything is saved, so the last good checkpoint stays intact. `accumulate=k` sums the gradients of k
-    batches per optimizer step (the same update as one k-times-larger batch); under DDP the first k-1 of them skip the
-    gradient all-reduce (`no_sync`)."""
+    every epoch there (the main process only, under torchrun); with `resume=True` continue from its latest one —
+    and with more `epochs` than the run was planned for, extend it by a new schedule over the added epochs.
+    Once per epoch, before anything is saved, the training loss, the weights and the validation loss are checked:
+    a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
+    gradients of k batches per optimizer step (the same update as one k-times-larger batch); under DDP the first
+    k-1 of them skip the gradient all-reduce (`no_sync`)."""
     check_precision(precision)
-    if not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
-    if not lr > 0: raise ValueError(f"fit: lr must be > 0, got {lr!r}")
+    if isinstance(epochs, bool) or not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= torch.finfo(torch.float32).max:
+        raise ValueError(f"fit: lr must be a finite number > 0 (at most float32's {torch.finfo(torch.float32).max:.3g}), got {lr!r}")
     if len(train) == 0: raise ValueError("fit: the training data has no batches")
     if resume and ckpt_dir is None: raise ValueError("fit: resume=True needs ckpt_dir")
     if isinstance(accumulate, bool) or not (isinstance(accumulate, int) and accumulate >= 1):
@@ -209,22 +247,24 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     dev = get_device(device)
     model.to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     optimizer = make_optimizer(model, opt, lr, weight_decay)
-    n = len(train)
-    sched = make_scheduler(optimizer, schedule, lr, epochs * math.ceil(n / accumulate))
+    n = len(train); steps = math.ceil(n / accumulate)
+    new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = torch.compile(model) if compile else model
-    history, start = History(), 0
-    if resume and latest_checkpoint(ckpt_dir) is not None:
-        info = load_checkpoint(ckpt_dir, model, optimizer, sched, scaler, map_location=dev)
-        made_for = (info["meta"].get("epochs"), info["meta"].get("steps_per_epoch"))
-        if made_for != (epochs, len(train)):
-            raise ValueError(f"fit: {info['path']} belongs to a run of {made_for[0]} epochs x {made_for[1]} batches; "
-                             f"resume with the same epochs and data (got {epochs} x {len(train)})")
-        history, start = History(info["history"]), info["epoch"]
+    history, start, phases, sched = History(), 0, [[0, epochs]], None
+    ck = latest_checkpoint(ckpt_dir) if resume else None
+    if ck is not None:
+        saved = verify_checkpoint(ck); start = saved["epoch"]
+        phases = _resume_plan(saved["meta"], start, epochs, n, accumulate, ck)
+        p = _phase(phases, start)
+        if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
+        history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
     main = is_main_process()
-    bar = tqdm(total=(epochs - start) * len(train), disable=not (progress and main), unit="batch", desc="fit")
+    bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
     with tf32(precision == "tf32"):
         for epoch in range(start, epochs):
+            p = _phase(phases, epoch)
+            if epoch == p[0]: sched = new_schedule(p)              # a phase begins: its own LR schedule
             if hasattr(train, "set_epoch"): train.set_epoch(epoch)
             run.train(); meter = Meter(dev); t0 = time.perf_counter()
             for i, (x, y) in enumerate(train):
@@ -235,15 +275,16 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
                     out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
                 meter.add(out, y, loss)
                 bar.update()
-            train_loss, train_acc = meter.read()              # the epoch's only wait for the device
+            train_loss, train_acc = meter.read()              # the epoch's one wait for the device…
             seconds = time.perf_counter() - t0
-            if not math.isfinite(train_loss):
+            if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
                 bar.close()
-                last = latest_checkpoint(ckpt_dir) if ckpt_dir else None
-                raise NonFiniteLossError(f"fit: the training loss became {train_loss} in epoch {epoch + 1}; stopped. "
-                                         + (f"The last good checkpoint is {last}." if last else "No checkpoint was written.")
-                                         + " Try a lower lr, or fp32/bf16 instead of fp16.")
+                raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
+                                  "the weights became NaN or infinite (a non-finite gradient, or an update that "
+                                  "overflowed) while the loss was still finite", epoch, ckpt_dir)
             v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
+            if val is not None and not math.isfinite(v["loss"]):
+                bar.close(); raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                             "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
                             "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
@@ -251,7 +292,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
             if ckpt_dir is not None and main:
                 save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
                                 {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
-                                 "steps_per_epoch": len(train)})
+                                 "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
     bar.close()
     return history
 

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DistributedSampler, TensorDataset
 
 from gpuvision_nb.device import set_seed
-from gpuvision_nb.distributed import (ShardedLoader, accumulation_for, build_parser, cleanup_distributed, cudnn_benchmark,
+from gpuvision_nb.distributed import (Interleaved, ShardedLoader, accumulation_for, build_parser, cleanup_distributed, cudnn_benchmark,
                                       ddp_train, dist_env, distributed_loader, find_batch_size, free_memory, free_port, is_oom, launch,
                                       pick_backend, rank, setup_distributed, synthetic_images, torchrun_command,
                                       world_size, wrap_ddp)
@@ -22,19 +22,38 @@ TINY = ["--model", "tiny", "--images", "64", "--epochs", "1", "--schedule", "con
 
 # --- the key test: 2 processes (real torchrun, gloo) == 1 process with the same global batch -----------------------
 
-def test_two_gloo_processes_match_one_process_with_the_global_batch(tmp_path):
+def test_two_gloo_processes_equal_one_process_accumulating_their_shards(tmp_path):
+    """DDP's update is exactly (bit for bit) that of one process accumulating the same two shards with the same kernels
+    (one thread each). Against one process with the whole batch, the gap depends on the CPU's kernels (it can reach
+    1e-3 after a discrete flip on some CPUs — chapter 13): it is not asserted here."""
     out = launch(["train", *TINY, "--batch-size", "8", "--out", tmp_path / "ddp"], nproc_per_node=2, timeout=120)
     assert "rank 0 of 2 (gloo, cpu): global batch 16, 4 steps/epoch" in out
     assert out.count("rank 0 of") == 1                                   # only rank 0 logs
-    args = vars(build_parser().parse_args(["train", *TINY, "--batch-size", "16", "--out", str(tmp_path / "one")]))
+    args = vars(build_parser().parse_args(["train", *TINY, "--batch-size", "8", "--simulate", "2", "--out", str(tmp_path / "twin")]))
     args.pop("command")
-    m = ddp_train(**args)
-    assert (m["world_size"], m["global_batch"], m["steps_per_epoch"]) == (1, 16, 4)
-    two, one = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "one" / "model.safetensors")
-    assert list(two) == list(one)
+    threads = torch.get_num_threads(); torch.set_num_threads(1)          # as each torchrun process (launch: threads=1)
+    try: m = ddp_train(**args)
+    finally: torch.set_num_threads(threads)
+    assert (m["world_size"], m["simulated_world_size"], m["global_batch"], m["steps_per_epoch"]) == (1, 2, 16, 4)
+    two, twin = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "twin" / "model.safetensors")
+    assert list(two) == list(twin)
     set_seed(0); init = SeedCNN(10, widths=(8, 8, 16), hidden=32).state_dict()
-    assert any(not torch.equal(one[k], init[k]) for k in one)            # it did train
-    for k in one: torch.testing.assert_close(two[k], one[k], rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(twin[k], init[k]) for k in twin)          # it did train
+    assert all(torch.equal(two[k], twin[k]) for k in twin)
+
+
+def test_interleaved_is_the_ranks_micro_batches_in_turn():
+    X, Y = torch.arange(12).float()[:, None], torch.arange(12)
+    shards = [ShardedLoader(X, Y, 2, seed=0, rank=r, world_size=2) for r in range(2)]
+    il = Interleaved(shards)
+    assert len(il) == 6
+    got = [y.tolist() for _, y in il]
+    assert got[0::2] == [y.tolist() for _, y in shards[0]] and got[1::2] == [y.tolist() for _, y in shards[1]]
+    il.set_epoch(3)
+    assert all(s.sampler.epoch == 3 for s in shards)                     # set_epoch reaches every shard
+    with pytest.raises(ValueError, match="equal, non-zero length"): Interleaved([shards[0], ShardedLoader(X[:4], Y[:4], 2)])
+    with pytest.raises(ValueError, match="simulate runs alone and without accumulate"):
+        ddp_train("tiny", n=16, batch_size=4, simulate=2, accumulate=2, device="cpu")
 
 
 # --- environment, backend, process group --------------------------------------------------------------------------
@@ -279,12 +298,12 @@ def test_found_batch_plus_accumulation_reaches_the_target_update():
     b, k = accumulation_for(96, find_batch_size(TINY_NET, None, "cpu", start=8, step=fake_gpu(40)))
     assert (b, k) == (32, 3)
 
-    def trained(batch, accumulate):
-        set_seed(0); m = SeedCNN(widths=(4, 4, 8), hidden=8)
-        fit(m, ShardedLoader(x, y, batch, rank=0, world_size=1), epochs=1, lr=0.05, schedule="constant",
+    def trained(batch, accumulate):                     # float64: the kernels' batch-dependent rounding is ~1e-16 there
+        set_seed(0); m = SeedCNN(widths=(4, 4, 8), hidden=8).double()
+        fit(m, ShardedLoader(x.double(), y, batch, rank=0, world_size=1), epochs=1, lr=0.05, schedule="constant",
             device="cpu", accumulate=accumulate, progress=False)
         return m
-    for p, q in zip(trained(96, 1).parameters(), trained(b, k).parameters()): torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    for p, q in zip(trained(96, 1).parameters(), trained(b, k).parameters()): torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
 
 
 def test_cudnn_benchmark_context_restores():
