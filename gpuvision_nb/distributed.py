@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_distributed.ipynb #d5a2ff24
 from __future__ import annotations
-import argparse, contextlib, datetime, gc, json, math, os, subprocess, sys, time
+import argparse, contextlib, copy, dataclasses, datetime, gc, json, math, os, subprocess, sys, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,19 +15,20 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .bench import Timing, fmt_time
+from .bench import Timing, fmt_time, number_arg
 from .checkpoint import unwrap
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
-from .train import fit, is_distributed, is_main_process
+from .train import fit, is_distributed, is_main_process, run_training
 
 # %% auto #0
 __all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
            'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader', 'distributed_loader', 'ShardedLoader',
-           'wrap_ddp', 'synthetic_images', 'Interleaved', 'ddp_train', 'allreduce_timing', 'ddp_allreduce',
-           'build_parser', 'ddp_main', 'torchrun_command', 'launch', 'ring_allreduce_bytes', 'expected_efficiency',
-           'plot_scaling', 'is_oom', 'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for',
-           'cudnn_benchmark', 'time_cudnn_benchmark']
+           'ShardedGPULoader', 'shard_data', 'wrap_ddp', 'synthetic_images', 'Interleaved', 'ddp_train',
+           'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command', 'launch',
+           'train_distributed', 'run_nproc', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
+           'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for', 'cudnn_benchmark',
+           'time_cudnn_benchmark']
 
 # %% ../nbs/13_distributed.ipynb #ccd49b85
 def plot_ddp(world_size: int = 4, ax=None):
@@ -185,6 +186,26 @@ class ShardedLoader:
         for b in idx.split(self.batch_size):
             x, y = self.x[b], self.y[b]
             yield (self.transform(x), y) if self.transform is not None else (x, y)
+
+# %% ../nbs/13_distributed.ipynb #e5a0c004
+class ShardedGPULoader(ShardedLoader):
+    """This rank's shard of a `GPULoader` (data chapter): each epoch `DistributedSampler`'s order (`set_epoch`; padded to
+    equal shards, or with `pad=False` an exact partition for evaluation), batched, augmented and normalised by the
+    loader itself. `gpuvision train` under torchrun uses it for the training and validation splits."""
+    def __init__(self, loader, rank: int | None = None, world_size: int | None = None, pad: bool = True):
+        super().__init__(loader.x, loader.y, loader.batch_size, loader.shuffle, loader.seed, rank, world_size, pad)
+        self.loader = loader
+
+    def __iter__(self):
+        part = copy.copy(self.loader)                           # the loader's settings, augmentation and generator…
+        idx = self.indices().to(self.loader.device)
+        part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, self.sampler.epoch   # …on this shard
+        yield from part
+
+
+def shard_data(fd):
+    "A `FolderData` whose training and validation loaders are this rank's shards (the test split stays whole: rank 0 evaluates it)."
+    return dataclasses.replace(fd, train=ShardedGPULoader(fd.train), val=ShardedGPULoader(fd.val, pad=False))
 
 # %% ../nbs/13_distributed.ipynb #a31aa123
 def wrap_ddp(model: nn.Module, device: str | torch.device, sync_bn: bool = False, **ddp_kwargs) -> nn.Module:
@@ -366,6 +387,33 @@ def launch(args: list[str], nproc_per_node: int = 2, timeout: float = 120, threa
     if r.returncode != 0:
         raise RuntimeError(f"torchrun failed (exit {r.returncode}): {' '.join(cmd[1:])}\n{(r.stdout + r.stderr)[-3000:]}")
     return r.stdout
+
+# %% ../nbs/13_distributed.ipynb #e5a0c007
+def train_distributed(device: str | torch.device = "auto", backend: str = "auto", **kwargs) -> dict:
+    """`train.run_training` in one process of a torchrun launch: it joins the process group, trains on this rank's
+    shards (`shard_data`) with a DDP-wrapped model; rank 0 alone holds the run folder and writes the checkpoints,
+    metrics.json (with the world size) and the figures. Returns the metrics on rank 0, {} on the others."""
+    dev = setup_distributed(device, backend)
+    try: return run_training(device=dev, shard=shard_data, wrap=lambda m: wrap_ddp(m, dev), **kwargs)
+    finally: cleanup_distributed()
+
+
+def run_nproc(nproc: int, argv: list[str]) -> int:
+    """Run `gpuvision` with `argv` (without its `--nproc`) in `nproc` processes on this machine — what `torchrun
+    --standalone --nproc_per_node=nproc -m gpuvision_nb.cli ...` does — and return the exit status: 2 if any process
+    failed (each has printed its one-line error; torchrun has stopped the others)."""
+    from torch.distributed.run import get_args_parser, run
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    args, skip = [], False
+    for a in argv:
+        if skip: skip = False
+        elif a == "--nproc": skip = True
+        elif not a.startswith("--nproc="): args.append(a)
+    try: run(get_args_parser().parse_args(torchrun_command(args, nproc, module="gpuvision_nb.cli", launcher=())))
+    except ChildFailedError as e:
+        print(f"gpuvision: {len(e.failures)} of {nproc} processes failed (their errors are above)", file=sys.stderr)
+        return 2
+    return 0
 
 # %% ../nbs/13_distributed.ipynb #772f0023
 def ring_allreduce_bytes(n_params: int, world_size: int, bytes_per_param: int = 4) -> float:
