@@ -355,7 +355,7 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())
-        for current in list(tmps): os.replace(tmps.pop(current), current)
+        for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
         for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)

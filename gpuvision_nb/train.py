@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .bench import Timing, check_number, text_table, time_fn, write_atomic
 from .checkpoint import (CheckpointError, all_finite, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
-from .data import (AUGMENTS, FolderData, GPULoader, cache_dir, digits_root, folder_loaders, load_folder,
+from .data import (AUGMENTS, MAX_SIZE, FolderData, GPULoader, cache_dir, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
 from .device import device_name, get_device, set_seed
 from .models import SeedCNN, evaluating, get_model, model_config
@@ -346,7 +346,7 @@ def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int)
 def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
     "A confusion matrix as an annotated heat map."
     ax = ax or plt.subplots(figsize=(6, 5))[1]
-    ax.imshow(cm, cmap="Blues")
+    ax.imshow(torch.as_tensor(cm).numpy(), cmap="Blues")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(classes, rotation=60, ha="right"); ax.set_yticklabels(classes)
     for (i, j), v in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(), cm.flatten().tolist()):
@@ -410,7 +410,7 @@ TRAIN_DEFAULTS = {"data": "shapes", "model": "seed", "epochs": None, "lr": None,
                   "seed": 0, "size": 32, "augment": "crop", "val_frac": 0.1, "test_frac": 0.1, "in_channels": 3,
                   "on_bad": "raise"}
 RANGES = {"epochs": (1, 10_000, int), "lr": (1e-8, 10.0, float), "batch_size": (1, 65_536, int),
-          "seed": (0, 2**32 - 1, int), "size": (8, 1024, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float)}
+          "seed": (0, 2**32 - 1, int), "size": (8, MAX_SIZE, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float)}
 CHOICES = {"model": tuple(RECIPES), "precision": tuple(PRECISIONS), "augment": AUGMENTS, "in_channels": (1, 3),
            "on_bad": ("raise", "skip")}
 FIXED = ("model", "lr", "batch_size", "precision", "seed", "size", "augment", "val_frac", "test_frac", "in_channels")
@@ -463,9 +463,8 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     fig, axs = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
     for ax in axs.flat: ax.axis("off")
     for ax, i in zip(axs.flat, wrong):
-        img = images[i].cpu()
-        ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray" if img.shape[0] == 1 else None,
-                  interpolation="nearest")
+        img = images[i].cpu().permute(1, 2, 0).numpy()
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
         ax.set_title(f"{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red")
     fig.suptitle("misclassified test images (true → predicted)", fontsize=9); fig.tight_layout()
     return fig

@@ -1,5 +1,5 @@
 "DDP with torchrun/gloo, sharded loading, and run-time resource adjustment (chapter 13)."
-import os
+import os, subprocess, sys
 from unittest import mock
 
 import pytest
@@ -313,3 +313,77 @@ def test_cudnn_benchmark_context_restores():
             assert torch.backends.cudnn.benchmark is (not old)
             raise KeyError
     assert torch.backends.cudnn.benchmark is old
+
+
+# --- gpuvision train under torchrun (issue 12) ---------------------------------------------------------------------
+
+def test_sharded_gpu_loader_partitions_batches_and_reshuffles():
+    from gpuvision_nb.data import GPULoader
+    from gpuvision_nb.distributed import ShardedGPULoader
+    x, y = torch.randint(0, 256, (11, 1, 4, 4), dtype=torch.uint8), torch.arange(11)
+    full = GPULoader(x, y, batch_size=2, shuffle=True, augment="none", device="cpu", mean=(0.5,), std=(0.25,))
+    train = [ShardedGPULoader(full, rank=r, world_size=2) for r in range(2)]
+    val = [ShardedGPULoader(full, rank=r, world_size=2, pad=False) for r in range(2)]
+    assert [len(t) for t in train] == [3, 3] and sum(len(torch.cat([b for _, b in v])) for v in val) == 11
+    got = [torch.cat([b for _, b in t]) for t in train]
+    assert set(torch.cat(got).tolist()) == set(range(11)) and len(torch.cat(got)) == 12          # padded to equal shards
+    assert sorted(torch.cat([torch.cat([b for _, b in v]) for v in val]).tolist()) == list(range(11))
+    xb, yb = next(iter(train[0]))
+    torch.testing.assert_close(xb, (x[yb].float() / 255 - 0.5) / 0.25)                          # the loader's normalisation
+    for t in train: t.set_epoch(1)
+    assert not torch.equal(torch.cat([b for _, b in train[0]]), got[0])
+
+
+def _tiny_images(root, per_class=12):
+    from PIL import Image
+    for k, c in enumerate("ab"):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.new("RGB", (16, 16), (200 * k, 40 + 3 * i, 100)).save(root / c / f"{i}.png")
+    return root
+
+
+CLI_FAST = ["--model", "seed", "--size", "16", "--batch-size", "4", "--val-frac", "0.25", "--test-frac", "0.25",
+            "--device", "cpu", "--no-progress"]
+
+
+def test_gpuvision_train_on_two_gloo_processes_then_resumed(tmp_path):
+    import json
+    data, out = _tiny_images(tmp_path / "data"), tmp_path / "run"
+    launch(["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST], nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["world_size"], m["epochs"]) == (2, 1)
+    assert m["history"][0]["images"] == 6                     # each rank trained on its half of the 12 training images
+    log = launch(["train", "--out", out, "--resume", "--epochs", "2", "--device", "cpu", "--no-progress"],
+                 nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
+    assert log.count("wrote") == 1                            # rank 0 alone reports (and writes)
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["world_size"], m["epochs"], [h["epoch"] for h in m["history"]]) == (2, 2, [1, 2])
+
+
+def test_gpuvision_train_on_two_nodes_with_a_static_rendezvous(tmp_path):
+    import json
+    data, out, port = _tiny_images(tmp_path / "data"), tmp_path / "run", free_port()
+    args = ["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
+                               *torchrun_command(args, 1, nnodes=2, node_rank=r, master_addr="127.0.0.1", master_port=port,
+                                                 module="gpuvision_nb.cli", launcher=())],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in range(2)]
+    logs = [n.communicate(timeout=300)[0] for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], logs
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+
+
+def test_nproc_shortcut_and_its_errors(tmp_path):
+    import json
+    data, out = _tiny_images(tmp_path / "data"), tmp_path / "run"
+    exe = os.path.join(os.path.dirname(sys.executable), "gpuvision")
+    r = subprocess.run([exe, "train", "--nproc", "2", "--data", str(data), "--epochs", "1", "--out", str(out), *CLI_FAST],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+    r = subprocess.run([exe, "train", "--nproc=2", "--data", str(data), "--epochs", "1", "--out", str(out), *CLI_FAST],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2 and "already holds a run" in r.stderr and "processes failed" in r.stderr
+    assert "Traceback" not in r.stderr
