@@ -276,3 +276,32 @@ def test_fit_calls_set_epoch_every_epoch_also_after_a_resume(tmp_path):
     assert spy.epochs == [0, 1]
     spy = Spy(loader()); fit(model(), spy, None, epochs=4, progress=False, ckpt_dir=tmp_path, resume=True)
     assert spy.epochs == [2, 3]
+
+
+# --- the run folder's pieces -------------------------------------------------------------------------------------
+
+def test_default_epochs_follow_the_number_of_updates():
+    from gpuvision_nb.train import MAX_EPOCHS, MIN_UPDATES, RECIPES, default_epochs
+    assert default_epochs("seed", 63) == RECIPES["seed"]["epochs"] == 6                  # shapes: the recipe as it is
+    assert default_epochs("seed", 12) * 12 >= MIN_UPDATES > (default_epochs("seed", 12) - 1) * 12
+    assert default_epochs("resnet", 1) == MAX_EPOCHS
+
+
+def test_class_report_per_class_and_confusion():
+    from gpuvision_nb.train import class_report
+    r = class_report(torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 1]), ["a", "b", "c"])
+    assert r["confusion"] == [[1, 0, 0], [1, 1, 1], [0, 0, 1]]
+    assert r["per_class_acc"] == {"a": 1.0, "b": pytest.approx(1 / 3), "c": 1.0} and r["acc"] == pytest.approx(0.6)
+
+
+def test_run_settings_defaults_ranges_and_resume_rules():
+    from gpuvision_nb.train import RECIPES, run_settings
+    s = run_settings({"model": "resnet"})
+    assert (s["lr"], s["batch_size"], s["augment"], s["seed"], s["epochs"]) == (RECIPES["resnet"]["lr"], 128, "crop", 0, None)
+    for bad in ({"lr": 1e39}, {"lr": float("nan")}, {"seed": -1}, {"epochs": 0}, {"size": 4}, {"in_channels": 2},
+                {"val_frac": 0.5, "test_frac": 0.45}, {"model": "vgg"}):
+        with pytest.raises(ValueError, match=next(iter(bad)).split("_")[0]): run_settings(bad)
+    saved = {**s, "epochs": 10}
+    assert run_settings({"epochs": 20, "lr": None}, saved)["epochs"] == 20
+    for k, v in (("lr", 0.1), ("batch_size", 64), ("seed", 1), ("augment", "none"), ("size", 64), ("precision", "bf16")):
+        with pytest.raises(ValueError, match=f"{k} {v!r} \\(the run has"): run_settings({k: v}, saved)
