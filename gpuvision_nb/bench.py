@@ -23,9 +23,10 @@ _log.setLevel(_level)
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
            'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
-           'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic', 'record',
-           'load_record', 'load_records', 'latest_gpu_record', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
-           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep']
+           'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
+           'check_number', 'number_arg', 'record', 'load_record', 'load_records', 'latest_gpu_record',
+           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
+           'plot_sweep']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -354,7 +355,7 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())
-        for current in list(tmps): os.replace(tmps.pop(current), current)
+        for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
         for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
@@ -366,6 +367,29 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
 def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = RecordError) -> Path:
     "Replace file `path` by `data` atomically (`write_files` with one file): the old content or the new, never a mix."
     return write_files({path: data}, error)[0]
+
+# %% ../nbs/02_bench.ipynb #7b1f0c30
+def check_number(value, name: str, lo: float, hi: float, kind: type = float):
+    "`value` if it is a finite number (an integer if `kind` is int) from `lo` to `hi`; else a `ValueError` naming `name` and the range."
+    integral = isinstance(value, int) and not isinstance(value, bool)
+    ok = integral if kind is int else (integral or isinstance(value, float)) and math.isfinite(value)
+    if not ok or not lo <= value <= hi:
+        what = "an integer" if kind is int else "a finite number"
+        raise ValueError(f"{name} must be {what} from {lo:g} to {hi:g}, got {value!r}")
+    return value
+
+
+
+def number_arg(lo: float, hi: float, kind: type = float):
+    "An argparse `type=`: the argument as a `kind` (int or float) from `lo` to `hi` (`check_number`), else a usage error naming it."
+    import argparse
+    def parse(text: str):
+        try: value = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        try: return check_number(value, "it", lo, hi, kind)
+        except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("it ")) from None
+    parse.__name__ = "integer" if kind is int else "number"
+    return parse
 
 # %% ../nbs/02_bench.ipynb #28e16409
 def record(experiment: str, timings: list[Timing], what: str, folder: str | Path | None = None,

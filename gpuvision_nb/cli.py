@@ -8,19 +8,22 @@ import argparse, json, os, sys
 
 from pathlib import Path
 
+import torch
+
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RecordError, compare, ensure_writable, record, record_path, run_sweep
+from .bench import RecordError, compare, number_arg, ensure_writable, record, record_path, run_sweep
 from .checkpoint import CheckpointError
 from .data import DATASETS, make_digits, make_shapes, tree_hash
-from .train import NonFiniteLossError, run_training
+from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training
 from .amp import bench_train, best_config
+from .distributed import dist_env, print0, run_nproc, train_distributed
 from .demo import run_demo
 from .report import headline_chart, load_records, results_table
 from .deploy import FORMATS, export, image_files, load_model, predict_files
 
 # %% auto #0
-__all__ = ['cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'cmd_train', 'cmd_report', 'cmd_predict', 'cmd_export',
-           'add_deploy_commands', 'build_parser', 'main']
+__all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
+           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -75,24 +78,70 @@ def cmd_data(args) -> int:
     print(f"wrote {n} images in {classes} class folders to {root} (content hash {tree_hash(root)})")
     return 0
 
+# %% ../nbs/90_cli.ipynb #f3c1a001
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of `gpuvision train`. Settings without a default here (None) take the model's recipe — or, with
+    `--resume`, the run's saved settings, which a resumed run may not change (see `train.run_settings`)."""
+    r = lambda name: number_arg(*RANGES[name])
+    p.add_argument("--data", default=None, help="'shapes' (default), 'digits', or a folder of images: DIR/<class>/… or "
+                   "DIR/train|val|valid|test/<class>/…")
+    p.add_argument("--model", default=None, choices=CHOICES["model"], help="seed (default) or resnet")
+    p.add_argument("--epochs", type=r("epochs"), default=None, help="default: enough for the recipe's number of updates "
+                   "(train.default_epochs); with --resume, more than the run has extends it")
+    p.add_argument("--lr", type=r("lr"), default=None, help="peak learning rate; default: the model's recipe")
+    p.add_argument("--batch-size", type=r("batch_size"), default=None, help="default: the model's recipe")
+    p.add_argument("--precision", default=None, choices=CHOICES["precision"], help="fp32 (default), tf32, bf16 or fp16")
+    p.add_argument("--seed", type=r("seed"), default=None, help="seed of the split, the initial weights, the shuffle "
+                   "and the augmentation (default 0): the same seed gives the same run on a CPU")
+    p.add_argument("--size", type=r("size"), default=None, help="image side the images are resized to (default 32)")
+    p.add_argument("--augment", default=None, choices=AUGMENTS, help="training augmentation (default crop: a random "
+                   "shift; flip is opt-in: it turns a 'b' into a 'd')")
+    p.add_argument("--val-frac", type=r("val_frac"), default=None, help="share of a flat folder for validation (default 0.1)")
+    p.add_argument("--test-frac", type=r("test_frac"), default=None, help="share of a flat folder for testing (default 0.1; 0: none)")
+    p.add_argument("--on-bad", default=None, choices=CHOICES["on_bad"], help="an unreadable image: stop and name it "
+                   "(raise, default), or leave it out with a warning (skip)")
+    p.add_argument("--in-channels", type=int, default=None, choices=CHOICES["in_channels"], help="3 (RGB, default) or 1 (grey)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--out", default="runs/train", metavar="DIR", help="the run's folder (default runs/train); it may "
+                   "hold one run")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (with its saved settings)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--force-resume", action="store_true", help="with --resume: continue on data whose images changed "
+                   "(same classes, size and channels)")
+    p.add_argument("--nproc", type=number_arg(1, 1024, int), default=1, metavar="N", help="train in N processes on this "
+                   "machine (DDP, one per GPU, or gloo on the CPU): the same as torchrun --standalone --nproc_per_node=N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
 # %% ../nbs/90_cli.ipynb #7519cd11
+TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_size", "lr", "resume", "seed", "size", "augment",
+              "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume")
+
+
 def cmd_train(args) -> int:
-    "Train a model and write `--out/metrics.json` and `--out/checkpoints/`."
-    m = run_training(args.data, args.model, args.epochs, args.device, args.out, args.precision, args.batch_size,
-                     args.lr, args.resume, progress=not args.no_progress)
-    print(f"val_acc {m['val_acc']:.4f}  test_acc {m['test_acc']:.4f}  {m['train_seconds']:.1f} s of training  "
-          f"{m['images_per_second']:.0f} img/s on {m['device_name']}\nwrote {Path(args.out) / 'metrics.json'}")
+    """Train a model and write `--out/metrics.json`, `confusion.png`, `misclassified.png` and `checkpoints/`: in this
+    process, in each process of a torchrun launch (DDP), or — with `--nproc N` — in N processes it launches."""
+    if args.nproc > 1 and not dist_env()["launched"]: return run_nproc(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
+    kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
+    m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
+    if not m: return 0                                         # a non-zero rank: rank 0 reports
+    acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
+    print0(f"{acc}  {m['train_seconds']:.1f} s of training, {m['epochs']} epochs, world size {m['world_size']}, "
+           f"{m['images_per_second']:.0f} img/s on {m['device_name']}\nwrote {Path(args.out) / 'metrics.json'}, "
+           f"confusion.png, misclassified.png and checkpoints/")
     return 0
 
 # %% ../nbs/90_cli.ipynb #5b7be64f
 def cmd_report(args) -> int:
-    "Print the results table; optionally save the headline chart."
-    recs = load_records()
+    "Print the results table, skipping (with a one-line warning each) records that can't be read; optionally save the headline chart."
+    skipped = []
+    recs = load_records(skipped=skipped)
+    for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
     if args.chart:
         out = ensure_writable(args.chart)
         import matplotlib; matplotlib.use("Agg")
-        ax = headline_chart(recs); ax.figure.tight_layout(); ax.figure.savefig(out, dpi=120)
+        from gpuvision_nb.train import save_figure
+        ax = headline_chart(recs); ax.figure.tight_layout(); save_figure(ax.figure, out)
         print(f"chart saved to {out}")
     return 0
 
@@ -153,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer, smaller sizes (a few seconds)")
     bench.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     bench.add_argument("--out", default=None, metavar="FILE", help="write the record here (default: the results folder)")
-    bench.add_argument("--min-run-time", type=float, default=0.2, metavar="S", help="seconds of readings per size (default 0.2)")
+    bench.add_argument("--min-run-time", type=number_arg(0.001, 60), default=0.2, metavar="S", help="seconds of readings per size (default 0.2)")
     bench.set_defaults(func=cmd_bench)
     demo = sub.add_parser("demo", help="the main job: train, compare devices, AMP, prune, quantize; write a report")
     demo.add_argument("--out", default=None, metavar="DIR", help="report folder (default runs/demo-<time>)")
@@ -164,21 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="write a dataset to disk")
     data.add_argument("name", choices=list(DATASETS), help="shapes (generated) or digits (scikit-learn's handwritten digits)")
     data.add_argument("--out", required=True, metavar="DIR", help="folder to write the ImageFolder tree to")
-    data.add_argument("--n-per-class", type=int, default=None, metavar="N", help="shapes: images per class (default 1000)")
-    data.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
-    data.add_argument("--seed", type=int, default=None, help="shapes: random seed (default 0); the same seed gives byte-identical files")
+    data.add_argument("--n-per-class", type=number_arg(1, 100_000, int), default=None, metavar="N", help="shapes: images per class (default 1000)")
+    data.add_argument("--size", type=number_arg(*RANGES["size"]), default=32, help="image side in pixels (default 32)")
+    data.add_argument("--seed", type=number_arg(*RANGES["seed"]), default=None, help="shapes: random seed (default 0); the same seed gives byte-identical files")
     data.set_defaults(func=cmd_data)
-    train = sub.add_parser("train", help="train a model, checkpoint it, write metrics.json")
-    train.add_argument("--data", default="shapes", help="'shapes' (default) or an ImageFolder directory")
-    train.add_argument("--model", default="seed", help="seed (default) or resnet")
-    train.add_argument("--epochs", type=int, default=None, help="default: the model's recipe")
-    train.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    train.add_argument("--out", default="runs/train", metavar="DIR", help="output folder (default runs/train)")
-    train.add_argument("--precision", default="fp32", help="fp32 (default), tf32, bf16 or fp16")
-    train.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
-    train.add_argument("--lr", type=float, default=None, help="peak learning rate; default: the model's recipe")
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train = sub.add_parser("train", help="train a model on a folder of images; checkpoints, metrics.json, confusion and mistakes")
+    add_train_arguments(train)
     train.set_defaults(func=cmd_train)
     report = sub.add_parser("report", help="print every recorded result (GPU runs next to this machine's)")
     report.add_argument("--chart", default=None, metavar="FILE", help="also save the headline chart (PNG)")
@@ -190,9 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `gpuvision` console script; returns the exit status."
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try: return args.func(args)
-    except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteLossError) as e:
-        print(f"gpuvision {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
+            MemoryError, torch.cuda.OutOfMemoryError) as e:
+        print(f"gpuvision {args.command}: error: {e or type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gpuvision {args.command}: interrupted", file=sys.stderr)
