@@ -95,7 +95,7 @@ def test_predictions_match_the_model(world):
     (["predict", "{file}", "{root}/empty"], "empty holds no image files"),
     (["predict", "{file}", "{root}/missing.png"], "missing.png does not exist"),
     (["predict", "{root}/model.onnx", "{pics}"], "is an ONNX file: run it with onnxruntime"),
-    (["predict", "{file}", "{pics}", "--top-k", "4"], "top_k must be an int >= 1 and <= 3"),
+    (["predict", "{file}", "{pics}", "--top-k", "4"], "top_k must be an integer from 1 to 3, got 4"),
     (["export", "{file}", "--format", "pickle"], "format must be one of ['safetensors', 'torchscript', 'onnx']"),
     (["export", "no-such-run", "--format", "onnx"], "model no-such-run does not exist"),
 ])
@@ -105,6 +105,12 @@ def test_cli_errors_are_one_line(world, args, msg):
     args = [a.format(file=world["file"], root=world["root"], pics=world["pics"]) for a in args]
     status, out, err = cli_in_process(*args)
     assert status == 2 and out == "" and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("args", [["--top-k", "0"], ["--batch-size", "x"], ["--workers", "-1"]])
+def test_cli_numbers_are_checked_as_arguments_are_parsed(world, args, capsys):
+    with pytest.raises(SystemExit) as e: main(["predict", str(world["file"]), str(world["pics"]), *args])
+    assert e.value.code == 2 and f"argument {args[0]}" in capsys.readouterr().err
 
 
 def test_cli_error_from_the_console_script_has_no_traceback(world):
