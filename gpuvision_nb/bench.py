@@ -23,7 +23,8 @@ _log.setLevel(_level)
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
            'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
-           'ensure_writable', 'record_path', 'record', 'load_record', 'load_records', 'latest_gpu_record',
+           'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
+           'check_number', 'number_arg', 'record', 'load_record', 'load_records', 'latest_gpu_record',
            'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
            'plot_sweep']
 
@@ -327,6 +328,74 @@ def record_path(experiment: str, device: str | torch.device, folder: str | Path 
     name = _slug(device_name(dev)) if dev.type == "cuda" else "cpu"
     return Path(folder if folder is not None else results_dir()) / f"{experiment}--{name}.json"
 
+# %% ../nbs/02_bench.ipynb #7b1f0c2e
+def default_mode(folder: bool = False) -> int:
+    """The permissions a new file (0o666) or folder (0o777) gets under this process's umask: 0644 / 0755 under the
+    usual umask 022. `tempfile.mkstemp`/`mkdtemp` ignore the umask (they create 0600 / 0700, private to their
+    owner), so whatever we create through them and then publish must be given these modes by hand."""
+    mask = os.umask(0o022); os.umask(mask)            # reading the umask means setting it: put it straight back
+    return (0o777 if folder else 0o666) & ~mask
+
+
+def fsync_path(path: str | Path) -> None:
+    """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
+    power cut can keep a rename that published a file but lose the data inside it. Folders: POSIX only."""
+    path = Path(path)
+    if path.is_dir() and os.name != "posix": return
+    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)   # (Windows can only flush a writable file)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+
+def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]:
+    """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
+    file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
+    rename is atomic: a reader sees an old file or a new one, never a mix). The files get the usual permissions
+    (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
+    and raises `error` naming the file."""
+    tmps, current = {}, None
+    try:
+        for current, data in ((Path(p), d) for p, d in files.items()):
+            fd, tmps[current] = tempfile.mkstemp(prefix=f".{current.name}.", suffix=".tmp", dir=current.parent)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
+            os.chmod(tmps[current], default_mode())
+        for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
+        for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
+    except BaseException as e:
+        for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError): raise error(f"can't write {current}: {e.strerror or e}") from None
+        raise
+    return [Path(p) for p in files]
+
+
+def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = RecordError) -> Path:
+    "Replace file `path` by `data` atomically (`write_files` with one file): the old content or the new, never a mix."
+    return write_files({path: data}, error)[0]
+
+# %% ../nbs/02_bench.ipynb #7b1f0c30
+def check_number(value, name: str, lo: float, hi: float, kind: type = float):
+    "`value` if it is a finite number (an integer if `kind` is int) from `lo` to `hi`; else a `ValueError` naming `name` and the range."
+    integral = isinstance(value, int) and not isinstance(value, bool)
+    ok = integral if kind is int else (integral or isinstance(value, float)) and math.isfinite(value)
+    if not ok or not lo <= value <= hi:
+        what = "an integer" if kind is int else "a finite number"
+        raise ValueError(f"{name} must be {what} from {lo:g} to {hi:g}, got {value!r}")
+    return value
+
+
+
+def number_arg(lo: float, hi: float, kind: type = float):
+    "An argparse `type=`: the argument as a `kind` (int or float) from `lo` to `hi` (`check_number`), else a usage error naming it."
+    import argparse
+    def parse(text: str):
+        try: value = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        try: return check_number(value, "it", lo, hi, kind)
+        except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("it ")) from None
+    parse.__name__ = "integer" if kind is int else "number"
+    return parse
+
 # %% ../nbs/02_bench.ipynb #28e16409
 def record(experiment: str, timings: list[Timing], what: str, folder: str | Path | None = None,
            path: str | Path | None = None, cpu_only: bool = False) -> Record:
@@ -344,12 +413,8 @@ def record(experiment: str, timings: list[Timing], what: str, folder: str | Path
         gpu = next((t.device for t in timings if rec.gpu and torch.device(t.device).type == "cuda"), "cpu")
         path = record_path(experiment, gpu, folder)
     path = ensure_writable(path, hint)
-    try:
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as f:
-            json.dump(rec.to_dict(), f, indent=1)
-        os.replace(f.name, path)          # atomic: a reader never sees half a record
-    except OSError as e:
-        raise RecordError(f"record({experiment!r}): can't write {path} ({e.strerror or e}){hint}") from None
+    try: write_atomic(path, json.dumps(rec.to_dict(), indent=1))        # a reader never sees half a record
+    except RecordError as e: raise RecordError(f"record({experiment!r}): {e}{hint}") from None
     rec.path = path
     return rec
 
@@ -373,15 +438,21 @@ def load_record(path: str | Path) -> Record:
         raise RecordError(f"record file {path} is malformed: {e}") from None
 
 
-def load_records(experiment: str | None = None, folders: list[str | Path] | None = None) -> list[Record]:
-    "All records (of `experiment`, if given) in `folders` (default: `results_dir()` and the checkout's `nbs/results/`), oldest first."
+def load_records(experiment: str | None = None, folders: list[str | Path] | None = None,
+                 skipped: list | None = None) -> list[Record]:
+    """All records (of `experiment`, if given) in `folders` (default: `results_dir()` and the checkout's
+    `nbs/results/`), oldest first. An unreadable record raises `RecordError` — or, if a list `skipped` is given,
+    is left out and its `RecordError` appended there (so one corrupt file can't hide all the others)."""
     if folders is None: folders = [results_dir()] + ([repo_results_dir()] if repo_results_dir() else [])
     seen, recs = set(), []
     for folder in map(Path, folders):
         if folder.resolve() in seen or not folder.is_dir(): continue
         seen.add(folder.resolve())
         for p in sorted(folder.glob(f"{experiment}--*.json" if experiment else "*.json")):
-            recs.append(load_record(p))
+            try: recs.append(load_record(p))
+            except RecordError as e:
+                if skipped is None: raise
+                skipped.append(e)
     return sorted(recs, key=lambda r: r.provenance["date"])
 
 

@@ -4,16 +4,24 @@
 
 # %% ../nbs/05_checkpoint.ipynb #4f4b6bf3
 from __future__ import annotations
-import hashlib, json, os, random, shutil, tempfile
+import hashlib, io, json, os, random, re, shutil, socket, tempfile, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save as save_tensors
+
+from .bench import default_mode, fsync_path, write_atomic
+
+try: import fcntl                                    # POSIX: the operating system's file locks
+except ImportError: fcntl = None
 
 # %% auto #0
-__all__ = ['MANIFEST', 'WEIGHTS', 'STATE', 'LATEST', 'rng_state', 'set_rng_state', 'CheckpointError', 'sha256', 'unwrap',
-           'save_checkpoint', 'latest_checkpoint', 'verify_checkpoint', 'load_checkpoint']
+__all__ = ['MANIFEST', 'WEIGHTS', 'STATE', 'LATEST', 'LOCK', 'rng_state', 'set_rng_state', 'CheckpointError', 'sha256', 'unwrap',
+           'epoch_of', 'checkpoints', 'weights_bytes', 'save_checkpoint', 'latest_checkpoint', 'verify_checkpoint',
+           'load_checkpoint', 'all_finite', 'last_finite_checkpoint', 'FolderInUseError', 'lock_folder']
 
 # %% ../nbs/05_checkpoint.ipynb #a3f8d032
 def rng_state() -> dict:
@@ -39,6 +47,7 @@ class CheckpointError(RuntimeError):
 
 
 MANIFEST, WEIGHTS, STATE, LATEST = "manifest.json", "model.safetensors", "state.pt", "latest"
+_NAME = re.compile(r"epoch-(\d{4,})")
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -57,96 +66,255 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
         else: return model
 
 
-def _fsync(path: Path) -> None:
-    """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
-    power cut can keep a rename that published a checkpoint but lose the data inside it. Folders: POSIX only."""
-    if path.is_dir() and os.name != "posix": return
-    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)   # (Windows can only flush a writable file)
-    try: os.fsync(fd)
-    finally: os.close(fd)
+def epoch_of(path: str | Path) -> int | None:
+    "The epoch number of a checkpoint folder (`epoch-0012` → 12; `epoch-10000` → 10000), or None if it isn't one."
+    m = _NAME.fullmatch(Path(path).name)
+    return int(m.group(1)) if m else None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    "Replace `path` with `text` so that readers see the old or the new content, never a mix."
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
-        f.write(text); f.flush(); os.fsync(f.fileno())
-    os.replace(f.name, path)
-    _fsync(path.parent)
+def checkpoints(folder: str | Path) -> list[Path]:
+    "The checkpoint folders in `folder`, oldest first — ordered by epoch *number*, never by name."
+    folder = Path(folder)
+    found = [p for p in folder.iterdir() if p.is_dir() and epoch_of(p) is not None] if folder.is_dir() else []
+    return sorted(found, key=epoch_of)
 
 # %% ../nbs/05_checkpoint.ipynb #e0e1e401
+def weights_bytes(model: torch.nn.Module) -> bytes:
+    """`model`'s state dict as safetensors bytes (CPU copies, contiguous; tensors that share memory are saved apart).
+    A model whose state holds anything but plain tensors (e.g. an int8-quantized one) raises `CheckpointError`."""
+    sd = unwrap(model).state_dict()
+    odd = [k for k, v in sd.items() if not isinstance(v, torch.Tensor) or v.is_quantized]
+    if odd: raise CheckpointError(f"{type(unwrap(model)).__name__} holds state safetensors can't store: {odd[:3]} "
+                                  "(a quantized model? save the float model and quantize after loading)")
+    return save_tensors({k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True) for k, v in sd.items()})
+
+
+def _state_bytes(state: dict) -> bytes:
+    "`torch.save` of `state` into memory: a full disk then fails in *our* write, as a plain `OSError`."
+    buf = io.BytesIO(); torch.save(state, buf)
+    return buf.getvalue()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    "Write `data` to a new file `path` and flush it to the disk."
+    with open(path, "wb") as f:
+        f.write(data); f.flush(); os.fsync(f.fileno())
+
+
+def _discard(path: Path) -> None:
+    "Delete folder `path`: first renamed out of sight (atomic), so a kill half-way leaves no half-deleted checkpoint."
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
+    try: os.rename(path, trash)
+    except OSError: return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _sweep(folder: Path) -> None:
+    "Remove what an interrupted save left in `folder`: temporary checkpoint folders, trash, a temporary `latest`."
+    for p in folder.glob(".*"):
+        if p.name.startswith((".epoch-", ".trash-")): shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(f".{LATEST}.") and p.name.endswith(".tmp"): p.unlink(missing_ok=True)
+
+
+def _intact(folder: Path) -> str:
+    "What a failed save leaves: '; the previous checkpoint … is intact' or '; no checkpoint was written'."
+    try: ck = latest_checkpoint(folder)
+    except CheckpointError: ck = None
+    return f"; the previous checkpoint {ck} is intact" if ck else "; no checkpoint was written"
+
+
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, scheduler=None, scaler=None,
                     epoch: int = 0, history: list | None = None, meta: dict | None = None, keep: int = 2) -> Path:
     """Save a complete, resumable checkpoint as `folder/epoch-NNNN/` atomically, point `folder/latest` at it and
-    delete all but the newest `keep`. Returns the checkpoint's path."""
+    delete all but the newest `keep` (by epoch number). Returns the checkpoint's path. A failure (a full disk…)
+    raises `CheckpointError`, leaves the previous checkpoint and `latest` as they were, and no temporary files."""
     folder = Path(folder)
-    if keep < 1: raise ValueError(f"save_checkpoint: keep must be >= 1, got {keep}")
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1: raise ValueError(f"save_checkpoint: keep must be an int >= 1, got {keep!r}")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"save_checkpoint: epoch must be an int >= 0, got {epoch!r}")
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise CheckpointError(f"can't create checkpoint folder {folder}: {e.strerror or e}") from None
-    name = f"epoch-{epoch:04d}"
-    for stale in folder.glob(".epoch-*"): shutil.rmtree(stale, ignore_errors=True)   # left by a process killed mid-save
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))
+    name, tmp = f"epoch-{epoch:04d}", None
+    _sweep(folder)                                           # left by a process killed mid-save
     try:
-        save_model(unwrap(model), str(tmp / WEIGHTS))
         state = {"epoch": epoch, "history": [dict(h) for h in history or []], "rng": rng_state(),   # plain data only
                  "optimizer": optimizer.state_dict() if optimizer is not None else None,
                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
                  "scaler": scaler.state_dict() if scaler is not None else None}
-        torch.save(state, tmp / STATE)
+        files = {WEIGHTS: weights_bytes(model), STATE: _state_bytes(state)}
         manifest = {"format": 1, "epoch": epoch, "meta": meta or {},
-                    "sha256": {f: sha256(tmp / f) for f in (WEIGHTS, STATE)}}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        for p in (tmp / WEIGHTS, tmp / STATE, tmp / MANIFEST, tmp): _fsync(p)   # on the disk before it is published
-        if (folder / name).exists(): shutil.rmtree(folder / name)
-        os.replace(tmp, folder / name)                       # atomic: the checkpoint appears complete or not at all
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
-    _write_atomic(folder / LATEST, name)
-    for old in sorted(p for p in folder.glob("epoch-*") if p.is_dir())[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+                    "sha256": {f: hashlib.sha256(b).hexdigest() for f, b in files.items()}}
+        files[MANIFEST] = json.dumps(manifest, indent=1).encode("utf-8")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))
+        for f, b in files.items(): _write_file(tmp / f, b)    # on the disk before it is published
+        os.chmod(tmp, default_mode(folder=True)); fsync_path(tmp)   # (mkdtemp made it 0700)
+        if (folder / name).exists(): _discard(folder / name)
+        os.replace(tmp, folder / name); tmp = None           # atomic: the checkpoint appears complete or not at all
+        fsync_path(folder)
+    except BaseException as e:
+        if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError): raise CheckpointError(f"can't write checkpoint {folder / name}: {e.strerror or e}{_intact(folder)}") from None
+        raise
+    try: write_atomic(folder / LATEST, name, CheckpointError)    # only now: `latest` never names an incomplete checkpoint
+    except CheckpointError as e:
+        _discard(folder / name); raise CheckpointError(f"{e}{_intact(folder)}") from None
+    _prune(folder, epoch, keep)
     return folder / name
+
+
+def _prune(folder: Path, epoch: int, keep: int) -> None:
+    """Keep the checkpoint of `epoch` and the newest `keep`-1 earlier ones, by epoch number; delete the rest,
+    including any of a *later* epoch (left by an abandoned continuation: `latest` has moved past them)."""
+    others = [p for p in checkpoints(folder) if epoch_of(p) != epoch]
+    older = [p for p in others if epoch_of(p) < epoch]
+    for p in older[:max(len(older) - (keep - 1), 0)] + [p for p in others if epoch_of(p) > epoch]: _discard(p)
 
 # %% ../nbs/05_checkpoint.ipynb #acbce6b7
 def latest_checkpoint(folder: str | Path) -> Path | None:
-    "The checkpoint `folder/latest` points to, or None if there is none yet."
-    folder = Path(folder)
-    if not (folder / LATEST).exists(): return None
-    ck = folder / (folder / LATEST).read_text(encoding="utf-8").strip()
-    if not (ck / MANIFEST).exists(): raise CheckpointError(f"{folder / LATEST} points to {ck}, which is not a checkpoint")
+    """The checkpoint `folder/latest` names, or None if there is none yet. A `latest` that can't be read, isn't a
+    checkpoint name (`epoch-NNNN`: never a path elsewhere) or names no checkpoint raises `CheckpointError`."""
+    folder = Path(folder); p = folder / LATEST
+    try: raw = p.read_bytes()
+    except FileNotFoundError: return None
+    except OSError as e: raise CheckpointError(f"can't read {p}: {e.strerror or e}") from None
+    try: name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError: raise CheckpointError(f"{p} is damaged: not UTF-8 text, so not a checkpoint name") from None
+    if not _NAME.fullmatch(name): raise CheckpointError(f"{p} is damaged: it should name a checkpoint folder like 'epoch-0003', not {name[:40]!r}")
+    ck = folder / name
+    if not (ck / MANIFEST).is_file(): raise CheckpointError(f"{p} points to {ck}, which is not a checkpoint")
     return ck
 
 
+def _manifest_problem(m) -> str | None:
+    "What is wrong with a parsed manifest, or None: the schema every loader relies on."
+    if not isinstance(m, dict): return f"is a JSON {type(m).__name__}, not an object"
+    missing = [k for k in ("format", "epoch", "meta", "sha256") if k not in m]
+    if missing: return f"lacks {missing}"
+    if m["format"] != 1: return f"has format {m['format']!r}; this version reads format 1"
+    if isinstance(m["epoch"], bool) or not isinstance(m["epoch"], int) or m["epoch"] < 0: return f"has epoch {m['epoch']!r}, not an int >= 0"
+    if not isinstance(m["meta"], dict): return f"has meta of type {type(m['meta']).__name__}, not an object"
+    if not isinstance(m["sha256"], dict) or set(m["sha256"]) != {WEIGHTS, STATE} or not all(isinstance(v, str) for v in m["sha256"].values()):
+        return f"must list the SHA-256 of exactly {WEIGHTS} and {STATE}"
+    return None
+
+
 def verify_checkpoint(ck: str | Path) -> dict:
-    "Check the manifest and the SHA-256 of every file of checkpoint `ck`; return the manifest."
+    "Check the manifest's structure and the SHA-256 of every file of checkpoint `ck`; return the manifest."
     ck = Path(ck)
     try: manifest = json.loads((ck / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError: raise CheckpointError(f"{ck} is not a checkpoint: {MANIFEST} is missing") from None
     except (OSError, ValueError) as e: raise CheckpointError(f"{ck / MANIFEST} is unreadable: {e}") from None
-    for fname, want in manifest.get("sha256", {}).items():
+    if problem := _manifest_problem(manifest): raise CheckpointError(f"{ck / MANIFEST} {problem}")
+    for fname, want in manifest["sha256"].items():
         p = ck / fname
-        if not p.exists(): raise CheckpointError(f"{p} is missing")
+        if not p.is_file(): raise CheckpointError(f"{p} is missing")
         if sha256(p) != want: raise CheckpointError(f"{p} does not match its SHA-256 in {MANIFEST}: truncated or tampered with")
-    if set(manifest.get("sha256", {})) != {WEIGHTS, STATE}: raise CheckpointError(f"{ck / MANIFEST} does not list {WEIGHTS} and {STATE}")
     return manifest
 
 # %% ../nbs/05_checkpoint.ipynb #1de8f7f7
+_STATE = {"epoch": int, "history": list, "rng": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)),
+          "scaler": (dict, type(None))}
+
+
+def _check_state(state, path: Path, epoch: int) -> dict:
+    "`state` (read from `path`) if it has the structure `save_checkpoint` writes; else `CheckpointError` saying what is wrong."
+    if not isinstance(state, dict): raise CheckpointError(f"{path} holds a {type(state).__name__}, not a training state")
+    missing = [k for k in _STATE if k not in state]
+    if missing: raise CheckpointError(f"{path} lacks {missing}: not a complete training state")
+    wrong = [k for k, t in _STATE.items() if not isinstance(state[k], t)]
+    if wrong: raise CheckpointError(f"{path} has {wrong} of the wrong type")
+    if missing := [k for k in ("python", "numpy", "torch", "cuda") if k not in state["rng"]]:
+        raise CheckpointError(f"{path}: its random state lacks {missing}")
+    if state["epoch"] != epoch: raise CheckpointError(f"{path} is of epoch {state['epoch']}, but its {MANIFEST} says {epoch}")
+    return state
+
+
 def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer=None, scheduler=None, scaler=None,
                     restore_rng: bool = True, map_location: str | torch.device = "cpu") -> dict:
     """Load checkpoint `path` (a run folder, via `latest`, or one `epoch-NNNN` folder) into `model` and the
-    optional optimizer/scheduler/scaler; restore RNG states if asked. Returns {'epoch', 'history', 'meta', 'path'}."""
+    optional optimizer/scheduler/scaler; restore RNG states if asked. Every file is checked — hashes, then
+    structure — before anything is loaded. Returns {'epoch', 'history', 'meta', 'path'}."""
     path = Path(path)
     if not path.exists(): raise CheckpointError(f"checkpoint {path} does not exist")
     ck = path if (path / MANIFEST).exists() else latest_checkpoint(path)
     if ck is None: raise CheckpointError(f"{path} holds no checkpoint (no {LATEST} file and no {MANIFEST})")
     manifest = verify_checkpoint(ck)
+    try: state = torch.load(ck / STATE, map_location=map_location, weights_only=True)
+    except Exception as e: raise CheckpointError(f"{ck / STATE} refused by the safe loader (weights_only=True): {e}") from None
+    state = _check_state(state, ck / STATE, manifest["epoch"])
     try: missing, unexpected = load_model(unwrap(model), str(ck / WEIGHTS), strict=False, device=str(map_location))
     except Exception as e: raise CheckpointError(f"{ck / WEIGHTS} does not fit this model: {e}") from None
     if missing or unexpected:
         raise CheckpointError(f"{ck / WEIGHTS} does not fit this model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    try: state = torch.load(ck / STATE, map_location=map_location, weights_only=True)
-    except Exception as e: raise CheckpointError(f"{ck / STATE} refused by the safe loader (weights_only=True): {e}") from None
     for obj, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler")):
-        if obj is not None:
-            if state[key] is None: raise CheckpointError(f"{ck / STATE} has no {key} state to restore")
-            obj.load_state_dict(state[key])
-    if restore_rng: set_rng_state(state["rng"])
+        if obj is None: continue
+        if state[key] is None: raise CheckpointError(f"{ck / STATE} has no {key} state to restore")
+        try: obj.load_state_dict(state[key])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{ck / STATE}: its {key} state does not fit this {key}: {e}") from None
+    if restore_rng:
+        try: set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e: raise CheckpointError(f"{ck / STATE}: its random state is damaged: {e}") from None
     return {"epoch": state["epoch"], "history": state["history"], "meta": manifest["meta"], "path": ck}
+
+# %% ../nbs/05_checkpoint.ipynb #c4e1a004
+def all_finite(tensors) -> bool:
+    """True if every floating-point tensor in `tensors` holds only finite numbers (no NaN, no ±inf). The checks run
+    on the tensors' device and are read back once, in one device→host transfer: cheap enough for every epoch."""
+    flags = [t.detach().isfinite().all() for t in tensors if t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def last_finite_checkpoint(folder: str | Path) -> Path | None:
+    "The newest checkpoint in `folder` (by epoch number) that verifies and whose weights are all finite, or None."
+    for ck in reversed(checkpoints(folder)):
+        try:
+            verify_checkpoint(ck)
+            if all_finite(load_file(ck / WEIGHTS).values()): return ck
+        except (CheckpointError, OSError, SafetensorError): continue
+    return None
+
+# %% ../nbs/05_checkpoint.ipynb #c4e1a007
+LOCK = "run.lock"
+
+
+class FolderInUseError(CheckpointError):
+    "Another live process holds the run folder's lock."
+
+
+def _holder(fd: int) -> str:
+    "What the lock file open as `fd` says about the process that holds it."
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 300).decode("utf-8", "replace").strip() or "a process that has not yet written its PID"
+
+
+@contextmanager
+def lock_folder(folder: str | Path):
+    """Hold `folder/run.lock` for the `with` block so that one process at a time writes to `folder`. A second process
+    fails at once with `FolderInUseError` naming the holder (PID, host, start time). The lock is the operating
+    system's (`fcntl.flock`): it dies with its process — even one killed by SIGKILL — so a lock file left by a dead
+    process is taken over, never obeyed. The file is removed on exit. (Platforms without `fcntl`: not locked, with a warning.)"""
+    folder = Path(folder)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise CheckpointError(f"can't create run folder {folder}: {e.strerror or e}") from None
+    if fcntl is None:
+        warnings.warn(f"lock_folder: this platform has no fcntl; {folder} is not protected against a second run")
+        yield None; return
+    path = folder / LOCK
+    while True:
+        try: fd = os.open(path, os.O_RDWR | os.O_CREAT, default_mode())
+        except OSError as e: raise CheckpointError(f"can't create the lock file {path}: {e.strerror or e}") from None
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd); os.close(fd)
+            raise FolderInUseError(f"{folder} is in use by another run ({holder}): wait for it to finish, "
+                                   "or use another folder") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino: break    # still the lock file, not one its holder removed
+        except FileNotFoundError: pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+    try: yield path
+    finally:
+        path.unlink(missing_ok=True)                          # while still holding the lock: see the inode check above
+        os.close(fd)

@@ -4,7 +4,9 @@
 
 # %% ../nbs/03_data.ipynb #81a280db
 from __future__ import annotations
-import hashlib, inspect, io, json, math, os, shutil, tempfile, time, warnings, zlib
+import hashlib, inspect, io, json, math, os, secrets, shutil, tempfile, time, warnings, zlib
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -21,12 +23,16 @@ from .bench import Timing, time_fn
 from .device import get_device
 
 # %% auto #0
-__all__ = ['SHAPES', 'SHAPES_VERSION', 'CACHE_ENV', 'MAX_PIXELS', 'BAD_CASES', 'MEAN', 'STD', 'CIFAR10_URL', 'in_polygon',
-           'shape_mask', 'render_shape', 'shape_rng', 'make_shapes', 'tree_hash', 'cache_dir', 'shapes_root',
-           'DatasetError', 'BadImageError', 'to_rgb', 'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images',
-           'uint8_transform', 'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'split',
-           'normalize_transform', 'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders',
-           'show_batch', 'to_tensors', 'channel_stats', 'GPULoader', 'time_loader', 'loader_benchmark',
+__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MAX_PIXELS', 'BAD_CASES', 'IMAGE_EXTENSIONS', 'UNREADABLE',
+           'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS', 'DIGITS_VERSION', 'DIGITS_SOURCE',
+           'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape', 'shape_rng', 'check_int',
+           'make_shapes', 'tree_hash', 'cache_dir', 'shapes_root', 'DatasetError', 'BadImageError', 'to_rgb',
+           'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images', 'uint8_transform', 'pillow_extensions',
+           'walk_images', 'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'check_fractions',
+           'split_counts', 'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed',
+           'default_workers', 'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats',
+           'check_augment', 'normalizer', 'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels',
+           'preprocess', 'FolderData', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
            'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
@@ -129,12 +135,24 @@ def shape_rng(seed: int, class_index: int, index: int) -> np.random.Generator:
 
 # %% ../nbs/03_data.ipynb #3fca8352
 SHAPES_VERSION = 1          # bump when the drawing changes, so cached copies of an older drawing are not reused
+MAX_SIZE = 512              # the largest image side the course's datasets and loaders accept
+
+
+def check_int(value, name: str, who: str, lo: int = 0, hi: int | None = None) -> int:
+    "`value` as an int in [`lo`, `hi`], or a `ValueError` naming `who` and the argument `name` — checked before any work."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (hi is not None and value > hi):
+        allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{who}: {name} must be an int {allowed}, got {value!r}")
+    return int(value)
 
 
 def _write_atomically(root: Path, fill) -> Path:
-    "Call `fill(tmp)` to fill a fresh temporary folder beside `root`, then rename it to `root` (which must not exist)."
+    """Call `fill(tmp)` to fill a fresh temporary folder beside `root`, then rename it to `root` (which must not exist).
+    The folder is made with `os.mkdir`, which honours the umask (0755 under the usual 022); `tempfile.mkdtemp` would
+    make it 0700, unreadable to other users of a shared machine."""
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
     try:
         fill(tmp)
         os.rename(tmp, root)       # atomic; fails if another process made `root` meanwhile
@@ -144,18 +162,25 @@ def _write_atomically(root: Path, fill) -> Path:
     return root
 
 
+def _check_new_folder(root: str | Path, who: str) -> Path:
+    "`root` as a Path that does not exist yet (an empty folder is removed); `FileExistsError` naming it otherwise."
+    root = Path(root).expanduser()
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(f"{who}: {root} already exists and is not an empty folder; choose a new --out folder")
+    if root.is_dir(): root.rmdir()
+    return root
+
+
 def make_shapes(root: str | Path, n_per_class: int = 1000, size: int = 32, seed: int = 0, noise: float = 5.0,
                 clutter: int = 2, scale: tuple[float, float] = (0.35, 0.5), rotation: float = 30.0) -> Path:
     """Write the shapes dataset as an ImageFolder tree of PNG files, `root/<class>/<class>_<i>.png`, atomically:
     `n_per_class` images of each of the 10 `SHAPES`, `size`×`size` pixels, drawn by `render_shape` with the difficulty
     knobs `noise`, `clutter`, `scale` and `rotation`. Same arguments → byte-identical files. Returns `root`;
     `FileExistsError` if `root` exists and is not empty."""
-    root = Path(root).expanduser()
-    if not (isinstance(n_per_class, int) and n_per_class >= 1): raise ValueError(f"make_shapes: n_per_class must be an int >= 1, got {n_per_class!r}")
-    if not (isinstance(size, int) and size >= 8): raise ValueError(f"make_shapes: size must be an int >= 8, got {size!r}")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(f"make_shapes: {root} already exists and is not an empty folder; choose a new --out folder")
-    if root.is_dir(): root.rmdir()
+    n_per_class = check_int(n_per_class, "n_per_class", "make_shapes", 1, 100_000)
+    size = check_int(size, "size", "make_shapes", 8, MAX_SIZE)
+    seed = check_int(seed, "seed", "make_shapes", 0, 2**32 - 1)
+    root = _check_new_folder(root, "make_shapes")
     knobs = dict(noise=noise, clutter=clutter, scale=tuple(scale), rotation=rotation)
     params = dict(version=SHAPES_VERSION, n_per_class=n_per_class, size=size, seed=seed, **knobs, classes=SHAPES)
 
@@ -229,7 +254,8 @@ def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}"
 
 def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
-    unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`."""
+    unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
+    Of an animated image (GIF, APNG, WebP) it takes the first frame."""
     path = Path(path)
     try:
         if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
@@ -249,7 +275,8 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) 
         raise _bad(path, f"is a decompression bomb ({e})") from None
     except Image.UnidentifiedImageError:
         raise _bad(path, "is not an image file PIL can read (wrong content for its name?)") from None
-    except FileNotFoundError: raise _bad(path, "does not exist") from None
+    except FileNotFoundError: raise _bad(path, "does not exist (a broken link?)") from None
+    except PermissionError: raise _bad(path, "can't be read: permission denied (check its owner and mode)") from None
     except (OSError, SyntaxError, ValueError, zlib.error) as e:
         raise _bad(path, f"can't be decoded, it is damaged or truncated ({type(e).__name__}: {e})") from None
 
@@ -313,52 +340,140 @@ def uint8_transform(size: int = 32) -> v2.Compose:
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToPureTensor()])
 
 
+IMAGE_EXTENSIONS = tuple(sorted(set(datasets.folder.IMG_EXTENSIONS) | {".gif", ".apng", ".jfif", ".jpe", ".pbm", ".pnm", ".tga"}))
+UNREADABLE = "can't be read: permission denied"
+
+
+def pillow_extensions() -> frozenset[str]:
+    "The file extensions of every format Pillow can open (many more than `IMAGE_EXTENSIONS`: icons, PSD, EPS, ...)."
+    Image.init()
+    return frozenset(e for e, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def _related(a: Path, b: Path) -> bool:
+    "Is one of the real paths `a`, `b` inside (or equal to) the other?"
+    return a == b or a in b.parents or b in a.parents
+
+
+def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) -> tuple[list[str], list[tuple[str, str]], Counter]:
+    """The files under `folder` whose extension is one of `IMAGE_EXTENSIONS`, in sorted order, and what was left out:
+    [(path, why)], and a count by extension of the other files Pillow could open. Hidden folders are skipped. A
+    directory symlink is followed only if it leads outside `root` (never into it or above it: that is a loop or a
+    second copy), and each real folder is walked once. A file reached twice — through a symlink or a hard link — is
+    taken once: `seen` maps file identities to the first path (pass one dict for several folders)."""
+    root_real, seen = Path(os.path.realpath(root)), {} if seen is None else seen
+    files, left_out, other, visited, readable = [], [], Counter(), set(), pillow_extensions()
+
+    def walk(d: Path):
+        real = Path(os.path.realpath(d))
+        if real in visited: left_out.append((str(d), "a folder already listed (through a symlink): not walked twice")); return
+        visited.add(real)
+        try: entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except PermissionError: left_out.append((str(d), UNREADABLE)); return
+        for e in entries:
+            p = Path(e.path)
+            if e.is_dir():
+                if e.name.startswith("."): continue
+                if e.is_symlink() and _related(Path(os.path.realpath(p)), root_real):
+                    left_out.append((str(p), f"a symlink to {os.path.realpath(p)}, inside the dataset or above it: not followed"))
+                else: walk(p)
+                continue
+            ext = os.path.splitext(e.name)[1].lower()
+            if ext not in IMAGE_EXTENSIONS:
+                if ext in readable: other[ext] += 1
+                continue
+            try: st = os.stat(p)
+            except OSError: files.append(str(p)); continue           # a broken link: open_rgb will say so, by name
+            key = (st.st_dev, st.st_ino)
+            if key in seen: left_out.append((str(p), f"the same file as {seen[key]} (a link): counted once")); continue
+            seen[key] = str(p); files.append(str(p))
+    walk(Path(folder))
+    return files, left_out, other
+
+
 class CheckedImageFolder(datasets.ImageFolder):
-    """`ImageFolder` whose files are all checked by `open_rgb` up front. `skipped`: [(path, reason)] of files and
-    empty class folders left out with `on_bad='skip'`. Items: (uint8 tensor (3, size, size), class index)."""
+    """`ImageFolder` whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
+    file twice). `skipped`: [(path, reason)] of what was left out — bad files and empty or unreadable class folders
+    (with `on_bad='skip'`), symlinks not followed, duplicates; `ignored`: {extension: count} of files Pillow could open
+    that are not taken as images. Items: (uint8 tensor (3, size, size), class index)."""
     def __init__(self, root: str | Path, size: int = 32, on_bad: str = "raise", min_size: int = 8,
-                 max_pixels: int = MAX_PIXELS, transform=None):
+                 max_pixels: int = MAX_PIXELS, transform=None, seen: dict | None = None):
         if on_bad not in ("raise", "skip"): raise ValueError(f"load_folder: on_bad must be 'raise' or 'skip', got {on_bad!r}")
+        size = check_int(size, "size", "load_folder", 1, MAX_SIZE)
+        min_size = check_int(min_size, "min_size", "load_folder", 1)
+        max_pixels = check_int(max_pixels, "max_pixels", "load_folder", 1)
         root = Path(root).expanduser()
         if not root.exists(): raise FileNotFoundError(f"load_folder: {root} does not exist")
         if not root.is_dir(): raise NotADirectoryError(f"load_folder: {root} is not a folder")
-        self.on_bad, self.size, self.skipped, bad = on_bad, size, [], []
-        load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels)
-
-        def check(path: str) -> bool:
-            if not path.lower().endswith(datasets.folder.IMG_EXTENSIONS): return False
-            try: load(path)
-            except BadImageError as e: bad.append((path, str(e)[len(path) + 2:])); return False
-            return True
-        super().__init__(str(root), transform=transform or uint8_transform(size), loader=load,
-                         is_valid_file=check, allow_empty=True)
-        empty = [(str(root / c), "empty class folder: no usable image files") for c in self.classes
-                 if self.class_to_idx[c] not in set(self.targets)]
-        if bad and on_bad == "raise":
-            listed = "\n  ".join(f"{p}: {why}" for p, why in bad[:10]) + ("\n  …" if len(bad) > 10 else "")
-            raise BadImageError(f"load_folder: {len(bad)} bad image file(s) under {root}:\n  {listed}\n"
-                                "Fix or delete them, or pass on_bad='skip' to leave them out.")
-        if empty and on_bad == "raise":
-            raise DatasetError(f"load_folder: class folder(s) without usable images: {', '.join(p for p, _ in empty)}; "
-                               "remove them or add images (on_bad='skip' keeps them as empty classes)")
-        self.skipped = bad + empty
-        if self.skipped:
-            warnings.warn(f"load_folder: skipped {len(bad)} bad file(s) and {len(empty)} empty class folder(s) under "
-                          f"{root}; see .skipped", stacklevel=3)
+        self.on_bad, self.size, self.skipped, self.ignored, self._seen = on_bad, size, [], Counter(), {} if seen is None else seen
+        self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels)
+        super().__init__(str(root), transform=transform or uint8_transform(size), loader=self._load, allow_empty=True)
+        self._report(root)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        "Class names are the sub-folders of `directory` that are not hidden, sorted; a `DatasetError` if there are none."
-        classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+        """Class names are the sub-folders of `directory` that are not hidden (and not symlinks into the dataset or
+        above it), sorted; a `DatasetError` if there are none or `directory` can't be read."""
+        try: entries = list(os.scandir(directory))
+        except PermissionError: raise DatasetError(f"load_folder: {directory} {UNREADABLE}; fix its permissions") from None
+        root_real, classes = Path(os.path.realpath(directory)), []
+        for e in entries:
+            if not e.is_dir() or e.name.startswith("."): continue
+            if e.is_symlink() and _related(Path(os.path.realpath(e.path)), root_real):
+                self.skipped.append((e.path, f"a symlink to {os.path.realpath(e.path)}, inside the dataset or above it: not a class"))
+            else: classes.append(e.name)
         if not classes:
             raise DatasetError(f"load_folder: {directory} has no class folders; expected {directory}/<class name>/<image files>")
+        classes.sort()
         return classes, {c: i for i, c in enumerate(classes)}
 
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+        "(path, class index) of every file that `open_rgb` accepts, class by class; collects what was left out."
+        samples, self._bad, self._empty = [], [], []
+        for c, i in class_to_idx.items():
+            files, left_out, other = walk_images(Path(directory, c), directory, self._seen)
+            top = (str(Path(directory, c)), UNREADABLE)          # the class folder itself can't be read
+            self.skipped += [x for x in left_out if x != top]; self.ignored += other
+            ok = []
+            for path in files:
+                try: self._load(path); ok.append((path, i))
+                except BadImageError as e: self._bad.append((path, str(e)[len(path) + 2:]))
+            if not ok: self._empty.append(top if top in left_out else (top[0], "empty class folder: no usable image files"))
+            samples += ok
+        return samples
+
+    def _report(self, root: Path) -> None:
+        "Raise (on_bad='raise') for bad files and empty or unreadable folders; warn about whatever is left out."
+        bad, empty, hint = self._bad, self._empty, "use --on-bad skip (CLI) or on_bad='skip' (Python)"
+        if bad and self.on_bad == "raise":
+            listed = "\n  ".join(f"{p}: {why}" for p, why in bad[:10]) + ("\n  …" if len(bad) > 10 else "")
+            raise BadImageError(f"load_folder: {len(bad)} bad image file(s) under {root}:\n  {listed}\n"
+                                f"Fix or delete them, or leave them out: {hint}.")
+        unreadable = list(dict.fromkeys(p for p, why in empty + self.skipped if why == UNREADABLE))
+        if unreadable and self.on_bad == "raise":
+            raise DatasetError(f"load_folder: folder(s) {', '.join(unreadable)} {UNREADABLE}; fix their permissions "
+                               f"(e.g. chmod -R u+rX), or leave them out: {hint}")
+        if empty and self.on_bad == "raise":
+            raise DatasetError(f"load_folder: class folder(s) without usable images: {', '.join(p for p, _ in empty)}; "
+                               f"remove them or add images, or keep them as empty classes: {hint}")
+        self.skipped = bad + empty + self.skipped
+        kinds = Counter("bad file" if i < len(bad) else "unreadable folder" if why == UNREADABLE else
+                        "empty class folder" if i < len(bad) + len(empty) else "symlink or duplicate"
+                        for i, (_, why) in enumerate(self.skipped))
+        if kinds:
+            warnings.warn(f"load_folder: skipped {', '.join(f'{n} {k}(s)' for k, n in kinds.items())} under {root}; "
+                          "see .skipped", stacklevel=3)
+        if self.ignored:
+            counts = ", ".join(f"{n} {ext}" for ext, n in sorted(self.ignored.items()))
+            warnings.warn(f"load_folder: ignored {sum(self.ignored.values())} file(s) under {root} that Pillow could open but "
+                          f"that are not taken as images ({counts}); convert them to PNG to use them "
+                          f"(taken: {' '.join(IMAGE_EXTENSIONS)})", stacklevel=3)
 
 def load_folder(path: str | Path, size: int = 32, on_bad: str = "raise", min_size: int = 8,
                 max_pixels: int = MAX_PIXELS) -> CheckedImageFolder:
     """An ImageFolder dataset of `path` (`path/<class>/<image>`) whose items are (uint8 tensor (3, size, size), class
     index), every file checked up front. `on_bad`: 'raise' (a `BadImageError` listing every bad file) or 'skip'
-    (leave them out; see `.skipped`). `.classes` are the class folder names, sorted."""
+    (leave them out; see `.skipped`). `.classes` are the class folder names, sorted. Directory symlinks that lead back
+    into the folder (or above it) are not followed, and no file is counted twice (see `walk_images`)."""
     return CheckedImageFolder(path, size, on_bad, min_size, max_pixels)
 
 # %% ../nbs/03_data.ipynb #fc579599
@@ -377,20 +492,40 @@ class LabeledSubset(Subset):
     def targets(self) -> torch.Tensor: return targets_of(self)
 
 
+def check_fractions(fractions, who: str = "split", name: str = "fractions") -> list[float]:
+    "`fractions` as a list of 2 or more non-negative floats summing to 1, or a `ValueError` naming `who` and `name`."
+    try: f = [float(x) for x in fractions]
+    except (TypeError, ValueError): f = []
+    if len(f) < 2 or not all(map(math.isfinite, f)) or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
+        raise ValueError(f"{who}: {name} must be 2 or more non-negative numbers summing to 1, got {fractions!r}")
+    return f
+
+
+def split_counts(n: int, fractions) -> list[int]:
+    "How many of a class's `n` images each part gets: its cumulative `fractions` of `n`, each rounded half up."
+    cuts = [math.floor(b * n + 0.5) for b in np.cumsum([0.0] + list(fractions))]
+    return [hi - lo for lo, hi in zip(cuts, cuts[1:])]
+
+
+def min_per_class(fractions) -> int:
+    "The fewest images a class needs so that every part with a non-zero fraction gets one (for this and any larger count)."
+    f = check_fractions(fractions)
+    works = lambda n: all(c > 0 for c, x in zip(split_counts(n, f), f) if x > 0)
+    top = math.ceil(2 / min(x for x in f if x > 0))                  # from here on every part gets ≥ 1 (rounding ≤ ½ each end)
+    return next((n + 1 for n in range(top, 0, -1) if not works(n)), 1)
+
+
 def split(ds: Dataset, fractions: tuple[float, ...] = (0.8, 0.1, 0.1), seed: int = 0) -> tuple[LabeledSubset, ...]:
     """Split `ds` into `len(fractions)` disjoint subsets (e.g. train, val, test), stratified: each class is shuffled by
     a generator seeded with `seed` and cut by `fractions` (which must sum to 1), rounding within each class."""
-    f = [float(x) for x in fractions]
-    if len(f) < 2 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
-        raise ValueError(f"split: fractions must be 2 or more non-negative numbers summing to 1, got {fractions!r}")
+    f = check_fractions(fractions)
     y = targets_of(ds)
     g = torch.Generator().manual_seed(seed)
     parts = [[] for _ in f]
-    bounds = np.cumsum([0.0] + f)
     for c in torch.unique(y).tolist():
         idx = torch.nonzero(y == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)].tolist()
-        cuts = [math.floor(b * len(idx) + 0.5) for b in bounds]
+        cuts = np.cumsum([0] + split_counts(len(idx), f))
         for part, lo, hi in zip(parts, cuts, cuts[1:]): part += idx[lo:hi]
     return tuple(LabeledSubset(ds, sorted(p)) for p in parts)
 
@@ -466,7 +601,8 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
 # %% ../nbs/03_data.ipynb #6f820124
 def to_tensors(ds: Dataset, batch_size: int = 512, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     "Every image of `ds` (items: uint8 (3, H, W) tensors, labels) as one uint8 tensor (N, 3, H, W) and int64 labels (N,)."
-    if len(ds) == 0: raise ValueError("to_tensors: the dataset is empty")
+    if len(ds) == 0:
+        raise DatasetError("to_tensors: the dataset is empty (no images); `folder_loaders` says which class or split is short")
     x0 = ds[0][0]
     if not (isinstance(x0, torch.Tensor) and x0.dtype == torch.uint8 and x0.ndim == 3):
         got = f"{x0.dtype} tensor of shape {tuple(x0.shape)}" if isinstance(x0, torch.Tensor) else type(x0).__name__
@@ -476,35 +612,60 @@ def to_tensors(ds: Dataset, batch_size: int = 512, num_workers: int = 0) -> tupl
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    "Per-channel mean and std of uint8 images `x` (N, C, H, W), in [0, 1] units — the `mean`/`std` to normalise with."
-    xf = x.float().div_(255).transpose(0, 1).flatten(1)
-    return tuple(xf.mean(1).tolist()), tuple(xf.std(1).tolist())
+    """Per-channel mean and (unbiased) std of uint8 images `x` (N, C, H, W), in [0, 1] units — the `mean`/`std` to
+    normalise with. Computed from exact integer sums, so every machine gets the same numbers."""
+    c, n = x.shape[1], x.numel() // max(x.shape[1], 1)
+    s1, s2 = [0] * c, [0] * c
+    for chunk in x.split(4096):                                       # int64 copies of a chunk only, not of all of x
+        xl = chunk.transpose(0, 1).reshape(c, -1).long()
+        s1 = [a + b for a, b in zip(s1, xl.sum(1).tolist())]          # exact sums: no float rounding, no order effects
+        s2 = [a + b for a, b in zip(s2, (xl * xl).sum(1).tolist())]
+    mean = tuple(a / n / 255 for a in s1)
+    std = tuple(math.sqrt(max(b - a * a / n, 0) / max(n - 1, 1)) / 255 for a, b in zip(s1, s2))
+    return mean, std
 
 # %% ../nbs/03_data.ipynb #5628e2b4
+AUGMENTS = ("none", "flip", "crop", "flip+crop")
+
+
+def check_augment(augment, who: str = "GPULoader") -> str:
+    "`augment` as one of `AUGMENTS` (True → 'flip+crop', False → 'none', as older callers pass), or a `ValueError`."
+    if isinstance(augment, bool): return "flip+crop" if augment else "none"
+    if isinstance(augment, str) and augment.strip().lower() in AUGMENTS: return augment.strip().lower()
+    raise ValueError(f"{who}: augment must be one of {list(AUGMENTS)}, got {augment!r}")
+
+
+def normalizer(mean, std, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    "(scale, shift) with x·scale + shift = (x/255 − mean)/std per channel, shaped (1, C, 1, 1) on `device`."
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    return 1 / (255 * std_t), -torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) / std_t
+
+
 class GPULoader:
     """Batches (x float32 normalised (B, C, H, W), y int64 (B,)) of uint8 images `x` and labels `y` kept on `device`.
-    Per epoch: a seeded reshuffle (if `shuffle`); per batch, if `augment`: a random crop of the image zero-padded by
-    `padding` and a random horizontal flip, in one gather; then `(x/255 - mean)/std` as one multiply-add."""
+    Per epoch: a seeded reshuffle (if `shuffle`); per batch, `augment` (one of `AUGMENTS`): a random crop of the image
+    zero-padded by `padding` and/or a random horizontal flip, in one gather; then `(x/255 - mean)/std` as one
+    multiply-add."""
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, shuffle: bool = True,
-                 augment: bool = True, device: str | torch.device = "auto", mean=MEAN, std=STD,
+                 augment: str | bool = "flip+crop", device: str | torch.device = "auto", mean=MEAN, std=STD,
                  drop_last: bool = False, channels_last: bool = False, seed: int = 0, padding: int = 4):
         if not (isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.ndim == 4):
             raise TypeError(f"GPULoader: x must be a uint8 tensor (N, C, H, W); got {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
         if not (isinstance(y, torch.Tensor) and y.ndim == 1 and len(y) == len(x)):
             raise ValueError(f"GPULoader: y must be a 1-d tensor with one label per image ({len(x)}); got shape {tuple(getattr(y, 'shape', ()))}")
-        if not (isinstance(batch_size, int) and batch_size >= 1): raise ValueError(f"GPULoader: batch_size must be an int >= 1, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", "GPULoader", 1)
+        padding = check_int(padding, "padding", "GPULoader", 0, MAX_SIZE)
         if len(mean) != x.shape[1] or len(std) != x.shape[1]:
             raise ValueError(f"GPULoader: mean and std need {x.shape[1]} values (one per channel), got {mean!r}, {std!r}")
+        self.augment = check_augment(augment)
+        self.crop, self.flip = "crop" in self.augment, "flip" in self.augment
         self.device = get_device(device)
-        self.padding = padding if augment else 0
-        p = self.padding
+        self.padding = p = padding if self.crop else 0
         self.x = F.pad(x.to(self.device), (p, p, p, p)) if p else x.to(self.device)   # padded once, not per batch
         self.y = y.to(self.device, torch.long)
-        self.batch_size, self.shuffle, self.augment, self.drop_last = batch_size, shuffle, augment, drop_last
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.channels_last, self.seed, self.epoch = channels_last, seed, 0
-        std_t = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-        self.scale = 1 / (255 * std_t)                                       # x·scale + shift = (x/255 - mean)/std
-        self.shift = -torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1) / std_t
+        self.scale, self.shift = normalizer(mean, std, self.device)
         self.gen = torch.Generator(device=self.device)
 
     def __len__(self) -> int:
@@ -516,15 +677,19 @@ class GPULoader:
         self.epoch = epoch
 
     def _crop_flip(self, xp: torch.Tensor) -> torch.Tensor:
-        "A random crop of every zero-padded image of uint8 batch `xp`, flipped horizontally at random: one gather."
+        "A random crop of every zero-padded image of uint8 batch `xp` and/or a random horizontal flip: one gather."
         n, c, hp, wp = xp.shape
         p, dev = self.padding, self.device
         h, w = hp - 2 * p, wp - 2 * p
-        dy = torch.randint(0, 2 * p + 1, (n, 1), device=dev, generator=self.gen)
-        dx = torch.randint(0, 2 * p + 1, (n, 1), device=dev, generator=self.gen)
-        flip = torch.rand(n, 1, device=dev, generator=self.gen) < 0.5
-        rows = dy + torch.arange(h, device=dev)                                              # (n, h)
-        cols = dx + torch.where(flip, torch.arange(w - 1, -1, -1, device=dev), torch.arange(w, device=dev))  # (n, w)
+        if self.crop:
+            dy = torch.randint(0, 2 * p + 1, (n, 1), device=dev, generator=self.gen)
+            dx = torch.randint(0, 2 * p + 1, (n, 1), device=dev, generator=self.gen)
+        else: dy = dx = torch.zeros(n, 1, dtype=torch.long, device=dev)
+        cols = torch.arange(w, device=dev).expand(n, w)
+        if self.flip:
+            flip = torch.rand(n, 1, device=dev, generator=self.gen) < 0.5
+            cols = torch.where(flip, torch.arange(w - 1, -1, -1, device=dev), cols)
+        rows, cols = dy + torch.arange(h, device=dev), dx + cols                              # (n, h), (n, w)
         flat = (rows[:, :, None] * wp + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
         return xp.flatten(2).gather(2, flat).view(n, c, h, w)
 
@@ -535,7 +700,7 @@ class GPULoader:
         order = torch.randperm(n, device=self.device, generator=self.gen) if self.shuffle else torch.arange(n, device=self.device)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            xb = self._crop_flip(self.x[idx]) if self.augment else self.x[idx]
+            xb = self._crop_flip(self.x[idx]) if self.augment != "none" else self.x[idx]
             xb = torch.addcmul(self.shift, xb.float(), self.scale)           # fused normalisation
             if self.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, self.y[idx]
@@ -543,7 +708,7 @@ class GPULoader:
     def __repr__(self):
         c, h, w = self.x.shape[1], self.x.shape[2] - 2 * self.padding, self.x.shape[3] - 2 * self.padding
         return (f"GPULoader({len(self.x)} images {(c, h, w)} on {self.device}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, augment={self.augment}, {len(self)} batches)")
+                f"shuffle={self.shuffle}, augment={self.augment!r}, {len(self)} batches)")
 
 # %% ../nbs/03_data.ipynb #2688a78e
 def time_loader(loader, device: str | torch.device, n_images: int, label: str, **kwargs) -> Timing:
@@ -573,6 +738,258 @@ def loader_benchmark(ds: Dataset, device: str | torch.device = "auto", n_images:
         gl = GPULoader(x, y, batch_size, device=d, drop_last=True)
         out.append(time_loader(gl, d, len(gl) * batch_size, "GPULoader"))
     return out
+
+# %% ../nbs/03_data.ipynb #17bbf138
+SPLITS = ("train", "val", "test")
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+LAYOUTS = ("auto", "flat", "presplit")
+
+
+def _subfolders(root: Path, who: str) -> list[str]:
+    "The non-hidden sub-folders of `root`, sorted; a `DatasetError` naming it if it can't be read."
+    try: return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    except PermissionError: raise DatasetError(f"{who}: {root} {UNREADABLE}; fix its permissions") from None
+
+
+def find_layout(root: str | Path, layout: str = "auto") -> tuple[str, dict[str, Path]]:
+    """How `root` is organised: ('flat', {}) for `root/<class>/<images>`, or ('presplit', {split: folder}) for
+    `root/train/<class>/…` with `val/` (or `valid/`, `validation/`) and/or `test/` beside it. With `layout='auto'` a
+    folder named like a split is never taken as a class: split folders without `train/`, or mixed with other folders,
+    are a `DatasetError`. `layout='flat'` or `'presplit'` forces the reading."""
+    if layout not in LAYOUTS: raise ValueError(f"folder_loaders: layout must be one of {list(LAYOUTS)}, got {layout!r}")
+    root = Path(root)
+    subdirs = _subfolders(root, "folder_loaders")
+    named = {d: SPLIT_FOLDERS[d.lower()] for d in subdirs if d.lower() in SPLIT_FOLDERS}
+    if layout == "flat" or (layout == "auto" and not named): return "flat", {}
+    folders = {}
+    for d, s in named.items():
+        if s in folders: raise DatasetError(f"folder_loaders: {root} has two {s} folders, {folders[s].name}/ and {d}/; keep one")
+        folders[s] = root / d
+    if "train" not in folders:
+        raise DatasetError(f"folder_loaders: {root} has {', '.join(d + '/' for d in named) or 'no split folders'} but no train/: "
+                           f"a pre-split dataset is {root}/train/<class>/… beside val/ (or valid/) and/or test/; if "
+                           f"{list(named)} really are class folders, pass layout='flat'")
+    others = [d for d in subdirs if d not in named]
+    if others:
+        raise DatasetError(f"folder_loaders: {root} mixes split folders ({', '.join(named)}) with other folders ({', '.join(others)}): "
+                           f"use either {root}/<class>/<images> or {root}/train/<class>/<images> (+ val/, test/)")
+    return "presplit", {s: folders[s] for s in SPLITS if s in folders}
+
+# %% ../nbs/03_data.ipynb #44659fba
+def to_channels(x: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """uint8 images (N, C, H, W), C = 1 or 3, with `in_channels` channels: grey → RGB by repeating the channel, RGB →
+    grey by the ITU-R 601 luma weights in the fixed-point arithmetic of Pillow's `convert('L')` (bit-identical)."""
+    c = x.shape[1]
+    if c == in_channels: return x
+    if (c, in_channels) == (1, 3): return x.expand(-1, 3, -1, -1).contiguous()
+    if (c, in_channels) == (3, 1):
+        w = torch.tensor([19595, 38470, 7471], dtype=torch.int32, device=x.device).view(1, 3, 1, 1)   # sum: 2**16
+        return (((x.int() * w).sum(1, keepdim=True) + 0x8000) >> 16).to(torch.uint8)
+    raise ValueError(f"to_channels: can convert 1 or 3 channels to in_channels=1 or 3, got {c} → {in_channels}")
+
+
+def preprocess(images, size: int = 32, mean=MEAN, std=STD, in_channels: int = 3,
+               device: str | torch.device = "cpu") -> torch.Tensor:
+    """The float batch (N, `in_channels`, `size`, `size`) a model trained by `folder_loaders` expects for `images`: a
+    list of PIL images (any mode), or a uint8 tensor (N, C, H, W) / (C, H, W) with C = 1 or 3. Exactly what the
+    validation and test loaders do: `to_rgb`, `uint8_transform(size)`, `to_channels`, then `(x/255 − mean)/std`."""
+    size = check_int(size, "size", "preprocess", 1, MAX_SIZE)
+    in_channels = check_int(in_channels, "in_channels", "preprocess", 1, 3)
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise ValueError(f"preprocess: mean and std need in_channels={in_channels} values each, got {mean!r}, {std!r}")
+    tfm = uint8_transform(size)
+    if isinstance(images, torch.Tensor):
+        x = images.unsqueeze(0) if images.ndim == 3 else images
+        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise TypeError(f"preprocess: a tensor must be uint8 images (N, C, H, W) with C = 1 or 3, got {x.dtype} {tuple(images.shape)}")
+        x = torch.stack([tfm(im) for im in to_channels(x.cpu(), 3)]) if len(x) else x.new_zeros(0, 3, size, size)
+    else:
+        images = list(images)
+        if not all(isinstance(im, Image.Image) for im in images):
+            raise TypeError("preprocess: images must be PIL images (open files with open_rgb) or a uint8 tensor")
+        x = torch.stack([tfm(to_rgb(im)) for im in images]) if images else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    scale, shift = normalizer(mean, std, device)
+    return torch.addcmul(shift, to_channels(x, in_channels).to(device).float(), scale)
+
+# %% ../nbs/03_data.ipynb #921eea46
+@dataclass
+class FolderData:
+    """The loaders of an image folder and everything needed to reuse what is trained on them: `train`, `val`, `test`
+    (`GPULoader`s; `test` is None without a test split), `classes`, image `size`, `in_channels`, the `mean`/`std` of
+    the training split, `layout` ('flat' or 'presplit'), `counts` {split: {class: images}}, `root`, `augment`, `hash`
+    (of the files' paths, labels and bytes) and `skipped` (what `load_folder` left out)."""
+    train: GPULoader
+    val: GPULoader
+    test: GPULoader | None
+    classes: list[str]
+    size: int
+    in_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    layout: str
+    counts: dict
+    root: str = ""
+    augment: str = "crop"
+    hash: str = ""
+    skipped: list = field(default_factory=list)
+
+    def fingerprint(self) -> dict:
+        "What identifies the data (not where it is): classes, size, channels, layout, images per split and the content hash."
+        return {"classes": list(self.classes), "size": self.size, "in_channels": self.in_channels, "layout": self.layout,
+                "images": {s: sum(c.values()) for s, c in self.counts.items()}, "hash": self.hash}
+
+    def __repr__(self):
+        n = ", ".join(f"{s} {k}" for s, k in self.fingerprint()["images"].items())
+        return (f"FolderData({Path(self.root).name!r}, {self.layout}: {len(self.classes)} classes, {n} images of "
+                f"{self.in_channels}×{self.size}×{self.size}, augment={self.augment!r}, mean={self.mean}, std={self.std})")
+
+
+def _samples(part) -> list[tuple[str, int]]:
+    "The (path, class index) of every item of a `CheckedImageFolder` or of a subset of one."
+    if isinstance(part, Subset): return [part.dataset.samples[i] for i in part.indices]
+    return list(part.samples)
+
+
+def _content_hash(parts: dict, root: Path, classes: list[str]) -> str:
+    "SHA-256 (16 hex digits) of each split's files: relative path, class name and bytes, in order."
+    h = hashlib.sha256()
+    for s, part in parts.items():
+        for path, i in _samples(part):
+            h.update(f"{s}\0{Path(path).relative_to(root).as_posix()}\0{classes[i]}\0".encode())
+            h.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path, layout: str, f: list[float]) -> dict:
+    "{split: {class: images}}, or a `DatasetError` naming the classes a split has no image of, their counts and the cure."
+    counts = {s: dict(zip(classes, torch.bincount(targets_of(p), minlength=len(classes)).tolist())) for s, p in parts.items()}
+    short = [(c, s) for s in parts for c in classes if counts[s][c] == 0]
+    if not short: return counts
+    if layout == "flat":
+        total = {c: sum(counts[s][c] for s in parts) for c in classes}
+        listed = "; ".join(f"class {c!r} has {total[c]} image(s), which splits={tuple(f)} divides as "
+                           f"{'/'.join(map(str, split_counts(total[c], f)))} ({'/'.join(parts)}): none for {s}"
+                           for c, s in short[:5])
+        raise DatasetError(f"folder_loaders: {root} is too small to split: {listed}. Each class needs at least "
+                           f"{min_per_class(f)} images for splits={tuple(f)}: add images, or give the smaller splits "
+                           "larger fractions")
+    listed = "; ".join(f"{s} has no image of class {c!r}" for c, s in short[:5])
+    raise DatasetError(f"folder_loaders: {root}: {listed}. Every class needs at least one image in every split")
+
+
+def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augment: str | bool = "crop",
+                   splits=(0.8, 0.1, 0.1), seed: int = 0, device: str | torch.device = "auto", on_bad: str = "raise",
+                   in_channels: int = 3, layout: str = "auto") -> FolderData:
+    """Train/val/test `GPULoader`s of the images under `root`, `size`×`size` with `in_channels` (1 or 3) channels,
+    normalised by the training split's `channel_stats`. A flat folder (`root/<class>/…`) is split by `splits` (2 or 3
+    fractions: train, val[, test]) stratified with `seed`; a presplit one (`root/train/<class>/…` + `val/`|`valid/`
+    and/or `test/`, see `find_layout`) keeps its splits (no `val/`: carved from `train/` in the ratio of `splits`).
+    The training loader shuffles and applies `augment` (one of `AUGMENTS`); the others neither. `on_bad` as in
+    `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`."""
+    who = "folder_loaders"
+    size = check_int(size, "size", who, 1, MAX_SIZE)
+    batch_size = check_int(batch_size, "batch_size", who, 1)
+    seed = check_int(seed, "seed", who, 0, 2**32 - 1)
+    in_channels = check_int(in_channels, "in_channels", who, 1, 3)
+    if in_channels == 2: raise ValueError(f"{who}: in_channels must be 1 (grey) or 3 (RGB), got 2")
+    augment = check_augment(augment, who)
+    f = check_fractions(splits, who, "splits")
+    if len(f) > 3 or f[0] == 0 or f[1] == 0:
+        raise ValueError(f"{who}: splits must be (train, val) or (train, val, test) fractions, the first two > 0, got {splits!r}")
+    root = Path(root).expanduser()
+    if not root.is_dir(): raise FileNotFoundError(f"{who}: {root} is not an existing folder")
+    kind, folders = find_layout(root, layout)
+    seen = {}                                                  # one file identity map: no file in two splits
+    if kind == "flat":
+        ds = CheckedImageFolder(root, size, on_bad, seen=seen)
+        classes, parts = ds.classes, dict(zip(SPLITS, split(ds, f, seed)))
+    else:
+        sets = {s: CheckedImageFolder(d, size, on_bad, seen=seen) for s, d in folders.items()}
+        classes = sets["train"].classes
+        for s, d in folders.items():
+            if sets[s].classes != classes:
+                raise DatasetError(f"{who}: {d} has class folders {sets[s].classes}, but {folders['train']} has {classes}; "
+                                   "every split needs the same class folders")
+        if "val" not in sets: sets["train"], sets["val"] = split(sets["train"], (f[0] / (f[0] + f[1]), f[1] / (f[0] + f[1])), seed)
+        parts = {s: sets[s] for s in SPLITS if s in sets}
+    if len(classes) < 2:
+        raise DatasetError(f"{who}: {root} has only {len(classes)} class folder ({', '.join(classes)}); a classifier "
+                           f"needs at least 2, as {root}/<class name>/<images> (one folder per class)")
+    counts = _check_each_split_has_each_class(parts, classes, root, kind, f)
+    tensors = {s: to_tensors(p) for s, p in parts.items()}
+    tensors = {s: (to_channels(x, in_channels), y) for s, (x, y) in tensors.items()}
+    mean, std = channel_stats(tensors["train"][0])
+    mean, std = tuple(round(m, 4) for m in mean), tuple(round(max(s, 1 / 255), 4) for s in std)   # no ÷0 for a flat channel
+    loaders = {s: GPULoader(x, y, batch_size, shuffle=s == "train", augment=augment if s == "train" else "none",
+                            device=device, mean=mean, std=std, seed=seed) for s, (x, y) in tensors.items()}
+    skipped = [x for p in parts.values() for x in getattr(getattr(p, "dataset", p), "skipped", [])]
+    return FolderData(loaders["train"], loaders["val"], loaders.get("test"), list(classes), size, in_channels, mean, std,
+                      kind, counts, str(root), augment, _content_hash(parts, root, classes), list(dict.fromkeys(skipped)))
+
+# %% ../nbs/03_data.ipynb #b14d1b78
+DIGITS_VERSION = 1
+DIGITS_SOURCE = ("UCI ML hand-written digits (optdigits), test set: E. Alpaydin and C. Kaynak, 1998, UCI Machine "
+                 "Learning Repository, https://archive.ics.uci.edu/dataset/80 ; as shipped by scikit-learn (sklearn.datasets.load_digits)")
+
+
+def upscale_digits(images: np.ndarray, size: int = 32) -> np.ndarray:
+    """8×8 images with values 0–16 (scikit-learn's `load_digits().images`) as `size`×`size` uint8 images (0–255):
+    bilinear interpolation (pixel centres aligned, edges clamped) in exact integer arithmetic — the same bytes on
+    every machine."""
+    size = check_int(size, "size", "upscale_digits", 8, MAX_SIZE)
+    src, den = images.shape[-1], 2 * size                        # source pixel of output i: (16i + 8 - size) / den
+    a = np.zeros((size, src), np.int64)                          # interpolation weights, in units of 1/den
+    for i in range(size):
+        num = 2 * src * i + src - size
+        i0, frac = num // den, num % den
+        a[i, min(max(i0, 0), src - 1)] += den - frac
+        a[i, min(max(i0 + 1, 0), src - 1)] += frac
+    acc = a @ images.astype(np.int64) @ a.T                      # integer matmuls: exact
+    d = 16 * den * den                                           # acc / d is the value in 0–1
+    return ((2 * 255 * acc + d) // (2 * d)).astype(np.uint8)     # × 255, rounded half up
+
+
+def make_digits(root: str | Path, size: int = 32) -> Path:
+    """Write scikit-learn's 1,797 handwritten digits (UCI optdigits) as an ImageFolder of grey PNGs,
+    `root/<digit>/<digit>_<i>.png`, upscaled to `size`×`size` (`upscale_digits`), atomically, with `digits.json`
+    (source and arguments). Same arguments → byte-identical files. `FileExistsError` if `root` is not empty."""
+    size = check_int(size, "size", "make_digits", 8, MAX_SIZE)
+    root = _check_new_folder(root, "make_digits")
+    from sklearn.datasets import load_digits                     # imported here, when needed: it takes a second
+    d = load_digits()
+    images, labels = upscale_digits(d.images, size), d.target
+
+    def fill(tmp: Path):
+        for k in range(10):
+            (tmp / str(k)).mkdir()
+            for i, img in enumerate(images[labels == k]):
+                Image.fromarray(img, "L").save(tmp / str(k) / f"{k}_{i:04d}.png", format="PNG")
+        meta = dict(version=DIGITS_VERSION, size=size, images=len(labels), classes=[str(k) for k in range(10)], source=DIGITS_SOURCE)
+        (tmp / "digits.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    return _write_atomically(root, fill)
+
+
+def digits_root(size: int = 32) -> Path:
+    "The folder of `make_digits(…, size)` in `cache_dir()`, written on first use."
+    size = check_int(size, "size", "digits_root", 8, MAX_SIZE)
+    root = cache_dir() / f"digits-v{DIGITS_VERSION}-s{size}"
+    if not root.is_dir():
+        try: make_digits(root, size)
+        except OSError:                      # another process finished the same dataset first: use theirs
+            if not root.is_dir(): raise
+    return root
+
+
+DATASETS = ("shapes", "digits")
+
+
+def dataset_root(data: str | Path, size: int = 32) -> Path:
+    """The folder of `data`: 'shapes' or 'digits' (the course's datasets at `size` pixels, made and cached on first
+    use), or the path of an existing folder of images."""
+    if isinstance(data, str) and data in DATASETS: return shapes_root(size=size) if data == "shapes" else digits_root(size)
+    path = Path(data).expanduser()
+    if not path.is_dir(): raise FileNotFoundError(f"data must be one of {list(DATASETS)} or an existing folder, got {str(data)!r}")
+    return path
 
 # %% ../nbs/03_data.ipynb #eb3df0f5
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

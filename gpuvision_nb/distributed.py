@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_distributed.ipynb #d5a2ff24
 from __future__ import annotations
-import argparse, contextlib, datetime, gc, json, math, os, subprocess, sys, time
+import argparse, contextlib, copy, dataclasses, datetime, gc, json, math, os, subprocess, sys, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,17 +15,18 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .bench import Timing, fmt_time
+from .bench import Timing, fmt_time, number_arg
 from .checkpoint import unwrap
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
-from .train import fit, is_distributed, is_main_process
+from .train import fit, is_distributed, is_main_process, run_training
 
 # %% auto #0
 __all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
            'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader', 'distributed_loader', 'ShardedLoader',
-           'wrap_ddp', 'synthetic_images', 'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main',
-           'torchrun_command', 'launch', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
+           'ShardedGPULoader', 'shard_data', 'wrap_ddp', 'synthetic_images', 'Interleaved', 'ddp_train',
+           'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command', 'launch',
+           'train_distributed', 'run_nproc', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
            'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for', 'cudnn_benchmark',
            'time_cudnn_benchmark']
 
@@ -186,6 +187,26 @@ class ShardedLoader:
             x, y = self.x[b], self.y[b]
             yield (self.transform(x), y) if self.transform is not None else (x, y)
 
+# %% ../nbs/13_distributed.ipynb #e5a0c004
+class ShardedGPULoader(ShardedLoader):
+    """This rank's shard of a `GPULoader` (data chapter): each epoch `DistributedSampler`'s order (`set_epoch`; padded to
+    equal shards, or with `pad=False` an exact partition for evaluation), batched, augmented and normalised by the
+    loader itself. `gpuvision train` under torchrun uses it for the training and validation splits."""
+    def __init__(self, loader, rank: int | None = None, world_size: int | None = None, pad: bool = True):
+        super().__init__(loader.x, loader.y, loader.batch_size, loader.shuffle, loader.seed, rank, world_size, pad)
+        self.loader = loader
+
+    def __iter__(self):
+        part = copy.copy(self.loader)                           # the loader's settings, augmentation and generator…
+        idx = self.indices().to(self.loader.device)
+        part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, self.sampler.epoch   # …on this shard
+        yield from part
+
+
+def shard_data(fd):
+    "A `FolderData` whose training and validation loaders are this rank's shards (the test split stays whole: rank 0 evaluates it)."
+    return dataclasses.replace(fd, train=ShardedGPULoader(fd.train), val=ShardedGPULoader(fd.val, pad=False))
+
 # %% ../nbs/13_distributed.ipynb #a31aa123
 def wrap_ddp(model: nn.Module, device: str | torch.device, sync_bn: bool = False, **ddp_kwargs) -> nn.Module:
     """`model` on `device`, wrapped in `DistributedDataParallel` inside a process group (unchanged without one).
@@ -213,27 +234,50 @@ MODELS = {"seed": lambda: SeedCNN(10), "tiny": lambda: SeedCNN(10, widths=(8, 8,
           "resnet": lambda: get_model("resnet", 10)}
 
 
+class Interleaved:
+    """Batch i of each loader in turn (loader 0's, loader 1's, …, then batch i+1 of each): with `ShardedLoader`s of
+    ranks 0…W-1 and `fit(accumulate=W)`, one process takes the very micro-batches W DDP processes take together."""
+    def __init__(self, loaders: list):
+        if not loaders or len({len(l) for l in loaders}) != 1: raise ValueError("Interleaved: needs loaders of equal, non-zero length")
+        self.loaders = list(loaders)
+
+    def __len__(self) -> int: return len(self.loaders) * len(self.loaders[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        "Pass `set_epoch` on to every loader."
+        for l in self.loaders: l.set_epoch(epoch)
+
+    def __iter__(self):
+        for batches in zip(*self.loaders): yield from batches
+
+
 def ddp_train(model: str = "seed", n: int = 1024, batch_size: int = 64, epochs: int = 1, lr: float = 0.05,
               schedule: str = "onecycle", accumulate: int = 1, device: str | torch.device = "auto",
               backend: str = "auto", seed: int = 0, sync_bn: bool = False, out: str | Path | None = None,
-              progress: bool = False) -> dict:
+              progress: bool = False, simulate: int = 1) -> dict:
     """Train `MODELS[model]` on `n` synthetic images with `batch_size` images per process, under torchrun (DDP) or
-    alone. Rank 0 writes `out/model.safetensors` and `out/metrics.json`. Returns the metrics (on every rank)."""
+    alone. Alone, `simulate=W` makes the update W processes would make: the W shards' batches accumulated in turn
+    (`Interleaved`). Rank 0 writes `out/model.safetensors` and `out/metrics.json`. Returns the metrics (on every rank)."""
     if model not in MODELS: raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+    if isinstance(simulate, bool) or not (isinstance(simulate, int) and simulate >= 1): raise ValueError(f"simulate must be an int >= 1, got {simulate!r}")
+    if simulate > 1 and (accumulate > 1 or dist_env()["launched"]):
+        raise ValueError("simulate runs alone and without accumulate: it is the accumulation of the simulated processes' batches")
     dev = setup_distributed(device, backend)
     try:
         x, y = synthetic_images(n, seed=seed, device=dev)
         vx, vy = synthetic_images(max(n // 4, 1), seed=seed + 1, device=dev)
-        train = ShardedLoader(x, y, batch_size, seed=seed)
+        train = (ShardedLoader(x, y, batch_size, seed=seed) if simulate == 1 else
+                 Interleaved([ShardedLoader(x, y, batch_size, seed=seed, rank=r, world_size=simulate) for r in range(simulate)]))
         val = ShardedLoader(vx, vy, batch_size, shuffle=False, pad=False)
         set_seed(seed)
         net = wrap_ddp(MODELS[model](), dev, sync_bn)
         t0 = time.perf_counter()
-        hist = fit(net, train, val, epochs, lr, schedule=schedule, device=dev, accumulate=accumulate,
+        hist = fit(net, train, val, epochs, lr, schedule=schedule, device=dev, accumulate=accumulate * simulate,
                    progress=progress and is_main_process())
         m = {"model": model, "world_size": world_size(), "backend": dist.get_backend() if is_distributed() else None,
-             "device": str(dev), "batch_per_process": batch_size, "global_batch": batch_size * world_size() * accumulate,
-             "steps_per_epoch": math.ceil(len(train) / accumulate), "seconds": time.perf_counter() - t0,
+             "simulated_world_size": simulate, "device": str(dev), "batch_per_process": batch_size,
+             "global_batch": batch_size * world_size() * simulate * accumulate,
+             "steps_per_epoch": math.ceil(len(train) / (accumulate * simulate)), "seconds": time.perf_counter() - t0,
              "images_per_second": [h["images_per_second"] * world_size() for h in hist],   # all processes together
              "history": list(hist)}
         if out is not None and is_main_process():
@@ -289,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step (default 1)")
     t.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm (CUDA only)")
     t.add_argument("--progress", action="store_true", help="progress bar on rank 0")
+    t.add_argument("--simulate", type=int, default=1, metavar="W", help="alone: make the updates of W processes (default 1)")
     a = sub.add_parser("allreduce", help="time all_reduce of --numel fp32 values")
     a.add_argument("--numel", type=int, default=4_300_000)
     a.add_argument("--iters", type=int, default=10)
@@ -342,6 +387,33 @@ def launch(args: list[str], nproc_per_node: int = 2, timeout: float = 120, threa
     if r.returncode != 0:
         raise RuntimeError(f"torchrun failed (exit {r.returncode}): {' '.join(cmd[1:])}\n{(r.stdout + r.stderr)[-3000:]}")
     return r.stdout
+
+# %% ../nbs/13_distributed.ipynb #e5a0c007
+def train_distributed(device: str | torch.device = "auto", backend: str = "auto", **kwargs) -> dict:
+    """`train.run_training` in one process of a torchrun launch: it joins the process group, trains on this rank's
+    shards (`shard_data`) with a DDP-wrapped model; rank 0 alone holds the run folder and writes the checkpoints,
+    metrics.json (with the world size) and the figures. Returns the metrics on rank 0, {} on the others."""
+    dev = setup_distributed(device, backend)
+    try: return run_training(device=dev, shard=shard_data, wrap=lambda m: wrap_ddp(m, dev), **kwargs)
+    finally: cleanup_distributed()
+
+
+def run_nproc(nproc: int, argv: list[str]) -> int:
+    """Run `gpuvision` with `argv` (without its `--nproc`) in `nproc` processes on this machine — what `torchrun
+    --standalone --nproc_per_node=nproc -m gpuvision_nb.cli ...` does — and return the exit status: 2 if any process
+    failed (each has printed its one-line error; torchrun has stopped the others)."""
+    from torch.distributed.run import get_args_parser, run
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    args, skip = [], False
+    for a in argv:
+        if skip: skip = False
+        elif a == "--nproc": skip = True
+        elif not a.startswith("--nproc="): args.append(a)
+    try: run(get_args_parser().parse_args(torchrun_command(args, nproc, module="gpuvision_nb.cli", launcher=())))
+    except ChildFailedError as e:
+        print(f"gpuvision: {len(e.failures)} of {nproc} processes failed (their errors are above)", file=sys.stderr)
+        return 2
+    return 0
 
 # %% ../nbs/13_distributed.ipynb #772f0023
 def ring_allreduce_bytes(n_params: int, world_size: int, bytes_per_param: int = 4) -> float:

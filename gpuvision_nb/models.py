@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_models.ipynb #69b44671
 from __future__ import annotations
+import math
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,12 +15,13 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from .bench import Table, Timing, time_fn
+from .data import MAX_SIZE, check_int
 from .device import get_device
 
 # %% auto #0
 __all__ = ['MODELS', 'check_images', 'check_n_classes', 'check_widths', 'SeedCNN', 'count_params', 'evaluating',
            'check_input_size', 'flops_per_image', 'LayerInfo', 'ModelSummary', 'summary', 'ResBlock', 'SmallResNet',
-           'get_model', 'time_model']
+           'get_model', 'model_config', 'build_model', 'time_model']
 
 # %% ../nbs/04_models.ipynb #a2b07142
 def check_images(x: torch.Tensor, who: str, channels: int = 3, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -32,8 +34,10 @@ def check_images(x: torch.Tensor, who: str, channels: int = 3, size: tuple[int, 
         hint = "; add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
         raise ValueError(f"{who} expects {want}, got a {x.dim()}-d tensor of shape {tuple(x.shape)}{hint}")
     if x.shape[1] != channels:
-        raise ValueError(f"{who} expects {want}, got {x.shape[1]} channel(s) in shape {tuple(x.shape)}"
-                         + ("; for grey-scale images repeat the channel: x.expand(-1, 3, -1, -1)" if x.shape[1] == 1 else ""))
+        hint = ("; for grey-scale images repeat the channel, x.expand(-1, 3, -1, -1), or build the model with in_channels=1"
+                if x.shape[1] == 1 else "; convert the images to grey first (data.to_channels / preprocess(..., in_channels=1))"
+                if channels == 1 and x.shape[1] == 3 else "")
+        raise ValueError(f"{who} expects {want}, got {x.shape[1]} channel(s) in shape {tuple(x.shape)}{hint}")
     if size is not None and tuple(x.shape[2:]) != tuple(size):
         raise ValueError(f"{who} expects {want}, got {tuple(x.shape[2:])} images in shape {tuple(x.shape)}; "
                          f"resize them to {h}×{w}")
@@ -57,23 +61,33 @@ def check_widths(widths, n: int, who: str, name: str = "widths") -> tuple[int, .
 # %% ../nbs/04_models.ipynb #5e31ee10
 class SeedCNN(nn.Sequential):
     """The seed article's CNN, repaired: 3×3 convs (padding 1) of `widths` channels, 2×2 max-pooling after the first two,
-    a `hidden`-unit layer and `n_classes` scores. Takes (N, 3, 32, 32) images."""
-    def __init__(self, n_classes: int = 10, widths: tuple[int, int, int] = (64, 64, 128), hidden: int = 512):
+    a `hidden`-unit layer and `n_classes` scores. Takes (N, `in_channels`, `size`, `size`) images (default 3×32×32);
+    `fc1` depends on `size` (a multiple of 4). Scriptable with `torch.jit.script`."""
+    def __init__(self, n_classes: int = 10, widths: tuple[int, int, int] = (64, 64, 128), hidden: int = 512,
+                 in_channels: int = 3, size: int = 32):
         n_classes = check_n_classes(n_classes, "SeedCNN")
         c1, c2, c3 = check_widths(widths, 3, "SeedCNN")
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"SeedCNN: hidden must be a positive int, got {hidden!r}")
+        hidden = check_int(hidden, "hidden", "SeedCNN", 1)
+        in_channels = check_int(in_channels, "in_channels", "SeedCNN", 1, 64)
+        size = check_int(size, "size", "SeedCNN", 4, MAX_SIZE)
+        if size % 4: raise ValueError(f"SeedCNN: size must be a multiple of 4 (two 2×2 poolings), got {size}")
         super().__init__(OrderedDict(
-            conv1=nn.Conv2d(3, c1, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),    # c1×16×16
-            conv2=nn.Conv2d(c1, c2, 3, padding=1), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),   # c2×8×8
-            conv3=nn.Conv2d(c2, c3, 3, padding=1), relu3=nn.ReLU(),                          # c3×8×8
-            flatten=nn.Flatten(1), fc1=nn.Linear(c3 * 8 * 8, hidden), relu4=nn.ReLU(),
+            conv1=nn.Conv2d(in_channels, c1, 3, padding=1), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),   # c1×size/2
+            conv2=nn.Conv2d(c1, c2, 3, padding=1), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),            # c2×size/4
+            conv3=nn.Conv2d(c2, c3, 3, padding=1), relu3=nn.ReLU(),                                   # c3×size/4
+            flatten=nn.Flatten(1), fc1=nn.Linear(c3 * (size // 4) ** 2, hidden), relu4=nn.ReLU(),
             fc2=nn.Linear(hidden, n_classes)))
-        self.n_classes, self.widths, self.hidden = n_classes, (c1, c2, c3), hidden
+        self.n_classes, self.widths, self.hidden, self.in_channels, self.size = n_classes, (c1, c2, c3), hidden, in_channels, size
+        self.expects = f"SeedCNN expects a batch of images shaped (N, {in_channels}, {size}, {size})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Class scores (logits), shape (N, n_classes), for images `x` of shape (N, 3, 32, 32)."
-        return super().forward(check_images(x, "SeedCNN", 3, (32, 32)))
+        "Class scores (logits), shape (N, n_classes), for images `x` of shape (N, in_channels, size, size)."
+        if torch.jit.is_scripting():                      # TorchScript can't compile check_images: a plain check
+            if x.dim() != 4 or x.shape[1] != self.in_channels or x.shape[2] != self.size or x.shape[3] != self.size:
+                raise ValueError(self.expects)
+        else: check_images(x, "SeedCNN", self.in_channels, (self.size, self.size))
+        for layer in self: x = layer(x)
+        return x
 
 # %% ../nbs/04_models.ipynb #c325dd45
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -182,12 +196,14 @@ def _conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1) -> tuple[nn.Con
 
 
 class ResBlock(nn.Module):
-    "relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3×3 convs; a 1×1 conv shortcut when the shape changes."
-    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3×3 convs (`mid` channels between them, default
+    `c_out`); a 1×1 conv shortcut when the shape changes."""
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, mid: int | None = None):
         super().__init__()
-        self.conv1, self.bn1 = _conv_bn(c_in, c_out, 3, stride)
+        mid = c_out if mid is None else mid
+        self.conv1, self.bn1 = _conv_bn(c_in, mid, 3, stride)
         self.relu1 = nn.ReLU()
-        self.conv2, self.bn2 = _conv_bn(c_out, c_out, 3)
+        self.conv2, self.bn2 = _conv_bn(mid, c_out, 3)
         if stride == 1 and c_in == c_out: self.shortcut = nn.Identity()
         else: self.shortcut = nn.Sequential(OrderedDict(zip(("conv", "bn"), _conv_bn(c_in, c_out, 1, stride))))
         self.relu2 = nn.ReLU()
@@ -198,21 +214,29 @@ class ResBlock(nn.Module):
 
 
 class SmallResNet(nn.Module):
-    """A small ResNet for (N, 3, H, W) images (32×32 in this course): a 3×3 stem, three `ResBlock`s of `widths`
-    channels (the 2nd and 3rd halve the resolution), global average pooling and one linear layer."""
-    def __init__(self, n_classes: int = 10, widths: tuple[int, int, int] = (32, 64, 128)):
+    """A small ResNet for (N, `in_channels`, H, W) images (32×32 in this course): a 3×3 stem, three `ResBlock`s of
+    `widths` output channels (`mids` inside each block, default the same; channel pruning makes them differ; the 2nd
+    and 3rd halve the resolution), global average pooling and one linear layer. Scriptable with `torch.jit.script`."""
+    def __init__(self, n_classes: int = 10, widths: tuple[int, int, int] = (32, 64, 128), in_channels: int = 3,
+                 mids: tuple[int, int, int] | None = None):
         super().__init__()
         n_classes = check_n_classes(n_classes, "SmallResNet")
         w1, w2, w3 = check_widths(widths, 3, "SmallResNet")
-        self.conv1, self.bn1 = _conv_bn(3, w1)
+        m1, m2, m3 = check_widths((w1, w2, w3) if mids is None else mids, 3, "SmallResNet", "mids")
+        in_channels = check_int(in_channels, "in_channels", "SmallResNet", 1, 64)
+        self.conv1, self.bn1 = _conv_bn(in_channels, w1)
         self.relu1 = nn.ReLU()
-        self.layer1, self.layer2, self.layer3 = ResBlock(w1, w1), ResBlock(w1, w2, 2), ResBlock(w2, w3, 2)
+        self.layer1, self.layer2, self.layer3 = ResBlock(w1, w1, 1, m1), ResBlock(w1, w2, 2, m2), ResBlock(w2, w3, 2, m3)
         self.pool, self.flatten, self.fc = nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(w3, n_classes)
-        self.n_classes, self.widths = n_classes, (w1, w2, w3)
+        self.n_classes, self.widths, self.in_channels = n_classes, (w1, w2, w3), in_channels
+        self.expects = f"SmallResNet expects a batch of images shaped (N, {in_channels}, H, W)"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Class scores (logits), shape (N, n_classes), for images `x` of shape (N, 3, H, W)."
-        x = self.relu1(self.bn1(self.conv1(check_images(x, "SmallResNet"))))
+        "Class scores (logits), shape (N, n_classes), for images `x` of shape (N, in_channels, H, W)."
+        if torch.jit.is_scripting():
+            if x.dim() != 4 or x.shape[1] != self.in_channels: raise ValueError(self.expects)
+        else: check_images(x, "SmallResNet", self.in_channels)
+        x = self.relu1(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(self.flatten(self.pool(x)))
 
@@ -220,11 +244,45 @@ class SmallResNet(nn.Module):
 MODELS = {"seed": SeedCNN, "resnet": SmallResNet}
 
 
-def get_model(name: str, n_classes: int = 10) -> nn.Module:
-    "A new, randomly initialised model: 'seed' (`SeedCNN`) or 'resnet' (`SmallResNet`), with `n_classes` outputs."
+def get_model(name: str, n_classes: int = 10, in_channels: int = 3, size: int = 32, **kwargs) -> nn.Module:
+    """A new, randomly initialised model: 'seed' (`SeedCNN`) or 'resnet' (`SmallResNet`), with `n_classes` outputs, for
+    (N, `in_channels`, `size`, `size`) images. `size` shapes SeedCNN's `fc1`; SmallResNet (global pooling) takes any
+    size. Other `kwargs` (e.g. `widths`) go to the constructor."""
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in MODELS: raise ValueError(f"get_model: unknown model {name!r}; choose one of {list(MODELS)}")
-    return MODELS[key](n_classes=n_classes)
+    size = check_int(size, "size", "get_model", 1, MAX_SIZE)
+    if MODELS[key] is SeedCNN: kwargs["size"] = size
+    return MODELS[key](n_classes=n_classes, in_channels=in_channels, **kwargs)
+
+# %% ../nbs/04_models.ipynb #2895192c
+def model_config(model: nn.Module) -> dict:
+    """{'arch': a key of `MODELS`, 'kwargs': the constructor's arguments}, read from `model`'s actual layers — so a
+    model pruned to other widths describes itself. JSON-serialisable; `build_model` is the inverse."""
+    if isinstance(model, SeedCNN):
+        c3, flat = model.conv3.out_channels, model.fc1.in_features
+        side = math.isqrt(flat // c3)
+        if side * side * c3 != flat:
+            raise ValueError(f"model_config: SeedCNN's fc1 takes {flat} inputs, not conv3's {c3} channels × a square map")
+        return {"arch": "seed", "kwargs": {"n_classes": model.fc2.out_features, "in_channels": model.conv1.in_channels,
+                "widths": [model.conv1.out_channels, model.conv2.out_channels, c3], "hidden": model.fc1.out_features,
+                "size": 4 * side}}
+    if isinstance(model, SmallResNet):
+        blocks = (model.layer1, model.layer2, model.layer3)
+        return {"arch": "resnet", "kwargs": {"n_classes": model.fc.out_features, "in_channels": model.conv1.in_channels,
+                "widths": [model.conv1.out_channels, model.layer2.conv2.out_channels, model.layer3.conv2.out_channels],
+                "mids": [b.conv1.out_channels for b in blocks]}}
+    raise TypeError(f"model_config: describes SeedCNN and SmallResNet models (pruned or not), got {type(model).__name__}")
+
+
+def build_model(config: dict) -> nn.Module:
+    """A new model (random weights) of the architecture `config` (from `model_config`) describes: the same layer
+    shapes, so the described model's `state_dict` loads into it. A `ValueError` says what is wrong with `config`."""
+    if not (isinstance(config, dict) and config.get("arch") in MODELS and isinstance(config.get("kwargs", {}), dict)):
+        raise ValueError(f"build_model: config must be {{'arch': one of {list(MODELS)}, 'kwargs': {{...}}}}, as "
+                         f"model_config gives, got {config!r}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.get("kwargs", {}).items()}
+    try: return MODELS[config["arch"]](**kwargs)
+    except TypeError as e: raise ValueError(f"build_model: {config['arch']!r} {e}") from None
 
 # %% ../nbs/04_models.ipynb #fd8586ad
 def time_model(name: str, mode: str = "inference", device: str | torch.device = "cpu", batch_size: int | None = None,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_robust.ipynb #1c7bd15d
 from __future__ import annotations
-import copy, hmac, json, os, pickletools, subprocess, tempfile, zipfile
+import copy, hashlib, hmac, json, os, pickletools, subprocess, tempfile, zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 
-from .bench import Timing, sweep_devices, time_fn
-from .checkpoint import CheckpointError, _write_atomic, sha256, unwrap
+from .bench import Timing, sweep_devices, time_fn, write_files
+from .checkpoint import CheckpointError, sha256, unwrap, weights_bytes
 from .data import MEAN, STD
 
 # %% auto #0
@@ -65,25 +65,21 @@ def _signature(manifest: dict, key: bytes) -> str:
 
 def export_model(model: nn.Module, path: str | Path, meta: dict | None = None, key: bytes | None = None) -> Path:
     """Write `model`'s weights to ONE safetensors file `path`, and next to it `manifest_for(path)` with the file's
-    size, SHA-256, tensor shapes and `meta` — signed with HMAC-SHA256 if a secret `key` is given. Each file is
-    replaced atomically. Returns `path`."""
+    size, SHA-256, tensor shapes and `meta` — signed with HMAC-SHA256 if a secret `key` is given. Both files are
+    written before either replaces its old version, so a failure (a full disk…) raises `CheckpointError` and
+    leaves the previous export intact. Returns `path`."""
     path = Path(path)
     if path.suffix != ".safetensors": raise ValueError(f"export_model: path must end in .safetensors, got {path}")
     if key is not None and not (isinstance(key, bytes) and key): raise ValueError("export_model: key must be non-empty bytes")
     try: path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent); os.close(fd)
-    try:
-        net = unwrap(model)
-        save_model(net, tmp)
-        manifest = {"format": 1, "file": path.name, "bytes": os.path.getsize(tmp), "sha256": sha256(tmp),
-                    "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
-                    "meta": meta or {}}
-        if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    _write_atomic(manifest_for(path), json.dumps(manifest, indent=1))
+    net = unwrap(model)
+    data = weights_bytes(net)
+    manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
+                "meta": meta or {}}
+    if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
+    write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
     return path
 
 # %% ../nbs/14_robust.ipynb #0b3d298e

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #580c6348
 from __future__ import annotations
-import contextlib, hashlib, json, math, time
+import contextlib, hashlib, io, json, math, shutil, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,24 +13,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, ensure_writable, text_table, time_fn
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .data import GPULoader, cache_dir, load_folder, shapes_root, split, to_tensors
+from .bench import Timing, check_number, text_table, time_fn, write_atomic
+from .checkpoint import (CheckpointError, all_finite, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+                                     lock_folder, save_checkpoint, unwrap, verify_checkpoint)
+from .data import (AUGMENTS, MAX_SIZE, FolderData, GPULoader, cache_dir, digits_root, folder_loaders, load_folder,
+                               shapes_root, split, to_tensors)
 from .device import device_name, get_device, set_seed
-from .models import SeedCNN, get_model
+from .models import SeedCNN, evaluating, get_model, model_config
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'NonFiniteLossError', 'check_precision', 'autocast', 'tf32', 'Meter',
-           'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
-           'no_sync', 'evaluate', 'predict', 'History', 'fit', 'one_sample_loop', 'shapes_loaders', 'confusion_matrix',
-           'plot_confusion', 'raw_step_timing', 'save_pretrained', 'pretrained', 'run_training']
+__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHOICES', 'FIXED',
+           'RUN_FILES', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed',
+           'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate',
+           'predict', 'History', 'fit', 'one_sample_loop', 'shapes_loaders', 'confusion_matrix', 'plot_confusion',
+           'raw_step_timing', 'save_pretrained', 'pretrained', 'default_epochs', 'check_settings', 'run_settings',
+           'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class NonFiniteLossError(RuntimeError):
-    "The training loss became NaN or infinite."
+class NonFiniteError(RuntimeError):
+    "Training produced NaN or infinite numbers: in the loss, in the weights (a non-finite gradient or an update that overflowed) or in the validation loss."
 
 
 def check_precision(precision: str) -> str:
@@ -138,25 +142,28 @@ def no_sync(model: nn.Module, step: bool):
 @torch.no_grad()
 def evaluate(model: nn.Module, data, device: str | torch.device = "auto", precision: str = "fp32",
              channels_last: bool = False, loss_fn=F.cross_entropy) -> dict:
-    "Mean loss and accuracy of `model` over the batches of `data`; one device→host transfer in all."
-    dev = get_device(device); model.eval(); meter = Meter(dev)
-    for x, y in data:
-        x, y = to_device(x, y, dev, channels_last)
-        with autocast(dev, precision):
-            out = model(x)
-            meter.add(out, y, loss_fn(out, y))
+    """Mean loss and accuracy of `model` over the batches of `data`, in eval mode (BatchNorm's running statistics,
+    no dropout; the model's mode is restored after); one device→host transfer in all."""
+    dev = get_device(device); meter = Meter(dev)
+    with evaluating(model):
+        for x, y in data:
+            x, y = to_device(x, y, dev, channels_last)
+            with autocast(dev, precision):
+                out = model(x)
+                meter.add(out, y, loss_fn(out, y))
     loss, acc = meter.read()
     return {"loss": loss, "acc": acc, "n": meter.n}
 
 
 @torch.no_grad()
 def predict(model: nn.Module, data, device: str | torch.device = "auto", precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    "Predicted classes and targets over `data`, gathered on the device and moved to the CPU once."
-    dev = get_device(device); model.eval(); preds, targets = [], []
-    for x, y in data:
-        x, y = to_device(x, y, dev)
-        with autocast(dev, precision): preds.append(model(x).argmax(1))
-        targets.append(y)
+    "Predicted classes and targets over `data` (eval mode, restored after), gathered on the device and moved to the CPU once."
+    dev = get_device(device); preds, targets = [], []
+    with evaluating(model):
+        for x, y in data:
+            x, y = to_device(x, y, dev)
+            with autocast(dev, precision): preds.append(model(x).argmax(1))
+            targets.append(y)
     return torch.cat(preds).cpu(), torch.cat(targets).cpu()
 
 # %% ../nbs/06_train.ipynb #fa71223e
@@ -184,6 +191,37 @@ class History(list):
         return text_table([{c: fmt(h.get(c)) for c in cols} for h in self]) or "(no epochs yet)"
 
 # %% ../nbs/06_train.ipynb #e71ffc5e
+def _phase(phases: list, epoch: int) -> list | None:
+    "The phase [start, end) of the schedule that contains `epoch`, or None after the last one."
+    return next((p for p in phases if p[0] <= epoch < p[1]), None)
+
+
+def _resume_plan(meta: dict, done: int, epochs: int, batches: int, accumulate: int, ck: Path) -> list:
+    """The schedule's phases — [start, end) epoch ranges, each with its own LR schedule — for a run resumed after
+    epoch `done` and asked to reach `epochs`: the saved phases, plus a new one over the added epochs if `epochs`
+    goes beyond them (extending a finished run: a warm restart). Refuses what would silently change the run."""
+    phases = [list(p) for p in meta.get("phases") or [[0, meta.get("epochs")]]]
+    planned = phases[-1][1]
+    if isinstance(planned, bool) or not isinstance(planned, int): raise CheckpointError(f"{ck / 'manifest.json'}: its meta has no schedule ('epochs')")
+    if epochs < planned:
+        raise ValueError(f"fit: {ck} belongs to a run planned for {planned} epochs; epochs={epochs} would cut its schedule "
+                         f"short (resume with epochs >= {planned}; more epochs extend it)")
+    if done < planned and (meta.get("steps_per_epoch"), meta.get("accumulate", 1)) != (batches, accumulate):
+        raise ValueError(f"fit: {ck} stopped inside a schedule of {meta.get('steps_per_epoch')} batches per epoch "
+                         f"(accumulate {meta.get('accumulate', 1)}); the data now gives {batches} (accumulate {accumulate}). "
+                         "Resume with the same data and batch size")
+    return phases + ([[planned, epochs]] if epochs > planned else [])
+
+
+def _non_finite(what: str, epoch: int, ckpt_dir) -> NonFiniteError:
+    "The error for non-finite numbers in `epoch`, naming the newest checkpoint whose weights are really finite."
+    parts = [f"fit: {what} in epoch {epoch + 1}; stopped before saving anything."]
+    if ckpt_dir is not None:
+        last = last_finite_checkpoint(ckpt_dir)
+        parts.append(f"The last finite checkpoint is {last}." if last else "No finite checkpoint exists.")
+    return NonFiniteError(" ".join(parts + ["Try a lower lr, or fp32/bf16 instead of fp16."]))
+
+
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
         precision: str = "fp32", channels_last: bool = False, compile: bool = False,
@@ -194,13 +232,16 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
     the device and read once per epoch), zeroes gradients with `set_to_none`, and steps a per-batch LR schedule.
     `precision`: fp32, tf32, bf16 or fp16 (autocast; fp16 uses a GradScaler). `ckpt_dir`: save a checkpoint after
-    every epoch there (the main process only, under torchrun); with `resume=True` continue from its latest one. A NaN/inf loss raises `NonFiniteLossError`
-    before anything is saved, so the last good checkpoint stays intact. `accumulate=k` sums the gradients of k
-    batches per optimizer step (the same update as one k-times-larger batch); under DDP the first k-1 of them skip the
-    gradient all-reduce (`no_sync`)."""
+    every epoch there (the main process only, under torchrun); with `resume=True` continue from its latest one —
+    and with more `epochs` than the run was planned for, extend it by a new schedule over the added epochs.
+    Once per epoch, before anything is saved, the training loss, the weights and the validation loss are checked:
+    a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
+    gradients of k batches per optimizer step (the same update as one k-times-larger batch); under DDP the first
+    k-1 of them skip the gradient all-reduce (`no_sync`)."""
     check_precision(precision)
-    if not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
-    if not lr > 0: raise ValueError(f"fit: lr must be > 0, got {lr!r}")
+    if isinstance(epochs, bool) or not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= torch.finfo(torch.float32).max:
+        raise ValueError(f"fit: lr must be a finite number > 0 (at most float32's {torch.finfo(torch.float32).max:.3g}), got {lr!r}")
     if len(train) == 0: raise ValueError("fit: the training data has no batches")
     if resume and ckpt_dir is None: raise ValueError("fit: resume=True needs ckpt_dir")
     if isinstance(accumulate, bool) or not (isinstance(accumulate, int) and accumulate >= 1):
@@ -209,22 +250,24 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     dev = get_device(device)
     model.to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     optimizer = make_optimizer(model, opt, lr, weight_decay)
-    n = len(train)
-    sched = make_scheduler(optimizer, schedule, lr, epochs * math.ceil(n / accumulate))
+    n = len(train); steps = math.ceil(n / accumulate)
+    new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = torch.compile(model) if compile else model
-    history, start = History(), 0
-    if resume and latest_checkpoint(ckpt_dir) is not None:
-        info = load_checkpoint(ckpt_dir, model, optimizer, sched, scaler, map_location=dev)
-        made_for = (info["meta"].get("epochs"), info["meta"].get("steps_per_epoch"))
-        if made_for != (epochs, len(train)):
-            raise ValueError(f"fit: {info['path']} belongs to a run of {made_for[0]} epochs x {made_for[1]} batches; "
-                             f"resume with the same epochs and data (got {epochs} x {len(train)})")
-        history, start = History(info["history"]), info["epoch"]
+    history, start, phases, sched = History(), 0, [[0, epochs]], None
+    ck = latest_checkpoint(ckpt_dir) if resume else None
+    if ck is not None:
+        saved = verify_checkpoint(ck); start = saved["epoch"]
+        phases = _resume_plan(saved["meta"], start, epochs, n, accumulate, ck)
+        p = _phase(phases, start)
+        if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
+        history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
     main = is_main_process()
-    bar = tqdm(total=(epochs - start) * len(train), disable=not (progress and main), unit="batch", desc="fit")
+    bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
     with tf32(precision == "tf32"):
         for epoch in range(start, epochs):
+            p = _phase(phases, epoch)
+            if epoch == p[0]: sched = new_schedule(p)              # a phase begins: its own LR schedule
             if hasattr(train, "set_epoch"): train.set_epoch(epoch)
             run.train(); meter = Meter(dev); t0 = time.perf_counter()
             for i, (x, y) in enumerate(train):
@@ -235,15 +278,16 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
                     out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
                 meter.add(out, y, loss)
                 bar.update()
-            train_loss, train_acc = meter.read()              # the epoch's only wait for the device
+            train_loss, train_acc = meter.read()              # the epoch's one wait for the device…
             seconds = time.perf_counter() - t0
-            if not math.isfinite(train_loss):
+            if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
                 bar.close()
-                last = latest_checkpoint(ckpt_dir) if ckpt_dir else None
-                raise NonFiniteLossError(f"fit: the training loss became {train_loss} in epoch {epoch + 1}; stopped. "
-                                         + (f"The last good checkpoint is {last}." if last else "No checkpoint was written.")
-                                         + " Try a lower lr, or fp32/bf16 instead of fp16.")
+                raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
+                                  "the weights became NaN or infinite (a non-finite gradient, or an update that "
+                                  "overflowed) while the loss was still finite", epoch, ckpt_dir)
             v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
+            if val is not None and not math.isfinite(v["loss"]):
+                bar.close(); raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir)
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                             "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
                             "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
@@ -251,7 +295,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
             if ckpt_dir is not None and main:
                 save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
                                 {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
-                                 "steps_per_epoch": len(train)})
+                                 "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
     bar.close()
     return history
 
@@ -302,7 +346,7 @@ def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int)
 def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
     "A confusion matrix as an annotated heat map."
     ax = ax or plt.subplots(figsize=(6, 5))[1]
-    ax.imshow(cm, cmap="Blues")
+    ax.imshow(torch.as_tensor(cm).numpy(), cmap="Blues")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(classes, rotation=60, ha="right"); ax.set_yticklabels(classes)
     for (i, j), v in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(), cm.flatten().tolist()):
@@ -351,36 +395,212 @@ def pretrained(name: str = "seed", device: str | torch.device = "auto", progress
     save_pretrained(name, model, history)
     return model, history
 
+# %% ../nbs/06_train.ipynb #d7e2a004
+MIN_UPDATES, MAX_EPOCHS = 375, 200     # the shapes recipe's 6 epochs × 63 batches ≈ 375 optimizer updates
+
+
+def default_epochs(model: str, batches_per_epoch: int) -> int:
+    """Epochs for a dataset with `batches_per_epoch` training batches: the recipe's epochs, or more — enough for
+    `MIN_UPDATES` optimizer updates (at most `MAX_EPOCHS`). A small dataset has few batches per epoch, and the
+    recipe's 6 epochs would give it only a few dozen updates: it would stop long before it has learnt what it can."""
+    return min(max(RECIPES[model]["epochs"], math.ceil(MIN_UPDATES / max(batches_per_epoch, 1))), MAX_EPOCHS)
+
+# %% ../nbs/06_train.ipynb #d7e2a007
+TRAIN_DEFAULTS = {"data": "shapes", "model": "seed", "epochs": None, "lr": None, "batch_size": None, "precision": "fp32",
+                  "seed": 0, "size": 32, "augment": "crop", "val_frac": 0.1, "test_frac": 0.1, "in_channels": 3,
+                  "on_bad": "raise"}
+RANGES = {"epochs": (1, 10_000, int), "lr": (1e-8, 10.0, float), "batch_size": (1, 65_536, int),
+          "seed": (0, 2**32 - 1, int), "size": (8, MAX_SIZE, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float)}
+CHOICES = {"model": tuple(RECIPES), "precision": tuple(PRECISIONS), "augment": AUGMENTS, "in_channels": (1, 3),
+           "on_bad": ("raise", "skip")}
+FIXED = ("model", "lr", "batch_size", "precision", "seed", "size", "augment", "val_frac", "test_frac", "in_channels")
+
+
+def check_settings(settings: dict) -> dict:
+    "Check every given (not None) setting of a run against `RANGES` and `CHOICES`, before any work; `ValueError` naming it."
+    for k, v in settings.items():
+        if v is None: continue
+        if k in RANGES: check_number(v, k, *RANGES[k])
+        elif k in CHOICES and v not in CHOICES[k]: raise ValueError(f"{k} must be one of {list(CHOICES[k])}, got {v!r}")
+    vf, tf = settings.get("val_frac"), settings.get("test_frac")
+    if vf is not None and tf is not None and vf + tf > 0.9:
+        raise ValueError(f"val_frac + test_frac must leave at least 10 % for training, got {vf} + {tf}")
+    return settings
+
+
+def run_settings(explicit: dict, saved: dict | None = None) -> dict:
+    """A run's settings: the `explicit` ones (None: not given) over, when resuming, the run's `saved` ones — or else over
+    `TRAIN_DEFAULTS` and the model's recipe. A resumed run keeps its settings: an explicit value that differs from a
+    saved one in `FIXED` (model, learning rate, batch size, precision, seed, data preparation) is refused, because
+    it would silently make the rest of the run a different run. `epochs` may grow: that extends the run."""
+    given = {k: v for k, v in check_settings(dict(explicit)).items() if v is not None}
+    if saved is not None:
+        changed = [f"{k} {given[k]!r} (the run has {saved.get(k)!r})" for k in FIXED if k in given and given[k] != saved.get(k)]
+        if changed:
+            raise ValueError("a resumed run keeps its settings, but these differ: " + "; ".join(changed)
+                             + ". Leave them out to resume it as it was, or start a new run in another folder")
+        return {**saved, **given}
+    s = {**TRAIN_DEFAULTS, **given}
+    for k in ("lr", "batch_size"): s[k] = s[k] if s[k] is not None else RECIPES[s["model"]][k]
+    return check_settings(s)
+
+# %% ../nbs/06_train.ipynb #d7e2a00a
+def class_report(preds: torch.Tensor, targets: torch.Tensor, classes: list[str]) -> dict:
+    "Accuracy, per-class accuracy (None for a class with no images) and the confusion matrix of predictions `preds`."
+    cm = confusion_matrix(preds, targets, len(classes))
+    per = cm.diag().double() / cm.sum(1).clamp(min=1)
+    return {"acc": (preds == targets).double().mean().item() if len(targets) else None,
+            "per_class_acc": {c: (per[i].item() if cm[i].sum() else None) for i, c in enumerate(classes)},
+            "confusion": cm.tolist()}
+
+
+def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, classes: list[str], n: int = 24):
+    """A grid of (up to `n`) wrongly predicted `images` (uint8, (N, C, H, W)), each titled 'true → predicted'.
+    Returns the figure (None if there is no mistake)."""
+    wrong = (preds != targets).nonzero().flatten()[:n].tolist()
+    if not wrong: return None
+    cols = min(len(wrong), 8); rows = math.ceil(len(wrong) / cols)
+    fig, axs = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    for ax in axs.flat: ax.axis("off")
+    for ax, i in zip(axs.flat, wrong):
+        img = images[i].cpu().permute(1, 2, 0).numpy()
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
+        ax.set_title(f"{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red")
+    fig.suptitle("misclassified test images (true → predicted)", fontsize=9); fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: Path) -> Path:
+    "Write `fig` as a PNG to `path` atomically (a full disk: `RecordError`, no half-written image) and close it."
+    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110); plt.close(fig)
+    return write_atomic(path, buf.getvalue())
+
 # %% ../nbs/06_train.ipynb #a8e9ab01
-def run_training(data: str = "shapes", model: str = "seed", epochs: int | None = None, device: str | torch.device = "auto",
-                 out: str | Path = "runs/train", precision: str = "fp32", batch_size: int | None = None,
-                 lr: float | None = None, resume: bool = False, progress: bool = True) -> dict:
-    """Train `model` ('seed'|'resnet') on `data` ('shapes' or an ImageFolder path) with `RECIPES[model]` (overridable),
-    checkpointing to `out/checkpoints`; evaluate on the test split; write and return `out/metrics.json`."""
-    if model not in RECIPES: raise ValueError(f"--model must be one of {list(RECIPES)}, got {model!r}")
-    check_precision(precision)
-    dev, out = get_device(device), Path(out)
-    recipe = dict(RECIPES[model]); recipe.update({k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None})
-    bs = recipe.pop("batch_size")
-    ensure_writable(out / "metrics.json")                       # fail now, not after training
-    if data == "shapes": train, val, test, classes = shapes_loaders(bs, dev)
-    else:
-        path = Path(data)
-        if not path.is_dir(): raise ValueError(f"--data must be 'shapes' or an existing ImageFolder directory, got {data!r}")
-        ds = load_folder(path, size=32)
-        train, val, test = (GPULoader(*to_tensors(p), batch_size=bs, shuffle=i == 0, augment=i == 0, device=dev)
-                            for i, p in enumerate(split(ds, (0.8, 0.1, 0.1), seed=0)))
-        classes = ds.classes
-    net = get_model(model, len(classes))
-    t0 = time.perf_counter()
-    hist = fit(net, train, val, **recipe, device=dev, precision=precision, ckpt_dir=out / "checkpoints", resume=resume,
-               seed=0, progress=progress, meta={"model": model, "data": str(data), "classes": classes})
+class RunExistsError(CheckpointError):
+    "The output folder already holds a run, and neither resuming nor overwriting it was asked for."
+
+
+RUN_FILES = ("checkpoints", "metrics.json", "confusion.png", "misclassified.png")
+
+
+def previous_run(out: str | Path) -> dict | None:
+    """What `out` holds of an earlier run: its newest checkpoint's meta (with 'epoch' and 'path'); {} for traces of a
+    run without a usable checkpoint (a damaged `latest`, a `metrics.json`, checkpoint folders); None for no run."""
+    out = Path(out)
+    try:
+        if (ck := latest_checkpoint(out / "checkpoints")) is not None:
+            m = verify_checkpoint(ck)
+            return {**m["meta"], "epoch": m["epoch"], "path": ck}
+    except CheckpointError as e: return {"damaged": str(e)}
+    return {} if any((out / f).exists() for f in RUN_FILES) else None
+
+
+def _resumable(prev: dict, out: Path) -> dict:
+    "The saved settings of run `prev` in `out`, or a clear error if it can't be resumed."
+    if "damaged" in prev: raise CheckpointError(f"can't resume the run in {out}: {prev['damaged']}")
+    if "settings" not in prev:
+        raise RunExistsError(f"can't resume the run in {out}: " + ("it has no checkpoint" if not prev else
+                             "its checkpoints were written by an older version (no saved settings)")
+                             + "; start a new run with --overwrite, or in another folder")
+    return prev["settings"]
+
+
+def _check_same_data(saved: dict, now: dict, force: bool, ck: Path) -> None:
+    "Refuse to resume on data whose fingerprint differs from the run's (`force`: unless only the images changed)."
+    diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
+    if not diff: return
+    said = "; ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in sorted(diff.items()))
+    if set(diff) <= {"images", "hash", "layout"}:
+        if force: return
+        raise ValueError(f"the data differs from the data of the run in {ck} ({said}); resume on it anyway with "
+                         "--force-resume (force_resume=True), or start a new run")
+    raise ValueError(f"the data differs from the data of the run in {ck} in what the model depends on ({said}); "
+                     "this run can't continue on it: start a new run")
+
+
+def _clear_run(out: Path) -> None:
+    "Remove the files of the run in `out` (and nothing else of the folder's)."
+    for f in RUN_FILES:
+        p = out / f
+        if p.is_dir(): shutil.rmtree(p)
+        else: p.unlink(missing_ok=True)
+
+
+def _data(settings: dict, device) -> FolderData:
+    "The `FolderData` of a run's settings: 'shapes' and 'digits' are the course's data sets, anything else a folder."
+    roots = {"shapes": lambda: shapes_root(**{k: v for k, v in SHAPES.items() if k != "size"}), "digits": digits_root}
+    root = roots[settings["data"]]() if settings["data"] in roots else Path(settings["data"]).expanduser()
+    splits = (1 - settings["val_frac"] - settings["test_frac"], settings["val_frac"]) + ((settings["test_frac"],) if settings["test_frac"] else ())
+    return folder_loaders(root, settings["size"], settings["batch_size"], settings["augment"], splits, settings["seed"],
+                          device, settings["on_bad"], settings["in_channels"])
+
+
+def run_training(data: str | None = None, model: str | None = None, epochs: int | None = None,
+                 device: str | torch.device = "auto", out: str | Path = "runs/train", precision: str | None = None,
+                 batch_size: int | None = None, lr: float | None = None, resume: bool = False, progress: bool = True, *,
+                 seed: int | None = None, size: int | None = None, augment: str | None = None, val_frac: float | None = None,
+                 test_frac: float | None = None, on_bad: str | None = None, in_channels: int | None = None,
+                 overwrite: bool = False, force_resume: bool = False, shard=None, wrap=None) -> dict:
+    """Train `model` ('seed'|'resnet') on `data` ('shapes', 'digits' or an image folder, via `folder_loaders`) and write
+    the run to `out`: `checkpoints/` (one per epoch), `metrics.json` (accuracy per class, confusion matrix, settings,
+    data fingerprint, normalisation), `confusion.png` and `misclassified.png`. Returns the metrics.
+
+    Settings left as None take the defaults (`TRAIN_DEFAULTS`, the model's `RECIPES`, `default_epochs`) — or, with
+    `resume=True`, the saved settings of the run in `out`, which may not change (see `run_settings`), on data with
+    the same fingerprint (`force_resume=True` accepts other images of the same classes). A larger `epochs` extends a
+    finished run. `out` belongs to one run: it is locked while this runs, and a folder holding another run is
+    refused unless `resume` or `overwrite`. The seed is set before the model is built, so the same settings give
+    the same weights. `shard`/`wrap` adapt the data and the model to a process group (`distributed.train_distributed`)."""
+    explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
+                    size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad)
+    check_settings(explicit)                                   # every number checked before any work
+    if resume and overwrite: raise ValueError("resume and overwrite exclude each other: one continues the run in out, the other replaces it")
+    out, main = Path(out), is_main_process()
+    with lock_folder(out) if main else contextlib.nullcontext():
+        prev = previous_run(out)
+        if prev is not None and not (resume or overwrite):
+            raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "
+                                 f"{prev['epoch']} epochs done)" if "settings" in prev else "") + ": continue it with --resume "
+                                 "(resume=True), replace it with --overwrite (overwrite=True), or choose another folder")
+        saved = _resumable(prev, out) if resume and prev is not None else None
+        settings = run_settings(explicit, saved)
+        dev = get_device(device)
+        fd = _data(settings, dev)
+        if saved is not None: _check_same_data(prev["data"], fd.fingerprint(), force_resume, prev["path"])
+        settings["epochs"] = settings["epochs"] or default_epochs(settings["model"], len(fd.train))
+        if shard is not None: fd = shard(fd)
+        set_seed(settings["seed"])                             # before the model: its initial weights follow the seed
+        net = get_model(settings["model"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)
+        world = torch.distributed.get_world_size() if is_distributed() else 1
+        meta = {"model": model_config(net), "classes": fd.classes, "size": fd.size, "in_channels": fd.in_channels,
+                "mean": list(fd.mean), "std": list(fd.std), "augment": fd.augment, "data": fd.fingerprint(),
+                "settings": settings, "world_size": world}
+        if overwrite and prev is not None and main: _clear_run(out)
+        recipe = RECIPES[settings["model"]]
+        t0 = time.perf_counter()
+        hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],
+                   opt=recipe["opt"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"], device=dev,
+                   precision=settings["precision"], ckpt_dir=out / "checkpoints", resume=saved is not None, meta=meta,
+                   seed=settings["seed"], progress=progress)
+        if not main: return {}
+        return _finish_run(out, net, fd, hist, meta, dev, time.perf_counter() - t0)
+
+
+def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: dict, dev, wall: float) -> dict:
+    "Evaluate the test split (or the validation one if there is none) and write metrics.json and the two figures."
+    split_name, loader = ("test", fd.test) if fd.test is not None else ("val", fd.val)
+    preds, targets = predict(net, loader, dev, meta["settings"]["precision"])
+    rep = class_report(preds, targets, fd.classes)
     train_seconds = sum(h["seconds"] for h in hist)
-    test_metrics = evaluate(net, test, dev, precision)
-    metrics = {"model": model, "data": str(data), "classes": classes, "epochs": len(hist), "precision": precision,
-               "val_acc": hist.final["val_acc"], "test_acc": test_metrics["acc"], "train_seconds": train_seconds,
-               "wall_seconds": time.perf_counter() - t0,
-               "images_per_second": sum(h["images"] for h in hist) / train_seconds,
+    metrics = {**meta, "epochs": len(hist), "val_acc": hist.final["val_acc"], f"{split_name}_acc": rep["acc"],
+               "evaluated_on": split_name, "per_class_acc": rep["per_class_acc"], "confusion": rep["confusion"],
+               "train_seconds": train_seconds, "wall_seconds": wall,
+               "images_per_second": sum(h["images"] for h in hist) * meta["world_size"] / train_seconds if train_seconds else None,
                "device": str(dev), "device_name": device_name(dev), "torch": torch.__version__, "history": list(hist)}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
+    save_figure(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure, out / "confusion.png")
+    fig = plot_misclassified(loader.x[:, :, loader.padding:loader.x.shape[2] - loader.padding,
+                                      loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes)
+    if fig is not None: save_figure(fig, out / "misclassified.png")
+    else: (out / "misclassified.png").unlink(missing_ok=True)
     return metrics

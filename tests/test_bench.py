@@ -1,10 +1,12 @@
 "Timing, comparing and recording (chapter 02)."
-import json, time
+import errno, json, time
+from unittest import mock
 
 import pytest
 import torch
 
-from gpuvision_nb.bench import (RESULTS_ENV, Record, RecordError, Timing, compare, ensure_writable, fmt_rate, fmt_time,
+from gpuvision_nb import bench
+from gpuvision_nb.bench import (default_mode, write_atomic, RESULTS_ENV, Record, RecordError, Timing, compare, ensure_writable, fmt_rate, fmt_time,
                                 Table, html_table, latest_gpu_record, load_record, load_records, record, record_path,
                                 repo_results_dir, results_dir, run_sweep, sync_pitfall, text_table, time_fn)
 
@@ -210,7 +212,76 @@ def test_latest_gpu_record_picks_the_newest_gpu_run(tmp_path):
 
 
 def test_timing_from_raw_readings():
-    t = Timing.from_times("x", torch.device("cpu"), [4, 1, 2, 3], items=8, unit="img", params={"a": 1})
-    assert (t.device, t.median, t.iqr, t.times, t.rate, t.params) == ("cpu", 2.5, 1.5, [4.0, 1.0, 2.0, 3.0], 3.2, {"a": 1})
+    "Readings whose mean (9.25) is far from their median (3): a Timing reports the median."
+    t = Timing.from_times("x", torch.device("cpu"), [4, 1, 2, 30], items=9, unit="img", params={"a": 1})
+    assert (t.device, t.median, t.iqr, t.times, t.rate, t.params) == ("cpu", 3.0, 8.75, [4.0, 1.0, 2.0, 30.0], 3.0, {"a": 1})
     assert Timing.from_times("one", "cpu", [0.5]) == Timing("one", "cpu", 0.5, 0.0, [0.5])
     with pytest.raises(ValueError, match="no readings"): Timing.from_times("none", "cpu", [])
+
+
+class FakeTimer:
+    "Stands in for torch.utils.benchmark.Timer: readings fixed in advance (one slow one: mean 2.8 s, median 1 s)."
+    readings = [1.0, 1.0, 10.0, 1.0, 1.0]
+    def __init__(self, stmt, globals, num_threads): self.call = globals["call"]
+    def blocked_autorange(self, min_run_time):
+        self.call()
+        return bench.tbench.Measurement(1, list(self.readings), bench.tbench.TaskSpec("call()", "pass"))
+
+
+def test_time_fn_reports_the_median_not_the_mean(monkeypatch):
+    monkeypatch.setattr(bench.tbench, "Timer", FakeTimer)
+    t = time_fn(lambda: None, warmup=0, items=2)
+    assert t.median == 1.0 and t.rate == 2.0 and t.times == FakeTimer.readings
+
+
+def test_time_fn_synchronizes_the_device_after_warm_up_before_timing(monkeypatch):
+    "On an accelerator the warm-up calls are only queued: the clock must not start before they have run."
+    log = []
+    monkeypatch.setattr(bench, "synchronize", lambda dev: log.append(f"sync {dev}"))
+    monkeypatch.setattr(bench.tbench, "Timer", FakeTimer)
+    time_fn(lambda: log.append("call"), warmup=2, device="cuda:0")
+    assert log == ["call", "call", "sync cuda:0", "call"], log
+
+
+FAKE_GPU = {"index": 0, "name": "NVIDIA H200", "capability": "9.0", "memory_gib": 139.8, "multiprocessors": 132}
+
+
+def test_record_keeps_the_gpu_in_its_provenance(tmp_path, monkeypatch):
+    "A GPU record must say which GPU it was measured on (invisible on a CPU box: the GPU is faked)."
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91000)
+    monkeypatch.setattr(bench, "gpu_info", lambda i: {**FAKE_GPU, "index": i})
+    monkeypatch.setattr(bench, "device_name", lambda dev: "NVIDIA H200")
+    rec = record("fake", _timings(), what="x", folder=tmp_path)
+    assert rec.gpu == "NVIDIA H200" and rec.path.name == "fake--nvidia-h200.json"
+    back = load_record(rec.path)
+    assert back.provenance["gpus"] == [FAKE_GPU] and latest_gpu_record("fake", [tmp_path]).gpu == "NVIDIA H200"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert record("fake", _timings(), what="x", folder=tmp_path).path.name == "fake--cpu.json"
+
+
+def test_load_records_can_skip_a_corrupt_file_and_name_it(tmp_path):
+    record("good", _timings(), "x", folder=tmp_path)
+    _write(tmp_path / "bad--cpu.json", "{oops")
+    skipped = []
+    assert [r.experiment for r in load_records(folders=[tmp_path], skipped=skipped)] == ["good"]
+    assert len(skipped) == 1 and isinstance(skipped[0], RecordError) and "bad--cpu.json" in str(skipped[0])
+
+
+def test_write_atomic_modes_and_failures(tmp_path):
+    p = write_atomic(tmp_path / "f.json", "{}")
+    assert p.stat().st_mode & 0o777 == default_mode() and default_mode(folder=True) == default_mode() | 0o111
+    with mock.patch("os.fsync", side_effect=OSError(errno.ENOSPC, "No space left on device")):
+        with pytest.raises(RecordError, match="can't write .*f.json: No space left on device"):
+            write_atomic(p, "[1, 2]")
+    assert p.read_text() == "{}" and [q.name for q in tmp_path.iterdir()] == ["f.json"]
+    with pytest.raises(KeyboardInterrupt), mock.patch("os.replace", side_effect=KeyboardInterrupt):
+        write_atomic(p, "[3]")
+    assert [q.name for q in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_record_on_a_full_disk_is_a_clear_error_and_leaves_no_litter(tmp_path):
+    with mock.patch("os.fsync", side_effect=OSError(errno.ENOSPC, "No space left on device")):
+        with pytest.raises(RecordError, match=r"record\('full'\): can't write .*No space left"):
+            record("full", _timings(), "x", folder=tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -7,8 +7,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gpuvision_nb.checkpoint import (LATEST, MANIFEST, STATE, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint,
-                                     rng_state, save_checkpoint, set_rng_state, sha256, verify_checkpoint)
+from gpuvision_nb.bench import default_mode
+from gpuvision_nb.checkpoint import (LATEST, LOCK, MANIFEST, STATE, WEIGHTS, CheckpointError, FolderInUseError, all_finite,
+                                     checkpoints, epoch_of, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+                                     lock_folder, rng_state, save_checkpoint, set_rng_state, sha256, verify_checkpoint,
+                                     weights_bytes)
 
 
 def tiny():
@@ -75,7 +78,7 @@ def test_crash_while_writing_keeps_last_good(tmp_path):
     m, opt, sched = trained()
     save_checkpoint(tmp_path, m, opt, sched, epoch=1)
     with mock.patch("torch.save", side_effect=OSError(28, "No space left on device")):
-        with pytest.raises(OSError):
+        with pytest.raises(CheckpointError, match="epoch-0002: No space left on device; the previous checkpoint .*epoch-0001 is intact"):
             save_checkpoint(tmp_path, m, opt, sched, epoch=2)
     assert (tmp_path / LATEST).read_text() == "epoch-0001"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # temp folder cleaned up
@@ -152,3 +155,130 @@ def test_files_and_folders_are_fsynced_before_they_are_published(tmp_path):
     assert any(os.path.basename(s).startswith(".epoch-0001") for s in synced)   # the temporary folder itself
     assert str(tmp_path) in synced                                   # the run folder, after `latest` moved
     assert (tmp_path / LATEST).read_text() == path.name
+
+
+def test_checkpoints_are_ordered_and_pruned_by_epoch_number_not_name(tmp_path):
+    m = tiny()
+    for e in (9998, 9999, 10000): save_checkpoint(tmp_path, m, epoch=e, keep=2)
+    assert [p.name for p in checkpoints(tmp_path)] == ["epoch-9999", "epoch-10000"]
+    assert latest_checkpoint(tmp_path).name == "epoch-10000" and epoch_of("epoch-10000") == 10000 and epoch_of("x") is None
+
+
+def test_the_checkpoint_just_written_is_never_pruned(tmp_path):
+    "A folder that still holds later epochs (an abandoned continuation): the new checkpoint and `latest` survive."
+    m = tiny()
+    for e in (5, 6): save_checkpoint(tmp_path, m, epoch=e)
+    (tmp_path / LATEST).write_text("epoch-0005")               # resumed from epoch 5: epoch 6 is abandoned
+    save_checkpoint(tmp_path, m, epoch=1)
+    assert [p.name for p in checkpoints(tmp_path)] == ["epoch-0001"] and load_checkpoint(tmp_path, tiny())["epoch"] == 1
+
+
+def test_latest_moves_only_after_the_checkpoint_is_in_place(tmp_path):
+    "If publishing the new checkpoint fails, `latest` must still name the old one."
+    m = tiny(); save_checkpoint(tmp_path, m, epoch=1)
+    real = os.replace
+    def fail_on_folders(src, dst):
+        if os.path.isdir(src): raise OSError(28, "No space left on device")
+        return real(src, dst)
+    with mock.patch("os.replace", fail_on_folders), pytest.raises(CheckpointError, match="epoch-0001 is intact"):
+        save_checkpoint(tmp_path, m, epoch=2)
+    assert (tmp_path / LATEST).read_text() == "epoch-0001" and [p.name for p in checkpoints(tmp_path)] == ["epoch-0001"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_latest_update_keeps_the_old_state(tmp_path):
+    m = tiny(); save_checkpoint(tmp_path, m, epoch=1)
+    with mock.patch("gpuvision_nb.bench.os.fdopen", side_effect=OSError(28, "No space left on device")):
+        with pytest.raises(CheckpointError, match="latest: No space left on device; the previous checkpoint .*epoch-0001"):
+            save_checkpoint(tmp_path, m, epoch=2)
+    assert latest_checkpoint(tmp_path).name == "epoch-0001" and [p.name for p in checkpoints(tmp_path)] == ["epoch-0001"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001", LATEST]
+
+
+def test_files_and_folders_get_the_usual_permissions(tmp_path):
+    ck = save_checkpoint(tmp_path / "run", tiny(), epoch=1)
+    assert ck.stat().st_mode & 0o777 == default_mode(folder=True)                 # mkdtemp alone: 0700
+    for f in (ck / WEIGHTS, ck / STATE, ck / MANIFEST, tmp_path / "run" / LATEST):
+        assert f.stat().st_mode & 0o777 == default_mode(), f                      # mkstemp alone: 0600
+
+
+def _rehash(ck):
+    man = json.loads((ck / MANIFEST).read_text())
+    man["sha256"] = {f: sha256(ck / f) for f in (WEIGHTS, STATE)}
+    (ck / MANIFEST).write_text(json.dumps(man))
+
+
+def _edit(ck, fn): (ck / MANIFEST).write_text(json.dumps(fn(json.loads((ck / MANIFEST).read_text()))))
+
+
+@pytest.mark.parametrize("damage, msg", [
+    (lambda ck: _edit(ck, lambda m: {k: v for k, v in m.items() if k != "meta"}), r"manifest.json lacks \['meta'\]"),
+    (lambda ck: _edit(ck, lambda m: [m]), "manifest.json is a JSON list, not an object"),
+    (lambda ck: _edit(ck, lambda m: {**m, "meta": "x"}), "meta of type str"),
+    (lambda ck: _edit(ck, lambda m: {**m, "format": 2}), "format 2"),
+    (lambda ck: _edit(ck, lambda m: {**m, "sha256": {WEIGHTS: m["sha256"][WEIGHTS]}}), "exactly model.safetensors and state.pt"),
+    (lambda ck: (torch.save({}, ck / STATE), _rehash(ck)), r"state.pt lacks \['epoch', 'history', 'rng'"),
+    (lambda ck: (torch.save([1, 2], ck / STATE), _rehash(ck)), "state.pt holds a list, not a training state"),
+    (lambda ck: (torch.save({**torch.load(ck / STATE, weights_only=True), "history": 3}, ck / STATE), _rehash(ck)),
+     r"state.pt has \['history'\] of the wrong type"),
+    (lambda ck: (torch.save({**torch.load(ck / STATE, weights_only=True), "rng": {}}, ck / STATE), _rehash(ck)),
+     "random state lacks"),
+    (lambda ck: (torch.save({**torch.load(ck / STATE, weights_only=True), "epoch": 7}, ck / STATE), _rehash(ck)),
+     "is of epoch 7, but its manifest.json says 1"),
+])
+def test_hash_valid_but_malformed_checkpoints_are_refused_by_name(tmp_path, damage, msg):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1)
+    damage(ck)
+    with pytest.raises(CheckpointError, match=msg):
+        load_checkpoint(tmp_path, tiny())
+
+
+@pytest.mark.parametrize("content, msg", [(b"\xff\xfe\x00", "not UTF-8"), (b"../../etc", "should name a checkpoint folder"),
+                                          (b"", "should name a checkpoint folder")])
+def test_a_damaged_latest_is_refused_by_name(tmp_path, content, msg):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    (tmp_path / LATEST).write_bytes(content)
+    with pytest.raises(CheckpointError, match=f"latest is damaged.*{msg}"):
+        load_checkpoint(tmp_path, tiny())
+
+
+def test_optimizer_state_that_does_not_fit_is_a_checkpoint_error(tmp_path):
+    m, opt, sched = trained()
+    save_checkpoint(tmp_path, m, opt, epoch=1)
+    other = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(CheckpointError, match="its optimizer state does not fit"):
+        load_checkpoint(tmp_path, tiny(), optimizer=other)
+
+
+def test_all_finite_and_last_finite_checkpoint(tmp_path):
+    good, bad = tiny(), tiny()
+    with torch.no_grad(): bad[0].bias[1] = float("inf")
+    assert all_finite(good.state_dict().values()) and not all_finite(bad.state_dict().values())
+    assert all_finite([]) and all_finite([torch.arange(3)])
+    save_checkpoint(tmp_path, good, epoch=1, keep=5)
+    save_checkpoint(tmp_path, bad, epoch=2, keep=5)
+    ck3 = save_checkpoint(tmp_path, good, epoch=3, keep=5)
+    with open(ck3 / WEIGHTS, "r+b") as f: f.truncate(10)            # newest: damaged
+    assert last_finite_checkpoint(tmp_path).name == "epoch-0001"
+    assert last_finite_checkpoint(tmp_path / "none") is None
+
+
+def test_weights_bytes_refuses_non_tensor_state():
+    class Odd(nn.Module):
+        def get_extra_state(self): return {"x": 1}
+        def set_extra_state(self, s): pass
+    with pytest.raises(CheckpointError, match="holds state safetensors can't store"):
+        weights_bytes(Odd())
+
+
+def test_lock_is_exclusive_released_and_survives_a_stale_file(tmp_path):
+    with lock_folder(tmp_path / "run") as path:
+        assert path.read_text().startswith(f"pid {os.getpid()} on ")
+        with pytest.raises(FolderInUseError, match=f"run is in use by another run \\(pid {os.getpid()}"):
+            with lock_folder(tmp_path / "run"): pass
+    assert not (tmp_path / "run" / LOCK).exists()
+    (tmp_path / "run" / LOCK).write_text("pid 4194303 on somewhere")      # left by a process that died
+    with lock_folder(tmp_path / "run"): pass
+    blocker = tmp_path / "file"; blocker.write_text("")
+    with pytest.raises(CheckpointError, match="can't create run folder"):
+        with lock_folder(blocker / "run"): pass

@@ -72,17 +72,21 @@ def test_data_then_train_then_report(tmp_path):
             GPUVISION_RESULTS=str(tmp_path / "results"))
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
-    for key in ("val_acc", "test_acc", "train_seconds", "images_per_second", "device_name", "classes"):
+    for key in ("val_acc", "test_acc", "train_seconds", "images_per_second", "device_name", "classes", "per_class_acc",
+                "confusion", "world_size", "model", "mean", "std", "settings", "data"):
         assert key in m, key
     assert m["epochs"] == 1 and len(m["classes"]) == 10 and (out / "checkpoints" / "latest").exists()
+    assert m["world_size"] == 1 and len(m["confusion"]) == 10 and set(m["per_class_acc"]) == set(m["classes"])
+    assert (out / "confusion.png").stat().st_size > 1000 and "wrote" in r.stdout
     r = run("report", "--chart", str(tmp_path / "chart.png"), GPUVISION_RESULTS=str(tmp_path / "results"))
     assert r.returncode == 0 and (tmp_path / "chart.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("args, msg", [
-    (["train", "--data", "/no/such/folder", "--epochs", "1"], "--data must be 'shapes' or an existing ImageFolder"),
-    (["train", "--model", "vgg"], "--model must be one of"),
-    (["train", "--precision", "fp8", "--epochs", "1"], "precision must be one of"),
+    (["train", "--data", "/no/such/folder", "--epochs", "1"], "/no/such/folder is not an existing folder"),
+    (["train", "--model", "vgg"], "argument --model: invalid choice: 'vgg'"),
+    (["train", "--precision", "fp8", "--epochs", "1"], "argument --precision: invalid choice: 'fp8'"),
+    (["train", "--resume", "--overwrite"], "exclude each other"),
 ])
 def test_train_bad_arguments(tmp_path, args, msg):
     r = run(*args, "--out", str(tmp_path / "o"))

@@ -1,4 +1,5 @@
-"The data chapter (02): shapes on disk, load_folder and bad files, split, loaders, GPULoader, CIFAR-10 offline."
+"The data chapter (03): shapes on disk, load_folder and bad files, split, loaders, GPULoader, CIFAR-10 offline."
+import math
 import shutil
 import warnings
 from pathlib import Path
@@ -302,10 +303,10 @@ def test_gpu_loader_matches_cpu_path(shapes):
         assert torch.equal(yc, yg)
 
 
-def _is_crop_flip(aug, orig, p=4):
+def _is_crop_flip(aug, orig, p=4, flips=(False, True)):
     h, w = orig.shape[-2:]
     xp = F.pad(orig, (p, p, p, p))
-    return any(torch.equal(aug, v[..., i:i + h, j:j + w]) for v in (xp, xp.flip(-1))
+    return any(torch.equal(aug, v[..., i:i + h, j:j + w]) for v in (xp.flip(-1) if f else xp for f in flips)
                for i in range(2 * p + 1) for j in range(2 * p + 1))
 
 
@@ -374,3 +375,273 @@ def test_cifar10_offline_gives_a_clear_message(tmp_path, monkeypatch):
 def test_cifar10_default_root_is_in_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     with pytest.raises(DatasetUnavailableError, match=str(tmp_path / "cifar10")): cifar10(download=False)
+
+
+# ---- switchable augmentation ----------------------------------------------------------------------------------------
+
+def _pixels(x, y, augment, **kw):
+    "One batch of all of `x` through a GPULoader, back in uint8 pixel units."
+    gl = GPULoader(x, y, len(x), shuffle=False, augment=augment, device="cpu", mean=(0,) * x.shape[1],
+                   std=(1 / 255,) * x.shape[1], **kw)
+    return next(iter(gl))[0].round().to(torch.uint8)
+
+
+def test_augment_none_is_the_identity_and_crop_never_flips(shapes):
+    x, y = to_tensors(load_folder(shapes))
+    assert not any(torch.equal(x[i], x[i].flip(-1)) for i in range(len(x)))          # every image differs from its mirror
+    assert torch.equal(_pixels(x, y, "none"), x)
+    crops = _pixels(x, y, "crop")
+    assert all(_is_crop_flip(crops[i], x[i], flips=(False,)) for i in range(len(x)))
+    assert sum(not torch.equal(crops[i], x[i]) for i in range(len(x))) > 40        # shifted ...
+    assert not any(_is_crop_flip(crops[i], x[i], flips=(True,)) and not _is_crop_flip(crops[i], x[i], flips=(False,))
+                   for i in range(len(x)))                                           # ... never mirrored
+
+
+def test_augment_flip_only_mirrors(shapes):
+    x, y = to_tensors(load_folder(shapes))
+    out = _pixels(x, y, "flip")
+    mirrored = [torch.equal(out[i], x[i].flip(-1)) for i in range(len(x))]
+    assert all(m or torch.equal(out[i], x[i]) for i, m in enumerate(mirrored))
+    assert 10 < sum(mirrored) < 50
+
+
+def test_augment_booleans_and_names(shapes):
+    x, y = to_tensors(load_folder(shapes))
+    assert torch.equal(_pixels(x, y, True), _pixels(x, y, "flip+crop"))
+    assert torch.equal(_pixels(x, y, False), x)
+    assert data.AUGMENTS == ("none", "flip", "crop", "flip+crop")
+    assert GPULoader(x, y, device="cpu", augment="flip").padding == 0
+    assert GPULoader(x, y, device="cpu", augment=" Crop ").augment == "crop"
+    for bad in ("rotate", None, 1):
+        with pytest.raises(ValueError, match="augment must be one of"): GPULoader(x, y, device="cpu", augment=bad)
+
+
+# ---- folder_loaders, preprocess, fingerprint ------------------------------------------------------------------------
+
+def _presplit(src: Path, dst: Path, splits=(("train", 4), ("val", 1), ("test", 1)), classes=("circle", "star")) -> Path:
+    "A pre-split copy of shapes folder `src`: for each (split folder, n) the next n images of each class."
+    for c in classes:
+        files = sorted((src / c).iterdir())
+        for name, n in splits:
+            (dst / name / c).mkdir(parents=True, exist_ok=True)
+            for f in files[:n]: shutil.copy(f, dst / name / c)
+            files = files[n:]
+    return dst
+
+
+def test_folder_loaders_flat(shapes):
+    fd = data.folder_loaders(shapes, batch_size=8, device="cpu", splits=(0.5, 1 / 3, 1 / 6))
+    assert fd.layout == "flat" and fd.classes == sorted(SHAPES) and (fd.size, fd.in_channels) == (32, 3)
+    assert fd.counts["train"] == {c: 3 for c in SHAPES} and fd.counts["test"] == {c: 1 for c in SHAPES}
+    assert (len(fd.train.x), len(fd.val.x), len(fd.test.x)) == (30, 20, 10)
+    assert fd.train.augment == "crop" and fd.val.augment == fd.test.augment == "none" and not fd.val.shuffle
+    xtr = fd.train.x[:, :, 4:-4, 4:-4]
+    assert fd.mean == tuple(round(m, 4) for m in channel_stats(xtr)[0])          # from the training split
+    assert fd.std == tuple(round(s, 4) for s in channel_stats(xtr)[1])
+    assert fd.mean != tuple(round(m, 4) for m in channel_stats(to_tensors(load_folder(shapes))[0])[0])
+    fp = fd.fingerprint()
+    assert fp == {"classes": sorted(SHAPES), "size": 32, "in_channels": 3, "layout": "flat",
+                  "images": {"train": 30, "val": 20, "test": 10}, "hash": fd.hash} and len(fd.hash) == 16
+    assert data.folder_loaders(shapes, batch_size=8, device="cpu", splits=(0.5, 1 / 3, 1 / 6)).fingerprint() == fp
+    assert data.folder_loaders(shapes, device="cpu", splits=(0.5, 0.5)).test is None
+
+
+@pytest.mark.parametrize("val_name", ["val", "valid", "validation"])
+def test_folder_loaders_presplit(shapes, tmp_path, val_name):
+    root = _presplit(shapes, tmp_path / "ds", (("train", 4), (val_name, 1), ("test", 1)))
+    fd = data.folder_loaders(root, device="cpu", batch_size=4)
+    assert fd.layout == "presplit" and fd.classes == ["circle", "star"]             # never 'test'/'train'
+    assert fd.counts == {"train": {"circle": 4, "star": 4}, "val": {"circle": 1, "star": 1}, "test": {"circle": 1, "star": 1}}
+
+
+def test_folder_loaders_train_test_only_carves_val(shapes, tmp_path):
+    root = _presplit(shapes, tmp_path / "ds", (("train", 5), ("test", 1)))
+    fd = data.folder_loaders(root, device="cpu", splits=(0.6, 0.2, 0.2))            # val: 5 × 0.2/0.8 → 1 per class
+    assert fd.counts == {"train": {"circle": 4, "star": 4}, "val": {"circle": 1, "star": 1}, "test": {"circle": 1, "star": 1}}
+    root2 = _presplit(shapes, tmp_path / "ds2", (("train", 4), ("valid", 2)))
+    assert data.folder_loaders(root2, device="cpu").test is None
+
+
+def test_presplit_mistakes_are_refused(shapes, tmp_path):
+    root = _presplit(shapes, tmp_path / "ds", (("train", 2), ("test", 1)))
+    (root / "cat").mkdir()
+    with pytest.raises(DatasetError, match="mixes split folders"): data.folder_loaders(root, device="cpu")
+    only_test = _presplit(shapes, tmp_path / "t", (("test", 3),))
+    with pytest.raises(DatasetError, match="no train/"): data.folder_loaders(only_test, device="cpu")
+    odd = _presplit(shapes, tmp_path / "odd", (("train", 3), ("val", 2)))
+    shutil.rmtree(odd / "val" / "star"); _presplit(shapes, odd / "val", (("ring", 1),), classes=("ring",))
+    with pytest.raises(DatasetError, match="same class folders"): data.folder_loaders(odd, device="cpu")
+
+
+def test_flat_layout_can_be_forced(shapes, tmp_path):
+    root = tmp_path / "ds"
+    for c in ("test", "other"): shutil.copytree(shapes / "star", root / c)
+    with pytest.raises(DatasetError, match="layout='flat'"): data.folder_loaders(root, device="cpu")
+    fd = data.folder_loaders(root, device="cpu", layout="flat", splits=(0.5, 0.5))
+    assert fd.classes == ["other", "test"]
+
+
+def test_too_small_names_class_count_and_need(shapes, tmp_path):
+    root = tmp_path / "ds"
+    shutil.copytree(shapes / "star", root / "star")
+    (root / "ring").mkdir(); [shutil.copy(f, root / "ring") for f in sorted((shapes / "ring").iterdir())[:3]]
+    with pytest.raises(DatasetError) as e: data.folder_loaders(root, device="cpu")
+    msg = str(e.value)
+    assert "class 'ring' has 3 image(s)" in msg and "class 'star' has 6 image(s)" in msg and "at least 8 images" in msg
+    assert "to_tensors" not in msg
+
+
+def test_ten_images_in_one_class_and_one_class_folders(shapes, tmp_path):
+    one = tmp_path / "one"
+    shutil.copytree(shapes / "star", one / "star")
+    with pytest.raises(DatasetError, match="only 1 class folder"): data.folder_loaders(one, device="cpu")
+
+
+@pytest.mark.parametrize("kw, name", [({"size": 0}, "size"), ({"size": 100_000}, "size"), ({"batch_size": 0}, "batch_size"),
+                                      ({"seed": -1}, "seed"), ({"in_channels": 2}, "in_channels"),
+                                      ({"splits": (0.5, 0.6)}, "splits"), ({"splits": (1, 0)}, "splits"),
+                                      ({"augment": "rot"}, "augment"), ({"layout": "nested"}, "layout")])
+def test_folder_loaders_arguments_checked_first(shapes, kw, name):
+    with pytest.raises(ValueError, match=f"folder_loaders: {name}"): data.folder_loaders(shapes, device="cpu", **kw)
+
+
+def test_grey_loaders_and_preprocess_agree(shapes, tmp_path):
+    root = _presplit(shapes, tmp_path / "ds", (("train", 3), ("val", 1), ("test", 2)))
+    for ch in (1, 3):
+        fd = data.folder_loaders(root, device="cpu", in_channels=ch, size=24)
+        files = [open_rgb(p) for c in fd.classes for p in sorted((root / "test" / c).iterdir())]
+        xb = torch.cat([x for x, _ in fd.test])
+        assert xb.shape == (4, ch, 24, 24) and len(fd.mean) == len(fd.std) == ch
+        assert torch.equal(xb, data.preprocess(files, fd.size, fd.mean, fd.std, ch))      # bit-identical
+        u8 = torch.stack([torch.from_numpy(np.array(im)).permute(2, 0, 1) for im in files])
+        assert torch.equal(xb, data.preprocess(u8, fd.size, fd.mean, fd.std, ch))
+
+
+def test_to_channels_is_pillows_luma(zoo):
+    im = open_rgb(zoo["rgb-jpeg"])
+    x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None]
+    assert torch.equal(data.to_channels(x, 1)[0, 0], torch.from_numpy(np.array(im.convert("L"))))
+    assert torch.equal(data.to_channels(data.to_channels(x, 1), 3)[0, 1], data.to_channels(x, 1)[0, 0])
+    with pytest.raises(ValueError, match="1 or 3"): data.to_channels(torch.zeros(1, 2, 4, 4, dtype=torch.uint8), 3)
+
+
+def test_fingerprint_changes_with_content(shapes, tmp_path):
+    root = tmp_path / "ds"; shutil.copytree(shapes, root)
+    h = data.folder_loaders(root, device="cpu", splits=(0.5, 0.5)).hash
+    f = sorted((root / "star").iterdir())[0]
+    shutil.copy(sorted((root / "ring").iterdir())[0], f)                             # same name, other bytes
+    assert data.folder_loaders(root, device="cpu", splits=(0.5, 0.5)).hash != h
+
+
+def test_min_per_class_and_split_counts():
+    assert data.split_counts(7, (0.8, 0.1, 0.1)) == [6, 0, 1]
+    assert data.min_per_class((0.8, 0.1, 0.1)) == 8 and data.min_per_class((0.5, 0.5)) == 2
+    for f in [(0.8, 0.1, 0.1), (0.7, 0.2, 0.1), (0.9, 0.05, 0.05), (0.6, 0.4)]:
+        n = data.min_per_class(f)
+        assert all(min(data.split_counts(m, f)) > 0 for m in range(n, 200)) and min(data.split_counts(n - 1, f)) == 0
+
+
+def test_channel_stats_exact():
+    x = torch.tensor([0, 255, 0, 255], dtype=torch.uint8).view(4, 1, 1, 1)
+    m, s = channel_stats(x)
+    assert m == (0.5,) and s[0] == pytest.approx(math.sqrt(1 / 3))      # unbiased: var = 4·0.25 / 3
+
+
+# ---- the walk: links leading outside the dataset are followed ------------------------------------------------------
+
+def _two_classes(root, n=10):
+    for i in range(n):
+        good_png(root / "cat" / f"c{i}.png", (10 * i, 0, 0)); good_png(root / "dog" / f"d{i}.png", (0, 0, 10 * i))
+    return root
+
+
+def test_a_link_to_a_folder_outside_is_followed(tmp_path):
+    elsewhere = _two_classes(tmp_path / "store")
+    root = tmp_path / "ds"; root.mkdir()
+    (root / "cat").symlink_to(elsewhere / "cat"); (root / "dog").symlink_to(elsewhere / "dog")
+    ds = data.load_folder(root)
+    assert ds.classes == ["cat", "dog"] and len(ds) == 20 and ds.skipped == []
+
+
+# ---- the digits -----------------------------------------------------------------------------------------------------
+
+def test_make_digits_is_deterministic_and_complete(tmp_path):
+    a = data.make_digits(tmp_path / "a", size=16)
+    b = data.make_digits(tmp_path / "b", size=16)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files) and tree_hash(a) == tree_hash(b)
+    assert sorted(p.name for p in a.iterdir() if p.is_dir()) == [str(k) for k in range(10)]
+    assert len(list(a.rglob("*.png"))) == 1797
+    with Image.open(next((a / "3").iterdir())) as im: assert (im.mode, im.size) == ("L", (16, 16))
+    meta = __import__("json").loads((a / "digits.json").read_text())
+    assert meta["size"] == 16 and "optdigits" in meta["source"] and "Alpaydin" in meta["source"]
+
+
+def test_digits_pixels_are_the_upscaled_sklearn_digits():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    assert np.array_equal(data.upscale_digits(d.images[:5], 8), (d.images[:5] * 255 / 16 + 0.5).astype(np.uint8))
+    for size in (16, 32, 36):                                           # PyTorch's bilinear, in floats: ≤ 1 level apart
+        up = data.upscale_digits(d.images[:20], size).astype(np.int16)
+        ref = F.interpolate(torch.from_numpy(d.images[:20] * 255 / 16)[:, None], size=(size, size), mode="bilinear",
+                            align_corners=False)[:, 0].numpy()
+        assert up.shape == (20, size, size) and np.abs(up - ref).max() <= 0.5 + 1e-9
+
+
+def test_digits_root_caches(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    r = data.digits_root(16)
+    assert r == tmp_path / "digits-v1-s16" and len(list(r.rglob("*.png"))) == 1797
+    stamp = r.stat().st_mtime_ns
+    assert data.digits_root(16) == r and r.stat().st_mtime_ns == stamp
+    assert data.dataset_root("digits", size=16) == r
+    assert data.dataset_root(str(r)) == r
+    with pytest.raises(FileNotFoundError, match="data must be one of"): data.dataset_root(tmp_path / "nope")
+
+
+def test_digits_through_folder_loaders(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    fd = data.folder_loaders(data.digits_root(16), size=16, in_channels=1, device="cpu")
+    assert fd.classes == [str(k) for k in range(10)] and fd.in_channels == 1 and fd.layout == "flat"
+    assert sum(fd.fingerprint()["images"].values()) == 1797 and fd.mean[0] < 0.5
+
+
+def test_cli_data_digits(tmp_path):
+    from gpuvision_nb.cli import main
+    assert main(["data", "digits", "--out", str(tmp_path / "d"), "--size", "8"]) == 0
+    assert len(list((tmp_path / "d").rglob("*.png"))) == 1797
+    assert main(["data", "digits", "--out", str(tmp_path / "e"), "--seed", "1"]) == 2          # shapes-only option
+    assert main(["data", "shapes", "--out", str(tmp_path / "d")]) == 2                         # not empty
+
+
+# ---- CIFAR-10 on disk: a tiny fake in the real format ---------------------------------------------------------------
+
+def _fake_cifar10(root: Path, n: int = 3) -> dict:
+    "cifar-10-batches-py with `n` images per file; returns CIFAR10 class attributes listing the fake files' MD5s."
+    import hashlib, pickle
+    folder = root / "cifar-10-batches-py"; folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (folder / name).write_bytes(pickle.dumps({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                                                  "labels": rng.integers(0, 10, n).tolist()}, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{k}" for k in range(10)]}))
+    md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    from torchvision.datasets import CIFAR10
+    return {"train_list": [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)],
+            "test_list": [["test_batch", md5["test_batch"]]], "meta": {**CIFAR10.meta, "md5": md5["batches.meta"]}}
+
+
+def test_cifar10_reads_the_on_disk_format(tmp_path, monkeypatch):
+    import pickle
+    from torchvision.datasets import CIFAR10
+    for k, v in _fake_cifar10(tmp_path / "c").items(): monkeypatch.setattr(CIFAR10, k, v)
+    train, test = cifar10(tmp_path / "c", download=False), cifar10(tmp_path / "c", train=False, download=False)
+    assert (len(train), len(test), train.classes[0]) == (15, 3, "class0")
+    raw = pickle.loads((tmp_path / "c" / "cifar-10-batches-py" / "test_batch").read_bytes())
+    x, y = test[2]
+    assert x.dtype == torch.uint8 and torch.equal(x, torch.from_numpy(raw["data"][2].reshape(3, 32, 32))) and y == raw["labels"][2]
+    xs, ys = to_tensors(train)
+    assert xs.shape == (15, 3, 32, 32) and ys.tolist() == train.targets
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", "0" * 32]])          # a wrong checksum: refused, clearly
+    with pytest.raises(DatasetUnavailableError, match="download=False"): cifar10(tmp_path / "c", train=False, download=False)

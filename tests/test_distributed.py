@@ -1,5 +1,5 @@
 "DDP with torchrun/gloo, sharded loading, and run-time resource adjustment (chapter 13)."
-import os
+import os, subprocess, sys
 from unittest import mock
 
 import pytest
@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DistributedSampler, TensorDataset
 
 from gpuvision_nb.device import set_seed
-from gpuvision_nb.distributed import (ShardedLoader, accumulation_for, build_parser, cleanup_distributed, cudnn_benchmark,
+from gpuvision_nb.distributed import (Interleaved, ShardedLoader, accumulation_for, build_parser, cleanup_distributed, cudnn_benchmark,
                                       ddp_train, dist_env, distributed_loader, find_batch_size, free_memory, free_port, is_oom, launch,
                                       pick_backend, rank, setup_distributed, synthetic_images, torchrun_command,
                                       world_size, wrap_ddp)
@@ -22,19 +22,38 @@ TINY = ["--model", "tiny", "--images", "64", "--epochs", "1", "--schedule", "con
 
 # --- the key test: 2 processes (real torchrun, gloo) == 1 process with the same global batch -----------------------
 
-def test_two_gloo_processes_match_one_process_with_the_global_batch(tmp_path):
+def test_two_gloo_processes_equal_one_process_accumulating_their_shards(tmp_path):
+    """DDP's update is exactly (bit for bit) that of one process accumulating the same two shards with the same kernels
+    (one thread each). Against one process with the whole batch, the gap depends on the CPU's kernels (it can reach
+    1e-3 after a discrete flip on some CPUs — chapter 13): it is not asserted here."""
     out = launch(["train", *TINY, "--batch-size", "8", "--out", tmp_path / "ddp"], nproc_per_node=2, timeout=120)
     assert "rank 0 of 2 (gloo, cpu): global batch 16, 4 steps/epoch" in out
     assert out.count("rank 0 of") == 1                                   # only rank 0 logs
-    args = vars(build_parser().parse_args(["train", *TINY, "--batch-size", "16", "--out", str(tmp_path / "one")]))
+    args = vars(build_parser().parse_args(["train", *TINY, "--batch-size", "8", "--simulate", "2", "--out", str(tmp_path / "twin")]))
     args.pop("command")
-    m = ddp_train(**args)
-    assert (m["world_size"], m["global_batch"], m["steps_per_epoch"]) == (1, 16, 4)
-    two, one = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "one" / "model.safetensors")
-    assert list(two) == list(one)
+    threads = torch.get_num_threads(); torch.set_num_threads(1)          # as each torchrun process (launch: threads=1)
+    try: m = ddp_train(**args)
+    finally: torch.set_num_threads(threads)
+    assert (m["world_size"], m["simulated_world_size"], m["global_batch"], m["steps_per_epoch"]) == (1, 2, 16, 4)
+    two, twin = load_file(tmp_path / "ddp" / "model.safetensors"), load_file(tmp_path / "twin" / "model.safetensors")
+    assert list(two) == list(twin)
     set_seed(0); init = SeedCNN(10, widths=(8, 8, 16), hidden=32).state_dict()
-    assert any(not torch.equal(one[k], init[k]) for k in one)            # it did train
-    for k in one: torch.testing.assert_close(two[k], one[k], rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(twin[k], init[k]) for k in twin)          # it did train
+    assert all(torch.equal(two[k], twin[k]) for k in twin)
+
+
+def test_interleaved_is_the_ranks_micro_batches_in_turn():
+    X, Y = torch.arange(12).float()[:, None], torch.arange(12)
+    shards = [ShardedLoader(X, Y, 2, seed=0, rank=r, world_size=2) for r in range(2)]
+    il = Interleaved(shards)
+    assert len(il) == 6
+    got = [y.tolist() for _, y in il]
+    assert got[0::2] == [y.tolist() for _, y in shards[0]] and got[1::2] == [y.tolist() for _, y in shards[1]]
+    il.set_epoch(3)
+    assert all(s.sampler.epoch == 3 for s in shards)                     # set_epoch reaches every shard
+    with pytest.raises(ValueError, match="equal, non-zero length"): Interleaved([shards[0], ShardedLoader(X[:4], Y[:4], 2)])
+    with pytest.raises(ValueError, match="simulate runs alone and without accumulate"):
+        ddp_train("tiny", n=16, batch_size=4, simulate=2, accumulate=2, device="cpu")
 
 
 # --- environment, backend, process group --------------------------------------------------------------------------
@@ -279,12 +298,12 @@ def test_found_batch_plus_accumulation_reaches_the_target_update():
     b, k = accumulation_for(96, find_batch_size(TINY_NET, None, "cpu", start=8, step=fake_gpu(40)))
     assert (b, k) == (32, 3)
 
-    def trained(batch, accumulate):
-        set_seed(0); m = SeedCNN(widths=(4, 4, 8), hidden=8)
-        fit(m, ShardedLoader(x, y, batch, rank=0, world_size=1), epochs=1, lr=0.05, schedule="constant",
+    def trained(batch, accumulate):                     # float64: the kernels' batch-dependent rounding is ~1e-16 there
+        set_seed(0); m = SeedCNN(widths=(4, 4, 8), hidden=8).double()
+        fit(m, ShardedLoader(x.double(), y, batch, rank=0, world_size=1), epochs=1, lr=0.05, schedule="constant",
             device="cpu", accumulate=accumulate, progress=False)
         return m
-    for p, q in zip(trained(96, 1).parameters(), trained(b, k).parameters()): torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    for p, q in zip(trained(96, 1).parameters(), trained(b, k).parameters()): torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)
 
 
 def test_cudnn_benchmark_context_restores():
@@ -294,3 +313,77 @@ def test_cudnn_benchmark_context_restores():
             assert torch.backends.cudnn.benchmark is (not old)
             raise KeyError
     assert torch.backends.cudnn.benchmark is old
+
+
+# --- gpuvision train under torchrun (issue 12) ---------------------------------------------------------------------
+
+def test_sharded_gpu_loader_partitions_batches_and_reshuffles():
+    from gpuvision_nb.data import GPULoader
+    from gpuvision_nb.distributed import ShardedGPULoader
+    x, y = torch.randint(0, 256, (11, 1, 4, 4), dtype=torch.uint8), torch.arange(11)
+    full = GPULoader(x, y, batch_size=2, shuffle=True, augment="none", device="cpu", mean=(0.5,), std=(0.25,))
+    train = [ShardedGPULoader(full, rank=r, world_size=2) for r in range(2)]
+    val = [ShardedGPULoader(full, rank=r, world_size=2, pad=False) for r in range(2)]
+    assert [len(t) for t in train] == [3, 3] and sum(len(torch.cat([b for _, b in v])) for v in val) == 11
+    got = [torch.cat([b for _, b in t]) for t in train]
+    assert set(torch.cat(got).tolist()) == set(range(11)) and len(torch.cat(got)) == 12          # padded to equal shards
+    assert sorted(torch.cat([torch.cat([b for _, b in v]) for v in val]).tolist()) == list(range(11))
+    xb, yb = next(iter(train[0]))
+    torch.testing.assert_close(xb, (x[yb].float() / 255 - 0.5) / 0.25)                          # the loader's normalisation
+    for t in train: t.set_epoch(1)
+    assert not torch.equal(torch.cat([b for _, b in train[0]]), got[0])
+
+
+def _tiny_images(root, per_class=12):
+    from PIL import Image
+    for k, c in enumerate("ab"):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.new("RGB", (16, 16), (200 * k, 40 + 3 * i, 100)).save(root / c / f"{i}.png")
+    return root
+
+
+CLI_FAST = ["--model", "seed", "--size", "16", "--batch-size", "4", "--val-frac", "0.25", "--test-frac", "0.25",
+            "--device", "cpu", "--no-progress"]
+
+
+def test_gpuvision_train_on_two_gloo_processes_then_resumed(tmp_path):
+    import json
+    data, out = _tiny_images(tmp_path / "data"), tmp_path / "run"
+    launch(["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST], nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["world_size"], m["epochs"]) == (2, 1)
+    assert m["history"][0]["images"] == 6                     # each rank trained on its half of the 12 training images
+    log = launch(["train", "--out", out, "--resume", "--epochs", "2", "--device", "cpu", "--no-progress"],
+                 nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
+    assert log.count("wrote") == 1                            # rank 0 alone reports (and writes)
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["world_size"], m["epochs"], [h["epoch"] for h in m["history"]]) == (2, 2, [1, 2])
+
+
+def test_gpuvision_train_on_two_nodes_with_a_static_rendezvous(tmp_path):
+    import json
+    data, out, port = _tiny_images(tmp_path / "data"), tmp_path / "run", free_port()
+    args = ["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
+                               *torchrun_command(args, 1, nnodes=2, node_rank=r, master_addr="127.0.0.1", master_port=port,
+                                                 module="gpuvision_nb.cli", launcher=())],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in range(2)]
+    logs = [n.communicate(timeout=300)[0] for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], logs
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+
+
+def test_nproc_shortcut_and_its_errors(tmp_path):
+    import json
+    data, out = _tiny_images(tmp_path / "data"), tmp_path / "run"
+    exe = os.path.join(os.path.dirname(sys.executable), "gpuvision")
+    r = subprocess.run([exe, "train", "--nproc", "2", "--data", str(data), "--epochs", "1", "--out", str(out), *CLI_FAST],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+    r = subprocess.run([exe, "train", "--nproc=2", "--data", str(data), "--epochs", "1", "--out", str(out), *CLI_FAST],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2 and "already holds a run" in r.stderr and "processes failed" in r.stderr
+    assert "Traceback" not in r.stderr

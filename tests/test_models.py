@@ -1,12 +1,12 @@
-"The repaired seed CNN, the small ResNet, parameter/FLOP counting and the summary (chapter 04)."
+"The repaired seed CNN, the small ResNet, parameter/FLOP counting, the summary, in_channels, model_config and TorchScript (chapter 04)."
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from gpuvision_nb.device import set_seed
-from gpuvision_nb.models import (MODELS, ModelSummary, ResBlock, SeedCNN, SmallResNet, check_images, count_params,
-                                 evaluating, flops_per_image, get_model, summary, time_model)
+from gpuvision_nb.models import (MODELS, ModelSummary, ResBlock, SeedCNN, SmallResNet, build_model, check_images,
+                                 count_params, evaluating, flops_per_image, get_model, model_config, summary, time_model)
 
 NAMES = list(MODELS)
 PARAMS = {"seed": 4_312_522, "resnet": 308_650}
@@ -45,7 +45,7 @@ def test_widths_validation(cls, bad):
 
 @pytest.mark.parametrize("bad", [0, 1.5, True])
 def test_hidden_validation(bad):
-    with pytest.raises(ValueError, match="hidden must be a positive int"):
+    with pytest.raises(ValueError, match="SeedCNN: hidden must be an int >= 1"):
         SeedCNN(hidden=bad)
 
 
@@ -236,3 +236,83 @@ def test_time_model_errors():
         time_model("seed", batch_size=0)
     with pytest.raises(ValueError, match="unknown model"):
         time_model("vgg")
+
+
+# ---- in_channels, size ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_channel_models(name):
+    m = get_model(name, n_classes=4, in_channels=1).eval()
+    assert m.conv1.in_channels == 1 and m(torch.randn(2, 1, 32, 32)).shape == (2, 4)
+    assert count_params(get_model(name)) - count_params(get_model(name, in_channels=1)) == 2 * 9 * m.conv1.out_channels
+    with pytest.raises(ValueError, match=r"\(N, 1, .*convert the images to grey"): m(torch.randn(2, 3, 32, 32))
+
+
+def test_seed_size_shapes_fc1():
+    m = get_model("seed", size=64)
+    assert m.fc1.in_features == 128 * 16 * 16 and m(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+    with pytest.raises(ValueError, match=r"\(N, 3, 64, 64\)"): m(torch.randn(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="multiple of 4"): SeedCNN(size=30)
+    with pytest.raises(ValueError, match="get_model: size"): get_model("resnet", size=0)
+
+
+@pytest.mark.parametrize("bad", [0, 65, 1.0, True])
+def test_in_channels_validation(bad):
+    for cls in (SeedCNN, SmallResNet):
+        with pytest.raises(ValueError, match=f"{cls.__name__}: in_channels must be an int in"): cls(in_channels=bad)
+
+
+# ---- model_config / build_model -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", [SeedCNN(), SeedCNN(3, (8, 9, 10), 11, in_channels=1, size=16), SmallResNet(),
+                                   SmallResNet(4, (8, 16, 24), in_channels=1, mids=(5, 6, 7))], ids=lambda m: str(model_config(m)))
+def test_build_model_inverts_model_config(model):
+    import json
+    cfg = json.loads(json.dumps(model_config(model)))                   # JSON round trip, as in a manifest
+    twin = build_model(cfg)
+    twin.load_state_dict(model.state_dict())                            # strict
+    assert type(twin) is type(model) and model_config(twin) == cfg
+    x = torch.randn(2, model.conv1.in_channels, *(2 * [model.size if isinstance(model, SeedCNN) else 24]))
+    with torch.no_grad(): assert torch.equal(twin.eval()(x), model.eval()(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_model_config_of_a_structurally_pruned_model(name):
+    from gpuvision_nb.prune import channel_groups, plan_channels, rebuild
+    set_seed(0)
+    full = get_model(name, n_classes=5).eval()
+    slim = rebuild(full, plan_channels(full, 0.4, layers=[g.name for g in channel_groups(full)])).eval()
+    for attr in ("widths", "hidden"):                                   # model_config must not trust attributes
+        if hasattr(slim, attr): setattr(slim, attr, "stale")
+    cfg = model_config(slim)
+    assert cfg != model_config(full)
+    twin = build_model(cfg)
+    twin.load_state_dict(slim.state_dict())
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad(): assert torch.equal(twin.eval()(x), slim(x))
+
+
+def test_model_config_and_build_model_errors():
+    with pytest.raises(TypeError, match="describes SeedCNN and SmallResNet"): model_config(nn.Linear(2, 2))
+    for bad in (None, {"arch": "vgg"}, {"arch": "seed", "kwargs": [1]}, "seed"):
+        with pytest.raises(ValueError, match="config must be"): build_model(bad)
+    with pytest.raises(ValueError, match="unexpected keyword argument 'depth'"): build_model({"arch": "seed", "kwargs": {"depth": 2}})
+    with pytest.raises(ValueError, match="widths must be 3"): build_model({"arch": "resnet", "kwargs": {"widths": [1, 2]}})
+
+
+# ---- TorchScript ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("model", [SeedCNN(), SmallResNet(), SeedCNN(2, (7, 5, 3), 9, in_channels=1, size=16),
+                                   SmallResNet(3, (4, 8, 12), in_channels=1, mids=(3, 5, 7))], ids=lambda m: type(m).__name__)
+def test_scripted_equals_eager(model, tmp_path):
+    model.eval()
+    scripted = torch.jit.script(model)
+    size = model.size if isinstance(model, SeedCNN) else 20
+    x = torch.randn(4, model.conv1.in_channels, size, size)
+    with torch.no_grad():
+        ref = model(x)
+        assert torch.equal(scripted(x), ref)
+        torch.jit.save(scripted, tmp_path / "m.pt")
+        assert torch.equal(torch.jit.load(tmp_path / "m.pt")(x), ref)
+    with pytest.raises(Exception, match="expects a batch of images shaped"): scripted(torch.randn(4, 2, size, size))

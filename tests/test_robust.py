@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import gpuvision_nb
+from gpuvision_nb.bench import default_mode
 from gpuvision_nb.checkpoint import CheckpointError, load_checkpoint, verify_checkpoint
 from gpuvision_nb.data import MEAN, STD, GPULoader
 from gpuvision_nb.robust import (AdversarialLoader, Normalize, PixelLoader, attack, export_model, fast_adversarial, fgsm, input_grad,
@@ -107,10 +108,17 @@ def test_signature_catches_a_forgery_the_hash_cannot(tmp_path):
 def test_export_is_atomic(tmp_path):
     m = net(); f = export_model(m, tmp_path / "m.safetensors")
     before = f.read_bytes(), manifest_for(f).read_text()
-    with mock.patch("gpuvision_nb.robust.save_model", side_effect=OSError(28, "No space left on device")):
-        with pytest.raises(OSError): export_model(net(seed=3), f)
-    assert (f.read_bytes(), manifest_for(f).read_text()) == before
+    fsync, calls = os.fsync, []
+    def full_on_second_file(fd):                       # the weights fit on the disk, the manifest no longer does
+        calls.append(fd)
+        if len(calls) == 2: raise OSError(28, "No space left on device")
+        return fsync(fd)
+    with mock.patch("os.fsync", full_on_second_file):
+        with pytest.raises(CheckpointError, match="m.safetensors.manifest.json: No space left on device"):
+            export_model(net(seed=3), f)
+    assert (f.read_bytes(), manifest_for(f).read_text()) == before      # the previous export, both files, intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m.safetensors.manifest.json"]
+    assert all(p.stat().st_mode & 0o777 == default_mode() for p in tmp_path.iterdir())   # not mkstemp's 0600
     load_exported(f, net())
 
 

@@ -1,0 +1,199 @@
+"Chapter 17: self-describing model files, predict on image files, exports — and `gpuvision predict`/`export` as a user runs them."
+import io, json, os, shutil, subprocess, sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gpuvision_nb.checkpoint import save_checkpoint
+from gpuvision_nb.cli import main
+from gpuvision_nb.data import MEAN, STD, write_bad_images
+from gpuvision_nb.deploy import (ExportError, Preprocess, export, export_onnx, export_torchscript, load_model,
+                                 predict_files, save_model)
+from gpuvision_nb.models import SeedCNN, SmallResNet
+from gpuvision_nb.prune import plan_channels, rebuild
+from gpuvision_nb.quantize import quantize, quiet_ao
+
+EXE = shutil.which("gpuvision") or os.path.join(os.path.dirname(sys.executable), "gpuvision")
+CLASSES = ["cat", "dog", "fox"]
+PREP = Preprocess(32, MEAN, STD, classes=CLASSES)
+
+
+def cli(*args):
+    "Run the `gpuvision` console script as a user would."
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def cli_in_process(*args):
+    "`main(args)` in this process: (status, stdout, stderr) — the same code path as the console script, faster."
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err): status = main([str(a) for a in args])
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    "A model file (an untrained 3-class SeedCNN) and a folder of 5 images with a broken one in the middle, in sub-folders."
+    root = tmp_path_factory.mktemp("deploy")
+    torch.manual_seed(0)
+    model = SeedCNN(n_classes=3).eval()
+    f = save_model(model, root / "model.safetensors", PREP)
+    pics = root / "pics"
+    for i, sub in enumerate(["a", "a", "b", "b", "b"]):
+        (pics / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (32, 32, 3), np.uint8)).save(pics / sub / f"{i}.png")
+    shutil.copy(write_bad_images(root / "bad")["truncated-png"], pics / "a" / "1b-broken.png")
+    (pics / "notes.txt").write_text("not an image")                               # not an image: not mentioned
+    Image.new("RGB", (16, 16)).save(pics / "b" / "favicon.ico")                    # an image not taken: said on stderr
+    return {"root": root, "model": model, "file": f, "pics": pics}
+
+
+def test_predict_folder_with_a_bad_file_in_the_middle(world):
+    r = cli("predict", world["file"], world["pics"], "--no-progress")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = r.stdout.strip().splitlines()
+    names = [Path(l.split("\t")[0]).name for l in lines]
+    assert names == ["0.png", "1.png", "2.png", "3.png", "4.png"]                    # the others, in order
+    for line in lines:
+        path, label, prob = line.split("\t")
+        assert label in CLASSES and 0 < float(prob) <= 1
+    assert "skipped" in r.stderr and "1b-broken.png" in r.stderr and "1 of 6 file(s) could not be read" in r.stderr
+    assert "ignored 1 file(s) under" in r.stderr and "that Pillow can open but that are not taken as images (1 .ico)" in r.stderr
+
+
+def test_predict_files_and_top_k_and_json(world):
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    status, out, err = cli_in_process("predict", world["file"], *good[:2], "--top-k", "3", "--no-progress")
+    assert status == 0 and err == ""
+    fields = out.strip().splitlines()[0].split("\t")
+    assert len(fields) == 7 and sorted(fields[1::2]) == sorted(CLASSES)             # path + 3 × (class, prob)
+    probs = [float(p) for p in fields[2::2]]
+    assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-3
+    status, out, _ = cli_in_process("predict", world["file"], good[0], "--json", "--top-k", "2")
+    d = json.loads(out)
+    assert status == 0 and set(d) == {"path", "class", "prob", "top"} and d["path"] == str(good[0])
+    assert len(d["top"]) == 2 and d["top"][0] == {"class": d["class"], "prob": d["prob"]}
+    status, out, _ = cli_in_process("predict", world["file"], good[0], "--json")
+    assert status == 0 and set(json.loads(out)) == {"path", "class", "prob"}       # top-1: no "top" list
+
+
+def test_predictions_match_the_model(world):
+    files = sorted(world["pics"].rglob("[0-9].png"))
+    rs = list(predict_files(world["file"], files, device="cpu", batch_size=2, workers=2))
+    with torch.no_grad():
+        x = PREP([Image.open(p).convert("RGB") for p in files])
+        p = world["model"](x).softmax(1)
+    assert [r.labels[0] for r in rs] == [CLASSES[i] for i in p.argmax(1).tolist()]
+    torch.testing.assert_close(torch.tensor([r.probs[0] for r in rs]), p.max(1).values, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["predict", "no-such-run", "x.png"], "model no-such-run does not exist"),
+    (["predict", "{file}", "{root}/empty"], "empty holds no image files"),
+    (["predict", "{file}", "{root}/missing.png"], "missing.png does not exist"),
+    (["predict", "{root}/model.onnx", "{pics}"], "is an ONNX file: run it with onnxruntime"),
+    (["predict", "{file}", "{pics}", "--top-k", "4"], "top_k must be an integer from 1 to 3, got 4"),
+    (["export", "{file}", "--format", "pickle"], "format must be one of ['safetensors', 'torchscript', 'onnx']"),
+    (["export", "no-such-run", "--format", "onnx"], "model no-such-run does not exist"),
+])
+def test_cli_errors_are_one_line(world, args, msg):
+    (world["root"] / "empty").mkdir(exist_ok=True)
+    (world["root"] / "model.onnx").write_bytes(b"onnx")
+    args = [a.format(file=world["file"], root=world["root"], pics=world["pics"]) for a in args]
+    status, out, err = cli_in_process(*args)
+    assert status == 2 and out == "" and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("args", [["--top-k", "0"], ["--batch-size", "x"], ["--workers", "-1"]])
+def test_cli_numbers_are_checked_as_arguments_are_parsed(world, args, capsys):
+    with pytest.raises(SystemExit) as e: main(["predict", str(world["file"]), str(world["pics"]), *args])
+    assert e.value.code == 2 and f"argument {args[0]}" in capsys.readouterr().err
+
+
+def test_cli_error_from_the_console_script_has_no_traceback(world):
+    r = cli("predict", world["root"] / "nope", world["pics"])
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("gpuvision predict: error:")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_pruned_model_file_reloads_by_itself(tmp_path):
+    torch.manual_seed(0)
+    for big in (SeedCNN(n_classes=3), SmallResNet(n_classes=3)):
+        small = rebuild(big.eval(), plan_channels(big, 0.5)).eval()
+        back, prep = load_model(save_model(small, tmp_path / f"{type(big).__name__}.safetensors", PREP), "cpu")
+        assert prep == PREP and back.state_dict().keys() == small.state_dict().keys()
+        x = torch.randn(3, 3, 32, 32)
+        with torch.no_grad(): torch.testing.assert_close(back(x), small(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("arch, method", [(SeedCNN, "static"), (SeedCNN, "dynamic"), (SmallResNet, "static")])
+def test_int8_export_and_reload(tmp_path, arch, method):
+    torch.manual_seed(0)
+    q = quantize(arch(n_classes=3), method, calib=torch.randn(32, 3, 32, 32) if method == "static" else None)
+    back, _ = load_model(save_model(q, tmp_path / "int8.safetensors", PREP))
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad(): assert torch.equal(back(x), q(x))
+    ts = torch.jit.load(export_torchscript(q, tmp_path / "int8.pt", PREP))
+    with torch.no_grad(): assert torch.equal(ts(x), q(x))
+    with pytest.raises(ExportError, match="onnxruntime.quantization"): export_onnx(q, tmp_path / "int8.onnx", PREP)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="int8 model: it runs on the CPU only"): load_model(tmp_path / "int8.safetensors", "cuda")
+
+
+def test_torchscript_parity(world, tmp_path):
+    ts = torch.jit.load(export(world["file"], tmp_path / "m.pt", "torchscript"))
+    with torch.no_grad():
+        for n in (1, 7):                                               # traced at batch 2
+            x = torch.randn(n, 3, 32, 32)
+            assert torch.equal(ts(x), world["model"](x))                # the same CPU kernels: bitwise equal
+
+
+def test_onnx_parity_and_dynamic_batch(world, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    f = export(world["file"], tmp_path / "m.onnx", "onnx")
+    s = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+    assert json.loads(s.get_modelmeta().custom_metadata_map["gpuvision"])["classes"] == CLASSES
+    for n in (1, 33):
+        x = torch.randn(n, 3, 32, 32)
+        with torch.no_grad(): ref = world["model"](x)
+        out = torch.from_numpy(s.run(["logits"], {"images": x.numpy()})[0])
+        # ONNX Runtime sums in another order: float32 rounding (~1e-7 of the largest score, measured in chapter 17)
+        # times a 1,000x margin; a wrong weight or normalisation misses this by orders of magnitude.
+        assert out.shape == (n, 3) and ((out - ref).abs().max() / ref.abs().max()) < 1e-4
+
+
+def test_onnx_without_onnxscript_says_what_to_install(world, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(ExportError, match="pip install onnxscript"): export(world["file"], tmp_path / "m.onnx", "onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_old_run_folder_predicts(world, tmp_path):
+    "A checkpoint as runs made before chapter 17 wrote it: model name and classes only."
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=3, meta={"model": "seed", "classes": CLASSES})
+    with pytest.warns(UserWarning, match=r"predict_files: ignored 1 file\(s\) .* \(1 \.ico\)"):
+        rs = list(predict_files(tmp_path / "run", world["pics"] / "b", device="cpu"))
+    ref = list(predict_files(world["file"], sorted((world["pics"] / "b").glob("*.png")), device="cpu"))
+    assert [(r.labels, r.probs) for r in rs] == [(r.labels, r.probs) for r in ref]
+
+
+def test_run_folder_from_gpuvision_train_predicts_and_exports(tmp_path):
+    data = tmp_path / "data"
+    for c, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (data / c).mkdir(parents=True)
+        for i in range(12):
+            a = np.clip(np.array(colour) + np.random.default_rng(i).integers(-25, 25, (32, 32, 3)), 0, 255)
+            Image.fromarray(a.astype(np.uint8)).save(data / c / f"{i}.png")
+    run = tmp_path / "run"
+    r = cli("train", "--data", data, "--epochs", "2", "--out", run, "--device", "cpu", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = cli("predict", run, data / "red" / "0.png", data / "blue", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(rows) == 13 and all(row["class"] in ("blue", "red") for row in rows)
+    r = cli("export", run, "--format", "safetensors")
+    assert r.returncode == 0 and (run / "model.safetensors").is_file(), r.stderr
+    assert load_model(run / "model.safetensors", "cpu")[1].classes == ("blue", "red")
