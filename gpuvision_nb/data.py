@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, inspect, io, json, math, os, secrets, shutil, tempfile, time, warnings, zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -344,6 +344,7 @@ IMAGE_EXTENSIONS = tuple(sorted(set(datasets.folder.IMG_EXTENSIONS) | {".gif", "
 UNREADABLE = "can't be read: permission denied"
 
 
+@cache
 def pillow_extensions() -> frozenset[str]:
     "The file extensions of every format Pillow can open (many more than `IMAGE_EXTENSIONS`: icons, PSD, EPS, ...)."
     Image.init()
