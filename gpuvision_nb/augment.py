@@ -133,7 +133,7 @@ class BatchAugment:
 # %% ../nbs/11_augment.ipynb #87301430
 def loader_images(loader: GPULoader) -> torch.Tensor:
     "The uint8 images (N, C, H, W) a `GPULoader` holds, without the zero border it stores for its padded crops."
-    p = getattr(loader, "padding", 0) if loader.augment else 0
+    p = loader.padding                                  # 0 unless the loader crops
     return loader.x[:, :, p:loader.x.shape[2] - p, p:loader.x.shape[3] - p] if p else loader.x
 
 

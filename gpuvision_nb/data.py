@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, inspect, io, json, math, os, secrets, shutil, tempfile, time, warnings, zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -344,6 +344,7 @@ IMAGE_EXTENSIONS = tuple(sorted(set(datasets.folder.IMG_EXTENSIONS) | {".gif", "
 UNREADABLE = "can't be read: permission denied"
 
 
+@cache
 def pillow_extensions() -> frozenset[str]:
     "The file extensions of every format Pillow can open (many more than `IMAGE_EXTENSIONS`: icons, PSD, EPS, ...)."
     Image.init()
@@ -395,9 +396,10 @@ class CheckedImageFolder(datasets.ImageFolder):
     """`ImageFolder` whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
     file twice). `skipped`: [(path, reason)] of what was left out — bad files and empty or unreadable class folders
     (with `on_bad='skip'`), symlinks not followed, duplicates; `ignored`: {extension: count} of files Pillow could open
-    that are not taken as images. Items: (uint8 tensor (3, size, size), class index)."""
+    that are not taken as images. Items: (uint8 tensor (3, size, size), class index). `seen` (file identities) and
+    `top` (the whole dataset, when `root` is one of its splits) are shared by the splits of one dataset."""
     def __init__(self, root: str | Path, size: int = 32, on_bad: str = "raise", min_size: int = 8,
-                 max_pixels: int = MAX_PIXELS, transform=None, seen: dict | None = None):
+                 max_pixels: int = MAX_PIXELS, transform=None, seen: dict | None = None, top: str | Path | None = None):
         if on_bad not in ("raise", "skip"): raise ValueError(f"load_folder: on_bad must be 'raise' or 'skip', got {on_bad!r}")
         size = check_int(size, "size", "load_folder", 1, MAX_SIZE)
         min_size = check_int(min_size, "min_size", "load_folder", 1)
@@ -406,6 +408,7 @@ class CheckedImageFolder(datasets.ImageFolder):
         if not root.exists(): raise FileNotFoundError(f"load_folder: {root} does not exist")
         if not root.is_dir(): raise NotADirectoryError(f"load_folder: {root} is not a folder")
         self.on_bad, self.size, self.skipped, self.ignored, self._seen = on_bad, size, [], Counter(), {} if seen is None else seen
+        self._top = Path(top).expanduser() if top is not None else root           # links must not lead back into it
         self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels)
         super().__init__(str(root), transform=transform or uint8_transform(size), loader=self._load, allow_empty=True)
         self._report(root)
@@ -415,10 +418,10 @@ class CheckedImageFolder(datasets.ImageFolder):
         above it), sorted; a `DatasetError` if there are none or `directory` can't be read."""
         try: entries = list(os.scandir(directory))
         except PermissionError: raise DatasetError(f"load_folder: {directory} {UNREADABLE}; fix its permissions") from None
-        root_real, classes = Path(os.path.realpath(directory)), []
+        top_real, classes = Path(os.path.realpath(self._top)), []
         for e in entries:
             if not e.is_dir() or e.name.startswith("."): continue
-            if e.is_symlink() and _related(Path(os.path.realpath(e.path)), root_real):
+            if e.is_symlink() and _related(Path(os.path.realpath(e.path)), top_real):
                 self.skipped.append((e.path, f"a symlink to {os.path.realpath(e.path)}, inside the dataset or above it: not a class"))
             else: classes.append(e.name)
         if not classes:
@@ -430,7 +433,7 @@ class CheckedImageFolder(datasets.ImageFolder):
         "(path, class index) of every file that `open_rgb` accepts, class by class; collects what was left out."
         samples, self._bad, self._empty = [], [], []
         for c, i in class_to_idx.items():
-            files, left_out, other = walk_images(Path(directory, c), directory, self._seen)
+            files, left_out, other = walk_images(Path(directory, c), self._top, self._seen)
             top = (str(Path(directory, c)), UNREADABLE)          # the class folder itself can't be read
             self.skipped += [x for x in left_out if x != top]; self.ignored += other
             ok = []
@@ -904,7 +907,7 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
         ds = CheckedImageFolder(root, size, on_bad, seen=seen)
         classes, parts = ds.classes, dict(zip(SPLITS, split(ds, f, seed)))
     else:
-        sets = {s: CheckedImageFolder(d, size, on_bad, seen=seen) for s, d in folders.items()}
+        sets = {s: CheckedImageFolder(d, size, on_bad, seen=seen, top=root) for s, d in folders.items()}
         classes = sets["train"].classes
         for s, d in folders.items():
             if sets[s].classes != classes:

@@ -132,3 +132,11 @@ def test_cuda_same_shapes_and_seeded(x):
     xc = x.cuda()
     a = BatchAugment(seed=0)(xc)
     assert a.device.type == "cuda" and a.shape == x.shape and torch.equal(BatchAugment(seed=0)(xc), a)
+
+
+@pytest.mark.parametrize("augment, border", [("none", 0), ("flip", 0), ("crop", 4), ("flip+crop", 4), (True, 4), (False, 0)])
+def test_loader_images_strips_only_a_crop_border(augment, border):
+    from gpuvision_nb.augment import loader_images
+    x, y = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8), torch.arange(6)
+    gl = GPULoader(x, y, 3, augment=augment, device="cpu")
+    assert gl.x.shape[-1] == 8 + 2 * border and torch.equal(loader_images(gl), x)

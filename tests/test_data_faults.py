@@ -239,3 +239,12 @@ def test_cli_data_counts_only_class_folders(tmp_path):
     status, out, _ = cli("data", "shapes", "--out", tmp_path / "s", "--n-per-class", 1)
     assert status == 0 and "in 10 class folders" in out
     assert (tmp_path / "s" / "shapes.json").exists()
+
+
+def test_a_link_from_one_split_into_another_is_not_followed(tmp_path):
+    root = tmp_path / "ds"
+    pets(root / "train", 4); pets(root / "test", 2)
+    (root / "train" / "cat" / "more").symlink_to(root / "test" / "dog")          # test images, labelled cat, in train
+    fd = quiet(data.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
+    assert fd.counts["train"] == {"cat": 3, "dog": 3} and fd.counts["test"] == {"cat": 2, "dog": 2}
+    assert any("more" in p and "not followed" in why for p, why in fd.skipped)

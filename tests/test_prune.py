@@ -205,3 +205,24 @@ def test_2to4_on_gpu():
     with torch.inference_mode(): want = lin(x)
     sparse = to_semi_structured(copy.deepcopy(lin))
     with torch.inference_mode(): torch.testing.assert_close(sparse(x), want, rtol=2e-2, atol=2e-2)
+
+
+def test_pruned_models_describe_themselves():
+    from gpuvision_nb.models import build_model, model_config
+    for full in (SeedCNN(4), SmallResNet(4)):
+        slim = prune_channels(full.eval(), 0.5)
+        twin = build_model(model_config(slim))
+        twin.load_state_dict(slim.state_dict())                          # strict: the config has every width
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad(): assert torch.equal(twin.eval()(x), slim.eval()(x))
+
+
+def test_pretrained_digits_trains_once_then_loads(tmp_path, monkeypatch):
+    import gpuvision_nb.prune as P
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    monkeypatch.setattr(P, "DIGITS_RECIPE", {**P.DIGITS_RECIPE, "epochs": 1, "batch_size": 256})
+    m1, d1 = P.pretrained_digits("cpu")
+    assert m1.conv1.in_channels == 1 and d1.in_channels == 1 and d1.classes == [str(k) for k in range(10)]
+    assert d1.train.augment == "crop" and len(list((tmp_path / "pretrained").iterdir())) == 1
+    m2, _ = P.pretrained_digits("cpu")                                   # from the cache: the same weights
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))

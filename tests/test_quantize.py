@@ -167,3 +167,12 @@ def test_time_inference_and_size_errors():
     assert t.items == 2 and t.unit == "img" and t.params["batch"] == 2
     with pytest.raises(ValueError, match="batch must be an int >= 1"): time_inference(SeedCNN(), 0)
     with pytest.raises(TypeError, match="model must be an nn.Module"): size_on_disk({"w": torch.zeros(1)})
+
+
+def test_static_int8_of_a_one_channel_model():
+    from gpuvision_nb.quantize import quantize
+    torch.manual_seed(0)
+    m = SeedCNN(3, widths=(8, 8, 16), hidden=32, in_channels=1).eval()
+    x = torch.randn(64, 1, 32, 32)
+    q = quantize(m, "static", calib=[x])
+    assert q(x).shape == (64, 3) and agreement(m, q, [x])["n"] == 64
