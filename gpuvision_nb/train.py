@@ -562,7 +562,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         prev = previous_run(out)
         if prev is not None and not (resume or overwrite):
             raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "
-                                 f"{prev['epoch']} epochs done)" if "settings" in prev else "") + ": continue it with --resume "
+                                 f"{prev['epoch']} epoch{'' if prev['epoch'] == 1 else 's'} done)" if "settings" in prev else "") + ": continue it with --resume "
                                  "(resume=True), replace it with --overwrite (overwrite=True), or choose another folder")
         saved = _resumable(prev, out) if resume and prev is not None else None
         settings = run_settings(explicit, saved)
