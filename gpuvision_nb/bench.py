@@ -380,7 +380,8 @@ def check_number(value, name: str, lo: float, hi: float, kind: type = float):
     ok = integral if kind is int else (integral or isinstance(value, float)) and math.isfinite(value)
     if not ok or not lo <= value <= hi:
         what = "an integer" if kind is int else "a finite number"
-        raise ValueError(f"{name} must be {what} from {lo:g} to {hi:g}, got {value!r}")
+        show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)
+        raise ValueError(f"{name} must be {what} from {show(lo)} to {show(hi)}, got {value!r}")
     return value
 
 

@@ -164,9 +164,8 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, 
 def _prune(folder: Path, epoch: int, keep: int) -> None:
     """Keep the checkpoint of `epoch` and the newest `keep`-1 earlier ones, by epoch number; delete the rest,
     including any of a *later* epoch (left by an abandoned continuation: `latest` has moved past them)."""
-    others = [p for p in checkpoints(folder) if epoch_of(p) != epoch]
-    older = [p for p in others if epoch_of(p) < epoch]
-    for p in older[:max(len(older) - (keep - 1), 0)] + [p for p in others if epoch_of(p) > epoch]: _discard(p)
+    older = [p for p in checkpoints(folder) if epoch_of(p) < epoch]
+    for p in older[:max(len(older) - (keep - 1), 0)] + [p for p in checkpoints(folder) if epoch_of(p) > epoch]: _discard(p)
 
 # %% ../nbs/05_checkpoint.ipynb #acbce6b7
 def latest_checkpoint(folder: str | Path) -> Path | None:

@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `gpuvision` console script; returns the exit status."
-    args = build_parser().parse_args(argv)
+    try: args = build_parser().parse_args(argv)
+    except SystemExit as e: return e.code            # argparse printed the usage and what is wrong (or the help)
     args.argv = argv
     try: return args.func(args)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,

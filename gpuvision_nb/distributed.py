@@ -409,6 +409,7 @@ def run_nproc(nproc: int, argv: list[str]) -> int:
         if skip: skip = False
         elif a == "--nproc": skip = True
         elif not a.startswith("--nproc="): args.append(a)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))   # share the cores
     try: run(get_args_parser().parse_args(torchrun_command(args, nproc, module="gpuvision_nb.cli", launcher=())))
     except ChildFailedError as e:
         print(f"gpuvision: {len(e.failures)} of {nproc} processes failed (their errors are above)", file=sys.stderr)

@@ -213,13 +213,13 @@ def _resume_plan(meta: dict, done: int, epochs: int, batches: int, accumulate: i
     return phases + ([[planned, epochs]] if epochs > planned else [])
 
 
-def _non_finite(what: str, epoch: int, ckpt_dir) -> NonFiniteError:
+def _non_finite(what: str, epoch: int, ckpt_dir, hint: str = "Try a lower lr, or fp32/bf16 instead of fp16.") -> NonFiniteError:
     "The error for non-finite numbers in `epoch`, naming the newest checkpoint whose weights are really finite."
     parts = [f"fit: {what} in epoch {epoch + 1}; stopped before saving anything."]
     if ckpt_dir is not None:
         last = last_finite_checkpoint(ckpt_dir)
         parts.append(f"The last finite checkpoint is {last}." if last else "No finite checkpoint exists.")
-    return NonFiniteError(" ".join(parts + ["Try a lower lr, or fp32/bf16 instead of fp16."]))
+    return NonFiniteError(" ".join(parts + [hint]))
 
 
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
@@ -283,11 +283,13 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
             if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
                 bar.close()
                 raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
-                                  "the weights became NaN or infinite (a non-finite gradient, or an update that "
-                                  "overflowed) while the loss was still finite", epoch, ckpt_dir)
+                                  "the weights became NaN or infinite (the loss was still finite: a non-finite gradient, "
+                                  "or an update that overflowed)", epoch, ckpt_dir)
             v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
             if val is not None and not math.isfinite(v["loss"]):
-                bar.close(); raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir)
+                bar.close()
+                raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir,
+                                  "The weights are finite: look for NaN or inf in the validation data.")
             history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                             "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
                             "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
@@ -560,7 +562,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         prev = previous_run(out)
         if prev is not None and not (resume or overwrite):
             raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "
-                                 f"{prev['epoch']} epochs done)" if "settings" in prev else "") + ": continue it with --resume "
+                                 f"{prev['epoch']} epoch{'' if prev['epoch'] == 1 else 's'} done)" if "settings" in prev else "") + ": continue it with --resume "
                                  "(resume=True), replace it with --overwrite (overwrite=True), or choose another folder")
         saved = _resumable(prev, out) if resume and prev is not None else None
         settings = run_settings(explicit, saved)

@@ -285,3 +285,11 @@ def test_record_on_a_full_disk_is_a_clear_error_and_leaves_no_litter(tmp_path):
         with pytest.raises(RecordError, match=r"record\('full'\): can't write .*No space left"):
             record("full", _timings(), "x", folder=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_number_refuses_non_finite_even_without_finite_bounds():
+    import math
+    from gpuvision_nb.bench import check_number
+    assert check_number(1e300, "x", 0, math.inf) == 1e300 and check_number(2, "n", 1, math.inf, int) == 2
+    for v in (math.inf, math.nan):
+        with pytest.raises(ValueError, match="x must be a finite number"): check_number(v, "x", -math.inf, math.inf)

@@ -282,3 +282,15 @@ def test_lock_is_exclusive_released_and_survives_a_stale_file(tmp_path):
     blocker = tmp_path / "file"; blocker.write_text("")
     with pytest.raises(CheckpointError, match="can't create run folder"):
         with lock_folder(blocker / "run"): pass
+
+
+def test_load_restores_the_random_state_only_when_asked(tmp_path):
+    import random, numpy as np
+    m, m2 = tiny(), tiny()                                  # (tiny() seeds torch: build the models first)
+    save_checkpoint(tmp_path, m, epoch=1)
+    after_save = (random.random(), np.random.rand(), torch.rand(2))
+    load_checkpoint(tmp_path, m2)
+    again = (random.random(), np.random.rand(), torch.rand(2))
+    assert after_save[:2] == again[:2] and torch.equal(after_save[2], again[2])     # the generators continue as saved
+    load_checkpoint(tmp_path, m2, restore_rng=False)
+    assert not torch.equal(torch.rand(2), after_save[2])

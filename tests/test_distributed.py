@@ -332,6 +332,12 @@ def test_sharded_gpu_loader_partitions_batches_and_reshuffles():
     torch.testing.assert_close(xb, (x[yb].float() / 255 - 0.5) / 0.25)                          # the loader's normalisation
     for t in train: t.set_epoch(1)
     assert not torch.equal(torch.cat([b for _, b in train[0]]), got[0])
+    flips = ShardedGPULoader(GPULoader(x, y, batch_size=11, shuffle=False, augment="flip", device="cpu", mean=(0.5,), std=(0.25,)),
+                             rank=0, world_size=1)
+    images = []
+    for e in (0, 1):
+        flips.set_epoch(e); images.append(next(iter(flips))[0])
+    assert not torch.equal(*images)                                # each epoch its own augmentation
 
 
 def _tiny_images(root, per_class=12):

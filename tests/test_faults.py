@@ -41,7 +41,6 @@ def cli(*args) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try: code = main([str(a) for a in args])
-        except SystemExit as e: code = e.code
         except Exception as e: code, _ = 1, err.write(f"Traceback (most recent call last):\n{type(e).__name__}: {e}")
     return code, out.getvalue(), err.getvalue()
 

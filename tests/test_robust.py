@@ -351,3 +351,14 @@ def test_supervise_restarts_until_success(tmp_path):
         supervise([sys.executable, "-c", "raise SystemExit(3)"], max_restarts=2, on_line=lambda *a: None)
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="max_restarts must be"): supervise(["true"], max_restarts=bad)
+
+
+def test_wrapping_loaders_forward_set_epoch():
+    "fit calls set_epoch on its loader; a wrapper that drops it would freeze the shuffle of the loader inside."
+    class Spy(list):
+        epochs = []
+        def set_epoch(self, e): self.epochs.append(e)
+    inner = Spy([(torch.rand(2, 3, 4, 4), torch.tensor([0, 1]))])
+    PixelLoader(inner).set_epoch(3)
+    AdversarialLoader(inner, pixel_model(net()), 0.01).set_epoch(4)
+    assert Spy.epochs == [3, 4]

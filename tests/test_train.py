@@ -305,3 +305,25 @@ def test_run_settings_defaults_ranges_and_resume_rules():
     assert run_settings({"epochs": 20, "lr": None}, saved)["epochs"] == 20
     for k, v in (("lr", 0.1), ("batch_size", 64), ("seed", 1), ("augment", "none"), ("size", 64), ("precision", "bf16")):
         with pytest.raises(ValueError, match=f"{k} {v!r} \\(the run has"): run_settings({k: v}, saved)
+
+
+def _folder(root, classes=("cat", "dog"), n=8, size=12):
+    from PIL import Image
+    for k, c in enumerate(classes):
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(n): Image.new("RGB", (size, size), (120 * k + 10, 7 * i, 60)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_run_training_on_a_presplit_grey_folder(tmp_path):
+    "DIR/train|valid|test/<class>: the splits are kept; grey 1-channel input; no augmentation; everything recorded."
+    import json
+    from gpuvision_nb.train import run_training
+    for split in ("train", "valid", "test"): _folder(tmp_path / "data" / split, n=8 if split == "train" else 3)
+    m = run_training(str(tmp_path / "data"), epochs=2, out=tmp_path / "run", device="cpu", progress=False, size=16,
+                     in_channels=1, augment="none", batch_size=4)
+    assert m["data"]["layout"] == "presplit" and m["data"]["images"] == {"train": 16, "val": 6, "test": 6}
+    assert (m["in_channels"], m["augment"], m["size"], m["model"]["kwargs"]["in_channels"]) == (1, "none", 16, 1)
+    assert len(m["mean"]) == len(m["std"]) == 1 and m["evaluated_on"] == "test" and set(m["per_class_acc"]) == {"cat", "dog"}
+    assert m["settings"]["epochs"] == 2 and m["world_size"] == 1
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion"] == m["confusion"]

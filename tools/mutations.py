@@ -1,0 +1,86 @@
+"""Hand-made mutation pass (issue 13): each mutation is one small textual change to gpuvision_nb/<module>.py — a bug a
+real change could introduce. For each: copy the package and the tests to a scratch tree, apply it, run the tests that
+should notice (-x); caught = they failed. A mutation whose text is no longer found is reported, not applied.
+
+    python tools/mutations.py [N ...]       (all, or only mutations N ...; about 6 minutes on a quiet 2-core box)"""
+import json, os, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+M = [  # (module, description, old, new, tests)
+ ("bench", "time_fn reports the mean", "m.median, m.iqr, [float(x)", "m.mean, m.iqr, [float(x)", "tests/test_bench.py"),
+ ("bench", "Timing.from_times reports the mean", "return cls(label, str(device), med, q3 - q1", "return cls(label, str(device), statistics.mean(times), q3 - q1", "tests/test_bench.py"),
+ ("bench", "no synchronize after warm-up", "    for _ in range(warmup): call()\n    synchronize(dev)", "    for _ in range(warmup): call()", "tests/test_bench.py"),
+ ("bench", "record drops the GPU from provenance", '"gpus": [gpu_info(i) for i in cuda_idx]', '"gpus": []', "tests/test_bench.py"),
+ ("bench", "write_files leaves mkstemp's 0600", "            os.chmod(tmps[current], default_mode())\n", "", "tests/test_bench.py"),
+ ("bench", "write_files leaves temp files on failure", "        for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)\n", "", "tests/test_bench.py"),
+ ("bench", "load_records ignores skipped (raises)", "                if skipped is None: raise\n", "                raise\n", "tests/test_bench.py tests/test_faults.py -k report"),
+ ("bench", "check_number without upper bound", "if not ok or not lo <= value <= hi:", "if not ok or not lo <= value:", "tests/test_bench.py tests/test_faults.py -k extreme"),
+ ("bench", "check_number accepts inf", "(integral or isinstance(value, float)) and math.isfinite(value)", "(integral or isinstance(value, float))", "tests/test_bench.py"),
+ ("checkpoint", "latest published before the rename", "        os.replace(tmp, folder / name); tmp = None", "        write_atomic(folder / LATEST, name, CheckpointError); os.replace(tmp, folder / name); tmp = None", "tests/test_checkpoint.py"),
+ ("checkpoint", "checkpoints ordered by name", "return sorted(found, key=epoch_of)", "return sorted(found)", "tests/test_checkpoint.py"),
+ ("checkpoint", "prune keeps one too many", "older[:max(len(older) - (keep - 1), 0)]", "older[:max(len(older) - keep, 0)]", "tests/test_checkpoint.py"),
+ ("checkpoint", "no fsync of the checkpoint folder", "os.chmod(tmp, default_mode(folder=True)); fsync_path(tmp)", "os.chmod(tmp, default_mode(folder=True))", "tests/test_checkpoint.py"),
+ ("checkpoint", "mkdtemp's 0700 kept", "os.chmod(tmp, default_mode(folder=True)); fsync_path(tmp)", "fsync_path(tmp)", "tests/test_checkpoint.py"),
+ ("checkpoint", "hash not checked", "        if sha256(p) != want: raise", "        if False: raise", "tests/test_checkpoint.py"),
+ ("checkpoint", "manifest schema not checked", "    if problem := _manifest_problem(manifest):", "    if problem := None:", "tests/test_checkpoint.py"),
+ ("checkpoint", "state schema not checked", "    state = _check_state(state, ck / STATE, manifest[\"epoch\"])\n", "", "tests/test_checkpoint.py"),
+ ("checkpoint", "latest not validated", "    if not _NAME.fullmatch(name): raise", "    if False: raise", "tests/test_checkpoint.py"),
+ ("checkpoint", "weights_only=False", "weights_only=True)\n    except Exception as e: raise CheckpointError", "weights_only=False)\n    except Exception as e: raise CheckpointError", "tests/test_checkpoint.py"),
+ ("checkpoint", "RNG not restored", "        try: set_rng_state(state[\"rng\"])", "        try: pass", "tests/test_checkpoint.py"),
+ ("checkpoint", "all_finite misses inf", "t.detach().isfinite().all()", "~t.detach().isnan().any()", "tests/test_checkpoint.py"),
+ ("checkpoint", "last_finite ignores finiteness", "            if all_finite(load_file(ck / WEIGHTS).values()): return ck", "            return ck", "tests/test_checkpoint.py"),
+ ("checkpoint", "no lock", "        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)", "        try: pass", "tests/test_checkpoint.py"),
+ ("checkpoint", "disk-full error not mapped", "        if isinstance(e, OSError): raise CheckpointError(f\"can't write checkpoint", "        if False: raise CheckpointError(f\"can't write checkpoint", "tests/test_checkpoint.py"),
+ ("checkpoint", "sweep forgets killed saves' folders", 'if p.name.startswith((".epoch-", ".trash-")): shutil.rmtree(p, ignore_errors=True)', 'if False: pass', "tests/test_checkpoint.py"),
+ ("train", "evaluate without eval mode", "    with evaluating(model):\n        for x, y in data:\n            x, y = to_device(x, y, dev, channels_last)", "    if True:\n        for x, y in data:\n            x, y = to_device(x, y, dev, channels_last)", "tests/test_train.py"),
+ ("train", "fit forgets set_epoch", "            if hasattr(train, \"set_epoch\"): train.set_epoch(epoch)\n", "", "tests/test_train.py"),
+ ("train", "no weight check", "if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):", "if not math.isfinite(train_loss):", "tests/test_train.py"),
+ ("train", "no validation-loss check", "            if val is not None and not math.isfinite(v[\"loss\"]):", "            if False:", "tests/test_train.py"),
+ ("train", "resume restarts at epoch 0", "saved = verify_checkpoint(ck); start = saved[\"epoch\"]", "saved = verify_checkpoint(ck); start = 0", "tests/test_train.py"),
+ ("train", "a new schedule every epoch", "            if epoch == p[0]: sched = new_schedule(p)", "            sched = new_schedule(p)", "tests/test_train.py"),
+ ("train", "no extension phase", "    return phases + ([[planned, epochs]] if epochs > planned else [])", "    return phases", "tests/test_train.py"),
+ ("train", "micro-batch scale ignored", "    scaler.scale(loss * scale if scale != 1 else loss).backward()", "    scaler.scale(loss).backward()", "tests/test_train.py"),
+ ("train", "resume accepts changed settings", "        if changed:\n            raise ValueError(\"a resumed run keeps", "        if False:\n            raise ValueError(\"a resumed run keeps", "tests/test_train.py tests/test_faults.py -k resume"),
+ ("train", "seed after the model", "        set_seed(settings[\"seed\"])                             # before the model: its initial weights follow the seed\n        net = get_model(settings[\"model\"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)", "        net = get_model(settings[\"model\"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)\n        set_seed(settings[\"seed\"])", "tests/test_train.py tests/test_faults.py -k same_command"),
+ ("train", "a folder holding a run is reused", "        if prev is not None and not (resume or overwrite):", "        if False:", "tests/test_train.py tests/test_faults.py -k reusing"),
+ ("train", "other data accepted on resume", "    if not diff: return", "    return", "tests/test_train.py tests/test_faults.py -k resume"),
+ ("train", "per-class accuracy over predictions", "per = cm.diag().double() / cm.sum(1).clamp(min=1)", "per = cm.diag().double() / cm.sum(0).clamp(min=1)", "tests/test_train.py"),
+ ("train", "default epochs ignore data size", "return min(max(RECIPES[model][\"epochs\"], math.ceil(MIN_UPDATES / max(batches_per_epoch, 1))), MAX_EPOCHS)", "return RECIPES[model][\"epochs\"]", "tests/test_train.py"),
+ ("train", "lock not taken", "    with lock_folder(out) if main else contextlib.nullcontext():", "    with contextlib.nullcontext():", "tests/test_train.py tests/test_faults.py -k two_real"),
+]
+
+
+def main(only=None):
+    results = []
+    for i, (mod, what, old, new, tests) in enumerate(M):
+        if only and i not in only: continue
+        tree = Path(tempfile.mkdtemp(prefix="mutant-"))
+        shutil.copytree(REPO / "gpuvision_nb", tree / "gpuvision_nb"); shutil.copytree(REPO / "tests", tree / "tests")
+        src = tree / "gpuvision_nb" / f"{mod}.py"; text = src.read_text()
+        n = text.count(old)
+        if n != 1:
+            results.append((i, mod, what, f"PATTERN x{n}")); print(i, mod, what, f"PATTERN x{n}", flush=True)
+            shutil.rmtree(tree, ignore_errors=True); continue
+        src.write_text(text.replace(old, new))
+        t0 = time.time()
+        r = subprocess.run(f"timeout 900 python -m pytest -q -x -p no:cacheprovider {tests}", shell=True, cwd=tree,
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
+        status = "caught" if r.returncode != 0 else "MISSED"
+        results.append((i, mod, what, status)); print(i, mod, what, status, f"{time.time() - t0:.0f}s",
+                                                      (r.stdout.strip().splitlines() or [""])[-1][:120], flush=True)
+        shutil.rmtree(tree, ignore_errors=True)
+    caught = sum(r[3] == "caught" for r in results)
+    print(f"caught {caught} of {len(results)}")
+
+
+M += [
+ ("robust", "PixelLoader drops set_epoch", "        if hasattr(self.loader, \"set_epoch\"): self.loader.set_epoch(epoch)\n\n    def __iter__(self):\n        for i, (x, y)", "        pass\n\n    def __iter__(self):\n        for i, (x, y)", "tests/test_robust.py"),
+ ("distributed", "Interleaved drops set_epoch", "        for l in self.loaders: l.set_epoch(epoch)", "        pass", "tests/test_distributed.py -k interleaved"),
+ ("distributed", "ShardedGPULoader ignores the epoch", "part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, self.sampler.epoch", "part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, 0", "tests/test_distributed.py -k sharded_gpu"),
+ ("distributed", "ddp_train(simulate) forgets to accumulate", "accumulate=accumulate * simulate,", "accumulate=accumulate,", "tests/test_distributed.py -k equal_one_process"),
+]
+
+
+if __name__ == "__main__":
+    main({int(a) for a in sys.argv[1:]} or None)
