@@ -21,8 +21,8 @@ $(STAMP): setup.py settings.ini
 demo: $(STAMP)
 	$(BIN)/gpuvision demo
 
-# The whole suite (what CI runs): exports in sync, README/docs in sync, unit tests, every notebook under nbval,
-# and nbdev_test.
+# The whole suite (what CI runs): exports in sync, README/docs in sync, unit tests (the site build included), every
+# notebook once under nbval (`make nbdev-test` runs them a second time, by hand).
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash tools/test.sh
 

@@ -155,7 +155,7 @@ def test_gpu_loader_checks_numbers(kw, name):
 def test_cli_data_size_is_refused_before_allocating(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "render_shape", lambda *a, **k: pytest.fail("drew an image"))
     status, out, err = cli("data", "shapes", "--out", tmp_path / "big", "--size", 100_000)
-    assert status == 2 and "size must be an int in [8, 512]" in err and "Traceback" not in err
+    assert status == 2 and "argument --size: must be an integer from 8 to 512" in err and "Traceback" not in err
 
 
 # ---- messages that say what to do -----------------------------------------------------------------------------------
