@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #580c6348
 from __future__ import annotations
-import contextlib, hashlib, io, json, math, shutil, time
+import contextlib, hashlib, importlib.resources, io, json, math, shutil, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,12 +22,13 @@ from .device import device_name, get_device, set_seed
 from .models import SeedCNN, evaluating, get_model, model_config
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHOICES', 'FIXED',
-           'RUN_FILES', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed',
+__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHOICES',
+           'FIXED', 'RUN_FILES', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed',
            'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate',
            'predict', 'History', 'fit', 'one_sample_loop', 'shapes_loaders', 'confusion_matrix', 'plot_confusion',
-           'raw_step_timing', 'save_pretrained', 'pretrained', 'default_epochs', 'check_settings', 'run_settings',
-           'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run', 'run_training']
+           'raw_step_timing', 'save_pretrained', 'bundled_dir', 'pretrained', 'default_epochs', 'check_settings',
+           'run_settings', 'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run',
+           'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -382,13 +383,23 @@ def save_pretrained(name: str, model: nn.Module, history: list) -> Path:
     return d
 
 
+BUNDLED = ("resnet",)      # pretrained models shipped inside the package (small ones only)
+
+
+def bundled_dir(name: str) -> Path:
+    "Where the package ships `pretrained(name)`: `gpuvision_nb/pretrained/<the cache folder's name>`."
+    return Path(str(importlib.resources.files("gpuvision_nb"))) / "pretrained" / _pretrained_dir(name).name
+
+
 def pretrained(name: str = "seed", device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, History]:
-    "A `get_model(name)` trained on the shapes set with `RECIPES[name]` — from the cache, or trained now and cached."
+    """A `get_model(name)` trained on the shapes set with `RECIPES[name]` — from the cache, else the copy shipped with
+    the package (`BUNDLED`, same recipe key), else trained now and cached."""
     if name not in RECIPES: raise ValueError(f"pretrained: name must be one of {list(RECIPES)}, got {name!r}")
     dev, d = get_device(device), _pretrained_dir(name)
     model = get_model(name, 10)
-    if latest_checkpoint(d) is not None:
-        info = load_checkpoint(d, model, restore_rng=False, map_location=dev)
+    for src in (d, bundled_dir(name)):
+        if latest_checkpoint(src) is None: continue
+        info = load_checkpoint(src, model, restore_rng=False, map_location=dev)   # hashes and structure checked
         return model.to(dev), History(info["history"])
     recipe = dict(RECIPES[name]); bs = recipe.pop("batch_size")
     train, val, _, _ = shapes_loaders(bs, dev)

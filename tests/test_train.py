@@ -327,3 +327,14 @@ def test_run_training_on_a_presplit_grey_folder(tmp_path):
     assert len(m["mean"]) == len(m["std"]) == 1 and m["evaluated_on"] == "test" and set(m["per_class_acc"]) == {"cat", "dog"}
     assert m["settings"]["epochs"] == 2 and m["world_size"] == 1
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["confusion"] == m["confusion"]
+
+
+def test_pretrained_resnet_is_shipped_and_loads_without_training(tmp_path, monkeypatch):
+    "The SmallResNet shipped in gpuvision_nb/pretrained/ matches today's recipe key and loads from an empty cache."
+    import gpuvision_nb.train as T
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    monkeypatch.setattr(T, "fit", lambda *a, **k: pytest.fail("pretrained('resnet') trained instead of loading the shipped copy"))
+    assert T.latest_checkpoint(T.bundled_dir("resnet")) is not None, "stale: run tools/bundle_pretrained.py"
+    model, hist = T.pretrained("resnet", device="cpu")
+    assert len(hist) == T.RECIPES["resnet"]["epochs"] and hist.final["val_acc"] > 0.9
+    assert not (tmp_path / "pretrained").exists()          # read in place: nothing copied into the cache
