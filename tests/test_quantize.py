@@ -20,12 +20,15 @@ def _colour_task(n: int, seed: int):
 
 @pytest.fixture(scope="module")
 def trained():
-    "A small SeedCNN trained for a few seconds on the colour task, and held-out images."
+    """A small SeedCNN trained for a few seconds on the colour task, and held-out images. Four epochs, not two: after
+    two this 4-channel model sits at 97 % with many images near its decision boundary, and static int8 lost 1.0
+    points on the default kernels but 1.2 under ATEN_CPU_CAPABILITY=default or DNNL_MAX_CPU_ISA=AVX2 (the fp32 model
+    itself is the same on every path); after four it is at 100 % on every path and int8 keeps it."""
     torch.manual_seed(0)
     model = SeedCNN(n_classes=3, widths=(4, 4, 8), hidden=16)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = _colour_task(1024, seed=1)
-    for _ in range(2):
+    for _ in range(4):
         for i in range(0, len(x), 64):
             loss = F.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
             opt.zero_grad(); loss.backward(); opt.step()
