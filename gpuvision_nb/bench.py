@@ -24,9 +24,9 @@ _log.setLevel(_level)
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
            'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
            'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
-           'check_number', 'number_arg', 'record', 'load_record', 'load_records', 'latest_gpu_record',
-           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
-           'plot_sweep']
+           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'load_record', 'load_records',
+           'latest_gpu_record', 'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices',
+           'run_sweep', 'plot_sweep']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -372,6 +372,31 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
 def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = RecordError) -> Path:
     "Replace file `path` by `data` atomically (`write_files` with one file): the old content or the new, never a mix."
     return write_files({path: data}, error)[0]
+
+# %% ../nbs/02_bench.ipynb #aa22c3c3
+class OutputOverlapError(ValueError):
+    "An output path that would overwrite or land inside one of the command's inputs."
+
+
+def _resolved(p: str | Path) -> Path:
+    "`p` with `~` expanded, symlinks followed and `..` removed (as far as it exists)."
+    return Path(p).expanduser().resolve(strict=False)
+
+
+def check_output(out: str | Path, inputs, name: str = "--out") -> Path:
+    """`out`, resolved, if it is none of `inputs` (files or folders) and lies inside none of them (after following
+    symlinks; a hard link to an input counts as the input); else `OutputOverlapError` naming `name` and the input.
+    Call it before any work, in every command that writes a file or folder."""
+    target = _resolved(out)
+    for given in inputs:
+        if given is None: continue
+        src = _resolved(given)
+        same = target == src or (target.exists() and src.exists() and os.path.samefile(target, src))
+        if same: raise OutputOverlapError(f"{name} {out} is the input {given}: writing it would destroy it; choose another path")
+        if src.is_dir() and target.is_relative_to(src):
+            raise OutputOverlapError(f"{name} {out} lies inside the input folder {given}: its files would be read as input "
+                                     "next time; choose a path outside it")
+    return target
 
 # %% ../nbs/02_bench.ipynb #7b1f0c30
 def check_number(value, name: str, lo: float, hi: float, kind: type = float):
