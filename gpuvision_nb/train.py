@@ -227,7 +227,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
         precision: str = "fp32", channels_last: bool = False, compile: bool = False,
         ckpt_dir: str | Path | None = None, resume: bool = False, meta: dict | None = None,
-        seed: int | None = None, progress: bool = True, accumulate: int = 1, loss_fn=F.cross_entropy) -> History:
+        seed: int | None = None, progress: bool = True, accumulate: int = 1, loss_fn=F.cross_entropy,
+        on_epoch=None) -> History:
     """Train `model` on `train` (an iterable of (x, y) batches with `len`) for `epochs`, validating on `val`.
 
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
@@ -238,7 +239,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     Once per epoch, before anything is saved, the training loss, the weights and the validation loss are checked:
     a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
     gradients of k batches per optimizer step (the same update as one k-times-larger batch); under DDP the first
-    k-1 of them skip the gradient all-reduce (`no_sync`)."""
+    k-1 of them skip the gradient all-reduce (`no_sync`). `on_epoch(history)`, if given, is called after each epoch
+    (after its checkpoint is written, in every process): a true return value stops training there (early stopping)."""
     check_precision(precision)
     if isinstance(epochs, bool) or not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= torch.finfo(torch.float32).max:
@@ -299,6 +301,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
                 save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
                                 {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
                                  "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
+            if on_epoch is not None and on_epoch(history): break
     bar.close()
     return history
 

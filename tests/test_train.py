@@ -338,3 +338,13 @@ def test_pretrained_resnet_is_shipped_and_loads_without_training(tmp_path, monke
     model, hist = T.pretrained("resnet", device="cpu")
     assert len(hist) == T.RECIPES["resnet"]["epochs"] and hist.final["val_acc"] > 0.9
     assert not (tmp_path / "pretrained").exists()          # read in place: nothing copied into the cache
+
+
+def test_on_epoch_sees_each_epoch_after_its_checkpoint_and_can_stop(tmp_path):
+    seen = []
+    def hook(h):
+        seen.append((len(h), latest_checkpoint(tmp_path) is not None))
+        return len(h) == 2
+    h = fit(model(), loader(), loader(shuffle=False), epochs=5, progress=False, ckpt_dir=tmp_path, on_epoch=hook)
+    assert len(h) == 2 and seen == [(1, True), (2, True)]
+    assert verify_checkpoint(latest_checkpoint(tmp_path))["epoch"] == 2
