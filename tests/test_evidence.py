@@ -55,6 +55,43 @@ ISSUE_PROSE = [
 ]
 
 
+# Issue 23: the same claims in words, without a number (as chapters 07, 08, 11, 12, 14 and 17 said them).
+ISSUE_WORDS = [
+    "Video is where a GPU pipeline earns its keep in practice, and where a CPU pipeline chokes first.",
+    "On a GPU the network classifies tens of thousands of frames per second.",
+    "Next to a training step it is a small fraction on a GPU, so augmentation is free there.",
+    "What is a curiosity on a CPU becomes routine on a GPU.",
+    "A GPU changes the balance completely: the model becomes nearly free and decoding on the CPU is the whole cost.",
+    "On a GPU the model and conversion rows rise while the CPU decode rows don't move: decoding becomes the bottleneck.",
+    "A pattern NVIDIA GPUs since Ampere accelerate: the 2:4 pattern that recent NVIDIA GPUs run faster.",
+    "On a GPU the conversion costs almost nothing.",
+]
+
+
+@pytest.mark.parametrize("sentence", ISSUE_WORDS)
+def test_issue_23_gpu_words_in_prose_are_caught(sentence):
+    assert ev.check_prose(sentence, "example", shows_records=True), sentence
+
+
+def test_a_profile_never_made_is_caught():
+    s = ("In a profile of the seed CNN on a GPU the top kernels are the convolutions' backward and the ReLU and "
+         "pooling passes that compile fuses.")
+    assert "profile" in ev.check_prose(s, "x", shows_records=True)[0].why
+    assert ev.check_prose(s, "x", shows_records=True, shows_profile=True) == []
+
+
+@pytest.mark.parametrize("sentence", [
+    "At small batches a kernel can be done before the CPU has launched the next one: the GPU idles, waiting on Python.",
+    "Suppose that on a GPU the network classifies frames much faster than a CPU decodes them: what limits it then?",
+    "On a GPU, expect the model rows to rise; if the panel shows that, decoding becomes the bottleneck.",
+    "The gradients' bytes don't shrink with a faster GPU, and newer cuDNN has faster kernels.",
+    "On a machine with an NVIDIA GPU, decode the clip with both decoders and compare frames/s.",
+    "The recorded run shows the 2:4 layer slower than dense on the H200.",
+])
+def test_hedged_or_backed_gpu_words_pass(sentence):
+    assert ev.check_prose(sentence, "example", shows_records=True) == [], sentence
+
+
 @pytest.mark.parametrize("sentence", ISSUE_PROSE)
 def test_issue_examples_in_prose_are_caught(sentence):
     assert ev.check_prose(sentence, "example"), sentence
