@@ -15,8 +15,11 @@ checker flags, per markdown sentence (tests/test_evidence.py runs it on every no
 * **near miss** — a number one digit off what an output prints (prose 1,437, output 1,438): a stale quote.
 * **measured quote** — a decimal number that a measuring cell's output prints ("64.6 s", "0.66"): it is exact only
   for the run that printed it.
+* **direction** — "faster", "slower", "more time" stated as fact next to a pointer at an output ("in the table
+  above, more time" while the output prints 0.84×): the direction is part of the measurement.
 * **where the outputs ran** — "executed on an H200", "it was executed on the GPU box" when no stored output's device
-  line names a GPU (other than a record's `recorded on …` label): say instead that the stored outputs come from the
+  line ("this machine (…)", "this run, …", a timing's "[cuda:0]"; a record's `recorded on …` table doesn't count)
+  names a GPU: say instead that the stored outputs come from the
   machine that last executed the notebook, whose device line says which.
 
 Reviewed exceptions live in ALLOWED, each with its reason. Usage: python tools/check_prose.py [NOTEBOOK ...]
@@ -36,6 +39,9 @@ ALLOWED = {
     ("02_bench.ipynb", "says a CPU matmul takes 20 ms"): "a hypothetical in a self-check question, not a quote",
     ("08_prune.ipynb", "A 2× cheaper multiply is not a 2× faster layer"): "says a ratio does NOT follow; quotes no output",
     ("08_prune.ipynb", "may still not run 2× faster"): "an exercise's premise (half the multiply-adds), not a result",
+    ("01_device.ipynb", "faster is a number this course never asserts"): "says the course does not assert it",
+    ("09_quantize.ipynb", "and it runs faster than in fp32 — by how much is measured below"):
+        "the direction is what the GPU record shown below measured (a record does not change when the notebook re-runs)",
     ("02_bench.ipynb", "float64 is about 2× slower than float32"):
         "an exercise solution's expectation from the vector width (half as many lanes), for the reader to measure",
 }
@@ -57,7 +63,14 @@ TARGET = re.compile(r"(?:≥|>=|≤|<=|at least|at most|targets?|needs?)\W{0,4}$
 MEASURED_QUOTE = re.compile(rf"(?<![\w.])(\d+\.\d+)\s*(?:%|s\b|ms\b|[kM]?img/s)")
 DEVICE_CLAIM = re.compile(r"\b(?:were|was|is|are|been)\s+(?:executed|run|produced|made)\s+on\s+(?:an?\s+|the\s+)?"
                           r"(?:NVIDIA\s+)?(H100|H200|A100|B200|L4|T4|GPU(?:\s+box)?)\b", re.I)
-GPU_LINE = re.compile(r"\bcuda:\d|\bNVIDIA\b|\bH[12]00\b|\bA100\b", re.I)
+# This run's device line: "this machine (AMD EPYC)", "this run, NVIDIA H200", a Timing's "[cuda:0]" — not a record's
+# table, whose rows name cuda:0 too but whose title says "recorded on".
+THIS_RUN = re.compile(r"\bthis (?:machine|run)\b[^\n]*|\[cuda:\d\][^\n]*", re.I)
+GPU_NAME = re.compile(r"\bcuda:\d|\bNVIDIA\b|\bH[12]00\b|\bA100\b|\bGPU\b", re.I)
+# "… in the table above, more time": the direction of a comparison that an output measures, stated as fact.
+DIRECTION = re.compile(r"\b(?:more|less) \*?(?:time|images per second)\b|\b(?:faster|slower|cheaper|costlier)\b", re.I)
+POINTER = re.compile(r"\b(?:above|below|printed|the table|this run|the run)\b", re.I)
+HEDGE = re.compile(r"\b(?:whether|if|when|depends?|can|could|may|might|expect\w*|should|would|some|at least|targets?)\b", re.I)
 OUT_DURATION = re.compile(rf"(?<![\w.])({NUM})\s*(ms|s|min)\b")
 OUT_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
@@ -92,8 +105,8 @@ class Outputs:
                 self.values |= {_value(n) for n in nums if "." not in n and _value(n) >= 1000}
                 if _measured(src): self.measured |= nums
                 self.durations += [float(v.replace(",", "")) * UNIT_S[u] for v, u in OUT_DURATION.findall(text)]
-                self.gpu |= any(GPU_LINE.search(l) and "recorded on" not in l and "datasheet" not in l
-                                for l in text.splitlines())
+                self.gpu |= any(GPU_NAME.search(l) and "recorded on" not in l and not re.search(r"\bno\b", l, re.I)
+                                for l in THIS_RUN.findall(text))
 
 
 def check_sentence(s: str, out: Outputs, where: str) -> list[Finding]:
@@ -102,10 +115,11 @@ def check_sentence(s: str, out: Outputs, where: str) -> list[Finding]:
     flag = lambda why: found.append(Finding(where, "prose", s, why))
     if s.rstrip().endswith("?"): return found
     for m in DURATION.finditer(s):
-        if not RUNNING.search(s[max(0, m.start() - 50):m.end() + 50]): continue
+        bound = BUDGET.search(s[max(0, m.start() - 20):m.start()]) or (BUDGET.search(s) and RUNNING.search(s))
+        if not bound and not RUNNING.search(s[max(0, m.start() - 50):m.end() + 50]): continue
         number, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         seconds = _value(number) * UNIT_S[unit.lower()]
-        if BUDGET.search(s):
+        if bound:
             over = [d for d in out.durations if d > seconds]
             if over: flag(f"run time: the bound {m.group(0).strip()!r} is exceeded by a stored output ({max(over):g} s)")
         else: flag(f"run time: {m.group(0).strip()!r} is a measurement — point at the output that prints it")
@@ -122,6 +136,9 @@ def check_sentence(s: str, out: Outputs, where: str) -> list[Finding]:
         if "." in n or v < 1000 or v in out.values: continue
         if near := sorted(o for o in out.values if abs(o - v) <= 1):
             flag(f"near miss: prose says {n}, an output prints {near[0]:,.0f}"); break
+    if not found and DIRECTION.search(s) and POINTER.search(s) and not HEDGE.search(s):
+        flag(f"direction: {DIRECTION.search(s).group(0)!r} states what an output measures — it may read the other way "
+             "when re-run; say what to compare instead")
     if (m := DEVICE_CLAIM.search(s)) and not out.gpu:
         flag(f"where the outputs ran: says {m.group(0)!r}, but no stored output's device line names a GPU")
     return found
