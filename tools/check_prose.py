@@ -12,7 +12,9 @@ checker flags, per markdown sentence (tests/test_evidence.py runs it on every no
   ≤ 60 s on a 2-core CPU") may stay — unless a stored output of the notebook prints a run time above it.
 * **measured ratio** — a multiplier said of speed or time ("0.66× faster", "2× slower", "runs at 0.84x"), or a
   decimal multiplier that a measuring cell (`# NBVAL_IGNORE_OUTPUT`) prints.
-* **near miss** — a number one digit off what an output prints (prose 1,437, output 1,438): a stale quote.
+* **near miss** — a count one off what a deterministic output prints (prose 1,437, output 1,438): a stale quote.
+  Only outputs that don't change from run to run (cells not marked `# NBVAL_IGNORE_OUTPUT`) count, so that a
+  re-executed notebook can't make an unrelated prose number look stale.
 * **measured quote** — a decimal number that a measuring cell's output prints ("64.6 s", "0.66"): it is exact only
   for the run that printed it.
 * **direction** — "faster", "slower", "more time" stated as fact next to a pointer at an output ("in the table
@@ -95,14 +97,14 @@ class Outputs:
 
     def __init__(self, cells: list[dict]):
         self.all, self.measured, self.durations, self.gpu = set(), set(), [], False
-        self.values = set()         # the integers of 1,000 and more, as values (8,000 and 8000 are one)
+        self.values = set()         # integers ≥ 1,000 of outputs that don't change from run to run (8,000 = 8000)
         for c in cells:
             if c["cell_type"] != "code": continue
             src = "".join(c.get("source", ""))
             for text in _output_texts(c):
                 nums = set(OUT_NUMBER.findall(text))
                 self.all |= nums
-                self.values |= {_value(n) for n in nums if "." not in n and _value(n) >= 1000}
+                if not _measured(src): self.values |= {_value(n) for n in nums if "." not in n and _value(n) >= 1000}
                 if _measured(src): self.measured |= nums
                 self.durations += [float(v.replace(",", "")) * UNIT_S[u] for v, u in OUT_DURATION.findall(text)]
                 self.gpu |= any(GPU_NAME.search(l) and "recorded on" not in l and not re.search(r"\bno\b", l, re.I)
