@@ -54,14 +54,16 @@ UNIT_S = {"ms": 1e-3, "s": 1, "sec": 1, "second": 1, "seconds": 1, "min": 60, "m
           "hour": 3600, "hours": 3600}
 NUM = r"\d[\d,]*(?:\.\d+)?"
 _WORDS = "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
-DURATION = re.compile(rf"(?<![\w.])(?:({NUM})[\s-]*(ms|s|sec|seconds?|min|minutes?|hours?)|\b({_WORDS})[\s-]+(seconds?|minutes?|hours?))\b(?![-/])", re.I)
+DURATION = re.compile(rf"(?<![\w.])(?:({NUM})[\s-]*(ms|s|sec|seconds?|min|minutes?|hours?)|"
+                      rf"\b({_WORDS})[\s-]+(seconds?|minutes?|hours?))\b(?![-/])", re.I)
 RUNNING = re.compile(r"\b(?:takes?|took|taking|runs?|ran|running|trains?|trained|training|lasts?|spends?|spent|"
                      r"execut\w*|finish\w*|completes?)\b|\bin (?:about |around |under |roughly )?(?:\d|" + _WORDS + r")", re.I)
 BUDGET = re.compile(r"\b(?:targets?|budget|goal|aims?|at most|no more than|within)\b|≤|<=", re.I)
 # A multiplier said of speed or time: "0.66× faster", "0.84x SeedCNN's time", "2× the one-thread speed".
-SPEED_MULT = re.compile(rf"(?<![\w.×])({NUM})\s*[×x](?![\w\d])(?=(?:\s+[\w'’-]+){{0,2}}?\s+(?:faster|slower|quicker|speed\w*|time|throughput)\b)", re.I)
+SPEED_MULT = re.compile(rf"(?<![\w.×])({NUM})\s*[×x](?![\w\d])"
+                        r"(?=(?:\s+[\w'’-]+){0,2}?\s+(?:faster|slower|quicker|speed\w*|time|throughput)\b)", re.I)
 TARGET = re.compile(r"(?:≥|>=|≤|<=|at least|at most|targets?|needs?)\W{0,4}$", re.I)
-# A decimal that an output measured, quoted with its unit: "67.8%", "64.6 s", "0.66×".
+# A decimal that an output measured, quoted with its unit: "67.8%", "64.6 s", "612.3 img/s".
 MEASURED_QUOTE = re.compile(rf"(?<![\w.])(\d+\.\d+)\s*(?:%|s\b|ms\b|[kM]?img/s)")
 DEVICE_CLAIM = re.compile(r"\b(?:were|was|is|are|been)\s+(?:executed|run|produced|made)\s+on\s+(?:an?\s+|the\s+)?"
                           r"(?:NVIDIA\s+)?(H100|H200|A100|B200|L4|T4|GPU(?:\s+box)?)\b", re.I)
@@ -96,16 +98,15 @@ class Outputs:
     "What a notebook's stored outputs print: every number, the measured ones, run times, and whether a GPU ran them."
 
     def __init__(self, cells: list[dict]):
-        self.all, self.measured, self.durations, self.gpu = set(), set(), [], False
+        self.measured, self.durations, self.gpu = set(), [], False       # numbers printed by measuring cells, …
         self.values = set()         # integers ≥ 1,000 of outputs that don't change from run to run (8,000 = 8000)
         for c in cells:
             if c["cell_type"] != "code": continue
             src = "".join(c.get("source", ""))
             for text in _output_texts(c):
                 nums = set(OUT_NUMBER.findall(text))
-                self.all |= nums
-                if not _measured(src): self.values |= {_value(n) for n in nums if "." not in n and _value(n) >= 1000}
                 if _measured(src): self.measured |= nums
+                else: self.values |= {_value(n) for n in nums if "." not in n and _value(n) >= 1000}
                 self.durations += [float(v.replace(",", "")) * UNIT_S[u] for v, u in OUT_DURATION.findall(text)]
                 self.gpu |= any(GPU_NAME.search(l) and "recorded on" not in l and not re.search(r"\bno\b", l, re.I)
                                 for l in THIS_RUN.findall(text))
@@ -121,11 +122,10 @@ def check_sentence(s: str, out: Outputs, where: str) -> list[Finding]:
         if not bound and not RUNNING.search(s[max(0, m.start() - 50):m.end() + 50]): continue
         number, unit = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         seconds = _value(number) * UNIT_S[unit.lower()]
-        if bound:
-            over = [d for d in out.durations if d > seconds]
-            if over: flag(f"run time: the bound {m.group(0).strip()!r} is exceeded by a stored output ({max(over):g} s)")
-        else: flag(f"run time: {m.group(0).strip()!r} is a measurement — point at the output that prints it")
-        break
+        if not bound:
+            flag(f"run time: {m.group(0).strip()!r} is a measurement — point at the output that prints it"); break
+        if over := [d for d in out.durations if d > seconds]:
+            flag(f"run time: the bound {m.group(0).strip()!r} is exceeded by a stored output ({max(over):g} s)"); break
     for m in SPEED_MULT.finditer(s):
         if not TARGET.search(s[max(0, m.start() - 16):m.start()]):
             flag(f"measured ratio: {m.group(0).strip()!r} said of speed or time — point at the output that prints it")
