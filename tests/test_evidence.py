@@ -55,6 +55,43 @@ ISSUE_PROSE = [
 ]
 
 
+# Issue 23: the same claims in words, without a number (as chapters 07, 08, 11, 12, 14 and 17 said them).
+ISSUE_WORDS = [
+    "Video is where a GPU pipeline earns its keep in practice, and where a CPU pipeline chokes first.",
+    "On a GPU the network classifies tens of thousands of frames per second.",
+    "Next to a training step it is a small fraction on a GPU, so augmentation is free there.",
+    "What is a curiosity on a CPU becomes routine on a GPU.",
+    "A GPU changes the balance completely: the model becomes nearly free and decoding on the CPU is the whole cost.",
+    "On a GPU the model and conversion rows rise while the CPU decode rows don't move: decoding becomes the bottleneck.",
+    "A pattern NVIDIA GPUs since Ampere accelerate: the 2:4 pattern that recent NVIDIA GPUs run faster.",
+    "On a GPU the conversion costs almost nothing.",
+]
+
+
+@pytest.mark.parametrize("sentence", ISSUE_WORDS)
+def test_issue_23_gpu_words_in_prose_are_caught(sentence):
+    assert ev.check_prose(sentence, "example", shows_records=True), sentence
+
+
+def test_a_profile_never_made_is_caught():
+    s = ("In a profile of the seed CNN on a GPU the top kernels are the convolutions' backward and the ReLU and "
+         "pooling passes that compile fuses.")
+    assert "profile" in ev.check_prose(s, "x", shows_records=True)[0].why
+    assert ev.check_prose(s, "x", shows_records=True, shows_profile=True) == []
+
+
+@pytest.mark.parametrize("sentence", [
+    "At small batches a kernel can be done before the CPU has launched the next one: the GPU idles, waiting on Python.",
+    "Suppose that on a GPU the network classifies frames much faster than a CPU decodes them: what limits it then?",
+    "On a GPU, expect the model rows to rise; if the panel shows that, decoding becomes the bottleneck.",
+    "The gradients' bytes don't shrink with a faster GPU, and newer cuDNN has faster kernels.",
+    "On a machine with an NVIDIA GPU, decode the clip with both decoders and compare frames/s.",
+    "The recorded run shows the 2:4 layer slower than dense on the H200.",
+])
+def test_hedged_or_backed_gpu_words_pass(sentence):
+    assert ev.check_prose(sentence, "example", shows_records=True) == [], sentence
+
+
 @pytest.mark.parametrize("sentence", ISSUE_PROSE)
 def test_issue_examples_in_prose_are_caught(sentence):
     assert ev.check_prose(sentence, "example"), sentence
@@ -192,3 +229,80 @@ def test_one_chart_per_unit_with_prediction_markers_and_no_covered_labels():
 def test_chart_of_a_unit_without_results():
     ax = headline_chart([], unit="B")
     assert "no recorded B/s results" in ax.texts[0].get_text()
+
+
+# --- prose that quotes or contradicts an output (issue 23, tools/check_prose.py) ---------------------------------------
+
+pr = _tool("check_prose")
+
+
+def _nb(tmp_path, markdown: str, output: str, source: str = "# NBVAL_IGNORE_OUTPUT\nprint(x)", name="x.ipynb"):
+    "A notebook of one code cell (with `output` stored) and one markdown cell, written under `tmp_path`."
+    cells = [{"cell_type": "code", "execution_count": 1, "id": "a", "metadata": {}, "source": source,
+              "outputs": [{"name": "stdout", "output_type": "stream", "text": output}]},
+             {"cell_type": "markdown", "id": "b", "metadata": {}, "source": markdown}]
+    p = tmp_path / name
+    p.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    return p
+
+
+# The contradictions issue 23 found, each with the output it contradicted.
+ISSUE_23_PROSE = [
+    ("Read the stored outputs of the AMP chapter instead, which were executed on an H200.",
+     "this machine (AMD EPYC): fit at 737 img/s", "where the outputs ran"),
+    ("Compare this machine's report with the stored output of the report cell above (it was executed on the GPU box).",
+     "device: cpu · AMD EPYC · 2 threads", "where the outputs ran"),
+    ("The same matmul runs 0.66× faster with all of torch's threads.",
+     "time_fn, num_threads=2 : 32.7 ms  (0.66x faster with all 2 threads)", "measured ratio"),
+    ("The set is small — 1,437 training images with an 80/10/10 split.",
+     "FolderData('digits-v1-s32', flat: 10 classes, train 1438, val 180, test 179 images)", "near miss"),
+    ("So the new structure costs more FLOPs and, in the table above, more time.",
+     "cpu inference: SmallResNet takes 0.84x SeedCNN's time per image, for 2.44x its FLOPs", "direction"),
+    ("The recipes reach the course's target, ≥ 95 % validation accuracy in ≤ 60 s on a 2-core CPU.",
+     "final validation accuracy 0.965 after 64.6 s of training on AMD EPYC", "exceeded"),
+    ("The seed CNN reached 96.5 % after 64.6 s of training.",
+     "final validation accuracy 0.965 after 64.6 s of training on AMD EPYC", "run time"),
+    ("*Without a GPU:* runs on a CPU in about three minutes.", "demo: 57.0 s in all", "run time"),
+    ("In the run above the padded crop and flip lift validation accuracy from 67.8% to 82.2%.",
+     "none   val acc  67.8%\ncrop + flip   val acc  82.2%", "measured quote"),
+]
+
+
+@pytest.mark.parametrize("markdown,output,why", ISSUE_23_PROSE)
+def test_issue_23_prose_contradictions_are_caught(tmp_path, markdown, output, why):
+    # a near miss is a stale quote of a deterministic output (the digits split is checked by nbval); the rest are measured
+    source = "# NBVAL_CHECK_OUTPUT\nprint(x)" if why == "near miss" else "# NBVAL_IGNORE_OUTPUT\nprint(x)"
+    found = pr.check_notebook(_nb(tmp_path, markdown, output, source))
+    assert found and why in found[0].why, (markdown, found)
+
+
+def test_a_measured_output_never_makes_a_count_look_stale(tmp_path):
+    "Re-executing a notebook changes its measured numbers; a prose count that happens to sit next to one is not stale."
+    assert pr.check_notebook(_nb(tmp_path, "One timed call is a pass over 1,024 images.", "1,025 img/s")) == []
+
+
+@pytest.mark.parametrize("markdown,output", [
+    ("The course's target is ≥ 95 % validation accuracy in ≤ 60 s on a 2-core CPU.", "after 48.2 s of training"),
+    ("The shapes set has 8,000 training images.", "8000 training, 1000 validation"),
+    ("NVIDIA GPUs since Ampere (compute capability 8.0) have sparse tensor cores.", "capability 8.0 needed; got 0.0"),
+    ("The stored outputs were executed on an H200.", "this run, NVIDIA H200: 612 kimg/s"),
+    ("The cell above prints how long training took on the machine that ran it.", "after 64.6 s of training"),
+    ("Read the ratio above: on a small machine the threads may gain nothing, or lose.", "0.66x the one-thread speed"),
+    ("int8 must be at least 2× faster at batch 256.", "int8 1.9x faster"),
+])
+def test_prose_that_points_at_outputs_passes(tmp_path, markdown, output):
+    assert pr.check_notebook(_nb(tmp_path, markdown, output)) == []
+
+
+def test_notebooks_quote_no_measured_number():
+    "Every notebook's prose points at its measured numbers instead of hard-coding them (ALLOWED lists the reviewed exceptions)."
+    found = pr.check()
+    assert not found, "Prose that quotes or contradicts an output:\n" + "\n".join(map(str, found))
+
+
+def test_allowed_exceptions_still_exist_and_have_reasons():
+    "An ALLOWED entry whose sentence is gone (or has no reason) is stale: remove it."
+    texts = {p.name: p.read_text(encoding="utf-8") for p in pr.default_paths()}
+    for (nb, snippet), reason in pr.ALLOWED.items():
+        assert len(reason) > 20, (nb, snippet)
+        assert any(nb == name and all(w in text for w in snippet.split()) for name, text in texts.items()), (nb, snippet)

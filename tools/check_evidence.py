@@ -5,6 +5,10 @@ The convention (tests/test_evidence.py enforces it on every notebook, the README
 * **Prose never states a GPU figure.** Markdown cells, the README's and docs pages' text don't give a speed, rate,
   speed-up, utilisation or duration of GPU work — in digits or in words ("tens of thousands of images per second",
   "two orders of magnitude faster", "about 20 s"). They point at an output instead ("the table below").
+* **Nor a GPU speed in words** (issue 23): "nearly free", "costs nothing", "routine", "the bottleneck", "frames/s",
+  "faster" said of a GPU's work need a record, a measurement or a labelled prediction in the same sentence — or the
+  sentence hedges ("expect", "if", a question). A sentence that tells what a GPU profile shows needs a profile among
+  the notebook's outputs.
 * **Outputs print GPU figures from code, with their provenance.** A line of a notebook output that states a GPU
   figure must (a) not have its number typed into the cell's source (a hand-typed `print` is prose in disguise), and
   (b) belong to an output that says where the figure comes from: a record's label (`Record.label`: "recorded on
@@ -49,6 +53,19 @@ TARGET = re.compile(r"(?:≥|>=|≤|<=|at least|at most|target(?:s|ed)? (?:is|of
 PROVENANCE = re.compile(r"recorded on|datasheet|this run|\bcuda:\d+|\[cuda|on NVIDIA|predicted", re.I)
 # A pointer at recorded evidence, which must then be on the page: "the recorded panel", "params 'peak_memory' below".
 DANGLING = re.compile(r"\bthe recorded (?:GPU )?(?:panel|run|results?)\b|\bparams '\w+' below\b", re.I)
+# Words that state a GPU's speed without a number (issue 23): a frame rate, "free", "costs nothing", "routine", "the
+# bottleneck", "faster"/"slower" (of the GPU's work — "a faster GPU", "faster kernels" name a kind of hardware).
+WORDS = re.compile(r"\bframes?\s*(?:/\s*s\b|per\s+second)|\bfps\b|\b(?:nearly|almost|essentially|practically|effectively)\s+free\b|"
+                   r"\b(?:is|are|becomes?|comes?)\s+(?:\w+\s+)?free\b|\bfree\s+(?:there|on\s+(?:a|the)\s+GPU)|"
+                   r"\bcosts?\s+(?:almost\s+|next\s+to\s+)?nothing|\bnegligible\b|\broutine\b|\bthe\s+bottleneck\b|"
+                   r"\bearns?\s+its\s+keep\b|\b(?:faster|slower)\b(?!\s+(?:GPUs?|cards?|kernels?|links?|interconnects?)\b)", re.I)
+# A sentence that asks, supposes, expects, or points at its evidence (a record, a measurement, a datasheet bound, an
+# output on the page) makes no unbacked claim.
+BACKED = re.compile(r"\?|\b(?:if|when|whether|suppose|expect\w*|predict\w*|measur\w*|record\w*|datasheets?|bound|"
+                    r"printed|prints|tables?|panels?|charts?|plots?|below|above|compar\w*|vs)\b", re.I)
+# A sentence that says what a GPU profile shows ("the top kernels are …") needs a profile among the outputs.
+PROFILE_CLAIM = re.compile(r"\bprofile\b[^.]*\b(?:top|dominat\w*|most (?:of the )?time)\b", re.I)
+PROFILE_OUTPUT = re.compile(r"Self CUDA|cuda_time|CUDA time total", re.I)
 # An output that says it is made up illustrates a layout only (allowed, if never drawn in a results chart).
 SYNTHETIC = re.compile(r"made-up|synthetic example|for illustration only", re.I)
 
@@ -99,10 +116,23 @@ def sentences(md: str) -> list[str]:
     return out
 
 
-def check_prose(md: str, where: str, shows_records: bool = False) -> list[Finding]:
-    """Every sentence of markdown `md` that states a GPU figure — or that points at recorded GPU evidence ("the
-    recorded panel") when its notebook shows none (`shows_records`: some output carries a record's label)."""
-    found = [Finding(where, "prose", s, ", ".join(sorted({k for k, _ in q}))) for s in sentences(md) if (q := gpu_figures(s))]
+def gpu_words(text: str) -> list[str]:
+    """Words of `text` that claim a GPU's speed without a number ("nearly free", "the bottleneck", "frames/s",
+    "faster") — when `text` names a GPU and neither hedges nor points at a record, measurement or bound."""
+    if not GPU.search(text) or BACKED.search(text): return []
+    return [m.group(0) for m in WORDS.finditer(text)]
+
+
+def check_prose(md: str, where: str, shows_records: bool = False, shows_profile: bool = False) -> list[Finding]:
+    """Every sentence of markdown `md` that states a GPU figure, in numbers or in words — or that points at recorded
+    GPU evidence ("the recorded panel") when its notebook shows none (`shows_records`: some output carries a
+    record's label), or tells what a GPU profile shows when no profile is among the outputs (`shows_profile`)."""
+    found = []
+    for s in sentences(md):
+        if q := gpu_figures(s): found.append(Finding(where, "prose", s, ", ".join(sorted({k for k, _ in q}))))
+        elif w := gpu_words(s): found.append(Finding(where, "prose", s, f"GPU speed in words without evidence: {w[0]!r}"))
+        elif not shows_profile and GPU.search(s) and PROFILE_CLAIM.search(s):
+            found.append(Finding(where, "prose", s, "tells what a GPU profile shows, and no profile is on the page"))
     if not shows_records:
         found += [Finding(where, "prose", s, "points at recorded GPU evidence the notebook doesn't show")
                   for s in sentences(md) if DANGLING.search(s)]
@@ -148,12 +178,14 @@ def _output_texts(cell: dict) -> list[str]:
 def check_notebook(path: Path) -> list[Finding]:
     "Findings in one notebook: its markdown cells (prose) and its code cells' outputs."
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    shows_records = any("recorded on" in t for c in nb["cells"] if c["cell_type"] == "code" for t in _output_texts(c))
+    outputs = [t for c in nb["cells"] if c["cell_type"] == "code" for t in _output_texts(c)]
+    shows_records = any("recorded on" in t for t in outputs)
+    shows_profile = any(PROFILE_OUTPUT.search(t) for t in outputs)
     found = []
     for i, cell in enumerate(nb["cells"]):
         src = "".join(cell.get("source", ""))
         where = f"{Path(path).name} cell {i}"
-        if cell["cell_type"] == "markdown": found += check_prose(src, where, shows_records)
+        if cell["cell_type"] == "markdown": found += check_prose(src, where, shows_records, shows_profile)
         elif cell["cell_type"] == "code":
             for text in _output_texts(cell): found += check_output(text, src, where)
     return found
