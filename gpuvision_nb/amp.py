@@ -16,15 +16,15 @@ from .bench import Timing, fmt_rate, sweep_devices, time_fn
 from .data import GPULoader
 from .device import device_name, get_device, gpu_spec, predict_rate, set_seed, synchronize
 from .models import SeedCNN, flops_per_image, get_model, summary
-from .train import (PRECISIONS, check_precision, fit, make_optimizer, shapes_loaders, tf32, to_device,
-                                train_step)
+from .train import (PRECISIONS, check_precision, fast_options, fit, make_optimizer, scale_lr, shapes_loaders,
+                                tf32, to_device, train_step)
 
 # %% auto #0
 __all__ = ['FORMATS', 'COMPILE_MODES', 'NumberFormat', 'format_table', 'plot_formats', 'round_to', 'grad_values', 'fp16_loss',
            'plot_grad_range', 'scale_history', 'plot_scale', 'HostReads', 'host_reads_per_step', 'check_compile',
            'check_batch_size', 'knob_label', 'make_train_step', 'train_throughput', 'peak_memory', 'train_configs',
-           'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'roofline', 'end_to_end_targets',
-           'parity']
+           'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'fast_path', 'fast_path_summary',
+           'roofline', 'end_to_end_targets', 'parity']
 
 # %% ../nbs/07_amp.ipynb #414315e1
 @dataclass(frozen=True)
@@ -233,17 +233,19 @@ def knob_label(precision: str = "fp32", channels_last: bool = False, compile=Fal
 
 def make_train_step(model_name: str = "seed", device: str | torch.device = "auto", batch_size: int = 512,
                     precision: str = "fp32", channels_last: bool = False, compile=False, sync: bool = False,
-                    seed: int = 0):
+                    seed: int = 0, compile_step: bool = False):
     """A zero-argument function doing one `fit` training step of a new `get_model(model_name)` on one synthetic batch
     of 32×32 images resident on `device`: `to_device` (channels-last if asked), autocast per `precision`, GradScaler
     for fp16, SGD update, inside `tf32(precision == 'tf32')`. `compile`: False, True or a torch.compile mode
-    ('reduce-overhead' = CUDA graphs). `sync`: read the loss with `.item()` every step, like the seed article's loop."""
+    ('reduce-overhead' = CUDA graphs). `sync`: read the loss with `.item()` every step, like the seed article's loop.
+    `compile_step`: compile the optimizer's update too, with the LR as a device tensor (what `fit(fast=True)` does)."""
     check_precision(precision); mode = check_compile(compile)
     bs = check_batch_size(batch_size, "make_train_step")
     if not isinstance(channels_last, bool): raise ValueError(f"make_train_step: channels_last must be a bool, got {channels_last!r}")
     dev = get_device(device); set_seed(seed)
     model = get_model(model_name).to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    opt = make_optimizer(model, "sgd", lr=0.01)
+    opt = make_optimizer(model, "sgd", lr=torch.tensor(0.01, device=dev) if compile_step else 0.01)
+    if compile_step: opt.step = torch.compile(type(opt).step).__get__(opt)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = torch.compile(model, mode=mode) if mode else model
     x = torch.randn(bs, 3, 32, 32, device=dev)
@@ -262,18 +264,19 @@ def make_train_step(model_name: str = "seed", device: str | torch.device = "auto
 
 def train_throughput(model_name: str = "seed", device: str | torch.device = "auto", batch_size: int = 512,
                      precision: str = "fp32", channels_last: bool = False, compile=False, sync: bool = False,
-                     steps: int = 5, warmup: int | None = None, min_run_time: float = 0.2) -> Timing:
+                     steps: int = 5, warmup: int | None = None, min_run_time: float = 0.2, compile_step: bool = False) -> Timing:
     """Images per second of `make_train_step(...)` timed with `time_fn` (at least `steps` timed steps after `warmup`
     ones; default 3 when compiling — the first calls compile — else 2). On CUDA, `params['peak_memory']` holds the
     peak bytes allocated while it ran."""
     dev = get_device(device)
-    step = make_train_step(model_name, dev, batch_size, precision, channels_last, compile, sync)
+    step = make_train_step(model_name, dev, batch_size, precision, channels_last, compile, sync, compile_step=compile_step)
     warmup = warmup if warmup is not None else (3 if check_compile(compile) else 2)
     cuda = dev.type == "cuda"
     if cuda: synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
     params = {"model": model_name, "batch": batch_size, "precision": precision, "channels_last": channels_last,
-              "compile": check_compile(compile), "sync": sync}
-    t = time_fn(step, label=knob_label(precision, channels_last, compile, batch_size, sync), device=dev,
+              "compile": check_compile(compile), "sync": sync, **({"compile_step": True} if compile_step else {})}
+    label = knob_label(precision, channels_last, compile, batch_size, sync) + (" + compiled step" if compile_step else "")
+    t = time_fn(step, label=label, device=dev,
                 items=batch_size, unit="img", params=params, warmup=warmup, min_repeats=steps, min_run_time=min_run_time)
     if cuda: t.params["peak_memory"] = torch.cuda.max_memory_allocated(dev)
     return t
@@ -365,14 +368,18 @@ def ceilings(device: str | torch.device = "auto", precision: str = "bf16") -> li
 
 def fit_throughput(device: str | torch.device = "auto", batch_size: int = 2048, precision: str = "bf16",
                    channels_last: bool = True, compile=True, n_images: int | None = None, repeat: int = 1,
-                   epochs: int = 3, lr: float = 0.02) -> Timing:
+                   epochs: int = 3, lr: float = 0.02, fast: bool = False) -> Timing:
     """End-to-end images/s of `fit` training a new seed CNN on the shapes training set held on `device` (a
     `GPULoader` with on-device crop and flip): the first `n_images` (default all 8,000), repeated `repeat` times so
     that an epoch lasts long enough to time. Steady state: the median over the epochs after the first, which pays
-    the warm-up and compilation. SGD at a constant `lr`; no validation."""
+    the warm-up and compilation. SGD at a constant `lr`; no validation. `fast=True`: `fit(..., fast=True)`, whose
+    `fast_options` then decide precision, layout and compilation for the device (the label says what ran)."""
     if not (isinstance(epochs, int) and epochs >= 2): raise ValueError(f"fit_throughput: epochs must be an int >= 2 (the first is warm-up), got {epochs!r}")
     if not (isinstance(repeat, int) and repeat >= 1): raise ValueError(f"fit_throughput: repeat must be an int >= 1, got {repeat!r}")
     dev, bs = get_device(device), check_batch_size(batch_size, "fit_throughput")
+    if fast:
+        fo = fast_options(dev, precision, channels_last, compile)
+        precision, channels_last, compile = fo["precision"], fo["channels_last"], fo["compile"]
     src, *_ = shapes_loaders(device="cpu", augment=False)
     x, y = src.x[:n_images], src.y[:n_images]
     if len(x) * repeat < bs: raise ValueError(f"fit_throughput: {len(x) * repeat} images make no full batch of {bs}")
@@ -380,11 +387,46 @@ def fit_throughput(device: str | torch.device = "auto", batch_size: int = 2048, 
                        channels_last=channels_last)
     set_seed(0)
     hist = fit(SeedCNN(), loader, None, epochs, lr, schedule="constant", device=dev, precision=precision,
-               channels_last=channels_last, compile=compile, progress=False)
-    return Timing.from_times("fit end-to-end · " + knob_label(precision, channels_last, compile, bs), dev,
+               channels_last=channels_last, compile=compile, progress=False, fast=fast)
+    return Timing.from_times("fit end-to-end · " + knob_label(precision, channels_last, compile, bs) + (" · fast" if fast else ""), dev,
                              [h["seconds"] for h in hist[1:]], hist[-1]["images"], "img",
                              {"batch": bs, "precision": precision, "epochs": epochs, "channels_last": channels_last,
-                              "compile": check_compile(compile)})
+                              "compile": check_compile(compile), **({"fast": True} if fast else {})})
+
+# %% ../nbs/07_amp.ipynb #bfb6376e
+def fast_path(device: str | torch.device = "auto", batch_sizes: tuple[int, ...] = (256, 8192), n_images: int | None = None,
+              repeat: int = 16, epochs: int = 4, lr: float = 0.02, base_batch: int = 2048) -> list[Timing]:
+    """For each of `batch_sizes`: `fit_throughput(fast=True)` (LR = `scale_lr(lr, batch, base_batch, 'sgd')`) and
+    the raw training step with the same `fast_options` (`train_throughput` with `compile_step`), on `device`."""
+    dev = get_device(device); fo = fast_options(dev); out = []
+    for bs in batch_sizes:
+        out.append(fit_throughput(dev, bs, fo["precision"], fo["channels_last"], fo["compile"], n_images, repeat, epochs,
+                                  scale_lr(lr, bs, base_batch, "sgd"), fast=True))
+        out.append(train_throughput("seed", dev, bs, fo["precision"], fo["channels_last"], fo["compile"],
+                                    compile_step=fo["compiled_step"], **({} if dev.type == "cuda" else dict(steps=2, warmup=1, min_run_time=0.05))))
+    return out
+
+
+def fast_path_summary(timings: list[Timing], loop: Timing | None = None) -> tuple[list[dict], dict]:
+    """Per batch size: `fit` img/s, its raw step's img/s and ms, fit ÷ raw step and (given the one-sample `loop` of
+    the same run and device) fit ÷ loop and raw step ÷ loop, labelled apart. Plus the fixed and per-image step cost
+    from the smallest and largest batch (step time = fixed + batch × per image)."""
+    fits = {t.params["batch"]: t for t in timings if t.label.startswith("fit end-to-end")}
+    raws = {t.params["batch"]: t for t in timings if not t.label.startswith("fit end-to-end")}
+    if not fits or set(fits) != set(raws): raise ValueError("fast_path_summary: needs a fit and a raw step timing per batch size")
+    if loop is not None and loop.device != next(iter(fits.values())).device:
+        raise ValueError(f"fast_path_summary: the one-sample loop ran on {loop.device}, the fast path elsewhere: ratios only within one device")
+    rows = []
+    for b in sorted(fits):
+        f, r = fits[b], raws[b]
+        rows.append({"batch": b, "fit img/s": f"{f.rate:,.0f}", "raw step img/s": f"{r.rate:,.0f}",
+                     "raw step ms": f"{1e3 * r.median:.2f}", "fit ÷ raw step": f"{f.rate / r.rate:.2f}x",
+                     "fit ÷ one-sample loop": f"{f.rate / loop.rate:,.0f}x" if loop else "—",
+                     "raw step ÷ one-sample loop": f"{r.rate / loop.rate:,.0f}x" if loop else "—"})
+    lo, hi = raws[min(raws)], raws[max(raws)]
+    per_image = (hi.median - lo.median) / (hi.params["batch"] - lo.params["batch"]) if hi is not lo else float("nan")
+    fixed = lo.median - lo.params["batch"] * per_image
+    return rows, {"fixed_ms": 1e3 * fixed, "per_image_us": 1e6 * per_image, "batches": (lo.params["batch"], hi.params["batch"])}
 
 # %% ../nbs/07_amp.ipynb #f3836d1e
 def roofline(timings: list[Timing], cost: dict, gpu: str | None = None, precision: str = "bf16") -> list[dict]:
