@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .bench import Timing, fmt_rate, sweep_devices, time_fn
 from .data import GPULoader
 from .device import device_name, get_device, gpu_spec, predict_rate, set_seed, synchronize
-from .models import SeedCNN, flops_per_image, get_model, summary
+from .models import SeedCNN, flops_per_image, get_model, roofline_bound, step_cost, summary
 from .train import (PRECISIONS, check_precision, fast_options, fit, make_optimizer, scale_lr, shapes_loaders,
                                 tf32, to_device, train_step)
 
@@ -341,16 +341,10 @@ def train_cost(model_name: str = "seed", precision: str = "bf16", batch_size: in
     layer's output except views) written, read, its gradient written and read (4 passes, at 2 bytes in bf16/fp16 and
     4 otherwise), plus the fp32 weights read, their gradients written and the SGD update's read and write (4 passes),
     shared by `batch_size` images. Inference: each activation written and read (2 passes) and the weights read once,
-    in the activations' format (an inference model is cast whole)."""
+    in the activations' format (an inference model is cast whole). The same as chapter 04's `step_cost`, which
+    `roofline_bound` turns into the one datasheet bound every chapter quotes."""
     check_precision(precision); bs = check_batch_size(batch_size, "train_cost")
-    model = get_model(model_name)
-    act = 2 if PRECISIONS[precision] is not None else 4
-    s = summary(model, input_size)
-    elements = math.prod(input_size) + sum(math.prod(l.shape) for l in s.layers if l.kind != "Flatten")
-    activation_bytes = (4 if backward else 2) * elements * act
-    weight_bytes = 4 * 4 * s.params if backward else act * s.params
-    return {"flops": flops_per_image(model, input_size, backward=backward), "bytes": activation_bytes + weight_bytes / bs,
-            "activation_elements": elements, "weight_bytes_per_step": weight_bytes}
+    return step_cost(get_model(model_name), precision, bs, input_size, backward)      # chapter 04's, the one cost model
 
 # %% ../nbs/07_amp.ipynb #34c2dcb5
 def ceilings(device: str | torch.device = "auto", precision: str = "bf16") -> list[Timing]:

@@ -256,3 +256,36 @@ def test_fit_fp16_on_a_cpu_reads_found_inf_each_step():
 def test_fit_throughput_bad_arguments(kw, match):
     from gpuvision_nb.amp import fit_throughput
     with pytest.raises(ValueError, match=match): fit_throughput("cpu", **{"compile": False, **kw})
+
+
+def test_one_workload_one_bound_in_every_chapter():
+    "04 (models-speed), 09 (quantize) and 15 (report) state SeedCNN inference's bound through one function: one answer."
+    from gpuvision_nb.bench import Timing
+    from gpuvision_nb.device import GPUS
+    from gpuvision_nb.models import roofline_bound, step_cost
+    from gpuvision_nb.report import predict_timing
+    p = roofline_bound("seed", "H200", "tf32", 512)
+    c = step_cost("seed", "tf32", 512, backward=False)
+    assert p.bound == pytest.approx(min(GPUS["H200"].peak["tf32"] / c["flops"], GPUS["H200"].bandwidth / c["bytes"]))
+    assert p.binding == "memory" and p.bound < 0.5 * p.compute          # FLOPs alone would promise far more
+    speed = Timing("seed · inference", "cuda:0", 1, 0, [], 512, "img", {"model": "seed", "mode": "inference", "batch": 512})
+    assert predict_timing("models-speed", speed, "H200").bound == pytest.approx(p.bound)
+    q = Timing("bf16 · b512", "cuda:0", 1, 0, [], 512, "img", {"dtype": "bfloat16", "batch": 512})
+    assert predict_timing("quantize-gpu-vs-cpu", q, "H200").bound == pytest.approx(roofline_bound("seed", "H200", "bf16", 512).bound)
+
+
+def test_fast_path_summary_ratios_fixed_cost_and_one_device_only():
+    from gpuvision_nb.amp import fast_path_summary
+    from gpuvision_nb.bench import Timing
+    r256, r8192 = 256 / 0.003456, 8192 / 0.011392                  # steps of 3.2 ms fixed + 1 µs per image
+    ts = [Timing("fit end-to-end · x · b256", "cuda:0", 1.0, 0, [], 0.90 * r256, "img", {"batch": 256}),
+          Timing("x · b256", "cuda:0", 0.003456, 0, [], 256, "img", {"batch": 256}),
+          Timing("fit end-to-end · x · b8192", "cuda:0", 1.0, 0, [], 0.95 * r8192, "img", {"batch": 8192}),
+          Timing("x · b8192", "cuda:0", 0.011392, 0, [], 8192, "img", {"batch": 8192})]
+    loop = Timing("loop", "cuda:0", 1 / 400, 0, [], 1, "img", {"sync": True})
+    rows, fixed = fast_path_summary(ts, loop)
+    assert [r["fit ÷ raw step"] for r in rows] == ["0.90x", "0.95x"]
+    assert rows[1]["fit ÷ one-sample loop"] == f"{0.95 * r8192 / 400:,.0f}x" and rows[1]["raw step ÷ one-sample loop"] == f"{r8192 / 400:,.0f}x"
+    assert fixed["fixed_ms"] == pytest.approx(3.2) and fixed["per_image_us"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="only within one device"): fast_path_summary(ts, Timing("l", "cpu", 1, 0, [], 1, "img"))
+    with pytest.raises(ValueError, match="a fit and a raw step"): fast_path_summary(ts[:3])
