@@ -139,8 +139,8 @@ def plot_grad_range(g: torch.Tensor, scale: float = 2.0**16, ax=None):
     ax = ax or plt.subplots(figsize=(9, 3))[1]
     lg = g[g != 0].abs().float().log2()
     bins = torch.arange(-50, 20).tolist()
-    ax.hist(lg.numpy(), bins, alpha=.6, label="gradients")
-    ax.hist((lg + math.log2(scale)).numpy(), bins, alpha=.6, label=f"× {scale:g} (loss scaling)")
+    ax.hist(lg.cpu().numpy(), bins, alpha=.6, label="gradients")
+    ax.hist((lg + math.log2(scale)).cpu().numpy(), bins, alpha=.6, label=f"× {scale:g} (loss scaling)")
     f = FORMATS["fp16"]
     ax.axvspan(-50, math.log2(f.smallest) - 1, color="red", alpha=.12, label="fp16: rounds to 0")
     ax.axvspan(math.log2(f.smallest) - 1, math.log2(f.tiny), color="orange", alpha=.12, label="fp16: subnormal")

@@ -289,3 +289,74 @@ def test_fast_path_summary_ratios_fixed_cost_and_one_device_only():
     assert fixed["fixed_ms"] == pytest.approx(3.2) and fixed["per_image_us"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="only within one device"): fast_path_summary(ts, Timing("l", "cpu", 1, 0, [], 1, "img"))
     with pytest.raises(ValueError, match="a fit and a raw step"): fast_path_summary(ts[:3])
+
+
+# --- GPU-only failure classes, caught on the CPU (conftest.ReducedPrecision emulates TF32 tensor cores) -----------
+
+def test_reduced_precision_rounds_like_tf32_and_respects_the_flags(reduced_precision):
+    from conftest import round_mantissa
+    from gpuvision_nb.amp import round_to
+    from gpuvision_nb.train import tf32
+    x = torch.randn(4096)
+    assert torch.equal(round_mantissa(x, 10), round_to(x, "tf32")) and torch.equal(round_mantissa(x, 7), round_to(x, "bf16"))
+    conv, xb = torch.nn.Conv2d(3, 8, 3), torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ref = conv(xb)
+        with reduced_precision() as mode: tf = conv(xb)                 # cuDNN's default: TF32 convolutions
+        with reduced_precision() as off, tf32(False): exact = conv(xb)   # the chapters' `tf32(False)` blocks
+    assert mode.rounded == 1 and not torch.equal(tf, ref) and (tf - ref).abs().max() < 1e-2
+    assert off.rounded == 0 and torch.equal(exact, ref)
+
+
+def _matches_true_fp32(tol_rel: float, use_tf32: bool, reduced_precision) -> bool:
+    """The chapters' pattern: a result computed on the device (here: under the emulation, with cuDNN's TF32 flag as
+    `use_tf32` sets it) checked against a true-fp32 reference, within `tol_rel` of the reference's size."""
+    from gpuvision_nb.device import set_seed
+    from gpuvision_nb.models import SeedCNN
+    from gpuvision_nb.robust import pixel_model
+    from gpuvision_nb.train import tf32
+    set_seed(0); net = pixel_model(SeedCNN(widths=(8, 8, 16), hidden=32)).eval()
+    x = torch.rand(8, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)
+        with reduced_precision(), tf32(use_tf32): got = net(x)
+    return bool(((got - ref).abs().max() <= tol_rel * ref.abs().max()).item())
+
+
+def test_reduced_precision_catches_a_tolerance_that_holds_only_in_true_fp32(reduced_precision):
+    "The class that failed on the H200 (chapters 08 and 14): fp32 tolerances on TF32 convolutions. It fails here too."
+    assert _matches_true_fp32(1e-5, use_tf32=False, reduced_precision=reduced_precision)      # the tf32(False) fix
+    assert not _matches_true_fp32(1e-5, use_tf32=True, reduced_precision=reduced_precision)   # PyTorch's GPU default
+    assert _matches_true_fp32(1e-2, use_tf32=True, reduced_precision=reduced_precision)       # or a TF32-sized tolerance
+
+
+def test_prune_rebuild_equivalence_holds_under_tf32_emulation(reduced_precision):
+    "Chapter 08's check (rebuilt model == full model with the removed channels zeroed) as the chapter runs it."
+    from gpuvision_nb.device import set_seed
+    from gpuvision_nb.models import SeedCNN
+    from gpuvision_nb.prune import channel_groups, plan_channels, rebuild, zeroing_removed
+    from gpuvision_nb.train import tf32
+    set_seed(0); net = SeedCNN(widths=(8, 8, 16), hidden=32).eval()
+    keep = plan_channels(net, 0.5, layers=[g.name for g in channel_groups(net)])
+    slim, x = rebuild(net, keep).eval(), torch.randn(4, 3, 32, 32)
+    with torch.no_grad(), reduced_precision(), tf32(False):
+        with zeroing_removed(net, keep): want = net(x)
+        got = slim(x)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_gpu_lint_flags_each_gpu_only_failure_class(tmp_path):
+    import importlib.util, json, sys
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("gpu_lint", Path(__file__).resolve().parents[1] / "tools" / "gpu_lint.py")
+    lint = importlib.util.module_from_spec(spec); sys.modules["gpu_lint"] = lint; spec.loader.exec_module(lint)
+    src = "\n".join(["a = x.numpy()", "b = x.cpu().numpy()", "c = x.detach().cpu().numpy()",
+                     "test_eq(model(xb), ref)", "test_eq(model(xb).cpu(), ref)", "test_eq(model(xb).shape, (2, 10))",
+                     "test_eq(rec.path.name, 'demo--cpu.json')", "d = y.numpy()  # gpu-ok: built on the CPU"])
+    rules = [(n, r) for n, r, _ in lint.lint_source(src)]
+    assert rules == [(1, "numpy-on-device"), (4, "compare-on-device"), (7, "device-name")]
+    pinned = 'with mock.patch("torch.cuda.is_available", return_value=False):\n    test_eq(rec.path.name, "demo--cpu.json")'
+    assert lint.lint_source(pinned) == []
+    nb = tmp_path / "x.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": src, "metadata": {}, "outputs": []}]}))
+    assert lint.main([str(nb)]) == 1 and len(lint.lint_notebook(nb)) == 3
