@@ -4,15 +4,16 @@
 
 # %% ../nbs/07_amp.ipynb #6c079e37
 from __future__ import annotations
-import gc, itertools, math
+import gc, itertools, math, re, time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .bench import Timing, fmt_rate, sweep_devices, time_fn
+from .bench import Timing, fmt_rate, fmt_time, sweep_devices, time_fn
 from .data import GPULoader
 from .device import device_name, get_device, gpu_spec, predict_rate, set_seed, synchronize
 from .models import SeedCNN, flops_per_image, get_model, roofline_bound, step_cost, summary
@@ -24,7 +25,7 @@ __all__ = ['FORMATS', 'COMPILE_MODES', 'NumberFormat', 'format_table', 'plot_for
            'plot_grad_range', 'scale_history', 'plot_scale', 'HostReads', 'host_reads_per_step', 'check_compile',
            'check_batch_size', 'knob_label', 'make_train_step', 'train_throughput', 'peak_memory', 'train_configs',
            'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'fast_path', 'fast_path_summary',
-           'roofline', 'end_to_end_targets', 'parity']
+           'profile_epoch', 'roofline', 'end_to_end_targets', 'parity']
 
 # %% ../nbs/07_amp.ipynb #414315e1
 @dataclass(frozen=True)
@@ -421,6 +422,56 @@ def fast_path_summary(timings: list[Timing], loop: Timing | None = None) -> tupl
     per_image = (hi.median - lo.median) / (hi.params["batch"] - lo.params["batch"]) if hi is not lo else float("nan")
     fixed = lo.median - lo.params["batch"] * per_image
     return rows, {"fixed_ms": 1e3 * fixed, "per_image_us": 1e6 * per_image, "batches": (lo.params["batch"], hi.params["batch"])}
+
+# %% ../nbs/07_amp.ipynb #cce4f190
+class _FirstBatches:
+    "The first `n` batches of `loader` per epoch (`len` and `set_epoch` passed through)."
+    def __init__(self, loader, n: int): self.loader, self.n = loader, n
+    def __len__(self): return min(self.n, len(self.loader))
+    def set_epoch(self, e):
+        if hasattr(self.loader, "set_epoch"): self.loader.set_epoch(e)
+    def __iter__(self): return itertools.islice(iter(self.loader), self.n)
+
+
+def profile_epoch(model: nn.Module, loader, device: str | torch.device = "auto", out_dir: str | Path | None = None,
+                  max_batches: int | None = None, top: int = 10, **fit_kwargs) -> dict:
+    """Profile one epoch of `fit(model, loader, ...)` (its first `max_batches` batches, if given; `fit_kwargs` such as
+    `fast=True` or `precision` passed on). Writes to `out_dir` (default: `$GPUVISION_RESULTS/profiles`, else a
+    temporary folder) `trace-<device>.json` (Chrome trace) and, on CUDA, `memory-<device>.pickle` (allocator
+    snapshot). Returns the paths, the `top` operators by self time on the device as rows, the steps, the wall
+    seconds per step and the device-busy seconds per step."""
+    import os, tempfile
+    from torch.profiler import ProfilerActivity, profile
+    if max_batches is not None and not (isinstance(max_batches, int) and max_batches >= 1):
+        raise ValueError(f"profile_epoch: max_batches must be an int >= 1 or None, got {max_batches!r}")
+    dev = get_device(device); cuda = dev.type == "cuda"
+    env = os.environ.get("GPUVISION_RESULTS", "").strip()
+    out = Path(out_dir) if out_dir is not None else (Path(env) / "profiles" if env else Path(tempfile.mkdtemp(prefix="gpuvision-profile-")))
+    out.mkdir(parents=True, exist_ok=True)
+    data = _FirstBatches(loader, max_batches) if max_batches else loader
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    tag = re.sub(r"[^a-z0-9]+", "-", device_name(dev).lower()).strip("-") if cuda else "cpu"
+    snapshot = out / f"memory-{tag}.pickle" if cuda else None
+    if cuda: torch.cuda.memory._record_memory_history(max_entries=100_000)
+    try:
+        with profile(activities=acts) as prof:
+            t0 = time.perf_counter()
+            fit(model, data, None, 1, device=dev, progress=False, **{"lr": 0.01, **fit_kwargs})
+            synchronize(dev); wall = time.perf_counter() - t0
+        if cuda: torch.cuda.memory._dump_snapshot(str(snapshot))
+    finally:
+        if cuda: torch.cuda.memory._record_memory_history(enabled=None)
+    trace = out / f"trace-{tag}.json"
+    prof.export_chrome_trace(str(trace))
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    events.sort(key=lambda e: getattr(e, key), reverse=True)
+    busy = sum(getattr(e, key) for e in events) / 1e6                  # µs → s (CPU: nested ops' self times add up)
+    steps = len(data)
+    rows = [{"operator": e.key[:60], "calls": e.count, "self time": fmt_time(getattr(e, key) / 1e6),
+             "share": f"{getattr(e, key) / 1e6 / busy:.0%}"} for e in events[:top]]
+    return {"trace": trace, "memory_snapshot": snapshot, "top": rows, "steps": steps,
+            "wall_per_step": wall / steps, "busy_per_step": busy / steps}
 
 # %% ../nbs/07_amp.ipynb #f3836d1e
 def roofline(timings: list[Timing], cost: dict, gpu: str | None = None, precision: str = "bf16") -> list[dict]:

@@ -360,3 +360,17 @@ def test_gpu_lint_flags_each_gpu_only_failure_class(tmp_path):
     nb = tmp_path / "x.ipynb"
     nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": src, "metadata": {}, "outputs": []}]}))
     assert lint.main([str(nb)]) == 1 and len(lint.lint_notebook(nb)) == 3
+
+
+def test_profile_epoch_writes_a_chrome_trace_and_the_top_operators_on_cpu(tmp_path):
+    import json
+    from torch.utils.data import DataLoader, TensorDataset
+    from gpuvision_nb.amp import profile_epoch
+    x, y = torch.randn(64, 3, 8, 8), torch.randint(0, 2, (64,))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(256, 2))
+    p = profile_epoch(net, DataLoader(TensorDataset(x, y), batch_size=16), "cpu", tmp_path, max_batches=2, top=5)
+    trace = json.loads(p["trace"].read_text())
+    assert p["trace"] == tmp_path / "trace-cpu.json" and any(e.get("name") == "aten::convolution" for e in trace["traceEvents"])
+    assert p["memory_snapshot"] is None and p["steps"] == 2 and 0 < len(p["top"]) <= 5
+    assert p["wall_per_step"] > 0 and p["busy_per_step"] > 0
+    with pytest.raises(ValueError, match="max_batches must be"): profile_epoch(net, [], "cpu", tmp_path, max_batches=0)
