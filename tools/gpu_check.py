@@ -198,7 +198,6 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr); return 2
     os.environ.update(GPUVISION_RESULTS=str(results_dir), GPUVISION_GPU_CHECK="1", PYTHONUNBUFFERED="1",
                       PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    os.environ.setdefault("MPLBACKEND", "agg")
     sys.path.insert(0, str(ROOT))
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "CPU (rehearsal)"
     (out / "device.txt").write_text(gpu + "\n")
