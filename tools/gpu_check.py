@@ -13,8 +13,9 @@ tools/run_gpu_session.sh does — tools/import_gpu_run.py reads the same files. 
 GPU run, or never ran there, go first (ORDER). The committed notebooks are never modified: the executed copies go
 to OUT/nbs/ and are packed as `executed-nbs.tar.gz` with the `nbs/` prefix the importer expects.
 
-Sizes: the chapters choose their own sizes from the device they find (`on_gpu`); no environment variable shrinks
-them yet. `GPUVISION_GPU_CHECK=1` is set for the notebooks so a chapter can adapt when it needs to.
+Sizes: the chapters choose their sizes from the device they find (`on_gpu`); no chapter read an environment
+variable for them before this check. `GPUVISION_GPU_CHECK=1` is set for the notebooks: chapter 07 (194 s of the
+last H200 run's 433 s) then runs its knob sweep quick and its epochs shorter; other chapters can follow.
 
 Written to --out (default $OUT, else ./gpu-check-out): executed-nbs.tar.gz, results.tar.gz (the records the
 notebooks wrote under $GPUVISION_RESULTS, default OUT/results, plus this run's own `gpu-check--<device>.json`
