@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.gpuvision-installed
 
-.PHONY: demo test install export-check docs docs-check unit nbval nbdev-test html browser-test clean-venv
+.PHONY: demo test install export-check docs docs-check unit nbval nbdev-test html browser-test clean-venv gpu-check
 
 install: $(STAMP)
 
@@ -46,6 +46,15 @@ html: $(STAMP)
 # Screenshots in _build/screenshots/ (or $$GPUVISION_SCREENSHOTS).
 browser-test: html
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser_site.py
+
+# Every chapter on the GPU under a 9-minute budget, a pass/fail + seconds table, records with provenance and tarballs
+# in $$OUT (tools/gpu_check.py). No venv needed (a GPU box has no network): the venv's python if there is one, else
+# python3, with nbclient from .whl/ if missing. Rehearse on a CPU: make gpu-check GPU_CHECK_ALLOW_CPU=1 NOTEBOOKS="01 02"
+GPU_CHECK_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+GPU_CHECK_BUDGET ?= 540
+GPU_CHECK_TIMEOUT ?= 300
+gpu-check:
+	$(GPU_CHECK_PY) tools/gpu_check.py --budget $(GPU_CHECK_BUDGET) --timeout $(GPU_CHECK_TIMEOUT) $(if $(GPU_CHECK_ALLOW_CPU),--allow-cpu) $(NOTEBOOKS)
 
 clean-venv:
 	rm -rf $(VENV)

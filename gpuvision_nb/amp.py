@@ -4,27 +4,28 @@
 
 # %% ../nbs/07_amp.ipynb #6c079e37
 from __future__ import annotations
-import gc, itertools, math
+import gc, itertools, math, re, time
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .bench import Timing, fmt_rate, sweep_devices, time_fn
+from .bench import Timing, fmt_rate, fmt_time, sweep_devices, time_fn
 from .data import GPULoader
 from .device import device_name, get_device, gpu_spec, predict_rate, set_seed, synchronize
-from .models import SeedCNN, flops_per_image, get_model, summary
-from .train import (PRECISIONS, check_precision, fit, make_optimizer, shapes_loaders, tf32, to_device,
-                                train_step)
+from .models import SeedCNN, flops_per_image, get_model, roofline_bound, step_cost, summary
+from .train import (PRECISIONS, check_precision, fast_options, fit, make_optimizer, scale_lr, shapes_loaders,
+                                tf32, to_device, train_step)
 
 # %% auto #0
 __all__ = ['FORMATS', 'COMPILE_MODES', 'NumberFormat', 'format_table', 'plot_formats', 'round_to', 'grad_values', 'fp16_loss',
            'plot_grad_range', 'scale_history', 'plot_scale', 'HostReads', 'host_reads_per_step', 'check_compile',
            'check_batch_size', 'knob_label', 'make_train_step', 'train_throughput', 'peak_memory', 'train_configs',
-           'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'roofline', 'end_to_end_targets',
-           'parity']
+           'bench_train', 'best_config', 'train_cost', 'ceilings', 'fit_throughput', 'fast_path', 'fast_path_summary',
+           'profile_epoch', 'roofline', 'end_to_end_targets', 'parity']
 
 # %% ../nbs/07_amp.ipynb #414315e1
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ def plot_grad_range(g: torch.Tensor, scale: float = 2.0**16, ax=None):
     ax = ax or plt.subplots(figsize=(9, 3))[1]
     lg = g[g != 0].abs().float().log2()
     bins = torch.arange(-50, 20).tolist()
-    ax.hist(lg.numpy(), bins, alpha=.6, label="gradients")
-    ax.hist((lg + math.log2(scale)).numpy(), bins, alpha=.6, label=f"× {scale:g} (loss scaling)")
+    ax.hist(lg.cpu().numpy(), bins, alpha=.6, label="gradients")
+    ax.hist((lg + math.log2(scale)).cpu().numpy(), bins, alpha=.6, label=f"× {scale:g} (loss scaling)")
     f = FORMATS["fp16"]
     ax.axvspan(-50, math.log2(f.smallest) - 1, color="red", alpha=.12, label="fp16: rounds to 0")
     ax.axvspan(math.log2(f.smallest) - 1, math.log2(f.tiny), color="orange", alpha=.12, label="fp16: subnormal")
@@ -233,17 +234,19 @@ def knob_label(precision: str = "fp32", channels_last: bool = False, compile=Fal
 
 def make_train_step(model_name: str = "seed", device: str | torch.device = "auto", batch_size: int = 512,
                     precision: str = "fp32", channels_last: bool = False, compile=False, sync: bool = False,
-                    seed: int = 0):
+                    seed: int = 0, compile_step: bool = False):
     """A zero-argument function doing one `fit` training step of a new `get_model(model_name)` on one synthetic batch
     of 32×32 images resident on `device`: `to_device` (channels-last if asked), autocast per `precision`, GradScaler
     for fp16, SGD update, inside `tf32(precision == 'tf32')`. `compile`: False, True or a torch.compile mode
-    ('reduce-overhead' = CUDA graphs). `sync`: read the loss with `.item()` every step, like the seed article's loop."""
+    ('reduce-overhead' = CUDA graphs). `sync`: read the loss with `.item()` every step, like the seed article's loop.
+    `compile_step`: compile the optimizer's update too, with the LR as a device tensor (what `fit(fast=True)` does)."""
     check_precision(precision); mode = check_compile(compile)
     bs = check_batch_size(batch_size, "make_train_step")
     if not isinstance(channels_last, bool): raise ValueError(f"make_train_step: channels_last must be a bool, got {channels_last!r}")
     dev = get_device(device); set_seed(seed)
     model = get_model(model_name).to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    opt = make_optimizer(model, "sgd", lr=0.01)
+    opt = make_optimizer(model, "sgd", lr=torch.tensor(0.01, device=dev) if compile_step else 0.01)
+    if compile_step: opt.step = torch.compile(type(opt).step).__get__(opt)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = torch.compile(model, mode=mode) if mode else model
     x = torch.randn(bs, 3, 32, 32, device=dev)
@@ -262,18 +265,19 @@ def make_train_step(model_name: str = "seed", device: str | torch.device = "auto
 
 def train_throughput(model_name: str = "seed", device: str | torch.device = "auto", batch_size: int = 512,
                      precision: str = "fp32", channels_last: bool = False, compile=False, sync: bool = False,
-                     steps: int = 5, warmup: int | None = None, min_run_time: float = 0.2) -> Timing:
+                     steps: int = 5, warmup: int | None = None, min_run_time: float = 0.2, compile_step: bool = False) -> Timing:
     """Images per second of `make_train_step(...)` timed with `time_fn` (at least `steps` timed steps after `warmup`
     ones; default 3 when compiling — the first calls compile — else 2). On CUDA, `params['peak_memory']` holds the
     peak bytes allocated while it ran."""
     dev = get_device(device)
-    step = make_train_step(model_name, dev, batch_size, precision, channels_last, compile, sync)
+    step = make_train_step(model_name, dev, batch_size, precision, channels_last, compile, sync, compile_step=compile_step)
     warmup = warmup if warmup is not None else (3 if check_compile(compile) else 2)
     cuda = dev.type == "cuda"
     if cuda: synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
     params = {"model": model_name, "batch": batch_size, "precision": precision, "channels_last": channels_last,
-              "compile": check_compile(compile), "sync": sync}
-    t = time_fn(step, label=knob_label(precision, channels_last, compile, batch_size, sync), device=dev,
+              "compile": check_compile(compile), "sync": sync, **({"compile_step": True} if compile_step else {})}
+    label = knob_label(precision, channels_last, compile, batch_size, sync) + (" + compiled step" if compile_step else "")
+    t = time_fn(step, label=label, device=dev,
                 items=batch_size, unit="img", params=params, warmup=warmup, min_repeats=steps, min_run_time=min_run_time)
     if cuda: t.params["peak_memory"] = torch.cuda.max_memory_allocated(dev)
     return t
@@ -338,16 +342,10 @@ def train_cost(model_name: str = "seed", precision: str = "bf16", batch_size: in
     layer's output except views) written, read, its gradient written and read (4 passes, at 2 bytes in bf16/fp16 and
     4 otherwise), plus the fp32 weights read, their gradients written and the SGD update's read and write (4 passes),
     shared by `batch_size` images. Inference: each activation written and read (2 passes) and the weights read once,
-    in the activations' format (an inference model is cast whole)."""
+    in the activations' format (an inference model is cast whole). The same as chapter 04's `step_cost`, which
+    `roofline_bound` turns into the one datasheet bound every chapter quotes."""
     check_precision(precision); bs = check_batch_size(batch_size, "train_cost")
-    model = get_model(model_name)
-    act = 2 if PRECISIONS[precision] is not None else 4
-    s = summary(model, input_size)
-    elements = math.prod(input_size) + sum(math.prod(l.shape) for l in s.layers if l.kind != "Flatten")
-    activation_bytes = (4 if backward else 2) * elements * act
-    weight_bytes = 4 * 4 * s.params if backward else act * s.params
-    return {"flops": flops_per_image(model, input_size, backward=backward), "bytes": activation_bytes + weight_bytes / bs,
-            "activation_elements": elements, "weight_bytes_per_step": weight_bytes}
+    return step_cost(get_model(model_name), precision, bs, input_size, backward)      # chapter 04's, the one cost model
 
 # %% ../nbs/07_amp.ipynb #34c2dcb5
 def ceilings(device: str | torch.device = "auto", precision: str = "bf16") -> list[Timing]:
@@ -365,14 +363,18 @@ def ceilings(device: str | torch.device = "auto", precision: str = "bf16") -> li
 
 def fit_throughput(device: str | torch.device = "auto", batch_size: int = 2048, precision: str = "bf16",
                    channels_last: bool = True, compile=True, n_images: int | None = None, repeat: int = 1,
-                   epochs: int = 3, lr: float = 0.02) -> Timing:
+                   epochs: int = 3, lr: float = 0.02, fast: bool = False) -> Timing:
     """End-to-end images/s of `fit` training a new seed CNN on the shapes training set held on `device` (a
     `GPULoader` with on-device crop and flip): the first `n_images` (default all 8,000), repeated `repeat` times so
     that an epoch lasts long enough to time. Steady state: the median over the epochs after the first, which pays
-    the warm-up and compilation. SGD at a constant `lr`; no validation."""
+    the warm-up and compilation. SGD at a constant `lr`; no validation. `fast=True`: `fit(..., fast=True)`, whose
+    `fast_options` then decide precision, layout and compilation for the device (the label says what ran)."""
     if not (isinstance(epochs, int) and epochs >= 2): raise ValueError(f"fit_throughput: epochs must be an int >= 2 (the first is warm-up), got {epochs!r}")
     if not (isinstance(repeat, int) and repeat >= 1): raise ValueError(f"fit_throughput: repeat must be an int >= 1, got {repeat!r}")
     dev, bs = get_device(device), check_batch_size(batch_size, "fit_throughput")
+    if fast:
+        fo = fast_options(dev, precision, channels_last, compile)
+        precision, channels_last, compile = fo["precision"], fo["channels_last"], fo["compile"]
     src, *_ = shapes_loaders(device="cpu", augment=False)
     x, y = src.x[:n_images], src.y[:n_images]
     if len(x) * repeat < bs: raise ValueError(f"fit_throughput: {len(x) * repeat} images make no full batch of {bs}")
@@ -380,11 +382,96 @@ def fit_throughput(device: str | torch.device = "auto", batch_size: int = 2048, 
                        channels_last=channels_last)
     set_seed(0)
     hist = fit(SeedCNN(), loader, None, epochs, lr, schedule="constant", device=dev, precision=precision,
-               channels_last=channels_last, compile=compile, progress=False)
-    return Timing.from_times("fit end-to-end · " + knob_label(precision, channels_last, compile, bs), dev,
+               channels_last=channels_last, compile=compile, progress=False, fast=fast)
+    return Timing.from_times("fit end-to-end · " + knob_label(precision, channels_last, compile, bs) + (" · fast" if fast else ""), dev,
                              [h["seconds"] for h in hist[1:]], hist[-1]["images"], "img",
                              {"batch": bs, "precision": precision, "epochs": epochs, "channels_last": channels_last,
-                              "compile": check_compile(compile)})
+                              "compile": check_compile(compile), **({"fast": True} if fast else {})})
+
+# %% ../nbs/07_amp.ipynb #bfb6376e
+def fast_path(device: str | torch.device = "auto", batch_sizes: tuple[int, ...] = (256, 8192), n_images: int | None = None,
+              repeat: int = 16, epochs: int = 4, lr: float = 0.02, base_batch: int = 2048) -> list[Timing]:
+    """For each of `batch_sizes`: `fit_throughput(fast=True)` (LR = `scale_lr(lr, batch, base_batch, 'sgd')`) and
+    the raw training step with the same `fast_options` (`train_throughput` with `compile_step`), on `device`."""
+    dev = get_device(device); fo = fast_options(dev); out = []
+    for bs in batch_sizes:
+        out.append(fit_throughput(dev, bs, fo["precision"], fo["channels_last"], fo["compile"], n_images, repeat, epochs,
+                                  scale_lr(lr, bs, base_batch, "sgd"), fast=True))
+        out.append(train_throughput("seed", dev, bs, fo["precision"], fo["channels_last"], fo["compile"],
+                                    compile_step=fo["compiled_step"], **({} if dev.type == "cuda" else dict(steps=2, warmup=1, min_run_time=0.05))))
+    return out
+
+
+def fast_path_summary(timings: list[Timing], loop: Timing | None = None) -> tuple[list[dict], dict]:
+    """Per batch size: `fit` img/s, its raw step's img/s and ms, fit ÷ raw step and (given the one-sample `loop` of
+    the same run and device) fit ÷ loop and raw step ÷ loop, labelled apart. Plus the fixed and per-image step cost
+    from the smallest and largest batch (step time = fixed + batch × per image)."""
+    fits = {t.params["batch"]: t for t in timings if t.label.startswith("fit end-to-end")}
+    raws = {t.params["batch"]: t for t in timings if not t.label.startswith("fit end-to-end")}
+    if not fits or set(fits) != set(raws): raise ValueError("fast_path_summary: needs a fit and a raw step timing per batch size")
+    if loop is not None and loop.device != next(iter(fits.values())).device:
+        raise ValueError(f"fast_path_summary: the one-sample loop ran on {loop.device}, the fast path elsewhere: ratios only within one device")
+    rows = []
+    for b in sorted(fits):
+        f, r = fits[b], raws[b]
+        rows.append({"batch": b, "fit img/s": f"{f.rate:,.0f}", "raw step img/s": f"{r.rate:,.0f}",
+                     "raw step ms": f"{1e3 * r.median:.2f}", "fit ÷ raw step": f"{f.rate / r.rate:.2f}x",
+                     "fit ÷ one-sample loop": f"{f.rate / loop.rate:,.0f}x" if loop else "—",
+                     "raw step ÷ one-sample loop": f"{r.rate / loop.rate:,.0f}x" if loop else "—"})
+    lo, hi = raws[min(raws)], raws[max(raws)]
+    per_image = (hi.median - lo.median) / (hi.params["batch"] - lo.params["batch"]) if hi is not lo else float("nan")
+    fixed = lo.median - lo.params["batch"] * per_image
+    return rows, {"fixed_ms": 1e3 * fixed, "per_image_us": 1e6 * per_image, "batches": (lo.params["batch"], hi.params["batch"])}
+
+# %% ../nbs/07_amp.ipynb #cce4f190
+class _FirstBatches:
+    "The first `n` batches of `loader` per epoch (`len` and `set_epoch` passed through)."
+    def __init__(self, loader, n: int): self.loader, self.n = loader, n
+    def __len__(self): return min(self.n, len(self.loader))
+    def set_epoch(self, e):
+        if hasattr(self.loader, "set_epoch"): self.loader.set_epoch(e)
+    def __iter__(self): return itertools.islice(iter(self.loader), self.n)
+
+
+def profile_epoch(model: nn.Module, loader, device: str | torch.device = "auto", out_dir: str | Path | None = None,
+                  max_batches: int | None = None, top: int = 10, **fit_kwargs) -> dict:
+    """Profile one epoch of `fit(model, loader, ...)` (its first `max_batches` batches, if given; `fit_kwargs` such as
+    `fast=True` or `precision` passed on). Writes to `out_dir` (default: `$GPUVISION_RESULTS/profiles`, else a
+    temporary folder) `trace-<device>.json` (Chrome trace) and, on CUDA, `memory-<device>.pickle` (allocator
+    snapshot). Returns the paths, the `top` operators by self time on the device as rows, the steps, the wall
+    seconds per step and the device-busy seconds per step."""
+    import os, tempfile
+    from torch.profiler import ProfilerActivity, profile
+    if max_batches is not None and not (isinstance(max_batches, int) and max_batches >= 1):
+        raise ValueError(f"profile_epoch: max_batches must be an int >= 1 or None, got {max_batches!r}")
+    dev = get_device(device); cuda = dev.type == "cuda"
+    env = os.environ.get("GPUVISION_RESULTS", "").strip()
+    out = Path(out_dir) if out_dir is not None else (Path(env) / "profiles" if env else Path(tempfile.mkdtemp(prefix="gpuvision-profile-")))
+    out.mkdir(parents=True, exist_ok=True)
+    data = _FirstBatches(loader, max_batches) if max_batches else loader
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    tag = re.sub(r"[^a-z0-9]+", "-", device_name(dev).lower()).strip("-") if cuda else "cpu"
+    snapshot = out / f"memory-{tag}.pickle" if cuda else None
+    if cuda: torch.cuda.memory._record_memory_history(max_entries=100_000)
+    try:
+        with profile(activities=acts) as prof:
+            t0 = time.perf_counter()
+            fit(model, data, None, 1, device=dev, progress=False, **{"lr": 0.01, **fit_kwargs})
+            synchronize(dev); wall = time.perf_counter() - t0
+        if cuda: torch.cuda.memory._dump_snapshot(str(snapshot))
+    finally:
+        if cuda: torch.cuda.memory._record_memory_history(enabled=None)
+    trace = out / f"trace-{tag}.json"
+    prof.export_chrome_trace(str(trace))
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, key, 0) > 0]
+    events.sort(key=lambda e: getattr(e, key), reverse=True)
+    busy = sum(getattr(e, key) for e in events) / 1e6                  # µs → s (CPU: nested ops' self times add up)
+    steps = len(data)
+    rows = [{"operator": e.key[:60], "calls": e.count, "self time": fmt_time(getattr(e, key) / 1e6),
+             "share": f"{getattr(e, key) / 1e6 / busy:.0%}"} for e in events[:top]]
+    return {"trace": trace, "memory_snapshot": snapshot, "top": rows, "steps": steps,
+            "wall_per_step": wall / steps, "busy_per_step": busy / steps}
 
 # %% ../nbs/07_amp.ipynb #f3836d1e
 def roofline(timings: list[Timing], cost: dict, gpu: str | None = None, precision: str = "bf16") -> list[dict]:

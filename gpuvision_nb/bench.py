@@ -25,8 +25,8 @@ __all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn',
            'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
            'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
            'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'load_record', 'load_records',
-           'latest_gpu_record', 'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices',
-           'run_sweep', 'plot_sweep']
+           'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep',
+           'sweep_devices', 'run_sweep', 'plot_sweep']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -488,6 +488,16 @@ def latest_gpu_record(experiment: str, folders: list[str | Path] | None = None) 
     return gpu[-1] if gpu else None
 
 # %% ../nbs/02_bench.ipynb #a4d6ddde
+def recorded_sweep(experiment: str, folders: list[str | Path] | None = None) -> Record | None:
+    """The newest GPU record of `experiment` ('matmul' or 'conv'), else that sweep's part of the newest GPU `bench`
+    record (`gpuvision bench --device cuda` runs both sweeps into one record, with the same labels), else None."""
+    rec = latest_gpu_record(experiment, folders)
+    if rec is not None or experiment not in ("matmul", "conv"): return rec
+    bench = latest_gpu_record("bench", folders)
+    ts = [t for t in bench.timings if t.label.split()[0].startswith(experiment)] if bench else []
+    return Record(experiment, ts, bench.provenance, bench.path) if ts else None
+
+
 def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars", cpu_only: bool = False):
     """Display `local` (this run) and, if this run had no GPU, the newest recorded GPU run of `experiment` —
     each with its own speed-ups — as tables and side-by-side charts (`plot`: 'bars' or 'sweep'). For a `cpu_only`
@@ -495,7 +505,7 @@ def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars", c
     from IPython.display import display
     if plot not in ("bars", "sweep"): raise ValueError(f"show_with_recorded: plot must be 'bars' or 'sweep', got {plot!r}")
     on_gpu = any("cuda" in t.device for t in local.timings)
-    rec = None if on_gpu or cpu_only else latest_gpu_record(experiment)
+    rec = None if on_gpu or cpu_only else recorded_sweep(experiment)
     panels = [local] + ([rec.compare(baseline_device=local.baseline_device)] if rec else [])
     for c in panels: display(c)
     if cpu_only: print(f"{experiment!r} measures the CPU by design: no GPU record of it is made or needed.")

@@ -19,9 +19,10 @@ from .data import MAX_SIZE, check_int
 from .device import get_device
 
 # %% auto #0
-__all__ = ['MODELS', 'check_images', 'check_n_classes', 'check_widths', 'SeedCNN', 'count_params', 'evaluating',
-           'check_input_size', 'flops_per_image', 'LayerInfo', 'ModelSummary', 'summary', 'ResBlock', 'SmallResNet',
-           'get_model', 'model_config', 'build_model', 'time_model']
+__all__ = ['ACTIVATION_BYTES', 'MODELS', 'check_images', 'check_n_classes', 'check_widths', 'SeedCNN', 'count_params',
+           'evaluating', 'check_input_size', 'flops_per_image', 'step_cost', 'roofline_bound', 'LayerInfo',
+           'ModelSummary', 'summary', 'ResBlock', 'SmallResNet', 'get_model', 'model_config', 'build_model',
+           'time_model']
 
 # %% ../nbs/04_models.ipynb #a2b07142
 def check_images(x: torch.Tensor, who: str, channels: int = 3, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -130,6 +131,52 @@ def flops_per_image(model: nn.Module, input_size: tuple[int, int, int] = (3, 32,
         out = model(_example_input(model, size))
         if backward and params: torch.autograd.grad(out.float().sum(), params)
     return counter.get_total_flops()
+
+# %% ../nbs/04_models.ipynb #c149dd4c
+ACTIVATION_BYTES = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2}
+
+
+def _activation_elements(model: nn.Module, size: tuple[int, int, int]) -> int:
+    "Values per image in the input and in every leaf module's output (Flatten is a view: not counted)."
+    n = [math.prod(size)]
+    hooks = [m.register_forward_hook(lambda mod, inp, out: n.append(math.prod(out.shape[1:])))
+             for name, m in model.named_modules() if name and not list(m.children()) and not isinstance(m, nn.Flatten)]
+    try:
+        with evaluating(model), torch.no_grad(): model(_example_input(model, size))
+    finally:
+        for h in hooks: h.remove()
+    return sum(n)
+
+
+def step_cost(model: nn.Module | str, precision: str = "bf16", batch_size: int = 2048,
+              input_size: tuple[int, int, int] = (3, 32, 32), backward: bool = True) -> dict:
+    """Per-image cost of one training step of `model` (an `nn.Module`, or a `get_model` name) — or, with
+    `backward=False`, of one inference pass: FLOPs (counted) and an estimate of the memory traffic in bytes.
+    Training: each activation (input and every layer's output except views) written, read, its gradient written and
+    read (4 passes, at 2 bytes in bf16/fp16 and 4 otherwise), plus the fp32 weights read, their gradients written and
+    the SGD update's read and write (4 passes), shared by `batch_size` images. Inference: each activation written
+    and read (2 passes) and the weights read once, in the activations' format (an inference model is cast whole)."""
+    if precision not in ACTIVATION_BYTES: raise ValueError(f"step_cost: precision must be one of {list(ACTIVATION_BYTES)}, got {precision!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"step_cost: batch_size must be an int >= 1, got {batch_size!r}")
+    model = get_model(model) if isinstance(model, str) else model
+    size, act = check_input_size(input_size, "step_cost"), ACTIVATION_BYTES[precision]
+    elements, params = _activation_elements(model, size), count_params(model)
+    weight_bytes = 4 * 4 * params if backward else act * params
+    return {"flops": flops_per_image(model, size, backward=backward),
+            "bytes": (4 if backward else 2) * elements * act + weight_bytes / batch_size,
+            "activation_elements": elements, "weight_bytes_per_step": weight_bytes}
+
+
+def roofline_bound(model: nn.Module | str, gpu, precision: str = "bf16", batch_size: int = 2048,
+                   backward: bool = False, input_size: tuple[int, int, int] = (3, 32, 32)):
+    """THE roofline of a model's workload on `gpu` (a `GPUS` name or spec): images/s ≤ min(peak compute ÷ FLOPs per
+    image, bandwidth × intensity = bandwidth ÷ bytes per image), from `step_cost` and chapter 01's `predict_rate`
+    (a datasheet bound, not a measurement). Every chapter that states a bound for a model's inference or training
+    step calls this one function, so one workload gets one answer (and says whether compute or memory binds)."""
+    from gpuvision_nb.device import predict_rate
+    c = step_cost(model, precision, batch_size, input_size, backward)
+    return predict_rate(c["flops"], c["bytes"], gpu, precision, unit="img")
 
 # %% ../nbs/04_models.ipynb #0e5c1580
 def _si(n: float) -> str:

@@ -76,6 +76,7 @@ def predict_timing(experiment: str, t: Timing, gpu: str) -> Prediction | None:
     """The datasheet bound on `gpu` for timing `t` of `experiment`, where the course has a cost model for its work:
     SeedCNN/SmallResNet training steps and inference passes (`train_cost`), matmuls and convolutions (FLOP/s),
     device copies (B/s). None for anything else (loaders, augmentation, one-sample loops, communication)."""
+    from gpuvision_nb.models import roofline_bound
     p = t.params
     if t.unit == "FLOP" and t.label.startswith(("matmul", "conv")):
         prec = t.label.split()[-1] if t.label.split()[-1] in ("fp32", "tf32", "bf16", "fp16") else \
@@ -88,8 +89,7 @@ def predict_timing(experiment: str, t: Timing, gpu: str) -> Prediction | None:
     prec = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(p.get("dtype"), p.get("precision", "fp32"))
     if prec == "fp32" and experiment in _DEFAULT_FLAGS: prec = "tf32"
     inference = p.get("mode") == "inference" or experiment == "quantize-gpu-vs-cpu"
-    c = train_cost(model, prec, p["batch"], backward=not inference)
-    return predict_rate(c["flops"], c["bytes"], gpu, prec, unit="img")
+    return roofline_bound(model, gpu, prec, p["batch"], backward=not inference)     # chapter 04's, the one bound
 
 
 def prediction_rows(records: list[Record] | None = None) -> list[dict]:

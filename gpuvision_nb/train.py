@@ -25,10 +25,10 @@ from .models import SeedCNN, evaluating, get_model, model_config
 __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHOICES',
            'FIXED', 'RUN_FILES', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed',
            'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate',
-           'predict', 'History', 'fit', 'one_sample_loop', 'shapes_loaders', 'confusion_matrix', 'plot_confusion',
-           'raw_step_timing', 'save_pretrained', 'bundled_dir', 'pretrained', 'default_epochs', 'check_settings',
-           'run_settings', 'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run',
-           'run_training']
+           'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop', 'shapes_loaders',
+           'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_pretrained', 'bundled_dir', 'pretrained',
+           'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified', 'save_figure',
+           'RunExistsError', 'previous_run', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -225,10 +225,10 @@ def _non_finite(what: str, epoch: int, ckpt_dir, hint: str = "Try a lower lr, or
 
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
-        precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+        precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
         ckpt_dir: str | Path | None = None, resume: bool = False, meta: dict | None = None,
         seed: int | None = None, progress: bool = True, accumulate: int = 1, loss_fn=F.cross_entropy,
-        on_epoch=None) -> History:
+        on_epoch=None, fast: bool = False) -> History:
     """Train `model` on `train` (an iterable of (x, y) batches with `len`) for `epochs`, validating on `val`.
 
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
@@ -240,7 +240,13 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
     gradients of k batches per optimizer step (the same update as one k-times-larger batch); under DDP the first
     k-1 of them skip the gradient all-reduce (`no_sync`). `on_epoch(history)`, if given, is called after each epoch
-    (after its checkpoint is written, in every process): a true return value stops training there (early stopping)."""
+    (after its checkpoint is written, in every process): a true return value stops training there (early stopping).
+    `compile`: True (default mode) or a `torch.compile` mode name. `fast=True` switches on what the roofline says the
+    device needs, and only what is valid there (`fast_options`): on CUDA bf16 autocast, channels_last (a
+    `GPULoader` then yields channels-last batches itself), the model compiled with CUDA graphs
+    (`mode="reduce-overhead"`), the fused optimizer's step compiled too (LR as a device tensor, so the schedule
+    never recompiles it); on a CPU it changes nothing that could make it slower or less accurate. The batch size is
+    the data's: for the big batches a GPU wants, scale the LR with `scale_lr`."""
     check_precision(precision)
     if isinstance(epochs, bool) or not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= torch.finfo(torch.float32).max:
@@ -251,12 +257,20 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
         raise ValueError(f"fit: accumulate must be an int >= 1, got {accumulate!r}")
     if seed is not None: set_seed(seed)
     dev = get_device(device)
+    if fast:
+        fo = fast_options(dev, precision, channels_last, compile)
+        precision, channels_last, compile = fo["precision"], fo["channels_last"], fo["compile"]
+        if fo["channels_last"] and hasattr(train, "channels_last") and getattr(getattr(train, "device", None), "type", None) == "cuda":
+            train.channels_last = True                      # the GPULoader lays out the batch once, not to_device again
+    graphs = compile == "reduce-overhead"
     model.to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = make_optimizer(model, opt, lr, weight_decay)
+    optimizer = make_optimizer(model, opt, torch.tensor(float(lr), device=dev) if fast and compile else lr, weight_decay)
+    if fast and compile:      # the update compiled too: a bound method, as the LR scheduler's step tracking expects
+        optimizer.step = torch.compile(type(optimizer).step).__get__(optimizer)
     n = len(train); steps = math.ceil(n / accumulate)
     new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
-    run = torch.compile(model) if compile else model
+    run = (torch.compile(model, mode=compile) if isinstance(compile, str) else torch.compile(model)) if compile else model
     history, start, phases, sched = History(), 0, [[0, epochs]], None
     ck = latest_checkpoint(ckpt_dir) if resume else None
     if ck is not None:
@@ -277,6 +291,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
                 x, y = to_device(x, y, dev, channels_last)
                 group = min(accumulate, n - i // accumulate * accumulate)      # the last group may be shorter
                 step = (i + 1) % accumulate == 0 or i + 1 == n
+                if graphs: torch.compiler.cudagraph_mark_step_begin()    # a new step: earlier replays' outputs are done
                 with no_sync(model, step):
                     out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
                 meter.add(out, y, loss)
@@ -304,6 +319,36 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
             if on_epoch is not None and on_epoch(history): break
     bar.close()
     return history
+
+# %% ../nbs/06_train.ipynb #4b1313ab
+def fast_options(device: str | torch.device, precision: str = "fp32", channels_last: bool = False,
+                 compile: bool | str = False) -> dict:
+    """What `fit(..., fast=True)` uses on `device`, given what the caller asked for. On CUDA: bf16 autocast (if the
+    card has bf16; fp16/tf32 asked for explicitly are kept), channels_last, and `torch.compile` with
+    `mode="reduce-overhead"` (CUDA graphs: one launch replays the whole step, which removes the fixed per-step host
+    cost — Python, dispatch, launches — that dominates a small CNN), plus the compiled fused optimizer step. On a CPU
+    (or MPS): only options valid and not slower there — precision and layout unchanged, no CUDA graphs, no fused
+    kernels, compile only if asked (it costs seconds to minutes and rarely pays for a small model on a CPU)."""
+    dev = get_device(device) if isinstance(device, str) else device
+    check_precision(precision)
+    if dev.type == "cuda":
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"precision": "bf16" if precision == "fp32" and bf16 else precision, "channels_last": True,
+                "compile": "reduce-overhead", "fused_optimizer": True, "compiled_step": True}
+    return {"precision": precision, "channels_last": channels_last, "compile": compile, "fused_optimizer": False,
+            "compiled_step": bool(compile)}
+
+
+def scale_lr(lr: float, batch_size: int, base_batch_size: int, opt: str = "sgd") -> float:
+    """The learning rate for `batch_size` when `lr` was tuned at `base_batch_size`. SGD: the linear rule (Goyal et al.
+    2017: k times the batch, k times the LR — each step averages k times more gradients, so it can go k times
+    further), AdamW: the square-root rule (Adam normalises the step by the gradient's scale, so only the noise
+    shrinks, by √k). Both assume a warm-up, which the default one-cycle schedule has. Keep the accuracy check:
+    beyond a few thousand images per batch, the rules stop holding for small datasets (too few steps)."""
+    if opt not in ("sgd", "adamw"): raise ValueError(f"scale_lr: opt must be 'sgd' or 'adamw', got {opt!r}")
+    if not (batch_size >= 1 and base_batch_size >= 1): raise ValueError(f"scale_lr: batch sizes must be >= 1, got {batch_size}, {base_batch_size}")
+    k = batch_size / base_batch_size
+    return lr * (k if opt == "sgd" else math.sqrt(k))
 
 # %% ../nbs/06_train.ipynb #b27866b5
 def one_sample_loop(model: nn.Module, xs: torch.Tensor, ys: torch.Tensor, device: str | torch.device = "auto",

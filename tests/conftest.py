@@ -1,8 +1,74 @@
-"Shared fixtures: every test writes its records to a private folder, never into nbs/results/."
+"""Shared fixtures: every test writes its records to a private folder, never into nbs/results/.
+
+GPU-only failure classes, caught on the CPU: with GPUVISION_REDUCED_PRECISION=1 (or =tf32 / =bf16) every test runs
+under `ReducedPrecision`, which rounds the float32 operands of convolutions and matmuls the way an Ampere+ GPU's
+tensor cores do under TF32 — convolutions whenever `torch.backends.cudnn.allow_tf32` is on (PyTorch's default, so
+on a GPU "fp32" convolutions are TF32 unless a block says `tf32(False)`), matmuls when
+`torch.backends.cuda.matmul.allow_tf32` is on. A tolerance that holds only in true fp32 then fails here too, as it
+did on the H200 (`torch.set_float32_matmul_precision` has no effect on a CPU, hence the emulation). The
+`reduced_precision` fixture gives the same context to a single test."""
+import os
+
 import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+REDUCED_ENV = "GPUVISION_REDUCED_PRECISION"
+CONVS = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolution"}
+MATMULS = {"mm", "matmul", "bmm", "addmm", "baddbmm", "addmv", "mv", "linear", "einsum", "__matmul__", "__rmatmul__"}
+
+
+def round_mantissa(x, bits: int):
+    "A float32 tensor rounded (to nearest, ties to even) to `bits` mantissa bits, still float32: 10 = TF32, 7 = bf16."
+    if not (isinstance(x, torch.Tensor) and x.dtype == torch.float32): return x
+    drop = 23 - bits
+    i = x.view(torch.int32)                       # same item size: a view whatever the strides (channels_last kept)
+    i = (i + ((1 << (drop - 1)) - 1) + ((i >> drop) & 1)) & ~((1 << drop) - 1)
+    return torch.where(x.isfinite(), i.view(torch.float32), x)
+
+
+class ReducedPrecision(TorchFunctionMode):
+    """Round float32 inputs of convolutions (when cuDNN's TF32 flag is on) and matmuls (when cuBLAS's is) to `bits`
+    mantissa bits before the op; accumulation stays float32, as on a tensor core. Forward ops only (autograd's
+    backward matmuls are not torch functions)."""
+    def __init__(self, bits: int = 10):
+        super().__init__(); self.bits = bits; self.rounded = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        on = (name in CONVS and torch.backends.cudnn.allow_tf32) or (name in MATMULS and torch.backends.cuda.matmul.allow_tf32)
+        if on:
+            r = lambda a: round_mantissa(a, self.bits) if isinstance(a, torch.Tensor) else \
+                (type(a)(round_mantissa(t, self.bits) for t in a) if isinstance(a, (list, tuple)) else a)
+            args, kwargs = tuple(r(a) for a in args), {k: r(v) for k, v in kwargs.items()}
+            self.rounded += 1
+        return func(*args, **kwargs)
+
+
+def _bits() -> int | None:
+    v = os.environ.get(REDUCED_ENV, "").strip().lower()
+    if v in ("", "0", "false", "no"): return None
+    if v in ("1", "tf32", "true", "yes"): return 10
+    if v == "bf16": return 7
+    raise pytest.UsageError(f"{REDUCED_ENV}={v!r}: use 1/tf32 (10 mantissa bits) or bf16 (7)")
 
 
 @pytest.fixture(autouse=True)
 def _scratch_results(tmp_path, monkeypatch):
     monkeypatch.setenv("GPUVISION_RESULTS", str(tmp_path / "results"))
     monkeypatch.delenv("GPUVISION_DEVICE", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _reduced_precision_everywhere():
+    "Under GPUVISION_REDUCED_PRECISION, every test runs as a GPU's TF32 (or bf16) tensor cores would compute it."
+    bits = _bits()
+    if bits is None: yield; return
+    with ReducedPrecision(bits): yield
+
+
+@pytest.fixture
+def reduced_precision():
+    "A factory of `ReducedPrecision` contexts (bits=10: TF32), for a test that checks a tolerance against it."
+    return ReducedPrecision

@@ -348,3 +348,45 @@ def test_on_epoch_sees_each_epoch_after_its_checkpoint_and_can_stop(tmp_path):
     h = fit(model(), loader(), loader(shuffle=False), epochs=5, progress=False, ckpt_dir=tmp_path, on_epoch=hook)
     assert len(h) == 2 and seen == [(1, True), (2, True)]
     assert verify_checkpoint(latest_checkpoint(tmp_path))["epoch"] == 2
+
+
+def test_fast_on_cpu_is_the_default_run_and_never_compiles_unasked(monkeypatch):
+    "fit(fast=True) on a CPU picks only CPU-valid, not-slower options: here, exactly the default run (same weights)."
+    from gpuvision_nb.train import fast_options
+    o = fast_options(torch.device("cpu"))
+    assert o["compile"] is False and not o["fused_optimizer"] and not o["compiled_step"] and o["precision"] == "fp32"
+    assert fast_options(torch.device("cpu"), "bf16", True, True)["compile"] is True      # what was asked is kept
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("fast=True compiled on a CPU unasked"))
+    set_seed(0); a = model(); ha = fit(a, loader(), loader(shuffle=False), epochs=3, lr=0.05, progress=False, device="cpu")
+    set_seed(0); b = model(); hb = fit(b, loader(), loader(shuffle=False), epochs=3, lr=0.05, progress=False, device="cpu",
+                                     fast=True)
+    assert same(a, b) and hb.final["val_acc"] == ha.final["val_acc"] > 0.7
+
+
+def test_fast_options_on_cuda_use_graphs_bf16_channels_last_and_the_fused_compiled_step(monkeypatch):
+    from gpuvision_nb.train import fast_options
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    o = fast_options(torch.device("cuda"))
+    assert o == {"precision": "bf16", "channels_last": True, "compile": "reduce-overhead", "fused_optimizer": True,
+                 "compiled_step": True}
+    assert fast_options(torch.device("cuda"), "fp16")["precision"] == "fp16"           # an explicit choice is kept
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert fast_options(torch.device("cuda"))["precision"] == "fp32"
+
+
+def test_fast_with_compile_on_cpu_compiles_the_model_and_the_optimizer_step(monkeypatch):
+    "The compiled path (model + optimizer step with a tensor LR driven by the schedule) trains as well as eager."
+    compiled = []
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda f, **k: compiled.append((getattr(f, "__name__", type(f).__name__), k)) or real(f, **k))
+    set_seed(0); m = plain()
+    h = fit(m, loader(64), loader(64, shuffle=False), epochs=3, lr=0.05, progress=False, device="cpu", fast=True, compile=True)
+    assert [n for n, _ in compiled] == ["step", "Sequential"] and h.final["val_acc"] > 0.7
+    assert all(math.isfinite(e["lr"]) for e in h) and h[0]["lr"] != h[-1]["lr"]          # the schedule moved the tensor LR
+
+
+def test_scale_lr_linear_for_sgd_square_root_for_adamw():
+    from gpuvision_nb.train import scale_lr
+    assert scale_lr(0.1, 8192, 256, "sgd") == pytest.approx(3.2)
+    assert scale_lr(2e-3, 8192, 128, "adamw") == pytest.approx(0.016)
+    with pytest.raises(ValueError, match="opt must be"): scale_lr(0.1, 2, 1, "lamb")
