@@ -147,3 +147,34 @@ def test_committed_widget_outputs_have_fallbacks():
             for out in cell.get("outputs", []):
                 if nbwidgets.VIEW in out.get("data", {}) and "text/html" not in out["data"]: missing.append(path.name)
     assert not missing, f"run `python tools/execute.py --fallbacks-only` on {sorted(set(missing))}"
+
+
+# The rendered Markdown (README.md, docs/): every relative link resolves ----------------------------------------------
+import re as _re
+import render  # noqa: E402
+
+_MD_CODE = _re.compile(r"```.*?```|`[^`\n]*`", _re.S)
+_MD_LINK = _re.compile(r"\]\(([^)\s]+)\)|\b(?:href|src)=[\"']([^\"']+)[\"']")
+
+
+def md_links(text: str) -> list[str]:
+    "Relative link targets of Markdown `text`, outside code blocks, code spans and indented (output) blocks."
+    text = "\n".join(l for l in _MD_CODE.sub("", text).splitlines() if not l.startswith(("    ", "\t")))
+    out = []
+    for m in _MD_LINK.finditer(text):
+        url = (m.group(1) or m.group(2)).split("#")[0]
+        if url and not _re.match(r"^[a-z][a-z0-9+.-]*:|^/", url, _re.I): out.append(url)
+    return out
+
+
+def test_md_links_finds_relative_links_outside_code():
+    text = "[a](03_data.ipynb#x) [b](https://x.org) `[c](no.md)`\n```\n[d](no.md)\n```\n    [e](no.md)\n<img src=\"f.png\">"
+    assert md_links(text) == ["03_data.ipynb", "f.png"]
+
+
+def test_rendered_docs_links_resolve():
+    "README.md and docs/*.md as `make docs` writes them: no link to a missing file (`03_data.ipynb` from docs/ was one)."
+    want = render.readme() | render.docs()
+    broken = [f"{p.relative_to(ROOT)} → {url}" for p, data in want.items() if p.suffix == ".md"
+              for url in md_links(data.decode()) if not ((p.parent / url).resolve() in want or (p.parent / url).exists())]
+    assert not broken, broken

@@ -185,10 +185,15 @@ def build(out: Path) -> int:
     "Stage and run sphinx-build (quiet, warnings shown); returns its exit status."
     t0 = time.perf_counter()
     src = stage()
-    if out.exists(): shutil.rmtree(out)
+    # MyST-NB writes its intermediate files into `jupyter_execute/` next to Sphinx's output folder: build into
+    # _build/html (so they land in _build/, out of the repository) and move the result to `out`.
+    html = ROOT / "_build" / "html"
+    for d in (html, out):
+        if d.exists(): shutil.rmtree(d)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF), "-d", str(ROOT / "_build" / "doctrees"),
-           str(src), str(out)]
+           str(src), str(html)]
     rc = subprocess.run(cmd, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}).returncode
+    if rc == 0: out.parent.mkdir(parents=True, exist_ok=True); shutil.move(str(html), str(out))
     if rc == 0: print(f"site: {len(list(out.rglob('*.html')))} pages in {out}/ ({time.perf_counter() - t0:.0f} s); open {out / 'index.html'}")
     return rc
 
