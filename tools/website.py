@@ -188,7 +188,8 @@ def split_figures(cell: dict, section: str, lead: str, numbers: list[int], chapt
     cells, group = [dict(cell, outputs=outs[:first])], []
     def extra(outputs, meta):
         return {"cell_type": "code", "execution_count": None, "id": f"{cell.get('id', 'c')}-gv{len(cells)}"[:64],
-                "metadata": {"tags": ["remove-input"], **meta}, "outputs": outputs, "source": ""}
+                "metadata": {"tags": ["remove-input"], **meta}, "outputs": outputs,
+                "source": "# the outputs of the cell above"}                  # MyST-NB skips empty cells; input hidden
     for out in outs[first:]:
         if not is_image(out): group.append(out); continue
         if group: cells.append(extra(group, {})); group = []
@@ -199,7 +200,7 @@ def split_figures(cell: dict, section: str, lead: str, numbers: list[int], chapt
         cells.append(extra([out], {"mystnb": {"image": {"alt": alt}, "figure": {"caption": caption.replace("*", "\\*"),
                                                                                   "name": f"fig-{chapter}-{numbers[0]}"}}}))
     if group: cells.append(extra(group, {}))
-    return [c for c in cells if c["source"] or c["outputs"]]
+    return [cells[0]] + [c for c in cells[1:] if c["outputs"]]
 
 
 def requirements(nb) -> list[str]:
