@@ -7,8 +7,15 @@ check that no page requested anything but local files. JupyterLab 4: a stored no
 shows the final progress bar and the slider's initial position — as static fallbacks when the notebook is untrusted
 (every fresh clone), as restored live widgets once it is trusted.
 
+At 1400 px and at 390 px (a phone): the visible sidebar toggles open and close the chapter list and the page contents
+(on a phone as dialogs, from which a chapter link is followed); each chapter's bar links the index, the notebook to
+download, JupyterLab (Binder) and Colab and says what it needs; code cells have copy buttons; every chart has alt
+text and a caption and is shown at no less than 70 % of its drawn size.
+
 Screenshots go to $GPUVISION_SCREENSHOTS (default _build/screenshots/): index.png, chapter.png, progress-bar.png,
-slider.png, search.png, maths.png, jupyterlab-progress-bar.png, jupyterlab-slider.png, jupyterlab-slider-trusted.png.
+slider.png, search.png, maths.png, sidebar-open-{1400,390}.png, sidebar-closed-1400.png, contents-open-390.png,
+chapter-bar-{1400,390}.png, figure-{1400,390}.png, jupyterlab-progress-bar.png, jupyterlab-slider.png,
+jupyterlab-slider-trusted.png.
 """
 import json, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
@@ -22,6 +29,8 @@ CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -113,6 +122,105 @@ def test_search(browser, site):
     hits = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#search-results li a, ul.search li a")]
     assert any("07_amp.html" in h for h in hits), hits
     d.save_screenshot(str(SHOTS / "search.png"))
+
+
+# A phone and a wide screen ------------------------------------------------------------------------------------------
+WIDTHS = [1400, 390]
+HASH = __import__("re").compile(r"^[0-9a-f]{16,}(\.\w+)?$")
+
+
+@pytest.fixture
+def width(browser, request):
+    "The window at `request.param` px wide (innerWidth), back to 1280 px after the test."
+    browser.set_window_size(request.param, 900)
+    yield request.param
+    browser.set_window_size(1280, 900)
+
+
+def visible_toggle(d, kind: str):
+    "The sidebar toggle a reader sees (the article header's), not the hidden navbar one the themes' scripts bind."
+    shown = [b for b in d.find_elements(By.CSS_SELECTOR, f"button.{kind}-toggle") if b.is_displayed()]
+    assert len(shown) == 1, f"{len(shown)} visible {kind} toggles"
+    return shown[0]
+
+
+def dialog_open(d, name: str) -> bool:
+    return d.execute_script(f"return document.getElementById('pst-{name}-sidebar-modal').open")
+
+
+@pytest.mark.parametrize("width", WIDTHS, indirect=True)
+def test_sidebar_toggles_open_and_close_the_sidebars(browser, site, width):
+    "The visible toggles work: on a phone the chapter list opens as a dialog and a chapter link in it is followed."
+    d = browser
+    d.get((site / "06_train.html").as_uri())
+    primary = d.find_element(By.ID, "pst-primary-sidebar")
+    if width >= 992:                                         # a column that the toggle collapses and brings back
+        assert primary.is_displayed()
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: not primary.is_displayed())
+        d.save_screenshot(str(SHOTS / f"sidebar-closed-{width}.png"))
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: primary.is_displayed())
+        d.save_screenshot(str(SHOTS / f"sidebar-open-{width}.png"))
+        secondary = d.find_element(By.ID, "pst-secondary-sidebar")
+        assert secondary.is_displayed()
+        visible_toggle(d, "secondary").click()
+        WebDriverWait(d, 5).until(lambda d: not secondary.is_displayed())
+        visible_toggle(d, "secondary").click()
+        WebDriverWait(d, 5).until(lambda d: secondary.is_displayed())
+    else:                                                    # hidden off-screen; the toggle opens it as a dialog
+        assert not primary.is_displayed()
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "primary"))
+        link = d.find_element(By.CSS_SELECTOR, "#pst-primary-sidebar-modal a[href='07_amp.html']")
+        assert link.is_displayed()
+        time.sleep(0.5)
+        d.save_screenshot(str(SHOTS / f"sidebar-open-{width}.png"))
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()      # to the focused element, inside the dialog
+        WebDriverWait(d, 5).until(lambda d: not dialog_open(d, "primary"))
+        visible_toggle(d, "secondary").click()
+        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "secondary"))
+        assert [a for a in d.find_elements(By.CSS_SELECTOR, "#pst-secondary-sidebar-modal a") if a.is_displayed()]
+        time.sleep(0.5)
+        d.save_screenshot(str(SHOTS / f"contents-open-{width}.png"))
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()      # to the focused element, inside the dialog
+        WebDriverWait(d, 5).until(lambda d: not dialog_open(d, "secondary"))
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "primary"))
+        d.find_element(By.CSS_SELECTOR, "#pst-primary-sidebar-modal a[href='07_amp.html']").click()
+        WebDriverWait(d, 10).until(EC.url_contains("07_amp.html"))
+
+
+@pytest.mark.parametrize("width", WIDTHS, indirect=True)
+def test_chapter_bar_copy_buttons_and_figures(browser, site, width):
+    "Index link, notebook download, JupyterLab/Colab links, requirements; copy buttons on code; captioned, legible charts."
+    d = browser
+    d.get((site / "13_distributed.html").as_uri())
+    bar = d.find_element(By.CSS_SELECTOR, ".gv-chapter-bar")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", bar); time.sleep(0.3)
+    d.save_screenshot(str(SHOTS / f"chapter-bar-{width}.png"))
+    index = bar.find_element(By.CSS_SELECTOR, "a.gv-index-link")
+    assert index.is_displayed() and index.get_attribute("href").endswith("/index.html")
+    download = bar.find_element(By.CSS_SELECTOR, "a.gv-download")
+    assert download.is_displayed() and download.get_attribute("download") == "13_distributed.ipynb"
+    assert (site / "notebooks" / "13_distributed.ipynb").read_bytes() == (ROOT / "nbs" / "13_distributed.ipynb").read_bytes()
+    assert "colab.research.google.com" in bar.find_element(By.CSS_SELECTOR, "a.gv-open-colab").get_attribute("href")
+    assert "labpath=nbs/13_distributed.ipynb" in bar.find_element(By.CSS_SELECTOR, "a.gv-open-lab").get_attribute("href")
+    assert "Needs Python" in bar.find_element(By.CSS_SELECTOR, ".gv-needs").text
+    # copy buttons: on code cells, not on outputs
+    assert d.find_elements(By.CSS_SELECTOR, ".cell_input button.copybtn")
+    assert not d.find_elements(By.CSS_SELECTOR, ".cell_output button.copybtn")
+    # figures: meaningful alt text, a caption, and text no smaller than 70 % of its drawn size
+    imgs = d.find_elements(By.CSS_SELECTOR, ".cell_output img")
+    assert len(imgs) >= 3
+    for img in imgs:
+        alt = img.get_attribute("alt")
+        assert alt and not HASH.match(alt) and len(alt.split()) >= 3, alt
+        assert img.find_element(By.XPATH, "./ancestor::figure//figcaption").text.startswith("Figure 13.")
+        scale = d.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", img)
+        assert scale >= 0.69, (alt, scale)
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", imgs[1]); time.sleep(0.3)
+    d.save_screenshot(str(SHOTS / f"figure-{width}.png"))
 
 
 # JupyterLab 4 ------------------------------------------------------------------------------------------------------
