@@ -178,3 +178,49 @@ def test_rendered_docs_links_resolve():
     broken = [f"{p.relative_to(ROOT)} → {url}" for p, data in want.items() if p.suffix == ".md"
               for url in md_links(data.decode()) if not ((p.parent / url).resolve() in want or (p.parent / url).exists())]
     assert not broken, broken
+
+
+# JupyterLab's notebook metadata (tools/normalize_nbs.py) -----------------------------------------------------------
+import normalize_nbs  # noqa: E402
+
+
+def test_normalize_sets_jupyterlab_metadata_and_nothing_else(tmp_path):
+    for name in ("01_device.ipynb", "02_bench.ipynb"):                # nbdev's sorted layout, and one in read order
+        p = tmp_path / name
+        original = (ROOT / "nbs" / name).read_text(encoding="utf-8")
+        nb = json.loads(original); nb["metadata"].pop("language_info", None)
+        nb["metadata"]["kernelspec"] = {"display_name": "python3", "language": "python", "name": "python3"}   # as nbdev_clean leaves it
+        p.write_text(normalize_nbs.dumps_like(nb, original), encoding="utf-8")
+        assert normalize_nbs.problems(json.loads(p.read_text(encoding="utf-8")))
+        assert normalize_nbs.main([str(p), "--python-version", "3.12.3"]) == 0
+        after = p.read_text(encoding="utf-8"); new = json.loads(after)
+        assert normalize_nbs.problems(new) == [] and new["metadata"]["language_info"]["version"] == "3.12.3"
+        assert {k: v for k, v in new.items() if k != "metadata"} == {k: v for k, v in nb.items() if k != "metadata"}
+        assert normalize_nbs.dumps_like(new, original) == after                 # the file's layout is kept
+        assert normalize_nbs.main([str(p), "--python-version", "3.12.3"]) == 0 and p.read_text(encoding="utf-8") == after
+        assert normalize_nbs.main(["--check", str(p)]) == 0
+
+
+def test_normalize_check_names_what_is_missing(tmp_path, capsys):
+    p = tmp_path / "x.ipynb"
+    p.write_text(json.dumps({"cells": [], "metadata": {"kernelspec": {"display_name": "python3", "language": "python",
+                                                                      "name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}))
+    assert normalize_nbs.main(["--check", str(p)]) == 1
+    assert "no language_info" in capsys.readouterr().out
+    (tmp_path / "bad.ipynb").write_text("{")
+    assert normalize_nbs.main([str(tmp_path / "bad.ipynb")]) == 2
+
+
+def test_nbdev_clean_keeps_language_info():
+    "settings.ini's allowed_metadata_keys: nbdev_clean keeps language_info (it still resets the display name: normalize after it)."
+    from nbdev.clean import clean_nb
+    keys = gvsite.settings().get("allowed_metadata_keys", "").split()
+    nb = {"cells": [], "metadata": normalize_nbs.wanted("3.11.7")}
+    clean_nb(nb, allowed_metadata_keys=keys)
+    assert nb["metadata"]["language_info"] == normalize_nbs.wanted("3.11.7")["language_info"]
+
+
+def test_every_notebook_has_jupyterlab_metadata():
+    "Opening an untouched notebook in JupyterLab must not mark it modified (run tools/normalize_nbs.py after nbdev_clean)."
+    bad = {p.name: normalize_nbs.problems(json.loads(p.read_text(encoding="utf-8"))) for p in sorted((ROOT / "nbs").glob("*.ipynb"))}
+    assert not {k: v for k, v in bad.items() if v}, "run `python tools/normalize_nbs.py` (after nbdev_clean)"
