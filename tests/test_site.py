@@ -1,7 +1,7 @@
 """The course website (tools/website.py, course-site/conf.py): it builds from the stored notebooks, every page has a title,
 every internal link and anchor resolves, nothing is loaded from outside the site, and the stored widgets, maths and
 API links are there. The checks themselves are tested on small hand-made sites, so that they can fail."""
-import json, subprocess, sys
+import json, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -224,3 +224,16 @@ def test_every_notebook_has_jupyterlab_metadata():
     "Opening an untouched notebook in JupyterLab must not mark it modified (run tools/normalize_nbs.py after nbdev_clean)."
     bad = {p.name: normalize_nbs.problems(json.loads(p.read_text(encoding="utf-8"))) for p in sorted((ROOT / "nbs").glob("*.ipynb"))}
     assert not {k: v for k, v in bad.items() if v}, "run `python tools/normalize_nbs.py` (after nbdev_clean)"
+
+
+def test_static_widgets_keep_the_picture_and_drop_the_live_widget(tmp_path):
+    "--static-widgets: a trusted notebook shows the static picture, not a restored widget with a red 'disconnected' icon."
+    p = tmp_path / "08_prune.ipynb"
+    shutil.copy(ROOT / "nbs" / "08_prune.ipynb", p)
+    before = json.loads(p.read_text(encoding="utf-8"))
+    assert normalize_nbs.main(["--static-widgets", str(p)]) == 0
+    nb = json.loads(p.read_text(encoding="utf-8"))
+    assert normalize_nbs.live_widgets(nb) == 0 and "widgets" not in nb["metadata"]
+    html = [o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", []) if "gv-widget-static" in "".join(o.get("data", {}).get("text/html", ""))]
+    assert len(html) == normalize_nbs.live_widgets(before) >= 2
+    assert normalize_nbs.main(["--check", "--static-widgets", str(p)]) == 0

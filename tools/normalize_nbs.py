@@ -3,6 +3,7 @@
   python tools/normalize_nbs.py [NOTEBOOK ...]          normalize (default: nbs/*.ipynb); prints the ones it changed
   python tools/normalize_nbs.py --check [NOTEBOOK ...]  exit 1, naming them, if any lacks the metadata (changes nothing)
   python tools/normalize_nbs.py --python-version 3.12.3 ...   record that Python version instead of this interpreter's
+  python tools/normalize_nbs.py --static-widgets ...    also store widget outputs as their static pictures only
 
 Why: when JupyterLab 4 opens a notebook and its kernel starts, it writes the kernel's `kernelspec` and `language_info`
 into the notebook's metadata; if they differ from what is stored, the notebook is marked modified (the dot on its tab)
@@ -14,6 +15,13 @@ Python's full version included, match the kernel; with "3.11", "3.12.3" or no ve
 version cannot be made agnostic: this records the version of the Python that runs the tool (the course's venv), or
 `--python-version`. Run it after `nbdev_clean` (which undoes the display name). Only `metadata.kernelspec` and
 `metadata.language_info` change; the rest of the file stays byte for byte (its JSON layout is kept).
+
+Stored widgets (`--static-widgets`). In a trusted notebook JupyterLab restores each stored widget from
+`metadata.widgets` and, with no kernel behind it, marks every widget view with a red "disconnected" (broken link)
+icon, while the slider still moves and changes nothing: it reads as broken. With `--static-widgets` a widget output
+that has its static picture (tools/nbwidgets.py: the final progress bar, the slider at its position with "move it in
+a running notebook") keeps only that picture and the notebook drops its stored widget state, so trusted and untrusted
+notebooks, GitHub and the site all show the same honest picture; running the cell brings the live widget back.
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ import argparse, json, platform, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+VIEW, STATE = "application/vnd.jupyter.widget-view+json", "widgets"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 # ipykernel's language_info (ipykernel/ipkernel.py), without the version, which is added per interpreter
 LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py", "mimetype": "text/x-python",
@@ -44,6 +53,23 @@ def problems(nb: dict) -> list[str]:
     return out
 
 
+def live_widgets(nb: dict) -> int:
+    "How many widget outputs of `nb` JupyterLab would restore as live widgets (its widget-view data and stored state)."
+    return sum(VIEW in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", [])) if nb.get("metadata", {}).get(STATE) else 0
+
+
+def static_widgets(nb: dict) -> bool:
+    """Widget outputs that have a static picture (text/html) keep only it; the stored widget state goes when no output
+    needs it. True if `nb` changed."""
+    changed = False
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            if VIEW in o.get("data", {}) and "text/html" in o["data"]: del o["data"][VIEW]; changed = True
+    if STATE in nb.get("metadata", {}) and not any(VIEW in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", [])):
+        del nb["metadata"][STATE]; changed = True
+    return changed
+
+
 def dumps_like(nb: dict, original: str) -> str:
     "`nb` as JSON in the layout of `original` (nbdev's sorted keys, or the key order as read), 1-space indent, UTF-8."
     for sort in (True, False):
@@ -52,15 +78,18 @@ def dumps_like(nb: dict, original: str) -> str:
     return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def normalize(path: Path, python_version: str | None = None, check: bool = False) -> list[str]:
-    "Set `path`'s kernelspec and language_info (unless `check`); the problems it had ([] if none)."
+def normalize(path: Path, python_version: str | None = None, check: bool = False, widgets: bool = False) -> list[str]:
+    """Set `path`'s kernelspec and language_info, and with `widgets` store its widget outputs as static pictures (unless
+    `check`); the problems it had ([] if none)."""
     text = path.read_text(encoding="utf-8")
     try: nb = json.loads(text)
     except json.JSONDecodeError as e: raise ValueError(f"{path}: not a notebook (invalid JSON: {e})") from None
-    found = problems(nb)
+    found = problems(nb) + ([f"{live_widgets(nb)} live widget output(s)"] if widgets and live_widgets(nb) else [])
     want = wanted(python_version)
     meta = nb.setdefault("metadata", {})
-    if check or all(meta.get(k) == v for k, v in want.items()): return found
+    if check: return found
+    changed = widgets and static_widgets(nb)
+    if not changed and all(meta.get(k) == v for k, v in want.items()): return found
     meta.update(want)
     path.write_text(dumps_like(nb, text), encoding="utf-8")
     return found or ["language_info version"]
@@ -71,12 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("notebooks", nargs="*", type=Path, help="default: nbs/*.ipynb")
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook lacks the metadata")
     ap.add_argument("--python-version", help="the Python version to record (default: this interpreter's)")
+    ap.add_argument("--static-widgets", action="store_true", help="widget outputs as their static pictures only (no stored state)")
     args = ap.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "nbs").glob("*.ipynb"))
     bad = []
     for p in paths:
         if not p.is_file(): print(f"normalize_nbs: {p}: no such notebook", file=sys.stderr); return 2
-        try: found = normalize(p, args.python_version, args.check)
+        try: found = normalize(p, args.python_version, args.check, args.static_widgets)
         except ValueError as e: print(f"normalize_nbs: {e}", file=sys.stderr); return 2
         if found: bad.append(p); print(f"{p}: {'; '.join(found)}" if args.check else f"{p}: normalized")
     if args.check and bad:

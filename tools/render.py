@@ -39,7 +39,8 @@ def title(nb) -> tuple[str, str]:
 def static_widget(output):
     "A widget output as its stored-state text picture (tools/execute.py adds it), or None if it has none."
     data = output.get("data", {})
-    if WIDGET not in data: return output
+    static = "gv-widget-static" in "".join(data.get("text/html", ""))     # a picture whose widget data was dropped
+    if WIDGET not in data and not static: return output                   # (tools/normalize_nbs.py --static-widgets)
     if "text/html" not in data: return None                   # no fallback: only the frozen first repr
     output.data = {"text/plain": data["text/plain"]}
     return output
