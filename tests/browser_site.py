@@ -4,8 +4,8 @@
 Site (built by `make html` into _site/, opened from file://, so it must work without a server and offline):
 open the index, follow a chapter link, check that a formula is typeset by the bundled MathJax, run a search, and
 check that no page requested anything but local files. JupyterLab 4: a stored notebook opened without running it
-shows the final progress bar and the slider's initial position — as static fallbacks when the notebook is untrusted
-(every fresh clone), as restored live widgets once it is trusted.
+shows the final progress bar and the slider's initial position as static pictures, untrusted (every fresh clone) and
+trusted alike, with no red "disconnected" widget icons; an untouched notebook is not marked modified on opening.
 
 At 1400 px and at 390 px (a phone): the visible sidebar toggles open and close the chapter list and the page contents
 (on a phone as dialogs, from which a chapter link is followed); each chapter's bar links the index, the notebook to
@@ -15,7 +15,7 @@ text and a caption and is shown at no less than 70 % of its drawn size.
 Screenshots go to $GPUVISION_SCREENSHOTS (default _build/screenshots/): index.png, chapter.png, progress-bar.png,
 slider.png, search.png, maths.png, sidebar-open-{1400,390}.png, sidebar-closed-1400.png, contents-open-390.png,
 chapter-bar-{1400,390}.png, figure-{1400,390}.png, jupyterlab-progress-bar.png, jupyterlab-slider.png,
-jupyterlab-slider-trusted.png.
+jupyterlab-slider-trusted.png, jupyterlab-untouched.png.
 """
 import json, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
@@ -234,7 +234,7 @@ def lab(tmp_path_factory):
     "A JupyterLab server on 127.0.0.1 over copies of the two widget chapters (untrusted, as in a fresh clone) and a trusted copy of 08."
     if not shutil.which("jupyter-lab"): pytest.skip("needs jupyterlab")
     work = tmp_path_factory.mktemp("lab")
-    for nb in ("06_train.ipynb", "08_prune.ipynb"): shutil.copy(ROOT / "nbs" / nb, work / nb)
+    for nb in ("01_device.ipynb", "06_train.ipynb", "08_prune.ipynb"): shutil.copy(ROOT / "nbs" / nb, work / nb)
     # A trusted copy (trusted before the server starts, which doesn't see later changes). Trust is recorded by a hash
     # of the content, so the copy must differ from the untrusted one, or that one would count as trusted too.
     nb = json.loads((ROOT / "nbs" / "08_prune.ipynb").read_text(encoding="utf-8"))
@@ -278,10 +278,30 @@ def test_jupyterlab_untrusted_shows_static_fallbacks(browser, lab):
     assert len(els) == 2
 
 
-def test_jupyterlab_trusted_restores_widgets(browser, lab):
+def test_jupyterlab_trusted_shows_sliders_without_disconnected_icons(browser, lab):
+    """A trusted notebook showed each restored widget with a red "disconnected" icon (no kernel behind it) and a slider
+    that moved but changed nothing; stored as static pictures (tools/normalize_nbs.py --static-widgets) it shows the
+    slider at its position, as everywhere else."""
     base, _, _ = lab
-    els = open_in_lab(browser, f"{base}/lab/tree/trusted-08_prune.ipynb", ".jp-OutputArea-output .widget-slider .slider-container")
+    css = ".jp-OutputArea-output .widget-slider .slider-container, .jp-OutputArea-output .gv-widget-static input[type=range]"
+    open_in_lab(browser, f"{base}/lab/tree/trusted-08_prune.ipynb", css)
+    time.sleep(2)                                                          # both outputs rendered and laid out
+    els = [e for e in browser.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", els[0]); time.sleep(1)
     browser.save_screenshot(str(SHOTS / "jupyterlab-slider-trusted.png"))
     # the track: 82 px for 20 steps with ipywidgets' default layout; pruning_slider asks for ~25 px per 5 % step
     assert len(els) == 2 and all(e.size["width"] >= 300 for e in els), [e.size for e in els]
+    assert not browser.find_elements(By.CSS_SELECTOR, ".jupyter-widgets-disconnected"), "red 'disconnected' widget icons"
+
+
+def test_jupyterlab_untouched_notebook_is_not_modified(browser, lab):
+    """Opening a notebook and letting its kernel start must not mark it modified: JupyterLab writes the kernel's
+    kernelspec and language_info (Python's full version included), so the stored ones must match
+    (tools/normalize_nbs.py, run with this Python)."""
+    base, _, _ = lab
+    open_in_lab(browser, f"{base}/lab/tree/01_device.ipynb", ".jp-Notebook .jp-Cell")
+    WebDriverWait(browser, 180).until(lambda d: "| Idle" in d.find_element(By.TAG_NAME, "body").text)
+    time.sleep(3)
+    tab = browser.find_element(By.CSS_SELECTOR, ".lm-TabBar-tab.jp-mod-current")
+    browser.save_screenshot(str(SHOTS / "jupyterlab-untouched.png"))
+    assert "01_device" in tab.text and "jp-mod-dirty" not in tab.get_attribute("class"), "marked modified on opening"
