@@ -1,7 +1,7 @@
 """The course website (tools/website.py, course-site/conf.py): it builds from the stored notebooks, every page has a title,
 every internal link and anchor resolves, nothing is loaded from outside the site, and the stored widgets, maths and
 API links are there. The checks themselves are tested on small hand-made sites, so that they can fail."""
-import json, shutil, subprocess, sys
+import json, re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def test_every_chapter_is_a_page_titled_by_its_chapter(built):
 
 def test_index_links_to_built_pages_and_the_api(built):
     page = gvsite.Page(); page.feed((built / "index.html").read_text(encoding="utf-8"))
-    assert not [u for u in page.links if ".ipynb" in u]
+    assert not [u for u in page.links if ".ipynb" in u and not u.startswith(("notebooks/", "https://"))]   # but downloads, Colab
     local = {u.split("#")[0] for u in page.links if not u.startswith(("http", "#"))}
     assert {"01_device.html", "06_train.html", "api/index.html"} <= local, sorted(local)
 
@@ -61,6 +61,53 @@ def test_maths_and_search_are_bundled(built):
     assert (built / "searchindex.js").exists()
     page = gvsite.Page(); page.feed((built / "01_device.html").read_text(encoding="utf-8"))
     assert any(u.endswith("mathjax/tex-chtml.js") for u in page.loads)
+
+
+def test_build_leaves_no_jupyter_execute_next_to_the_site(built):
+    "MyST-NB's intermediate jupyter_execute/ used to land next to the output folder: in the repository for `make html`."
+    assert not (built.parent / "jupyter_execute").exists()
+    assert not (ROOT / "jupyter_execute").exists()
+
+
+def test_every_chart_has_alt_text_and_a_caption(built):
+    hashed, uncaptioned, n = [], [], 0
+    for page in sorted(built.glob("[0-9]*.html")):
+        html = page.read_text(encoding="utf-8")
+        for m in re.finditer(r"<figure[^>]*>\s*(?:<a [^>]*>\s*)?<img([^>]*)>\s*(?:</a>\s*)?<figcaption>(.*?)</figcaption>", html, re.S):
+            n += 1
+            alt = re.search(r'alt="([^"]*)"', m.group(1)).group(1)
+            if re.fullmatch(r"[0-9a-f]{16,}(\.\w+)?", alt) or len(alt.split()) < 2: hashed.append((page.name, alt))
+            if "Figure " not in m.group(2): uncaptioned.append(page.name)
+        imgs = re.findall(r"<img[^>]*_images/[^>]*>", html)
+        assert len(imgs) == len(re.findall(r"<figure[^>]*>\s*(?:<a [^>]*>\s*)?<img", html)), f"{page.name}: an output image outside a figure"
+    assert n >= 30 and not hashed and not uncaptioned, (n, hashed[:3], uncaptioned[:3])
+
+
+def test_chapter_bar_copy_buttons_and_downloads(built):
+    for nb in gvsite.notebooks():
+        html = (built / f"{nb.stem}.html").read_text(encoding="utf-8")
+        assert 'class="gv-chapter-bar"' in html and f'href="notebooks/{nb.name}"' in html, nb.name
+        assert (nb.stem == "index") == ('class="gv-index-link"' not in html), nb.name
+        assert (built / "notebooks" / nb.name).read_bytes() == nb.read_bytes()
+        assert "colab.research.google.com/github/" in html and "mybinder.org/v2/gh/" in html
+    page = gvsite.Page(); page.feed((built / "06_train.html").read_text(encoding="utf-8"))
+    assert any("clipboard.min.js" in u for u in page.loads) and any("gv-site.js" in u for u in page.loads)
+
+
+def test_figures_requirements_and_run_time_from_the_notebook():
+    cell = {"cell_type": "code", "id": "abc", "source": 'plot(x, title="loss per epoch")', "metadata": {}, "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": "hi\n"},
+        {"output_type": "display_data", "data": {"image/png": "AAAA", "text/plain": "<Figure>"}, "metadata": {}},
+        {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {}, "execution_count": None}]}
+    cells = gvsite.split_figures(cell, "Training", "The chart shows the loss falling", [0], "06")
+    assert [len(c["outputs"]) for c in cells] == [1, 1, 1] and cells[1]["metadata"]["tags"] == ["remove-input"]
+    assert cells[1]["metadata"]["mystnb"]["image"]["alt"] == "Chart: The chart shows the loss falling (loss per epoch)"
+    assert cells[1]["metadata"]["mystnb"]["figure"]["caption"] == "Figure 06.1: loss per epoch (Training)"
+    assert gvsite.describing_sentence("Some text. Here is the chart of speed: \n\n## Next") == "Here is the chart of speed"
+    nb = {"metadata": {"gpuvision": {"run": {"seconds": 64.6, "machine": "a 2-core CPU"}}},
+          "cells": [{"cell_type": "code", "source": "import onnx\nimport torch\nfrom IPython.display import display", "metadata": {}}]}
+    assert gvsite.run_time(nb) == "Runs in about 65 s on a 2-core CPU" and gvsite.run_time({"metadata": {}}) == ""
+    assert gvsite.requirements(nb) == ["onnx"]
 
 
 # The checks, on small sites made to fail ---------------------------------------------------------------------------
