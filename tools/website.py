@@ -9,7 +9,12 @@ Staging turns each notebook into what a reader needs: `#| hide` cells and `#|`/`
 every widget output shows the static picture of its stored state (tools/nbwidgets.py); show_doc's Quarto-only
 `{target=...}` attributes become a link to the API reference (autodoc pages generated here, one per module);
 "chapter NN" in prose links to that chapter; links written for GitHub (`nbs/06_train.ipynb`, repository files)
-are pointed at the built pages or at the repository. The configuration is in course-site/conf.py.
+are pointed at the built pages or at the repository. Each chart becomes a numbered figure with a caption and alt text
+(`split_figures`); under each title a bar links the index, the notebook to download (copied into notebooks/), JupyterLab
+(Binder) and Colab, and says what the chapter needs and, when recorded, how long it runs (`chapter_bar`).
+The configuration is in course-site/conf.py; course-site/_static/gv-site.js makes the visible sidebar toggles work and
+keeps chart text legible on a phone. Sphinx builds into _build/html (MyST-NB's jupyter_execute/ lands in _build/,
+not in the repository), then the result moves to OUT.
 """
 from __future__ import annotations
 
