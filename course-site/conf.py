@@ -12,7 +12,13 @@ extensions = [
     "myst_nb",                    # notebooks (stored outputs) and Markdown pages
     "sphinx.ext.autodoc",         # the API reference, from the docstrings of gpuvision_nb
     "sphinx-mathjax-offline",     # MathJax 3 copied into _static/mathjax/ (no CDN)
+    "sphinx_copybutton",          # a copy button on every code cell (its clipboard.js is bundled: no CDN)
 ]
+
+# Copy buttons on code (cells and code blocks), not on outputs; prompts (`$ `, `>>> `) are not copied.
+copybutton_selector = "div.highlight pre:not(.cell_output pre)"
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 
 # Notebooks: render what is stored, never execute; no widget JavaScript from a CDN (tools/nbwidgets.py gives every
 # widget output a static HTML picture of its stored state instead).
@@ -40,6 +46,9 @@ html_theme_options = {
 }
 html_static_path = ["_static"]
 html_css_files = ["gpuvision.css"]
+html_js_files = ["gv-site.js"]          # visible sidebar toggles that work, charts legible on a phone (see the file)
+# The chapters as notebooks, to download (tools/website.py copies nbs/*.ipynb there before the build).
+html_extra_path = [str(__import__("pathlib").Path(__file__).resolve().parents[1] / "_build" / "site-extra")]
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None

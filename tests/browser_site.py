@@ -4,11 +4,18 @@
 Site (built by `make html` into _site/, opened from file://, so it must work without a server and offline):
 open the index, follow a chapter link, check that a formula is typeset by the bundled MathJax, run a search, and
 check that no page requested anything but local files. JupyterLab 4: a stored notebook opened without running it
-shows the final progress bar and the slider's initial position — as static fallbacks when the notebook is untrusted
-(every fresh clone), as restored live widgets once it is trusted.
+shows the final progress bar and the slider's initial position as static pictures, untrusted (every fresh clone) and
+trusted alike, with no red "disconnected" widget icons; an untouched notebook is not marked modified on opening.
+
+At 1400 px and at 390 px (a phone): the visible sidebar toggles open and close the chapter list and the page contents
+(on a phone as dialogs, from which a chapter link is followed); each chapter's bar links the index, the notebook to
+download, JupyterLab (Binder) and Colab and says what it needs; code cells have copy buttons; every chart has alt
+text and a caption and is shown at no less than 70 % of its drawn size.
 
 Screenshots go to $GPUVISION_SCREENSHOTS (default _build/screenshots/): index.png, chapter.png, progress-bar.png,
-slider.png, search.png, maths.png, jupyterlab-progress-bar.png, jupyterlab-slider.png, jupyterlab-slider-trusted.png.
+slider.png, search.png, maths.png, sidebar-open-{1400,390}.png, sidebar-closed-1400.png, contents-open-390.png,
+chapter-bar-{1400,390}.png, figure-{1400,390}.png, jupyterlab-progress-bar.png, jupyterlab-slider.png,
+jupyterlab-slider-trusted.png, jupyterlab-untouched.png.
 """
 import json, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
@@ -22,6 +29,8 @@ CHROMIUM, DRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -115,6 +124,105 @@ def test_search(browser, site):
     d.save_screenshot(str(SHOTS / "search.png"))
 
 
+# A phone and a wide screen ------------------------------------------------------------------------------------------
+WIDTHS = [1400, 390]
+HASH = __import__("re").compile(r"^[0-9a-f]{16,}(\.\w+)?$")
+
+
+@pytest.fixture
+def width(browser, request):
+    "The window at `request.param` px wide (innerWidth), back to 1280 px after the test."
+    browser.set_window_size(request.param, 900)
+    yield request.param
+    browser.set_window_size(1280, 900)
+
+
+def visible_toggle(d, kind: str):
+    "The sidebar toggle a reader sees (the article header's), not the hidden navbar one the themes' scripts bind."
+    shown = [b for b in d.find_elements(By.CSS_SELECTOR, f"button.{kind}-toggle") if b.is_displayed()]
+    assert len(shown) == 1, f"{len(shown)} visible {kind} toggles"
+    return shown[0]
+
+
+def dialog_open(d, name: str) -> bool:
+    return d.execute_script(f"return document.getElementById('pst-{name}-sidebar-modal').open")
+
+
+@pytest.mark.parametrize("width", WIDTHS, indirect=True)
+def test_sidebar_toggles_open_and_close_the_sidebars(browser, site, width):
+    "The visible toggles work: on a phone the chapter list opens as a dialog and a chapter link in it is followed."
+    d = browser
+    d.get((site / "06_train.html").as_uri())
+    primary = d.find_element(By.ID, "pst-primary-sidebar")
+    if width >= 992:                                         # a column that the toggle collapses and brings back
+        assert primary.is_displayed()
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: not primary.is_displayed())
+        d.save_screenshot(str(SHOTS / f"sidebar-closed-{width}.png"))
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: primary.is_displayed())
+        d.save_screenshot(str(SHOTS / f"sidebar-open-{width}.png"))
+        secondary = d.find_element(By.ID, "pst-secondary-sidebar")
+        assert secondary.is_displayed()
+        visible_toggle(d, "secondary").click()
+        WebDriverWait(d, 5).until(lambda d: not secondary.is_displayed())
+        visible_toggle(d, "secondary").click()
+        WebDriverWait(d, 5).until(lambda d: secondary.is_displayed())
+    else:                                                    # hidden off-screen; the toggle opens it as a dialog
+        assert not primary.is_displayed()
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "primary"))
+        link = d.find_element(By.CSS_SELECTOR, "#pst-primary-sidebar-modal a[href='07_amp.html']")
+        assert link.is_displayed()
+        time.sleep(0.5)
+        d.save_screenshot(str(SHOTS / f"sidebar-open-{width}.png"))
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()      # to the focused element, inside the dialog
+        WebDriverWait(d, 5).until(lambda d: not dialog_open(d, "primary"))
+        visible_toggle(d, "secondary").click()
+        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "secondary"))
+        assert [a for a in d.find_elements(By.CSS_SELECTOR, "#pst-secondary-sidebar-modal a") if a.is_displayed()]
+        time.sleep(0.5)
+        d.save_screenshot(str(SHOTS / f"contents-open-{width}.png"))
+        ActionChains(d).send_keys(Keys.ESCAPE).perform()      # to the focused element, inside the dialog
+        WebDriverWait(d, 5).until(lambda d: not dialog_open(d, "secondary"))
+        visible_toggle(d, "primary").click()
+        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "primary"))
+        d.find_element(By.CSS_SELECTOR, "#pst-primary-sidebar-modal a[href='07_amp.html']").click()
+        WebDriverWait(d, 10).until(EC.url_contains("07_amp.html"))
+
+
+@pytest.mark.parametrize("width", WIDTHS, indirect=True)
+def test_chapter_bar_copy_buttons_and_figures(browser, site, width):
+    "Index link, notebook download, JupyterLab/Colab links, requirements; copy buttons on code; captioned, legible charts."
+    d = browser
+    d.get((site / "13_distributed.html").as_uri())
+    bar = d.find_element(By.CSS_SELECTOR, ".gv-chapter-bar")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", bar); time.sleep(0.3)
+    d.save_screenshot(str(SHOTS / f"chapter-bar-{width}.png"))
+    index = bar.find_element(By.CSS_SELECTOR, "a.gv-index-link")
+    assert index.is_displayed() and index.get_attribute("href").endswith("/index.html")
+    download = bar.find_element(By.CSS_SELECTOR, "a.gv-download")
+    assert download.is_displayed() and download.get_attribute("download") == "13_distributed.ipynb"
+    assert (site / "notebooks" / "13_distributed.ipynb").read_bytes() == (ROOT / "nbs" / "13_distributed.ipynb").read_bytes()
+    assert "colab.research.google.com" in bar.find_element(By.CSS_SELECTOR, "a.gv-open-colab").get_attribute("href")
+    assert "labpath=nbs/13_distributed.ipynb" in bar.find_element(By.CSS_SELECTOR, "a.gv-open-lab").get_attribute("href")
+    assert "Needs Python" in bar.find_element(By.CSS_SELECTOR, ".gv-needs").text
+    # copy buttons: on code cells, not on outputs
+    assert d.find_elements(By.CSS_SELECTOR, ".cell_input button.copybtn")
+    assert not d.find_elements(By.CSS_SELECTOR, ".cell_output button.copybtn")
+    # figures: meaningful alt text, a caption, and text no smaller than 70 % of its drawn size
+    imgs = d.find_elements(By.CSS_SELECTOR, ".cell_output img")
+    assert len(imgs) >= 3
+    for img in imgs:
+        alt = img.get_attribute("alt")
+        assert alt and not HASH.match(alt) and len(alt.split()) >= 3, alt
+        assert img.find_element(By.XPATH, "./ancestor::figure//figcaption").text.startswith("Figure 13.")
+        scale = d.execute_script("return arguments[0].clientWidth / arguments[0].naturalWidth", img)
+        assert scale >= 0.69, (alt, scale)
+    d.execute_script("arguments[0].scrollIntoView({block: 'start'})", imgs[1]); time.sleep(0.3)
+    d.save_screenshot(str(SHOTS / f"figure-{width}.png"))
+
+
 # JupyterLab 4 ------------------------------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -126,7 +234,7 @@ def lab(tmp_path_factory):
     "A JupyterLab server on 127.0.0.1 over copies of the two widget chapters (untrusted, as in a fresh clone) and a trusted copy of 08."
     if not shutil.which("jupyter-lab"): pytest.skip("needs jupyterlab")
     work = tmp_path_factory.mktemp("lab")
-    for nb in ("06_train.ipynb", "08_prune.ipynb"): shutil.copy(ROOT / "nbs" / nb, work / nb)
+    for nb in ("01_device.ipynb", "06_train.ipynb", "08_prune.ipynb"): shutil.copy(ROOT / "nbs" / nb, work / nb)
     # A trusted copy (trusted before the server starts, which doesn't see later changes). Trust is recorded by a hash
     # of the content, so the copy must differ from the untrusted one, or that one would count as trusted too.
     nb = json.loads((ROOT / "nbs" / "08_prune.ipynb").read_text(encoding="utf-8"))
@@ -170,10 +278,30 @@ def test_jupyterlab_untrusted_shows_static_fallbacks(browser, lab):
     assert len(els) == 2
 
 
-def test_jupyterlab_trusted_restores_widgets(browser, lab):
+def test_jupyterlab_trusted_shows_sliders_without_disconnected_icons(browser, lab):
+    """A trusted notebook showed each restored widget with a red "disconnected" icon (no kernel behind it) and a slider
+    that moved but changed nothing; stored as static pictures (tools/normalize_nbs.py --static-widgets) it shows the
+    slider at its position, as everywhere else."""
     base, _, _ = lab
-    els = open_in_lab(browser, f"{base}/lab/tree/trusted-08_prune.ipynb", ".jp-OutputArea-output .widget-slider .slider-container")
+    css = ".jp-OutputArea-output .widget-slider .slider-container, .jp-OutputArea-output .gv-widget-static input[type=range]"
+    open_in_lab(browser, f"{base}/lab/tree/trusted-08_prune.ipynb", css)
+    time.sleep(2)                                                          # both outputs rendered and laid out
+    els = [e for e in browser.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", els[0]); time.sleep(1)
     browser.save_screenshot(str(SHOTS / "jupyterlab-slider-trusted.png"))
     # the track: 82 px for 20 steps with ipywidgets' default layout; pruning_slider asks for ~25 px per 5 % step
     assert len(els) == 2 and all(e.size["width"] >= 300 for e in els), [e.size for e in els]
+    assert not browser.find_elements(By.CSS_SELECTOR, ".jupyter-widgets-disconnected"), "red 'disconnected' widget icons"
+
+
+def test_jupyterlab_untouched_notebook_is_not_modified(browser, lab):
+    """Opening a notebook and letting its kernel start must not mark it modified: JupyterLab writes the kernel's
+    kernelspec and language_info (Python's full version included), so the stored ones must match
+    (tools/normalize_nbs.py, run with this Python)."""
+    base, _, _ = lab
+    open_in_lab(browser, f"{base}/lab/tree/01_device.ipynb", ".jp-Notebook .jp-Cell")
+    WebDriverWait(browser, 180).until(lambda d: "| Idle" in d.find_element(By.TAG_NAME, "body").text)
+    time.sleep(3)
+    tab = browser.find_element(By.CSS_SELECTOR, ".lm-TabBar-tab.jp-mod-current")
+    browser.save_screenshot(str(SHOTS / "jupyterlab-untouched.png"))
+    assert "01_device" in tab.text and "jp-mod-dirty" not in tab.get_attribute("class"), "marked modified on opening"

@@ -1,7 +1,7 @@
 """The course website (tools/website.py, course-site/conf.py): it builds from the stored notebooks, every page has a title,
 every internal link and anchor resolves, nothing is loaded from outside the site, and the stored widgets, maths and
 API links are there. The checks themselves are tested on small hand-made sites, so that they can fail."""
-import json, subprocess, sys
+import json, re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def test_every_chapter_is_a_page_titled_by_its_chapter(built):
 
 def test_index_links_to_built_pages_and_the_api(built):
     page = gvsite.Page(); page.feed((built / "index.html").read_text(encoding="utf-8"))
-    assert not [u for u in page.links if ".ipynb" in u]
+    assert not [u for u in page.links if ".ipynb" in u and not u.startswith(("notebooks/", "https://"))]   # but downloads, Colab
     local = {u.split("#")[0] for u in page.links if not u.startswith(("http", "#"))}
     assert {"01_device.html", "06_train.html", "api/index.html"} <= local, sorted(local)
 
@@ -61,6 +61,53 @@ def test_maths_and_search_are_bundled(built):
     assert (built / "searchindex.js").exists()
     page = gvsite.Page(); page.feed((built / "01_device.html").read_text(encoding="utf-8"))
     assert any(u.endswith("mathjax/tex-chtml.js") for u in page.loads)
+
+
+def test_build_leaves_no_jupyter_execute_next_to_the_site(built):
+    "MyST-NB's intermediate jupyter_execute/ used to land next to the output folder: in the repository for `make html`."
+    assert not (built.parent / "jupyter_execute").exists()
+    assert not (ROOT / "jupyter_execute").exists()
+
+
+def test_every_chart_has_alt_text_and_a_caption(built):
+    hashed, uncaptioned, n = [], [], 0
+    for page in sorted(built.glob("[0-9]*.html")):
+        html = page.read_text(encoding="utf-8")
+        for m in re.finditer(r"<figure[^>]*>\s*(?:<a [^>]*>\s*)?<img([^>]*)>\s*(?:</a>\s*)?<figcaption>(.*?)</figcaption>", html, re.S):
+            n += 1
+            alt = re.search(r'alt="([^"]*)"', m.group(1)).group(1)
+            if re.fullmatch(r"[0-9a-f]{16,}(\.\w+)?", alt) or len(alt.split()) < 2: hashed.append((page.name, alt))
+            if "Figure " not in m.group(2): uncaptioned.append(page.name)
+        imgs = re.findall(r"<img[^>]*_images/[^>]*>", html)
+        assert len(imgs) == len(re.findall(r"<figure[^>]*>\s*(?:<a [^>]*>\s*)?<img", html)), f"{page.name}: an output image outside a figure"
+    assert n >= 30 and not hashed and not uncaptioned, (n, hashed[:3], uncaptioned[:3])
+
+
+def test_chapter_bar_copy_buttons_and_downloads(built):
+    for nb in gvsite.notebooks():
+        html = (built / f"{nb.stem}.html").read_text(encoding="utf-8")
+        assert 'class="gv-chapter-bar"' in html and f'href="notebooks/{nb.name}"' in html, nb.name
+        assert (nb.stem == "index") == ('class="gv-index-link"' not in html), nb.name
+        assert (built / "notebooks" / nb.name).read_bytes() == nb.read_bytes()
+        assert "colab.research.google.com/github/" in html and "mybinder.org/v2/gh/" in html
+    page = gvsite.Page(); page.feed((built / "06_train.html").read_text(encoding="utf-8"))
+    assert any("clipboard.min.js" in u for u in page.loads) and any("gv-site.js" in u for u in page.loads)
+
+
+def test_figures_requirements_and_run_time_from_the_notebook():
+    cell = {"cell_type": "code", "id": "abc", "source": 'plot(x, title="loss per epoch")', "metadata": {}, "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": "hi\n"},
+        {"output_type": "display_data", "data": {"image/png": "AAAA", "text/plain": "<Figure>"}, "metadata": {}},
+        {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {}, "execution_count": None}]}
+    cells = gvsite.split_figures(cell, "Training", "The chart shows the loss falling", [0], "06")
+    assert [len(c["outputs"]) for c in cells] == [1, 1, 1] and cells[1]["metadata"]["tags"] == ["remove-input"]
+    assert cells[1]["metadata"]["mystnb"]["image"]["alt"] == "Chart: The chart shows the loss falling (loss per epoch)"
+    assert cells[1]["metadata"]["mystnb"]["figure"]["caption"] == "Figure 06.1: loss per epoch (Training)"
+    assert gvsite.describing_sentence("Some text. Here is the chart of speed: \n\n## Next") == "Here is the chart of speed"
+    nb = {"metadata": {"gpuvision": {"run": {"seconds": 64.6, "machine": "a 2-core CPU"}}},
+          "cells": [{"cell_type": "code", "source": "import onnx\nimport torch\nfrom IPython.display import display", "metadata": {}}]}
+    assert gvsite.run_time(nb) == "Runs in about 65 s on a 2-core CPU" and gvsite.run_time({"metadata": {}}) == ""
+    assert gvsite.requirements(nb) == ["onnx"]
 
 
 # The checks, on small sites made to fail ---------------------------------------------------------------------------
@@ -147,3 +194,93 @@ def test_committed_widget_outputs_have_fallbacks():
             for out in cell.get("outputs", []):
                 if nbwidgets.VIEW in out.get("data", {}) and "text/html" not in out["data"]: missing.append(path.name)
     assert not missing, f"run `python tools/execute.py --fallbacks-only` on {sorted(set(missing))}"
+
+
+# The rendered Markdown (README.md, docs/): every relative link resolves ----------------------------------------------
+import re as _re
+import render  # noqa: E402
+
+_MD_CODE = _re.compile(r"```.*?```|`[^`\n]*`", _re.S)
+_MD_LINK = _re.compile(r"\]\(([^)\s]+)\)|\b(?:href|src)=[\"']([^\"']+)[\"']")
+
+
+def md_links(text: str) -> list[str]:
+    "Relative link targets of Markdown `text`, outside code blocks, code spans and indented (output) blocks."
+    text = "\n".join(l for l in _MD_CODE.sub("", text).splitlines() if not l.startswith(("    ", "\t")))
+    out = []
+    for m in _MD_LINK.finditer(text):
+        url = (m.group(1) or m.group(2)).split("#")[0]
+        if url and not _re.match(r"^[a-z][a-z0-9+.-]*:|^/", url, _re.I): out.append(url)
+    return out
+
+
+def test_md_links_finds_relative_links_outside_code():
+    text = "[a](03_data.ipynb#x) [b](https://x.org) `[c](no.md)`\n```\n[d](no.md)\n```\n    [e](no.md)\n<img src=\"f.png\">"
+    assert md_links(text) == ["03_data.ipynb", "f.png"]
+
+
+def test_rendered_docs_links_resolve():
+    "README.md and docs/*.md as `make docs` writes them: no link to a missing file (`03_data.ipynb` from docs/ was one)."
+    want = render.readme() | render.docs()
+    broken = [f"{p.relative_to(ROOT)} → {url}" for p, data in want.items() if p.suffix == ".md"
+              for url in md_links(data.decode()) if not ((p.parent / url).resolve() in want or (p.parent / url).exists())]
+    assert not broken, broken
+
+
+# JupyterLab's notebook metadata (tools/normalize_nbs.py) -----------------------------------------------------------
+import normalize_nbs  # noqa: E402
+
+
+def test_normalize_sets_jupyterlab_metadata_and_nothing_else(tmp_path):
+    for name in ("01_device.ipynb", "02_bench.ipynb"):                # nbdev's sorted layout, and one in read order
+        p = tmp_path / name
+        original = (ROOT / "nbs" / name).read_text(encoding="utf-8")
+        nb = json.loads(original); nb["metadata"].pop("language_info", None)
+        nb["metadata"]["kernelspec"] = {"display_name": "python3", "language": "python", "name": "python3"}   # as nbdev_clean leaves it
+        p.write_text(normalize_nbs.dumps_like(nb, original), encoding="utf-8")
+        assert normalize_nbs.problems(json.loads(p.read_text(encoding="utf-8")))
+        assert normalize_nbs.main([str(p), "--python-version", "3.12.3"]) == 0
+        after = p.read_text(encoding="utf-8"); new = json.loads(after)
+        assert normalize_nbs.problems(new) == [] and new["metadata"]["language_info"]["version"] == "3.12.3"
+        assert {k: v for k, v in new.items() if k != "metadata"} == {k: v for k, v in nb.items() if k != "metadata"}
+        assert normalize_nbs.dumps_like(new, original) == after                 # the file's layout is kept
+        assert normalize_nbs.main([str(p), "--python-version", "3.12.3"]) == 0 and p.read_text(encoding="utf-8") == after
+        assert normalize_nbs.main(["--check", str(p)]) == 0
+
+
+def test_normalize_check_names_what_is_missing(tmp_path, capsys):
+    p = tmp_path / "x.ipynb"
+    p.write_text(json.dumps({"cells": [], "metadata": {"kernelspec": {"display_name": "python3", "language": "python",
+                                                                      "name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}))
+    assert normalize_nbs.main(["--check", str(p)]) == 1
+    assert "no language_info" in capsys.readouterr().out
+    (tmp_path / "bad.ipynb").write_text("{")
+    assert normalize_nbs.main([str(tmp_path / "bad.ipynb")]) == 2
+
+
+def test_nbdev_clean_keeps_language_info():
+    "settings.ini's allowed_metadata_keys: nbdev_clean keeps language_info (it still resets the display name: normalize after it)."
+    from nbdev.clean import clean_nb
+    keys = gvsite.settings().get("allowed_metadata_keys", "").split()
+    nb = {"cells": [], "metadata": normalize_nbs.wanted("3.11.7")}
+    clean_nb(nb, allowed_metadata_keys=keys)
+    assert nb["metadata"]["language_info"] == normalize_nbs.wanted("3.11.7")["language_info"]
+
+
+def test_every_notebook_has_jupyterlab_metadata():
+    "Opening an untouched notebook in JupyterLab must not mark it modified (run tools/normalize_nbs.py after nbdev_clean)."
+    bad = {p.name: normalize_nbs.problems(json.loads(p.read_text(encoding="utf-8"))) for p in sorted((ROOT / "nbs").glob("*.ipynb"))}
+    assert not {k: v for k, v in bad.items() if v}, "run `python tools/normalize_nbs.py` (after nbdev_clean)"
+
+
+def test_static_widgets_keep_the_picture_and_drop_the_live_widget(tmp_path):
+    "--static-widgets: a trusted notebook shows the static picture, not a restored widget with a red 'disconnected' icon."
+    p = tmp_path / "08_prune.ipynb"
+    shutil.copy(ROOT / "nbs" / "08_prune.ipynb", p)
+    before = json.loads(p.read_text(encoding="utf-8"))
+    assert normalize_nbs.main(["--static-widgets", str(p)]) == 0
+    nb = json.loads(p.read_text(encoding="utf-8"))
+    assert normalize_nbs.live_widgets(nb) == 0 and "widgets" not in nb["metadata"]
+    html = [o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", []) if "gv-widget-static" in "".join(o.get("data", {}).get("text/html", ""))]
+    assert len(html) == normalize_nbs.live_widgets(before) >= 2
+    assert normalize_nbs.main(["--check", "--static-widgets", str(p)]) == 0

@@ -9,7 +9,7 @@ the text. The course website (HTML, with navigation and search) is built by tool
   python tools/render.py docs            docs/*.md (+ docs/*_files/) from every chapter, and docs/README.md (contents)
   python tools/render.py check           exit 1 if README.md or docs/ differ from what the notebooks give (CI runs this)
 """
-import re, sys
+import os, re, sys
 from pathlib import Path
 
 import nbformat
@@ -20,6 +20,8 @@ NBS, DOCS = ROOT / "nbs", ROOT / "docs"
 DIRECTIVE = re.compile(r"^\s*(#\s*\|.*|#\s*NBVAL_\w+.*)$")
 HIDE = re.compile(r"^\s*#\s*\|\s*hide\s*$", re.M)
 WIDGET = "application/vnd.jupyter.widget-view+json"
+FENCE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)             # code blocks and spans: never rewritten
+LINK = re.compile(r"(\]\(|\b(?:href|src)=[\"'])([^)\s\"'#]+)(#[^)\s\"']*)?")
 
 
 def chapters() -> list[Path]:
@@ -37,7 +39,8 @@ def title(nb) -> tuple[str, str]:
 def static_widget(output):
     "A widget output as its stored-state text picture (tools/execute.py adds it), or None if it has none."
     data = output.get("data", {})
-    if WIDGET not in data: return output
+    static = "gv-widget-static" in "".join(data.get("text/html", ""))     # a picture whose widget data was dropped
+    if WIDGET not in data and not static: return output                   # (tools/normalize_nbs.py --static-widgets)
     if "text/html" not in data: return None                   # no fallback: only the frozen first repr
     output.data = {"text/plain": data["text/plain"]}
     return output
@@ -54,9 +57,31 @@ def clean(nb):
     return nb
 
 
-def to_markdown(path: Path, files_dir: str, header: str) -> tuple[str, dict]:
-    "Markdown text and {relative image path: bytes} for one notebook."
+def relink(text: str, out_dir: Path) -> str:
+    """Links of a chapter's Markdown (written relative to nbs/, for Jupyter) made to work from `out_dir`: a chapter
+    notebook becomes its rendered page there (`03_data.ipynb` → `03_data.md`), the front page `index.ipynb` the README,
+    another existing file a relative path to it; links out, anchors and code are left alone."""
+    pages = {p.stem for p in chapters()}
+    def sub(m):
+        head, target, frag = m.group(1), m.group(2), m.group(3) or ""
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^/", target, re.I): return m.group(0)
+        path = (NBS / target).resolve()
+        if path.suffix == ".ipynb" and path.parent == NBS and path.stem in pages and (out_dir / f"{path.stem}.md") != path:
+            new = os.path.relpath(out_dir / f"{path.stem}.md", out_dir)
+        elif path == NBS / "index.ipynb": new = os.path.relpath(ROOT / "README.md", out_dir)
+        elif path.exists(): new = os.path.relpath(path, out_dir)
+        else: return m.group(0)
+        return head + new.replace(os.sep, "/") + frag
+    return "".join(part if i % 2 else LINK.sub(sub, part) for i, part in enumerate(FENCE.split(text)))
+
+
+def to_markdown(path: Path, files_dir: str, header: str, out_dir: Path | None = None) -> tuple[str, dict]:
+    """Markdown text and {relative image path: bytes} for one notebook; with `out_dir`, the links of its Markdown cells
+    are pointed at the rendered pages (`relink`)."""
     nb = clean(nbformat.read(path, as_version=4))
+    if out_dir is not None:
+        for c in nb.cells:
+            if c.cell_type == "markdown": c.source = relink(c.source, out_dir)
     body, res = MarkdownExporter().from_notebook_node(nb, resources={"output_files_dir": files_dir})
     return header + re.sub(r"\n{3,}", "\n\n", body).strip() + "\n", res.get("outputs", {})
 
@@ -76,7 +101,7 @@ def docs() -> dict:
     for p in chapters():
         t, s = title(nbformat.read(p, as_version=4))
         hdr = f"<!-- Generated from nbs/{p.name} by tools/render.py: edit the notebook, not this file. -->\n\n"
-        text, files = to_markdown(p, f"{p.stem}_files", hdr)
+        text, files = to_markdown(p, f"{p.stem}_files", hdr, DOCS)
         out[DOCS / f"{p.stem}.md"] = text.encode()
         out |= {DOCS / k: v for k, v in files.items()}
         toc.append(f"1. [{t}]({p.stem}.md) — {s} ([notebook](../nbs/{p.name}))")

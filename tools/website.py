@@ -9,11 +9,16 @@ Staging turns each notebook into what a reader needs: `#| hide` cells and `#|`/`
 every widget output shows the static picture of its stored state (tools/nbwidgets.py); show_doc's Quarto-only
 `{target=...}` attributes become a link to the API reference (autodoc pages generated here, one per module);
 "chapter NN" in prose links to that chapter; links written for GitHub (`nbs/06_train.ipynb`, repository files)
-are pointed at the built pages or at the repository. The configuration is in course-site/conf.py.
+are pointed at the built pages or at the repository. Each chart becomes a numbered figure with a caption and alt text
+(`split_figures`); under each title a bar links the index, the notebook to download (copied into notebooks/), JupyterLab
+(Binder) and Colab, and says what the chapter needs and, when recorded, how long it runs (`chapter_bar`).
+The configuration is in course-site/conf.py; course-site/_static/gv-site.js makes the visible sidebar toggles work and
+keeps chart text legible on a phone. Sphinx builds into _build/html (MyST-NB's jupyter_execute/ lands in _build/,
+not in the repository), then the result moves to OUT.
 """
 from __future__ import annotations
 
-import configparser, json, re, shutil, subprocess, sys, time
+import configparser, json, os, re, shutil, subprocess, sys, time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -23,6 +28,7 @@ from nbwidgets import VIEW, add_fallbacks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS, CONF, STAGE = ROOT / "nbs", ROOT / "course-site", ROOT / "_build" / "site-src"
+EXTRA = ROOT / "_build" / "site-extra"       # copied into the site as is (conf.py's html_extra_path): the notebooks
 DIRECTIVE = re.compile(r"^\s*(#\s*\|.*|#\s*NBVAL_\w+.*)$")
 HIDE = re.compile(r"^\s*#\s*\|\s*hide\s*$", re.M)
 EXPORT = re.compile(r"^\s*#\s*\|\s*default_exp\s+(\S+)", re.M)
@@ -30,6 +36,12 @@ FENCE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)             # code blocks and
 CHAPTER = re.compile(r"(?<![\[\w/])([Cc]hapter) (\d\d)\b(?!\]|\.ipynb)")
 SOURCE = re.compile(r"\[source\]\(([^)]*)\)\{[^}]*\}\n*")        # show_doc's link with Quarto attributes
 SHOWDOC_NAME = re.compile(r"^#{3,4} (\S+)\s*$", re.M)
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.M)
+TITLE_ARG = re.compile(r"\btitle\s*=\s*[\"']([^\"'{}]+)[\"']")
+# import name → pip name, for the packages a chapter may import directly
+PIP = {"PIL": "pillow", "sklearn": "scikit-learn", "av": "av", "cv2": "opencv-python", "yaml": "pyyaml"}
+STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
 def source(cell) -> str:
@@ -119,6 +131,8 @@ def stage_notebook(path: Path, pages: dict[str, str], syms: dict[str, str], repo
     nb = json.loads(path.read_text(encoding="utf-8"))
     add_fallbacks(nb)
     mod, here, cells = module_of(nb), path.stem, []
+    section, lead, numbers = "", "", [0]
+    bar = chapter_bar(path, nb, settings())
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell = clean_cell(cell)
@@ -126,15 +140,116 @@ def stage_notebook(path: Path, pages: dict[str, str], syms: dict[str, str], repo
             for out in cell.get("outputs", []):
                 md = out.get("data", {}).get("text/markdown")
                 if md is not None: out["data"]["text/markdown"] = fix_showdoc("".join(md), syms, mod)
+            cells += split_figures(cell, section, lead, numbers, here[:2] if here[:2].isdigit() else here)
+            continue
         elif cell["cell_type"] == "markdown":
+            heads = HEADING.findall(outside_code(source(cell), lambda t: t))
+            if heads: section = plain(heads[-1])
+            lead = describing_sentence(source(cell))
             text = outside_code(source(cell), lambda t: link_chapters(rewrite_links(t, pages, repo_blob), pages, here))
-            if not cells and mod:                                     # the title cell: say which module it exports
-                text += (f"\n\n<p class='gv-module'>Exports <a href='api/{mod}.html'><code>gpuvision_nb.{mod}</code></a>"
-                         f" · notebook <code>nbs/{path.name}</code></p>")
+            if not cells:                                            # the title cell: the module it exports, links
+                if mod: text += (f"\n\n<p class='gv-module'>Exports <a href='api/{mod}.html'><code>gpuvision_nb.{mod}</code></a>"
+                                 f" · notebook <code>nbs/{path.name}</code></p>")
+                text += "\n\n" + bar + "\n"
             cell["source"] = text
         cells.append(cell)
     nb["cells"] = cells
     return nb
+
+
+def plain(md: str) -> str:
+    "Markdown/HTML `md` as one line of plain text (for alt text and captions)."
+    md = re.sub(r"<[^>]+>", "", re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", md))
+    return re.sub(r"\s+", " ", re.sub(r"[`*$]|(?<!\w)_|_(?!\w)", "", md)).strip()
+
+
+DESCRIBES = re.compile(r"\b(chart|picture|plot|figure|graph|histogram|curves?|bars|heat ?map|images?|draws?|shows?|"
+                       r"look|here (?:are|is)|below)\b", re.I)
+
+
+def describing_sentence(md: str, limit: int = 200) -> str:
+    """The last sentence of Markdown `md`'s last paragraph that says what a picture shows ('The chart makes it concrete:
+    efficiency against …'); '' if none does."""
+    paras = [p for p in re.split(r"\n\s*\n", md) if p.strip() and not HEADING.fullmatch(p.strip())]
+    if not paras: return ""
+    sentences = [t for t in re.split(r"(?<=[.!?:])\s+(?=[A-Z(])", plain(paras[-1])) if DESCRIBES.search(t)]
+    text = sentences[-1].rstrip(":").strip() if sentences else ""
+    return text if len(text) <= limit else text[:limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def is_image(out) -> bool:
+    return out.get("output_type") in ("display_data", "execute_result") and any(k.startswith("image/") for k in out.get("data", {}))
+
+
+def split_figures(cell: dict, section: str, lead: str, numbers: list[int], chapter: str) -> list[dict]:
+    """`cell`, then one input-less cell per image output, as a numbered figure with alt text and a caption (MyST-NB's
+    `mystnb.image.alt` / `mystnb.figure.caption` cell metadata; a figure wraps every output of its cell, hence one cell
+    per image). The caption names the chart: the `title=` the code passes and its section's title; the alt text adds
+    the sentence before it that says what it shows, if one does. Outputs keep their order."""
+    outs = cell.get("outputs", [])
+    first = next((i for i, o in enumerate(outs) if is_image(o)), None)
+    if first is None: return [cell]
+    title = (TITLE_ARG.search(cell["source"]) or [None, None])[1]
+    cells, group = [dict(cell, outputs=outs[:first])], []
+    def extra(outputs, meta):
+        return {"cell_type": "code", "execution_count": None, "id": f"{cell.get('id', 'c')}-gv{len(cells)}"[:64],
+                "metadata": {"tags": ["remove-input"], **meta}, "outputs": outputs,
+                "source": "# the outputs of the cell above"}                  # MyST-NB skips empty cells; input hidden
+    for out in outs[first:]:
+        if not is_image(out): group.append(out); continue
+        if group: cells.append(extra(group, {})); group = []
+        numbers[0] += 1
+        name = title or section or "a chart"
+        alt = "Chart: " + (f"{lead} ({name})" if lead else name)
+        caption = f"Figure {chapter}.{numbers[0]}: " + (f"{title} ({section})" if title and section else name)
+        cells.append(extra([out], {"mystnb": {"image": {"alt": alt}, "figure": {"caption": caption.replace("*", "\\*"),
+                                                                                  "name": f"fig-{chapter}-{numbers[0]}"}}}))
+    if group: cells.append(extra(group, {}))
+    return [cells[0]] + [c for c in cells[1:] if c["outputs"]]
+
+
+def requirements(nb) -> list[str]:
+    """Pip names of the third-party packages a notebook's shown code imports that the library does not already require
+    (settings.ini `requirements`), e.g. onnx for the export chapter; Jupyter's own (IPython) are not counted."""
+    names_of = lambda key: {re.split(r"[<>=!~\[ ]", r)[0].lower().replace("_", "-") for r in settings().get(key, "").split()}
+    have = names_of("requirements")
+    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code" and not HIDE.search(source(c)))
+    names = dict.fromkeys(PIP.get(m, m) for m in IMPORT.findall(code)
+                          if m not in STDLIB and m not in ("IPython", "ipykernel", settings()["lib_name"]))
+    return [n for n in names if n.lower().replace("_", "-") not in have]
+
+
+def run_time(nb) -> str:
+    """'Runs in about N s on MACHINE' from the notebook's `gpuvision.run` metadata ({"seconds", "machine"}), which
+    tools/execute.py can record; '' when not recorded."""
+    run = nb.get("metadata", {}).get("gpuvision", {}).get("run") or {}
+    if not isinstance(run.get("seconds"), (int, float)): return ""
+    s = run["seconds"]
+    took = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min"
+    return f"Runs in about {took}" + (f" on {run['machine']}" if run.get("machine") else "")
+
+
+def chapter_bar(path: Path, nb, cfg) -> str:
+    """The HTML bar under a chapter's title: a link to the index, the notebook to download, "open in JupyterLab"
+    (Binder) and Colab, the run time (when recorded) and what the chapter needs."""
+    owner_repo = "/".join(urlsplit(cfg["git_url"]).path.strip("/").split("/")[:2])
+    branch, rel = cfg.get("branch", "main"), f"nbs/{path.name}"
+    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code")
+    dev = {re.split(r"[<>=!~\[ ]", r)[0].lower() for r in cfg.get("dev_requirements", "").split()}
+    extra = [e for e in requirements(nb) if e.lower() in dev]
+    optional = [e for e in requirements(nb) if e.lower() not in dev]                    # imported when installed
+    needs = ("Needs Python ≥ " + cfg.get("min_python", "3.10") + ", the library and Jupyter (<code>pip install -e \".[dev]\"</code>"
+             " in a clone)" + (", which bring " + ", ".join(f"<code>{e}</code>" for e in extra) + " too" if extra else "")
+             + ("; optional: " + ", ".join(f"<code>{e}</code>" for e in optional) if optional else "")
+             + ("; a CUDA GPU is optional: without one every cell runs on the CPU" if "cuda" in code else "; no GPU needed")
+             + f". Locally: <code>jupyter lab {rel}</code>.")
+    items = [] if path.stem == "index" else ['<a class="gv-index-link" href="index.html">← All chapters</a>']
+    items += [f'<a class="gv-download" href="notebooks/{path.name}" download="{path.name}">Download the notebook</a>',
+              f'<a class="gv-open-lab" href="https://mybinder.org/v2/gh/{owner_repo}/{branch}?labpath={rel}">Open in JupyterLab (Binder)</a>',
+              f'<a class="gv-open-colab" href="https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{rel}">Open in Colab</a>']
+    if (t := run_time(nb)): items.append(f'<span class="gv-runtime">{t}</span>')
+    items.append(f'<span class="gv-needs">{needs}</span>')
+    return '<div class="gv-chapter-bar">' + "".join(items) + "</div>"
 
 
 def toctree(caption: str, entries: list[str]) -> str:
@@ -163,6 +278,8 @@ def stage(dest: Path = STAGE) -> Path:
     "Write the Sphinx source tree: staged notebooks, the API pages, and the index's table of contents."
     if dest.exists(): shutil.rmtree(dest)
     (dest / "api").mkdir(parents=True)
+    if EXTRA.exists(): shutil.rmtree(EXTRA)
+    (EXTRA / "notebooks").mkdir(parents=True)
     cfg = settings()
     repo_blob = f"{cfg['git_url']}/blob/{cfg.get('branch', 'main')}"
     paths = notebooks()
@@ -177,6 +294,7 @@ def stage(dest: Path = STAGE) -> Path:
             nb["cells"].append({"cell_type": "markdown", "id": "gv-toc", "metadata": {},
                                 "source": toctree("Chapters", chapters) + "\n" + toctree("Reference", ["api/index"])})
         (dest / p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+        shutil.copy2(p, EXTRA / "notebooks" / p.name)                # the notebook as committed, to download
     for rel, text in api_pages(pages, modules).items(): (dest / rel).write_text(text, encoding="utf-8")
     return dest
 
@@ -185,10 +303,15 @@ def build(out: Path) -> int:
     "Stage and run sphinx-build (quiet, warnings shown); returns its exit status."
     t0 = time.perf_counter()
     src = stage()
-    if out.exists(): shutil.rmtree(out)
+    # MyST-NB writes its intermediate files into `jupyter_execute/` next to Sphinx's output folder: build into
+    # _build/html (so they land in _build/, out of the repository) and move the result to `out`.
+    html = ROOT / "_build" / "html"
+    for d in (html, out):
+        if d.exists(): shutil.rmtree(d)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF), "-d", str(ROOT / "_build" / "doctrees"),
-           str(src), str(out)]
-    rc = subprocess.run(cmd, cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}).returncode
+           str(src), str(html)]
+    rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}).returncode
+    if rc == 0: out.parent.mkdir(parents=True, exist_ok=True); shutil.move(str(html), str(out))
     if rc == 0: print(f"site: {len(list(out.rglob('*.html')))} pages in {out}/ ({time.perf_counter() - t0:.0f} s); open {out / 'index.html'}")
     return rc
 
