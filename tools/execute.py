@@ -4,13 +4,15 @@ fallbacks for every widget (see tools/nbwidgets.py), then `nbdev_clean`.
   python tools/execute.py nbs/06_train.ipynb nbs/08_prune.ipynb     execute (cwd nbs/, PYTHONPATH = this checkout)
   python tools/execute.py --fallbacks-only nbs/*.ipynb               only redraw widget fallbacks from stored state
 
-Executing stores each widget's final state in the notebook's metadata (nbclient's `store_widget_state`): a trusted
-notebook in JupyterLab then shows the finished progress bar and the sliders' initial position, without a kernel.
-Untrusted notebooks (every fresh clone), GitHub, nbviewer and the course site show the static fallbacks instead.
+Every widget output is stored as its static picture only (tools/nbwidgets.py draws it; tools/normalize_nbs.py
+--static-widgets drops the live widget data): restored without a kernel, live widgets read as broken in JupyterLab.
+After `nbdev_clean`, the notebook gets the kernelspec and language_info JupyterLab writes (normalize_nbs.py), so that
+opening it untouched does not mark it modified, and `metadata.gpuvision.run` records how long it took and where
+(the course site shows it).
 Records written while executing go where `GPUVISION_RESULTS` points (default: nbs/results/, as when a chapter is run
 by hand). Exits 1 if a notebook fails; the failing notebook is left unchanged.
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
 
 import nbformat
@@ -18,6 +20,7 @@ from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbwidgets import add_fallbacks  # noqa: E402
+from normalize_nbs import normalize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 def write(path: Path, nb) -> None:
     "Write `nb` as the repository stores notebooks (1-space indent, UTF-8, trailing newline)."
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def machine() -> str:
+    "Where a notebook ran, in words: the GPU's name, else the CPU's core count."
+    try:
+        import torch
+        if torch.cuda.is_available(): return torch.cuda.get_device_name(0)
+    except ImportError: pass
+    return f"a {os.cpu_count()}-core CPU ({platform.machine()}), no GPU"
 
 
 def execute(path: Path, timeout: int) -> float:
@@ -48,15 +60,19 @@ def main(argv=None) -> int:
     failed = []
     for path in args.notebooks:
         if not path.is_file(): print(f"execute: {path} does not exist", file=sys.stderr); failed.append(path); continue
+        seconds = None
         if not args.fallbacks_only:
-            try: print(f"{path}: executed in {execute(path, args.timeout):.0f} s", flush=True)
+            try: seconds = execute(path, args.timeout); print(f"{path}: executed in {seconds:.0f} s", flush=True)
             except Exception as e:                                   # nbclient's CellExecutionError and kernel deaths
                 print(f"execute: {path} failed, left unchanged:\n{e}", file=sys.stderr); failed.append(path); continue
         nb = json.loads(path.read_text(encoding="utf-8"))
         n = add_fallbacks(nb)
+        if seconds is not None:
+            nb["metadata"].setdefault("gpuvision", {})["run"] = {"seconds": round(seconds, 1), "machine": machine()}
         write(path, nb)
         subprocess.run(["nbdev_clean", "--fname", str(path.resolve())], check=True, cwd=ROOT)
-        print(f"{path}: {n} widget output(s) with static fallbacks")
+        normalize(path, widgets=True)
+        print(f"{path}: {n} widget output(s), stored as static pictures")
     return 1 if failed else 0
 
 

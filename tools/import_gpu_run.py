@@ -24,6 +24,7 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbwidgets import add_fallbacks  # noqa: E402
+from normalize_nbs import normalize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = "# NBVAL_CHECK_OUTPUT"
@@ -72,8 +73,11 @@ def import_notebooks(out: Path, tmp: Path, log: dict, root: Path, dry: bool) -> 
         if not dry:
             nb = json.loads(ran.read_text(encoding="utf-8"))
             add_fallbacks(nb)                          # stored widgets readable without a kernel (tools/nbwidgets.py)
+            if isinstance(info.get("seconds"), (int, float)):           # the course site shows where and how long it ran
+                nb["metadata"].setdefault("gpuvision", {})["run"] = {"seconds": round(info["seconds"], 1), "machine": str(log.get("gpu"))}
             committed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             subprocess.run([str(Path(sys.executable).parent / "nbdev_clean"), "--fname", str(committed)], check=True)
+            normalize(committed, widgets=True)         # JupyterLab's metadata (after nbdev_clean, which undoes it)
     return problems
 
 
