@@ -102,7 +102,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-frac", type=r("test_frac"), default=None, help="share of a flat folder for testing (default 0.1; 0: none)")
     p.add_argument("--on-bad", default=None, choices=CHOICES["on_bad"], help="an unreadable image: stop and name it "
                    "(raise, default), or leave it out with a warning (skip)")
-    p.add_argument("--in-channels", type=lambda v: v if v == "auto" else int(v), default=None, choices=CHOICES["in_channels"],
+    def channels(v: str):
+        "1, 3 or auto"
+        return v if v == "auto" else int(v) if v.isdigit() else v
+    p.add_argument("--in-channels", type=channels, default=None, choices=CHOICES["in_channels"],
                    help="auto (default: 1 if every image is grey, else 3), 3 (RGB) or 1 (grey)")
     p.add_argument("--patience", type=r("patience"), default=None, metavar="N", help="stop after N epochs without a "
                    "better validation accuracy (default: train all epochs); the best epoch's weights are kept in --out/best "

@@ -217,3 +217,18 @@ def test_fine_tune_from_a_run_folder_keeps_its_head_and_refuses_other_sizes(tmp_
     with pytest.raises(ValueError, match="size 16"):
         run_training(str(data), epochs=1, out=tmp_path / "c", start_from=str(tmp_path / "a"), size=24, device="cpu", progress=False)
     with pytest.raises(ValueError, match="--freeze"): run_training(str(data), epochs=1, out=tmp_path / "d", freeze=True, **FAST)
+
+
+def test_cli_passes_the_new_options_through(tmp_path, capsys):
+    from gpuvision_nb.cli import main
+    data = _folder(tmp_path / "data", {"few": 10, "many": 30}, grey=True)
+    base = ["--size", "16", "--batch-size", "8", "--augment", "none", "--device", "cpu", "--no-progress"]
+    assert main(["train", "--data", str(data), "--epochs", "2", "--out", str(tmp_path / "a"), "--balance", "--patience", "5", *base]) == 0
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert (m["settings"]["balance"], m["settings"]["patience"], m["in_channels"]) == (True, 5, 1) and "class_weights" in m
+    assert main(["train", "--data", str(data), "--epochs", "1", "--out", str(tmp_path / "b"), "--from", str(tmp_path / "a"),
+                 "--freeze", "--batch-size", "8", "--device", "cpu", "--no-progress"]) == 0
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert (m["settings"]["start_from"], m["settings"]["freeze"], m["size"], m["in_channels"]) == (str(tmp_path / "a"), True, 16, 1)
+    assert main(["train", "--data", str(data), "--out", str(data / "few"), *base]) == 2
+    assert "lies inside the input folder" in capsys.readouterr().err
