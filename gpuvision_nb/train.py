@@ -644,13 +644,17 @@ def _fine_tune_settings(explicit: dict, desc: dict) -> dict:
     return explicit
 
 
-def _initial_model(settings: dict, fd: FolderData, source) -> nn.Module:
+def _initial_model(settings: dict, fd: FolderData, source, resumed: dict | None = None) -> nn.Module:
     """A new model for the run — or, fine-tuning, the `source` model with a new head when the classes differ, and with
-    everything but the head frozen when `settings['freeze']` (transfer chapter's strategies)."""
-    if source is None: return get_model(settings["model"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)
+    everything but the head frozen when `settings['freeze']` (transfer chapter's strategies). A resumed fine-tuning
+    run is rebuilt from its checkpoint's model description `resumed` (`fit` loads its weights): it needs no source."""
+    from .models import build_model
     from .transfer import freeze, replace_head
-    net, desc = source
-    if list(desc["classes"]) != list(fd.classes): replace_head(net, len(fd.classes))
+    if resumed is not None and settings.get("start_from"): net = build_model(resumed)
+    elif source is None: return get_model(settings["model"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)
+    else:
+        net, desc = source
+        if list(desc["classes"]) != list(fd.classes): replace_head(net, len(fd.classes))
     if settings.get("freeze"): freeze(net)
     return net
 
@@ -705,8 +709,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                                  f"{prev['epoch']} epoch{'' if prev['epoch'] == 1 else 's'} done)" if "settings" in prev else "") + ": continue it with --resume "
                                  "(resume=True), replace it with --overwrite (overwrite=True), or choose another folder")
         saved = _resumable(prev, out) if resume and prev is not None else None
-        src_name = start_from or (saved or {}).get("start_from")
-        source = _source(src_name) if src_name is not None else None
+        source = _source(start_from) if start_from is not None and saved is None else None
         if source is not None and saved is None: explicit = _fine_tune_settings(explicit, source[1])
         settings = run_settings(explicit, saved)
         check_output(out, [_data_folder(settings["data"])], "--out")
@@ -730,7 +733,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         grey = settings.get("in_channels", 3) == "auto" and fd.in_channels == 1
         if grey and main: print(f"grey images (all channels equal): training on 1 input channel (--in-channels 3 to keep 3)")
         set_seed(settings["seed"])                             # before the model: its initial weights follow the seed
-        net = _initial_model(settings, fd, source)
+        net = _initial_model(settings, fd, source, prev.get("model") if saved is not None else None)
         meta = {"model": model_config(net), "classes": fd.classes, "size": fd.size, "in_channels": fd.in_channels,
                 "mean": list(fd.mean), "std": list(fd.std), "augment": fd.augment, "data": fd.fingerprint(),
                 "settings": settings, **batching}

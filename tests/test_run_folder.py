@@ -214,6 +214,10 @@ def test_fine_tune_from_a_run_folder_keeps_its_head_and_refuses_other_sizes(tmp_
     m = run_training(str(data), epochs=1, out=tmp_path / "b", start_from=str(tmp_path / "a"), device="cpu", progress=False,
                      batch_size=8, augment="none")
     assert (m["size"], m["settings"]["model"]) == (16, first["settings"]["model"])
+    (tmp_path / "a").rename(tmp_path / "a-moved")             # a resumed fine-tuning needs its checkpoint, not its source
+    m = run_training(out=tmp_path / "b", resume=True, epochs=2, device="cpu", progress=False)
+    assert (m["epochs"], m["settings"]["start_from"]) == (2, str(tmp_path / "a"))
+    (tmp_path / "a-moved").rename(tmp_path / "a")
     with pytest.raises(ValueError, match="size 16"):
         run_training(str(data), epochs=1, out=tmp_path / "c", start_from=str(tmp_path / "a"), size=24, device="cpu", progress=False)
     with pytest.raises(ValueError, match="--freeze"): run_training(str(data), epochs=1, out=tmp_path / "d", freeze=True, **FAST)
