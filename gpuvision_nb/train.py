@@ -724,12 +724,15 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         if saved is not None: _check_same_data(prev["data"], fd.fingerprint(), force_resume, prev["path"])
         settings["epochs"] = settings["epochs"] or default_epochs(settings["model"], len(fd.train))
         world = torch.distributed.get_world_size() if is_distributed() else 1
+        single = len(fd.train)                                 # updates per epoch of one process
         if shard is not None: fd = shard(fd)
         batching = _global_batch(fd, world)
         if world > 1 and main:
             print(f"{world} processes × {batching['batch_per_process']} images = global batch {batching['global_batch']} "
                   f"(--batch-size): {batching['updates_per_epoch']} updates per epoch, "
-                  f"{batching['updates_per_epoch'] * settings['epochs']} in {settings['epochs']} epochs — as in one process")
+                  f"{batching['updates_per_epoch'] * settings['epochs']} in {settings['epochs']} epochs — "
+                  + ("as in one process" if batching["updates_per_epoch"] == single else f"one process makes {single} per epoch "
+                     f"(the batch is not a multiple of {world}: choose one that is for the same updates)"))
         grey = settings.get("in_channels", 3) == "auto" and fd.in_channels == 1
         if grey and main: print(f"grey images (all channels equal): training on 1 input channel (--in-channels 3 to keep 3)")
         set_seed(settings["seed"])                             # before the model: its initial weights follow the seed
