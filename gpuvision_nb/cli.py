@@ -89,7 +89,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "DIR/train|val|valid|test/<class>/…")
     p.add_argument("--model", default=None, choices=CHOICES["model"], help="seed (default) or resnet")
     p.add_argument("--epochs", type=r("epochs"), default=None, help="default: enough for the recipe's number of updates "
-                   "(train.default_epochs); with --resume, more than the run has extends it")
+                   "(train.default_epochs), at any --nproc; with --resume, more than the run has extends it")
     p.add_argument("--lr", type=r("lr"), default=None, help="peak learning rate; default: the model's recipe")
     p.add_argument("--batch-size", type=r("batch_size"), default=None, help="default: the model's recipe")
     p.add_argument("--precision", default=None, choices=CHOICES["precision"], help="fp32 (default), tf32, bf16 or fp16")
@@ -102,21 +102,37 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-frac", type=r("test_frac"), default=None, help="share of a flat folder for testing (default 0.1; 0: none)")
     p.add_argument("--on-bad", default=None, choices=CHOICES["on_bad"], help="an unreadable image: stop and name it "
                    "(raise, default), or leave it out with a warning (skip)")
-    p.add_argument("--in-channels", type=int, default=None, choices=CHOICES["in_channels"], help="3 (RGB, default) or 1 (grey)")
+    def channels(v: str):
+        "1, 3 or auto"
+        return v if v == "auto" else int(v) if v.isdigit() else v
+    p.add_argument("--in-channels", type=channels, default=None, choices=CHOICES["in_channels"],
+                   help="auto (default: 1 if every image is grey, else 3), 3 (RGB) or 1 (grey)")
+    p.add_argument("--patience", type=r("patience"), default=None, metavar="N", help="stop after N epochs without a "
+                   "better validation accuracy (default: train all epochs); the best epoch's weights are kept in --out/best "
+                   "either way, and the test split is evaluated with them")
+    p.add_argument("--balance", action="store_true", default=None, help="weigh each class's loss by the inverse of its "
+                   "share of the training images (for imbalanced classes); the worst class's accuracy is reported either way")
+    p.add_argument("--from", dest="start_from", default=None, metavar="RUN_OR_MODEL", help="fine-tune instead of training "
+                   "from scratch: a run folder (its best weights), a model file of gpuvision export, or a pretrained name "
+                   "(seed, resnet: trained on the shapes); new classes get a new head")
+    p.add_argument("--freeze", action="store_true", default=None, help="with --from: train the new head only (the "
+                   "features stay as they are); default: fine-tune the whole model")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--out", default="runs/train", metavar="DIR", help="the run's folder (default runs/train); it may "
                    "hold one run")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (with its saved settings)")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (the old run stays until the new "
+                   "one has finished)")
     p.add_argument("--force-resume", action="store_true", help="with --resume: continue on data whose images changed "
                    "(same classes, size and channels)")
     p.add_argument("--nproc", type=number_arg(1, 1024, int), default=1, metavar="N", help="train in N processes on this "
-                   "machine (DDP, one per GPU, or gloo on the CPU): the same as torchrun --standalone --nproc_per_node=N")
+                   "machine (DDP, one per GPU, or gloo on the CPU): the same as torchrun --standalone --nproc_per_node=N. "
+                   "--batch-size stays the global batch (each process takes 1/N of it): the same updates as one process")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 # %% ../nbs/90_cli.ipynb #7519cd11
 TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_size", "lr", "resume", "seed", "size", "augment",
-              "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume")
+              "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume", "patience", "balance", "start_from", "freeze")
 
 
 def cmd_train(args) -> int:
@@ -126,10 +142,17 @@ def cmd_train(args) -> int:
     kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
     m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
     if not m: return 0                                         # a non-zero rank: rank 0 reports
+    out, split = Path(args.out), m["evaluated_on"]
     acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
-    print0(f"{acc}  {m['train_seconds']:.1f} s of training, {m['epochs']} epochs, world size {m['world_size']}, "
-           f"{m['images_per_second']:.0f} img/s on {m['device_name']}\nwrote {Path(args.out) / 'metrics.json'}, "
-           f"confusion.png, misclassified.png and checkpoints/")
+    worst = f" (mean over classes {m['mean_class_acc']:.4f}, worst class {m['worst_class']!r} {m['worst_class_acc']:.4f})" if m.get("worst_class") else ""
+    best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}; {split} evaluated with it), " if m.get("best_epoch") else ""
+    mistakes = (f"misclassified.png ({m['mistakes']} mistakes)" if m["mistakes"] else
+                f"no misclassified.png: no mistakes on the {sum(map(sum, m['confusion']))} {split} images")
+    skipped = f"; skipped files listed in {out / 'skipped.csv'}" if (out / "skipped.csv").exists() else ""
+    print0(f"{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training, {m['epochs']} epochs, {m['updates']} updates of "
+           f"global batch {m['global_batch']} (world size {m['world_size']}), {m['images_per_second']:.0f} img/s on "
+           f"{m['device_name']}\nwrote {out / 'metrics.json'}, splits.csv, predictions.csv, confusion.png, {mistakes}, "
+           f"best/ and checkpoints/{skipped}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #5b7be64f

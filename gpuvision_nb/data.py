@@ -32,8 +32,8 @@ __all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MAX_PIXELS', 'B
            'split_counts', 'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed',
            'default_workers', 'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats',
            'check_augment', 'normalizer', 'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels',
-           'preprocess', 'FolderData', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
-           'DatasetUnavailableError', 'cifar10']
+           'preprocess', 'FolderData', 'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root',
+           'dataset_root', 'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
@@ -820,7 +820,8 @@ class FolderData:
     """The loaders of an image folder and everything needed to reuse what is trained on them: `train`, `val`, `test`
     (`GPULoader`s; `test` is None without a test split), `classes`, image `size`, `in_channels`, the `mean`/`std` of
     the training split, `layout` ('flat' or 'presplit'), `counts` {split: {class: images}}, `root`, `augment`, `hash`
-    (of the files' paths, labels and bytes) and `skipped` (what `load_folder` left out)."""
+    (of the files' paths, labels and bytes), `skipped` (what `load_folder` left out) and `files` {split: [(path
+    relative to `root`, class index)]}, in the order of the split's loader."""
     train: GPULoader
     val: GPULoader
     test: GPULoader | None
@@ -835,6 +836,7 @@ class FolderData:
     augment: str = "crop"
     hash: str = ""
     skipped: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)
 
     def fingerprint(self) -> dict:
         "What identifies the data (not where it is): classes, size, channels, layout, images per split and the content hash."
@@ -880,20 +882,26 @@ def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path
     raise DatasetError(f"folder_loaders: {root}: {listed}. Every class needs at least one image in every split")
 
 
+def is_grey(x: torch.Tensor) -> bool:
+    "Whether uint8 images `x` (N, C, H, W) are grey: one channel, or three equal ones."
+    return x.shape[1] == 1 or bool((x[:, 0] == x[:, 1]).all() and (x[:, 1] == x[:, 2]).all())
+
+
 def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augment: str | bool = "crop",
                    splits=(0.8, 0.1, 0.1), seed: int = 0, device: str | torch.device = "auto", on_bad: str = "raise",
-                   in_channels: int = 3, layout: str = "auto") -> FolderData:
+                   in_channels: int | str = 3, layout: str = "auto") -> FolderData:
     """Train/val/test `GPULoader`s of the images under `root`, `size`×`size` with `in_channels` (1 or 3) channels,
     normalised by the training split's `channel_stats`. A flat folder (`root/<class>/…`) is split by `splits` (2 or 3
     fractions: train, val[, test]) stratified with `seed`; a presplit one (`root/train/<class>/…` + `val/`|`valid/`
     and/or `test/`, see `find_layout`) keeps its splits (no `val/`: carved from `train/` in the ratio of `splits`).
+    `in_channels='auto'`: 1 if every image is grey (all its channels equal, as in mode 'L' files), else 3.
     The training loader shuffles and applies `augment` (one of `AUGMENTS`); the others neither. `on_bad` as in
     `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`."""
     who = "folder_loaders"
     size = check_int(size, "size", who, 1, MAX_SIZE)
     batch_size = check_int(batch_size, "batch_size", who, 1)
     seed = check_int(seed, "seed", who, 0, 2**32 - 1)
-    in_channels = check_int(in_channels, "in_channels", who, 1, 3)
+    if in_channels != "auto": in_channels = check_int(in_channels, "in_channels", who, 1, 3)
     if in_channels == 2: raise ValueError(f"{who}: in_channels must be 1 (grey) or 3 (RGB), got 2")
     augment = check_augment(augment, who)
     f = check_fractions(splits, who, "splits")
@@ -920,6 +928,7 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
                            f"needs at least 2, as {root}/<class name>/<images> (one folder per class)")
     counts = _check_each_split_has_each_class(parts, classes, root, kind, f)
     tensors = {s: to_tensors(p) for s, p in parts.items()}
+    if in_channels == "auto": in_channels = 1 if all(is_grey(x) for x, _ in tensors.values()) else 3
     tensors = {s: (to_channels(x, in_channels), y) for s, (x, y) in tensors.items()}
     mean, std = channel_stats(tensors["train"][0])
     mean, std = tuple(round(m, 4) for m in mean), tuple(round(max(s, 1 / 255), 4) for s in std)   # no ÷0 for a flat channel
@@ -927,7 +936,8 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
                             device=device, mean=mean, std=std, seed=seed) for s, (x, y) in tensors.items()}
     skipped = [x for p in parts.values() for x in getattr(getattr(p, "dataset", p), "skipped", [])]
     return FolderData(loaders["train"], loaders["val"], loaders.get("test"), list(classes), size, in_channels, mean, std,
-                      kind, counts, str(root), augment, _content_hash(parts, root, classes), list(dict.fromkeys(skipped)))
+                      kind, counts, str(root), augment, _content_hash(parts, root, classes), list(dict.fromkeys(skipped)),
+                      {s: [(Path(p).relative_to(root).as_posix(), i) for p, i in _samples(part)] for s, part in parts.items()})
 
 # %% ../nbs/03_data.ipynb #b14d1b78
 DIGITS_VERSION = 1

@@ -24,8 +24,8 @@ from .train import fit, is_distributed, is_main_process, run_training
 # %% auto #0
 __all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
            'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader', 'distributed_loader', 'ShardedLoader',
-           'ShardedGPULoader', 'shard_data', 'wrap_ddp', 'synthetic_images', 'Interleaved', 'ddp_train',
-           'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command', 'launch',
+           'ShardedGPULoader', 'per_process_batch', 'shard_data', 'wrap_ddp', 'synthetic_images', 'Interleaved',
+           'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command', 'launch',
            'train_distributed', 'run_nproc', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
            'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for', 'cudnn_benchmark',
            'time_cudnn_benchmark']
@@ -192,20 +192,37 @@ class ShardedGPULoader(ShardedLoader):
     """This rank's shard of a `GPULoader` (data chapter): each epoch `DistributedSampler`'s order (`set_epoch`; padded to
     equal shards, or with `pad=False` an exact partition for evaluation), batched, augmented and normalised by the
     loader itself. `gpuvision train` under torchrun uses it for the training and validation splits."""
-    def __init__(self, loader, rank: int | None = None, world_size: int | None = None, pad: bool = True):
-        super().__init__(loader.x, loader.y, loader.batch_size, loader.shuffle, loader.seed, rank, world_size, pad)
+    def __init__(self, loader, rank: int | None = None, world_size: int | None = None, pad: bool = True,
+                 batch_size: int | None = None):
+        super().__init__(loader.x, loader.y, batch_size or loader.batch_size, loader.shuffle, loader.seed, rank, world_size, pad)
         self.loader = loader
 
     def __iter__(self):
         part = copy.copy(self.loader)                           # the loader's settings, augmentation and generator…
         idx = self.indices().to(self.loader.device)
         part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, self.sampler.epoch   # …on this shard
+        part.batch_size = self.batch_size
         yield from part
 
 
-def shard_data(fd):
-    "A `FolderData` whose training and validation loaders are this rank's shards (the test split stays whole: rank 0 evaluates it)."
-    return dataclasses.replace(fd, train=ShardedGPULoader(fd.train), val=ShardedGPULoader(fd.val, pad=False))
+def per_process_batch(batch_size: int, world_size: int) -> int:
+    """The batch of each of `world_size` processes that keeps the *global* batch `batch_size`: batch_size // world_size.
+    Every process then takes that share of each update, so an epoch has as many updates as in one process, and the
+    run as many in all — the recipe stays the recipe at any world size (a batch not divisible by the world size
+    loses its remainder: the global batch is the largest multiple of it)."""
+    if batch_size < world_size:
+        raise ValueError(f"the batch of {batch_size} is smaller than the {world_size} processes: each needs at least one "
+                         f"image per update; use --batch-size {world_size} or more, or fewer processes")
+    return batch_size // world_size
+
+
+def shard_data(fd, rank: int | None = None, world_size: int | None = None):
+    """A `FolderData` whose training and validation loaders are this rank's shards (the test split stays whole: rank 0
+    evaluates it), with the global batch kept (`per_process_batch`): the same number of updates as one process."""
+    r, w = _rank_world(rank, world_size)
+    per = per_process_batch(fd.train.batch_size, w)
+    return dataclasses.replace(fd, train=ShardedGPULoader(fd.train, r, w, batch_size=per),
+                               val=ShardedGPULoader(fd.val, r, w, pad=False, batch_size=per))
 
 # %% ../nbs/13_distributed.ipynb #a31aa123
 def wrap_ddp(model: nn.Module, device: str | torch.device, sync_bn: bool = False, **ddp_kwargs) -> nn.Module:

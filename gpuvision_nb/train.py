@@ -23,12 +23,12 @@ from .models import SeedCNN, evaluating, get_model, model_config
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHOICES',
-           'FIXED', 'RUN_FILES', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed',
-           'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate',
-           'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop', 'shapes_loaders',
-           'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_pretrained', 'bundled_dir', 'pretrained',
-           'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified', 'save_figure',
-           'RunExistsError', 'previous_run', 'run_training']
+           'FIXED', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter',
+           'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
+           'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop',
+           'shapes_loaders', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_pretrained', 'bundled_dir',
+           'pretrained', 'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified',
+           'save_figure', 'RunExistsError', 'previous_run', 'class_weights', 'KeepBest', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -395,13 +395,20 @@ def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int)
 
 
 def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
-    "A confusion matrix as an annotated heat map."
-    ax = ax or plt.subplots(figsize=(6, 5))[1]
+    """A confusion matrix as an annotated heat map. Long class names are shown whole: wrapped at 20 characters,
+    and the figure grows with the number of classes and the longest name's lines."""
+    import textwrap
+    labels = ["\n".join(textwrap.wrap(c, 20, break_long_words=True, break_on_hyphens=False)) or c for c in classes]
+    if ax is None:
+        side = max(5.0, 0.45 * len(classes)); longest = max((len(l) for c in labels for l in c.split("\n")), default=1)
+        fig = plt.figure(figsize=(side + 0.07 * longest + 1, side + 0.05 * longest))
+        ax = fig.add_subplot()
     ax.imshow(torch.as_tensor(cm).numpy(), cmap="Blues")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
-    ax.set_xticklabels(classes, rotation=60, ha="right"); ax.set_yticklabels(classes)
+    ax.set_xticklabels(labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8); ax.set_yticklabels(labels, fontsize=8)
     for (i, j), v in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(), cm.flatten().tolist()):
         if v: ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
+    if len(ax.figure.axes) == 1: ax.figure.tight_layout()     # a figure of its own: make room for the names
     return ax
 
 # %% ../nbs/06_train.ipynb #bd456670
@@ -468,13 +475,15 @@ def default_epochs(model: str, batches_per_epoch: int) -> int:
 
 # %% ../nbs/06_train.ipynb #d7e2a007
 TRAIN_DEFAULTS = {"data": "shapes", "model": "seed", "epochs": None, "lr": None, "batch_size": None, "precision": "fp32",
-                  "seed": 0, "size": 32, "augment": "crop", "val_frac": 0.1, "test_frac": 0.1, "in_channels": 3,
-                  "on_bad": "raise"}
+                  "seed": 0, "size": 32, "augment": "crop", "val_frac": 0.1, "test_frac": 0.1, "in_channels": "auto",
+                  "on_bad": "raise", "patience": None, "balance": False, "start_from": None, "freeze": False}
 RANGES = {"epochs": (1, 10_000, int), "lr": (1e-8, 10.0, float), "batch_size": (1, 65_536, int),
-          "seed": (0, 2**32 - 1, int), "size": (8, MAX_SIZE, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float)}
-CHOICES = {"model": tuple(RECIPES), "precision": tuple(PRECISIONS), "augment": AUGMENTS, "in_channels": (1, 3),
-           "on_bad": ("raise", "skip")}
-FIXED = ("model", "lr", "batch_size", "precision", "seed", "size", "augment", "val_frac", "test_frac", "in_channels")
+          "seed": (0, 2**32 - 1, int), "size": (8, MAX_SIZE, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float),
+          "patience": (1, 10_000, int)}
+CHOICES = {"model": tuple(RECIPES), "precision": tuple(PRECISIONS), "augment": AUGMENTS, "in_channels": (1, 3, "auto"),
+           "on_bad": ("raise", "skip"), "balance": (True, False), "freeze": (True, False)}
+FIXED = ("model", "lr", "batch_size", "precision", "seed", "size", "augment", "val_frac", "test_frac", "in_channels", "balance",
+         "start_from", "freeze")
 
 
 def check_settings(settings: dict) -> dict:
@@ -515,8 +524,10 @@ def class_report(preds: torch.Tensor, targets: torch.Tensor, classes: list[str])
             "confusion": cm.tolist()}
 
 
-def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, classes: list[str], n: int = 24):
-    """A grid of (up to `n`) wrongly predicted `images` (uint8, (N, C, H, W)), each titled 'true → predicted'.
+def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, classes: list[str], n: int = 24,
+                       names: list[str] | None = None):
+    """A grid of (up to `n`) wrongly predicted `images` (uint8, (N, C, H, W)), each titled 'true → predicted' — under
+    the file's name (its last 24 characters) when `names` are given, so a mistake can be found and looked at.
     Returns the figure (None if there is no mistake)."""
     wrong = (preds != targets).nonzero().flatten()[:n].tolist()
     if not wrong: return None
@@ -526,7 +537,8 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     for ax, i in zip(axs.flat, wrong):
         img = images[i].cpu().permute(1, 2, 0).numpy()
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
-        ax.set_title(f"{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red")
+        name = "" if names is None else (names[i] if len(names[i]) <= 24 else "…" + names[i][-23:]) + "\n"
+        ax.set_title(f"{name}{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red")
     fig.suptitle("misclassified test images (true → predicted)", fontsize=9); fig.tight_layout()
     return fig
 
@@ -541,7 +553,9 @@ class RunExistsError(CheckpointError):
     "The output folder already holds a run, and neither resuming nor overwriting it was asked for."
 
 
-RUN_FILES = ("checkpoints", "metrics.json", "confusion.png", "misclassified.png")
+RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassified.png", "splits.csv", "predictions.csv",
+             "skipped.csv")
+BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
 
 
 def previous_run(out: str | Path) -> dict | None:
@@ -587,36 +601,152 @@ def _clear_run(out: Path) -> None:
         else: p.unlink(missing_ok=True)
 
 
+def _swap_in(new: Path, out: Path) -> None:
+    """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
+    (renames), the new ones moved in, and only then is the old run deleted — the old run is never lost before the
+    new one is complete and checked."""
+    old = out.parent / f".{out.name}.old"
+    shutil.rmtree(old, ignore_errors=True); old.mkdir()
+    for f in RUN_FILES:
+        if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
+    for f in RUN_FILES:
+        if (new / f).exists(): (new / f).replace(out / f)
+    shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
+
+
+def class_weights(counts: dict) -> torch.Tensor:
+    """Loss weights for imbalanced classes (`--balance`): n / (k · n_c) for a class with n_c of the n training images
+    (k classes). Each class then weighs the same in the loss, and the weights average 1 per image."""
+    n = torch.tensor([float(v) for v in counts.values()], dtype=torch.float64)
+    if len(n) == 0 or (n <= 0).any(): raise ValueError(f"class_weights: every class needs at least one training image, got {dict(counts)}")
+    return (n.sum() / (len(n) * n)).float()
+
+
+def _better(h: dict, best: dict | None) -> bool:
+    "Is epoch `h` better than `best` by `BEST_RULE`?"
+    return best is None or (h["val_acc"], -h["val_loss"]) > (best["val_acc"], -best["val_loss"])
+
+
+class KeepBest:
+    """`fit`'s `on_epoch` hook of a run: after each epoch better than all before it (`BEST_RULE`), save the model's
+    weights as a checkpoint in `folder` (`folder/latest` → `epoch-NNNN`; the main process only). With `patience`,
+    stop after that many epochs without a better one. `best`: the best epoch's history entry (kept over a resume)."""
+    def __init__(self, model: nn.Module, folder: str | Path, meta: dict, patience: int | None = None, main: bool = True):
+        self.model, self.folder, self.meta, self.patience, self.main = model, Path(folder), meta, patience, main
+        ck = latest_checkpoint(self.folder)
+        self.best = verify_checkpoint(ck)["meta"].get("best") if ck is not None else None
+
+    def __call__(self, history: list) -> bool:
+        h = history[-1]
+        if h.get("val_acc") is None: return False
+        if _better(h, self.best):
+            self.best = dict(h)
+            if self.main:
+                save_checkpoint(self.folder, self.model, epoch=h["epoch"], history=history, keep=1,
+                                meta={**self.meta, "best": self.best, "best_rule": BEST_RULE})
+        return self.patience is not None and h["epoch"] - self.best["epoch"] >= self.patience
+
+
 def _data(settings: dict, device) -> FolderData:
     "The `FolderData` of a run's settings: 'shapes' and 'digits' are the course's data sets, anything else a folder."
     roots = {"shapes": lambda: shapes_root(**{k: v for k, v in SHAPES.items() if k != "size"}), "digits": digits_root}
     root = roots[settings["data"]]() if settings["data"] in roots else Path(settings["data"]).expanduser()
     splits = (1 - settings["val_frac"] - settings["test_frac"], settings["val_frac"]) + ((settings["test_frac"],) if settings["test_frac"] else ())
     return folder_loaders(root, settings["size"], settings["batch_size"], settings["augment"], splits, settings["seed"],
-                          device, settings["on_bad"], settings["in_channels"])
+                          device, settings["on_bad"], settings.get("in_channels", 3))
+
+
+def _data_folder(data) -> Path | None:
+    "The folder `data` names (None for the built-in data sets), for `check_output`."
+    return None if data is None or data in ("shapes", "digits") else Path(data).expanduser()
+
+
+def _source(start_from: str) -> tuple[nn.Module, dict]:
+    """The model to fine-tune and its description {classes, size, in_channels, arch}, from `start_from`: a pretrained
+    name ('seed', 'resnet': trained on the shapes), a run folder (its best weights, else its last), a checkpoint or a
+    model file (`deploy.load_model`)."""
+    from .data import SHAPES as SHAPE_NAMES
+    from .deploy import load_model                            # deploy imports this module: imported when needed
+    if start_from in RECIPES:
+        net, _ = pretrained(start_from, device="cpu")
+        desc = {"classes": sorted(SHAPE_NAMES), "size": SHAPES["size"], "in_channels": 3}     # the shapes' class folders, sorted
+    else:
+        p = Path(start_from).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"--from {start_from}: no such file or folder, and not a pretrained name ({', '.join(RECIPES)})")
+        if p.is_dir() and latest_checkpoint(p / "best") is not None: p = p / "best"
+        net, prep = load_model(p, device="cpu")
+        desc = {"classes": list(prep.classes), "size": prep.size, "in_channels": prep.in_channels}
+    return unwrap(net).float(), {**desc, "arch": model_config(unwrap(net))["arch"]}
+
+
+def _fine_tune_settings(explicit: dict, desc: dict) -> dict:
+    "`explicit` with the source model's architecture, size and channels filled in; a different explicit one is refused."
+    for k, v in (("model", desc["arch"]), ("size", desc["size"]), ("in_channels", desc["in_channels"])):
+        if explicit.get(k) not in (None, v) and not (k == "in_channels" and explicit[k] == "auto"):
+            raise ValueError(f"--from: the model takes {k} {v!r}, but {k} {explicit[k]!r} was given; leave it out")
+        explicit[k] = v
+    return explicit
+
+
+def _initial_model(settings: dict, fd: FolderData, source, resumed: dict | None = None) -> nn.Module:
+    """A new model for the run — or, fine-tuning, the `source` model with a new head when the classes differ, and with
+    everything but the head frozen when `settings['freeze']` (transfer chapter's strategies). A resumed fine-tuning
+    run is rebuilt from its checkpoint's model description `resumed` (`fit` loads its weights): it needs no source."""
+    from .models import build_model
+    from .transfer import freeze, replace_head
+    if resumed is not None and settings.get("start_from"): net = build_model(resumed)
+    elif source is None: return get_model(settings["model"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)
+    else:
+        net, desc = source
+        if list(desc["classes"]) != list(fd.classes): replace_head(net, len(fd.classes))
+    if settings.get("freeze"): freeze(net)
+    return net
+
+
+def _global_batch(fd: FolderData, world: int) -> dict:
+    "How the batch is shared: per process × processes = the global batch; updates per epoch (the same for any world size)."
+    per = getattr(fd.train, "batch_size", None)
+    return {"world_size": world, "batch_per_process": per, "global_batch": per * world if per else None,
+            "updates_per_epoch": len(fd.train)}
 
 
 def run_training(data: str | None = None, model: str | None = None, epochs: int | None = None,
                  device: str | torch.device = "auto", out: str | Path = "runs/train", precision: str | None = None,
                  batch_size: int | None = None, lr: float | None = None, resume: bool = False, progress: bool = True, *,
                  seed: int | None = None, size: int | None = None, augment: str | None = None, val_frac: float | None = None,
-                 test_frac: float | None = None, on_bad: str | None = None, in_channels: int | None = None,
-                 overwrite: bool = False, force_resume: bool = False, shard=None, wrap=None) -> dict:
+                 test_frac: float | None = None, on_bad: str | None = None, in_channels: int | str | None = None,
+                 overwrite: bool = False, force_resume: bool = False, patience: int | None = None,
+                 balance: bool | None = None, start_from: str | None = None, freeze: bool | None = None,
+                 shard=None, wrap=None) -> dict:
     """Train `model` ('seed'|'resnet') on `data` ('shapes', 'digits' or an image folder, via `folder_loaders`) and write
-    the run to `out`: `checkpoints/` (one per epoch), `metrics.json` (accuracy per class, confusion matrix, settings,
-    data fingerprint, normalisation), `confusion.png` and `misclassified.png`. Returns the metrics.
+    the run to `out`: `checkpoints/` (one per epoch), `best/` (the weights of the best epoch by `BEST_RULE`),
+    `metrics.json` (accuracy per class, confusion matrix, settings, data fingerprint, normalisation, best epoch,
+    batch rule), `splits.csv` (which file went to which split), `predictions.csv` (the test split, file by file),
+    `confusion.png`, `misclassified.png` (only if there are mistakes) and `skipped.csv` (with `on_bad='skip'`).
+    The test split is evaluated with the best epoch's weights. Returns the metrics.
 
     Settings left as None take the defaults (`TRAIN_DEFAULTS`, the model's `RECIPES`, `default_epochs`) — or, with
     `resume=True`, the saved settings of the run in `out`, which may not change (see `run_settings`), on data with
     the same fingerprint (`force_resume=True` accepts other images of the same classes). A larger `epochs` extends a
     finished run. `out` belongs to one run: it is locked while this runs, and a folder holding another run is
-    refused unless `resume` or `overwrite`. The seed is set before the model is built, so the same settings give
-    the same weights. `shard`/`wrap` adapt the data and the model to a process group (`distributed.train_distributed`)."""
+    refused unless `resume` or `overwrite`; `out` may not be or lie inside the data folder. `overwrite=True` trains
+    into a sibling folder and replaces the old run only once the new one is complete (a failed run leaves it as it
+    was). `patience`: stop after that many epochs without a better validation result. `balance`: class-weighted
+    loss. `in_channels='auto'` (default) trains grey data (all images with equal channels) on 1 channel.
+    `start_from`: fine-tune a pretrained name, a run folder or a model file (`freeze=True`: the head only).
+    The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
+    data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
+    import csv, warnings
+    from .bench import check_output
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
-                    size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad)
+                    size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
+                    patience=patience, balance=balance, start_from=start_from, freeze=freeze)
     check_settings(explicit)                                   # every number checked before any work
     if resume and overwrite: raise ValueError("resume and overwrite exclude each other: one continues the run in out, the other replaces it")
+    if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
     out, main = Path(out), is_main_process()
+    check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
     with lock_folder(out) if main else contextlib.nullcontext():
         prev = previous_run(out)
         if prev is not None and not (resume or overwrite):
@@ -624,44 +754,117 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                                  f"{prev['epoch']} epoch{'' if prev['epoch'] == 1 else 's'} done)" if "settings" in prev else "") + ": continue it with --resume "
                                  "(resume=True), replace it with --overwrite (overwrite=True), or choose another folder")
         saved = _resumable(prev, out) if resume and prev is not None else None
+        source = _source(start_from) if start_from is not None and saved is None else None
+        if source is not None and saved is None: explicit = _fine_tune_settings(explicit, source[1])
         settings = run_settings(explicit, saved)
+        check_output(out, [_data_folder(settings["data"])], "--out")
         dev = get_device(device)
-        fd = _data(settings, dev)
+        work = out.parent / f".{out.name}.new" if overwrite and prev is not None else out   # the old run stays until the new one is done
+        if main and work != out: shutil.rmtree(work, ignore_errors=True); work.mkdir()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fd = _data(settings, dev)
+        for w in caught:                                       # the files left out are listed in the run folder, not in a Python attribute
+            warnings.warn_explicit(str(w.message).replace("see .skipped", f"listed in {out / 'skipped.csv'}"), w.category, w.filename, w.lineno)
         if saved is not None: _check_same_data(prev["data"], fd.fingerprint(), force_resume, prev["path"])
         settings["epochs"] = settings["epochs"] or default_epochs(settings["model"], len(fd.train))
-        if shard is not None: fd = shard(fd)
-        set_seed(settings["seed"])                             # before the model: its initial weights follow the seed
-        net = get_model(settings["model"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)
         world = torch.distributed.get_world_size() if is_distributed() else 1
+        single = len(fd.train)                                 # updates per epoch of one process
+        if shard is not None: fd = shard(fd)
+        batching = _global_batch(fd, world)
+        if world > 1 and main:
+            print(f"{world} processes × {batching['batch_per_process']} images = global batch {batching['global_batch']} "
+                  f"(--batch-size): {batching['updates_per_epoch']} updates per epoch, "
+                  f"{batching['updates_per_epoch'] * settings['epochs']} in {settings['epochs']} epochs — "
+                  + ("as in one process" if batching["updates_per_epoch"] == single else f"one process makes {single} per epoch "
+                     f"(the batch is not a multiple of {world}: choose one that is for the same updates)"))
+        grey = settings.get("in_channels", 3) == "auto" and fd.in_channels == 1
+        if grey and main: print(f"grey images (all channels equal): training on 1 input channel (--in-channels 3 to keep 3)")
+        set_seed(settings["seed"])                             # before the model: its initial weights follow the seed
+        net = _initial_model(settings, fd, source, prev.get("model") if saved is not None else None)
         meta = {"model": model_config(net), "classes": fd.classes, "size": fd.size, "in_channels": fd.in_channels,
                 "mean": list(fd.mean), "std": list(fd.std), "augment": fd.augment, "data": fd.fingerprint(),
-                "settings": settings, "world_size": world}
-        if overwrite and prev is not None and main: _clear_run(out)
+                "settings": settings, **batching}
+        loss_fn = F.cross_entropy
+        if settings.get("balance"):
+            weight = class_weights(fd.counts["train"]).to(dev)
+            loss_fn = lambda out_, y: F.cross_entropy(out_, y, weight=weight)
+            meta["class_weights"] = dict(zip(fd.classes, weight.tolist()))
+        keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
         recipe = RECIPES[settings["model"]]
         t0 = time.perf_counter()
-        hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],
-                   opt=recipe["opt"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"], device=dev,
-                   precision=settings["precision"], ckpt_dir=out / "checkpoints", resume=saved is not None, meta=meta,
-                   seed=settings["seed"], progress=progress)
-        if not main: return {}
-        return _finish_run(out, net, fd, hist, meta, dev, time.perf_counter() - t0)
+        try:
+            hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],
+                       opt=recipe["opt"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"], device=dev,
+                       precision=settings["precision"], ckpt_dir=work / "checkpoints", resume=saved is not None, meta=meta,
+                       seed=settings["seed"], progress=progress, loss_fn=loss_fn, on_epoch=keep)
+            if not main: return {}
+            m = _finish_run(work, net, fd, hist, meta, dev, time.perf_counter() - t0, keep)
+        except BaseException as e:
+            if work == out: raise
+            shutil.rmtree(work, ignore_errors=True)
+            if isinstance(e, NonFiniteError):
+                raise NonFiniteError(f"{str(e).split(' The last finite')[0].split(' No finite')[0]} The new run was "
+                                     f"discarded: the run in {out} is kept as it was.") from None
+            raise
+        if work != out: _swap_in(work, out)
+        m["out"] = str(out)
+        return m
 
 
-def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: dict, dev, wall: float) -> dict:
-    "Evaluate the test split (or the validation one if there is none) and write metrics.json and the two figures."
+def _predictions(net: nn.Module, loader, dev, precision: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "Predicted classes, targets and the predicted class's softmax probability over `loader` (eval mode)."
+    preds, targets, probs = [], [], []
+    with torch.no_grad(), evaluating(net):
+        for x, y in loader:
+            x, y = to_device(x, y, dev)
+            with autocast(dev, precision): p = net(x).float().softmax(1)
+            conf, pred = p.max(1); preds.append(pred); probs.append(conf); targets.append(y)
+    return torch.cat(preds).cpu(), torch.cat(targets).cpu(), torch.cat(probs).cpu()
+
+
+def _csv(rows: list, header: tuple) -> str:
+    "`rows` as CSV text with `header` (quoted where needed: a file name may hold commas, quotes or newlines)."
+    import csv
+    buf = io.StringIO(); w = csv.writer(buf, lineterminator="\n"); w.writerow(header); w.writerows(rows)
+    return buf.getvalue()
+
+
+def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: dict, dev, wall: float, keep=None) -> dict:
+    """Evaluate the test split (or the validation one if there is none) with the best epoch's weights, and write
+    metrics.json, splits.csv, predictions.csv, skipped.csv (if any), confusion.png and misclassified.png (if any mistake)."""
+    best = keep.best if keep is not None else None
+    if best is not None and latest_checkpoint(out / "best") is not None:
+        load_checkpoint(latest_checkpoint(out / "best"), net, restore_rng=False, map_location=dev)
     split_name, loader = ("test", fd.test) if fd.test is not None else ("val", fd.val)
-    preds, targets = predict(net, loader, dev, meta["settings"]["precision"])
+    preds, targets, probs = _predictions(net, loader, dev, meta["settings"]["precision"])
     rep = class_report(preds, targets, fd.classes)
+    known = [v for v in rep["per_class_acc"].values() if v is not None]
+    worst = min(((v, c) for c, v in rep["per_class_acc"].items() if v is not None), default=(None, None))
     train_seconds = sum(h["seconds"] for h in hist)
     metrics = {**meta, "epochs": len(hist), "val_acc": hist.final["val_acc"], f"{split_name}_acc": rep["acc"],
                "evaluated_on": split_name, "per_class_acc": rep["per_class_acc"], "confusion": rep["confusion"],
+               "mean_class_acc": sum(known) / len(known) if known else None, "worst_class_acc": worst[0], "worst_class": worst[1],
+               "best_epoch": best["epoch"] if best else None, "best_val_acc": best["val_acc"] if best else None,
+               "best_rule": BEST_RULE, "last_val_acc": hist.final["val_acc"], "mistakes": int((preds != targets).sum()),
+               "updates": len(hist) * meta.get("updates_per_epoch", len(fd.train)),
                "train_seconds": train_seconds, "wall_seconds": wall,
                "images_per_second": sum(h["images"] for h in hist) * meta["world_size"] / train_seconds if train_seconds else None,
                "device": str(dev), "device_name": device_name(dev), "torch": torch.__version__, "history": list(hist)}
+    files = getattr(fd, "files", {}) or {}
+    test_files = [p for p, _ in files.get(split_name, [])]
+    names = test_files if len(test_files) == len(preds) else [f"#{i}" for i in range(len(preds))]
     write_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
+    write_atomic(out / "splits.csv", _csv([(p, s) for s, fs in files.items() for p, _ in fs], ("path", "split")))
+    write_atomic(out / "predictions.csv", _csv([(n, fd.classes[t], fd.classes[p], f"{q:.6f}") for n, t, p, q in
+                                                zip(names, targets.tolist(), preds.tolist(), probs.tolist())],
+                                               ("path", "true", "predicted", "probability")))
+    if fd.skipped: write_atomic(out / "skipped.csv", _csv([(str(p), why) for p, why in fd.skipped], ("path", "reason")))
+    else: (out / "skipped.csv").unlink(missing_ok=True)
     save_figure(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure, out / "confusion.png")
     fig = plot_misclassified(loader.x[:, :, loader.padding:loader.x.shape[2] - loader.padding,
-                                      loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes)
+                                      loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes, names=names)
     if fig is not None: save_figure(fig, out / "misclassified.png")
     else: (out / "misclassified.png").unlink(missing_ok=True)
     return metrics
+

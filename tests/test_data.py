@@ -645,3 +645,23 @@ def test_cifar10_reads_the_on_disk_format(tmp_path, monkeypatch):
     assert xs.shape == (15, 3, 32, 32) and ys.tolist() == train.targets
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", "0" * 32]])          # a wrong checksum: refused, clearly
     with pytest.raises(DatasetUnavailableError, match="download=False"): cifar10(tmp_path / "c", train=False, download=False)
+
+
+def test_folder_loaders_detects_grey_images_and_lists_each_split_s_files(tmp_path):
+    "Issue 22.5/22.6: in_channels='auto' is 1 for grey files (mode L, or RGB with equal channels), 3 otherwise; `files` in loader order."
+    from gpuvision_nb.data import folder_loaders, is_grey
+    for k, c in enumerate(("a", "b")):
+        (tmp_path / "grey" / c).mkdir(parents=True); (tmp_path / "rgb" / c).mkdir(parents=True)
+        for i in range(10):
+            mode_l = i % 2 == 0                                   # half mode L, half RGB with equal channels
+            Image.new("L" if mode_l else "RGB", (8, 8), 100 * k + i if mode_l else (100 * k + i,) * 3).save(tmp_path / "grey" / c / f"{i}.png")
+            Image.new("RGB", (8, 8), (100 * k + i, 3, 9)).save(tmp_path / "rgb" / c / f"{i}.png")
+    grey = folder_loaders(tmp_path / "grey", size=8, batch_size=4, in_channels="auto", device="cpu")
+    assert grey.in_channels == 1 and grey.train.x.shape[1] == 1 and len(grey.mean) == 1
+    assert folder_loaders(tmp_path / "rgb", size=8, batch_size=4, in_channels="auto", device="cpu").in_channels == 3
+    assert folder_loaders(tmp_path / "grey", size=8, batch_size=4, device="cpu").in_channels == 3     # the default stays 3
+    assert is_grey(torch.zeros(2, 1, 4, 4)) and not is_grey(torch.tensor([[[[1]], [[1]], [[2]]]]))
+    files = grey.files
+    assert sorted(p for fs in files.values() for p, _ in fs) == sorted(f"{c}/{i}.png" for c in "ab" for i in range(10))
+    for s, loader in (("train", grey.train), ("val", grey.val), ("test", grey.test)):
+        assert [i for _, i in files[s]] == loader.y.tolist()              # the loader's order, label for label

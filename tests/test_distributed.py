@@ -356,10 +356,15 @@ CLI_FAST = ["--model", "seed", "--size", "16", "--batch-size", "4", "--val-frac"
 def test_gpuvision_train_on_two_gloo_processes_then_resumed(tmp_path):
     import json
     data, out = _tiny_images(tmp_path / "data"), tmp_path / "run"
-    launch(["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST], nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
+    log = launch(["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST], nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
+    assert "2 processes × 2 images = global batch 4 (--batch-size): 3 updates per epoch" in log
     m = json.loads((out / "metrics.json").read_text())
     assert (m["world_size"], m["epochs"]) == (2, 1)
     assert m["history"][0]["images"] == 6                     # each rank trained on its half of the 12 training images
+    from gpuvision_nb.train import run_training               # issue 22.1: the same updates as one process, the batch global
+    one = run_training(str(data), epochs=1, out=tmp_path / "one", model="seed", size=16, batch_size=4, val_frac=0.25,
+                       test_frac=0.25, device="cpu", progress=False)
+    assert (m["updates"], m["global_batch"], m["batch_per_process"]) == (one["updates"], 4, 2) and one["updates"] == 3
     log = launch(["train", "--out", out, "--resume", "--epochs", "2", "--device", "cpu", "--no-progress"],
                  nproc_per_node=2, module="gpuvision_nb.cli", timeout=300)
     assert log.count("wrote") == 1                            # rank 0 alone reports (and writes)
@@ -393,3 +398,23 @@ def test_nproc_shortcut_and_its_errors(tmp_path):
                        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 2 and "already holds a run" in r.stderr and "processes failed" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("n, batch", [(24, 8), (25, 8), (13, 4), (101, 12)])
+def test_shard_data_keeps_the_global_batch_so_any_world_size_makes_the_same_updates(n, batch):
+    "Issue 22.1: the batch is global; each of w processes takes batch // w of it, so an epoch has the same updates."
+    import dataclasses
+    from gpuvision_nb.data import FolderData, GPULoader
+    from gpuvision_nb.distributed import shard_data
+    x, y = torch.zeros(n, 1, 4, 4, dtype=torch.uint8), torch.arange(n) % 2
+    loader = lambda: GPULoader(x, y, batch_size=batch, shuffle=True, augment="none", device="cpu", mean=(0.5,), std=(0.25,))
+    fd = FolderData(loader(), loader(), None, ["a", "b"], 4, 1, (0.5,), (0.25,), "flat", {})
+    for w in (1, 2, 4):
+        shards = [shard_data(fd, r, w) for r in range(w)]
+        assert {len(s.train) for s in shards} == {len(fd.train)}            # updates per epoch: as in one process
+        steps = [[len(yb) for _, yb in s.train] for s in shards]
+        assert all(b == batch // w for s in steps for b in s[:-1])          # each process: its share of the global batch
+        assert sum(s[0] for s in steps) == batch // w * w
+        assert dataclasses.asdict(shards[0])["classes"] == ["a", "b"]
+    with pytest.raises(ValueError, match="smaller than the 4 processes"): shard_data(dataclasses.replace(fd, train=GPULoader(
+        x, y, batch_size=3, device="cpu", mean=(0.5,), std=(0.25,))), 0, 4)
