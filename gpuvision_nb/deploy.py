@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, time_fn, write_atomic
-from .checkpoint import LATEST, MANIFEST, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint
+from .bench import Timing, check_number, check_output, time_fn, write_atomic
+from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint
 from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, open_rgb, preprocess, walk_images
 from .device import get_device
 from .models import build_model, get_model, model_config
@@ -24,9 +24,9 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'FORMATS', 'Preprocess', 'model_meta', 'save_model', 'load_model', 'image_files', 'Prediction',
-           'decode_batch', 'decoded_batches', 'predict_files', 'time_predict', 'ExportError', 'export_torchscript',
-           'export_onnx', 'default_export_path', 'export']
+__all__ = ['MODEL_FORMAT', 'LIMITS', 'FORMATS', 'Preprocess', 'model_meta', 'save_model', 'load_model', 'image_files',
+           'escape_text', 'Prediction', 'decode_batch', 'decoded_batches', 'predict_files', 'time_predict',
+           'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path', 'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
 @dataclass(frozen=True)
@@ -162,10 +162,61 @@ def _describes(meta: dict, where: Path) -> dict:
     return meta
 
 
-def _build(meta: dict, where: Path) -> tuple[nn.Module, Preprocess]:
-    "The (untrained) model and the `Preprocess` that description `meta` names; `CheckpointError` naming `where` if it can't."
+LIMITS = {"n_classes": 100_000, "in_channels": 3, "widths": 65_536, "mids": 65_536, "hidden": 1 << 20, "size": 8192}
+
+
+def _check_sizes(meta: dict, where: Path) -> None:
+    """Raise `CheckpointError` naming `where` unless every size in description `meta` is an integer from 1 to its
+    `LIMITS` entry and the model has one output per class name: a forged or damaged description must not make the
+    loader allocate petabytes, or label outputs with the wrong names."""
+    def bad(why): raise CheckpointError(f"{where} describes an impossible model: {why}")
+    if not isinstance(meta.get("model"), dict) or not isinstance(meta["model"].get("kwargs"), dict): bad("no model {'arch', 'kwargs'}")
+    kw, classes = meta["model"]["kwargs"], meta.get("classes")
+    checks = [("size", meta.get("size"))] + [(k, x) for k, v in kw.items() if k in LIMITS
+                                              for x in (v if isinstance(v, (list, tuple)) else [v])]
+    for name, x in checks:
+        if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= LIMITS[name]:
+            bad(f"{name} must be an integer from 1 to {LIMITS[name]:,}, got {x!r}")
+    if not isinstance(classes, list) or len(classes) > LIMITS["n_classes"]:
+        bad(f"classes must be a list of at most {LIMITS['n_classes']:,} names")
+    if kw.get("n_classes") != len(classes):
+        bad(f"the model has {kw.get('n_classes')} outputs but the description has {len(classes)} class names; "
+            "give one class name per output")
+
+
+def _weight_shapes(path: Path) -> dict[str, list[int]]:
+    "{tensor name: shape} of safetensors file `path`, read from its header alone; `CheckpointError` naming it if unreadable."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f: return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
+
+
+def _check_shapes(meta: dict, weights: Path, where: Path) -> None:
+    """Raise `CheckpointError` unless the fp32 model description `meta` makes exactly the tensors (names and shapes)
+    that safetensors file `weights` holds. The model is built on the 'meta' device: shapes without memory."""
+    with torch.device("meta"): skeleton = build_model(meta["model"])
+    want = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
+    have = _weight_shapes(weights)
+    if want == have: return
+    last = [n for n, m in skeleton.named_modules() if isinstance(m, nn.Linear)][-1:]
+    outs = have.get(f"{last[0]}.weight", [None])[0] if last else None
+    if outs is not None and outs != len(meta["classes"]):
+        raise CheckpointError(f"{where} has {len(meta['classes'])} class names but the weights {weights.name} have {outs} "
+                              "outputs: the description does not fit its weights")
+    diff = [f"{k}: weights {have.get(k)}, description {want.get(k)}" for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+    raise CheckpointError(f"{where} describes another model than its weights {weights.name} hold ({len(diff)} tensor(s) "
+                          f"differ: {'; '.join(diff[:3])})")
+
+
+def _build(meta: dict, where: Path, weights: Path | None = None) -> tuple[nn.Module, Preprocess]:
+    """The (untrained) model and the `Preprocess` that description `meta` names, after its sizes are bounded and — for
+    fp32 models, given the `weights` file — its tensor shapes checked against the file's; `CheckpointError` naming
+    `where` if it can't."""
+    _check_sizes(meta, where)
     try:
         prep = Preprocess(**{k: meta[k] for k in ("size", "mean", "std", "in_channels", "classes")})
+        if weights is not None and not meta.get("int8"): _check_shapes(meta, weights, where)
         model = build_model(meta["model"])
         if meta.get("int8"):
             int8 = meta["int8"]
@@ -197,7 +248,7 @@ def _load_file(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
     if key is not None and not hmac.compare_digest(str(manifest.get("hmac_sha256", "")), _signature(manifest, key)):
         raise CheckpointError(f"{mpath} is not signed with this key: the manifest or the file was altered, or someone else signed it")
     meta = _describes(manifest.get("meta"), mpath)             # the signature is checked before anything is built
-    model, prep = _build(meta, mpath)
+    model, prep = _build(meta, mpath, path)
     if not isinstance(model, Int8Model):
         load_exported(path, model, key)
         return model, prep
@@ -220,7 +271,7 @@ def _run_meta(meta: dict) -> dict:
     older runs, which stored only the model's name and classes and all trained `get_model(name)` on 32×32 images
     normalised with the default `MEAN`/`STD`."""
     if not isinstance(meta.get("model"), str): return {"gpuvision_model": MODEL_FORMAT, "int8": None, **meta}
-    if "classes" not in meta: return {}                     # no classes: nothing to label outputs with (`_describes` says so)
+    if not isinstance(meta.get("classes"), list): return {}                     # no classes: nothing to label outputs with (`_describes` says so)
     name, n = meta["model"], len(meta["classes"])
     return {"gpuvision_model": MODEL_FORMAT, "model": model_config(get_model(name, n)), "classes": meta["classes"],
             "size": 32, "in_channels": 3, "mean": list(MEAN), "std": list(STD), "int8": None}
@@ -239,7 +290,7 @@ def _load_run(path: Path) -> tuple[nn.Module, Preprocess]:
     "The model and `Preprocess` of the newest checkpoint of run folder `path` (or of the checkpoint it names)."
     ck = _checkpoint_in(path)
     meta = _describes(_run_meta(verify_checkpoint(ck)["meta"]), ck / MANIFEST)
-    model, prep = _build(meta, ck / MANIFEST)
+    model, prep = _build(meta, ck / MANIFEST, ck / WEIGHTS)
     load_checkpoint(ck, model, restore_rng=False)
     return model, prep
 
@@ -290,6 +341,33 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
     return files, notes
 
 # %% ../nbs/17_deploy.ipynb #12ac113a
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def escape_text(s: str, controls: bool = True) -> str:
+    """`s` as one printable field of a tab-separated line, as `ls -b` shows names: a backslash becomes `\\\\`, tab,
+    newline and carriage return `\\t` `\\n` `\\r`, other control characters and line separators `\\xNN`/`\\uNNNN`,
+    and each byte of a file name that was not UTF-8 (Python's surrogate escapes) `\\xNN` — so a name can't forge a
+    line or a column, and the bytes can be recovered. `controls=False`: only the undecodable bytes (for JSON, which
+    escapes the rest itself)."""
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF: out.append(f"\\x{o - 0xDC00:02x}")            # a byte that was not UTF-8
+        elif 0xD800 <= o <= 0xDFFF: out.append(f"\\u{o:04x}")                   # any other lone surrogate
+        elif not controls: out.append(ch)
+        elif ch in _ESCAPES: out.append(_ESCAPES[ch])
+        elif o < 0x20 or 0x7F <= o < 0xA0: out.append(f"\\x{o:02x}")
+        elif o in (0x2028, 0x2029): out.append(f"\\u{o:04x}")
+        else: out.append(ch)
+    return "".join(out)
+
+
+def _prob(p: float) -> float | None:
+    "A probability for JSON: rounded to 6 digits, or None (null) if it is not finite."
+    return round(p, 6) if math.isfinite(p) else None
+
+
 @dataclass
 class Prediction:
     "One image's result: its top-k `labels` and `probs`, best first — or the `error` that made it unreadable."
@@ -299,15 +377,18 @@ class Prediction:
     error: str | None = None
 
     def text(self) -> str:
-        "`path<TAB>class<TAB>probability`, then one more class and probability for each of the rest of the top k."
-        return "\t".join([self.path] + [f"{c}\t{p:.4f}" for c, p in zip(self.labels, self.probs)])
+        """`path<TAB>class<TAB>probability`, then one more class and probability for each of the rest of the top k;
+        path and classes escaped with `escape_text`, so that every result is exactly one line."""
+        return "\t".join([escape_text(self.path)] + [f"{escape_text(c)}\t{p:.4f}" for c, p in zip(self.labels, self.probs)])
 
     def json(self) -> str:
         """One JSON object: `path`, `class` and `prob` of the best guess; with top-k > 1 also `top`, the list of
-        {`class`, `prob`} best first (its first entry is the best guess again)."""
-        d = {"path": self.path, "class": self.labels[0], "prob": round(self.probs[0], 6)}
-        if len(self.labels) > 1: d["top"] = [{"class": c, "prob": round(p, 6)} for c, p in zip(self.labels, self.probs)]
-        return json.dumps(d)
+        {`class`, `prob`} best first (its first entry is the best guess again). Always valid JSON: a probability that
+        is not finite is `null`, and bytes of a file name that were not UTF-8 are written `\\xNN` (`escape_text`)."""
+        d = {"path": escape_text(self.path, False), "class": escape_text(self.labels[0], False), "prob": _prob(self.probs[0])}
+        if len(self.labels) > 1:
+            d["top"] = [{"class": escape_text(c, False), "prob": _prob(p)} for c, p in zip(self.labels, self.probs)]
+        return json.dumps(d, allow_nan=False)
 
 # %% ../nbs/17_deploy.ipynb #637d52eb
 def decode_batch(paths: list[Path], prep: Preprocess) -> tuple[torch.Tensor | None, list[BadImageError | None]]:
@@ -458,18 +539,46 @@ def default_export_path(source: str | Path, format: str) -> Path:
     return source / f"model{FORMATS[format]}"
 
 
+def _export_inputs(source: Path) -> list[Path]:
+    "What exporting `source` reads: a model file and its manifest, or the checkpoint (and checkpoints folder) of a run."
+    if source.is_file(): return [source, manifest_for(source)]
+    if source.is_dir():
+        ck = _checkpoint_in(source)
+        return [ck, ck.parent]
+    return []
+
+
+def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse — before anything is loaded or written — an `out` (or, for safetensors, its manifest) that is, links to or
+    lies inside one of `inputs` (`bench.check_output`), or that exists already unless `overwrite`."""
+    outs = [out, manifest_for(out)] if format == "safetensors" else [out]
+    for o in outs: check_output(o, inputs, "--out")
+    if out.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: name the file to write")
+    there = [str(o) for o in outs if o.exists() or o.is_symlink()]
+    if there and not overwrite:
+        raise FileExistsError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}: choose another --out, or "
+                              "pass --overwrite (export(..., overwrite=True)) to replace it once the new file is complete")
+
+
 def export(model_or_path, out: str | Path | None = None, format: str = "safetensors", preprocess: Preprocess | None = None,
-           key: bytes | None = None) -> Path:
+           key: bytes | None = None, overwrite: bool = False) -> Path:
     """Write a model as `format`: 'safetensors' (`save_model`; `key` signs it), 'torchscript' (`export_torchscript`) or
     'onnx' (`export_onnx`). `model_or_path`: anything `load_model` reads, or a model with its `preprocess`. `out`
-    defaults to `default_export_path` (for paths). Returns the written path."""
+    defaults to `default_export_path` (for paths). An existing `out` is refused unless `overwrite`, and an `out` that
+    is the source (or lies inside its checkpoint) always; the old file is replaced only once the new one is complete
+    (written beside it, then renamed). Returns the written path."""
     if format not in FORMATS: raise ValueError(f"export: format must be one of {list(FORMATS)}, got {format!r}")
     if isinstance(model_or_path, nn.Module):
         if not isinstance(preprocess, Preprocess): raise TypeError("export: a model object needs preprocess=Preprocess(...)")
         if out is None: raise ValueError("export: a model object needs out= (the file to write)")
+        _check_export_out(Path(out), format, [], overwrite)
         model, prep, source = model_or_path, preprocess, None
     else:
-        model, prep = load_model(model_or_path, "cpu")
-        source, out = str(model_or_path), out if out is not None else default_export_path(model_or_path, format)
+        src = Path(model_or_path)
+        if not src.exists(): raise CheckpointError(f"model {src} does not exist")
+        out = Path(out) if out is not None else default_export_path(src, format)
+        _check_export_out(out, format, _export_inputs(src), overwrite)
+        model, prep = load_model(src, "cpu")
+        source = str(model_or_path)
     if format == "safetensors": return save_model(model, out, prep, key, source)
     return (export_torchscript if format == "torchscript" else export_onnx)(model, out, prep)

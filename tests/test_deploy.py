@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gpuvision_nb.checkpoint import save_checkpoint
+from gpuvision_nb.checkpoint import CheckpointError, save_checkpoint
 from gpuvision_nb.cli import main
 from gpuvision_nb.data import MEAN, STD, write_bad_images
 from gpuvision_nb.deploy import (ExportError, Preprocess, export, export_onnx, export_torchscript, load_model,
@@ -197,3 +197,97 @@ def test_run_folder_from_gpuvision_train_predicts_and_exports(tmp_path):
     r = cli("export", run, "--format", "safetensors")
     assert r.returncode == 0 and (run / "model.safetensors").is_file(), r.stderr
     assert load_model(run / "model.safetensors", "cpu")[1].classes == ("blue", "red")
+
+
+# ---- issue 21: outputs that destroy inputs, forged text, descriptions that disagree with their weights ----
+
+def test_export_refuses_an_existing_out_unless_overwrite(world, tmp_path):
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"precious")
+    status, stdout, err = cli_in_process("export", world["file"], "--format", "safetensors", "--out", out)
+    assert status == 2 and "already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1, err
+    assert out.read_bytes() == b"precious"
+    with pytest.raises(FileExistsError, match="overwrite=True"): export(world["file"], out, "torchscript")
+    status, stdout, err = cli_in_process("export", world["file"], "--format", "safetensors", "--out", out, "--overwrite")
+    assert status == 0, err
+    assert load_model(out, "cpu")[1] == PREP and sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m.safetensors.manifest.json"]
+
+
+@pytest.mark.parametrize("where", ["file", "link", "manifest", "checkpoint"])
+def test_export_never_overwrites_its_own_source(world, tmp_path, where):
+    src = tmp_path / "model.safetensors"
+    shutil.copy(world["file"], src); shutil.copy(f"{world['file']}.manifest.json", f"{src}.manifest.json")
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES})
+    ck = tmp_path / "run" / "checkpoints" / "epoch-0001"
+    (tmp_path / "link.safetensors").symlink_to(src)
+    model, out = {"file": (src, src), "link": (src, tmp_path / "link.safetensors"), "manifest": (src, f"{src}.manifest.json"),
+                  "checkpoint": (tmp_path / "run", ck / "model.safetensors")}[where]
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    status, _, err = cli_in_process("export", model, "--format", "safetensors", "--out", out, "--overwrite")
+    assert status == 2 and ("is the input" in err or "lies inside the input" in err) and "Traceback" not in err, err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_predict_text_escapes_names_that_could_forge_lines():
+    from gpuvision_nb.deploy import Prediction
+    forged = "a.png\tcat\t1.0000\nevil.png"
+    line = Prediction(forged, ["do\tg"], [0.5]).text()
+    assert "\n" not in line and line.split("\t") == ["a.png\\tcat\\t1.0000\\nevil.png", "do\\tg", "0.5000"]
+    assert Prediction("back\\slash.png", ["cat"], [0.5]).text().split("\t")[0] == "back\\\\slash.png"   # reversible
+    assert Prediction("caf\udcc3.png", ["cat"], [0.5]).text().split("\t")[0] == "caf\\xc3.png"           # undecodable byte
+
+
+def test_predict_json_is_valid_json_for_nan_and_odd_names():
+    from gpuvision_nb.deploy import Prediction
+    def strict(s): return json.loads(s, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    d = strict(Prediction("x\udcff.png", ["cat", "dog"], [float("nan"), float("inf")]).json())
+    assert d["prob"] is None and d["top"][1]["prob"] is None and d["path"] == "x\\xff.png"
+    d = strict(Prediction("a\nb.png", ["cat"], [0.25]).json())
+    assert d == {"path": "a\nb.png", "class": "cat", "prob": 0.25}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes in names")
+def test_cli_predict_odd_names_one_line_each_under_utf8(world, tmp_path):
+    pics = tmp_path / "odd"; pics.mkdir()
+    good = sorted(world["pics"].rglob("[0-9].png"))[0]
+    names = ["x.png\tcat\t1.0000\nforged.png", os.fsdecode(b"caf\xe9.png"), "plain.png"]
+    for n in names: shutil.copy(good, pics / n)
+    for fmt in ([], ["--json"]):
+        r = subprocess.run([EXE, "predict", str(world["file"]), str(pics), "--device", "cpu", *fmt], capture_output=True,
+                           timeout=300, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        out = r.stdout.decode("utf-8")
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+        lines = out.splitlines()
+        assert len(lines) == 3, out
+        if fmt: assert {os.path.basename(json.loads(l)["path"]) for l in lines} == {names[0], "caf\\xe9.png", "plain.png"}
+        else: assert any(l.startswith(str(pics / "caf\\xe9.png")) for l in lines) and "forged.png\\t" not in out
+
+
+def _edit_manifest(src, dst, change):
+    shutil.copy(src, dst)
+    m = json.loads(Path(f"{src}.manifest.json").read_text())
+    change(m["meta"])
+    Path(f"{dst}.manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+@pytest.mark.parametrize("change, msg", [
+    (lambda m: m.update(classes=CLASSES + ["owl"]), "4 class names"),
+    (lambda m: m.update(classes=CLASSES[:2]), "2 class names"),
+    (lambda m: m["model"]["kwargs"].update(n_classes=2 ** 40), "n_classes"),
+    (lambda m: m["model"]["kwargs"].update(hidden=2 ** 40), "hidden"),
+    (lambda m: m["model"]["kwargs"].update(hidden=256), "fc1.weight"),
+    (lambda m: m["model"]["kwargs"].update(widths=[64, 64, 2 ** 20]), "widths"),
+    (lambda m: m.update(size=2 ** 40), "size"),
+])
+def test_a_description_that_disagrees_with_its_weights_is_refused(world, tmp_path, change, msg):
+    f = _edit_manifest(world["file"], tmp_path / "m.safetensors", change)
+    with pytest.raises(CheckpointError) as e: load_model(f, "cpu")
+    assert msg in str(e.value) and "m.safetensors" in str(e.value)
+    status, out, err = cli_in_process("predict", f, world["pics"])
+    assert status == 2 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_whose_classes_disagree_with_its_weights_is_refused(world, tmp_path):
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES[:2]})
+    with pytest.raises(CheckpointError, match="2 class names.*3 outputs|3 outputs.*2 class names"): load_model(tmp_path / "run", "cpu")
