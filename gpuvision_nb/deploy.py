@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, check_output, time_fn, write_atomic
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint
-from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, open_rgb, preprocess, walk_images
+from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, open_rgb, preprocess, to_rgb, walk_images
 from .device import get_device
 from .models import build_model, get_model, model_config
 from .prune import _check_unmasked
@@ -24,16 +25,32 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'LIMITS', 'FORMATS', 'Preprocess', 'model_meta', 'save_model', 'load_model', 'image_files',
-           'escape_text', 'Prediction', 'decode_batch', 'decoded_batches', 'predict_files', 'time_predict',
-           'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path', 'export']
+__all__ = ['MODEL_FORMAT', 'LIMITS', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'save_model', 'load_model',
+           'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches', 'predict_files',
+           'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path', 'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
+def fit_image(im: Image.Image, size: int) -> Image.Image:
+    """`im` (a PIL image) with its short side resized to `size` (Pillow's bilinear filter, which antialiases when it
+    shrinks) and centre-cropped to `size`×`size`; unchanged if it is that size already. Pillow only: the standalone
+    recipes of section 5 contain this function's own source, so a deployed model gets the very pixels `predict_files`
+    gives it."""
+    w, h = im.size
+    if (w, h) == (size, size): return im
+    if min(w, h) != size:
+        w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+        im = im.resize((w, h), Image.BILINEAR)
+    left, top = round((w - size) / 2), round((h - size) / 2)
+    return im.crop((left, top, left + size, top + size))
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """What a model takes and what its outputs mean: images resized to `size`×`size` with `in_channels` channels and
     normalised by `mean`/`std` (one value per channel); `classes[i]` names output i. Calling it turns a list of PIL
-    images (or a uint8 tensor (N, C, H, W)) into the model's input batch, as the training loaders do for test images."""
+    images (or a uint8 tensor (N, C, H, W)) into the model's input batch, as the training loaders do for test images —
+    except that PIL images of another size are resized by `fit_image` (Pillow), the operation any runtime without
+    torch can repeat exactly; for images at the model's size the two are the same."""
     size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -54,7 +71,9 @@ class Preprocess:
         if bad: raise ValueError("Preprocess: " + "; ".join(bad))
 
     def __call__(self, images) -> torch.Tensor:
-        "The model's input batch (N, in_channels, size, size), float32, for PIL images or a uint8 tensor."
+        "The model's input batch (N, in_channels, size, size), float32, for PIL images (`to_rgb`, `fit_image`) or a uint8 tensor."
+        if not isinstance(images, torch.Tensor):
+            images = [fit_image(to_rgb(im), self.size) if isinstance(im, Image.Image) else im for im in images]
         return preprocess(images, self.size, self.mean, self.std, self.in_channels)
 
     def to_dict(self) -> dict:

@@ -291,3 +291,35 @@ def test_a_description_that_disagrees_with_its_weights_is_refused(world, tmp_pat
 def test_a_run_whose_classes_disagree_with_its_weights_is_refused(world, tmp_path):
     save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES[:2]})
     with pytest.raises(CheckpointError, match="2 class names.*3 outputs|3 outputs.*2 class names"): load_model(tmp_path / "run", "cpu")
+
+
+# ---- issue 22.7: the package and the standalone recipe prepare an image with the same operation ----
+
+def _recipe_pixels(path, size, mean, std):
+    "Chapter 17's standalone ONNX recipe, written out independently: Pillow convert, bilinear resize, centre crop, normalise."
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    if min(w, h) != size:
+        w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+        im = im.resize((w, h), Image.BILINEAR)
+    left, top = round((w - size) / 2), round((h - size) / 2)
+    im = im.crop((left, top, left + size, top + size))
+    return ((np.asarray(im, np.float32) / 255 - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)
+
+
+def test_preprocess_matches_the_standalone_recipe_on_images_of_other_sizes(tmp_path):
+    from gpuvision_nb.data import open_rgb
+    from gpuvision_nb.deploy import fit_image
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, ((w, h), mode) in enumerate([((40, 24), "RGB"), ((64, 64), "L"), ((17, 90), "RGB"), ((33, 32), "P"),
+                                         ((200, 150), "RGB"), ((32, 32), "RGB"), ((31, 47), "L"), ((500, 333), "P")]):
+        a = rng.integers(0, 256, (h, w, 3), np.uint8)
+        im = Image.fromarray(a).convert(mode) if mode != "P" else Image.fromarray(a).quantize(64)
+        paths.append(tmp_path / f"{i}-{w}x{h}-{mode}.png"); im.save(paths[-1])
+    for size in (32, 24):
+        prep = Preprocess(size, MEAN, STD, classes=CLASSES)
+        got = prep([open_rgb(p) for p in paths]).numpy()
+        want = np.stack([_recipe_pixels(p, size, MEAN, STD) for p in paths])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert fit_image(Image.open(paths[0]).convert("RGB"), size).size == (size, size)
