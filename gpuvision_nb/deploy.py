@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_deploy.ipynb #0d871d79
 from __future__ import annotations
-import copy, hmac, importlib, io, json, math, sys, warnings
+import copy, hashlib, hmac, importlib, io, json, math, struct, sys, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,8 +15,8 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, check_output, time_fn, write_atomic
-from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint
+from .bench import Timing, check_number, check_output, time_fn, write_atomic, write_files
+from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
 from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, open_rgb, preprocess, to_rgb, walk_images
 from .device import get_device
 from .models import build_model, get_model, model_config
@@ -25,9 +25,10 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'LIMITS', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'save_model', 'load_model',
-           'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches', 'predict_files',
-           'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path', 'export']
+__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
+           'save_model', 'load_model', 'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches',
+           'predict_files', 'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path',
+           'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
 def fit_image(im: Image.Image, size: int) -> Image.Image:
@@ -155,18 +156,46 @@ def _tensor_module(tensors: dict[str, torch.Tensor]) -> nn.Module:
     return root
 
 # %% ../nbs/17_deploy.ipynb #72d4c680
+META_KEY = "gpuvision"      # the safetensors metadata entry that holds a saved model's description (JSON)
+
+
+def with_metadata(data: bytes, metadata: dict[str, str]) -> bytes:
+    """Safetensors file bytes `data` with `metadata` (str → str) in its header's `__metadata__`: the header is
+    re-encoded (padded with spaces to 8 bytes, as safetensors writes it); the tensor bytes are unchanged (their
+    offsets count from the end of the header)."""
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = {**header.get("__metadata__", {}), **metadata}
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data[8 + n:]
+
+
 def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes | None = None,
                source: str | None = None) -> Path:
-    """Write `model` as ONE self-describing safetensors file `path` (+ its manifest, see `robust.export_model`; signed
-    with HMAC if `key`): weights, architecture, preprocessing and classes — enough for `load_model(path)` alone.
-    Int8 models are stored as their integers, scales and zero points. Returns `path`."""
+    """Write `model` as ONE self-describing safetensors file `path`: weights, and the description (`model_meta`:
+    architecture, preprocessing, classes) inside the file's metadata entry `META_KEY` — enough for `load_model(path)`
+    alone. Beside it, as chapter 14's `export_model` writes it, the manifest (size, SHA-256, shapes, the description;
+    signed with HMAC if `key`), which `load_model` uses to check the file when it is there. Both are written before
+    either replaces an old version. Int8 models are stored as their integers, scales and zero points. Returns `path`."""
+    path = Path(path)
+    if path.suffix != ".safetensors": raise ValueError(f"save_model: path must end in .safetensors, got {path}")
+    if key is not None and not (isinstance(key, bytes) and key): raise ValueError("save_model: key must be non-empty bytes")
     net = unwrap(model)
     _check_unmasked(net, "save_model")
     meta = model_meta(net, prep, source)
     if isinstance(net, Int8Model):
         with quiet_ao(): tensors, meta["int8"]["layout"] = _flatten_state(net.state_dict())
         net = _tensor_module(tensors)
-    return export_model(net, path, meta, key)
+    data = with_metadata(weights_bytes(net), {META_KEY: json.dumps(meta)})
+    manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),   # as export_model
+                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
+                "meta": meta}
+    if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
+    write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
+    return path
 
 # %% ../nbs/17_deploy.ipynb #a05cad4d
 def _describes(meta: dict, where: Path) -> dict:
@@ -249,6 +278,47 @@ def _build(meta: dict, where: Path, weights: Path | None = None) -> tuple[nn.Mod
     return model, prep
 
 
+def _embedded_meta(path: Path) -> dict | None:
+    "The description `save_model` embedded in safetensors file `path` (its metadata entry `META_KEY`), or None."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f: text = (f.metadata() or {}).get(META_KEY)
+    except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
+    if text is None: return None
+    try: return json.loads(text)
+    except ValueError as e: raise CheckpointError(f"{path}: its embedded description is not JSON: {e}") from None
+
+
+def _load_single(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
+    """A model file without its manifest: the description embedded in the file (`save_model` since this version) is
+    enough, with safetensors' own size checks; there is no hash or signature to check (`key` then refuses it)."""
+    mpath = manifest_for(path)
+    meta = _embedded_meta(path)
+    if meta is None:
+        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it and no description inside (written before "
+                              "descriptions were embedded): copy its manifest with it, or re-export it")
+    if key is not None:
+        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it, so its signature can't be checked: copy both")
+    model, prep = _build(_describes(meta, path), path, path)
+    from safetensors.torch import load_model as load_tensors
+    target = model
+    if isinstance(model, Int8Model):
+        with quiet_ao():
+            skeleton = model.state_dict(); tensors, layout = _flatten_state(skeleton)
+        if layout != meta["int8"].get("layout"):
+            raise CheckpointError(f"{path} was quantized with another module layout than this torch makes: export the fp32 model and quantize it here")
+        target = _tensor_module(tensors)
+    try: missing, unexpected = load_tensors(target, str(path), strict=False)
+    except Exception as e: raise CheckpointError(f"{path} does not fit the model it describes: {e}") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not fit the model it describes: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    if target is not model:
+        with quiet_ao():
+            state = _unflatten_state(target.state_dict(), layout); state._metadata = skeleton._metadata
+            model.load_state_dict(state)
+    return model, prep
+
+
 def _load_file(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
     "The model and `Preprocess` of a file written by `save_model`, after `load_exported`'s checks."
     hints = {".onnx": "an ONNX file: run it with onnxruntime", ".pt": "not a self-describing model file (a TorchScript "
@@ -260,8 +330,7 @@ def _load_file(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
                               "run folders and .safetensors files written by save_model / gpuvision export")
     mpath = manifest_for(path)
     try: manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it: a model file travels with its manifest; copy both") from None
+    except FileNotFoundError: return _load_single(path, key)
     except (OSError, ValueError) as e: raise CheckpointError(f"{mpath} is unreadable: {e}") from None
     if not isinstance(manifest, dict): raise CheckpointError(f"{mpath} is not a manifest (a JSON object)")
     if key is not None and not hmac.compare_digest(str(manifest.get("hmac_sha256", "")), _signature(manifest, key)):

@@ -323,3 +323,28 @@ def test_preprocess_matches_the_standalone_recipe_on_images_of_other_sizes(tmp_p
         want = np.stack([_recipe_pixels(p, size, MEAN, STD) for p in paths])
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
         assert fit_image(Image.open(paths[0]).convert("RGB"), size).size == (size, size)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_safetensors_export_alone_is_enough(world, tmp_path, int8):
+    "The description travels inside the file (safetensors metadata): without its manifest it still loads and predicts."
+    from safetensors import safe_open
+    model = world["model"]
+    if int8:
+        with quiet_ao(): model = quantize(SeedCNN(n_classes=3).eval(), "dynamic")
+    f = save_model(model, tmp_path / "alone.safetensors", PREP)
+    with safe_open(str(f), "pt") as g: assert json.loads(g.metadata()["gpuvision"])["classes"] == CLASSES
+    ref = [r.probs for r in predict_files(f, world["pics"] / "b", device="cpu")]
+    Path(f"{f}.manifest.json").unlink()
+    back, prep = load_model(f, "cpu")
+    assert prep == PREP and [r.probs for r in predict_files(f, world["pics"] / "b", device="cpu")] == ref
+    with pytest.raises(CheckpointError, match="signature can't be checked"): load_model(f, "cpu", key=b"k")
+
+
+def test_an_old_pair_without_embedded_description_still_loads(world, tmp_path):
+    from gpuvision_nb.deploy import model_meta
+    from gpuvision_nb.robust import export_model
+    f = export_model(world["model"], tmp_path / "old.safetensors", model_meta(world["model"], PREP))   # as save_model wrote it before
+    assert load_model(f, "cpu")[1] == PREP
+    Path(f"{f}.manifest.json").unlink()
+    with pytest.raises(CheckpointError, match="no manifest .* and no description inside"): load_model(f, "cpu")
