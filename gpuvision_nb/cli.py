@@ -197,7 +197,8 @@ def add_deploy_commands(sub) -> None:
                       "a probability that is not a number is null")
     pred.add_argument("--batch-size", type=number_arg(*RANGES["batch_size"]), default=256, metavar="N", help="images per batch (default 256)")
     pred.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    pred.add_argument("--workers", type=number_arg(0, 64, int), default=1, metavar="N", help="threads decoding ahead of the model (default 1; 0: none)")
+    pred.add_argument("--workers", type=number_arg(0, 64, int), default=min(4, os.cpu_count() or 1), metavar="N",
+                      help="threads decoding ahead of the model, in parallel (default: the CPU cores, at most 4; 0: none)")
     pred.add_argument("--no-progress", action="store_true", help="no progress bar")
     pred.set_defaults(func=cmd_predict)
     exp = sub.add_parser("export", help="write a model as TorchScript, ONNX or a self-describing safetensors file")

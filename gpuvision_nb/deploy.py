@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 from PIL import Image
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, check_output, time_fn, write_atomic, write_files
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
-from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, open_rgb, preprocess, to_rgb, walk_images
+from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_channels, to_rgb, walk_images
 from .device import get_device
 from .models import build_model, get_model, model_config
 from .prune import _check_unmasked
@@ -73,9 +74,14 @@ class Preprocess:
 
     def __call__(self, images) -> torch.Tensor:
         "The model's input batch (N, in_channels, size, size), float32, for PIL images (`to_rgb`, `fit_image`) or a uint8 tensor."
-        if not isinstance(images, torch.Tensor):
-            images = [fit_image(to_rgb(im), self.size) if isinstance(im, Image.Image) else im for im in images]
-        return preprocess(images, self.size, self.mean, self.std, self.in_channels)
+        if isinstance(images, torch.Tensor): return preprocess(images, self.size, self.mean, self.std, self.in_channels)
+        images = list(images)
+        if not images or not all(isinstance(im, Image.Image) for im in images):     # data.preprocess says what is wrong
+            return preprocess(images, self.size, self.mean, self.std, self.in_channels)
+        # All at `size` after fit_image: one stack and one normalisation for the batch (data.preprocess's arithmetic).
+        x = torch.from_numpy(np.stack([np.asarray(fit_image(to_rgb(im), self.size)) for im in images])).permute(0, 3, 1, 2)
+        scale, shift = normalizer(self.mean, self.std)
+        return torch.addcmul(shift, to_channels(x, self.in_channels).float(), scale)
 
     def to_dict(self) -> dict:
         "Plain JSON-able values, as stored in a model's manifest."
