@@ -31,7 +31,7 @@ for _name in ("dist_env", "print0", "run_nproc", "train_distributed"): globals()
 
 # %% auto #0
 __all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'main']
+           'stdin_paths', 'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -156,10 +156,22 @@ def cmd_report(args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #c39f6614
+def stdin_paths(stream=None) -> list[str]:
+    """The paths listed on `stream` (default: stdin's bytes), one per line, or NUL-separated if the input holds a NUL
+    (`find … -print0`); bytes that are not UTF-8 are kept as the file system gives them (`os.fsdecode`)."""
+    data = (stream or sys.stdin.buffer).read()
+    sep = b"\0" if b"\0" in data else b"\n"
+    return [os.fsdecode(p) for p in data.split(sep) if p.strip(b"\r")]
+
+
 def cmd_predict(args) -> int:
-    "Classify image files: one line per image on stdout, unreadable ones on stderr; exit status 1 if any was unreadable."
+    """Classify image files: one line per image on stdout, unreadable ones on stderr; exit status 1 if any was
+    unreadable. PATH `-` reads the paths from stdin, so that one process (one start-up, one model load) classifies
+    any number of files."""
+    paths = [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
+    if not paths: raise ValueError("no paths on stdin: list image files, one per line (or NUL-separated)")
     model, prep = load_model(args.model, args.device)
-    files, notes = image_files(args.paths)
+    files, notes = image_files(paths)
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
                             progress=False if args.no_progress or sys.stdout.isatty() else None)   # checks the arguments
     for note in notes: print(f"gpuvision predict: {note}", file=sys.stderr)
@@ -191,7 +203,8 @@ def add_deploy_commands(sub) -> None:
                           "other control characters \\xNN, and bytes of a file name that are not UTF-8 \\xNN (as ls -b "
                           "does), so every image is exactly one line.")
     pred.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
-    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders searched recursively for images")
+    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders searched recursively for images; "
+                      "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -)")
     pred.add_argument("--top-k", type=number_arg(1, 10_000, int), default=1, metavar="K", help="the K most likely classes per image (default 1)")
     pred.add_argument("--json", action="store_true", help="one JSON object per line: path, class, prob (and top with --top-k); "
                       "a probability that is not a number is null")

@@ -360,3 +360,16 @@ def test_preprocess_equals_the_training_preprocess_at_the_model_size(channels):
     mean, std = (MEAN, STD) if channels == 3 else ((0.5,), (0.25,))
     prep = Preprocess(24, mean, std, in_channels=channels, classes=CLASSES)
     assert torch.equal(prep(ims), preprocess(ims, 24, mean, std, channels))
+
+
+def test_cli_predict_reads_paths_from_stdin(world, tmp_path):
+    "PATH '-': one process for any number of files, paths one per line or NUL-separated (odd bytes kept)."
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    odd = tmp_path / os.fsdecode(b"caf\xe9 1.png"); shutil.copy(good[0], odd)
+    for sep in (b"\n", b"\0"):
+        listing = sep.join(os.fsencode(p) for p in [*good[:2], odd]) + sep
+        r = subprocess.run([EXE, "predict", str(world["file"]), "-", "--device", "cpu"], input=listing, capture_output=True, timeout=300)
+        lines = r.stdout.decode().splitlines()
+        assert r.returncode == 0 and len(lines) == 3 and lines[2].startswith(str(tmp_path / "caf\\xe9 1.png")), r.stderr
+    r = subprocess.run([EXE, "predict", str(world["file"]), "-"], input=b"", capture_output=True, timeout=300)
+    assert r.returncode == 2 and b"no paths on stdin" in r.stderr and b"Traceback" not in r.stderr
