@@ -4,28 +4,34 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, importlib, json, os, sys
 
 from pathlib import Path
 
 import torch
 
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RecordError, compare, number_arg, ensure_writable, record, record_path, run_sweep
+from .bench import RecordError, check_output, compare, number_arg, ensure_writable, record, record_path, run_sweep
 from .checkpoint import CheckpointError
 from .data import DATASETS, make_digits, make_shapes, tree_hash
 from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
-from .amp import bench_train, best_config
-from .distributed import dist_env, print0, run_nproc, train_distributed
-from .demo import run_demo
-from .report import headline_charts, load_records, results_table
-from .video import classify_video, load_video_model
 from .deploy import FORMATS, export, image_files, load_model, predict_files
+
+# Imported when a command needs them, not at start-up: `gpuvision predict` and `--help` don't pay for video (PyAV),
+# the demo, AMP, reports or torch.distributed. Each command imports what it uses; the names below stand in for the
+# functions of `distributed` until the first call imports it.
+def _lazy(module: str, name: str):
+    "A stand-in for function `name` of `module` that imports the module on its first call."
+    def call(*args, **kwargs): return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    call.__name__ = call.__qualname__ = name
+    return call
+
+for _name in ("dist_env", "print0", "run_nproc", "train_distributed"): globals()[_name] = _lazy("gpuvision_nb.distributed", _name)
 
 
 # %% auto #0
 __all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'main']
+           'stdin_paths', 'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -37,6 +43,7 @@ def cmd_info(args) -> int:
 # %% ../nbs/90_cli.ipynb #d661e6a1
 def cmd_bench(args) -> int:
     "Run the matmul and conv sweeps (or, with `train`, the training-knob sweep) on the CPU and `--device`; record it."
+    from gpuvision_nb.amp import bench_train, best_config
     dev = get_device(args.device)
     name = "bench" if args.what == "ops" else "amp-knobs"
     out = ensure_writable(args.out or record_path(name, dev))        # fail now, not after minutes of measuring
@@ -59,6 +66,7 @@ def cmd_bench(args) -> int:
 # %% ../nbs/90_cli.ipynb #af2201dc
 def cmd_demo(args) -> int:
     "Run the demo and write its report folder."
+    from gpuvision_nb.demo import run_demo
     try: s = run_demo(args.out, args.device, quick=args.quick, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("gpuvision demo: interrupted; the partial report is in the output folder's report.md", file=sys.stderr)
@@ -158,6 +166,7 @@ def cmd_train(args) -> int:
 # %% ../nbs/90_cli.ipynb #5b7be64f
 def cmd_report(args) -> int:
     "Print the results table, skipping (with a one-line warning each) records that can't be read; optionally save the headline chart."
+    from gpuvision_nb.report import headline_charts, load_records, results_table
     skipped = []
     recs = load_records(skipped=skipped)
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
@@ -170,10 +179,22 @@ def cmd_report(args) -> int:
     return 0
 
 # %% ../nbs/90_cli.ipynb #c39f6614
+def stdin_paths(stream=None) -> list[str]:
+    """The paths listed on `stream` (default: stdin's bytes), one per line, or NUL-separated if the input holds a NUL
+    (`find … -print0`); bytes that are not UTF-8 are kept as the file system gives them (`os.fsdecode`)."""
+    data = (stream or sys.stdin.buffer).read()
+    sep = b"\0" if b"\0" in data else b"\n"
+    return [os.fsdecode(p) for p in data.split(sep) if p.strip(b"\r")]
+
+
 def cmd_predict(args) -> int:
-    "Classify image files: one line per image on stdout, unreadable ones on stderr; exit status 1 if any was unreadable."
+    """Classify image files: one line per image on stdout, unreadable ones on stderr; exit status 1 if any was
+    unreadable. PATH `-` reads the paths from stdin, so that one process (one start-up, one model load) classifies
+    any number of files."""
+    paths = [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
+    if not paths: raise ValueError("no paths on stdin: list image files, one per line (or NUL-separated)")
     model, prep = load_model(args.model, args.device)
-    files, notes = image_files(args.paths)
+    files, notes = image_files(paths)
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
                             progress=False if args.no_progress or sys.stdout.isatty() else None)   # checks the arguments
     for note in notes: print(f"gpuvision predict: {note}", file=sys.stderr)
@@ -190,34 +211,47 @@ def cmd_predict(args) -> int:
 
 
 def cmd_export(args) -> int:
-    "Write MODEL in `--format` to `--out` (default: beside it) and say where."
-    print(f"wrote {export(args.model, args.out, args.format)}")
+    """Write MODEL in `--format` to `--out` (default: beside it) and say where. An existing `--out` is refused unless
+    `--overwrite`, and an `--out` that is MODEL or lies in its checkpoint always; the old file goes only when the new
+    one is complete."""
+    print(f"wrote {export(args.model, args.out, args.format, overwrite=args.overwrite)}")
     return 0
 
 
 def add_deploy_commands(sub) -> None:
     "The `predict` and `export` sub-parsers."
-    pred = sub.add_parser("predict", help="classify image files and folders with a trained or exported model")
+    pred = sub.add_parser("predict", help="classify image files and folders with a trained or exported model",
+                          description="One line per image: PATH<TAB>CLASS<TAB>PROB (more CLASS<TAB>PROB with --top-k). "
+                          "In PATH and CLASS, a backslash is written \\\\, tab, newline and carriage return \\t \\n \\r, "
+                          "other control characters \\xNN, and bytes of a file name that are not UTF-8 \\xNN (as ls -b "
+                          "does), so every image is exactly one line.")
     pred.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
-    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders searched recursively for images")
+    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders searched recursively for images; "
+                      "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -)")
     pred.add_argument("--top-k", type=number_arg(1, 10_000, int), default=1, metavar="K", help="the K most likely classes per image (default 1)")
-    pred.add_argument("--json", action="store_true", help="one JSON object per line: path, class, prob (and top with --top-k)")
+    pred.add_argument("--json", action="store_true", help="one JSON object per line: path, class, prob (and top with --top-k); "
+                      "a probability that is not a number is null")
     pred.add_argument("--batch-size", type=number_arg(*RANGES["batch_size"]), default=256, metavar="N", help="images per batch (default 256)")
     pred.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    pred.add_argument("--workers", type=number_arg(0, 64, int), default=1, metavar="N", help="threads decoding ahead of the model (default 1; 0: none)")
+    pred.add_argument("--workers", type=number_arg(0, 64, int), default=min(4, os.cpu_count() or 1), metavar="N",
+                      help="threads decoding ahead of the model, in parallel (default: the CPU cores, at most 4; 0: none)")
     pred.add_argument("--no-progress", action="store_true", help="no progress bar")
     pred.set_defaults(func=cmd_predict)
     exp = sub.add_parser("export", help="write a model as TorchScript, ONNX or a self-describing safetensors file")
     exp.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
     exp.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}", help="the file format to write")
     exp.add_argument("--out", default=None, metavar="PATH", help="default: model.<format> in the run folder, or beside the model file")
+    exp.add_argument("--overwrite", action="store_true", help="replace an existing --out (once the new file is complete; "
+                     "never MODEL itself)")
     exp.set_defaults(func=cmd_export)
 
 # %% ../nbs/90_cli.ipynb #9e4b7c1f
 def cmd_video(args) -> int:
     "Classify the video `path` with `model`; print the label and frame rates; `--out` writes it annotated."
+    from gpuvision_nb.video import classify_video, load_video_model
     dev = get_device(args.device)
-    if args.out: ensure_writable(args.out)                     # fail now, not after decoding the whole video
+    if args.out:                                                # fail now, not after decoding the whole video
+        check_output(args.out, [args.path]); ensure_writable(args.out)
     model, spec = load_video_model(args.model, dev, progress=True)
     res = classify_video(model, args.path, spec, dev, args.batch_size, args.out)
     print(res)
@@ -271,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `gpuvision` console script; returns the exit status."
+    for stream in (sys.stdout, sys.stderr):        # a character the terminal's encoding lacks: escaped, never a crash
+        if hasattr(stream, "reconfigure"): stream.reconfigure(errors="backslashreplace")
     try: args = build_parser().parse_args(argv)
     except SystemExit as e: return e.code            # argparse printed the usage and what is wrong (or the help)
     args.argv = argv

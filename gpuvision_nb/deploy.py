@@ -4,19 +4,21 @@
 
 # %% ../nbs/17_deploy.ipynb #0d871d79
 from __future__ import annotations
-import copy, hmac, importlib, io, json, math, sys, warnings
+import copy, hashlib, hmac, importlib, io, json, math, struct, sys, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
+from PIL import Image
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, time_fn, write_atomic
-from .checkpoint import LATEST, MANIFEST, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint
-from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, open_rgb, preprocess, walk_images
+from .bench import Timing, check_number, check_output, time_fn, write_atomic, write_files
+from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
+from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_channels, to_rgb, walk_images
 from .device import get_device
 from .models import build_model, get_model, model_config
 from .prune import _check_unmasked
@@ -24,16 +26,33 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'FORMATS', 'Preprocess', 'model_meta', 'save_model', 'load_model', 'image_files', 'Prediction',
-           'decode_batch', 'decoded_batches', 'predict_files', 'time_predict', 'ExportError', 'export_torchscript',
-           'export_onnx', 'default_export_path', 'export']
+__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
+           'save_model', 'load_model', 'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches',
+           'predict_files', 'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path',
+           'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
+def fit_image(im: Image.Image, size: int) -> Image.Image:
+    """`im` (a PIL image) with its short side resized to `size` (Pillow's bilinear filter, which antialiases when it
+    shrinks) and centre-cropped to `size`×`size`; unchanged if it is that size already. Pillow only: the standalone
+    recipes of section 5 contain this function's own source, so a deployed model gets the very pixels `predict_files`
+    gives it."""
+    w, h = im.size
+    if (w, h) == (size, size): return im
+    if min(w, h) != size:
+        w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+        im = im.resize((w, h), Image.BILINEAR)
+    left, top = round((w - size) / 2), round((h - size) / 2)
+    return im.crop((left, top, left + size, top + size))
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """What a model takes and what its outputs mean: images resized to `size`×`size` with `in_channels` channels and
     normalised by `mean`/`std` (one value per channel); `classes[i]` names output i. Calling it turns a list of PIL
-    images (or a uint8 tensor (N, C, H, W)) into the model's input batch, as the training loaders do for test images."""
+    images (or a uint8 tensor (N, C, H, W)) into the model's input batch, as the training loaders do for test images —
+    except that PIL images of another size are resized by `fit_image` (Pillow), the operation any runtime without
+    torch can repeat exactly; for images at the model's size the two are the same."""
     size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -54,8 +73,15 @@ class Preprocess:
         if bad: raise ValueError("Preprocess: " + "; ".join(bad))
 
     def __call__(self, images) -> torch.Tensor:
-        "The model's input batch (N, in_channels, size, size), float32, for PIL images or a uint8 tensor."
-        return preprocess(images, self.size, self.mean, self.std, self.in_channels)
+        "The model's input batch (N, in_channels, size, size), float32, for PIL images (`to_rgb`, `fit_image`) or a uint8 tensor."
+        if isinstance(images, torch.Tensor): return preprocess(images, self.size, self.mean, self.std, self.in_channels)
+        images = list(images)
+        if not images or not all(isinstance(im, Image.Image) for im in images):     # data.preprocess says what is wrong
+            return preprocess(images, self.size, self.mean, self.std, self.in_channels)
+        # All at `size` after fit_image: one stack and one normalisation for the batch (data.preprocess's arithmetic).
+        x = torch.from_numpy(np.stack([np.asarray(fit_image(to_rgb(im), self.size)) for im in images])).permute(0, 3, 1, 2)
+        scale, shift = normalizer(self.mean, self.std)
+        return torch.addcmul(shift, to_channels(x, self.in_channels).float(), scale)
 
     def to_dict(self) -> dict:
         "Plain JSON-able values, as stored in a model's manifest."
@@ -136,18 +162,46 @@ def _tensor_module(tensors: dict[str, torch.Tensor]) -> nn.Module:
     return root
 
 # %% ../nbs/17_deploy.ipynb #72d4c680
+META_KEY = "gpuvision"      # the safetensors metadata entry that holds a saved model's description (JSON)
+
+
+def with_metadata(data: bytes, metadata: dict[str, str]) -> bytes:
+    """Safetensors file bytes `data` with `metadata` (str → str) in its header's `__metadata__`: the header is
+    re-encoded (padded with spaces to 8 bytes, as safetensors writes it); the tensor bytes are unchanged (their
+    offsets count from the end of the header)."""
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"] = {**header.get("__metadata__", {}), **metadata}
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data[8 + n:]
+
+
 def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes | None = None,
                source: str | None = None) -> Path:
-    """Write `model` as ONE self-describing safetensors file `path` (+ its manifest, see `robust.export_model`; signed
-    with HMAC if `key`): weights, architecture, preprocessing and classes — enough for `load_model(path)` alone.
-    Int8 models are stored as their integers, scales and zero points. Returns `path`."""
+    """Write `model` as ONE self-describing safetensors file `path`: weights, and the description (`model_meta`:
+    architecture, preprocessing, classes) inside the file's metadata entry `META_KEY` — enough for `load_model(path)`
+    alone. Beside it, as chapter 14's `export_model` writes it, the manifest (size, SHA-256, shapes, the description;
+    signed with HMAC if `key`), which `load_model` uses to check the file when it is there. Both are written before
+    either replaces an old version. Int8 models are stored as their integers, scales and zero points. Returns `path`."""
+    path = Path(path)
+    if path.suffix != ".safetensors": raise ValueError(f"save_model: path must end in .safetensors, got {path}")
+    if key is not None and not (isinstance(key, bytes) and key): raise ValueError("save_model: key must be non-empty bytes")
     net = unwrap(model)
     _check_unmasked(net, "save_model")
     meta = model_meta(net, prep, source)
     if isinstance(net, Int8Model):
         with quiet_ao(): tensors, meta["int8"]["layout"] = _flatten_state(net.state_dict())
         net = _tensor_module(tensors)
-    return export_model(net, path, meta, key)
+    data = with_metadata(weights_bytes(net), {META_KEY: json.dumps(meta)})
+    manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),   # as export_model
+                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
+                "meta": meta}
+    if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
+    write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
+    return path
 
 # %% ../nbs/17_deploy.ipynb #a05cad4d
 def _describes(meta: dict, where: Path) -> dict:
@@ -162,10 +216,61 @@ def _describes(meta: dict, where: Path) -> dict:
     return meta
 
 
-def _build(meta: dict, where: Path) -> tuple[nn.Module, Preprocess]:
-    "The (untrained) model and the `Preprocess` that description `meta` names; `CheckpointError` naming `where` if it can't."
+LIMITS = {"n_classes": 100_000, "in_channels": 3, "widths": 65_536, "mids": 65_536, "hidden": 1 << 20, "size": 8192}
+
+
+def _check_sizes(meta: dict, where: Path) -> None:
+    """Raise `CheckpointError` naming `where` unless every size in description `meta` is an integer from 1 to its
+    `LIMITS` entry and the model has one output per class name: a forged or damaged description must not make the
+    loader allocate petabytes, or label outputs with the wrong names."""
+    def bad(why): raise CheckpointError(f"{where} describes an impossible model: {why}")
+    if not isinstance(meta.get("model"), dict) or not isinstance(meta["model"].get("kwargs"), dict): bad("no model {'arch', 'kwargs'}")
+    kw, classes = meta["model"]["kwargs"], meta.get("classes")
+    checks = [("size", meta.get("size"))] + [(k, x) for k, v in kw.items() if k in LIMITS
+                                              for x in (v if isinstance(v, (list, tuple)) else [v])]
+    for name, x in checks:
+        if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= LIMITS[name]:
+            bad(f"{name} must be an integer from 1 to {LIMITS[name]:,}, got {x!r}")
+    if not isinstance(classes, list) or len(classes) > LIMITS["n_classes"]:
+        bad(f"classes must be a list of at most {LIMITS['n_classes']:,} names")
+    if kw.get("n_classes") != len(classes):
+        bad(f"the model has {kw.get('n_classes')} outputs but the description has {len(classes)} class names; "
+            "give one class name per output")
+
+
+def _weight_shapes(path: Path) -> dict[str, list[int]]:
+    "{tensor name: shape} of safetensors file `path`, read from its header alone; `CheckpointError` naming it if unreadable."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f: return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
+
+
+def _check_shapes(meta: dict, weights: Path, where: Path) -> None:
+    """Raise `CheckpointError` unless the fp32 model description `meta` makes exactly the tensors (names and shapes)
+    that safetensors file `weights` holds. The model is built on the 'meta' device: shapes without memory."""
+    with torch.device("meta"): skeleton = build_model(meta["model"])
+    want = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
+    have = _weight_shapes(weights)
+    if want == have: return
+    last = [n for n, m in skeleton.named_modules() if isinstance(m, nn.Linear)][-1:]
+    outs = have.get(f"{last[0]}.weight", [None])[0] if last else None
+    if outs is not None and outs != len(meta["classes"]):
+        raise CheckpointError(f"{where} has {len(meta['classes'])} class names but the weights {weights.name} have {outs} "
+                              "outputs: the description does not fit its weights")
+    diff = [f"{k}: weights {have.get(k)}, description {want.get(k)}" for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+    raise CheckpointError(f"{where} describes another model than its weights {weights.name} hold ({len(diff)} tensor(s) "
+                          f"differ: {'; '.join(diff[:3])})")
+
+
+def _build(meta: dict, where: Path, weights: Path | None = None) -> tuple[nn.Module, Preprocess]:
+    """The (untrained) model and the `Preprocess` that description `meta` names, after its sizes are bounded and — for
+    fp32 models, given the `weights` file — its tensor shapes checked against the file's; `CheckpointError` naming
+    `where` if it can't."""
+    _check_sizes(meta, where)
     try:
         prep = Preprocess(**{k: meta[k] for k in ("size", "mean", "std", "in_channels", "classes")})
+        if weights is not None and not meta.get("int8"): _check_shapes(meta, weights, where)
         model = build_model(meta["model"])
         if meta.get("int8"):
             int8 = meta["int8"]
@@ -176,6 +281,47 @@ def _build(meta: dict, where: Path) -> tuple[nn.Module, Preprocess]:
             model = quantize(model, int8["method"], calib=calib, engine=int8["engine"])    # numbers replaced on loading
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{where} describes a model this package can't build: {type(e).__name__}: {e}") from None
+    return model, prep
+
+
+def _embedded_meta(path: Path) -> dict | None:
+    "The description `save_model` embedded in safetensors file `path` (its metadata entry `META_KEY`), or None."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f: text = (f.metadata() or {}).get(META_KEY)
+    except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
+    if text is None: return None
+    try: return json.loads(text)
+    except ValueError as e: raise CheckpointError(f"{path}: its embedded description is not JSON: {e}") from None
+
+
+def _load_single(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
+    """A model file without its manifest: the description embedded in the file (`save_model` since this version) is
+    enough, with safetensors' own size checks; there is no hash or signature to check (`key` then refuses it)."""
+    mpath = manifest_for(path)
+    meta = _embedded_meta(path)
+    if meta is None:
+        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it and no description inside (written before "
+                              "descriptions were embedded): copy its manifest with it, or re-export it")
+    if key is not None:
+        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it, so its signature can't be checked: copy both")
+    model, prep = _build(_describes(meta, path), path, path)
+    from safetensors.torch import load_model as load_tensors
+    target = model
+    if isinstance(model, Int8Model):
+        with quiet_ao():
+            skeleton = model.state_dict(); tensors, layout = _flatten_state(skeleton)
+        if layout != meta["int8"].get("layout"):
+            raise CheckpointError(f"{path} was quantized with another module layout than this torch makes: export the fp32 model and quantize it here")
+        target = _tensor_module(tensors)
+    try: missing, unexpected = load_tensors(target, str(path), strict=False)
+    except Exception as e: raise CheckpointError(f"{path} does not fit the model it describes: {e}") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not fit the model it describes: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    if target is not model:
+        with quiet_ao():
+            state = _unflatten_state(target.state_dict(), layout); state._metadata = skeleton._metadata
+            model.load_state_dict(state)
     return model, prep
 
 
@@ -190,14 +336,13 @@ def _load_file(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
                               "run folders and .safetensors files written by save_model / gpuvision export")
     mpath = manifest_for(path)
     try: manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it: a model file travels with its manifest; copy both") from None
+    except FileNotFoundError: return _load_single(path, key)
     except (OSError, ValueError) as e: raise CheckpointError(f"{mpath} is unreadable: {e}") from None
     if not isinstance(manifest, dict): raise CheckpointError(f"{mpath} is not a manifest (a JSON object)")
     if key is not None and not hmac.compare_digest(str(manifest.get("hmac_sha256", "")), _signature(manifest, key)):
         raise CheckpointError(f"{mpath} is not signed with this key: the manifest or the file was altered, or someone else signed it")
     meta = _describes(manifest.get("meta"), mpath)             # the signature is checked before anything is built
-    model, prep = _build(meta, mpath)
+    model, prep = _build(meta, mpath, path)
     if not isinstance(model, Int8Model):
         load_exported(path, model, key)
         return model, prep
@@ -220,7 +365,7 @@ def _run_meta(meta: dict) -> dict:
     older runs, which stored only the model's name and classes and all trained `get_model(name)` on 32×32 images
     normalised with the default `MEAN`/`STD`."""
     if not isinstance(meta.get("model"), str): return {"gpuvision_model": MODEL_FORMAT, "int8": None, **meta}
-    if "classes" not in meta: return {}                     # no classes: nothing to label outputs with (`_describes` says so)
+    if not isinstance(meta.get("classes"), list): return {}                     # no classes: nothing to label outputs with (`_describes` says so)
     name, n = meta["model"], len(meta["classes"])
     return {"gpuvision_model": MODEL_FORMAT, "model": model_config(get_model(name, n)), "classes": meta["classes"],
             "size": 32, "in_channels": 3, "mean": list(MEAN), "std": list(STD), "int8": None}
@@ -239,7 +384,7 @@ def _load_run(path: Path) -> tuple[nn.Module, Preprocess]:
     "The model and `Preprocess` of the newest checkpoint of run folder `path` (or of the checkpoint it names)."
     ck = _checkpoint_in(path)
     meta = _describes(_run_meta(verify_checkpoint(ck)["meta"]), ck / MANIFEST)
-    model, prep = _build(meta, ck / MANIFEST)
+    model, prep = _build(meta, ck / MANIFEST, ck / WEIGHTS)
     load_checkpoint(ck, model, restore_rng=False)
     return model, prep
 
@@ -290,6 +435,33 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
     return files, notes
 
 # %% ../nbs/17_deploy.ipynb #12ac113a
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def escape_text(s: str, controls: bool = True) -> str:
+    """`s` as one printable field of a tab-separated line, as `ls -b` shows names: a backslash becomes `\\\\`, tab,
+    newline and carriage return `\\t` `\\n` `\\r`, other control characters and line separators `\\xNN`/`\\uNNNN`,
+    and each byte of a file name that was not UTF-8 (Python's surrogate escapes) `\\xNN` — so a name can't forge a
+    line or a column, and the bytes can be recovered. `controls=False`: only the undecodable bytes (for JSON, which
+    escapes the rest itself)."""
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF: out.append(f"\\x{o - 0xDC00:02x}")            # a byte that was not UTF-8
+        elif 0xD800 <= o <= 0xDFFF: out.append(f"\\u{o:04x}")                   # any other lone surrogate
+        elif not controls: out.append(ch)
+        elif ch in _ESCAPES: out.append(_ESCAPES[ch])
+        elif o < 0x20 or 0x7F <= o < 0xA0: out.append(f"\\x{o:02x}")
+        elif o in (0x2028, 0x2029): out.append(f"\\u{o:04x}")
+        else: out.append(ch)
+    return "".join(out)
+
+
+def _prob(p: float) -> float | None:
+    "A probability for JSON: rounded to 6 digits, or None (null) if it is not finite."
+    return round(p, 6) if math.isfinite(p) else None
+
+
 @dataclass
 class Prediction:
     "One image's result: its top-k `labels` and `probs`, best first — or the `error` that made it unreadable."
@@ -299,15 +471,18 @@ class Prediction:
     error: str | None = None
 
     def text(self) -> str:
-        "`path<TAB>class<TAB>probability`, then one more class and probability for each of the rest of the top k."
-        return "\t".join([self.path] + [f"{c}\t{p:.4f}" for c, p in zip(self.labels, self.probs)])
+        """`path<TAB>class<TAB>probability`, then one more class and probability for each of the rest of the top k;
+        path and classes escaped with `escape_text`, so that every result is exactly one line."""
+        return "\t".join([escape_text(self.path)] + [f"{escape_text(c)}\t{p:.4f}" for c, p in zip(self.labels, self.probs)])
 
     def json(self) -> str:
         """One JSON object: `path`, `class` and `prob` of the best guess; with top-k > 1 also `top`, the list of
-        {`class`, `prob`} best first (its first entry is the best guess again)."""
-        d = {"path": self.path, "class": self.labels[0], "prob": round(self.probs[0], 6)}
-        if len(self.labels) > 1: d["top"] = [{"class": c, "prob": round(p, 6)} for c, p in zip(self.labels, self.probs)]
-        return json.dumps(d)
+        {`class`, `prob`} best first (its first entry is the best guess again). Always valid JSON: a probability that
+        is not finite is `null`, and bytes of a file name that were not UTF-8 are written `\\xNN` (`escape_text`)."""
+        d = {"path": escape_text(self.path, False), "class": escape_text(self.labels[0], False), "prob": _prob(self.probs[0])}
+        if len(self.labels) > 1:
+            d["top"] = [{"class": escape_text(c, False), "prob": _prob(p)} for c, p in zip(self.labels, self.probs)]
+        return json.dumps(d, allow_nan=False)
 
 # %% ../nbs/17_deploy.ipynb #637d52eb
 def decode_batch(paths: list[Path], prep: Preprocess) -> tuple[torch.Tensor | None, list[BadImageError | None]]:
@@ -458,18 +633,46 @@ def default_export_path(source: str | Path, format: str) -> Path:
     return source / f"model{FORMATS[format]}"
 
 
+def _export_inputs(source: Path) -> list[Path]:
+    "What exporting `source` reads: a model file and its manifest, or the checkpoint (and checkpoints folder) of a run."
+    if source.is_file(): return [source, manifest_for(source)]
+    if source.is_dir():
+        ck = _checkpoint_in(source)
+        return [ck, ck.parent]
+    return []
+
+
+def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse — before anything is loaded or written — an `out` (or, for safetensors, its manifest) that is, links to or
+    lies inside one of `inputs` (`bench.check_output`), or that exists already unless `overwrite`."""
+    outs = [out, manifest_for(out)] if format == "safetensors" else [out]
+    for o in outs: check_output(o, inputs, "--out")
+    if out.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: name the file to write")
+    there = [str(o) for o in outs if o.exists() or o.is_symlink()]
+    if there and not overwrite:
+        raise FileExistsError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}: choose another --out, or "
+                              "pass --overwrite (export(..., overwrite=True)) to replace it once the new file is complete")
+
+
 def export(model_or_path, out: str | Path | None = None, format: str = "safetensors", preprocess: Preprocess | None = None,
-           key: bytes | None = None) -> Path:
+           key: bytes | None = None, overwrite: bool = False) -> Path:
     """Write a model as `format`: 'safetensors' (`save_model`; `key` signs it), 'torchscript' (`export_torchscript`) or
     'onnx' (`export_onnx`). `model_or_path`: anything `load_model` reads, or a model with its `preprocess`. `out`
-    defaults to `default_export_path` (for paths). Returns the written path."""
+    defaults to `default_export_path` (for paths). An existing `out` is refused unless `overwrite`, and an `out` that
+    is the source (or lies inside its checkpoint) always; the old file is replaced only once the new one is complete
+    (written beside it, then renamed). Returns the written path."""
     if format not in FORMATS: raise ValueError(f"export: format must be one of {list(FORMATS)}, got {format!r}")
     if isinstance(model_or_path, nn.Module):
         if not isinstance(preprocess, Preprocess): raise TypeError("export: a model object needs preprocess=Preprocess(...)")
         if out is None: raise ValueError("export: a model object needs out= (the file to write)")
+        _check_export_out(Path(out), format, [], overwrite)
         model, prep, source = model_or_path, preprocess, None
     else:
-        model, prep = load_model(model_or_path, "cpu")
-        source, out = str(model_or_path), out if out is not None else default_export_path(model_or_path, format)
+        src = Path(model_or_path)
+        if not src.exists(): raise CheckpointError(f"model {src} does not exist")
+        out = Path(out) if out is not None else default_export_path(src, format)
+        _check_export_out(out, format, _export_inputs(src), overwrite)
+        model, prep = load_model(src, "cpu")
+        source = str(model_or_path)
     if format == "safetensors": return save_model(model, out, prep, key, source)
     return (export_torchscript if format == "torchscript" else export_onnx)(model, out, prep)

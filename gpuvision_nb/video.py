@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_video.ipynb #3f6ea80f
 from __future__ import annotations
-import hashlib, inspect, json, math, os, time
+import hashlib, inspect, json, math, os, tempfile, time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
-from .bench import Timing, time_fn
+from .bench import Timing, check_output, default_mode, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint
 from .data import (MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, _write_atomically,
                                cache_dir, shape_mask, shape_rng, split)
@@ -42,8 +42,9 @@ class VideoWriter:
     """Encode RGB uint8 frames (H, W, 3), one or a batch at a time, into an MP4 file: H.264 by libx264 in yuv420p,
     `crf` quality (lower is better). `gop`: a keyframe exactly every `gop` frames (else the encoder's choice);
     `faststart`: the index at the front of the file. Deterministic: one encoder thread and no macroblock-tree rate
-    control, so the same frames give the same bytes with the same FFmpeg build. Used as a context manager; on an
-    error the partial file is deleted."""
+    control, so the same frames give the same bytes with the same FFmpeg build. Used as a context manager. The
+    frames go to a temporary file beside `path`, renamed to `path` by `close` once the video is complete: an existing
+    `path` stays untouched until then, and on an error (`abort`) only the temporary file is deleted."""
     def __init__(self, path: str | Path, fps: float = 25, crf: int = 23, gop: int | None = None, faststart: bool = False):
         if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0:
             raise ValueError(f"VideoWriter: fps must be a number > 0, got {fps!r}")
@@ -54,7 +55,10 @@ class VideoWriter:
         self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
         if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
         self.stream = None
-        self.container = av.open(str(self.path), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd); self.tmp = Path(tmp)
+        try: self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
+        except BaseException: self.tmp.unlink(missing_ok=True); raise
 
     def write(self, frames: np.ndarray) -> None:
         "Encode one RGB frame (H, W, 3) or a batch (N, H, W, 3), uint8; every frame must have the first frame's size."
@@ -75,19 +79,28 @@ class VideoWriter:
             self.frames += 1
 
     def close(self) -> None:
-        "Flush the encoder (B-frames wait for later frames) and finish the file."
-        if self.stream is not None: self.container.mux(self.stream.encode())
-        self.container.close()
+        "Flush the encoder (B-frames wait for later frames), finish the file and rename it to `path` (replacing it)."
+        try:
+            if self.stream is not None: self.container.mux(self.stream.encode())
+            self.container.close()
+            os.chmod(self.tmp, default_mode())          # mkstemp made it private; a finished video gets the usual mode
+            os.replace(self.tmp, self.path)
+        except BaseException: self.abort(); raise
+
+    def abort(self) -> None:
+        "Give up: close the container and delete the temporary file; `path` is left as it was."
+        try: self.container.close()
+        except Exception: pass
+        finally: self.tmp.unlink(missing_ok=True)
 
     def __enter__(self): return self
 
     def __exit__(self, kind, value, tb):
         if kind is None and self.stream is None:
-            self.container.close(); self.path.unlink(missing_ok=True)
+            self.abort()
             raise ValueError(f"VideoWriter: no frames were written to {self.path}")
         if kind is None: self.close(); return
-        try: self.container.close()
-        finally: self.path.unlink(missing_ok=True)          # never leave a half-written file behind
+        self.abort()                                      # never leave a half-written file behind
 
 
 def write_video(path: str | Path, frames, fps: int = 25, **kwargs) -> Path:
@@ -870,9 +883,11 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
                    batch_size: int = 256, out: str | Path | None = None, threads: int = 0) -> VideoResult:
     """Classify video `path` with `model`: an image model (`spec.clip_frames` None: every frame) or a clip model
     (windows of `spec.clip_frames` frames, `spec.stride` apart), about `batch_size` frames per model call, on
-    `device`. Streams the video in bounded memory; `out`: also write it with the labels drawn on (MP4). Bad or too
-    short videos: `BadVideoError` naming the file."""
+    `device`. Streams the video in bounded memory; `out`: also write it with the labels drawn on (MP4) — never the
+    input itself or a link to it (`bench.check_output`), and an existing `out` is replaced only once the new video is
+    complete. Bad or too short videos: `BadVideoError` naming the file."""
     t_start = time.perf_counter()
+    if out is not None: check_output(out, [path])
     dev = get_device(device)
     model = model.to(dev).eval()
     clip = spec.clip_frames is not None
@@ -903,7 +918,7 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
                 writer.write(annotate_frames(chunk, [f"{spec.classes[b]} {c:.2f}" for b, c, k in zip(best.tolist(), conf.tolist(), spans) for _ in range(k)]))
             t0 = time.perf_counter()
     except BaseException:
-        if writer is not None: writer.container.close(); Path(out).unlink(missing_ok=True)
+        if writer is not None: writer.abort()
         raise
     if writer is not None: writer.close()
     if clip:

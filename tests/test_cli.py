@@ -98,3 +98,23 @@ def test_demo_bad_arguments(tmp_path):
     for args, msg in ((["demo", "--out", str(f)], "out"), (["demo", "--device", "tpu"], "tpu")):
         r = run(*args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+
+
+def test_help_and_predict_import_only_what_they_need(tmp_path):
+    "`gpuvision --help` and `predict` start without video (PyAV), the demo, AMP, reports or torch.distributed."
+    from PIL import Image
+    from gpuvision_nb.data import MEAN, STD
+    from gpuvision_nb.deploy import Preprocess, save_model
+    from gpuvision_nb.models import SeedCNN
+    model = save_model(SeedCNN(n_classes=2, widths=(4, 4, 4), hidden=8).eval(), tmp_path / "m.safetensors",
+                       Preprocess(32, MEAN, STD, classes=["a", "b"]))
+    Image.new("RGB", (40, 24), (200, 10, 10)).save(tmp_path / "x.png")
+    heavy = ("gpuvision_nb.video", "gpuvision_nb.demo", "gpuvision_nb.amp", "gpuvision_nb.report", "gpuvision_nb.distributed",
+             "av", "torch.distributed.run")
+    code = ("import contextlib, io, sys\nfrom gpuvision_nb.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try: status = main(sys.argv[1:])\n    except SystemExit as e: status = e.code\n"
+            f"print(status, [m for m in {heavy!r} if m in sys.modules])")
+    for args in (["--help"], ["predict", str(model), str(tmp_path / "x.png"), "--device", "cpu"]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+        assert r.stdout.strip() == "0 []", (args, r.stdout, r.stderr)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gpuvision_nb.checkpoint import save_checkpoint
+from gpuvision_nb.checkpoint import CheckpointError, save_checkpoint
 from gpuvision_nb.cli import main
 from gpuvision_nb.data import MEAN, STD, write_bad_images
 from gpuvision_nb.deploy import (ExportError, Preprocess, export, export_onnx, export_torchscript, load_model,
@@ -197,3 +197,179 @@ def test_run_folder_from_gpuvision_train_predicts_and_exports(tmp_path):
     r = cli("export", run, "--format", "safetensors")
     assert r.returncode == 0 and (run / "model.safetensors").is_file(), r.stderr
     assert load_model(run / "model.safetensors", "cpu")[1].classes == ("blue", "red")
+
+
+# ---- issue 21: outputs that destroy inputs, forged text, descriptions that disagree with their weights ----
+
+def test_export_refuses_an_existing_out_unless_overwrite(world, tmp_path):
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"precious")
+    status, stdout, err = cli_in_process("export", world["file"], "--format", "safetensors", "--out", out)
+    assert status == 2 and "already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1, err
+    assert out.read_bytes() == b"precious"
+    with pytest.raises(FileExistsError, match="overwrite=True"): export(world["file"], out, "torchscript")
+    status, stdout, err = cli_in_process("export", world["file"], "--format", "safetensors", "--out", out, "--overwrite")
+    assert status == 0, err
+    assert load_model(out, "cpu")[1] == PREP and sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "m.safetensors.manifest.json"]
+
+
+@pytest.mark.parametrize("where", ["file", "link", "manifest", "checkpoint"])
+def test_export_never_overwrites_its_own_source(world, tmp_path, where):
+    src = tmp_path / "model.safetensors"
+    shutil.copy(world["file"], src); shutil.copy(f"{world['file']}.manifest.json", f"{src}.manifest.json")
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES})
+    ck = tmp_path / "run" / "checkpoints" / "epoch-0001"
+    (tmp_path / "link.safetensors").symlink_to(src)
+    model, out = {"file": (src, src), "link": (src, tmp_path / "link.safetensors"), "manifest": (src, f"{src}.manifest.json"),
+                  "checkpoint": (tmp_path / "run", ck / "model.safetensors")}[where]
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    status, _, err = cli_in_process("export", model, "--format", "safetensors", "--out", out, "--overwrite")
+    assert status == 2 and ("is the input" in err or "lies inside the input" in err) and "Traceback" not in err, err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_predict_text_escapes_names_that_could_forge_lines():
+    from gpuvision_nb.deploy import Prediction
+    forged = "a.png\tcat\t1.0000\nevil.png"
+    line = Prediction(forged, ["do\tg"], [0.5]).text()
+    assert "\n" not in line and line.split("\t") == ["a.png\\tcat\\t1.0000\\nevil.png", "do\\tg", "0.5000"]
+    assert Prediction("back\\slash.png", ["cat"], [0.5]).text().split("\t")[0] == "back\\\\slash.png"   # reversible
+    assert Prediction("caf\udcc3.png", ["cat"], [0.5]).text().split("\t")[0] == "caf\\xc3.png"           # undecodable byte
+
+
+def test_predict_json_is_valid_json_for_nan_and_odd_names():
+    from gpuvision_nb.deploy import Prediction
+    def strict(s): return json.loads(s, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    d = strict(Prediction("x\udcff.png", ["cat", "dog"], [float("nan"), float("inf")]).json())
+    assert d["prob"] is None and d["top"][1]["prob"] is None and d["path"] == "x\\xff.png"
+    d = strict(Prediction("a\nb.png", ["cat"], [0.25]).json())
+    assert d == {"path": "a\nb.png", "class": "cat", "prob": 0.25}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes in names")
+def test_cli_predict_odd_names_one_line_each_under_utf8(world, tmp_path):
+    pics = tmp_path / "odd"; pics.mkdir()
+    good = sorted(world["pics"].rglob("[0-9].png"))[0]
+    names = ["x.png\tcat\t1.0000\nforged.png", os.fsdecode(b"caf\xe9.png"), "plain.png"]
+    for n in names: shutil.copy(good, pics / n)
+    for fmt in ([], ["--json"]):
+        r = subprocess.run([EXE, "predict", str(world["file"]), str(pics), "--device", "cpu", *fmt], capture_output=True,
+                           timeout=300, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        out = r.stdout.decode("utf-8")
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+        lines = out.splitlines()
+        assert len(lines) == 3, out
+        if fmt: assert {os.path.basename(json.loads(l)["path"]) for l in lines} == {names[0], "caf\\xe9.png", "plain.png"}
+        else: assert any(l.startswith(str(pics / "caf\\xe9.png")) for l in lines) and "forged.png\\t" not in out
+
+
+def _edit_manifest(src, dst, change):
+    shutil.copy(src, dst)
+    m = json.loads(Path(f"{src}.manifest.json").read_text())
+    change(m["meta"])
+    Path(f"{dst}.manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+@pytest.mark.parametrize("change, msg", [
+    (lambda m: m.update(classes=CLASSES + ["owl"]), "4 class names"),
+    (lambda m: m.update(classes=CLASSES[:2]), "2 class names"),
+    (lambda m: m["model"]["kwargs"].update(n_classes=2 ** 40), "n_classes"),
+    (lambda m: m["model"]["kwargs"].update(hidden=2 ** 40), "hidden"),
+    (lambda m: m["model"]["kwargs"].update(hidden=256), "fc1.weight"),
+    (lambda m: m["model"]["kwargs"].update(widths=[64, 64, 2 ** 20]), "widths"),
+    (lambda m: m.update(size=2 ** 40), "size"),
+])
+def test_a_description_that_disagrees_with_its_weights_is_refused(world, tmp_path, change, msg):
+    f = _edit_manifest(world["file"], tmp_path / "m.safetensors", change)
+    with pytest.raises(CheckpointError) as e: load_model(f, "cpu")
+    assert msg in str(e.value) and "m.safetensors" in str(e.value)
+    status, out, err = cli_in_process("predict", f, world["pics"])
+    assert status == 2 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_whose_classes_disagree_with_its_weights_is_refused(world, tmp_path):
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES[:2]})
+    with pytest.raises(CheckpointError, match="2 class names.*3 outputs|3 outputs.*2 class names"): load_model(tmp_path / "run", "cpu")
+
+
+# ---- issue 22.7: the package and the standalone recipe prepare an image with the same operation ----
+
+def _recipe_pixels(path, size, mean, std):
+    "Chapter 17's standalone ONNX recipe, written out independently: Pillow convert, bilinear resize, centre crop, normalise."
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    if min(w, h) != size:
+        w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+        im = im.resize((w, h), Image.BILINEAR)
+    left, top = round((w - size) / 2), round((h - size) / 2)
+    im = im.crop((left, top, left + size, top + size))
+    return ((np.asarray(im, np.float32) / 255 - np.float32(mean)) / np.float32(std)).transpose(2, 0, 1)
+
+
+def test_preprocess_matches_the_standalone_recipe_on_images_of_other_sizes(tmp_path):
+    from gpuvision_nb.data import open_rgb
+    from gpuvision_nb.deploy import fit_image
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, ((w, h), mode) in enumerate([((40, 24), "RGB"), ((64, 64), "L"), ((17, 90), "RGB"), ((33, 32), "P"),
+                                         ((200, 150), "RGB"), ((32, 32), "RGB"), ((31, 47), "L"), ((500, 333), "P")]):
+        a = rng.integers(0, 256, (h, w, 3), np.uint8)
+        im = Image.fromarray(a).convert(mode) if mode != "P" else Image.fromarray(a).quantize(64)
+        paths.append(tmp_path / f"{i}-{w}x{h}-{mode}.png"); im.save(paths[-1])
+    for size in (32, 24):
+        prep = Preprocess(size, MEAN, STD, classes=CLASSES)
+        got = prep([open_rgb(p) for p in paths]).numpy()
+        want = np.stack([_recipe_pixels(p, size, MEAN, STD) for p in paths])
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert fit_image(Image.open(paths[0]).convert("RGB"), size).size == (size, size)
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_safetensors_export_alone_is_enough(world, tmp_path, int8):
+    "The description travels inside the file (safetensors metadata): without its manifest it still loads and predicts."
+    from safetensors import safe_open
+    model = world["model"]
+    if int8:
+        with quiet_ao(): model = quantize(SeedCNN(n_classes=3).eval(), "dynamic")
+    f = save_model(model, tmp_path / "alone.safetensors", PREP)
+    with safe_open(str(f), "pt") as g: assert json.loads(g.metadata()["gpuvision"])["classes"] == CLASSES
+    pngs = sorted((world["pics"] / "b").glob("*.png"))
+    ref = [r.probs for r in predict_files(f, pngs, device="cpu")]
+    Path(f"{f}.manifest.json").unlink()
+    back, prep = load_model(f, "cpu")
+    assert prep == PREP and [r.probs for r in predict_files(f, pngs, device="cpu")] == ref
+    with pytest.raises(CheckpointError, match="signature can't be checked"): load_model(f, "cpu", key=b"k")
+
+
+def test_an_old_pair_without_embedded_description_still_loads(world, tmp_path):
+    from gpuvision_nb.deploy import model_meta
+    from gpuvision_nb.robust import export_model
+    f = export_model(world["model"], tmp_path / "old.safetensors", model_meta(world["model"], PREP))   # as save_model wrote it before
+    assert load_model(f, "cpu")[1] == PREP
+    Path(f"{f}.manifest.json").unlink()
+    with pytest.raises(CheckpointError, match="no manifest .* and no description inside"): load_model(f, "cpu")
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_preprocess_equals_the_training_preprocess_at_the_model_size(channels):
+    "Regression guard for Preprocess's one-stack batch path: bit-identical to data.preprocess for images at its size."
+    from gpuvision_nb.data import preprocess
+    rng = np.random.default_rng(1)
+    ims = [Image.fromarray(rng.integers(0, 256, (24, 24, 3), np.uint8)).convert(m) for m in ("RGB", "L", "RGB", "P")]
+    mean, std = (MEAN, STD) if channels == 3 else ((0.5,), (0.25,))
+    prep = Preprocess(24, mean, std, in_channels=channels, classes=CLASSES)
+    assert torch.equal(prep(ims), preprocess(ims, 24, mean, std, channels))
+
+
+def test_cli_predict_reads_paths_from_stdin(world, tmp_path):
+    "PATH '-': one process for any number of files, paths one per line or NUL-separated (odd bytes kept)."
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    odd = tmp_path / os.fsdecode(b"caf\xe9 1.png"); shutil.copy(good[0], odd)
+    for sep in (b"\n", b"\0"):
+        listing = sep.join(os.fsencode(p) for p in [*good[:2], odd]) + sep
+        r = subprocess.run([EXE, "predict", str(world["file"]), "-", "--device", "cpu"], input=listing, capture_output=True, timeout=300)
+        lines = r.stdout.decode().splitlines()
+        assert r.returncode == 0 and len(lines) == 3 and lines[2].startswith(str(tmp_path / "caf\\xe9 1.png")), r.stderr
+    r = subprocess.run([EXE, "predict", str(world["file"]), "-"], input=b"", capture_output=True, timeout=300)
+    assert r.returncode == 2 and b"no paths on stdin" in r.stderr and b"Traceback" not in r.stderr

@@ -205,3 +205,42 @@ def test_cli_video_bad_input_is_one_line_and_status_2(bad, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
     r = run("video", "3dcnn", bad["non-ascii-name"])
     assert r.returncode == 2 and "model must be one of" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- issue 21.1: an output that is the input; an existing output lost when the input turns out bad ----
+
+def _frame_model():
+    return SeedCNN(10, (4, 4, 4), 8), FrameSpec([str(i) for i in range(10)])
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "dotted"])
+def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how):
+    from gpuvision_nb.bench import OutputOverlapError
+    src = write_video(tmp_path / "in.mp4", bar_frames(20))
+    before = src.read_bytes()
+    out = {"same": lambda: src, "dotted": lambda: tmp_path / "sub" / ".." / "in.mp4",
+           "symlink": lambda: (tmp_path / "link.mp4").symlink_to(src) or tmp_path / "link.mp4",
+           "hardlink": lambda: os.link(src, tmp_path / "hard.mp4") or tmp_path / "hard.mp4"}[how]()
+    (tmp_path / "sub").mkdir(exist_ok=True)
+    with pytest.raises(OutputOverlapError, match="is the input"): classify_video(*_frame_model()[:1], src, _frame_model()[1], "cpu", out=out)
+    assert src.read_bytes() == before
+    r = run("video", "seed", src, "--out", out, "--device", "cpu")
+    assert r.returncode == 2 and "is the input" in r.stderr and "Traceback" not in r.stderr and src.read_bytes() == before
+
+
+@pytest.mark.parametrize("case", ["garbage-data", "truncated-faststart"])
+def test_an_existing_out_survives_a_bad_input(bad, tmp_path, case):
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"the user's earlier video")
+    model, spec = _frame_model()
+    with pytest.raises(BadVideoError): classify_video(model, bad[case], spec, "cpu", batch_size=4, out=out)
+    assert out.read_bytes() == b"the user's earlier video" and sorted(tmp_path.iterdir()) == [out]   # no temporary file left
+
+
+def test_an_existing_out_is_replaced_only_when_complete(tmp_path):
+    src, out = write_video(tmp_path / "in.mp4", bar_frames(20)), tmp_path / "out.mp4"
+    out.write_bytes(b"old")
+    model, spec = _frame_model()
+    res = classify_video(model, src, spec, "cpu", batch_size=8, out=out)
+    assert res.out == out and load_video(out)[0].shape[0] == 20 and sorted(tmp_path.iterdir()) == [src, out]
+    assert oct(out.stat().st_mode & 0o777) != oct(0o600)                       # not the temporary file's private mode
