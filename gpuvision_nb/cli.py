@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, importlib, json, os, sys
+import argparse, json, os, sys
 
 from pathlib import Path
 
@@ -17,17 +17,8 @@ from .data import DATASETS, make_digits, make_shapes, tree_hash
 from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
 from .deploy import FORMATS, export, image_files, load_model, predict_files
 
-# Imported when a command needs them, not at start-up: `gpuvision predict` and `--help` don't pay for video (PyAV),
-# the demo, AMP, reports or torch.distributed. Each command imports what it uses; the names below stand in for the
-# functions of `distributed` until the first call imports it.
-def _lazy(module: str, name: str):
-    "A stand-in for function `name` of `module` that imports the module on its first call."
-    def call(*args, **kwargs): return getattr(importlib.import_module(module), name)(*args, **kwargs)
-    call.__name__ = call.__qualname__ = name
-    return call
-
-for _name in ("dist_env", "print0", "run_nproc", "train_distributed"): globals()[_name] = _lazy("gpuvision_nb.distributed", _name)
-
+# `gpuvision predict` and `--help` don't pay for video (PyAV), the demo, AMP, reports or torch.distributed: each command
+# imports those inside its function, when it runs.
 
 # %% auto #0
 __all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
@@ -146,6 +137,7 @@ TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_si
 def cmd_train(args) -> int:
     """Train a model and write `--out/metrics.json`, `confusion.png`, `misclassified.png` and `checkpoints/`: in this
     process, in each process of a torchrun launch (DDP), or — with `--nproc N` — in N processes it launches."""
+    from gpuvision_nb.distributed import dist_env, print0, run_nproc, train_distributed
     if args.nproc > 1 and not dist_env()["launched"]: return run_nproc(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
     m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)

@@ -372,9 +372,10 @@ def _run_meta(meta: dict) -> dict:
 
 
 def _checkpoint_in(path: Path) -> Path:
-    "The checkpoint a folder means: itself (`epoch-NNNN`), the newest one of a checkpoints folder or of a run folder's."
+    """The checkpoint a folder means: itself (`epoch-NNNN`), the newest one of a checkpoints folder, or — for a run
+    folder — its best epoch's (`best/`, by validation accuracy), else its newest (runs written before `best/` existed)."""
     if (path / MANIFEST).is_file(): return path
-    for folder in (path, path / "checkpoints"):
+    for folder in (path, path / "best", path / "checkpoints"):
         if (folder / LATEST).is_file(): return latest_checkpoint(folder)
     raise CheckpointError(f"{path} is not a run folder (no checkpoints/{LATEST}), a checkpoints folder (no {LATEST}) "
                           f"or a checkpoint (no {MANIFEST})")
@@ -402,7 +403,7 @@ def _place(model: nn.Module, device: str | torch.device = "auto") -> nn.Module:
 def load_model(path: str | Path, device: str | torch.device = "auto", key: bytes | None = None) -> tuple[nn.Module, Preprocess]:
     """A ready model (weights loaded, eval mode, on `device`; int8 models on the CPU) and its `Preprocess`, from `path`:
     a model file written by `save_model`/`gpuvision export` (verified; `key`: its HMAC key), a run folder of
-    `gpuvision train`, its `checkpoints/` folder, or one `epoch-NNNN` checkpoint. Anything else raises
+    `gpuvision train` (its best epoch: `best/`), its `checkpoints/` folder (the last epoch), or one `epoch-NNNN` checkpoint. Anything else raises
     `CheckpointError` naming the file and what to do."""
     path = Path(path)
     if path.is_dir():

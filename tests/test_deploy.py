@@ -180,6 +180,19 @@ def test_old_run_folder_predicts(world, tmp_path):
     assert [(r.labels, r.probs) for r in rs] == [(r.labels, r.probs) for r in ref]
 
 
+def test_a_run_folder_means_its_best_epoch_and_its_checkpoints_folder_its_last(world, tmp_path):
+    "predict/export of a run folder use `best/` (issue 22.2); `RUN/checkpoints` still names the last epoch."
+    meta = {"model": "seed", "classes": CLASSES}
+    best, last = world["model"], SeedCNN(n_classes=len(CLASSES))
+    save_checkpoint(tmp_path / "run" / "best", best, epoch=1, meta=meta)
+    save_checkpoint(tmp_path / "run" / "checkpoints", last, epoch=3, meta=meta)
+    weights = lambda path: [t.clone() for t in load_model(path, "cpu")[0].state_dict().values()]
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a, b))
+    assert same(weights(tmp_path / "run"), best.state_dict().values())
+    assert same(weights(tmp_path / "run" / "checkpoints"), last.state_dict().values())
+    assert not same(weights(tmp_path / "run"), weights(tmp_path / "run" / "checkpoints"))
+
+
 def test_run_folder_from_gpuvision_train_predicts_and_exports(tmp_path):
     data = tmp_path / "data"
     for c, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
