@@ -590,7 +590,7 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
     if x.is_floating_point():
         x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
     else: x = x.float() / 255
-    x = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    x = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # gpu-ok: moved to the CPU above
     nrows = math.ceil(len(x) / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axs.flat):

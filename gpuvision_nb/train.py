@@ -403,7 +403,7 @@ def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
         side = max(5.0, 0.45 * len(classes)); longest = max((len(l) for c in labels for l in c.split("\n")), default=1)
         fig = plt.figure(figsize=(side + 0.07 * longest + 1, side + 0.05 * longest))
         ax = fig.add_subplot()
-    ax.imshow(torch.as_tensor(cm).numpy(), cmap="Blues")
+    ax.imshow(torch.as_tensor(cm).cpu().numpy(), cmap="Blues")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8); ax.set_yticklabels(labels, fontsize=8)
     for (i, j), v in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(), cm.flatten().tolist()):

@@ -359,7 +359,7 @@ class VideoReader:
         "Stack (H, W, 3) arrays into a (n, 3, H, W) uint8 tensor (a channels-last view), in pinned memory if `pin`."
         if self.pin:
             out = torch.empty((len(frames), *frames[0].shape), dtype=torch.uint8, pin_memory=True)
-            np.stack(frames, out=out.numpy())
+            np.stack(frames, out=out.numpy())  # gpu-ok: a CPU buffer
         else: out = torch.from_numpy(np.stack(frames))
         return out.permute(0, 3, 1, 2)
 
