@@ -450,6 +450,9 @@ def profile_epoch(model: nn.Module, loader, device: str | torch.device = "auto",
     out.mkdir(parents=True, exist_ok=True)
     data = _FirstBatches(loader, max_batches) if max_batches else loader
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    # kineto, the profiler's C++ side, writes its start/stop and (with no GPU) a failed CUDA device query straight to
+    # the process's stderr; level 6 quiets it where there's no GPU to report on (set KINETO_LOG_LEVEL to see them)
+    if not cuda: os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     tag = re.sub(r"[^a-z0-9]+", "-", device_name(dev).lower()).strip("-") if cuda else "cpu"
     snapshot = out / f"memory-{tag}.pickle" if cuda else None
     if cuda: torch.cuda.memory._record_memory_history(max_entries=100_000)
