@@ -294,3 +294,87 @@ def test_load_restores_the_random_state_only_when_asked(tmp_path):
     assert after_save[:2] == again[:2] and torch.equal(after_save[2], again[2])     # the generators continue as saved
     load_checkpoint(tmp_path, m2, restore_rng=False)
     assert not torch.equal(torch.rand(2), after_save[2])
+
+
+# --------------------------------------------------------------------------- mutants mutmut found alive (issue 21)
+
+def test_keep_1_leaves_only_the_checkpoint_just_written(tmp_path):
+    for e in (1, 2, 3): save_checkpoint(tmp_path, tiny(), epoch=e, keep=1)
+    assert [p.name for p in checkpoints(tmp_path)] == ["epoch-0003"] and latest_checkpoint(tmp_path).name == "epoch-0003"
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.0, True, "1"])
+def test_save_refuses_an_epoch_that_is_not_an_int_from_0(tmp_path, epoch):
+    with pytest.raises(ValueError, match="epoch must be an int >= 0"):
+        save_checkpoint(tmp_path, tiny(), epoch=epoch)
+    assert not list(tmp_path.glob("epoch-*"))
+    assert save_checkpoint(tmp_path, tiny(), epoch=0).name == "epoch-0000"      # 0 is a valid epoch (before training)
+
+
+@pytest.mark.parametrize("epoch, ok", [(-1, False), (0, True), (True, False), (1.5, False)])
+def test_the_manifest_epoch_must_be_an_int_from_0(tmp_path, epoch, ok):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=0)
+    m = json.loads((ck / MANIFEST).read_text()); m["epoch"] = epoch; (ck / MANIFEST).write_text(json.dumps(m))
+    if ok: assert verify_checkpoint(ck)["epoch"] == 0
+    else:
+        with pytest.raises(CheckpointError, match=r"manifest.json has epoch .*not an int >= 0"): verify_checkpoint(ck)
+
+
+def test_epoch_of_reads_only_checkpoint_names():
+    assert [epoch_of(n) for n in ("epoch-0012", "epoch-10000", "/a/b/epoch-0000")] == [12, 10000, 0]
+    assert [epoch_of(n) for n in ("epoch-12", "epoch-0012x", "xepoch-0012", "epoch-00a1", ".epoch-0012-tmp")] == [None] * 5
+
+
+def test_unwrap_takes_off_compile_and_data_parallel_wrappers_at_any_depth(tmp_path):
+    from gpuvision_nb.checkpoint import unwrap
+    m = tiny()
+    compiled = torch.compile(m)                                  # wrapping compiles nothing until it is called
+    assert unwrap(compiled) is m and unwrap(torch.nn.DataParallel(compiled)) is m and unwrap(m) is m
+    assert weights_bytes(torch.nn.DataParallel(compiled)) == weights_bytes(m)          # no `_orig_mod.`/`module.` keys
+    save_checkpoint(tmp_path, compiled, epoch=1)
+    m2 = tiny(); load_checkpoint(tmp_path, torch.compile(m2)); assert same(m, m2)
+
+
+def test_weights_of_channels_last_and_tied_models_are_saved(tmp_path):
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1)).to(memory_format=torch.channels_last)
+    save_checkpoint(tmp_path / "a", conv, epoch=1)               # non-contiguous weights: safetensors needs copies
+    c2 = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1)); load_checkpoint(tmp_path / "a", c2); assert same(conv, c2)
+    tied = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)); tied[1].weight = tied[0].weight
+    save_checkpoint(tmp_path / "b", tied, epoch=1)               # shared storage: saved as two tensors, not refused
+    t2 = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)); load_checkpoint(tmp_path / "b", t2)
+    assert torch.equal(t2[0].weight, tied[0].weight) and torch.equal(t2[1].weight, tied[0].weight)
+
+
+def test_the_manifest_is_readable_text(tmp_path):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1, meta={"model": "tiny"})
+    text = (ck / MANIFEST).read_text()
+    assert text.count("\n") > 5 and json.loads(text)["meta"] == {"model": "tiny"}     # one key a line: diffable
+
+
+def test_messages_name_the_missing_manifest_and_an_unreadable_latest(tmp_path):
+    (tmp_path / "epoch-0001").mkdir()
+    with pytest.raises(CheckpointError, match=r"epoch-0001 is not a checkpoint: manifest.json is missing"):
+        verify_checkpoint(tmp_path / "epoch-0001")
+    (tmp_path / LATEST).mkdir()                                  # `latest` that can't be read as a file
+    with pytest.raises(CheckpointError, match=r"can't read .*latest: Is a directory"):
+        latest_checkpoint(tmp_path)
+
+
+def test_cuda_random_states_are_captured_and_restored_where_the_devices_match(monkeypatch):
+    fake = [torch.tensor([1, 2, 3], dtype=torch.uint8)]; restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: fake)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    s = rng_state(); assert s["cuda"] is fake
+    set_rng_state(s); assert restored == [fake]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)   # another machine: CUDA states left alone
+    set_rng_state(s); assert restored == [fake]
+    set_rng_state({**s, "cuda": []}); assert restored == [fake]
+
+
+def test_lock_holder_text_of_a_lock_file_not_yet_written(tmp_path):
+    from gpuvision_nb.checkpoint import _holder
+    (tmp_path / "l").write_text(""); fd = os.open(tmp_path / "l", os.O_RDONLY)
+    try: assert _holder(fd) == "a process that has not yet written its PID"
+    finally: os.close(fd)

@@ -13,7 +13,7 @@ TESTS[module]; mutmut then makes its own mutants/ folder in there. OMP_NUM_THREA
 parallel workers made false timeouts. Prints killed/survived/timeout counts, the killed share, and every survivor
 (function and mutant id); `mutmut show <id>` run in mutants/<module>/ shows a survivor's diff, and
 mutants/<module>/survivors.diff holds them all."""
-import argparse, json, os, random, re, shutil, subprocess, sys, time
+import argparse, ast, json, os, random, re, shutil, subprocess, sys, time
 from collections import Counter
 from pathlib import Path
 
@@ -79,6 +79,17 @@ def function_of(name: str) -> str:
     return tail.replace("xǁ", "").replace("ǁ", ".").removeprefix("x_")
 
 
+def docstring_only(diff: str) -> bool:
+    "True if a mutant's diff changes nothing but a string that stands alone as a statement (a docstring): equivalent."
+    changed = [l[1:].strip() for l in diff.splitlines() if l[:1] in ("+", "-") and not l.startswith(("+++", "---"))]
+    def lone_string(line):
+        try: body = ast.parse(line).body
+        except SyntaxError: return False
+        return len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str)
+    return bool(changed) and all(lone_string(l) for l in changed)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("module", choices=sorted(TESTS)); ap.add_argument("--sample", type=int, default=60)
@@ -97,15 +108,16 @@ def main(argv=None) -> int:
     if r.returncode != 0 and "Failed to run clean test" in r.stdout + r.stderr:
         sys.exit(f"mutate: the tests fail without any mutant; see {work / 'mutmut-run.log'}")
     status = results(work, a.module, chosen)
-    n = Counter(status.values()); done = len(chosen) - n["not checked"]
-    share = n["killed"] / max(done - n["no tests"], 1)
-    survivors = sorted(k for k, v in status.items() if v != "killed")   # timeouts listed: often false (a busy machine)
-    with open(work / "survivors.diff", "w") as f:
-        for s in survivors:
-            f.write(subprocess.run([mutmut(), "show", s], cwd=work, env=env, capture_output=True, text=True).stdout + "\n")
+    diffs = {k: subprocess.run([mutmut(), "show", k], cwd=work, env=env, capture_output=True, text=True).stdout
+             for k, v in status.items() if v != "killed"}
+    for k, d in diffs.items():
+        if status[k] == "survived" and docstring_only(d): status[k] = "equivalent"   # a docstring's text changed
+    n = Counter(status.values()); tested = len(chosen) - n["not checked"] - n["no tests"] - n["equivalent"]
+    survivors = sorted(k for k, v in status.items() if v not in ("killed", "equivalent"))
+    (work / "survivors.diff").write_text("\n".join(diffs[k] for k in survivors))
     print(f"mutate: {a.module}: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items())) +
-          f"; killed {n['killed']} of {done - n['no tests']} tested = {share:.0%} (timeouts count as not killed) "
-          f"in {time.time() - t0:.0f} s")
+          f"; killed {n['killed']} of {tested} non-equivalent = {n['killed'] / max(tested, 1):.0%} "
+          f"(equivalent: docstring-only changes; timeouts count as not killed) in {time.time() - t0:.0f} s")
     for s in survivors: print(f"  {status[s]:9} {function_of(s):32} {s}")
     if survivors: print(f"diffs: {work / 'survivors.diff'}  (or: cd {work.relative_to(REPO)} && mutmut show <id>)")
     return 0
