@@ -293,3 +293,37 @@ def test_check_number_refuses_non_finite_even_without_finite_bounds():
     assert check_number(1e300, "x", 0, math.inf) == 1e300 and check_number(2, "n", 1, math.inf, int) == 2
     for v in (math.inf, math.nan):
         with pytest.raises(ValueError, match="x must be a finite number"): check_number(v, "x", -math.inf, math.inf)
+
+
+# --------------------------------------------------------------------------- mutants mutmut found alive (issue 21)
+
+@pytest.mark.parametrize("seconds, text", [
+    (1.0, "1 s"), (0.999, "999 ms"), (1e-3, "1 ms"), (9.99e-4, "999 µs"), (1e-6, "1 µs"), (1e-9, "1 ns"),
+    (5e-10, "0.5 ns"), (0.0, "0 ns"), (99.9, "99.9 s"), (100.0, "100 s"), (3600.0, "3600 s"), (0.1234, "123 ms"),
+    (-2e-3, "-2 ms"), (None, "—"), (float("nan"), "—"), (float("inf"), "—"), (float("-inf"), "—")])
+def test_fmt_time_edges(seconds, text):
+    assert fmt_time(seconds) == text
+
+
+@pytest.mark.parametrize("rate, unit, text", [
+    (1.0, "item", "1 item/s"), (999.0, "img", "999 img/s"), (1000.0, "img", "1 kimg/s"), (1.54e5, "img", "154 kimg/s"),
+    (1e6, "B", "1 MB/s"), (1e9, "FLOP", "1 GFLOP/s"), (1e15, "FLOP", "1 PFLOP/s"), (2e18, "FLOP", "2e+03 PFLOP/s"),
+    (0.5, "item", "0.5 item/s"), (0.0, "item", "0 item/s"), (-2000.0, "B", "-2 kB/s"), (None, "item", "—"),
+    (float("nan"), "item", "—"), (float("inf"), "item", "—")])
+def test_fmt_rate_edges(rate, unit, text):
+    assert fmt_rate(rate, unit) == text
+
+
+def test_speedups_against_a_baseline_device_pair_each_label_with_its_own_baseline():
+    ts = [Timing("a", "cpu", 0.02, 0.0, [0.02]), Timing("a", "cuda:0", 0.005, 0.0, [0.005]),
+          Timing("b", "cpu", 0.3, 0.0, [0.3], 60.0, "img"), Timing("b", "cuda:0", 0.1, 0.0, [0.1], 60.0, "img"),
+          Timing("c", "cuda:0", 0.1, 0.0, [0.1])]                       # no cpu baseline for "c"
+    c = compare(ts, baseline_device="cpu")
+    assert [c.speedup(t) for t in ts] == [pytest.approx(1), pytest.approx(4), pytest.approx(1), pytest.approx(3), None]
+    rows = c.table_rows()
+    assert [r["vs cpu"] for r in rows] == ["1.00x", "4.00x", "1.00x", "3.00x", "—"]
+    assert compare(ts, baseline="b").speedup(ts[0]) == pytest.approx(15)   # by label: the first "b" (time ratio)
+    assert compare(ts, baseline=3).speedup(ts[2]) == pytest.approx(1 / 3)  # by index: rates (60 img / 0.3 s vs / 0.1 s)
+    assert "vs b" in compare(ts, baseline=2).table_rows()[0]
+    with pytest.raises(ValueError, match="baseline 'z' is not one of"): compare(ts, baseline="z")
+    with pytest.raises(ValueError, match="no timings"): compare([])
