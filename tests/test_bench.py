@@ -1,5 +1,5 @@
 "Timing, comparing and recording (chapter 02)."
-import errno, json, time
+import errno, json, os, time
 from unittest import mock
 
 import pytest
@@ -327,3 +327,54 @@ def test_speedups_against_a_baseline_device_pair_each_label_with_its_own_baselin
     assert "vs b" in compare(ts, baseline=2).table_rows()[0]
     with pytest.raises(ValueError, match="baseline 'z' is not one of"): compare(ts, baseline="z")
     with pytest.raises(ValueError, match="no timings"): compare([])
+
+
+def _fake_time_fn(calls):
+    "A stand-in for `bench.time_fn` that records what it was asked to time (no clock: deterministic)."
+    def fake(fn, *args, label=None, device=None, items=None, unit="item", params=None, **kw):
+        calls.append({"args": args, "device": device, "items": items, "params": params, "label": label})
+        return Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, dict(params or {}))
+    return fake
+
+
+def test_sweeps_time_square_matmuls_and_convs_on_the_given_device(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    ts = bench.matmul_sweep("cpu", [8, 16])
+    assert [tuple(c["args"][0].shape) + tuple(c["args"][1].shape) for c in calls] == [(8, 8, 8, 8), (16, 16, 16, 16)]
+    assert all(c["device"] == torch.device("cpu") for c in calls) and [t.items for t in ts] == [2 * 8**3, 2 * 16**3]
+    calls.clear(); ts = bench.run_sweep("conv", "cpu", quick=True)
+    assert [c["params"] for c in calls] == [{"n": b, "channels": 64, "size": 32} for b in (1, 64)]
+    assert [tuple(c["args"][0].shape) for c in calls] == [(1, 64, 32, 32), (64, 64, 32, 32)]
+    assert bench.default_sizes("cpu", quick=True) == {"matmul": [64, 512], "conv": [1, 64]}
+    assert bench.default_sizes("cuda:0", quick=True) == {"matmul": [64, 512, 4096], "conv": [1, 64, 1024]}
+
+
+def test_sync_pitfall_labels_its_two_readings(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    naive, right = bench.sync_pitfall("cpu", n=16, calls=2, trials=2)
+    assert naive.device == "cpu" and naive.params == {"n": 16, "pitfall": True} and naive.items == 2 * 16**3
+    assert len(naive.times) == 2 and calls[0]["device"] == torch.device("cpu") and right.params == {"n": 16}
+
+
+def test_default_mode_and_results_dir_fallbacks(monkeypatch, tmp_path):
+    mask = os.umask(0o022)
+    try: assert (default_mode(), default_mode(folder=True)) == (0o644, 0o755)
+    finally: os.umask(mask)
+    monkeypatch.delenv(RESULTS_ENV); monkeypatch.setattr(bench, "repo_results_dir", lambda: None); monkeypatch.chdir(tmp_path)
+    assert bench.results_dir() == tmp_path / "gpuvision-results"
+    if not torch.cuda.is_available(): assert bench.provenance("x")["cudnn"] is None and bench.provenance("x")["gpus"] == []
+
+
+def test_text_table_pads_short_words_on_the_right():
+    lines = text_table([{"name": "a", "n": "1"}, {"name": "long", "n": "22"}], left=("name",)).splitlines()
+    assert lines == ["name   n", "----  --", "a      1", "long  22"]
+
+
+def test_comparison_plot_draws_rates_or_medians(monkeypatch):
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing("a", "cpu", 0.5, 0.1, [0.5], 10.0, "img"), Timing("b", "cpu", 0.25, 0.0, [0.25], 10.0, "img")]
+    ax = compare(ts).plot()
+    assert [p.get_width() for p in ax.patches] == [pytest.approx(40), pytest.approx(20)]   # reversed: b on top
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx((7, 0.5 + 0.45 * 2))
+    ax = compare(ts).plot(metric="time")
+    assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "lower is better"
