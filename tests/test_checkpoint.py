@@ -378,3 +378,23 @@ def test_lock_holder_text_of_a_lock_file_not_yet_written(tmp_path):
     (tmp_path / "l").write_text(""); fd = os.open(tmp_path / "l", os.O_RDONLY)
     try: assert _holder(fd) == "a process that has not yet written its PID"
     finally: os.close(fd)
+
+
+@pytest.mark.parametrize("meta, says", [
+    ({"phases": "abc"}, "meta phases 'abc', not a list of [start, end]"), ({"phases": []}, "meta phases"),
+    ({"phases": [[0, "3"]]}, "meta phases"), ({"phases": [[3, 1]]}, "meta phases"), ({"phases": [[0, True]]}, "meta phases"),
+    ({"phases": [[0, 2, 4]]}, "meta phases"), ({"data": "abc"}, "meta data of type str"), ({"settings": [1]}, "meta settings of type list"),
+    ({"epochs": -1}, "meta epochs -1, not an int >= 0"), ({"steps_per_epoch": "10"}, "meta steps_per_epoch"),
+    ({"accumulate": 0}, "meta accumulate 0, not an int >= 1"), ({"world_size": 1.5}, "meta world_size"),
+    ({"classes": "abc"}, "meta classes that are not a list of names"), ({"model": 3}, "meta model of type int")])
+def test_resume_state_of_the_wrong_type_is_refused_by_the_manifest_check(tmp_path, meta, says):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1, meta={"phases": [[0, 2]], "epochs": 2, "data": {}, "settings": {}})
+    m = json.loads((ck / MANIFEST).read_text()); m["meta"].update(meta); (ck / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(CheckpointError, match=r"manifest.json has meta"): verify_checkpoint(ck)
+    with pytest.raises(CheckpointError) as e: load_checkpoint(tmp_path, tiny())
+    assert says in str(e.value)
+
+
+def test_meta_the_resume_check_does_not_know_is_the_callers(tmp_path):
+    meta = {"phases": [[0, 2], [2, 5]], "epochs": None, "model": "tiny", "recipe": {"lr": 0.1}, "video_model": [1], "x": "y"}
+    assert load_checkpoint(save_checkpoint(tmp_path, tiny(), epoch=1, meta=meta), tiny())["meta"] == meta

@@ -257,6 +257,10 @@ def _empty_state(ck):
     (_edit_manifest(lambda m: [m]), "manifest.json is a JSON list"),
     (_empty_state, "state.pt lacks ['epoch'"),
     (lambda ck: (ck.parent / "latest").write_bytes(b"\xff\xfe\x00"), "latest is damaged: not UTF-8"),
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "phases": "abc"}}), "has meta phases 'abc'"),     # was an IndexError
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "data": "abc"}}), "has meta data of type str"),   # was an AttributeError
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "settings": "x"}}), "has meta settings of type str"),
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "phases": [[0, -1]]}}), "has meta phases"),
 ])
 def test_malformed_checkpoints_are_refused_naming_the_file(tmp_path, finished_run, damage, says):
     out = tmp_path / "run"; shutil.copytree(finished_run, out)
