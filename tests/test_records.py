@@ -91,3 +91,14 @@ def test_a_file_name_that_is_not_utf8_is_printed_escaped_not_lost(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gpuvision_nb.cli", "report"], capture_output=True, text=True, env=env,
                        errors="replace")
     assert "bad-\\xff--cpu.json" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_results_table_in_a_notebook_warns_and_shows_the_rest(tmp_path, monkeypatch):
+    from gpuvision_nb.report import headline_rows, results_table
+    results = tmp_path / "results"; good(results)
+    edited(good(results, "bad"), BAD["gpus-empty-object"][0])
+    monkeypatch.setenv("GPUVISION_RESULTS", str(results))
+    with pytest.warns(UserWarning, match=r"skipped record file .*bad--.*gpus must be a list"):
+        table = str(results_table())
+    assert "goodexp" in table
+    with pytest.warns(UserWarning): assert any(r["experiment"] == "goodexp" for r in headline_rows())
