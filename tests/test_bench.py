@@ -378,3 +378,27 @@ def test_comparison_plot_draws_rates_or_medians(monkeypatch):
     assert tuple(ax.figure.get_size_inches()) == pytest.approx((7, 0.5 + 0.45 * 2))
     ax = compare(ts).plot(metric="time")
     assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "lower is better"
+
+
+def test_number_arg_messages_name_the_range_without_a_stray_it():
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError) as e: bench.number_arg(1, 10, int)("11")
+    assert str(e.value) == "must be an integer from 1 to 10, got 11"
+
+
+def test_table_details_headers_right_aligned_first_columns_and_messages():
+    assert text_table([{"n": "1"}, {"n": "22"}]).splitlines() == [" n", "--", " 1", "22"]   # numbers: padded on the left
+    assert "<thead><tr><th" in html_table([{"a": 1}])
+    class Mine(Table): pass
+    with pytest.raises(NotImplementedError, match="^Mine must define table_rows"): Mine().table_rows()
+    with pytest.raises(ValueError, match="^compare: no timings given$"): compare([])
+
+
+def test_comparison_plot_axes_units_and_colours():
+    import matplotlib; matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+    one = [Timing("a", "cuda:0", 0.5, 0.1, [0.5], 10.0, "img")]
+    ax = compare(one).plot()                                   # a single timing plots too
+    assert ax.xaxis.get_major_formatter().unit == "img/s" and to_hex(ax.patches[0].get_facecolor()) == "#7fbf6a"
+    ax = compare([Timing("a", "cpu", 0.5, 0.1, [0.5])]).plot(metric="time")
+    assert ax.xaxis.get_major_formatter().unit == "s" and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"

@@ -40,6 +40,8 @@ BAD = {  # name: (change to a valid record, what the message says)
     "timings-dict": (lambda d: d.update(timings={}), "no timings"),
     "timing-string": (lambda d: d.update(timings=["t"]), "a timing is a JSON str"),
     "experiment-int": (lambda d: d.update(experiment=3), "no experiment name"),
+    "cuda-int": (prov(cuda=12), "provenance cuda must be text or null"),
+    "schema-2": (lambda d: d.update(schema=2), "schema 2, expected 1"),
 }
 
 
