@@ -402,3 +402,17 @@ def test_comparison_plot_axes_units_and_colours():
     assert ax.xaxis.get_major_formatter().unit == "img/s" and to_hex(ax.patches[0].get_facecolor()) == "#7fbf6a"
     ax = compare([Timing("a", "cpu", 0.5, 0.1, [0.5])]).plot(metric="time")
     assert ax.xaxis.get_major_formatter().unit == "s" and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"
+
+
+def test_defaults_item_unit_and_the_shipped_records_folder(monkeypatch, tmp_path):
+    assert fmt_rate(5.0) == "5 item/s" and time_fn(lambda: None, min_run_time=0.001, min_repeats=1, warmup=0).unit == "item"
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))                 # nothing here: the checkout's nbs/results/ still read
+    if repo_results_dir() is not None: assert load_records()
+
+
+def test_plot_sweep_draws_one_line_per_device_with_rates():
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing(f"m {n}", d, 1 / n, 0.0, [1 / n], 10.0 * n, "FLOP", {"n": n}) for d in ("cpu", "cuda:0") for n in (2, 4)]
+    ax = bench.plot_sweep(ts, "t")
+    assert [l.get_label() for l in ax.get_lines()] == ["cpu", "cuda:0"] and ax.get_lines()[0].get_marker() == "o"
+    assert list(ax.get_lines()[1].get_ydata()) == [20 * 2, 40 * 4] and ax.yaxis.get_major_formatter().unit == "FLOP/s"
