@@ -398,3 +398,15 @@ def test_resume_state_of_the_wrong_type_is_refused_by_the_manifest_check(tmp_pat
 def test_meta_the_resume_check_does_not_know_is_the_callers(tmp_path):
     meta = {"phases": [[0, 2], [2, 5]], "epochs": None, "model": "tiny", "recipe": {"lr": 0.1}, "video_model": [1], "x": "y"}
     assert load_checkpoint(save_checkpoint(tmp_path, tiny(), epoch=1, meta=meta), tiny())["meta"] == meta
+
+
+def test_sweep_removes_trash_and_load_returns_the_path_and_default_epoch_0(tmp_path):
+    from gpuvision_nb.checkpoint import _holder
+    ck = save_checkpoint(tmp_path, tiny())                          # the default epoch is 0
+    assert ck.name == "epoch-0000" and load_checkpoint(tmp_path, tiny())["path"] == ck
+    (tmp_path / ".trash-epoch-0000-1-2").mkdir()                    # left by a kill between rename and delete
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    assert not list(tmp_path.glob(".trash-*"))
+    (tmp_path / "l").write_bytes(b"pid 1 \xff"); fd = os.open(tmp_path / "l", os.O_RDONLY)
+    try: assert _holder(fd) == "pid 1 \ufffd"                       # a damaged lock file still names its holder
+    finally: os.close(fd)
