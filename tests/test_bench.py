@@ -345,6 +345,9 @@ def test_sweeps_time_square_matmuls_and_convs_on_the_given_device(monkeypatch):
     calls.clear(); ts = bench.run_sweep("conv", "cpu", quick=True)
     assert [c["params"] for c in calls] == [{"n": b, "channels": 64, "size": 32} for b in (1, 64)]
     assert [tuple(c["args"][0].shape) for c in calls] == [(1, 64, 32, 32), (64, 64, 32, 32)]
+    assert [c["items"] for c in calls] == [2 * 64 * 64 * 9 * 32 * 32 * b for b in (1, 64)]
+    calls.clear(); bench.matmul_sweep("cpu", [4], dtype=torch.float64)
+    assert [x.dtype for x in calls[0]["args"]] == [torch.float64, torch.float64]
     assert bench.default_sizes("cpu", quick=True) == {"matmul": [64, 512], "conv": [1, 64]}
     assert bench.default_sizes("cuda:0", quick=True) == {"matmul": [64, 512, 4096], "conv": [1, 64, 1024]}
 
@@ -388,7 +391,8 @@ def test_number_arg_messages_name_the_range_without_a_stray_it():
 
 def test_table_details_headers_right_aligned_first_columns_and_messages():
     assert text_table([{"n": "1"}, {"n": "22"}]).splitlines() == [" n", "--", " 1", "22"]   # numbers: padded on the left
-    assert "<thead><tr><th" in html_table([{"a": 1}])
+    assert "<thead><tr><th" in html_table([{"a": 1}]) and "<tbody><tr><td" in html_table([{"a": 1}])
+    assert (bench.number_arg(1, 2, int).__name__, bench.number_arg(1, 2).__name__) == ("integer", "number")   # argparse's "invalid integer value"
     class Mine(Table): pass
     with pytest.raises(NotImplementedError, match="^Mine must define table_rows"): Mine().table_rows()
     with pytest.raises(ValueError, match="^compare: no timings given$"): compare([])

@@ -385,7 +385,8 @@ def test_lock_holder_text_of_a_lock_file_not_yet_written(tmp_path):
     ({"phases": [[0, "3"]]}, "meta phases"), ({"phases": [[3, 1]]}, "meta phases"), ({"phases": [[0, True]]}, "meta phases"),
     ({"phases": [[0, 2, 4]]}, "meta phases"), ({"data": "abc"}, "meta data of type str"), ({"settings": [1]}, "meta settings of type list"),
     ({"epochs": -1}, "meta epochs -1, not an int >= 0"), ({"steps_per_epoch": "10"}, "meta steps_per_epoch"),
-    ({"accumulate": 0}, "meta accumulate 0, not an int >= 1"), ({"world_size": 1.5}, "meta world_size"),
+    ({"accumulate": 0}, "meta accumulate 0, not an int >= 1"), ({"size": 0}, "meta size 0, not an int >= 1"),
+    ({"in_channels": "3"}, "meta in_channels '3'"), ({"world_size": 1.5}, "meta world_size"),
     ({"classes": "abc"}, "meta classes that are not a list of names"), ({"model": 3}, "meta model of type int")])
 def test_resume_state_of_the_wrong_type_is_refused_by_the_manifest_check(tmp_path, meta, says):
     ck = save_checkpoint(tmp_path, tiny(), epoch=1, meta={"phases": [[0, 2]], "epochs": 2, "data": {}, "settings": {}})
@@ -410,3 +411,13 @@ def test_sweep_removes_trash_and_load_returns_the_path_and_default_epoch_0(tmp_p
     (tmp_path / "l").write_bytes(b"pid 1 \xff"); fd = os.open(tmp_path / "l", os.O_RDONLY)
     try: assert _holder(fd) == "pid 1 \ufffd"                       # a damaged lock file still names its holder
     finally: os.close(fd)
+
+
+def test_a_damaged_random_state_is_refused_by_name(tmp_path):
+    from gpuvision_nb.checkpoint import sha256
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1)
+    state = torch.load(ck / STATE, weights_only=True); state["rng"]["python"] = "x"
+    torch.save(state, ck / STATE)
+    m = json.loads((ck / MANIFEST).read_text()); m["sha256"][STATE] = sha256(ck / STATE); (ck / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(CheckpointError, match=r"state.pt: its random state is damaged"): load_checkpoint(tmp_path, tiny())
+    assert load_checkpoint(tmp_path, tiny(), restore_rng=False)["epoch"] == 1
