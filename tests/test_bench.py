@@ -332,7 +332,7 @@ def test_speedups_against_a_baseline_device_pair_each_label_with_its_own_baselin
 def _fake_time_fn(calls):
     "A stand-in for `bench.time_fn` that records what it was asked to time (no clock: deterministic)."
     def fake(fn, *args, label=None, device=None, items=None, unit="item", params=None, **kw):
-        calls.append({"args": args, "device": device, "items": items, "params": params, "label": label})
+        calls.append({"fn": fn, "args": args, "device": device, "items": items, "params": params, "label": label})
         return Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, dict(params or {}))
     return fake
 
@@ -420,3 +420,30 @@ def test_plot_sweep_draws_one_line_per_device_with_rates():
     ax = bench.plot_sweep(ts, "t")
     assert [l.get_label() for l in ax.get_lines()] == ["cpu", "cuda:0"] and ax.get_lines()[0].get_marker() == "o"
     assert list(ax.get_lines()[1].get_ydata()) == [20 * 2, 40 * 4] and ax.yaxis.get_major_formatter().unit == "FLOP/s"
+
+
+def test_default_sweeps_record_flags_and_table_html_without_title(monkeypatch, tmp_path):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    bench.conv_sweep("cpu", channels=2, size=4)                       # no batches: the full default list
+    assert [c["params"]["n"] for c in calls] == bench.default_sizes("cpu")["conv"]
+    assert all(isinstance(c["fn"], torch.nn.Conv2d) and not c["fn"].training for c in calls)   # the conv, in eval mode
+    assert set(bench.default_sizes("cpu")) == {"matmul", "conv"} and bench.default_sizes("cpu")["matmul"][0] == 16
+    rec = record("flags", [Timing("t", "cpu", 1.0, 0.0)], "x", folder=tmp_path, cpu_only=True)
+    assert rec.cpu_only and load_record(rec.path).cpu_only
+    class Untitled(Table):
+        def table_rows(self): return [{"a": 1}]
+    assert "<td" in Untitled()._repr_html_()
+    import gpuvision_nb
+    monkeypatch.setattr(gpuvision_nb, "__file__", str(tmp_path / "site" / "gpuvision_nb" / "__init__.py"))
+    assert repo_results_dir() is None                                 # an installed package: no checkout's nbs/results/
+
+
+def test_a_timing_without_readings_loads():
+    d = Timing("t", "cpu", 1.0, 0.0).to_dict(); del d["times"]
+    assert bench._timing_problem(d) is None
+
+
+def test_plot_sweep_alone_has_its_size_and_rate_unit():
+    import matplotlib; matplotlib.use("Agg")
+    ax = bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})])
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx((6, 3.6)) and ax.yaxis.get_major_formatter().unit == "B/s"

@@ -421,3 +421,8 @@ def test_a_damaged_random_state_is_refused_by_name(tmp_path):
     m = json.loads((ck / MANIFEST).read_text()); m["sha256"][STATE] = sha256(ck / STATE); (ck / MANIFEST).write_text(json.dumps(m))
     with pytest.raises(CheckpointError, match=r"state.pt: its random state is damaged"): load_checkpoint(tmp_path, tiny())
     assert load_checkpoint(tmp_path, tiny(), restore_rng=False)["epoch"] == 1
+
+
+def test_save_creates_nested_folders_and_keeps_two_by_default(tmp_path):
+    for e in (1, 2, 3): save_checkpoint(tmp_path / "a" / "b", tiny(), epoch=e)
+    assert [p.name for p in checkpoints(tmp_path / "a" / "b")] == ["epoch-0002", "epoch-0003"]
