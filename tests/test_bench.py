@@ -1,5 +1,5 @@
 "Timing, comparing and recording (chapter 02)."
-import errno, json, os, time
+import errno, json, os, sys, time
 from unittest import mock
 
 import pytest
@@ -447,3 +447,17 @@ def test_plot_sweep_alone_has_its_size_and_rate_unit():
     import matplotlib; matplotlib.use("Agg")
     ax = bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})])
     assert tuple(ax.figure.get_size_inches()) == pytest.approx((6, 3.6)) and ax.yaxis.get_major_formatter().unit == "B/s"
+
+
+def test_more_details_labels_units_sizes_html_total_and_command(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    ts = bench.conv_sweep("cpu", [2], channels=2, size=4)
+    assert calls[0]["label"] == "conv3x3 c2 b2" and ts[0].unit == "FLOP"
+    assert bench.default_sizes("cpu") == {"matmul": [16, 64, 256, 1024, 2048], "conv": bench.default_sizes("cpu")["conv"]}
+    h = html_table([{"a": 1}, {"a": 2}], total=True)
+    assert "<thead><tr><th" in h and ">a</th>" in h and h.count("font-weight:bold") == 1 and h.index("bold") > h.index(">1<")
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/gpuvision", "bench", "--quick"])
+    assert bench._command() == "gpuvision bench --quick"
+    d = Timing("t", "cpu", 1.0, 0.0, [1.0], 0).to_dict(); assert bench._timing_problem(d) is None   # no work done: allowed
+    import matplotlib; matplotlib.use("Agg")
+    assert bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})]).get_xlabel() == "problem size n"

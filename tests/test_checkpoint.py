@@ -426,3 +426,19 @@ def test_a_damaged_random_state_is_refused_by_name(tmp_path):
 def test_save_creates_nested_folders_and_keeps_two_by_default(tmp_path):
     for e in (1, 2, 3): save_checkpoint(tmp_path / "a" / "b", tiny(), epoch=e)
     assert [p.name for p in checkpoints(tmp_path / "a" / "b")] == ["epoch-0002", "epoch-0003"]
+
+
+def test_more_details_of_save_and_load(tmp_path, monkeypatch):
+    import tempfile
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CheckpointError, match=r"can't create checkpoint folder .*file/x: Not a directory"):
+        save_checkpoint(tmp_path / "file" / "x", tiny())
+    seen = []; real = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **k: seen.append(k.get("dir")) or real(**k))
+    save_checkpoint(tmp_path / "run", tiny(), epoch=1)
+    assert seen == [tmp_path / "run"]                               # beside the checkpoint: the rename stays atomic
+    bigger = nn.Sequential(*tiny(), nn.Linear(2, 2))
+    with pytest.raises(CheckpointError, match=r"does not fit this model: missing \['4.bias', '4.weight'\], unexpected \[\]"):
+        load_checkpoint(tmp_path / "run", bigger)
+    meta = {"steps_per_epoch": 0, "epochs": 0}                        # a run planned for 0 epochs: valid
+    assert load_checkpoint(save_checkpoint(tmp_path / "z", tiny(), meta=meta), tiny())["meta"] == meta
