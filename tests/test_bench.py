@@ -145,6 +145,9 @@ def test_record_goes_to_the_env_folder_by_default(tmp_path, monkeypatch):
 def test_repo_results_dir_is_the_checkout():
     d = repo_results_dir()
     assert d is None or (d.parent.name == "nbs" and (d.parent.parent / "settings.ini").exists())
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    if (root / "settings.ini").exists() and (root / "nbs").is_dir(): assert d == root / "nbs" / "results"   # run from a checkout
 
 
 def test_record_path_for_cpu(tmp_path):
@@ -461,3 +464,18 @@ def test_more_details_labels_units_sizes_html_total_and_command(monkeypatch):
     d = Timing("t", "cpu", 1.0, 0.0, [1.0], 0).to_dict(); assert bench._timing_problem(d) is None   # no work done: allowed
     import matplotlib; matplotlib.use("Agg")
     assert bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})]).get_xlabel() == "problem size n"
+
+
+def test_titles_columns_totals_bounds_and_parents(tmp_path):
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing("a", "cpu", 0.5, 0.1, [0.5], 10.0, "img")]
+    c = compare(ts); assert c.title == "" and str(c).splitlines()[0].startswith("what")
+    assert c.table_rows()[0]["device"] == "cpu" and compare(ts, title="T").plot().get_title() == "T"
+    assert bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})], "S").get_title() == "S"
+    assert bench.check_number(10, "x", 1, 10) == 10 and bench.check_number(1, "x", 1, 10, int) == 1      # both bounds included
+    assert bench.default_sizes("cuda:0")["matmul"][-2:] == [4096, 8192]
+    class Totals(Table):
+        total = True
+        def table_rows(self): return [{"n": "1"}, {"n": "2"}]
+    assert str(Totals()).splitlines() == ["n", "-", "1", "-", "2"]
+    p = ensure_writable(tmp_path / "a" / "b" / "r.json"); assert p.parent.is_dir() and not list(p.parent.iterdir())

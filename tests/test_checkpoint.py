@@ -267,7 +267,7 @@ def test_weights_bytes_refuses_non_tensor_state():
     class Odd(nn.Module):
         def get_extra_state(self): return {"x": 1}
         def set_extra_state(self, s): pass
-    with pytest.raises(CheckpointError, match="holds state safetensors can't store"):
+    with pytest.raises(CheckpointError, match="^Odd holds state safetensors can't store"):
         weights_bytes(Odd())
 
 
@@ -387,7 +387,7 @@ def test_lock_holder_text_of_a_lock_file_not_yet_written(tmp_path):
     ({"epochs": -1}, "meta epochs -1, not an int >= 0"), ({"steps_per_epoch": "10"}, "meta steps_per_epoch"),
     ({"accumulate": 0}, "meta accumulate 0, not an int >= 1"), ({"size": 0}, "meta size 0, not an int >= 1"),
     ({"in_channels": "3"}, "meta in_channels '3'"), ({"world_size": 1.5}, "meta world_size"),
-    ({"classes": "abc"}, "meta classes that are not a list of names"), ({"model": 3}, "meta model of type int")])
+    ({"classes": "abc"}, "meta classes that are not a list of names"), ({"classes": ["a", 2]}, "meta classes that are not a list of names"), ({"model": 3}, "meta model of type int")])
 def test_resume_state_of_the_wrong_type_is_refused_by_the_manifest_check(tmp_path, meta, says):
     ck = save_checkpoint(tmp_path, tiny(), epoch=1, meta={"phases": [[0, 2]], "epochs": 2, "data": {}, "settings": {}})
     m = json.loads((ck / MANIFEST).read_text()); m["meta"].update(meta); (ck / MANIFEST).write_text(json.dumps(m))
@@ -442,3 +442,13 @@ def test_more_details_of_save_and_load(tmp_path, monkeypatch):
         load_checkpoint(tmp_path / "run", bigger)
     meta = {"steps_per_epoch": 0, "epochs": 0}                        # a run planned for 0 epochs: valid
     assert load_checkpoint(save_checkpoint(tmp_path / "z", tiny(), meta=meta), tiny())["meta"] == meta
+
+
+def test_sweep_of_a_temporary_latest_and_a_scheduler_restored_without_an_optimizer(tmp_path):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    (tmp_path / ".latest.123.tmp").write_text("epoch-0001")         # left by a kill inside write_atomic
+    m, opt, sched = trained(); save_checkpoint(tmp_path, m, opt, sched, epoch=2)
+    assert not list(tmp_path.glob(".latest.*"))
+    m2, opt2, sched2 = trained(0)
+    load_checkpoint(tmp_path, m2, None, sched2)                      # no optimizer: the scheduler is still restored
+    assert sched2.state_dict()["last_epoch"] == sched.state_dict()["last_epoch"] == 3
