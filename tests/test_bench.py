@@ -479,3 +479,17 @@ def test_titles_columns_totals_bounds_and_parents(tmp_path):
         def table_rows(self): return [{"n": "1"}, {"n": "2"}]
     assert str(Totals()).splitlines() == ["n", "-", "1", "-", "2"]
     p = ensure_writable(tmp_path / "a" / "b" / "r.json"); assert p.parent.is_dir() and not list(p.parent.iterdir())
+
+
+def test_sweep_passthrough_units_alignment_and_the_naive_per_call_time(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    seen = []; monkeypatch.setattr(bench, "matmul_sweep", lambda d, sizes, min_run_time: seen.append((sizes, min_run_time)) or [])
+    bench.run_sweep("matmul", "cpu", min_run_time=0.07)
+    assert seen == [(bench.default_sizes("cpu")["matmul"], 0.07)]     # full sizes unless quick; the run time passed on
+    assert bench.default_sizes("cpu")["conv"] == [1, 8, 64, 256]
+    monkeypatch.undo(); calls.clear(); monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    assert bench.matmul_sweep("cpu", [4])[0].unit == "FLOP"
+    assert "text-align" not in html_table([{"w": "x"}], left=("w",)) and "text-align:right" in html_table([{"w": "x"}])
+    clock = iter(range(10**6)); monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(clock)))
+    naive, _ = bench.sync_pitfall("cpu", n=4, calls=4, trials=2)      # a fake clock: each read 1 s after the last
+    assert naive.times == [0.25, 0.25] and naive.unit == "FLOP"
