@@ -24,9 +24,9 @@ _log.setLevel(_level)
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
            'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
            'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
-           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'load_record', 'load_records',
-           'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep',
-           'sweep_devices', 'run_sweep', 'plot_sweep']
+           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
+           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
+           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -445,24 +445,69 @@ def record(experiment: str, timings: list[Timing], what: str, folder: str | Path
     return rec
 
 # %% ../nbs/02_bench.ipynb #1b7d4a08
+def shown(path) -> str:
+    """`path` as text that any terminal encoding can print: bytes of a file name that aren't UTF-8 (kept by Python
+    as lone surrogates) become `\\xNN` escapes, so printing a message naming such a file never loses the output."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def _is_num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _timing_problem(t) -> str | None:
+    "What is wrong with one timing's JSON (its fields, their types, a NaN or negative median…), or None."
+    if not isinstance(t, dict): return f"a timing is a JSON {type(t).__name__}, not an object"
+    known = set(Timing.__dataclass_fields__)
+    if unknown := sorted(set(t) - known): return f"a timing has unknown keys {unknown[:5]}"
+    if missing := [k for k in ("label", "device", "median", "iqr") if k not in t]: return f"a timing lacks {missing}"
+    what = f"timing {str(t['label'])[:60]!r}"
+    for k in ("label", "device", "unit"):
+        if k in t and not isinstance(t[k], str): return f"{what}: {k} is a {type(t[k]).__name__}, not text"
+    if not _is_num(t["median"]) or not math.isfinite(t["median"]) or t["median"] <= 0:
+        return f"{what}: median {t['median']!r} is not a valid time (a finite number of seconds > 0)"
+    if not _is_num(t["iqr"]) or not math.isfinite(t["iqr"]) or t["iqr"] < 0: return f"{what}: IQR {t['iqr']!r} is not a finite number >= 0"
+    if not isinstance(t.get("times", []), list) or not all(_is_num(x) for x in t.get("times", [])):
+        return f"{what}: times must be a list of numbers"
+    items = t.get("items")
+    if items is not None and (not _is_num(items) or not math.isfinite(items) or items < 0):
+        return f"{what}: items {items!r} is not a finite number >= 0"
+    if not isinstance(t.get("params", {}), dict): return f"{what}: params is a {type(t['params']).__name__}, not an object"
+    return None
+
+
+def _record_problem(d) -> str | None:
+    "What is wrong with a record's parsed JSON — its structure and every field's type — or None: what the loaders rely on."
+    if not isinstance(d, dict): return f"a JSON {type(d).__name__}, not an object"
+    if d.get("schema") != SCHEMA: return f"schema {d.get('schema')!r}, expected {SCHEMA}"
+    if not isinstance(d.get("experiment"), str) or not d["experiment"]: return "no experiment name (text)"
+    prov = d.get("provenance")
+    if not isinstance(prov, dict): return "no provenance (an object)"
+    if missing := [k for k in ("what", "date", "torch", "cpu", "cpu_threads", "gpus") if k not in prov]: return f"provenance lacks {missing}"
+    if wrong := [k for k in ("what", "date", "torch", "cpu") if not isinstance(prov[k], str)]: return f"provenance {wrong} must be text"
+    if not isinstance(prov["cpu_threads"], int) or isinstance(prov["cpu_threads"], bool): return "provenance cpu_threads must be an integer"
+    if prov.get("cuda") is not None and not isinstance(prov["cuda"], str): return "provenance cuda must be text or null"
+    if not isinstance(prov.get("cpu_only", False), bool): return "provenance cpu_only must be true or false"
+    gpus = prov["gpus"]
+    if not isinstance(gpus, list) or not all(isinstance(g, dict) and isinstance(g.get("name"), str) for g in gpus):
+        return "provenance gpus must be a list of objects, each with a name (text)"
+    timings = d.get("timings")
+    if not isinstance(timings, list) or not timings: return "no timings (a non-empty list)"
+    for t in timings:
+        if problem := _timing_problem(t): return problem
+    return None
+
+
 def load_record(path: str | Path) -> Record:
-    "Read one record file; a missing, corrupt or malformed file raises `RecordError` naming it."
+    """Read one record file; a missing, unreadable or malformed file — JSON nested too deeply, a field of the wrong
+    type, a NaN or negative median — raises `RecordError` naming the file and what is wrong (one line)."""
     path = Path(path)
     try: d = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError: raise RecordError(f"record file {path} does not exist") from None
+    except FileNotFoundError: raise RecordError(f"record file {shown(path)} does not exist") from None
+    except RecursionError: raise RecordError(f"record file {shown(path)} is not a record: its JSON is nested too deeply") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RecordError(f"record file {path} is not readable JSON: {e}") from None
-    try:
-        if d.get("schema") != SCHEMA: raise ValueError(f"schema {d.get('schema')!r}, expected {SCHEMA}")
-        prov = d["provenance"]
-        missing = [k for k in ("what", "date", "torch", "cpu", "cpu_threads", "gpus") if k not in prov]
-        if missing: raise ValueError(f"provenance lacks {missing}")
-        timings = [Timing.from_dict(t) for t in d["timings"]]
-        if not timings: raise ValueError("no timings")
-        return Record(d["experiment"], timings, prov, path)
-    except (AttributeError, KeyError, TypeError, ValueError) as e:
-        raise RecordError(f"record file {path} is malformed: {e}") from None
-
+        raise RecordError(f"record file {shown(path)} is not readable JSON: {e}") from None
+    if problem := _record_problem(d): raise RecordError(f"record file {shown(path)} is malformed: {problem}")
+    return Record(d["experiment"], [Timing.from_dict(t) for t in d["timings"]], d["provenance"], path)
 
 def load_records(experiment: str | None = None, folders: list[str | Path] | None = None,
                  skipped: list | None = None) -> list[Record]:

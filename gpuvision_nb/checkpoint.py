@@ -183,6 +183,28 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     return ck
 
 
+def _count(v, lo: int = 0) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What is wrong with the keys of a manifest's `meta` that resuming a run relies on (`fit` and `run_training`
+    write them; any other key is the caller's), or None: so a hand-edited or damaged manifest is refused by name
+    here, not met later as an IndexError or AttributeError deep inside a resume."""
+    phases = meta.get("phases")
+    if phases is not None and not (isinstance(phases, list) and phases and all(
+            isinstance(p, list) and len(p) == 2 and _count(p[0]) and _count(p[1]) and p[0] <= p[1] for p in phases)):
+        return f"has meta phases {repr(phases)[:60]}, not a list of [start, end] epoch pairs"
+    for key, lo in (("epochs", 0), ("steps_per_epoch", 0), ("accumulate", 1), ("world_size", 1), ("size", 1), ("in_channels", 1)):
+        if key in meta and meta[key] is not None and not _count(meta[key], lo):
+            return f"has meta {key} {repr(meta[key])[:40]}, not an int >= {lo}"
+    for key in ("data", "settings", "model"):
+        if key in meta and not isinstance(meta[key], dict) and not (key == "model" and isinstance(meta[key], str)):
+            return f"has meta {key} of type {type(meta[key]).__name__}, not an object"
+    if "classes" in meta and not (isinstance(meta["classes"], list) and all(isinstance(c, str) for c in meta["classes"])):
+        return "has meta classes that are not a list of names"
+    return None
+
+
 def _manifest_problem(m) -> str | None:
     "What is wrong with a parsed manifest, or None: the schema every loader relies on."
     if not isinstance(m, dict): return f"is a JSON {type(m).__name__}, not an object"
@@ -191,6 +213,7 @@ def _manifest_problem(m) -> str | None:
     if m["format"] != 1: return f"has format {m['format']!r}; this version reads format 1"
     if isinstance(m["epoch"], bool) or not isinstance(m["epoch"], int) or m["epoch"] < 0: return f"has epoch {m['epoch']!r}, not an int >= 0"
     if not isinstance(m["meta"], dict): return f"has meta of type {type(m['meta']).__name__}, not an object"
+    if problem := _meta_problem(m["meta"]): return problem
     if not isinstance(m["sha256"], dict) or set(m["sha256"]) != {WEIGHTS, STATE} or not all(isinstance(v, str) for v in m["sha256"].values()):
         return f"must list the SHA-256 of exactly {WEIGHTS} and {STATE}"
     return None

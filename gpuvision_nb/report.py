@@ -4,6 +4,8 @@
 
 # %% ../nbs/15_results.ipynb #8fa9b4b5
 from __future__ import annotations
+import warnings
+
 import matplotlib.pyplot as plt
 from matplotlib.ticker import EngFormatter
 
@@ -12,11 +14,20 @@ from .bench import Record, Table, Timing, fmt_rate, load_records
 from .device import Prediction, cpu_name, gpu_spec, predict_rate
 
 # %% auto #0
-__all__ = ['UNITS', 'record_units', 'best_by_device', 'headline_rows', 'predict_timing', 'prediction_rows', 'ResultsTable',
-           'results_table', 'headline_chart', 'headline_charts']
+__all__ = ['UNITS', 'all_records', 'record_units', 'best_by_device', 'headline_rows', 'predict_timing', 'prediction_rows',
+           'ResultsTable', 'results_table', 'headline_chart', 'headline_charts']
 
 # %% ../nbs/15_results.ipynb #bca06185
 UNITS = ("img", "FLOP", "B")
+
+
+def all_records() -> list[Record]:
+    """Every record `load_records` finds; one that can't be read (corrupt, or a field of the wrong type) is left out
+    with a one-line warning naming it, so one bad file never hides the rest of the table."""
+    skipped = []
+    recs = load_records(skipped=skipped)
+    for e in skipped: warnings.warn(f"skipped {e}", stacklevel=2)
+    return recs
 
 
 def record_units(rec: Record) -> list[str]:
@@ -47,7 +58,7 @@ def headline_rows(records: list[Record] | None = None) -> list[dict]:
     and GPU rate and, inside a GPU record, the speed-up measured in that one run — against the CPU's best timing of
     the same kind of work (the first word of the labels: 'matmul', 'conv3x3', 'bf16', ...); no kind in common, no
     speed-up."""
-    records = load_records() if records is None else records
+    records = all_records() if records is None else records
     newest = {}
     for r in records:                                   # oldest first, so later ones win
         newest[(r.experiment, "gpu" if r.gpu else "cpu")] = r
@@ -94,7 +105,7 @@ def predict_timing(experiment: str, t: Timing, gpu: str) -> Prediction | None:
 
 def prediction_rows(records: list[Record] | None = None) -> list[dict]:
     "Each GPU timing of the newest GPU record of every experiment, beside its datasheet bound (`predict_timing`)."
-    records = load_records() if records is None else records
+    records = all_records() if records is None else records
     newest = {r.experiment: r for r in records if r.gpu}
     rows = []
     for exp, r in sorted(newest.items()):
@@ -139,7 +150,7 @@ def headline_chart(records: list[Record] | None = None, ax=None, unit: str = "im
     """The best rates of every experiment in `unit` (log scale): CPU and GPU bars from the same GPU record, with the
     speed-up of that run; without a GPU record, the CPU bar and a diamond at the datasheet bound on `gpu` (default:
     the reference GPU) where `predict_timing` has a model. Returns the axes."""
-    records = load_records() if records is None else records
+    records = all_records() if records is None else records
     gpu = gpu or _reference_gpu(records)
     by_exp = {}
     for r in headline_rows(records):
@@ -176,7 +187,7 @@ def headline_chart(records: list[Record] | None = None, ax=None, unit: str = "im
 
 def headline_charts(records: list[Record] | None = None):
     "`headline_chart` for every unit that has results, one panel each; returns the figure."
-    records = load_records() if records is None else records
+    records = all_records() if records is None else records
     units = [u for u in UNITS if any(r["unit"] == u for r in headline_rows(records))] or ["img"]
     n = {u: len({r["experiment"] for r in headline_rows(records) if r["unit"] == u}) for u in units}
     fig, axs = plt.subplots(len(units), 1, figsize=(10, sum(0.9 + 0.5 * max(1, k) for k in n.values())),

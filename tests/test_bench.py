@@ -1,5 +1,5 @@
 "Timing, comparing and recording (chapter 02)."
-import errno, json, time
+import errno, json, os, sys, time
 from unittest import mock
 
 import pytest
@@ -145,6 +145,9 @@ def test_record_goes_to_the_env_folder_by_default(tmp_path, monkeypatch):
 def test_repo_results_dir_is_the_checkout():
     d = repo_results_dir()
     assert d is None or (d.parent.name == "nbs" and (d.parent.parent / "settings.ini").exists())
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    if (root / "settings.ini").exists() and (root / "nbs").is_dir(): assert d == root / "nbs" / "results"   # run from a checkout
 
 
 def test_record_path_for_cpu(tmp_path):
@@ -293,3 +296,200 @@ def test_check_number_refuses_non_finite_even_without_finite_bounds():
     assert check_number(1e300, "x", 0, math.inf) == 1e300 and check_number(2, "n", 1, math.inf, int) == 2
     for v in (math.inf, math.nan):
         with pytest.raises(ValueError, match="x must be a finite number"): check_number(v, "x", -math.inf, math.inf)
+
+
+# --------------------------------------------------------------------------- mutants mutmut found alive (issue 21)
+
+@pytest.mark.parametrize("seconds, text", [
+    (1.0, "1 s"), (0.999, "999 ms"), (1e-3, "1 ms"), (9.99e-4, "999 µs"), (1e-6, "1 µs"), (1e-9, "1 ns"),
+    (5e-10, "0.5 ns"), (0.0, "0 ns"), (99.9, "99.9 s"), (100.0, "100 s"), (3600.0, "3600 s"), (0.1234, "123 ms"),
+    (-2e-3, "-2 ms"), (None, "—"), (float("nan"), "—"), (float("inf"), "—"), (float("-inf"), "—")])
+def test_fmt_time_edges(seconds, text):
+    assert fmt_time(seconds) == text
+
+
+@pytest.mark.parametrize("rate, unit, text", [
+    (1.0, "item", "1 item/s"), (999.0, "img", "999 img/s"), (1000.0, "img", "1 kimg/s"), (1.54e5, "img", "154 kimg/s"),
+    (1e6, "B", "1 MB/s"), (1e9, "FLOP", "1 GFLOP/s"), (1e15, "FLOP", "1 PFLOP/s"), (2e18, "FLOP", "2e+03 PFLOP/s"),
+    (0.5, "item", "0.5 item/s"), (0.0, "item", "0 item/s"), (-2000.0, "B", "-2 kB/s"), (None, "item", "—"),
+    (float("nan"), "item", "—"), (float("inf"), "item", "—")])
+def test_fmt_rate_edges(rate, unit, text):
+    assert fmt_rate(rate, unit) == text
+
+
+def test_speedups_against_a_baseline_device_pair_each_label_with_its_own_baseline():
+    ts = [Timing("a", "cpu", 0.02, 0.0, [0.02]), Timing("a", "cuda:0", 0.005, 0.0, [0.005]),
+          Timing("b", "cpu", 0.3, 0.0, [0.3], 60.0, "img"), Timing("b", "cuda:0", 0.1, 0.0, [0.1], 60.0, "img"),
+          Timing("c", "cuda:0", 0.1, 0.0, [0.1])]                       # no cpu baseline for "c"
+    c = compare(ts, baseline_device="cpu")
+    assert [c.speedup(t) for t in ts] == [pytest.approx(1), pytest.approx(4), pytest.approx(1), pytest.approx(3), None]
+    rows = c.table_rows()
+    assert [r["vs cpu"] for r in rows] == ["1.00x", "4.00x", "1.00x", "3.00x", "—"]
+    assert compare(ts, baseline="b").speedup(ts[0]) == pytest.approx(15)   # by label: the first "b" (time ratio)
+    assert compare(ts, baseline=3).speedup(ts[2]) == pytest.approx(1 / 3)  # by index: rates (60 img / 0.3 s vs / 0.1 s)
+    assert "vs b" in compare(ts, baseline=2).table_rows()[0]
+    with pytest.raises(ValueError, match="baseline 'z' is not one of"): compare(ts, baseline="z")
+    with pytest.raises(ValueError, match="no timings"): compare([])
+
+
+def _fake_time_fn(calls):
+    "A stand-in for `bench.time_fn` that records what it was asked to time (no clock: deterministic)."
+    def fake(fn, *args, label=None, device=None, items=None, unit="item", params=None, **kw):
+        calls.append({"fn": fn, "args": args, "device": device, "items": items, "params": params, "label": label})
+        return Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, dict(params or {}))
+    return fake
+
+
+def test_sweeps_time_square_matmuls_and_convs_on_the_given_device(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    ts = bench.matmul_sweep("cpu", [8, 16])
+    assert [tuple(c["args"][0].shape) + tuple(c["args"][1].shape) for c in calls] == [(8, 8, 8, 8), (16, 16, 16, 16)]
+    assert all(c["device"] == torch.device("cpu") for c in calls) and [t.items for t in ts] == [2 * 8**3, 2 * 16**3]
+    calls.clear(); ts = bench.run_sweep("conv", "cpu", quick=True)
+    assert [c["params"] for c in calls] == [{"n": b, "channels": 64, "size": 32} for b in (1, 64)]
+    assert [tuple(c["args"][0].shape) for c in calls] == [(1, 64, 32, 32), (64, 64, 32, 32)]
+    assert [c["items"] for c in calls] == [2 * 64 * 64 * 9 * 32 * 32 * b for b in (1, 64)]
+    calls.clear(); bench.matmul_sweep("cpu", [4], dtype=torch.float64)
+    assert [x.dtype for x in calls[0]["args"]] == [torch.float64, torch.float64]
+    assert bench.default_sizes("cpu", quick=True) == {"matmul": [64, 512], "conv": [1, 64]}
+    assert bench.default_sizes("cuda:0", quick=True) == {"matmul": [64, 512, 4096], "conv": [1, 64, 1024]}
+
+
+def test_sync_pitfall_labels_its_two_readings(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    naive, right = bench.sync_pitfall("cpu", n=16, calls=2, trials=2)
+    assert naive.device == "cpu" and naive.params == {"n": 16, "pitfall": True} and naive.items == 2 * 16**3
+    assert len(naive.times) == 2 and calls[0]["device"] == torch.device("cpu") and right.params == {"n": 16}
+
+
+def test_default_mode_and_results_dir_fallbacks(monkeypatch, tmp_path):
+    mask = os.umask(0o022)
+    try: assert (default_mode(), default_mode(folder=True)) == (0o644, 0o755)
+    finally: os.umask(mask)
+    monkeypatch.delenv(RESULTS_ENV); monkeypatch.setattr(bench, "repo_results_dir", lambda: None); monkeypatch.chdir(tmp_path)
+    assert bench.results_dir() == tmp_path / "gpuvision-results"
+    if not torch.cuda.is_available(): assert bench.provenance("x")["cudnn"] is None and bench.provenance("x")["gpus"] == []
+
+
+def test_text_table_pads_short_words_on_the_right():
+    lines = text_table([{"name": "a", "n": "1"}, {"name": "long", "n": "22"}], left=("name",)).splitlines()
+    assert lines == ["name   n", "----  --", "a      1", "long  22"]
+
+
+def test_comparison_plot_draws_rates_or_medians(monkeypatch):
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing("a", "cpu", 0.5, 0.1, [0.5], 10.0, "img"), Timing("b", "cpu", 0.25, 0.0, [0.25], 10.0, "img")]
+    ax = compare(ts).plot()
+    assert [p.get_width() for p in ax.patches] == [pytest.approx(40), pytest.approx(20)]   # reversed: b on top
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx((7, 0.5 + 0.45 * 2))
+    ax = compare(ts).plot(metric="time")
+    assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "lower is better"
+
+
+def test_number_arg_messages_name_the_range_without_a_stray_it():
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError) as e: bench.number_arg(1, 10, int)("11")
+    assert str(e.value) == "must be an integer from 1 to 10, got 11"
+
+
+def test_table_details_headers_right_aligned_first_columns_and_messages():
+    assert text_table([{"n": "1"}, {"n": "22"}]).splitlines() == [" n", "--", " 1", "22"]   # numbers: padded on the left
+    assert "<thead><tr><th" in html_table([{"a": 1}]) and "<tbody><tr><td" in html_table([{"a": 1}])
+    assert (bench.number_arg(1, 2, int).__name__, bench.number_arg(1, 2).__name__) == ("integer", "number")   # argparse's "invalid integer value"
+    class Mine(Table): pass
+    with pytest.raises(NotImplementedError, match="^Mine must define table_rows"): Mine().table_rows()
+    with pytest.raises(ValueError, match="^compare: no timings given$"): compare([])
+
+
+def test_comparison_plot_axes_units_and_colours():
+    import matplotlib; matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+    one = [Timing("a", "cuda:0", 0.5, 0.1, [0.5], 10.0, "img")]
+    ax = compare(one).plot()                                   # a single timing plots too
+    assert ax.xaxis.get_major_formatter().unit == "img/s" and to_hex(ax.patches[0].get_facecolor()) == "#7fbf6a"
+    ax = compare([Timing("a", "cpu", 0.5, 0.1, [0.5])]).plot(metric="time")
+    assert ax.xaxis.get_major_formatter().unit == "s" and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"
+
+
+def test_defaults_item_unit_and_the_shipped_records_folder(monkeypatch, tmp_path):
+    assert fmt_rate(5.0) == "5 item/s" and time_fn(lambda: None, min_run_time=0.001, min_repeats=1, warmup=0).unit == "item"
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path))                 # nothing here: the checkout's nbs/results/ still read
+    if repo_results_dir() is not None: assert load_records()
+
+
+def test_plot_sweep_draws_one_line_per_device_with_rates():
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing(f"m {n}", d, 1 / n, 0.0, [1 / n], 10.0 * n, "FLOP", {"n": n}) for d in ("cpu", "cuda:0") for n in (2, 4)]
+    ax = bench.plot_sweep(ts, "t")
+    assert [l.get_label() for l in ax.get_lines()] == ["cpu", "cuda:0"] and ax.get_lines()[0].get_marker() == "o"
+    assert list(ax.get_lines()[1].get_ydata()) == [20 * 2, 40 * 4] and ax.yaxis.get_major_formatter().unit == "FLOP/s"
+
+
+def test_default_sweeps_record_flags_and_table_html_without_title(monkeypatch, tmp_path):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    bench.conv_sweep("cpu", channels=2, size=4)                       # no batches: the full default list
+    assert [c["params"]["n"] for c in calls] == bench.default_sizes("cpu")["conv"]
+    assert all(isinstance(c["fn"], torch.nn.Conv2d) and not c["fn"].training for c in calls)   # the conv, in eval mode
+    assert set(bench.default_sizes("cpu")) == {"matmul", "conv"} and bench.default_sizes("cpu")["matmul"][0] == 16
+    rec = record("flags", [Timing("t", "cpu", 1.0, 0.0)], "x", folder=tmp_path, cpu_only=True)
+    assert rec.cpu_only and load_record(rec.path).cpu_only
+    class Untitled(Table):
+        def table_rows(self): return [{"a": 1}]
+    assert "<td" in Untitled()._repr_html_()
+    import gpuvision_nb
+    monkeypatch.setattr(gpuvision_nb, "__file__", str(tmp_path / "site" / "gpuvision_nb" / "__init__.py"))
+    assert repo_results_dir() is None                                 # an installed package: no checkout's nbs/results/
+
+
+def test_a_timing_without_readings_loads():
+    d = Timing("t", "cpu", 1.0, 0.0).to_dict(); del d["times"]
+    assert bench._timing_problem(d) is None
+
+
+def test_plot_sweep_alone_has_its_size_and_rate_unit():
+    import matplotlib; matplotlib.use("Agg")
+    ax = bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})])
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx((6, 3.6)) and ax.yaxis.get_major_formatter().unit == "B/s"
+
+
+def test_more_details_labels_units_sizes_html_total_and_command(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    ts = bench.conv_sweep("cpu", [2], channels=2, size=4)
+    assert calls[0]["label"] == "conv3x3 c2 b2" and ts[0].unit == "FLOP"
+    assert bench.default_sizes("cpu") == {"matmul": [16, 64, 256, 1024, 2048], "conv": bench.default_sizes("cpu")["conv"]}
+    h = html_table([{"a": 1}, {"a": 2}], total=True)
+    assert "<thead><tr><th" in h and ">a</th>" in h and h.count("font-weight:bold") == 1 and h.index("bold") > h.index(">1<")
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/gpuvision", "bench", "--quick"])
+    assert bench._command() == "gpuvision bench --quick"
+    d = Timing("t", "cpu", 1.0, 0.0, [1.0], 0).to_dict(); assert bench._timing_problem(d) is None   # no work done: allowed
+    import matplotlib; matplotlib.use("Agg")
+    assert bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})]).get_xlabel() == "problem size n"
+
+
+def test_titles_columns_totals_bounds_and_parents(tmp_path):
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing("a", "cpu", 0.5, 0.1, [0.5], 10.0, "img")]
+    c = compare(ts); assert c.title == "" and str(c).splitlines()[0].startswith("what")
+    assert c.table_rows()[0]["device"] == "cpu" and compare(ts, title="T").plot().get_title() == "T"
+    assert bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})], "S").get_title() == "S"
+    assert bench.check_number(10, "x", 1, 10) == 10 and bench.check_number(1, "x", 1, 10, int) == 1      # both bounds included
+    assert bench.default_sizes("cuda:0")["matmul"][-2:] == [4096, 8192]
+    class Totals(Table):
+        total = True
+        def table_rows(self): return [{"n": "1"}, {"n": "2"}]
+    assert str(Totals()).splitlines() == ["n", "-", "1", "-", "2"]
+    p = ensure_writable(tmp_path / "a" / "b" / "r.json"); assert p.parent.is_dir() and not list(p.parent.iterdir())
+
+
+def test_sweep_passthrough_units_alignment_and_the_naive_per_call_time(monkeypatch):
+    calls = []; monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    seen = []; monkeypatch.setattr(bench, "matmul_sweep", lambda d, sizes, min_run_time: seen.append((sizes, min_run_time)) or [])
+    bench.run_sweep("matmul", "cpu", min_run_time=0.07)
+    assert seen == [(bench.default_sizes("cpu")["matmul"], 0.07)]     # full sizes unless quick; the run time passed on
+    assert bench.default_sizes("cpu")["conv"] == [1, 8, 64, 256]
+    monkeypatch.undo(); calls.clear(); monkeypatch.setattr(bench, "time_fn", _fake_time_fn(calls))
+    assert bench.matmul_sweep("cpu", [4])[0].unit == "FLOP"
+    assert "text-align" not in html_table([{"w": "x"}], left=("w",)) and "text-align:right" in html_table([{"w": "x"}])
+    clock = iter(range(10**6)); monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(clock)))
+    naive, _ = bench.sync_pitfall("cpu", n=4, calls=4, trials=2)      # a fake clock: each read 1 s after the last
+    assert naive.times == [0.25, 0.25] and naive.unit == "FLOP"

@@ -267,7 +267,7 @@ def test_weights_bytes_refuses_non_tensor_state():
     class Odd(nn.Module):
         def get_extra_state(self): return {"x": 1}
         def set_extra_state(self, s): pass
-    with pytest.raises(CheckpointError, match="holds state safetensors can't store"):
+    with pytest.raises(CheckpointError, match="^Odd holds state safetensors can't store"):
         weights_bytes(Odd())
 
 
@@ -294,3 +294,161 @@ def test_load_restores_the_random_state_only_when_asked(tmp_path):
     assert after_save[:2] == again[:2] and torch.equal(after_save[2], again[2])     # the generators continue as saved
     load_checkpoint(tmp_path, m2, restore_rng=False)
     assert not torch.equal(torch.rand(2), after_save[2])
+
+
+# --------------------------------------------------------------------------- mutants mutmut found alive (issue 21)
+
+def test_keep_1_leaves_only_the_checkpoint_just_written(tmp_path):
+    for e in (1, 2, 3): save_checkpoint(tmp_path, tiny(), epoch=e, keep=1)
+    assert [p.name for p in checkpoints(tmp_path)] == ["epoch-0003"] and latest_checkpoint(tmp_path).name == "epoch-0003"
+
+
+@pytest.mark.parametrize("epoch", [-1, 1.0, True, "1"])
+def test_save_refuses_an_epoch_that_is_not_an_int_from_0(tmp_path, epoch):
+    with pytest.raises(ValueError, match="epoch must be an int >= 0"):
+        save_checkpoint(tmp_path, tiny(), epoch=epoch)
+    assert not list(tmp_path.glob("epoch-*"))
+    assert save_checkpoint(tmp_path, tiny(), epoch=0).name == "epoch-0000"      # 0 is a valid epoch (before training)
+
+
+@pytest.mark.parametrize("epoch, ok", [(-1, False), (0, True), (True, False), (1.5, False)])
+def test_the_manifest_epoch_must_be_an_int_from_0(tmp_path, epoch, ok):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=0)
+    m = json.loads((ck / MANIFEST).read_text()); m["epoch"] = epoch; (ck / MANIFEST).write_text(json.dumps(m))
+    if ok: assert verify_checkpoint(ck)["epoch"] == 0
+    else:
+        with pytest.raises(CheckpointError, match=r"manifest.json has epoch .*not an int >= 0"): verify_checkpoint(ck)
+
+
+def test_epoch_of_reads_only_checkpoint_names():
+    assert [epoch_of(n) for n in ("epoch-0012", "epoch-10000", "/a/b/epoch-0000")] == [12, 10000, 0]
+    assert [epoch_of(n) for n in ("epoch-12", "epoch-0012x", "xepoch-0012", "epoch-00a1", ".epoch-0012-tmp")] == [None] * 5
+
+
+def test_unwrap_takes_off_compile_and_data_parallel_wrappers_at_any_depth(tmp_path):
+    from gpuvision_nb.checkpoint import unwrap
+    m = tiny()
+    compiled = torch.compile(m)                                  # wrapping compiles nothing until it is called
+    assert unwrap(compiled) is m and unwrap(torch.nn.DataParallel(compiled)) is m and unwrap(m) is m
+    assert weights_bytes(torch.nn.DataParallel(compiled)) == weights_bytes(m)          # no `_orig_mod.`/`module.` keys
+    save_checkpoint(tmp_path, compiled, epoch=1)
+    m2 = tiny(); load_checkpoint(tmp_path, torch.compile(m2)); assert same(m, m2)
+
+
+def test_weights_of_channels_last_and_tied_models_are_saved(tmp_path):
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1)).to(memory_format=torch.channels_last)
+    save_checkpoint(tmp_path / "a", conv, epoch=1)               # non-contiguous weights: safetensors needs copies
+    c2 = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1)); load_checkpoint(tmp_path / "a", c2); assert same(conv, c2)
+    tied = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)); tied[1].weight = tied[0].weight
+    save_checkpoint(tmp_path / "b", tied, epoch=1)               # shared storage: saved as two tensors, not refused
+    t2 = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)); load_checkpoint(tmp_path / "b", t2)
+    assert torch.equal(t2[0].weight, tied[0].weight) and torch.equal(t2[1].weight, tied[0].weight)
+
+
+def test_the_manifest_is_readable_text(tmp_path):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1, meta={"model": "tiny"})
+    text = (ck / MANIFEST).read_text()
+    assert text.count("\n") > 5 and json.loads(text)["meta"] == {"model": "tiny"}     # one key a line: diffable
+
+
+def test_messages_name_the_missing_manifest_and_an_unreadable_latest(tmp_path):
+    (tmp_path / "epoch-0001").mkdir()
+    with pytest.raises(CheckpointError, match=r"epoch-0001 is not a checkpoint: manifest.json is missing"):
+        verify_checkpoint(tmp_path / "epoch-0001")
+    (tmp_path / LATEST).mkdir()                                  # `latest` that can't be read as a file
+    with pytest.raises(CheckpointError, match=r"can't read .*latest: Is a directory"):
+        latest_checkpoint(tmp_path)
+
+
+def test_cuda_random_states_are_captured_and_restored_where_the_devices_match(monkeypatch):
+    fake = [torch.tensor([1, 2, 3], dtype=torch.uint8)]; restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: fake)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    s = rng_state(); assert s["cuda"] is fake
+    set_rng_state(s); assert restored == [fake]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)   # another machine: CUDA states left alone
+    set_rng_state(s); assert restored == [fake]
+    set_rng_state({**s, "cuda": []}); assert restored == [fake]
+
+
+def test_lock_holder_text_of_a_lock_file_not_yet_written(tmp_path):
+    from gpuvision_nb.checkpoint import _holder
+    (tmp_path / "l").write_text(""); fd = os.open(tmp_path / "l", os.O_RDONLY)
+    try: assert _holder(fd) == "a process that has not yet written its PID"
+    finally: os.close(fd)
+
+
+@pytest.mark.parametrize("meta, says", [
+    ({"phases": "abc"}, "meta phases 'abc', not a list of [start, end]"), ({"phases": []}, "meta phases"),
+    ({"phases": [[0, "3"]]}, "meta phases"), ({"phases": [[3, 1]]}, "meta phases"), ({"phases": [[0, True]]}, "meta phases"),
+    ({"phases": [[0, 2, 4]]}, "meta phases"), ({"data": "abc"}, "meta data of type str"), ({"settings": [1]}, "meta settings of type list"),
+    ({"epochs": -1}, "meta epochs -1, not an int >= 0"), ({"steps_per_epoch": "10"}, "meta steps_per_epoch"),
+    ({"accumulate": 0}, "meta accumulate 0, not an int >= 1"), ({"size": 0}, "meta size 0, not an int >= 1"),
+    ({"in_channels": "3"}, "meta in_channels '3'"), ({"world_size": 1.5}, "meta world_size"),
+    ({"classes": "abc"}, "meta classes that are not a list of names"), ({"classes": ["a", 2]}, "meta classes that are not a list of names"), ({"model": 3}, "meta model of type int")])
+def test_resume_state_of_the_wrong_type_is_refused_by_the_manifest_check(tmp_path, meta, says):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1, meta={"phases": [[0, 2]], "epochs": 2, "data": {}, "settings": {}})
+    m = json.loads((ck / MANIFEST).read_text()); m["meta"].update(meta); (ck / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(CheckpointError, match=r"manifest.json has meta"): verify_checkpoint(ck)
+    with pytest.raises(CheckpointError) as e: load_checkpoint(tmp_path, tiny())
+    assert says in str(e.value)
+
+
+def test_meta_the_resume_check_does_not_know_is_the_callers(tmp_path):
+    meta = {"phases": [[0, 2], [2, 5]], "epochs": None, "model": "tiny", "recipe": {"lr": 0.1}, "video_model": [1], "x": "y"}
+    assert load_checkpoint(save_checkpoint(tmp_path, tiny(), epoch=1, meta=meta), tiny())["meta"] == meta
+
+
+def test_sweep_removes_trash_and_load_returns_the_path_and_default_epoch_0(tmp_path):
+    from gpuvision_nb.checkpoint import _holder
+    ck = save_checkpoint(tmp_path, tiny())                          # the default epoch is 0
+    assert ck.name == "epoch-0000" and load_checkpoint(tmp_path, tiny())["path"] == ck
+    (tmp_path / ".trash-epoch-0000-1-2").mkdir()                    # left by a kill between rename and delete
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    assert not list(tmp_path.glob(".trash-*"))
+    (tmp_path / "l").write_bytes(b"pid 1 \xff"); fd = os.open(tmp_path / "l", os.O_RDONLY)
+    try: assert _holder(fd) == "pid 1 \ufffd"                       # a damaged lock file still names its holder
+    finally: os.close(fd)
+
+
+def test_a_damaged_random_state_is_refused_by_name(tmp_path):
+    from gpuvision_nb.checkpoint import sha256
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1)
+    state = torch.load(ck / STATE, weights_only=True); state["rng"]["python"] = "x"
+    torch.save(state, ck / STATE)
+    m = json.loads((ck / MANIFEST).read_text()); m["sha256"][STATE] = sha256(ck / STATE); (ck / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(CheckpointError, match=r"state.pt: its random state is damaged"): load_checkpoint(tmp_path, tiny())
+    assert load_checkpoint(tmp_path, tiny(), restore_rng=False)["epoch"] == 1
+
+
+def test_save_creates_nested_folders_and_keeps_two_by_default(tmp_path):
+    for e in (1, 2, 3): save_checkpoint(tmp_path / "a" / "b", tiny(), epoch=e)
+    assert [p.name for p in checkpoints(tmp_path / "a" / "b")] == ["epoch-0002", "epoch-0003"]
+
+
+def test_more_details_of_save_and_load(tmp_path, monkeypatch):
+    import tempfile
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CheckpointError, match=r"can't create checkpoint folder .*file/x: Not a directory"):
+        save_checkpoint(tmp_path / "file" / "x", tiny())
+    seen = []; real = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **k: seen.append(k.get("dir")) or real(**k))
+    save_checkpoint(tmp_path / "run", tiny(), epoch=1)
+    assert seen == [tmp_path / "run"]                               # beside the checkpoint: the rename stays atomic
+    bigger = nn.Sequential(*tiny(), nn.Linear(2, 2))
+    with pytest.raises(CheckpointError, match=r"does not fit this model: missing \['4.bias', '4.weight'\], unexpected \[\]"):
+        load_checkpoint(tmp_path / "run", bigger)
+    meta = {"steps_per_epoch": 0, "epochs": 0}                        # a run planned for 0 epochs: valid
+    assert load_checkpoint(save_checkpoint(tmp_path / "z", tiny(), meta=meta), tiny())["meta"] == meta
+
+
+def test_sweep_of_a_temporary_latest_and_a_scheduler_restored_without_an_optimizer(tmp_path):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    (tmp_path / ".latest.123.tmp").write_text("epoch-0001")         # left by a kill inside write_atomic
+    m, opt, sched = trained(); save_checkpoint(tmp_path, m, opt, sched, epoch=2)
+    assert not list(tmp_path.glob(".latest.*"))
+    m2, opt2, sched2 = trained(0)
+    load_checkpoint(tmp_path, m2, None, sched2)                      # no optimizer: the scheduler is still restored
+    assert sched2.state_dict()["last_epoch"] == sched.state_dict()["last_epoch"] == 3

@@ -418,3 +418,53 @@ def test_shard_data_keeps_the_global_batch_so_any_world_size_makes_the_same_upda
         assert dataclasses.asdict(shards[0])["classes"] == ["a", "b"]
     with pytest.raises(ValueError, match="smaller than the 4 processes"): shard_data(dataclasses.replace(fd, train=GPULoader(
         x, y, batch_size=3, device="cpu", mean=(0.5,), std=(0.25,))), 0, 4)
+
+
+KILL_RANK_1 = '''
+import os
+if os.environ.get("RANK") == "1" and os.environ.get("GPUVISION_NPROC_WORKER"):
+    import signal, torch
+    _backward, _calls = torch.autograd.backward, [0]
+    def backward(*a, **k):
+        _calls[0] += 1
+        if _calls[0] == 3: os.kill(os.getpid(), signal.SIGKILL)     # rank 1 dies inside training, at a chosen step
+        return _backward(*a, **k)
+    torch.autograd.backward = backward
+'''
+
+
+def test_a_rank_killed_under_nproc_leaves_one_line_per_process_not_a_gloo_traceback(tmp_path):
+    "Issue 21.6: rank 1 is SIGKILLed at its 3rd backward (a sitecustomize hook, no timing); rank 0 is mid all-reduce."
+    data, out, hook = _tiny_images(tmp_path / "data"), tmp_path / "run", tmp_path / "hook"
+    hook.mkdir(); (hook / "sitecustomize.py").write_text(KILL_RANK_1)
+    exe = os.path.join(os.path.dirname(sys.executable), "gpuvision")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([exe, "train", "--nproc", "2", "--data", str(data), "--epochs", "3", "--out", str(out), *CLI_FAST],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "rank 1 was killed by signal SIGKILL" in r.stderr, r.stderr
+    assert "gpuvision: rank 0: lost contact with another process" in r.stderr or "rank 0 was killed by signal SIGTERM" in r.stderr, r.stderr
+    assert len([l for l in r.stderr.splitlines() if l.strip()]) <= 6, r.stderr
+
+
+def test_failure_summary_and_lost_peer():
+    from types import SimpleNamespace as NS
+    from gpuvision_nb.distributed import failure_summary, lost_peer
+    f = {0: NS(exitcode=3, signal_name=lambda: ""), 1: NS(exitcode=-9, signal_name=lambda: "SIGKILL")}
+    assert failure_summary(f) == "rank 1 was killed by signal SIGKILL; rank 0 exited with code 3"
+    assert lost_peer(RuntimeError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:1234"))
+    assert lost_peer(dist.DistBackendError("x")) and not lost_peer(RuntimeError("shape mismatch")) and not lost_peer(ValueError("gloo"))
+
+
+def test_cli_worker_turns_a_lost_peer_into_one_line(monkeypatch, capsys):
+    import gpuvision_nb.cli as cli
+    from gpuvision_nb.distributed import cli_worker
+    monkeypatch.setenv("RANK", "0")
+    def lost(argv): raise dist.DistBackendError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [::1]:5\nmore\nlines")
+    monkeypatch.setattr(cli, "main", lost)
+    assert cli_worker([]) == 3
+    assert capsys.readouterr().err == ("gpuvision: rank 0: lost contact with another process, stopping "
+                                       "([gloo/transport/tcp/pair.cc:534] Connection closed by peer [::1]:5)\n")
+    def bug(argv): raise RuntimeError("shape mismatch")                # anything else is not hidden
+    monkeypatch.setattr(cli, "main", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"): cli_worker([])

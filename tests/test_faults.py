@@ -257,6 +257,10 @@ def _empty_state(ck):
     (_edit_manifest(lambda m: [m]), "manifest.json is a JSON list"),
     (_empty_state, "state.pt lacks ['epoch'"),
     (lambda ck: (ck.parent / "latest").write_bytes(b"\xff\xfe\x00"), "latest is damaged: not UTF-8"),
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "phases": "abc"}}), "has meta phases 'abc'"),     # was an IndexError
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "data": "abc"}}), "has meta data of type str"),   # was an AttributeError
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "settings": "x"}}), "has meta settings of type str"),
+    (_edit_manifest(lambda m: {**m, "meta": {**m["meta"], "phases": [[0, -1]]}}), "has meta phases"),
 ])
 def test_malformed_checkpoints_are_refused_naming_the_file(tmp_path, finished_run, damage, says):
     out = tmp_path / "run"; shutil.copytree(finished_run, out)
@@ -312,12 +316,30 @@ def test_everything_a_run_writes_is_readable_by_others(tmp_path, finished_run):
 
 # --------------------------------------------------------------------------- SIGKILL in a save loop
 
-def _save_forever(folder: str, seed: int) -> None:
-    "A child process: resume from the newest checkpoint, then save back to back (weights = epoch), until killed."
+_KILL_POINTS = ("_write_file", "fsync_path", "write_atomic", "_discard", "_prune", "_sweep")   # checkpoint's steps
+_OS_POINTS = ("replace", "rename", "unlink", "fsync")                                            # and the OS calls
+
+
+def _save_until(folder: str, stop_at: int, fd: int) -> None:
+    """A child process: resume from the newest checkpoint, then save back to back (weights = epoch). Every step of a
+    save (checkpoint's helpers and the os calls they make) counts as two points, before and after; at point `stop_at`
+    the child writes to pipe `fd` and waits there to be killed: the parent kills it at a chosen point, not a chosen time."""
     torch.set_num_threads(1)
-    from gpuvision_nb.checkpoint import latest_checkpoint
-    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.Linear(512, 256))
-    epoch = load_checkpoint(folder, model, restore_rng=False)["epoch"] if latest_checkpoint(folder) else 0
+    import gpuvision_nb.checkpoint as C
+    seen = [0]
+    def point():
+        seen[0] += 1
+        if seen[0] == stop_at:
+            os.write(fd, b"!")
+            while True: time.sleep(60)
+    def hooked(f):
+        def g(*a, **k):
+            point(); r = f(*a, **k); point(); return r
+        return g
+    for n in _KILL_POINTS: setattr(C, n, hooked(getattr(C, n)))
+    for n in _OS_POINTS: setattr(os, n, hooked(getattr(os, n)))     # a forked child: patches nothing in the parent
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 64))
+    epoch = load_checkpoint(folder, model, restore_rng=False)["epoch"] if C.latest_checkpoint(folder) else 0
     while True:
         epoch += 1
         with torch.no_grad():
@@ -325,19 +347,26 @@ def _save_forever(folder: str, seed: int) -> None:
         save_checkpoint(folder, model, epoch=epoch, keep=2)
 
 
-def test_sigkill_at_random_points_of_a_save_loop_never_breaks_latest(tmp_path):
+def test_sigkill_at_every_step_of_a_save_loop_never_breaks_latest(tmp_path):
+    "Deterministic (issue 21.7): the child says when it reached the chosen point, so a slow machine changes nothing."
+    import select
     from gpuvision_nb.checkpoint import verify_checkpoint
     folder, rng, ctx = tmp_path / "ck", random.Random(0), multiprocessing.get_context("fork")
-    newest = 0
-    for i in range(30):
-        child = ctx.Process(target=_save_forever, args=(str(folder), i)); child.start()
-        time.sleep(0.05 + rng.random() * 0.1)               # somewhere inside a save (each takes a few milliseconds)
+    newest, stops = 0, [1, 2, 3] + [rng.randrange(1, 120) for _ in range(27)]
+    for stop_at in stops:
+        r, w = os.pipe()
+        child = ctx.Process(target=_save_until, args=(str(folder), stop_at, w)); child.start(); os.close(w)
+        ready, _, _ = select.select([r], [], [], 300)        # a guard against a hang, not a timing assumption
+        reached = bool(ready) and os.read(r, 1) == b"!"; os.close(r)
         os.kill(child.pid, signal.SIGKILL); child.join()
-        m = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.Linear(512, 256))
-        info = load_checkpoint(folder, m, restore_rng=False)       # `latest` always names a complete, verified checkpoint
-        assert info["epoch"] >= newest and all(torch.all(p == info["epoch"]) for p in m.parameters())
-        newest = info["epoch"]
+        assert reached, f"the child died or hung before point {stop_at} (exit code {child.exitcode})"
+        m = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Linear(128, 64))
+        if newest or (folder / "latest").exists():
+            info = load_checkpoint(folder, m, restore_rng=False)    # `latest` always names a complete, verified checkpoint
+            assert info["epoch"] >= newest and all(torch.all(p == info["epoch"]) for p in m.parameters())
+            newest = info["epoch"]
         for ck in folder.glob("epoch-*"): verify_checkpoint(ck)     # and no checkpoint is ever half there
+    assert newest > 10                                        # the kills landed inside saves, at many different steps
     save_checkpoint(folder, m, epoch=newest + 1)
     assert sorted(p.name for p in folder.iterdir()) == sorted([*epoch_dirs(folder), "latest"])   # litter swept
 

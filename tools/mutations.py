@@ -2,7 +2,13 @@
 real change could introduce. For each: copy the package and the tests to a scratch tree, apply it, run the tests that
 should notice (-x); caught = they failed. A mutation whose text is no longer found is reported, not applied.
 
-    python tools/mutations.py [N ...]       (all, or only mutations N ...; about 6 minutes on a quiet 2-core box)"""
+    python tools/mutations.py [N ...]       (all, or only mutations N ...; about 6 minutes on a quiet 2-core box)
+
+Kept beside mutmut (`make mutate`, tools/mutate.py) because it makes the bugs mutmut 3 can't: mutmut changes
+operators, constants, names and call arguments inside one function, but never deletes or reorders statements
+(an fsync or a set_epoch call dropped, `latest` published before the rename, the seed set after the model is built)
+and never runs tests chosen across files (tests/test_faults.py -k …). Its 44 mutations are such bugs; mutmut's
+sample measures the rest."""
 import json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
