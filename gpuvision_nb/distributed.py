@@ -589,7 +589,7 @@ def cli_worker(argv: list[str] | None = None) -> int:
     """One process of `gpuvision … --nproc N`: the `gpuvision` command line (`cli.main`), except that losing another
     process — killed, out of memory, crashed — is one line naming this rank, not a 30-line gloo traceback; the
     launcher then says which rank died and how (`failure_summary`)."""
-    from .cli import main
+    from gpuvision_nb.cli import main
     try: return main(argv)
     except Exception as e:
         if not lost_peer(e): raise

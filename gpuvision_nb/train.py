@@ -665,8 +665,8 @@ def _source(start_from: str) -> tuple[nn.Module, dict]:
     """The model to fine-tune and its description {classes, size, in_channels, arch}, from `start_from`: a pretrained
     name ('seed', 'resnet': trained on the shapes), a run folder (its best weights, else its last), a checkpoint or a
     model file (`deploy.load_model`)."""
-    from .data import SHAPES as SHAPE_NAMES
-    from .deploy import load_model                            # deploy imports this module: imported when needed
+    from gpuvision_nb.data import SHAPES as SHAPE_NAMES
+    from gpuvision_nb.deploy import load_model                            # deploy imports this module: imported when needed
     if start_from in RECIPES:
         net, _ = pretrained(start_from, device="cpu")
         desc = {"classes": sorted(SHAPE_NAMES), "size": SHAPES["size"], "in_channels": 3}     # the shapes' class folders, sorted
@@ -693,8 +693,8 @@ def _initial_model(settings: dict, fd: FolderData, source, resumed: dict | None 
     """A new model for the run — or, fine-tuning, the `source` model with a new head when the classes differ, and with
     everything but the head frozen when `settings['freeze']` (transfer chapter's strategies). A resumed fine-tuning
     run is rebuilt from its checkpoint's model description `resumed` (`fit` loads its weights): it needs no source."""
-    from .models import build_model
-    from .transfer import freeze, replace_head
+    from gpuvision_nb.models import build_model
+    from gpuvision_nb.transfer import freeze, replace_head
     if resumed is not None and settings.get("start_from"): net = build_model(resumed)
     elif source is None: return get_model(settings["model"], len(fd.classes), in_channels=fd.in_channels, size=fd.size)
     else:
@@ -738,7 +738,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
     import csv, warnings
-    from .bench import check_output
+    from gpuvision_nb.bench import check_output
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
                     patience=patience, balance=balance, start_from=start_from, freeze=freeze)

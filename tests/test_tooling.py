@@ -39,6 +39,16 @@ def test_every_notebook_is_clean_and_error_free():
             assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), f"{p.name}: stored error output"
 
 
+def test_no_notebook_code_uses_a_relative_import():
+    """`from .x import y` works in the exported module but fails when the notebook itself runs (a notebook has no
+    package): chapters import `gpuvision_nb.x`, which nbdev_export keeps working in the module."""
+    import re
+    bad = [f"{p.name} cell {i}: {line.strip()}" for p in sorted((ROOT / "nbs").glob("*.ipynb"))
+           for i, c in enumerate(json.loads(p.read_text())["cells"]) if c["cell_type"] == "code"
+           for line in "".join(c["source"]).splitlines() if re.match(r"\s*from \.", line)]
+    assert not bad, "relative imports in notebooks:\n" + "\n".join(bad)
+
+
 def test_render_drops_hidden_cells_directives_and_widgets(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
