@@ -390,3 +390,22 @@ def test_scale_lr_linear_for_sgd_square_root_for_adamw():
     assert scale_lr(0.1, 8192, 256, "sgd") == pytest.approx(3.2)
     assert scale_lr(2e-3, 8192, 128, "adamw") == pytest.approx(0.016)
     with pytest.raises(ValueError, match="opt must be"): scale_lr(0.1, 2, 1, "lamb")
+
+
+def test_autocast_is_on_exactly_for_reduced_precisions():
+    "mutmut: `enabled=dtype is not None` flipped survived every test."
+    from gpuvision_nb.train import autocast
+    cpu = torch.device("cpu")
+    with autocast(cpu, "fp32"): assert not torch.is_autocast_enabled("cpu")
+    with autocast(cpu, "bf16"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def test_make_optimizer_passes_lr_weight_decay_and_nesterov():
+    "mutmut: AdamW's `lr` and SGD's `nesterov` could be dropped without a test noticing."
+    from gpuvision_nb.train import make_optimizer
+    m = torch.nn.Linear(2, 2)
+    g = make_optimizer(m, "sgd", lr=0.123, weight_decay=0.01).param_groups[0]
+    assert (g["lr"], g["momentum"], g["nesterov"], g["weight_decay"]) == (0.123, 0.9, True, 0.01)
+    g = make_optimizer(m, "adamw", lr=0.0042, weight_decay=0.02).param_groups[0]
+    assert (g["lr"], g["weight_decay"]) == (0.0042, 0.02)
