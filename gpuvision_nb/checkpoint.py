@@ -36,10 +36,10 @@ def set_rng_state(state: dict) -> None:
     "Restore generator states captured by `rng_state` (CUDA states only where the same devices exist)."
     random.setstate(state["python"])
     name, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, gauss))   # on the CPU whatever
+    torch.set_rng_state(state["torch"].cpu())                          # map_location a checkpoint was loaded with
     if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 # %% ../nbs/05_checkpoint.ipynb #0ea74888
 class CheckpointError(RuntimeError):

@@ -128,3 +128,11 @@ def test_import_gpu_run_bad_input(tmp_path, capsys):
     assert imp.main([str(tmp_path)]) == 2 and "missing" in capsys.readouterr().err
     out = _gpu_run(tmp_path, {}, {}, gpu=None)
     assert imp.main([str(out)]) == 2 and "had no GPU" in capsys.readouterr().err
+
+
+def test_chapters_pass_the_gpu_lint():
+    """The chapters hold no line the GPU-only failure classes catch (`.numpy()` on a possibly-CUDA tensor, comparisons
+    of device tensors, CPU record names in checks) unless marked `# gpu-ok: why` (tools/gpu_lint.py)."""
+    lint = _load("gpu_lint")
+    found = [f for p in sorted((ROOT / "nbs").glob("*.ipynb")) for f in lint.lint_notebook(p)]
+    assert not found, "\n".join(found)
