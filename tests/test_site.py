@@ -282,5 +282,5 @@ def test_static_widgets_keep_the_picture_and_drop_the_live_widget(tmp_path):
     nb = json.loads(p.read_text(encoding="utf-8"))
     assert normalize_nbs.live_widgets(nb) == 0 and "widgets" not in nb["metadata"]
     html = [o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", []) if "gv-widget-static" in "".join(o.get("data", {}).get("text/html", ""))]
-    assert len(html) == normalize_nbs.live_widgets(before) >= 2
+    assert len(html) >= 2 and normalize_nbs.live_widgets(before) in (0, len(html))   # 0: tools/execute.py stored them static
     assert normalize_nbs.main(["--check", "--static-widgets", str(p)]) == 0
