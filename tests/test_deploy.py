@@ -386,3 +386,29 @@ def test_cli_predict_reads_paths_from_stdin(world, tmp_path):
         assert r.returncode == 0 and len(lines) == 3 and lines[2].startswith(str(tmp_path / "caf\\xe9 1.png")), r.stderr
     r = subprocess.run([EXE, "predict", str(world["file"]), "-"], input=b"", capture_output=True, timeout=300)
     assert r.returncode == 2 and b"no paths on stdin" in r.stderr and b"Traceback" not in r.stderr
+
+
+# ---- make mutate (deploy, sample 30, seed 0): the survivors it named ---------------------------------------------
+
+@pytest.mark.parametrize("kw, msg", [(dict(size=0), "size must be a positive int"),
+                                     (dict(mean=(float("nan"),) * 3), "mean and std must be finite numbers, std > 0; got \\[nan"),
+                                     (dict(std=(0.2, 0.2, 0.0)), "std > 0")])
+def test_preprocess_refuses_bad_fields_by_name(kw, msg):
+    with pytest.raises(ValueError, match=msg): Preprocess(**{**dict(size=8, mean=(0.5,) * 3, std=(0.2,) * 3), **kw})
+
+
+def test_preprocess_of_things_that_are_not_images_says_so():
+    prep = Preprocess(size=8, mean=(0.5,) * 3, std=(0.2,) * 3)
+    with pytest.raises(TypeError, match="images must be PIL images"): prep([1, 2])
+
+
+def test_place_defaults_to_the_best_device_in_eval_mode():
+    from gpuvision_nb.deploy import _place
+    from gpuvision_nb.device import get_device
+    m = _place(SeedCNN().train())
+    assert not m.training and next(m.parameters()).device.type == get_device("auto").type
+
+
+def test_export_to_a_folder_says_to_name_the_file(world, tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder: name the file"):
+        export(world["file"], tmp_path, "torchscript")
