@@ -22,7 +22,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "checkpoint": ["tests/test_checkpoint.py"],
     "bench": ["tests/test_bench.py", "tests/test_records.py"],
     "report": ["tests/test_records.py"],
-    "train": ["tests/test_train.py"],
+    "train": ["tests/test_train.py", "tests/test_run_folder.py"],
     "deploy": ["tests/test_deploy.py"],
     "data": ["tests/test_data.py", "tests/test_data_faults.py"],
     "distributed": ["tests/test_distributed.py"],
