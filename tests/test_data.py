@@ -665,3 +665,38 @@ def test_folder_loaders_detects_grey_images_and_lists_each_split_s_files(tmp_pat
     assert sorted(p for fs in files.values() for p, _ in fs) == sorted(f"{c}/{i}.png" for c in "ab" for i in range(10))
     for s, loader in (("train", grey.train), ("val", grey.val), ("test", grey.test)):
         assert [i for _, i in files[s]] == loader.y.tolist()              # the loader's order, label for label
+
+
+# ---- make mutate (data, sample 30, seed 0): the survivors it named -----------------------------------------------
+
+def test_preprocess_defaults_to_three_channels_and_keeps_the_shape_of_an_empty_batch():
+    from PIL import Image
+    from gpuvision_nb.data import preprocess
+    assert preprocess([Image.new("L", (32, 32), 7)]).shape == (1, 3, 32, 32)
+    for side in (32, 16):
+        assert preprocess(torch.zeros(0, 3, side, side, dtype=torch.uint8), size=32).shape == (0, 3, 32, 32)
+
+
+def test_min_per_class_is_one_when_a_single_image_fills_every_part():
+    from gpuvision_nb.data import min_per_class
+    assert min_per_class((1.0, 0.0)) == 1 and min_per_class((0.5, 0.5)) == 2
+
+
+def test_regular_polygon_vertices_are_evenly_spaced_from_the_phase():
+    from gpuvision_nb.data import _regular
+    for (x, y), (ex, ey) in zip(_regular(4, 0.0), [(1, 0), (0, 1), (-1, 0), (0, -1)]):
+        assert abs(x - ex) < 1e-9 and abs(y - ey) < 1e-9
+
+
+def test_make_digits_refuses_a_used_folder_naming_itself(tmp_path):
+    from gpuvision_nb.data import make_digits
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="make_digits: .* already exists"): make_digits(tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_gpu_loader_refuses_absurd_padding():
+    from gpuvision_nb.data import GPULoader
+    x, y = torch.zeros(4, 1, 4, 4, dtype=torch.uint8), torch.arange(4) % 2
+    with pytest.raises(ValueError, match="padding"):
+        GPULoader(x, y, batch_size=2, device="cpu", mean=(0.5,), std=(0.25,), padding=10**9)
