@@ -236,3 +236,12 @@ def test_cli_passes_the_new_options_through(tmp_path, capsys):
     assert (m["settings"]["start_from"], m["settings"]["freeze"], m["size"], m["in_channels"]) == (str(tmp_path / "a"), True, 16, 1)
     assert main(["train", "--data", str(data), "--out", str(data / "few"), *base]) == 2
     assert "lies inside the input folder" in capsys.readouterr().err
+
+
+def test_a_finished_run_is_refused_with_what_to_do(tmp_path):
+    "make mutate (train): the advice in the refusal was never checked."
+    from gpuvision_nb.train import RunExistsError
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    run_training(str(data), epochs=1, out=out, **FAST)
+    with pytest.raises(RunExistsError, match=r"1 epoch done\): continue it with --resume"):
+        run_training(str(data), epochs=1, out=out, **FAST)
