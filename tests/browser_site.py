@@ -148,6 +148,12 @@ def dialog_open(d, name: str) -> bool:
     return d.execute_script(f"return document.getElementById('pst-{name}-sidebar-modal').open")
 
 
+def click_toggle(d, kind: str, until) -> None:
+    "Click the visible `kind` sidebar toggle and wait until `until(d)` holds (the sidebar or its dialog changed)."
+    visible_toggle(d, kind).click()
+    WebDriverWait(d, 5).until(until)
+
+
 @pytest.mark.parametrize("width", WIDTHS, indirect=True)
 def test_sidebar_toggles_open_and_close_the_sidebars(browser, site, width):
     "The visible toggles work: on a phone the chapter list opens as a dialog and a chapter link in it is followed."
@@ -156,37 +162,30 @@ def test_sidebar_toggles_open_and_close_the_sidebars(browser, site, width):
     primary = d.find_element(By.ID, "pst-primary-sidebar")
     if width >= 992:                                         # a column that the toggle collapses and brings back
         assert primary.is_displayed()
-        visible_toggle(d, "primary").click()
-        WebDriverWait(d, 5).until(lambda d: not primary.is_displayed())
+        click_toggle(d, "primary", lambda d: not primary.is_displayed())
         d.save_screenshot(str(SHOTS / f"sidebar-closed-{width}.png"))
-        visible_toggle(d, "primary").click()
-        WebDriverWait(d, 5).until(lambda d: primary.is_displayed())
+        click_toggle(d, "primary", lambda d: primary.is_displayed())
         d.save_screenshot(str(SHOTS / f"sidebar-open-{width}.png"))
         secondary = d.find_element(By.ID, "pst-secondary-sidebar")
         assert secondary.is_displayed()
-        visible_toggle(d, "secondary").click()
-        WebDriverWait(d, 5).until(lambda d: not secondary.is_displayed())
-        visible_toggle(d, "secondary").click()
-        WebDriverWait(d, 5).until(lambda d: secondary.is_displayed())
+        click_toggle(d, "secondary", lambda d: not secondary.is_displayed())
+        click_toggle(d, "secondary", lambda d: secondary.is_displayed())
     else:                                                    # hidden off-screen; the toggle opens it as a dialog
         assert not primary.is_displayed()
-        visible_toggle(d, "primary").click()
-        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "primary"))
+        click_toggle(d, "primary", lambda d: dialog_open(d, "primary"))
         link = d.find_element(By.CSS_SELECTOR, "#pst-primary-sidebar-modal a[href='07_amp.html']")
         assert link.is_displayed()
         time.sleep(0.5)
         d.save_screenshot(str(SHOTS / f"sidebar-open-{width}.png"))
         ActionChains(d).send_keys(Keys.ESCAPE).perform()      # to the focused element, inside the dialog
         WebDriverWait(d, 5).until(lambda d: not dialog_open(d, "primary"))
-        visible_toggle(d, "secondary").click()
-        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "secondary"))
+        click_toggle(d, "secondary", lambda d: dialog_open(d, "secondary"))
         assert [a for a in d.find_elements(By.CSS_SELECTOR, "#pst-secondary-sidebar-modal a") if a.is_displayed()]
         time.sleep(0.5)
         d.save_screenshot(str(SHOTS / f"contents-open-{width}.png"))
         ActionChains(d).send_keys(Keys.ESCAPE).perform()      # to the focused element, inside the dialog
         WebDriverWait(d, 5).until(lambda d: not dialog_open(d, "secondary"))
-        visible_toggle(d, "primary").click()
-        WebDriverWait(d, 5).until(lambda d: dialog_open(d, "primary"))
+        click_toggle(d, "primary", lambda d: dialog_open(d, "primary"))
         d.find_element(By.CSS_SELECTOR, "#pst-primary-sidebar-modal a[href='07_amp.html']").click()
         WebDriverWait(d, 10).until(EC.url_contains("07_amp.html"))
 
