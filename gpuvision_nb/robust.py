@@ -21,8 +21,10 @@ from .data import MEAN, STD
 # %% auto #0
 __all__ = ['ATTACKS', 'pickle_globals', 'manifest_for', 'export_model', 'load_exported', 'Normalize', 'pixel_model',
            'PixelLoader', 'input_grad', 'fgsm', 'pgd', 'attack', 'robust_accuracy', 'accuracy_vs_eps',
-           'plot_accuracy_vs_eps', 'show_adversarial', 'time_attacks', 'AdversarialLoader', 'fast_adversarial',
-           'supervise']
+           'plot_accuracy_vs_eps', 'show_adversarial', 'time_attacks', 'AdversarialLoader', 'fast_adversarial']
+
+# %% ../nbs/14_robust.ipynb #bb7d9b91
+from .supervisor import supervise   # Appendix A1; still importable from here
 
 # %% ../nbs/14_robust.ipynb #bc95ddf1
 def pickle_globals(path: str | Path) -> list[str]:
@@ -279,21 +281,3 @@ class AdversarialLoader:
 def fast_adversarial(loader, model: nn.Module, eps: float = 8 / 255) -> AdversarialLoader:
     "Fast adversarial training's batches (Wong et al. 2020): FGSM from a random start, step 1.25·ε."
     return AdversarialLoader(loader, model, eps, "pgd", steps=1, alpha=1.25 * eps, random_start=True)
-
-# %% ../nbs/14_robust.ipynb #b0139eed
-def supervise(cmd: list[str], max_restarts: int = 3, on_line=None, env: dict | None = None, cwd=None) -> list[int]:
-    """Run `cmd` until it exits with 0, restarting it after a crash (a non-zero exit code; killed by a signal: a
-    negative one) at most `max_restarts` times. Each line it prints goes to `on_line(line, proc, attempt)` (default:
-    printed). Returns the exit codes of all attempts; raises `RuntimeError` if the last one failed too."""
-    if isinstance(max_restarts, bool) or not (isinstance(max_restarts, int) and max_restarts >= 0):
-        raise ValueError(f"supervise: max_restarts must be an int >= 0, got {max_restarts!r}")
-    on_line = on_line or (lambda line, proc, attempt: print(line))
-    codes = []
-    for attempt in range(max_restarts + 1):
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                              env=env, cwd=cwd) as proc:
-            for line in proc.stdout: on_line(line.rstrip("\n"), proc, attempt)
-        codes.append(proc.returncode)
-        if proc.returncode == 0: return codes
-    raise RuntimeError(f"supervise: {' '.join(map(str, cmd))[:200]} failed {len(codes)} times (exit codes {codes}); "
-                       f"gave up after {max_restarts} restarts")
