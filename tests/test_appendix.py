@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile"}
+APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile"}
 
 
 def tool(name):
@@ -15,15 +15,19 @@ def tool(name):
 
 
 def test_moved_names_are_still_importable_from_their_old_modules():
-    from gpuvision_nb import data, imagefile, robust, supervisor
+    from gpuvision_nb import data, imagefile, robust, supervisor, video, videofile
     assert robust.supervise is supervisor.supervise
+    for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES"):
+        assert getattr(video, name) is getattr(videofile, name), name
+    assert issubclass(videofile.BadVideoError, data.DatasetError)
     for name in ("open_rgb", "to_rgb", "walk_images", "write_bad_images", "BadImageError", "DatasetError",
                  "IMAGE_EXTENSIONS", "MAX_PIXELS", "BAD_CASES", "UNREADABLE", "pillow_extensions", "bomb_png", "reference_image"):
         assert getattr(data, name) is getattr(imagefile, name), name
 
 
 @pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "torch"]),
-                                               ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"])])
+                                               ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
+                                               ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
     code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
