@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile"}
+APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
+              "A4_modelfile": "modelfile"}
 
 
 def tool(name):
@@ -15,8 +16,10 @@ def tool(name):
 
 
 def test_moved_names_are_still_importable_from_their_old_modules():
-    from gpuvision_nb import data, imagefile, robust, supervisor, video, videofile
+    from gpuvision_nb import data, imagefile, modelfile, robust, supervisor, video, videofile
     assert robust.supervise is supervisor.supervise
+    for name in ("export_model", "load_exported", "manifest_for", "_signature"):
+        assert getattr(robust, name) is getattr(modelfile, name), name
     for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES"):
         assert getattr(video, name) is getattr(videofile, name), name
     assert issubclass(videofile.BadVideoError, data.DatasetError)
@@ -27,7 +30,8 @@ def test_moved_names_are_still_importable_from_their_old_modules():
 
 @pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "torch"]),
                                                ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
-                                               ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"])])
+                                               ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
+                                               ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
     code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
