@@ -33,11 +33,6 @@ __all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', '
            'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
            'DatasetUnavailableError', 'cifar10']
 
-# %% ../nbs/03_data.ipynb #78f0d7cc
-from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, UNREADABLE, BadImageError, DatasetError,
-                                   _bad, _related, bomb_png, open_rgb, pillow_extensions, reference_image, to_rgb,
-                                   walk_images, write_bad_images)   # Appendix A2; still importable from here
-
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
 
@@ -227,6 +222,11 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
         except OSError:                      # another process finished the same dataset first: use theirs
             if not root.is_dir(): raise
     return root
+
+# %% ../nbs/03_data.ipynb #78f0d7cc
+from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, UNREADABLE, BadImageError, DatasetError,
+                                   _bad, _related, bomb_png, open_rgb, pillow_extensions, reference_image, to_rgb,
+                                   walk_images, write_bad_images)   # Appendix A2; still importable from here
 
 # %% ../nbs/03_data.ipynb #79eb6234
 def uint8_transform(size: int = 32) -> v2.Compose:
