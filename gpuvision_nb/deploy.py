@@ -110,56 +110,7 @@ def model_meta(model: nn.Module, prep: Preprocess, source: str | None = None) ->
             "torch": torch.__version__, "source": source}
 
 # %% ../nbs/17_deploy.ipynb #e897186a
-def _flatten_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """Plain tensors for safetensors, and a JSON layout to rebuild `state` from them: a quantized tensor becomes its
-    integer values `name`, `name:scale` and `name:zero_point` (per channel, along `axis`); packed-parameter tuples,
-    dtypes and `None` are kept in the layout."""
-    tensors = {}
-    def put(name, v):
-        if v is None: return {"kind": "none"}
-        if isinstance(v, torch.dtype): return {"kind": "dtype", "dtype": str(v).removeprefix("torch.")}
-        if isinstance(v, tuple): return {"kind": "tuple", "items": [put(f"{name}.{i}", e) for i, e in enumerate(v)]}
-        if not isinstance(v, torch.Tensor): raise TypeError(f"can't store {name} of type {type(v).__name__}")
-        if not v.is_quantized:
-            tensors[name] = v.detach(); return {"kind": "tensor"}
-        per_channel = v.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
-        tensors[name] = v.int_repr()
-        tensors[f"{name}:scale"] = v.q_per_channel_scales() if per_channel else torch.tensor(v.q_scale(), dtype=torch.float64)
-        tensors[f"{name}:zero_point"] = v.q_per_channel_zero_points() if per_channel else torch.tensor(v.q_zero_point())
-        return {"kind": "qtensor", "dtype": str(v.dtype).removeprefix("torch."), "axis": v.q_per_channel_axis() if per_channel else None}
-    layout = {name: put(name, v) for name, v in state.items()}
-    return tensors, layout
-
-
-def _unflatten_state(tensors: dict[str, torch.Tensor], layout: dict) -> OrderedDict:
-    "The state `_flatten_state` took apart, rebuilt from its plain `tensors` and `layout`."
-    def get(name, spec):
-        kind = spec["kind"]
-        if kind == "none": return None
-        if kind == "dtype": return getattr(torch, spec["dtype"])
-        if kind == "tuple": return tuple(get(f"{name}.{i}", s) for i, s in enumerate(spec["items"]))
-        if kind == "tensor": return tensors[name]
-        q, scale, zp, axis = tensors[name], tensors[f"{name}:scale"], tensors[f"{name}:zero_point"], spec["axis"]
-        dtype = getattr(torch, spec["dtype"])
-        if axis is None: return torch.quantize_per_tensor(((q - zp) * scale).float(), scale.item(), int(zp), dtype)
-        shape = [-1 if d == axis else 1 for d in range(q.dim())]                    # scales broadcast along `axis`
-        real = ((q - zp.view(shape)) * scale.view(shape)).float()                   # exact: requantizing rounds back to q
-        return torch.quantize_per_channel(real, scale, zp, axis, dtype)
-    return OrderedDict((name, get(name, spec)) for name, spec in layout.items())
-
-
-def _tensor_module(tensors: dict[str, torch.Tensor]) -> nn.Module:
-    """A module whose `state_dict()` is exactly `tensors` (dotted names become sub-modules), so that chapter 14's
-    `export_model`/`load_exported` store and verify any flat dict of tensors."""
-    root = nn.Module()
-    for name, t in tensors.items():
-        *parents, leaf = name.split(".")
-        m = root
-        for p in parents:
-            if p not in m._modules: m.add_module(p, nn.Module())
-            m = m._modules[p]
-        m.register_buffer(leaf, t)
-    return root
+from .modelfile import _flatten_state, _tensor_module, _unflatten_state   # Appendix A4
 
 # %% ../nbs/17_deploy.ipynb #72d4c680
 META_KEY = "gpuvision"      # the safetensors metadata entry that holds a saved model's description (JSON)
