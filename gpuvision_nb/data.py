@@ -224,7 +224,7 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
     return root
 
 # %% ../nbs/03_data.ipynb #78f0d7cc
-from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, UNREADABLE, BadImageError, DatasetError,
+from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXTENSIONS, UNREADABLE, BadImageError, DatasetError,
                                    _bad, _related, bomb_png, open_rgb, pillow_extensions, reference_image, to_rgb,
                                    walk_images, write_bad_images)   # Appendix A2; still importable from here
 

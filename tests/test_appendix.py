@@ -27,7 +27,7 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         assert getattr(video, name) is getattr(videofile, name), name
     assert issubclass(videofile.BadVideoError, data.DatasetError)
     for name in ("open_rgb", "to_rgb", "walk_images", "write_bad_images", "BadImageError", "DatasetError",
-                 "IMAGE_EXTENSIONS", "MAX_PIXELS", "BAD_CASES", "UNREADABLE", "pillow_extensions", "bomb_png", "reference_image"):
+                 "IMAGE_EXTENSIONS", "TORCHVISION_EXTENSIONS", "MAX_PIXELS", "BAD_CASES", "UNREADABLE", "pillow_extensions", "bomb_png", "reference_image"):
         assert getattr(data, name) is getattr(imagefile, name), name
 
 
