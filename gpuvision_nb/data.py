@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import matplotlib.pyplot as plt
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset, Subset
-from torchvision import datasets
-from torchvision.transforms import v2
 
 from .bench import Timing, time_fn
 from .device import get_device
+
+# torchvision (its import pulls in torch._dynamo: seconds) and matplotlib are imported inside the functions that use
+# them, so that `gpuvision predict`, which needs neither, starts without them.
 
 # %% auto #0
 __all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
@@ -231,11 +231,12 @@ from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXT
 # %% ../nbs/03_data.ipynb #79eb6234
 def uint8_transform(size: int = 32) -> v2.Compose:
     "PIL image → uint8 tensor (3, size, size): resize the short side to `size` (antialiased), then centre-crop."
+    from torchvision.transforms import v2
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToPureTensor()])
 
 
-class CheckedImageFolder(datasets.ImageFolder):
-    """`ImageFolder` whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
+class CheckedImageFolder(Dataset):
+    """torchvision's `ImageFolder` (its attributes `classes`, `class_to_idx`, `samples`, `targets`, `imgs`), whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
     file twice). `skipped`: [(path, reason)] of what was left out — bad files and empty or unreadable class folders
     (with `on_bad='skip'`), symlinks not followed, duplicates; `ignored`: {extension: count} of files Pillow could open
     that are not taken as images. Items: (uint8 tensor (3, size, size), class index). `seen` (file identities) and
@@ -252,7 +253,11 @@ class CheckedImageFolder(datasets.ImageFolder):
         self.on_bad, self.size, self.skipped, self.ignored, self._seen = on_bad, size, [], Counter(), {} if seen is None else seen
         self._top = Path(top).expanduser() if top is not None else root           # links must not lead back into it
         self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels)
-        super().__init__(str(root), transform=transform or uint8_transform(size), loader=self._load, allow_empty=True)
+        # What torchvision's ImageFolder.__init__ does, written out: importing torchvision costs seconds, and predict needs none of it.
+        self.root, self.transform, self.loader = str(root), transform or uint8_transform(size), self._load
+        self.classes, self.class_to_idx = self.find_classes(self.root)
+        self.samples = self.imgs = self.make_dataset(self.root, self.class_to_idx)
+        self.targets = [t for _, t in self.samples]
         self._report(root)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
@@ -285,6 +290,13 @@ class CheckedImageFolder(datasets.ImageFolder):
             if not ok: self._empty.append(top if top in left_out else (top[0], "empty class folder: no usable image files"))
             samples += ok
         return samples
+
+    def __len__(self) -> int: return len(self.samples)
+
+    def __getitem__(self, i: int):
+        "(transformed image, class index) of item `i`, decoded now by `open_rgb`."
+        path, target = self.samples[i]
+        return self.transform(self.loader(path)), target
 
     def _report(self, root: Path) -> None:
         "Raise (on_bad='raise') for bad files and empty or unreadable folders; warn about whatever is left out."
@@ -380,11 +392,13 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)      # defaults that map [0, 1] 
 
 def normalize_transform(mean=MEAN, std=STD) -> v2.Compose:
     "uint8 image tensor → float32, scaled to [0, 1] and normalised by `mean`/`std` (per channel)."
+    from torchvision.transforms import v2
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
 def augment_transform(size: int, padding: int = 4, mean=MEAN, std=STD) -> v2.Compose:
     "Random crop of the image padded by `padding` zeros, random horizontal flip, then `normalize_transform`."
+    from torchvision.transforms import v2
     return v2.Compose([v2.RandomCrop(size, padding=padding), v2.RandomHorizontalFlip(), normalize_transform(mean, std)])
 
 
@@ -434,6 +448,7 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
     else: x = x.float() / 255
     x = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # gpu-ok: moved to the CPU above
     nrows = math.ceil(len(x) / ncols)
+    import matplotlib.pyplot as plt
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.axis("off")
@@ -859,6 +874,7 @@ def cifar10(root: str | Path | None = None, train: bool = True, download: bool =
     `download`; items are (uint8 tensor (3, 32, 32), class index) like `load_folder`'s. If it is neither there nor
     downloadable, `DatasetUnavailableError` says how to get it."""
     root = Path(root).expanduser() if root is not None else cache_dir() / "cifar10"
+    from torchvision import datasets
     try: return datasets.CIFAR10(str(root), train=train, download=download, transform=uint8_transform(32))
     except (OSError, RuntimeError) as e:        # urllib's URLError is an OSError; "not found" is a RuntimeError
         why = f"downloading it failed ({type(e).__name__}: {e})" if download else "download=False"

@@ -26,7 +26,7 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
+__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'CPU_CHUNK', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
            'save_model', 'load_model', 'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches',
            'predict_files', 'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path',
            'export']
@@ -482,17 +482,36 @@ def predict_files(model_or_path, paths, batch_size: int = 256, top_k: int = 1, d
     return _predictions(model, prep, files, batch_size, k, workers, show)
 
 
+CPU_CHUNK = 32      # on the CPU the model takes a batch this many images at a time: its activations stay in the cache (measured: 32-48 best)
+
+
+def _for_cpu(model: nn.Module) -> nn.Module:
+    """A copy of `model` with its 4-d weights in the channels-last layout, which oneDNN's CPU convolutions run about
+    twice as fast as the default layout (section 4); `model` itself is left as it is (safetensors saves contiguous
+    tensors only). int8 and TorchScript models, and models that can't be copied, are returned unchanged."""
+    if isinstance(unwrap(model), Int8Model) or isinstance(model, torch.jit.ScriptModule): return model
+    try: return copy.deepcopy(model).to(memory_format=torch.channels_last)
+    except Exception: return model
+
+
+def _top_k(model: nn.Module, x: torch.Tensor, dev: torch.device, k: int):
+    "The top-`k` softmax probabilities and class indices of `model` on batch `x`: on the CPU in chunks of `CPU_CHUNK`, channels-last."
+    with torch.inference_mode():
+        if dev.type != "cpu": return model(x.to(dev, non_blocking=True)).float().softmax(1).topk(k, dim=1)
+        tops = [model(c.contiguous(memory_format=torch.channels_last)).float().softmax(1).topk(k, dim=1) for c in x.split(CPU_CHUNK)]
+        return torch.cat([t.values for t in tops]), torch.cat([t.indices for t in tops])
+
+
 def _predictions(model: nn.Module, prep: Preprocess, files: list[Path], batch_size: int, k: int, workers: int, show: bool):
     "The generator behind `predict_files`, its arguments checked."
     p0 = next(model.parameters(), None)
     dev = p0.device if p0 is not None else torch.device("cpu")
-    layout = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+    if dev.type == "cpu": model = _for_cpu(model)
     with tqdm(total=len(files), unit="img", desc="predict", disable=not show, file=sys.stderr) as bar:
         for chunk, x, errors in decoded_batches(files, prep, batch_size, workers):
             if x is not None:
-                with torch.inference_mode():
-                    top = model(x.to(dev, non_blocking=True).contiguous(memory_format=layout)).float().softmax(1).topk(k, dim=1)
-                good = zip(top.indices.cpu().tolist(), top.values.cpu().tolist())
+                probs, idx = _top_k(model, x, dev, k)
+                good = zip(idx.cpu().tolist(), probs.cpu().tolist())
             for path, error in zip(chunk, errors):
                 if error is not None: yield Prediction(str(path), error=str(error)); continue
                 idx, probs = next(good)
