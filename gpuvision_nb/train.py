@@ -26,8 +26,8 @@ __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'MIN_UPDATES', 'MAX_EPO
            'FIXED', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision', 'autocast', 'tf32', 'Meter',
            'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
            'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop',
-           'shapes_loaders', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_pretrained', 'bundled_dir',
-           'pretrained', 'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified',
+           'shapes_loaders', 'save_pretrained', 'bundled_dir', 'pretrained', 'confusion_matrix', 'plot_confusion',
+           'raw_step_timing', 'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified',
            'save_figure', 'RunExistsError', 'previous_run', 'class_weights', 'KeepBest', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
@@ -387,6 +387,45 @@ def shapes_loaders(batch_size: int = 128, device: str | torch.device = "auto", a
 RECIPES = {"seed": dict(epochs=6, lr=2e-3, opt="adamw", weight_decay=1e-4, schedule="onecycle", batch_size=128),
            "resnet": dict(epochs=6, lr=4e-3, opt="adamw", weight_decay=1e-4, schedule="onecycle", batch_size=128)}
 
+# %% ../nbs/06_train.ipynb #1dfddfc0
+def _pretrained_dir(name: str) -> Path:
+    key = json.dumps({"name": name, "recipe": RECIPES[name], "data": SHAPES, "format": 1}, sort_keys=True)
+    return cache_dir() / "pretrained" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def save_pretrained(name: str, model: nn.Module, history: list) -> Path:
+    "Store `model` (trained with `RECIPES[name]` on the default shapes set) and its history in the cache."
+    d = _pretrained_dir(name)
+    save_checkpoint(d, model, epoch=len(history), history=history, meta={"model": name, "recipe": RECIPES[name]}, keep=1)
+    return d
+
+
+BUNDLED = ("resnet",)      # pretrained models shipped inside the package (small ones only)
+
+
+def bundled_dir(name: str) -> Path:
+    "Where the package ships `pretrained(name)`: `gpuvision_nb/pretrained/<the cache folder's name>`."
+    return Path(str(importlib.resources.files("gpuvision_nb"))) / "pretrained" / _pretrained_dir(name).name
+
+
+def pretrained(name: str = "seed", device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, History]:
+    """A `get_model(name)` trained on the shapes set with `RECIPES[name]` — from the cache, else the copy shipped with
+    the package (`BUNDLED`, same recipe key), else trained now and cached."""
+    if name not in RECIPES: raise ValueError(f"pretrained: name must be one of {list(RECIPES)}, got {name!r}")
+    dev, d = get_device(device), _pretrained_dir(name)
+    model = get_model(name, 10)
+    for src in (d, bundled_dir(name)):
+        if latest_checkpoint(src) is None: continue
+        info = load_checkpoint(src, model, restore_rng=False, map_location=dev)   # hashes and structure checked
+        return model.to(dev), History(info["history"])
+    recipe = dict(RECIPES[name]); bs = recipe.pop("batch_size")
+    train, val, _, _ = shapes_loaders(bs, dev)
+    set_seed(0)                                    # before the weights are drawn: the same run as chapter 06's cell
+    model = get_model(name, 10)
+    history = fit(model, train, val, **recipe, device=dev, progress=progress)
+    save_pretrained(name, model, history)
+    return model, history
+
 # %% ../nbs/06_train.ipynb #c4102559
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
     "Counts[i, j] = how many images of true class i were predicted as class j."
@@ -424,44 +463,6 @@ def raw_step_timing(model: nn.Module, data, device: str | torch.device = "auto",
         for x, y in batches: train_step(model, x, y, optimizer, scaler, None, precision)
     return time_fn(steps, label="raw train step", device=dev, items=sum(len(y) for _, y in batches), unit="img",
                    params={"precision": precision, "batch": len(batches[0][1])})
-
-# %% ../nbs/06_train.ipynb #1dfddfc0
-def _pretrained_dir(name: str) -> Path:
-    key = json.dumps({"name": name, "recipe": RECIPES[name], "data": SHAPES, "format": 1}, sort_keys=True)
-    return cache_dir() / "pretrained" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def save_pretrained(name: str, model: nn.Module, history: list) -> Path:
-    "Store `model` (trained with `RECIPES[name]` on the default shapes set) and its history in the cache."
-    d = _pretrained_dir(name)
-    save_checkpoint(d, model, epoch=len(history), history=history, meta={"model": name, "recipe": RECIPES[name]}, keep=1)
-    return d
-
-
-BUNDLED = ("resnet",)      # pretrained models shipped inside the package (small ones only)
-
-
-def bundled_dir(name: str) -> Path:
-    "Where the package ships `pretrained(name)`: `gpuvision_nb/pretrained/<the cache folder's name>`."
-    return Path(str(importlib.resources.files("gpuvision_nb"))) / "pretrained" / _pretrained_dir(name).name
-
-
-def pretrained(name: str = "seed", device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, History]:
-    """A `get_model(name)` trained on the shapes set with `RECIPES[name]` — from the cache, else the copy shipped with
-    the package (`BUNDLED`, same recipe key), else trained now and cached."""
-    if name not in RECIPES: raise ValueError(f"pretrained: name must be one of {list(RECIPES)}, got {name!r}")
-    dev, d = get_device(device), _pretrained_dir(name)
-    model = get_model(name, 10)
-    for src in (d, bundled_dir(name)):
-        if latest_checkpoint(src) is None: continue
-        info = load_checkpoint(src, model, restore_rng=False, map_location=dev)   # hashes and structure checked
-        return model.to(dev), History(info["history"])
-    recipe = dict(RECIPES[name]); bs = recipe.pop("batch_size")
-    train, val, _, _ = shapes_loaders(bs, dev)
-    set_seed(0)
-    history = fit(model, train, val, **recipe, device=dev, progress=progress)
-    save_pretrained(name, model, history)
-    return model, history
 
 # %% ../nbs/06_train.ipynb #d7e2a004
 MIN_UPDATES, MAX_EPOCHS = 375, 200     # the shapes recipe's 6 epochs × 63 batches ≈ 375 optimizer updates
