@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.utils.prune as tprune
@@ -399,6 +398,7 @@ def sparsity_curve(model: nn.Module, val, amounts, method: str = "structured", f
 def plot_curves(*curves, baseline: float | None = None, ax=None):
     """Accuracy against the amount pruned for `sparsity_curve` results: solid before fine-tuning, dashed after (where
     measured); `baseline`, the unpruned model's accuracy, as a grey line."""
+    import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
     if baseline is not None: ax.axhline(baseline, color="grey", lw=1, ls=":", label="unpruned")
     for rows, color in zip(curves, plt.rcParams["axes.prop_cycle"].by_key()["color"]):

@@ -8,7 +8,6 @@ import copy, hashlib, hmac, json, os, pickletools, subprocess, tempfile, zipfile
 from collections import OrderedDict
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -160,6 +159,7 @@ def accuracy_vs_eps(model: nn.Module, x, y, eps_values, attacks=("fgsm", "pgd"),
 
 def plot_accuracy_vs_eps(curves: dict, eps_values, ax=None, title: str = "", styles: dict | None = None):
     "Accuracy against ε (in grey levels, ε·255), one line per entry of `curves`; `styles`: a format string per entry."
+    import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(5.5, 3.4))[1]
     for i, (name, accs) in enumerate(curves.items()):
         ax.plot([e * 255 for e in eps_values], accs, (styles or {}).get(name, f"C{i}o-"), label=name)
@@ -176,6 +176,7 @@ def show_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes
     adv = attack(attack_name, model, x, y, eps, **kwargs)
     with torch.no_grad(): p_clean, p_adv = model(x).softmax(1), model(adv).softmax(1)
     delta = 0.5 + (adv - x) / (2 * eps) if eps > 0 else torch.full_like(x, 0.5)
+    import matplotlib.pyplot as plt
     fig, axs = plt.subplots(3, n, figsize=(1.45 * n, 4.9), squeeze=False)
     for j in range(n):
         for i, (img, p) in enumerate(((x, p_clean), (adv, p_adv), (delta, None))):

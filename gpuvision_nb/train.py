@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib, hashlib, importlib.resources, io, json, math, shutil, time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -178,6 +177,7 @@ class History(list):
 
     def plot(self, axs=None):
         "Loss and accuracy curves, train and validation, per epoch."
+        import matplotlib.pyplot as plt
         if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 3.2))
         ep = [h["epoch"] for h in self]
         for ax, key in zip(axs, ("loss", "acc")):
@@ -441,6 +441,7 @@ def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
     labels = ["\n".join(textwrap.wrap(c, 20, break_long_words=True, break_on_hyphens=False)) or c for c in classes]
     if ax is None:
         side = max(5.0, 0.45 * len(classes)); longest = max((len(l) for c in labels for l in c.split("\n")), default=1)
+        import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(side + 0.07 * longest + 1, side + 0.05 * longest))
         ax = fig.add_subplot()
     ax.imshow(torch.as_tensor(cm).cpu().numpy(), cmap="Blues")
@@ -569,6 +570,7 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     wrong = (preds != targets).nonzero().flatten()[:n].tolist()
     if not wrong: return None
     cols = min(len(wrong), 8); rows = math.ceil(len(wrong) / cols)
+    import matplotlib.pyplot as plt
     fig, axs = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
     for ax in axs.flat: ax.axis("off")
     for ax, i in zip(axs.flat, wrong):
@@ -582,6 +584,7 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
 
 def save_figure(fig, path: Path) -> Path:
     "Write `fig` as a PNG to `path` atomically (a full disk: `RecordError`, no half-written image) and close it."
+    import matplotlib.pyplot as plt
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110); plt.close(fig)
     return write_atomic(path, buf.getvalue())
 

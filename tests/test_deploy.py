@@ -418,7 +418,7 @@ def test_export_to_a_folder_says_to_name_the_file(world, tmp_path):
 
 def test_predict_and_help_start_without_torchvision_or_dynamo(tmp_path):
     """`gpuvision --help` and `predict` don't import torchvision (its import pulls in torch._dynamo: seconds of a
-    one-file predict), torch.utils.benchmark or the FLOP counter. `data.IMAGE_EXTENSIONS` still holds torchvision's
+    one-file predict), torch.utils.benchmark, the FLOP counter or matplotlib. `data.IMAGE_EXTENSIONS` still holds torchvision's
     list, written out."""
     import torchvision
     from gpuvision_nb.data import IMAGE_EXTENSIONS, TORCHVISION_EXTENSIONS
@@ -426,7 +426,7 @@ def test_predict_and_help_start_without_torchvision_or_dynamo(tmp_path):
     model = save_model(SeedCNN(n_classes=2, widths=(4, 4, 4), hidden=8).eval(), tmp_path / "m.safetensors",
                        Preprocess(32, MEAN, STD, classes=["a", "b"]))
     Image.new("RGB", (40, 24), (200, 10, 10)).save(tmp_path / "x.png")
-    heavy = ("torchvision", "torch._dynamo", "torch.utils.benchmark", "torch.utils.flop_counter")
+    heavy = ("torchvision", "torch._dynamo", "torch.utils.benchmark", "torch.utils.flop_counter", "matplotlib.pyplot")
     code = ("import contextlib, io, sys\nfrom gpuvision_nb.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
             "    try: status = main(sys.argv[1:])\n    except SystemExit as e: status = e.code\n"
