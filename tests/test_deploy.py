@@ -483,3 +483,56 @@ def test_image_files_takes_a_file_reached_through_two_folders_once(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "b" / "z.png")
     files, notes = image_files([tmp_path / "a", tmp_path / "b"])
     assert files == [tmp_path / "a" / "x.png", tmp_path / "b" / "z.png"] and any("y.png" in n for n in notes), (files, notes)
+
+
+# ---- make mutate (deploy, seed 1): the survivors listed in mutants/deploy/survivors.diff -------------------------
+def test_a_signed_model_loads_with_its_key_only(world, tmp_path):
+    "mutmut (seed 1): the signature computed over `None` instead of the manifest survived: no test loaded a signed file."
+    f = save_model(world["model"], tmp_path / "signed.safetensors", PREP, key=b"secret")
+    model, prep = load_model(f, "cpu", key=b"secret")
+    assert prep == PREP and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), world["model"].state_dict().values()))
+    with pytest.raises(CheckpointError, match="is not signed with this key"): load_model(f, "cpu", key=b"other")
+
+
+def test_escape_text_passes_private_use_characters_through():
+    "mutmut (seed 1): the surrogate range's end 0xDFFF → 57344 (U+E000 escaped) survived."
+    from gpuvision_nb.deploy import escape_text
+    assert escape_text("\ue000a\udfff") == "\ue000a\\udfff"
+
+
+def test_a_safetensors_export_records_its_source(world, tmp_path):
+    "mutmut (seed 1): export's `source` dropped (or None) in the written description survived."
+    out = export(world["file"], tmp_path / "copy.safetensors")
+    meta = json.loads(Path(f"{out}.manifest.json").read_text())["meta"]
+    assert meta["source"] == str(world["file"])
+
+
+def test_model_meta_names_the_sizes_that_disagree():
+    "mutmut (seed 1): the model's image size dropped from the refusal survived."
+    from gpuvision_nb.deploy import model_meta
+    with pytest.raises(ValueError, match=r"takes 3-channel images of 32×32, but the Preprocess makes 3-channel 16×16 ones"):
+        model_meta(SeedCNN(n_classes=3), Preprocess(16, MEAN, STD, classes=CLASSES))
+
+
+def test_preprocess_refuses_a_mean_or_a_std_of_the_wrong_length():
+    "mutmut (seed 1): `or` → `and` (one wrong length accepted) survived."
+    for mean, std in (((0.5,), STD), (MEAN, (0.25,))):
+        with pytest.raises(ValueError, match="mean and std need 3 value"): Preprocess(32, mean, std)
+
+
+def test_default_export_path_of_a_run_a_checkpoint_and_a_file(world, tmp_path):
+    "mutmut (seed 1): default_export_path had no test."
+    from gpuvision_nb.deploy import default_export_path
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES})
+    run = tmp_path / "run"
+    for src in (run, run / "checkpoints", run / "checkpoints" / "epoch-0001"):
+        assert default_export_path(src, "onnx") == run / "model.onnx"
+    assert default_export_path(tmp_path / "m.safetensors", "torchscript") == tmp_path / "m.pt"
+
+
+def test_time_predict_times_the_files(world):
+    "mutmut (seed 1): time_predict had no test (its `files` argument could be dropped)."
+    from gpuvision_nb.deploy import time_predict
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    t = time_predict(world["file"], good, device="cpu", batch_size=2, min_run_time=0.01)
+    assert t.items == len(good) and t.params["images"] == len(good) and t.median > 0
