@@ -763,3 +763,35 @@ def test_gpu_loader_shuffles_each_pass_differently():
     dl = GPULoader(x, y, batch_size=64, shuffle=True, device="cpu", mean=(0.5,), std=(0.25,), seed=3)
     orders = [tuple(next(iter(dl))[1].tolist()) for _ in range(4)]
     assert len(set(orders)) == 4
+
+
+# ---- make mutate (data, seed 11, sample 40: a fresh sample after the seed-7 tests) ------------------------------
+def test_size_checks_name_the_function_and_bound_the_size(monkeypatch, tmp_path):
+    "mutmut (seed 11): digits_root's name in its error and preprocess's upper bound on size survived."
+    from gpuvision_nb.data import MAX_SIZE, digits_root, preprocess
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=r"^digits_root: size must be an int in \[8, "): digits_root(7)
+    with pytest.raises(ValueError, match=r"^preprocess: size must be an int in \[1, "):
+        preprocess(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), size=MAX_SIZE + 1)
+    assert list(tmp_path.iterdir()) == []                                          # refused before any work
+
+
+def test_write_bad_images_writes_every_bad_case_under_its_name(tmp_path):
+    "mutmut (seed 11): a case name changed in write_bad_images (then missing from its result) survived."
+    files = write_bad_images(tmp_path)
+    assert set(BAD_CASES) <= set(files) and all(files[c].exists() for c in BAD_CASES)
+
+
+def test_walk_images_skips_hidden_folders(tmp_path):
+    "mutmut (seed 11): the hidden-folder rule (`startswith('.')`) could stop matching unnoticed."
+    from gpuvision_nb.data import walk_images
+    for d in ("a", ".cache"):
+        (tmp_path / d).mkdir(); Image.new("RGB", (8, 8)).save(tmp_path / d / "x.png")
+    found, _, _ = walk_images(tmp_path, tmp_path)
+    assert [Path(f).relative_to(tmp_path).as_posix() for f in found] == ["a/x.png"]
+
+
+def test_gpu_loader_refuses_labels_that_are_not_a_tensor():
+    "mutmut (seed 11): the refusal of labels without a shape (a list) crashed on `getattr(y, 'shape')` when mutated."
+    with pytest.raises(ValueError, match=r"y must be a 1-d tensor with one label per image \(2\); got shape \(\)"):
+        GPULoader(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), [0, 1], batch_size=2, device="cpu", mean=(0.5,), std=(0.25,))
