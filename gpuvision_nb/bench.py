@@ -10,15 +10,23 @@ from pathlib import Path
 
 import logging
 import torch
-import matplotlib.pyplot as plt
-from matplotlib.ticker import EngFormatter
 
 from .device import cpu_name, device_name, get_device, gpu_info, synchronize
 
-# torch.utils.benchmark imports cpp_extension, which warns "No CUDA runtime is found" on CPU-only machines: noise here.
-_log = logging.getLogger("torch.utils.cpp_extension"); _level = _log.level; _log.setLevel(logging.ERROR)
-from torch.utils import benchmark as tbench
-_log.setLevel(_level)
+# matplotlib and torch.utils.benchmark are imported inside the functions that use them (a second or more together),
+# so that commands that neither plot nor time, like `gpuvision predict`, start without them.
+def _tbench():
+    "torch.utils.benchmark, imported on first use without its cpp_extension warning \"No CUDA runtime is found\" (noise on CPU-only machines)."
+    log = logging.getLogger("torch.utils.cpp_extension"); level = log.level; log.setLevel(logging.ERROR)
+    try: from torch.utils import benchmark
+    finally: log.setLevel(level)
+    return benchmark
+
+
+def __getattr__(name: str):
+    "`bench.tbench`: torch.utils.benchmark, imported when first asked for (PEP 562)."
+    if name == "tbench": return _tbench()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
@@ -103,6 +111,7 @@ def time_fn(fn, *args, label: str | None = None, device: str | torch.device | No
     call = (lambda: fn(*args, **kwargs)) if (args or kwargs) else fn
     for _ in range(warmup): call()
     synchronize(dev)
+    tbench = _tbench()
     timer = tbench.Timer(stmt="call()", globals={"call": call}, num_threads=num_threads or torch.get_num_threads())
     m = timer.blocked_autorange(min_run_time=min_run_time)
     raw = list(m.raw_times)
@@ -211,6 +220,8 @@ class Comparison(Table):
         "Horizontal bars of `metric` ('rate' or 'time') with IQR error bars; returns the axes."
         if metric not in ("rate", "time"): raise ValueError(f"plot: metric must be 'rate' or 'time', got {metric!r}")
         if metric == "rate" and any(t.rate is None for t in self.timings): metric = "time"
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import EngFormatter
         ax = ax or plt.subplots(figsize=(7, 0.5 + 0.45 * len(self.timings)))[1]
         ts = self.timings[::-1]
         if metric == "rate":
@@ -557,6 +568,7 @@ def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars", c
     elif not on_gpu and rec is None:
         print(f"No GPU record of {experiment!r} yet: run this notebook on a CUDA machine to make one.")
     height = 3.6 if plot == "sweep" else 0.8 + 0.4 * max(len(c.timings) for c in panels)
+    import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), height), squeeze=False)
     for c, ax in zip(panels, axs[0]):
         if plot == "sweep": plot_sweep(c.timings, c.title, ax)
@@ -616,6 +628,8 @@ def run_sweep(kind: str, device: str | torch.device = "auto", quick: bool = Fals
 
 def plot_sweep(timings: list[Timing], title: str = "", ax=None):
     "Throughput vs problem size (`params['n']`), one line per device, log-log."
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
     for dev in dict.fromkeys(t.device for t in timings):
         ts = sorted((t for t in timings if t.device == dev), key=lambda t: t.params["n"])

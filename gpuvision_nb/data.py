@@ -13,27 +13,25 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import matplotlib.pyplot as plt
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset, Subset
-from torchvision import datasets
-from torchvision.transforms import v2
 
 from .bench import Timing, time_fn
 from .device import get_device
 
+# torchvision (its import pulls in torch._dynamo: seconds) and matplotlib are imported inside the functions that use
+# them, so that `gpuvision predict`, which needs neither, starts without them.
+
 # %% auto #0
-__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MAX_PIXELS', 'BAD_CASES', 'IMAGE_EXTENSIONS', 'UNREADABLE',
-           'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS', 'DIGITS_VERSION', 'DIGITS_SOURCE',
-           'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape', 'shape_rng', 'check_int',
-           'make_shapes', 'tree_hash', 'cache_dir', 'shapes_root', 'DatasetError', 'BadImageError', 'to_rgb',
-           'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images', 'uint8_transform', 'pillow_extensions',
-           'walk_images', 'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'check_fractions',
-           'split_counts', 'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed',
-           'default_workers', 'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats',
-           'check_augment', 'normalizer', 'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels',
-           'preprocess', 'FolderData', 'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root',
-           'dataset_root', 'DatasetUnavailableError', 'cifar10']
+__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
+           'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape',
+           'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'cache_dir', 'shapes_root', 'uint8_transform',
+           'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts',
+           'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed', 'default_workers',
+           'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer',
+           'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData',
+           'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
+           'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
@@ -225,175 +223,20 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
             if not root.is_dir(): raise
     return root
 
-# %% ../nbs/03_data.ipynb #69dd1119
-class DatasetError(ValueError):
-    "A data set folder can't be used as it is; the message names the folder or file."
-
-
-class BadImageError(DatasetError):
-    "An image file can't be used; the message starts with its path and says why."
-
-
-MAX_PIXELS = 1 << 26        # 67 megapixels: larger declared sizes are refused before decoding
-
-
-def to_rgb(im: Image.Image) -> Image.Image:
-    "An 8-bit RGB copy of `im`: 16-bit gray scaled (not clipped) to 8 bits, transparency composited on black, palette and CMYK converted."
-    if im.mode in ("I;16", "I;16L", "I;16B", "I"):               # 16-bit gray (PIL may open it as 32-bit 'I')
-        im = Image.fromarray((np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8), "L")
-    if im.mode == "P": im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    if im.mode in ("LA", "PA", "La", "RGBa") or (im.mode in ("L", "RGB") and "transparency" in im.info):
-        im = im.convert("RGBA")
-    if im.mode == "RGBA":
-        return Image.alpha_composite(Image.new("RGBA", im.size, (0, 0, 0, 255)), im).convert("RGB")
-    return im.convert("RGB")
-
-
-def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
-
-
-def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
-    unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
-    Of an animated image (GIF, APNG, WebP) it takes the first frame."""
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise _bad(path, f"declares {w}×{h} = {w * h:,} pixels, more than max_pixels={max_pixels:,} (a decompression bomb?)")
-                if min(w, h) < min_size: raise _bad(path, f"is only {w}×{h} pixels, less than min_size={min_size}")
-                truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-                try: im.load()                               # decode every byte now: truncation fails here
-                finally: ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-                return to_rgb(im)
-    except BadImageError: raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise _bad(path, f"is a decompression bomb ({e})") from None
-    except Image.UnidentifiedImageError:
-        raise _bad(path, "is not an image file PIL can read (wrong content for its name?)") from None
-    except FileNotFoundError: raise _bad(path, "does not exist (a broken link?)") from None
-    except PermissionError: raise _bad(path, "can't be read: permission denied (check its owner and mode)") from None
-    except (OSError, SyntaxError, ValueError, zlib.error) as e:
-        raise _bad(path, f"can't be decoded, it is damaged or truncated ({type(e).__name__}: {e})") from None
-
-# %% ../nbs/03_data.ipynb #c0c1774a
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-
-def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
-    "A tiny, valid-looking PNG file whose header declares `width`×`height` 8-bit gray pixels (a decompression bomb)."
-    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _png_chunk(b"IEND", b""))
-
-
-def reference_image(size: int = 16) -> np.ndarray:
-    "The (size, size, 3) uint8 picture that `write_bad_images` stores in every valid format: colour ramps and a square."
-    i = np.arange(size)
-    a = np.stack([np.broadcast_to(i[None] * 255 // (size - 1), (size, size)),
-                  np.broadcast_to(i[:, None] * 255 // (size - 1), (size, size)), np.full((size, size), 96)], -1)
-    a[size // 4:size // 2, size // 4:size // 2] = (250, 250, 10)
-    return a.astype(np.uint8)
-
-
-def write_bad_images(folder: str | Path) -> dict[str, Path]:
-    """Write one file per awkward case into `folder`: 'empty', 'truncated-png', 'truncated-jpeg', 'text-as-png',
-    'tiny-1x1' and 'bomb' (which must fail), and 'gray', 'rgba', 'palette', 'gray16', 'cmyk-jpeg' and 'rgb-jpeg'
-    (which must convert to RGB). Returns {case: path}."""
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    ref = Image.fromarray(reference_image())
-    def encoded(im, fmt, **kw):
-        b = io.BytesIO(); im.save(b, fmt, **kw); return b.getvalue()
-    opaque = np.dstack([reference_image(), np.full((16, 16), 255, np.uint8)])
-    files = {
-        "empty.png": b"",
-        "truncated.png": encoded(Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)), "PNG")[:400],
-        "truncated.jpg": encoded(Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)), "JPEG")[:800],
-        "not an image.png": b"<html><body>404 Not Found</body></html>\n",
-        "tiny 1x1.png": encoded(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG"),
-        "bomb.png": bomb_png(),
-        "gray.png": encoded(ref.convert("L"), "PNG"),
-        "rgba.png": encoded(Image.fromarray(opaque, "RGBA"), "PNG"),
-        "palette.png": encoded(ref.quantize(256), "PNG"),
-        "gray16.png": encoded(Image.fromarray(np.asarray(ref.convert("L")).astype(np.uint16) * 257), "PNG"),
-        "cmyk.jpg": encoded(ref.convert("CMYK"), "JPEG", quality=95, subsampling=0),
-        "rgb.jpg": encoded(ref, "JPEG", quality=95, subsampling=0),
-    }
-    cases = ("empty", "truncated-png", "truncated-jpeg", "text-as-png", "tiny-1x1", "bomb",
-             "gray", "rgba", "palette", "gray16", "cmyk-jpeg", "rgb-jpeg")
-    out = {}
-    for case, (name, data) in zip(cases, files.items()):
-        (folder / name).write_bytes(data); out[case] = folder / name
-    return out
-
-
-BAD_CASES = ("empty", "truncated-png", "truncated-jpeg", "text-as-png", "tiny-1x1", "bomb")
+# %% ../nbs/03_data.ipynb #78f0d7cc
+from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXTENSIONS, UNREADABLE, BadImageError, DatasetError,
+                                   _bad, _related, bomb_png, open_rgb, pillow_extensions, reference_image, to_rgb,
+                                   walk_images, write_bad_images)   # Appendix A2; still importable from here
 
 # %% ../nbs/03_data.ipynb #79eb6234
 def uint8_transform(size: int = 32) -> v2.Compose:
     "PIL image → uint8 tensor (3, size, size): resize the short side to `size` (antialiased), then centre-crop."
+    from torchvision.transforms import v2
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToPureTensor()])
 
 
-IMAGE_EXTENSIONS = tuple(sorted(set(datasets.folder.IMG_EXTENSIONS) | {".gif", ".apng", ".jfif", ".jpe", ".pbm", ".pnm", ".tga"}))
-UNREADABLE = "can't be read: permission denied"
-
-
-@cache
-def pillow_extensions() -> frozenset[str]:
-    "The file extensions of every format Pillow can open (many more than `IMAGE_EXTENSIONS`: icons, PSD, EPS, ...)."
-    Image.init()
-    return frozenset(e for e, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
-
-
-def _related(a: Path, b: Path) -> bool:
-    "Is one of the real paths `a`, `b` inside (or equal to) the other?"
-    return a == b or a in b.parents or b in a.parents
-
-
-def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) -> tuple[list[str], list[tuple[str, str]], Counter]:
-    """The files under `folder` whose extension is one of `IMAGE_EXTENSIONS`, in sorted order, and what was left out:
-    [(path, why)], and a count by extension of the other files Pillow could open. Hidden folders are skipped. A
-    directory symlink is followed only if it leads outside `root` (never into it or above it: that is a loop or a
-    second copy), and each real folder is walked once. A file reached twice — through a symlink or a hard link — is
-    taken once: `seen` maps file identities to the first path (pass one dict for several folders)."""
-    root_real, seen = Path(os.path.realpath(root)), {} if seen is None else seen
-    files, left_out, other, visited, readable = [], [], Counter(), set(), pillow_extensions()
-
-    def walk(d: Path):
-        real = Path(os.path.realpath(d))
-        if real in visited: left_out.append((str(d), "a folder already listed (through a symlink): not walked twice")); return
-        visited.add(real)
-        try: entries = sorted(os.scandir(d), key=lambda e: e.name)
-        except PermissionError: left_out.append((str(d), UNREADABLE)); return
-        for e in entries:
-            p = Path(e.path)
-            if e.is_dir():
-                if e.name.startswith("."): continue
-                if e.is_symlink() and _related(Path(os.path.realpath(p)), root_real):
-                    left_out.append((str(p), f"a symlink to {os.path.realpath(p)}, inside the dataset or above it: not followed"))
-                else: walk(p)
-                continue
-            ext = os.path.splitext(e.name)[1].lower()
-            if ext not in IMAGE_EXTENSIONS:
-                if ext in readable: other[ext] += 1
-                continue
-            try: st = os.stat(p)
-            except OSError: files.append(str(p)); continue           # a broken link: open_rgb will say so, by name
-            key = (st.st_dev, st.st_ino)
-            if key in seen: left_out.append((str(p), f"the same file as {seen[key]} (a link): counted once")); continue
-            seen[key] = str(p); files.append(str(p))
-    walk(Path(folder))
-    return files, left_out, other
-
-
-class CheckedImageFolder(datasets.ImageFolder):
-    """`ImageFolder` whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
+class CheckedImageFolder(Dataset):
+    """torchvision's `ImageFolder` (its attributes `classes`, `class_to_idx`, `samples`, `targets`, `imgs`), whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
     file twice). `skipped`: [(path, reason)] of what was left out — bad files and empty or unreadable class folders
     (with `on_bad='skip'`), symlinks not followed, duplicates; `ignored`: {extension: count} of files Pillow could open
     that are not taken as images. Items: (uint8 tensor (3, size, size), class index). `seen` (file identities) and
@@ -410,7 +253,11 @@ class CheckedImageFolder(datasets.ImageFolder):
         self.on_bad, self.size, self.skipped, self.ignored, self._seen = on_bad, size, [], Counter(), {} if seen is None else seen
         self._top = Path(top).expanduser() if top is not None else root           # links must not lead back into it
         self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels)
-        super().__init__(str(root), transform=transform or uint8_transform(size), loader=self._load, allow_empty=True)
+        # What torchvision's ImageFolder.__init__ does, written out: importing torchvision costs seconds, and predict needs none of it.
+        self.root, self.transform, self.loader = str(root), transform or uint8_transform(size), self._load
+        self.classes, self.class_to_idx = self.find_classes(self.root)
+        self.samples = self.imgs = self.make_dataset(self.root, self.class_to_idx)
+        self.targets = [t for _, t in self.samples]
         self._report(root)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
@@ -443,6 +290,13 @@ class CheckedImageFolder(datasets.ImageFolder):
             if not ok: self._empty.append(top if top in left_out else (top[0], "empty class folder: no usable image files"))
             samples += ok
         return samples
+
+    def __len__(self) -> int: return len(self.samples)
+
+    def __getitem__(self, i: int):
+        "(transformed image, class index) of item `i`, decoded now by `open_rgb`."
+        path, target = self.samples[i]
+        return self.transform(self.loader(path)), target
 
     def _report(self, root: Path) -> None:
         "Raise (on_bad='raise') for bad files and empty or unreadable folders; warn about whatever is left out."
@@ -538,11 +392,13 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)      # defaults that map [0, 1] 
 
 def normalize_transform(mean=MEAN, std=STD) -> v2.Compose:
     "uint8 image tensor → float32, scaled to [0, 1] and normalised by `mean`/`std` (per channel)."
+    from torchvision.transforms import v2
     return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
 def augment_transform(size: int, padding: int = 4, mean=MEAN, std=STD) -> v2.Compose:
     "Random crop of the image padded by `padding` zeros, random horizontal flip, then `normalize_transform`."
+    from torchvision.transforms import v2
     return v2.Compose([v2.RandomCrop(size, padding=padding), v2.RandomHorizontalFlip(), normalize_transform(mean, std)])
 
 
@@ -592,6 +448,7 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
     else: x = x.float() / 255
     x = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # gpu-ok: moved to the CPU above
     nrows = math.ceil(len(x) / ncols)
+    import matplotlib.pyplot as plt
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.axis("off")
@@ -1017,6 +874,7 @@ def cifar10(root: str | Path | None = None, train: bool = True, download: bool =
     `download`; items are (uint8 tensor (3, 32, 32), class index) like `load_folder`'s. If it is neither there nor
     downloadable, `DatasetUnavailableError` says how to get it."""
     root = Path(root).expanduser() if root is not None else cache_dir() / "cifar10"
+    from torchvision import datasets
     try: return datasets.CIFAR10(str(root), train=train, download=download, transform=uint8_transform(32))
     except (OSError, RuntimeError) as e:        # urllib's URLError is an OSError; "not found" is a RuntimeError
         why = f"downloading it failed ({type(e).__name__}: {e})" if download else "download=False"

@@ -29,9 +29,10 @@ __all__ = ['STAGES_ORDER', 'DEMO', 'STAGES', 'FirstBatches', 'check_out', 'check
 STAGES_ORDER = ("train", "devices", "amp", "prune", "quantize")
 
 DEMO = {"full": dict(epochs=3, gpu_epochs=None, train_batches=None, eval_batches=None, finetune_batches=20,
-                     calib_batches=4, step_batch=128, min_run_time=0.2),
-        "quick": dict(epochs=1, gpu_epochs=1, train_batches=4, eval_batches=None, finetune_batches=2,
-                      calib_batches=2, step_batch=64, min_run_time=0.02)}
+                     calib_batches=4, step_batch=128, infer_batch=256, min_run_time=0.2),
+        # quick: every stage's code on a few small batches (a bf16 step on a CPU without bf16 units is ~7x fp32's)
+        "quick": dict(epochs=1, gpu_epochs=1, train_batches=4, eval_batches=2, finetune_batches=2,
+                      calib_batches=2, step_batch=16, infer_batch=32, min_run_time=0.02)}
 
 
 class FirstBatches:
@@ -114,7 +115,8 @@ def stage_prune(ctx: dict) -> dict:
     small = prune_channels(model, 0.5)
     before = evaluate(small, test, dev)["acc"]
     finetune(small, FirstBatches(train.loader, cfg["finetune_batches"]), epochs=1, lr=RECIPES["seed"]["lr"] / 2, device=dev, seed=0)
-    ts = [time_inference(m, 256, "cpu", label=f"{name} · b256", min_run_time=cfg["min_run_time"])
+    ts = [time_inference(m, cfg["infer_batch"], "cpu", label=f"{name} · b{cfg['infer_batch']}",
+                         min_run_time=cfg["min_run_time"])
           for name, m in (("fp32", copy.deepcopy(model).cpu()), ("pruned 50%", copy.deepcopy(small).cpu()))]
     return {"amount": 0.5, "acc_before_finetune": before, "test_acc": evaluate(small, test, dev)["acc"],
             "params": sum(p.numel() for p in small.parameters()), "bytes": size_on_disk(small),
@@ -122,12 +124,13 @@ def stage_prune(ctx: dict) -> dict:
 
 
 def stage_quantize(ctx: dict) -> dict:
-    "Static int8 quantization calibrated on a few training batches: size, test accuracy and CPU batch-256 speed."
+    "Static int8 quantization calibrated on a few training batches: size, test accuracy and CPU speed (batch 256; quick: 32)."
     cfg, model = ctx["cfg"], ctx["model"]
     train, _, test = ctx["data"]
     fp32 = copy.deepcopy(model).cpu().eval()
     q = quantize(fp32, "static", calib=train, n_batches=cfg["calib_batches"])
-    ts = [time_inference(m, 256, "cpu", label=f"{name} · b256", min_run_time=cfg["min_run_time"])
+    ts = [time_inference(m, cfg["infer_batch"], "cpu", label=f"{name} · b{cfg['infer_batch']}",
+                         min_run_time=cfg["min_run_time"])
           for name, m in (("fp32", fp32), ("int8 static", q))]
     return {"method": "static", "engine": q.engine, "bytes": size_on_disk(q), "bytes_fp32": size_on_disk(fp32),
             "test_acc": evaluate(q, test, "cpu")["acc"], "test_acc_fp32": evaluate(fp32, test, "cpu")["acc"],

@@ -26,7 +26,7 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
+__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'CPU_CHUNK', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
            'save_model', 'load_model', 'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches',
            'predict_files', 'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path',
            'export']
@@ -110,56 +110,7 @@ def model_meta(model: nn.Module, prep: Preprocess, source: str | None = None) ->
             "torch": torch.__version__, "source": source}
 
 # %% ../nbs/17_deploy.ipynb #e897186a
-def _flatten_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """Plain tensors for safetensors, and a JSON layout to rebuild `state` from them: a quantized tensor becomes its
-    integer values `name`, `name:scale` and `name:zero_point` (per channel, along `axis`); packed-parameter tuples,
-    dtypes and `None` are kept in the layout."""
-    tensors = {}
-    def put(name, v):
-        if v is None: return {"kind": "none"}
-        if isinstance(v, torch.dtype): return {"kind": "dtype", "dtype": str(v).removeprefix("torch.")}
-        if isinstance(v, tuple): return {"kind": "tuple", "items": [put(f"{name}.{i}", e) for i, e in enumerate(v)]}
-        if not isinstance(v, torch.Tensor): raise TypeError(f"can't store {name} of type {type(v).__name__}")
-        if not v.is_quantized:
-            tensors[name] = v.detach(); return {"kind": "tensor"}
-        per_channel = v.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
-        tensors[name] = v.int_repr()
-        tensors[f"{name}:scale"] = v.q_per_channel_scales() if per_channel else torch.tensor(v.q_scale(), dtype=torch.float64)
-        tensors[f"{name}:zero_point"] = v.q_per_channel_zero_points() if per_channel else torch.tensor(v.q_zero_point())
-        return {"kind": "qtensor", "dtype": str(v.dtype).removeprefix("torch."), "axis": v.q_per_channel_axis() if per_channel else None}
-    layout = {name: put(name, v) for name, v in state.items()}
-    return tensors, layout
-
-
-def _unflatten_state(tensors: dict[str, torch.Tensor], layout: dict) -> OrderedDict:
-    "The state `_flatten_state` took apart, rebuilt from its plain `tensors` and `layout`."
-    def get(name, spec):
-        kind = spec["kind"]
-        if kind == "none": return None
-        if kind == "dtype": return getattr(torch, spec["dtype"])
-        if kind == "tuple": return tuple(get(f"{name}.{i}", s) for i, s in enumerate(spec["items"]))
-        if kind == "tensor": return tensors[name]
-        q, scale, zp, axis = tensors[name], tensors[f"{name}:scale"], tensors[f"{name}:zero_point"], spec["axis"]
-        dtype = getattr(torch, spec["dtype"])
-        if axis is None: return torch.quantize_per_tensor(((q - zp) * scale).float(), scale.item(), int(zp), dtype)
-        shape = [-1 if d == axis else 1 for d in range(q.dim())]                    # scales broadcast along `axis`
-        real = ((q - zp.view(shape)) * scale.view(shape)).float()                   # exact: requantizing rounds back to q
-        return torch.quantize_per_channel(real, scale, zp, axis, dtype)
-    return OrderedDict((name, get(name, spec)) for name, spec in layout.items())
-
-
-def _tensor_module(tensors: dict[str, torch.Tensor]) -> nn.Module:
-    """A module whose `state_dict()` is exactly `tensors` (dotted names become sub-modules), so that chapter 14's
-    `export_model`/`load_exported` store and verify any flat dict of tensors."""
-    root = nn.Module()
-    for name, t in tensors.items():
-        *parents, leaf = name.split(".")
-        m = root
-        for p in parents:
-            if p not in m._modules: m.add_module(p, nn.Module())
-            m = m._modules[p]
-        m.register_buffer(leaf, t)
-    return root
+from .modelfile import _flatten_state, _tensor_module, _unflatten_state   # Appendix A4
 
 # %% ../nbs/17_deploy.ipynb #72d4c680
 META_KEY = "gpuvision"      # the safetensors metadata entry that holds a saved model's description (JSON)
@@ -531,17 +482,36 @@ def predict_files(model_or_path, paths, batch_size: int = 256, top_k: int = 1, d
     return _predictions(model, prep, files, batch_size, k, workers, show)
 
 
+CPU_CHUNK = 32      # on the CPU the model takes a batch this many images at a time: its activations stay in the cache (measured: 32-48 best)
+
+
+def _for_cpu(model: nn.Module) -> nn.Module:
+    """A copy of `model` with its 4-d weights in the channels-last layout, which oneDNN's CPU convolutions run about
+    twice as fast as the default layout (section 4); `model` itself is left as it is (safetensors saves contiguous
+    tensors only). int8 and TorchScript models, and models that can't be copied, are returned unchanged."""
+    if isinstance(unwrap(model), Int8Model) or isinstance(model, torch.jit.ScriptModule): return model
+    try: return copy.deepcopy(model).to(memory_format=torch.channels_last)
+    except Exception: return model
+
+
+def _top_k(model: nn.Module, x: torch.Tensor, dev: torch.device, k: int):
+    "The top-`k` softmax probabilities and class indices of `model` on batch `x`: on the CPU in chunks of `CPU_CHUNK`, channels-last."
+    with torch.inference_mode():
+        if dev.type != "cpu": return model(x.to(dev, non_blocking=True)).float().softmax(1).topk(k, dim=1)
+        tops = [model(c.contiguous(memory_format=torch.channels_last)).float().softmax(1).topk(k, dim=1) for c in x.split(CPU_CHUNK)]
+        return torch.cat([t.values for t in tops]), torch.cat([t.indices for t in tops])
+
+
 def _predictions(model: nn.Module, prep: Preprocess, files: list[Path], batch_size: int, k: int, workers: int, show: bool):
     "The generator behind `predict_files`, its arguments checked."
     p0 = next(model.parameters(), None)
     dev = p0.device if p0 is not None else torch.device("cpu")
-    layout = torch.channels_last if dev.type == "cpu" else torch.contiguous_format
+    if dev.type == "cpu": model = _for_cpu(model)
     with tqdm(total=len(files), unit="img", desc="predict", disable=not show, file=sys.stderr) as bar:
         for chunk, x, errors in decoded_batches(files, prep, batch_size, workers):
             if x is not None:
-                with torch.inference_mode():
-                    top = model(x.to(dev, non_blocking=True).contiguous(memory_format=layout)).float().softmax(1).topk(k, dim=1)
-                good = zip(top.indices.cpu().tolist(), top.values.cpu().tolist())
+                probs, idx = _top_k(model, x, dev, k)
+                good = zip(idx.cpu().tolist(), probs.cpu().tolist())
             for path, error in zip(chunk, errors):
                 if error is not None: yield Prediction(str(path), error=str(error)); continue
                 idx, probs = next(good)

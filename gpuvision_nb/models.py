@@ -12,11 +12,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from .bench import Table, Timing, time_fn
 from .data import MAX_SIZE, check_int
 from .device import get_device
+
+# torch.utils.flop_counter (a few tenths of a second to import) is imported by the two functions that count FLOPs,
+# so that `gpuvision predict` starts without it.
 
 # %% auto #0
 __all__ = ['ACTIVATION_BYTES', 'MODELS', 'check_images', 'check_n_classes', 'check_widths', 'SeedCNN', 'count_params',
@@ -127,6 +129,7 @@ def flops_per_image(model: nn.Module, input_size: tuple[int, int, int] = (3, 32,
     if not isinstance(model, nn.Module): raise TypeError(f"flops_per_image: model must be an nn.Module, got {type(model).__name__}")
     size = check_input_size(input_size, "flops_per_image")
     params = [p for p in model.parameters() if p.requires_grad]
+    from torch.utils.flop_counter import FlopCounterMode
     with evaluating(model), torch.set_grad_enabled(backward), FlopCounterMode(display=False) as counter:
         out = model(_example_input(model, size))
         if backward and params: torch.autograd.grad(out.float().sum(), params)
@@ -223,6 +226,7 @@ def summary(model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32)) ->
     "Run one image of `input_size` through `model` (eval mode, no grad) and tabulate every leaf module it calls."
     if not isinstance(model, nn.Module): raise TypeError(f"summary: model must be an nn.Module, got {type(model).__name__}")
     size = check_input_size(input_size, "summary")
+    from torch.utils.flop_counter import FlopCounterMode
     calls = []
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: calls.append((name, mod, tuple(out.shape[1:]))))
              for name, m in model.named_modules() if name and not list(m.children())]

@@ -19,15 +19,14 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import DIGITS_VERSION, FolderData, cache_dir, digits_root, folder_loaders
 from .device import get_device, set_seed
 from .models import SeedCNN, SmallResNet, count_params, get_model
-from .train import evaluate, fit
+from .train import DIGITS_RECIPE, evaluate, fit, pretrained_digits   # chapter 06 defines the digits recipe
 
 # %% auto #0
-__all__ = ['PRUNABLE', 'SEMI_STRUCTURED_DTYPES', 'METHODS', 'DIGITS_RECIPE', 'check_amount', 'prunable_layers',
-           'prune_unstructured', 'SparsityReport', 'sparsity_report', 'make_permanent', 'ChannelGroup',
-           'channel_groups', 'channel_scores', 'plan_channels', 'rebuild', 'prune_channels', 'zeroing_removed',
-           'finetune', 'SemiStructuredError', 'mask_2to4', 'is_2to4', 'prune_2to4', 'semi_structured_problems',
-           'to_semi_structured', 'time_2to4', 'pruned_copy', 'nonzero_params', 'sparsity_curve', 'plot_curves',
-           'pretrained_digits', 'pruning_slider']
+__all__ = ['PRUNABLE', 'SEMI_STRUCTURED_DTYPES', 'METHODS', 'check_amount', 'prunable_layers', 'prune_unstructured',
+           'SparsityReport', 'sparsity_report', 'make_permanent', 'ChannelGroup', 'channel_groups', 'channel_scores',
+           'plan_channels', 'rebuild', 'prune_channels', 'zeroing_removed', 'finetune', 'SemiStructuredError',
+           'mask_2to4', 'is_2to4', 'prune_2to4', 'semi_structured_problems', 'to_semi_structured', 'time_2to4',
+           'pruned_copy', 'nonzero_params', 'sparsity_curve', 'plot_curves', 'pruning_slider']
 
 # %% ../nbs/08_prune.ipynb #8b79f806
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -410,34 +409,6 @@ def plot_curves(*curves, baseline: float | None = None, ax=None):
     ax.set(xlabel="amount pruned (share of weights, or of channels)", ylabel="validation accuracy", ylim=(0, 1.02))
     ax.grid(alpha=.3); ax.legend(fontsize=8)
     return ax
-
-# %% ../nbs/08_prune.ipynb #68e0fe6f
-DIGITS_RECIPE = dict(model="seed", size=16, in_channels=1, augment="crop", batch_size=128, epochs=32, lr=2e-3,
-                     opt="adamw", weight_decay=1e-4, schedule="onecycle", seed=0)   # epochs: chapter 06's step rule
-
-
-def _digits_dir() -> Path:
-    key = json.dumps({"recipe": DIGITS_RECIPE, "data": f"digits-v{DIGITS_VERSION}", "format": 1}, sort_keys=True)
-    return cache_dir() / "pretrained" / f"digits-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-
-
-def pretrained_digits(device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, FolderData]:
-    """A `SeedCNN` trained on the handwritten digits (`digits_root`, grey, 16×16, split by `folder_loaders` with seed 0)
-    with `DIGITS_RECIPE`, and the digits' `FolderData` — the model from the cache, or trained now (seconds on a GPU,
-    about 15 s on a 2-core CPU) and cached, as `pretrained` does for the shapes."""
-    r = dict(DIGITS_RECIPE)
-    dev, d = get_device(device), _digits_dir()
-    size = r.pop("size")
-    data = folder_loaders(digits_root(size), size=size, batch_size=r.pop("batch_size"), augment=r.pop("augment"),
-                          in_channels=r["in_channels"], seed=r["seed"], device=dev)
-    set_seed(r["seed"])                                          # before the weights are drawn
-    model = get_model(r.pop("model"), len(data.classes), in_channels=r.pop("in_channels"), size=size)
-    if latest_checkpoint(d) is not None:
-        load_checkpoint(d, model, restore_rng=False, map_location=dev)
-        return model.to(dev), data
-    history = fit(model, data.train, data.val, **r, device=dev, progress=progress)
-    save_checkpoint(d, model, epoch=len(history), history=history, meta={"recipe": DIGITS_RECIPE, "data": data.fingerprint()}, keep=1)
-    return model, data
 
 # %% ../nbs/08_prune.ipynb #3779e461
 def pruning_slider(model: nn.Module, val, method: str = "structured", layers=None, device: str | torch.device = "auto",

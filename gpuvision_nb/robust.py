@@ -19,10 +19,13 @@ from .checkpoint import CheckpointError, sha256, unwrap, weights_bytes
 from .data import MEAN, STD
 
 # %% auto #0
-__all__ = ['ATTACKS', 'pickle_globals', 'manifest_for', 'export_model', 'load_exported', 'Normalize', 'pixel_model',
-           'PixelLoader', 'input_grad', 'fgsm', 'pgd', 'attack', 'robust_accuracy', 'accuracy_vs_eps',
-           'plot_accuracy_vs_eps', 'show_adversarial', 'time_attacks', 'AdversarialLoader', 'fast_adversarial',
-           'supervise']
+__all__ = ['ATTACKS', 'pickle_globals', 'Normalize', 'pixel_model', 'PixelLoader', 'input_grad', 'fgsm', 'pgd', 'attack',
+           'robust_accuracy', 'accuracy_vs_eps', 'plot_accuracy_vs_eps', 'show_adversarial', 'time_attacks',
+           'AdversarialLoader', 'fast_adversarial']
+
+# %% ../nbs/14_robust.ipynb #bb7d9b91
+from .supervisor import supervise   # Appendix A1; still importable from here
+from .modelfile import _signature, export_model, load_exported, manifest_for   # Appendix A4; still importable from here
 
 # %% ../nbs/14_robust.ipynb #bc95ddf1
 def pickle_globals(path: str | Path) -> list[str]:
@@ -50,61 +53,6 @@ def pickle_globals(path: str | Path) -> list[str]:
                 else: last = None
         except ValueError as e: raise CheckpointError(f"{path} is not a valid pickle: {e}") from None
     return list(dict.fromkeys(found))
-
-# %% ../nbs/14_robust.ipynb #30f07c2f
-def manifest_for(path: str | Path) -> Path:
-    "The manifest that travels with exported model file `path`: `path` + '.manifest.json'."
-    return Path(f"{path}.manifest.json")
-
-
-def _signature(manifest: dict, key: bytes) -> str:
-    "HMAC-SHA256, keyed by `key`, of the manifest without its signature field (canonical JSON)."
-    body = json.dumps({k: v for k, v in manifest.items() if k != "hmac_sha256"}, sort_keys=True).encode()
-    return hmac.new(key, body, "sha256").hexdigest()
-
-
-def export_model(model: nn.Module, path: str | Path, meta: dict | None = None, key: bytes | None = None) -> Path:
-    """Write `model`'s weights to ONE safetensors file `path`, and next to it `manifest_for(path)` with the file's
-    size, SHA-256, tensor shapes and `meta` — signed with HMAC-SHA256 if a secret `key` is given. Both files are
-    written before either replaces its old version, so a failure (a full disk…) raises `CheckpointError` and
-    leaves the previous export intact. Returns `path`."""
-    path = Path(path)
-    if path.suffix != ".safetensors": raise ValueError(f"export_model: path must end in .safetensors, got {path}")
-    if key is not None and not (isinstance(key, bytes) and key): raise ValueError("export_model: key must be non-empty bytes")
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
-    net = unwrap(model)
-    data = weights_bytes(net)
-    manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
-                "meta": meta or {}}
-    if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
-    write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
-    return path
-
-# %% ../nbs/14_robust.ipynb #0b3d298e
-def load_exported(path: str | Path, model: nn.Module, key: bytes | None = None) -> dict:
-    """Load weights written by `export_model` into `model` — only after the file's size and SHA-256 match its
-    manifest and, if `key` is given, the manifest's signature checks. Anything else raises `CheckpointError`
-    naming the file. Returns the manifest."""
-    path, mpath = Path(path), manifest_for(path)
-    if not path.is_file(): raise CheckpointError(f"model file {path} does not exist")
-    try: manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError: raise CheckpointError(f"{path} has no manifest {mpath.name}: refusing a model file whose hash can't be checked") from None
-    except (OSError, ValueError) as e: raise CheckpointError(f"{mpath} is unreadable: {e}") from None
-    if key is not None and not hmac.compare_digest(str(manifest.get("hmac_sha256", "")), _signature(manifest, key)):
-        raise CheckpointError(f"{mpath} is not signed with this key: the manifest or the file was altered, or someone else signed it")
-    want, size = manifest.get("bytes"), path.stat().st_size
-    if size != want:
-        raise CheckpointError(f"{path} has {size} bytes but {mpath.name} says {want}: "
-                              f"{'truncated' if isinstance(want, int) and size < want else 'altered'}")
-    if sha256(path) != manifest.get("sha256"):
-        raise CheckpointError(f"{path} does not match its SHA-256 in {mpath.name}: corrupted or tampered with")
-    try: missing, unexpected = load_model(unwrap(model), str(path), strict=False)      # copied into the model, wherever it lives
-    except Exception as e: raise CheckpointError(f"{path} does not fit this model: {e}") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{path} does not fit this model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    return manifest
 
 # %% ../nbs/14_robust.ipynb #65f8e1d3
 class Normalize(nn.Module):
@@ -279,21 +227,3 @@ class AdversarialLoader:
 def fast_adversarial(loader, model: nn.Module, eps: float = 8 / 255) -> AdversarialLoader:
     "Fast adversarial training's batches (Wong et al. 2020): FGSM from a random start, step 1.25·ε."
     return AdversarialLoader(loader, model, eps, "pgd", steps=1, alpha=1.25 * eps, random_start=True)
-
-# %% ../nbs/14_robust.ipynb #b0139eed
-def supervise(cmd: list[str], max_restarts: int = 3, on_line=None, env: dict | None = None, cwd=None) -> list[int]:
-    """Run `cmd` until it exits with 0, restarting it after a crash (a non-zero exit code; killed by a signal: a
-    negative one) at most `max_restarts` times. Each line it prints goes to `on_line(line, proc, attempt)` (default:
-    printed). Returns the exit codes of all attempts; raises `RuntimeError` if the last one failed too."""
-    if isinstance(max_restarts, bool) or not (isinstance(max_restarts, int) and max_restarts >= 0):
-        raise ValueError(f"supervise: max_restarts must be an int >= 0, got {max_restarts!r}")
-    on_line = on_line or (lambda line, proc, attempt: print(line))
-    codes = []
-    for attempt in range(max_restarts + 1):
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                              env=env, cwd=cwd) as proc:
-            for line in proc.stdout: on_line(line.rstrip("\n"), proc, attempt)
-        codes.append(proc.returncode)
-        if proc.returncode == 0: return codes
-    raise RuntimeError(f"supervise: {' '.join(map(str, cmd))[:200]} failed {len(codes)} times (exit codes {codes}); "
-                       f"gave up after {max_restarts} restarts")

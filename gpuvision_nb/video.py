@@ -28,14 +28,16 @@ from .models import SeedCNN, flops_per_image
 from .train import History, fit, pretrained
 
 # %% auto #0
-__all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'BAD_VIDEO_CASES',
-           'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS', 'BT601', 'VideoWriter', 'write_video', 'bar_frames',
-           'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until', 'BadVideoError',
-           'VideoInfo', 'open_video', 'VideoReader', 'load_video', 'write_bad_videos', 'VideoFolder', 'resize_frames',
-           'clip_tensors', 'ClipLoader', 'PerFrame', 'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec',
-           'video_loaders', 'save_video_model', 'train_video_model', 'pretrained_video', 'decode_frames',
-           'nvdec_status', 'yuv420_to_rgb', 'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video',
-           'load_video_model']
+__all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS',
+           'BT601', 'VideoWriter', 'write_video', 'bar_frames', 'Motion', 'random_motion', 'render_clip', 'make_videos',
+           'video_root', 'decode_until', 'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors',
+           'ClipLoader', 'PerFrame', 'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders',
+           'save_video_model', 'train_video_model', 'pretrained_video', 'decode_frames', 'nvdec_status',
+           'yuv420_to_rgb', 'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
+
+# %% ../nbs/12_video.ipynb #fa59faea
+from .videofile import (BAD_VIDEO_CASES, MAX_VIDEO_PIXELS, VIDEO_EXTENSIONS, BadVideoError, VideoInfo, _bad,
+                                   _describe, open_video, write_bad_videos)   # Appendix A3; still importable from here
 
 # %% ../nbs/12_video.ipynb #881df43e
 class VideoWriter:
@@ -253,62 +255,6 @@ def decode_until(path: str | Path, index: int) -> tuple[np.ndarray, int]:
             if f.pts is not None and f.pts >= target: return f.to_ndarray(format="rgb24"), n
     raise IndexError(f"decode_until: {path} has no frame {index}")
 
-# %% ../nbs/12_video.ipynb #07546a28
-MAX_VIDEO_PIXELS = 1 << 25      # 33.5 megapixels per frame (8K UHD is 33.2 M): larger declared sizes are refused
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-
-
-class BadVideoError(DatasetError):
-    "A video file can't be used; the message starts with its path and says why."
-
-
-def _bad(path, why: str) -> BadVideoError: return BadVideoError(f"{path}: {why}")
-
-
-@dataclass
-class VideoInfo:
-    "What a video file's header says about its first video stream."
-    path: Path
-    codec: str
-    width: int
-    height: int
-    fps: float
-    frames: int                 # as declared by the container; 0 if it doesn't say
-    pix_fmt: str | None
-
-
-def _describe(streams) -> str:
-    return ", ".join(f"{s.type} ({s.codec_context.name if s.codec_context else 'unknown codec'})" for s in streams) or "none"
-
-
-def open_video(path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
-    """Open video file `path` with PyAV and check its header: returns (container, its first video stream, `VideoInfo`).
-    Raises `BadVideoError` naming the file for a missing or empty file, content FFmpeg can't read (not a video,
-    damaged, truncated index), no video stream, a codec this FFmpeg build can't decode, a declared frame size over
-    `max_pixels`, or no frame rate. The caller closes the container."""
-    path = Path(path)
-    if not path.exists(): raise _bad(path, "does not exist")
-    if not path.is_file(): raise _bad(path, "is not a file")
-    if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
-    try: c = av.open(str(path), metadata_errors="replace")
-    except av.FFmpegError as e:
-        raise _bad(path, f"is not a video file FFmpeg can read, or its header is damaged or truncated ({type(e).__name__}: {e.strerror or e})") from None
-    try:
-        if not c.streams.video: raise _bad(path, f"has no video stream (streams: {_describe(c.streams)})")
-        s = c.streams.video[0]
-        cc = s.codec_context
-        if cc is None or cc.codec is None:
-            raise _bad(path, "has a video stream in a codec this FFmpeg build can't decode (unknown or unsupported codec)")
-        w, h = cc.width, cc.height
-        if w <= 0 or h <= 0: raise _bad(path, f"declares an invalid frame size {w}×{h}")
-        if w * h > max_pixels:
-            raise _bad(path, f"declares {w}×{h} = {w * h:,} pixels per frame, more than max_pixels={max_pixels:,}; refused before decoding")
-        rate = s.average_rate or s.guessed_rate
-        if not rate: raise _bad(path, "declares no frame rate")
-        return c, s, VideoInfo(path, cc.name, w, h, float(rate), s.frames or 0, cc.format.name if cc.format else None)
-    except BaseException:
-        c.close(); raise
-
 # %% ../nbs/12_video.ipynb #3da2147a
 def _set_threads(stream, threads: int) -> None:
     "Decode `stream` with `threads` threads (0: FFmpeg's choice); frame threading, except for one thread."
@@ -407,59 +353,6 @@ def load_video(path: str | Path, size=None, max_frames: int | None = None, strid
     raises `BadVideoError` naming it (see `open_video` and `VideoReader`), including fewer than `min_frames` frames."""
     r = VideoReader(path, size, stride, max_frames, chunk=max_frames or 256, min_frames=min_frames, threads=threads, max_pixels=max_pixels)
     return torch.cat(list(r)), r.fps
-
-# %% ../nbs/12_video.ipynb #ee4b8964
-def write_bad_videos(folder: str | Path, size: int = 64) -> dict[str, Path]:
-    """Write one awkward video file per case into `folder` and return {case: path}: 'zero-byte', 'text-as-mp4',
-    'truncated' (index at the end, cut off), 'truncated-faststart' (index first, data cut), 'audio-only',
-    'no-decodable-frames' (keyframe dropped), 'garbage-data', 'one-frame', 'huge-header' (a Y4M header declaring
-    16000×16000), 'variable-frame-rate', 'unsupported-codec' (the MP4's codec tag rewritten) — which must all
-    fail — and 'non-ascii-name', a valid clip named 'ünïcødé 視頻 clip.mp4', which must load."""
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    frames = np.stack(list(bar_frames(16, size)))
-    out = {case: folder / name for case, name in (
-        ("zero-byte", "zero.mp4"), ("text-as-mp4", "not a video.mp4"), ("truncated", "truncated.mp4"),
-        ("truncated-faststart", "truncated-faststart.mp4"), ("audio-only", "audio-only.mp4"),
-        ("no-decodable-frames", "no-keyframe.mp4"), ("garbage-data", "garbage.mp4"), ("one-frame", "one-frame.mp4"),
-        ("huge-header", "huge.y4m"), ("variable-frame-rate", "vfr.mp4"), ("unsupported-codec", "unknown-codec.mp4"),
-        ("non-ascii-name", "ünïcødé 視頻 clip.mp4"))}
-    out["zero-byte"].write_bytes(b"")
-    out["text-as-mp4"].write_bytes(b"<html><body>404 Not Found</body></html>\n")
-    good = write_video(folder / "ok.mp4", frames).read_bytes()
-    fast = write_video(folder / "ok-faststart.mp4", frames, faststart=True).read_bytes()
-    out["truncated"].write_bytes(good[: len(good) // 2])            # the index ('moov') is at the end: lost
-    out["truncated-faststart"].write_bytes(fast[: len(fast) * 2 // 3])
-    out["unsupported-codec"].write_bytes(good.replace(b"avc1", b"zzz1"))   # an unknown codec tag
-    out["huge-header"].write_bytes(b"YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(1000))
-    out["non-ascii-name"].write_bytes(good)
-    write_video(out["one-frame"], frames[:1])
-    with av.open(str(out["audio-only"]), "w") as c:
-        a = c.add_stream("aac", rate=16000)
-        for i in range(8):
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 16000, i * 1024
-            c.mux(a.encode(af))
-        c.mux(a.encode())
-    with av.open(str(out["variable-frame-rate"]), "w", format="mp4") as c:
-        v = c.add_stream("libx264", rate=25, options={"threads": "1"})
-        v.width = v.height = size; v.pix_fmt = "yuv420p"
-        for pts, f in zip([0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19], frames):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24"); vf.pts, vf.time_base = pts, Fraction(1, 25)
-            c.mux(v.encode(vf))
-        c.mux(v.encode())
-    with av.open(str(folder / "ok-faststart.mp4")) as src, av.open(str(out["no-decodable-frames"]), "w", format="mp4") as dst:
-        s = src.streams.video[0]; d = dst.add_stream_from_template(s)
-        for p in src.demux(s):
-            if p.size and not p.is_keyframe: p.stream = d; dst.mux(p)
-    data = bytearray(fast); i = data.find(b"mdat") + 8                # the frames' data, after the index
-    data[i:] = np.random.default_rng(0).integers(0, 256, len(data) - i, dtype=np.uint8).tobytes()
-    out["garbage-data"].write_bytes(bytes(data))
-    for p in ("ok.mp4", "ok-faststart.mp4"): (folder / p).unlink()
-    return out
-
-
-BAD_VIDEO_CASES = ("zero-byte", "text-as-mp4", "truncated", "truncated-faststart", "audio-only", "no-decodable-frames",
-                   "garbage-data", "one-frame", "huge-header", "variable-frame-rate", "unsupported-codec")
 
 # %% ../nbs/12_video.ipynb #88f30c56
 class VideoFolder(Dataset):

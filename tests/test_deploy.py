@@ -414,6 +414,47 @@ def test_export_to_a_folder_says_to_name_the_file(world, tmp_path):
         export(world["file"], tmp_path, "torchscript")
 
 
+# ---- gpuvision predict's start-up and CPU path (issue 22 item 8) -------------------------------------------------
+
+def test_predict_and_help_start_without_torchvision_or_dynamo(tmp_path):
+    """`gpuvision --help` and `predict` don't import torchvision (its import pulls in torch._dynamo: seconds of a
+    one-file predict), torch.utils.benchmark or the FLOP counter. `data.IMAGE_EXTENSIONS` still holds torchvision's
+    list, written out."""
+    import torchvision
+    from gpuvision_nb.data import IMAGE_EXTENSIONS, TORCHVISION_EXTENSIONS
+    assert set(TORCHVISION_EXTENSIONS) == set(torchvision.datasets.folder.IMG_EXTENSIONS) <= set(IMAGE_EXTENSIONS)
+    model = save_model(SeedCNN(n_classes=2, widths=(4, 4, 4), hidden=8).eval(), tmp_path / "m.safetensors",
+                       Preprocess(32, MEAN, STD, classes=["a", "b"]))
+    Image.new("RGB", (40, 24), (200, 10, 10)).save(tmp_path / "x.png")
+    heavy = ("torchvision", "torch._dynamo", "torch.utils.benchmark", "torch.utils.flop_counter")
+    code = ("import contextlib, io, sys\nfrom gpuvision_nb.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try: status = main(sys.argv[1:])\n    except SystemExit as e: status = e.code\n"
+            f"print(status, [m for m in {heavy!r} if m in sys.modules])")
+    for args in (["--help"], ["predict", str(model), str(tmp_path / "x.png"), "--device", "cpu"]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+        assert r.stdout.strip() == "0 []", (args, r.stdout, r.stderr)
+
+
+def test_cpu_predict_equals_the_model_and_leaves_it_as_it_is(tmp_path):
+    """On the CPU predict_files runs a channels-last copy of the model, CPU_CHUNK images at a time: the same classes
+    and (to float rounding) probabilities as the model itself on the whole batch; the caller's model is not changed."""
+    from gpuvision_nb.deploy import CPU_CHUNK
+    torch.manual_seed(0)
+    net, prep = SeedCNN(n_classes=5, widths=(8, 8, 16), hidden=16).eval(), Preprocess(32, MEAN, STD, classes=list("abcde"))
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(CPU_CHUNK * 2 + 3):                       # more than two chunks, the last one short
+        files.append(tmp_path / f"{i:03d}.png"); Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).save(files[-1])
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    got = list(predict_files(net, files, batch_size=len(files), top_k=2, device="cpu", preprocess=prep, workers=0))
+    with torch.no_grad(): p = net(prep([Image.open(f) for f in files])).softmax(1)
+    top = p.topk(2, dim=1)
+    assert [r.labels for r in got] == [[prep.classes[i] for i in row] for row in top.indices.tolist()]
+    np.testing.assert_allclose([r.probs for r in got], top.values.numpy(), rtol=1e-5)
+    assert all(v.is_contiguous() and torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
 # ---- make mutate (deploy, seed 7, sample 40): survivors killed --------------------------------------------------
 def test_export_refusals_name_the_option_and_the_way_out(world, tmp_path):
     "mutmut: the '--out' label of the overlap refusal and the advice of the exists refusal could change unnoticed."

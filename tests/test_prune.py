@@ -218,9 +218,9 @@ def test_pruned_models_describe_themselves():
 
 
 def test_pretrained_digits_trains_once_then_loads(tmp_path, monkeypatch):
-    import gpuvision_nb.prune as P
+    import gpuvision_nb.prune as P, gpuvision_nb.train as T      # chapter 06 (train) defines the digits recipe
     monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
-    monkeypatch.setattr(P, "DIGITS_RECIPE", {**P.DIGITS_RECIPE, "epochs": 1, "batch_size": 256})
+    monkeypatch.setattr(T, "DIGITS_RECIPE", {**T.DIGITS_RECIPE, "epochs": 1, "batch_size": 256})
     m1, d1 = P.pretrained_digits("cpu")
     assert m1.conv1.in_channels == 1 and d1.in_channels == 1 and d1.classes == [str(k) for k in range(10)]
     assert d1.train.augment == "crop" and len(list((tmp_path / "pretrained").iterdir())) == 1

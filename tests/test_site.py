@@ -71,7 +71,7 @@ def test_build_leaves_no_jupyter_execute_next_to_the_site(built):
 
 def test_every_chart_has_alt_text_and_a_caption(built):
     hashed, uncaptioned, n = [], [], 0
-    for page in sorted(built.glob("[0-9]*.html")):
+    for page in sorted(built.glob("[0-9A]*.html")):
         html = page.read_text(encoding="utf-8")
         for m in re.finditer(r"<figure[^>]*>\s*(?:<a [^>]*>\s*)?<img([^>]*)>\s*(?:</a>\s*)?<figcaption>(.*?)</figcaption>", html, re.S):
             n += 1

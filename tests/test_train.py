@@ -414,6 +414,44 @@ def test_make_optimizer_passes_lr_weight_decay_and_nesterov():
     assert (g["lr"], g["weight_decay"]) == (0.0042, 0.02)
 
 
+def _tiny_shapes(batch_size=128, device="cpu", **kw):
+    "Shapes-like loaders of 64 random 32×32 images in 10 classes, in place of the real 10,000 (seed 0: the same each call)."
+    from gpuvision_nb.data import GPULoader
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(64) % 10
+    mk = lambda train: GPULoader(x, y, batch_size=32, shuffle=train, augment=train, device=device)
+    return mk(True), mk(False), mk(False), [f"c{i}" for i in range(10)]
+
+
+def test_pretrained_trains_the_run_chapter_06_trains(tmp_path, monkeypatch):
+    """pretrained('seed') on an empty cache is the same run as chapter 06's training cell (set_seed(0), then the
+    weights, then fit with the recipe): so chapter 06 can load the run the tour cached instead of training it again."""
+    import gpuvision_nb.train as T
+    from gpuvision_nb.models import SeedCNN
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    monkeypatch.setattr(T, "shapes_loaders", _tiny_shapes)
+    monkeypatch.setitem(T.RECIPES, "seed", {**T.RECIPES["seed"], "epochs": 1})
+    cached, _ = T.pretrained("seed", device="cpu")
+    train, val, _, classes = _tiny_shapes()
+    set_seed(1)                                                   # whatever came before: the cell seeds first
+    set_seed(0); model = SeedCNN(len(classes))
+    fit(model, train, val, **{k: v for k, v in T.RECIPES["seed"].items() if k != "batch_size"}, device="cpu", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), cached.state_dict().values()))
+
+
+def test_save_digits_is_what_pretrained_digits_loads(tmp_path, monkeypatch):
+    "Chapter 06 stores its digits run with save_digits; pretrained_digits (chapters 08, 09) loads it instead of training."
+    import gpuvision_nb.train as T
+    from gpuvision_nb.models import get_model
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    data = T.folder_loaders(T.digits_root(16), size=16, batch_size=128, augment="crop", in_channels=1, device="cpu")
+    model = get_model("seed", len(data.classes), in_channels=1, size=16)
+    T.save_digits(model, History([{"epoch": 1, "val_acc": 0.5}]), data)
+    monkeypatch.setattr(T, "fit", lambda *a, **k: pytest.fail("pretrained_digits trained instead of loading the stored run"))
+    loaded, _ = T.pretrained_digits("cpu")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
 # ---- make mutate (train, seed 7, sample 40): survivors killed --------------------------------------------------
 def test_scale_lr_defaults_to_sgd_the_linear_rule():
     "mutmut: the default opt 'sgd' → 'SGD' (then every call without opt raised) survived."

@@ -54,6 +54,17 @@ def notebooks() -> list[Path]:
     return [NBS / "index.ipynb"] + chapters
 
 
+def is_appendix(stem: str) -> bool:
+    "An appendix notebook (`A1_supervisor`): the engineering behind a chapter, listed after the chapters."
+    return re.fullmatch(r"A\d+", stem.split("_")[0]) is not None
+
+
+def number_of(stem: str) -> str:
+    "A page's number as the reader sees it: '06' for 06_train, 'A1' for A1_supervisor; else the stem."
+    head = stem.split("_")[0]
+    return head if re.fullmatch(r"\d\d|A\d+", head) else stem
+
+
 def settings() -> configparser.SectionProxy:
     cfg = configparser.ConfigParser(); cfg.read(ROOT / "settings.ini")
     return cfg["DEFAULT"]
@@ -140,7 +151,7 @@ def stage_notebook(path: Path, pages: dict[str, str], syms: dict[str, str], repo
             for out in cell.get("outputs", []):
                 md = out.get("data", {}).get("text/markdown")
                 if md is not None: out["data"]["text/markdown"] = fix_showdoc("".join(md), syms, mod)
-            cells += split_figures(cell, section, lead, numbers, here[:2] if here[:2].isdigit() else here)
+            cells += split_figures(cell, section, lead, numbers, number_of(here))
             continue
         elif cell["cell_type"] == "markdown":
             heads = HEADING.findall(outside_code(source(cell), lambda t: t))
@@ -290,9 +301,13 @@ def stage(dest: Path = STAGE) -> Path:
     for p in paths:
         nb = stage_notebook(p, pages, syms, repo_blob)
         if p.stem == "index":
-            chapters = [f"{p.stem[:2]} · {pages[p.stem].replace('`', '')} <{p.stem}>" for p in paths[1:]]   # numbered
+            entry = lambda p: f"{number_of(p.stem)} · {pages[p.stem].replace('`', '')} <{p.stem}>"     # numbered
+            chapters = [entry(p) for p in paths[1:] if not is_appendix(p.stem)]
+            appendices = [entry(p) for p in paths[1:] if is_appendix(p.stem)]
             nb["cells"].append({"cell_type": "markdown", "id": "gv-toc", "metadata": {},
-                                "source": toctree("Chapters", chapters) + "\n" + toctree("Reference", ["api/index"])})
+                                "source": toctree("Chapters", chapters) + "\n" +
+                                          (toctree("Appendices", appendices) + "\n" if appendices else "") +
+                                          toctree("Reference", ["api/index"])})
         (dest / p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
         shutil.copy2(p, EXTRA / "notebooks" / p.name)                # the notebook as committed, to download
     for rel, text in api_pages(pages, modules).items(): (dest / rel).write_text(text, encoding="utf-8")

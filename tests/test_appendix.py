@@ -1,0 +1,61 @@
+"""Appendix notebooks (nbs/A*.ipynb, issue 23 item 1): the engineering moved out of the main chapters stays exported,
+importable from where it was, one-way in the import graph, and every tool that lists chapters lists them too."""
+import importlib.util, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
+              "A4_modelfile": "modelfile"}
+
+
+def tool(name):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", ROOT / "tools" / f"{name}.py")
+    mod = sys.modules[spec.name] = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod); return mod
+
+
+def test_moved_names_are_still_importable_from_their_old_modules():
+    from gpuvision_nb import data, imagefile, modelfile, robust, supervisor, video, videofile
+    assert robust.supervise is supervisor.supervise
+    for name in ("export_model", "load_exported", "manifest_for", "_signature"):
+        assert getattr(robust, name) is getattr(modelfile, name), name
+    from gpuvision_nb import deploy
+    for name in ("_flatten_state", "_unflatten_state", "_tensor_module"):
+        assert getattr(deploy, name) is getattr(modelfile, name), name
+    for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES"):
+        assert getattr(video, name) is getattr(videofile, name), name
+    assert issubclass(videofile.BadVideoError, data.DatasetError)
+    for name in ("open_rgb", "to_rgb", "walk_images", "write_bad_images", "BadImageError", "DatasetError",
+                 "IMAGE_EXTENSIONS", "TORCHVISION_EXTENSIONS", "MAX_PIXELS", "BAD_CASES", "UNREADABLE", "pillow_extensions", "bomb_png", "reference_image"):
+        assert getattr(data, name) is getattr(imagefile, name), name
+
+
+@pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "torch"]),
+                                               ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
+                                               ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
+                                               ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"])])
+def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
+    "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
+    code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and out.stdout.strip() == "", (out.stdout, out.stderr[-500:])
+
+
+def test_every_tool_that_lists_chapters_lists_the_appendices():
+    render, website, gpu_check = tool("render"), tool("website"), tool("gpu_check")
+    for stem, module in APPENDICES.items():
+        assert (ROOT / "nbs" / f"{stem}.ipynb").exists() and (ROOT / "gpuvision_nb" / f"{module}.py").exists()
+        assert stem in {p.stem for p in render.chapters()}
+        assert stem in {p.stem for p in website.notebooks()}
+        assert [p.stem for p in gpu_check.select([stem.split("_")[0]], ROOT / "nbs")] == [stem]
+    stems = [p.stem for p in website.notebooks()]
+    assert max(i for i, s in enumerate(stems) if s[:2].isdigit()) < min(stems.index(s) for s in APPENDICES)
+
+
+def test_website_numbers_appendices_and_lists_them_apart():
+    website = tool("website")
+    assert [website.number_of(s) for s in ("06_train", "90_cli", "A1_supervisor", "A12_x", "index")] == \
+           ["06", "90", "A1", "A12", "index"]
+    assert [website.is_appendix(s) for s in ("A1_supervisor", "03_data", "Apple", "index")] == [True, False, False, False]
