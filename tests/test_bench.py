@@ -493,3 +493,28 @@ def test_sweep_passthrough_units_alignment_and_the_naive_per_call_time(monkeypat
     clock = iter(range(10**6)); monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(clock)))
     naive, _ = bench.sync_pitfall("cpu", n=4, calls=4, trials=2)      # a fake clock: each read 1 s after the last
     assert naive.times == [0.25, 0.25] and naive.unit == "FLOP"
+
+
+# ---- make mutate (bench, seed 7, sample 40): survivors killed ---------------------------------------------------
+def test_check_output_refuses_an_input_or_a_path_inside_one_and_returns_the_resolved_out(tmp_path):
+    "mutmut: check_output's resolved target (`target = None`) had no test in test_bench/test_records reaching it."
+    from gpuvision_nb.bench import OutputOverlapError, check_output
+    data = tmp_path / "data"; data.mkdir(); (data / "a.png").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(data, target_is_directory=True)
+    with pytest.raises(OutputOverlapError, match=r"^--out .*a\.png is the input .*a\.png: writing it would destroy it"):
+        check_output(data / "a.png", [None, data / "a.png"])
+    with pytest.raises(OutputOverlapError, match=r"^--save .* lies inside the input folder .*data: its files would be read"):
+        check_output(tmp_path / "link" / "run", [data], "--save")
+    assert check_output(tmp_path / "x" / ".." / "run", [data]) == (tmp_path / "run").resolve()
+
+
+def test_show_with_recorded_draws_bars_or_a_sweep_and_refuses_other_plots(capsys):
+    "mutmut: the accepted plot names ('bars') had no test reaching show_with_recorded."
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.bench import show_with_recorded
+    c = compare([Timing("a", "cpu", 2.0, 0.0, [2.0], 1, "img", {"n": 1}), Timing("b", "cpu", 1.0, 0.0, [1.0], 1, "img", {"n": 2})])
+    for plot in ("bars", "sweep"):
+        fig = show_with_recorded(c, "exp", plot=plot, cpu_only=True)
+        assert len(fig.axes) == 1 and "measures the CPU by design" in capsys.readouterr().out
+        plt.close(fig)
+    with pytest.raises(ValueError, match="plot must be 'bars' or 'sweep', got 'pie'"): show_with_recorded(c, "exp", plot="pie")

@@ -700,3 +700,98 @@ def test_gpu_loader_refuses_absurd_padding():
     x, y = torch.zeros(4, 1, 4, 4, dtype=torch.uint8), torch.arange(4) % 2
     with pytest.raises(ValueError, match="padding"):
         GPULoader(x, y, batch_size=2, device="cpu", mean=(0.5,), std=(0.25,), padding=10**9)
+
+
+# ---- make mutate (data, seed 7, sample 40): survivors killed ----------------------------------------------------
+def test_star_vertices_alternate_tips_and_notches_evenly_from_the_top():
+    "mutmut: the star's angles and radii could change unnoticed (it is built once at import, never checked)."
+    from gpuvision_nb.data import _star
+    v = _star(5, 0.42)
+    assert len(v) == 10
+    for k, (x, y) in enumerate(v):
+        r, a = math.hypot(x, y), math.radians(-90 + 36 * k)
+        assert r == pytest.approx(1.0 if k % 2 == 0 else 0.42)
+        assert (x, y) == pytest.approx((r * math.cos(a), r * math.sin(a)), abs=1e-12)
+
+
+def test_bomb_png_declares_its_size_by_default():
+    "mutmut: bomb_png's default 100,000 × 100,000 could change unnoticed."
+    from gpuvision_nb.data import bomb_png
+    b = bomb_png()
+    assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR"
+    assert (int.from_bytes(b[16:20], "big"), int.from_bytes(b[20:24], "big")) == (100_000, 100_000)
+
+
+def test_channel_stats_are_per_channel_over_several_images():
+    "mutmut: `transpose(0, 1)` → `transpose(1, 1)` (sums over the wrong pixels) survived."
+    x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    x[:, 1], x[:, 2] = 255, 51
+    x[1, 0] = 102
+    mean, std = channel_stats(x)
+    assert mean == pytest.approx((51 / 255, 1.0, 0.2)) and std == pytest.approx((0.2 * math.sqrt(32 / 31), 0.0, 0.0), abs=1e-9)   # sample std, n = 32
+
+
+def test_a_damaged_file_names_the_decoder_error(zoo):
+    "mutmut: the exception's type in the message (`type(e)` → `type(None)`) survived."
+    with pytest.raises(BadImageError, match=r"damaged or truncated \(OSError: image file is truncated"):
+        open_rgb(zoo["truncated-png"])
+
+
+def test_preprocess_of_an_empty_list_is_an_empty_batch():
+    "mutmut: the empty PIL list's (0, 3, size, size) batch (stacking nothing raises) survived."
+    from gpuvision_nb.data import preprocess
+    assert preprocess([], size=8).shape == (0, 3, 8, 8)
+    assert preprocess([], size=8, mean=(0.5,), std=(0.25,), in_channels=1).shape == (0, 1, 8, 8)
+
+
+def test_to_channels_works_on_the_device_of_its_input():
+    "mutmut: the grey weights made on the default device (`device=x.device` dropped) survived: a GPU batch would fail."
+    from gpuvision_nb.data import to_channels
+    assert to_channels(torch.zeros(2, 3, 4, 4, dtype=torch.uint8, device="meta"), 1).shape == (2, 1, 4, 4)
+
+
+def test_upscale_digits_names_itself_in_its_errors():
+    "mutmut: the function name in check_int's message could change unnoticed."
+    from gpuvision_nb.data import upscale_digits
+    with pytest.raises(ValueError, match=r"^upscale_digits: size must be an int in \[8, "):
+        upscale_digits(np.zeros((1, 8, 8)), size=7)
+
+
+def test_gpu_loader_shuffles_each_pass_differently():
+    "mutmut: `self.epoch += 1` → `= 1` (every pass after the second in the same order) survived."
+    x, y = torch.zeros(64, 1, 4, 4, dtype=torch.uint8), torch.arange(64)
+    dl = GPULoader(x, y, batch_size=64, shuffle=True, device="cpu", mean=(0.5,), std=(0.25,), seed=3)
+    orders = [tuple(next(iter(dl))[1].tolist()) for _ in range(4)]
+    assert len(set(orders)) == 4
+
+
+# ---- make mutate (data, seed 11, sample 40: a fresh sample after the seed-7 tests) ------------------------------
+def test_size_checks_name_the_function_and_bound_the_size(monkeypatch, tmp_path):
+    "mutmut (seed 11): digits_root's name in its error and preprocess's upper bound on size survived."
+    from gpuvision_nb.data import MAX_SIZE, digits_root, preprocess
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    with pytest.raises(ValueError, match=r"^digits_root: size must be an int in \[8, "): digits_root(7)
+    with pytest.raises(ValueError, match=r"^preprocess: size must be an int in \[1, "):
+        preprocess(torch.zeros(1, 3, 4, 4, dtype=torch.uint8), size=MAX_SIZE + 1)
+    assert list(tmp_path.iterdir()) == []                                          # refused before any work
+
+
+def test_write_bad_images_writes_every_bad_case_under_its_name(tmp_path):
+    "mutmut (seed 11): a case name changed in write_bad_images (then missing from its result) survived."
+    files = write_bad_images(tmp_path)
+    assert set(BAD_CASES) <= set(files) and all(files[c].exists() for c in BAD_CASES)
+
+
+def test_walk_images_skips_hidden_folders(tmp_path):
+    "mutmut (seed 11): the hidden-folder rule (`startswith('.')`) could stop matching unnoticed."
+    from gpuvision_nb.data import walk_images
+    for d in ("a", ".cache"):
+        (tmp_path / d).mkdir(); Image.new("RGB", (8, 8)).save(tmp_path / d / "x.png")
+    found, _, _ = walk_images(tmp_path, tmp_path)
+    assert [Path(f).relative_to(tmp_path).as_posix() for f in found] == ["a/x.png"]
+
+
+def test_gpu_loader_refuses_labels_that_are_not_a_tensor():
+    "mutmut (seed 11): the refusal of labels without a shape (a list) crashed on `getattr(y, 'shape')` when mutated."
+    with pytest.raises(ValueError, match=r"y must be a 1-d tensor with one label per image \(2\); got shape \(\)"):
+        GPULoader(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), [0, 1], batch_size=2, device="cpu", mean=(0.5,), std=(0.25,))

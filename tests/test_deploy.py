@@ -453,3 +453,127 @@ def test_cpu_predict_equals_the_model_and_leaves_it_as_it_is(tmp_path):
     assert [r.labels for r in got] == [[prep.classes[i] for i in row] for row in top.indices.tolist()]
     np.testing.assert_allclose([r.probs for r in got], top.values.numpy(), rtol=1e-5)
     assert all(v.is_contiguous() and torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+
+# ---- make mutate (deploy, seed 7, sample 40): survivors killed --------------------------------------------------
+def test_export_refusals_name_the_option_and_the_way_out(world, tmp_path):
+    "mutmut: the '--out' label of the overlap refusal and the advice of the exists refusal could change unnoticed."
+    from gpuvision_nb.bench import OutputOverlapError
+    with pytest.raises(OutputOverlapError, match=r"^--out .* is the input"): export(world["file"], world["file"], overwrite=True)
+    out = tmp_path / "m.safetensors"; out.write_bytes(b"old")
+    with pytest.raises(FileExistsError, match=r"already exists: choose another --out, or pass --overwrite \(export\(\.\.\., "
+                       r"overwrite=True\)\) to replace it once the new file is complete$"):
+        export(world["file"], out)
+    assert out.read_bytes() == b"old"
+
+
+def test_a_description_unlike_its_weights_lists_three_differences(world, tmp_path):
+    "mutmut: the error's list of differing tensors cut at 3 (`diff[:3]` → `diff[:4]`) survived."
+    src = tmp_path / "model.safetensors"
+    shutil.copy(world["file"], src)
+    manifest = json.loads(Path(f"{world['file']}.manifest.json").read_text())
+    manifest["meta"]["model"]["kwargs"]["widths"] = [8, 8, 8]                    # same outputs, other conv shapes
+    Path(f"{src}.manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match=r"describes another model than its weights model\.safetensors hold") as e:
+        load_model(src, "cpu")
+    n, listed = str(e.value).split(" tensor(s) differ: ")
+    assert int(n.rsplit("(", 1)[1]) >= 4 and listed.count("; ") == 2                 # 3 of the ≥ 4 named
+
+
+def test_predict_files_goes_on_after_a_bad_file_inside_a_batch(world):
+    "mutmut: `continue` → `break` after a bad file (the rest of its batch lost) survived: the bad file was last in its batch."
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    bad = world["pics"] / "a" / "1b-broken.png"
+    preds = list(predict_files(world["file"], [good[0], bad, good[1], good[2]], batch_size=8, device="cpu", progress=False))
+    assert [Path(p.path).name for p in preds] == [good[0].name, bad.name, good[1].name, good[2].name]
+    assert [p.error is not None for p in preds] == [False, True, False, False]
+
+
+def test_decode_threads_are_named(world, monkeypatch):
+    "mutmut: `thread_name_prefix='decode'` dropped survived (the threads' name is what a profiler or py-spy shows)."
+    import threading
+    import gpuvision_nb.deploy as D
+    names, real = [], D.decode_batch
+    monkeypatch.setattr(D, "decode_batch", lambda chunk, prep: names.append(threading.current_thread().name) or real(chunk, prep))
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    list(predict_files(world["file"], good, batch_size=2, device="cpu", workers=2, progress=False))
+    assert len(names) == 3 and all(n.startswith("decode") for n in names), names
+
+
+def test_onnx_export_without_onnx_says_what_to_install(world, tmp_path, monkeypatch):
+    "mutmut: the 'ONNX export' wording of the missing-package error could change unnoticed."
+    monkeypatch.setitem(sys.modules, "onnxscript", None)                           # import onnxscript → ImportError
+    with pytest.raises(ExportError, match=r"^ONNX export needs the onnxscript package\(s\): pip install onnxscript$"):
+        export_onnx(world["model"], tmp_path / "m.onnx", PREP)
+
+
+def test_torchscript_export_hides_only_torch_jit_deprecation(world, tmp_path):
+    "mutmut: the filter for torch.jit's FutureWarning could stop matching unnoticed (torch 2.14 warns on torch.jit.script)."
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        export_torchscript(world["model"], tmp_path / "m.pt", PREP)
+
+
+def test_image_files_takes_a_file_reached_through_two_folders_once(tmp_path):
+    "mutmut: one `seen` dict for all the folders given → a fresh one per folder (hard-linked duplicates kept) survived."
+    from gpuvision_nb.deploy import image_files
+    (tmp_path / "a").mkdir(); (tmp_path / "b").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png")
+    os.link(tmp_path / "a" / "x.png", tmp_path / "b" / "y.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "b" / "z.png")
+    files, notes = image_files([tmp_path / "a", tmp_path / "b"])
+    assert files == [tmp_path / "a" / "x.png", tmp_path / "b" / "z.png"] and any("y.png" in n for n in notes), (files, notes)
+
+
+# ---- make mutate (deploy, seed 1): the survivors listed in mutants/deploy/survivors.diff -------------------------
+def test_a_signed_model_loads_with_its_key_only(world, tmp_path):
+    "mutmut (seed 1): the signature computed over `None` instead of the manifest survived: no test loaded a signed file."
+    f = save_model(world["model"], tmp_path / "signed.safetensors", PREP, key=b"secret")
+    model, prep = load_model(f, "cpu", key=b"secret")
+    assert prep == PREP and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), world["model"].state_dict().values()))
+    with pytest.raises(CheckpointError, match="is not signed with this key"): load_model(f, "cpu", key=b"other")
+
+
+def test_escape_text_passes_private_use_characters_through():
+    "mutmut (seed 1): the surrogate range's end 0xDFFF → 57344 (U+E000 escaped) survived."
+    from gpuvision_nb.deploy import escape_text
+    assert escape_text("\ue000a\udfff") == "\ue000a\\udfff"
+
+
+def test_a_safetensors_export_records_its_source(world, tmp_path):
+    "mutmut (seed 1): export's `source` dropped (or None) in the written description survived."
+    out = export(world["file"], tmp_path / "copy.safetensors")
+    meta = json.loads(Path(f"{out}.manifest.json").read_text())["meta"]
+    assert meta["source"] == str(world["file"])
+
+
+def test_model_meta_names_the_sizes_that_disagree():
+    "mutmut (seed 1): the model's image size dropped from the refusal survived."
+    from gpuvision_nb.deploy import model_meta
+    with pytest.raises(ValueError, match=r"takes 3-channel images of 32×32, but the Preprocess makes 3-channel 16×16 ones"):
+        model_meta(SeedCNN(n_classes=3), Preprocess(16, MEAN, STD, classes=CLASSES))
+
+
+def test_preprocess_refuses_a_mean_or_a_std_of_the_wrong_length():
+    "mutmut (seed 1): `or` → `and` (one wrong length accepted) survived."
+    for mean, std in (((0.5,), STD), (MEAN, (0.25,))):
+        with pytest.raises(ValueError, match="mean and std need 3 value"): Preprocess(32, mean, std)
+
+
+def test_default_export_path_of_a_run_a_checkpoint_and_a_file(world, tmp_path):
+    "mutmut (seed 1): default_export_path had no test."
+    from gpuvision_nb.deploy import default_export_path
+    save_checkpoint(tmp_path / "run" / "checkpoints", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES})
+    run = tmp_path / "run"
+    for src in (run, run / "checkpoints", run / "checkpoints" / "epoch-0001"):
+        assert default_export_path(src, "onnx") == run / "model.onnx"
+    assert default_export_path(tmp_path / "m.safetensors", "torchscript") == tmp_path / "m.pt"
+
+
+def test_time_predict_times_the_files(world):
+    "mutmut (seed 1): time_predict had no test (its `files` argument could be dropped)."
+    from gpuvision_nb.deploy import time_predict
+    good = sorted(world["pics"].rglob("[0-9].png"))
+    t = time_predict(world["file"], good, device="cpu", batch_size=2, min_run_time=0.01)
+    assert t.items == len(good) and t.params["images"] == len(good) and t.median > 0

@@ -104,3 +104,14 @@ def test_the_results_table_in_a_notebook_warns_and_shows_the_rest(tmp_path, monk
         table = str(results_table())
     assert "goodexp" in table
     with pytest.warns(UserWarning): assert any(r["experiment"] == "goodexp" for r in headline_rows())
+
+
+# ---- make mutate (bench, seed 7, sample 40): survivors killed ---------------------------------------------------
+def test_the_messages_are_exact_whole_sentences(tmp_path):
+    "mutmut: text added around a message (the checks above test substrings) and the label's 60-character cut survived."
+    p = edited(good(tmp_path, "bad"), BAD["gpus-empty-object"][0])
+    with pytest.raises(RecordError) as e: load_record(p)
+    assert str(e.value).endswith(" is malformed: provenance gpus must be a list of objects, each with a name (text)")
+    p = edited(good(tmp_path, "long"), timing(label="L" * 100, median=-1.0))
+    with pytest.raises(RecordError) as e: load_record(p)
+    assert str(e.value).endswith(f" is malformed: timing {'L' * 60!r}: median -1.0 is not a valid time (a finite number of seconds > 0)")

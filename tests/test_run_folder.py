@@ -245,3 +245,21 @@ def test_a_finished_run_is_refused_with_what_to_do(tmp_path):
     run_training(str(data), epochs=1, out=out, **FAST)
     with pytest.raises(RunExistsError, match=r"1 epoch done\): continue it with --resume"):
         run_training(str(data), epochs=1, out=out, **FAST)
+
+
+def test_metrics_name_device_and_torch_and_the_wrapped_model_is_trained(tmp_path):
+    "make mutate (train, seed 7): metrics' 'device'/'torch' and the `wrap` hook (DDP's) could be lost unnoticed."
+    data, out, wrapped = _folder(tmp_path / "data"), tmp_path / "run", []
+    m = run_training(str(data), epochs=1, out=out, wrap=lambda net: wrapped.append(net) or net, **FAST)
+    assert len(wrapped) == 1 and isinstance(wrapped[0], torch.nn.Module)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert (saved["device"], saved["torch"]) == (m["device"], m["torch"]) == ("cpu", torch.__version__)
+
+
+def test_resume_of_a_folder_without_checkpoints_says_what_to_do(tmp_path):
+    "make mutate (train, seed 7): the refusal's advice (joined with +) was never built by a test."
+    from gpuvision_nb.train import RunExistsError
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    out.mkdir(); (out / "metrics.json").write_text("{}")
+    with pytest.raises(RunExistsError, match=r"it has no checkpoint; start a new run with --overwrite, or in another folder"):
+        run_training(str(data), epochs=1, out=out, resume=True, **FAST)

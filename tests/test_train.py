@@ -450,3 +450,61 @@ def test_save_digits_is_what_pretrained_digits_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "fit", lambda *a, **k: pytest.fail("pretrained_digits trained instead of loading the stored run"))
     loaded, _ = T.pretrained_digits("cpu")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+# ---- make mutate (train, seed 7, sample 40): survivors killed --------------------------------------------------
+def test_scale_lr_defaults_to_sgd_the_linear_rule():
+    "mutmut: the default opt 'sgd' → 'SGD' (then every call without opt raised) survived."
+    from gpuvision_nb.train import scale_lr
+    assert scale_lr(0.1, 256, 128) == pytest.approx(0.2)
+
+
+def test_train_step_updates_by_default():
+    "mutmut: `step=True` → False as train_step's default (no update, gradients kept) survived."
+    from gpuvision_nb.train import make_optimizer, train_step
+    m = plain(); before = [p.detach().clone() for p in m.parameters()]
+    opt = make_optimizer(m, "sgd", lr=0.1)
+    train_step(m, X[:16], Y[:16], opt, torch.amp.GradScaler("cpu", enabled=False))
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+    assert all(p.grad is None for p in m.parameters())                     # zeroed with set_to_none after the step
+
+
+def test_the_non_finite_error_gives_its_default_hint():
+    "mutmut: the default hint's text could change (e.g. upper-cased) unnoticed."
+    from gpuvision_nb.train import _non_finite
+    e = _non_finite("the training loss became nan", 0, None)
+    assert str(e) == "fit: the training loss became nan in epoch 1; stopped before saving anything. Try a lower lr, or fp32/bf16 instead of fp16."
+
+
+def test_fit_skips_the_gradient_all_reduce_only_on_non_stepping_batches():
+    "mutmut: `no_sync(model, step)` → `no_sync(None, step)` (DDP would all-reduce every micro-batch) survived."
+    class SyncSpy(nn.Module):
+        def __init__(self):
+            super().__init__(); self.net = plain(); self.skipped = 0
+        def forward(self, x): return self.net(x)
+        @__import__("contextlib").contextmanager
+        def no_sync(self):
+            self.skipped += 1; yield
+    m = SyncSpy()
+    fit(m, loader(64, shuffle=False), epochs=1, lr=0.01, device="cpu", progress=False, accumulate=2)   # 4 batches
+    assert m.skipped == 2                                                  # the first of each pair of batches
+
+
+def test_plot_confusion_anchors_rotated_names_and_centres_counts():
+    "mutmut: dropping `rotation_mode='anchor'` or `va='center'` survived."
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import plot_confusion
+    ax = plot_confusion(torch.tensor([[3, 1], [0, 2]]), ["a", "b"])
+    assert {t.get_rotation_mode() for t in ax.get_xticklabels()} == {"anchor"}
+    assert [(t.get_text(), t.get_ha(), t.get_va()) for t in ax.texts] == [("3", "center", "center"), ("1", "center", "center"),
+                                                                       ("2", "center", "center")]
+    plt.close(ax.figure)
+
+
+def test_shapes_loaders_make_images_of_the_asked_size(tmp_path, monkeypatch):
+    "mutmut: `load_folder(..., size=size)` → `size=None` in shapes_loaders had no test reaching it."
+    from gpuvision_nb.train import shapes_loaders
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    tr, va, te, classes = shapes_loaders(batch_size=4, device="cpu", augment=False, n_per_class=10, size=16)
+    assert len(classes) >= 2 and all(l.x.shape[1:] == (3, 16, 16) for l in (tr, va, te))
+    assert next(iter(va))[0].shape[1:] == (3, 16, 16)
