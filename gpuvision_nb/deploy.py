@@ -369,7 +369,7 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
     """The image files `paths` (a path or a list of them) name, in order: a file as it is, whatever its extension; a
     folder's images as `data.walk_images` finds them (recursive, sorted, `IMAGE_EXTENSIONS`, no loops or duplicates).
     Also returns one note per thing the folders held that is left out. A missing path, or a folder without images,
-    raises an error naming it."""
+    raises an error naming it (a folder whose images were all listed already, through links, only gets its notes)."""
     files, notes, seen = [], [], {}
     for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if p.is_dir():
@@ -378,7 +378,8 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
             if other: notes.append(f"ignored {sum(other.values())} file(s) under {p} that Pillow can open but that are not "
                                    f"taken as images ({counts}); name them one by one to classify them")
             notes += [f"left out {path}: {why}" for path, why in left_out]
-            if not found: raise ValueError(f"{p} holds no image files (searched recursively for {' '.join(IMAGE_EXTENSIONS)})"
+            dups = [path for path, why in left_out if why.endswith("counted once")]
+            if not found and not dups: raise ValueError(f"{p} holds no image files (searched recursively for {' '.join(IMAGE_EXTENSIONS)})"
                                            + (f"; it has {counts}: name them one by one" if other else ""))
             files += map(Path, found)
         elif p.exists(): files.append(p)

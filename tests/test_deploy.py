@@ -577,3 +577,16 @@ def test_time_predict_times_the_files(world):
     good = sorted(world["pics"].rglob("[0-9].png"))
     t = time_predict(world["file"], good, device="cpu", batch_size=2, min_run_time=0.01)
     assert t.items == len(good) and t.params["images"] == len(good) and t.median > 0
+
+
+def test_a_folder_holding_only_links_to_listed_images_is_not_empty(tmp_path):
+    """A folder whose only image is a hard link to one already listed from another folder is not 'without images':
+    the image is taken once and the note says why the second name is left out."""
+    from gpuvision_nb.deploy import image_files
+    (tmp_path / "a").mkdir(); (tmp_path / "b").mkdir(); (tmp_path / "c").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png")
+    os.link(tmp_path / "a" / "x.png", tmp_path / "b" / "y.png")
+    files, notes = image_files([tmp_path / "a", tmp_path / "b"])
+    assert files == [tmp_path / "a" / "x.png"]
+    assert any(str(tmp_path / "b" / "y.png") in n and "counted once" in n for n in notes), notes
+    with pytest.raises(ValueError, match=r"c holds no image files"): image_files([tmp_path / "a", tmp_path / "c"])
