@@ -7,8 +7,10 @@ on a GPU "fp32" convolutions are TF32 unless a block says `tf32(False)`), matmul
 `torch.backends.cuda.matmul.allow_tf32` is on. A tolerance that holds only in true fp32 then fails here too, as it
 did on the H200 (`torch.set_float32_matmul_precision` has no effect on a CPU, hence the emulation). The
 `reduced_precision` fixture gives the same context to a single test."""
-import os
+import contextlib, io, os, random, sys, traceback, warnings
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
@@ -52,6 +54,69 @@ def _bits() -> int | None:
     if v in ("1", "tf32", "true", "yes"): return 10
     if v == "bf16": return 7
     raise pytest.UsageError(f"{REDUCED_ENV}={v!r}: use 1/tf32 (10 mantissa bits) or bf16 (7)")
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):      # under pytest-xdist: the workers share the cores, one torch thread each
+    torch.set_num_threads(1)
+
+
+@dataclass
+class Ran:
+    "What a `gpuvision` run left: the fields of `subprocess.CompletedProcess(..., text=True)` that the tests read."
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextlib.contextmanager
+def _process_state():
+    """Restore what a command may change in this process: os.environ (all of it, e.g. `run_nproc` sets
+    GPUVISION_NPROC_WORKER), the working folder, torch's threads, random states, deterministic-kernel and TF32 flags,
+    and the warnings filters."""
+    env, cwd, threads = dict(os.environ), os.getcwd(), torch.get_num_threads()
+    rng = (random.getstate(), np.random.get_state(), torch.random.get_rng_state())
+    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+             torch.backends.cuda.matmul.allow_tf32, torch.get_float32_matmul_precision())
+    try:
+        with warnings.catch_warnings(): yield
+    finally:
+        os.environ.clear(); os.environ.update(env); os.chdir(cwd); torch.set_num_threads(threads)
+        random.setstate(rng[0]); np.random.set_state(rng[1]); torch.random.set_rng_state(rng[2])
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+         torch.backends.cuda.matmul.allow_tf32) = flags[2:6]
+        torch.set_float32_matmul_precision(flags[6])
+
+
+def run_cli(*args, stdin: bytes | None = None, **env) -> Ran:
+    """`gpuvision ARGS` run in this process (`gpuvision_nb.cli.main`, what the console script calls), with `env`
+    added to the environment and `stdin` as its standard input: a `Ran` like the subprocess's, without the ~3 s
+    start-up. As in the real process, `SystemExit` gives its status and an uncaught exception status 1 and a
+    traceback on stderr (so "no Traceback" assertions still mean something). For tests where the process boundary is
+    not the point; a console-script, signal or import test runs the real executable."""
+    from gpuvision_nb.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with _process_state():
+        os.environ.update({k: str(v) for k, v in env.items()})
+        saved_stdin = sys.stdin
+        if stdin is not None: sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try: code = main([str(a) for a in args])
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+                    if not isinstance(e.code, (int, type(None))): print(e.code, file=sys.stderr)
+                except Exception:
+                    code = 1; traceback.print_exc()
+        finally: sys.stdin = saved_stdin
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def gpuvision():
+    "`run_cli`: call `gpuvision(*args, stdin=None, **env)` for a `Ran` (returncode, stdout, stderr)."
+    return run_cli
 
 
 @pytest.fixture(autouse=True)

@@ -188,7 +188,15 @@ def test_train_cost_counts_flops_and_estimates_traffic():
     with pytest.raises(ValueError, match="precision"): train_cost("seed", "int4")
 
 
-def test_fit_throughput_ceilings_and_roofline_on_cpu():
+@pytest.fixture
+def small_shapes(monkeypatch):
+    """fit_throughput trains on the first `n_images` of the shapes training set: these tests read those from a 200-image
+    shapes set (the same generator, cached like the real one) instead of decoding all 10,000 images first."""
+    from gpuvision_nb.train import shapes_loaders
+    monkeypatch.setattr(amp, "shapes_loaders", lambda **kw: shapes_loaders(**{**kw, "n_per_class": 20}))
+
+
+def test_fit_throughput_ceilings_and_roofline_on_cpu(small_shapes):
     from gpuvision_nb.amp import ceilings, fit_throughput, roofline, train_cost
     f = fit_throughput("cpu", batch_size=64, precision="fp32", channels_last=False, compile=False, n_images=128, epochs=2)
     assert (f.unit, f.items, len(f.times), f.params["batch"]) == ("img", 128, 1, 64) and f.rate > 0
@@ -253,7 +261,7 @@ def test_fit_fp16_on_a_cpu_reads_found_inf_each_step():
 
 @pytest.mark.parametrize("kw, match", [(dict(epochs=1), "epochs must be"), (dict(repeat=0), "repeat must be"),
                                        (dict(batch_size=64, n_images=16), "no full batch"), (dict(batch_size=0), "batch_size")])
-def test_fit_throughput_bad_arguments(kw, match):
+def test_fit_throughput_bad_arguments(kw, match, small_shapes):
     from gpuvision_nb.amp import fit_throughput
     with pytest.raises(ValueError, match=match): fit_throughput("cpu", **{"compile": False, **kw})
 

@@ -1,4 +1,6 @@
-"The `gpuvision` console script, run as a user would: a subprocess."
+"""The `gpuvision` command: most tests call `cli.main` in this process (the `gpuvision` fixture of conftest.py: the
+same code path, without a ~3 s interpreter start-up each); the console script itself runs as a subprocess where the
+process is the point (its entry point and exit status, and what a command imports)."""
 import json, os, shutil, subprocess, sys
 
 import pytest
@@ -8,28 +10,39 @@ EXE = shutil.which("gpuvision") or os.path.join(os.path.dirname(sys.executable),
 
 
 def run(*args, **env):
+    "The real console script, as a user runs it."
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300, env={**os.environ, **env})
 
 
-def test_info_text_and_json():
-    r = run("info")
-    assert r.returncode == 0 and "torch_threads" in r.stdout
+def test_console_script_info_json():
+    "The installed `gpuvision` executable: its entry point runs, prints JSON, and exits with main's status."
     r = run("info", "--json")
+    rep = json.loads(r.stdout)
+    assert r.returncode == 0 and rep["torch"] == torch.__version__ and "gpus" in rep
+
+
+def test_info_text_and_json(gpuvision):
+    r = gpuvision("info")
+    assert r.returncode == 0 and "torch_threads" in r.stdout
+    r = gpuvision("info", "--json")
     rep = json.loads(r.stdout)
     assert rep["torch"] == torch.__version__ and "gpus" in rep
 
 
-def test_bench_quick_writes_a_record(tmp_path):
+def test_bench_quick_writes_a_record(tmp_path, gpuvision):
     out = tmp_path / "sub" / "bench.json"
-    r = run("bench", "--quick", "--device", "cpu", "--min-run-time", "0.02", "--out", str(out))
+    r = gpuvision("bench", "--quick", "--device", "cpu", "--min-run-time", "0.02", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "matmul 512" in r.stdout and str(out) in r.stdout
     rec = json.loads(out.read_text())
     assert rec["experiment"] == "bench" and len(rec["timings"]) == 4 and rec["provenance"]["what"].startswith("gpuvision bench")
 
 
-def test_bench_default_goes_to_results_env(tmp_path):
-    r = run("bench", "--quick", "--device", "cpu", "--min-run-time", "0.02", GPUVISION_RESULTS=str(tmp_path))
+def test_bench_default_goes_to_results_env(tmp_path, gpuvision, monkeypatch):
+    import gpuvision_nb.bench
+    # where the record goes is the point here (the sweep itself: the test above): one small size per sweep
+    monkeypatch.setattr(gpuvision_nb.bench, "default_sizes", lambda device, quick=False: {"matmul": [64], "conv": [1]})
+    r = gpuvision("bench", "--quick", "--device", "cpu", "--min-run-time", "0.02", GPUVISION_RESULTS=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "bench--cpu.json").exists()
 
@@ -38,37 +51,37 @@ def test_bench_default_goes_to_results_env(tmp_path):
     (["bench", "--device", "tpu"], "unknown device 'tpu'"),
     (["bench", "--out", "/dev/null/x.json"], "not a writable folder"),
 ])
-def test_bad_arguments_give_one_line_and_status_2(args, msg):
-    r = run(*args)
+def test_bad_arguments_give_one_line_and_status_2(args, msg, gpuvision):
+    r = gpuvision(*args)
     assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
     assert r.stdout == ""                                          # failed before measuring anything
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_without_gpu():
-    r = run("bench", "--device", "cuda")
+def test_cuda_without_gpu(gpuvision):
+    r = gpuvision("bench", "--device", "cuda")
     assert r.returncode == 2 and "torch sees no CUDA GPU" in r.stderr
 
 
-def test_bad_env_device():
-    r = run("bench", "--quick", GPUVISION_DEVICE="quantum")
+def test_bad_env_device(gpuvision):
+    r = gpuvision("bench", "--quick", GPUVISION_DEVICE="quantum")
     assert r.returncode == 2 and "GPUVISION_DEVICE" in r.stderr
 
 
-def test_usage_errors():
-    assert run().returncode == 2
-    assert run("frobnicate").returncode == 2
+def test_usage_errors(gpuvision):
+    assert gpuvision().returncode == 2
+    assert gpuvision("frobnicate").returncode == 2
 
 
-def test_data_then_train_then_report(tmp_path):
+def test_data_then_train_then_report(tmp_path, gpuvision):
     data = tmp_path / "shapes"
-    r = run("data", "shapes", "--out", str(data), "--n-per-class", "12", "--seed", "3")
+    r = gpuvision("data", "shapes", "--out", str(data), "--n-per-class", "12", "--seed", "3")
     assert r.returncode == 0, r.stderr
     assert len(list(data.rglob("*.png"))) == 120 and "content hash" in r.stdout
-    r = run("data", "shapes", "--out", str(data), "--n-per-class", "12")        # never overwrites a dataset
+    r = gpuvision("data", "shapes", "--out", str(data), "--n-per-class", "12")        # never overwrites a dataset
     assert r.returncode == 2 and str(data) in r.stderr
     out = tmp_path / "run"
-    r = run("train", "--data", str(data), "--epochs", "1", "--device", "cpu", "--out", str(out), "--no-progress",
+    r = gpuvision("train", "--data", str(data), "--epochs", "1", "--device", "cpu", "--out", str(out), "--no-progress",
             GPUVISION_RESULTS=str(tmp_path / "results"))
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
@@ -78,7 +91,7 @@ def test_data_then_train_then_report(tmp_path):
     assert m["epochs"] == 1 and len(m["classes"]) == 10 and (out / "checkpoints" / "latest").exists()
     assert m["world_size"] == 1 and len(m["confusion"]) == 10 and set(m["per_class_acc"]) == set(m["classes"])
     assert (out / "confusion.png").stat().st_size > 1000 and "wrote" in r.stdout
-    r = run("report", "--chart", str(tmp_path / "chart.png"), GPUVISION_RESULTS=str(tmp_path / "results"))
+    r = gpuvision("report", "--chart", str(tmp_path / "chart.png"), GPUVISION_RESULTS=str(tmp_path / "results"))
     assert r.returncode == 0 and (tmp_path / "chart.png").stat().st_size > 1000
 
 
@@ -88,15 +101,15 @@ def test_data_then_train_then_report(tmp_path):
     (["train", "--precision", "fp8", "--epochs", "1"], "argument --precision: invalid choice: 'fp8'"),
     (["train", "--resume", "--overwrite"], "exclude each other"),
 ])
-def test_train_bad_arguments(tmp_path, args, msg):
-    r = run(*args, "--out", str(tmp_path / "o"))
+def test_train_bad_arguments(tmp_path, args, msg, gpuvision):
+    r = gpuvision(*args, "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
 
 
-def test_demo_bad_arguments(tmp_path):
+def test_demo_bad_arguments(tmp_path, gpuvision):
     f = tmp_path / "file"; f.write_text("")
     for args, msg in ((["demo", "--out", str(f)], "out"), (["demo", "--device", "tpu"], "tpu")):
-        r = run(*args)
+        r = gpuvision(*args)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
 
 
@@ -111,10 +124,28 @@ def test_help_and_predict_import_only_what_they_need(tmp_path):
     Image.new("RGB", (40, 24), (200, 10, 10)).save(tmp_path / "x.png")
     heavy = ("gpuvision_nb.video", "gpuvision_nb.demo", "gpuvision_nb.amp", "gpuvision_nb.report", "gpuvision_nb.distributed",
              "av", "torch.distributed.run")
+    # one fresh process runs `--help` then `predict` and lists the heavy modules loaded after each (modules stay loaded:
+    # the second list covers both, the first `--help` alone)
     code = ("import contextlib, io, sys\nfrom gpuvision_nb.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-            "    try: status = main(sys.argv[1:])\n    except SystemExit as e: status = e.code\n"
-            f"print(status, [m for m in {heavy!r} if m in sys.modules])")
-    for args in (["--help"], ["predict", str(model), str(tmp_path / "x.png"), "--device", "cpu"]):
-        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
-        assert r.stdout.strip() == "0 []", (args, r.stdout, r.stderr)
+            "for argv in (['--help'], sys.argv[1:]):\n"
+            "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "        try: status = main(argv)\n        except SystemExit as e: status = e.code\n"
+            f"    print(argv[0], status, [m for m in {heavy!r} if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code, "predict", str(model), str(tmp_path / "x.png"), "--device", "cpu"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.stdout.splitlines() == ["--help 0 []", "predict 0 []"], (r.stdout, r.stderr)
+
+
+def test_the_in_process_fixture_behaves_like_the_process(gpuvision, monkeypatch):
+    "conftest's `gpuvision`: an uncaught exception is status 1 with a traceback, SystemExit its status, and the env restored."
+    import os as _os
+    import gpuvision_nb.cli as cli
+    threads = torch.get_num_threads()
+    def boom(args): _os.environ["GPUVISION_LEAK"] = "1"; torch.set_num_threads(threads + 1); raise RuntimeError("a bug")
+    monkeypatch.setattr(cli, "cmd_info", boom)
+    r = gpuvision("info", GPUVISION_SOME="x")
+    assert r.returncode == 1 and "Traceback" in r.stderr and "RuntimeError: a bug" in r.stderr
+    assert "GPUVISION_LEAK" not in _os.environ and "GPUVISION_SOME" not in _os.environ and torch.get_num_threads() == threads
+    def leave(args): raise SystemExit(3)
+    monkeypatch.setattr(cli, "cmd_info", leave)
+    assert gpuvision("info").returncode == 3

@@ -252,19 +252,21 @@ TRAIN_JOB = textwrap.dedent('''
     from safetensors.torch import save_file
     from gpuvision_nb.train import fit
     torch.set_num_threads(1)
-    ckpt, out = sys.argv[1], sys.argv[2]
+    ckpt, out, hold = sys.argv[1], sys.argv[2], sys.argv[3:] == ["--hold"]
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 3, 8, 8, generator=g), torch.randint(0, 4, (256,), generator=g)
 
     class Loader:
-        "Reshuffles each epoch with the global RNG (a resume must restore it) and reports every batch."
+        """Reshuffles each epoch with the global RNG (a resume must restore it) and reports every batch; with --hold,
+        waits at epoch 2 batch 2 (batch 1 trained, batch 2 not) to be killed there."""
         epoch = 0
         def __len__(self): return 8
         def set_epoch(self, e): self.epoch = e
         def __iter__(self):
             idx = torch.randperm(len(y))
             for i in range(8):
-                print(f"epoch {self.epoch + 1} batch {i + 1}", flush=True); time.sleep(0.1)
+                print(f"epoch {self.epoch + 1} batch {i + 1}", flush=True)
+                while hold and (self.epoch, i) == (1, 1): time.sleep(1)
                 yield x[idx[i * 32:(i + 1) * 32]], y[idx[i * 32:(i + 1) * 32]]
 
     torch.manual_seed(0)
@@ -277,15 +279,13 @@ TRAIN_JOB = textwrap.dedent('''
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path):
     script = tmp_path / "job.py"; script.write_text(TRAIN_JOB)
-    cmd = lambda name: [sys.executable, str(script), str(tmp_path / f"{name}-ckpt"), str(tmp_path / f"{name}.safetensors")]
+    cmd = lambda name, *hold: [sys.executable, str(script), str(tmp_path / f"{name}-ckpt"), str(tmp_path / f"{name}.safetensors"), *hold]
     ref = subprocess.Popen(cmd("ref"), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    job = subprocess.Popen(cmd("job"), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    job = subprocess.Popen(cmd("job", "--hold"), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
-    deadline = time.monotonic() + 60
-    for line in job.stdout:                                    # wait until it is inside epoch 2
+    for line in job.stdout:                                    # it waits inside epoch 2 (batch 1 trained) to be killed
         seen.append(line.strip())
         if line.strip() == "epoch 2 batch 2": os.kill(job.pid, signal.SIGKILL); break
-        assert time.monotonic() < deadline, seen
     assert job.wait(timeout=30) == -signal.SIGKILL, seen
     ckpt = tmp_path / "job-ckpt"
     assert (ckpt / "latest").read_text() == "epoch-0001" and not (ckpt / "epoch-0002").exists()

@@ -16,7 +16,6 @@ from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, F
                                 render_clip, save_video_model, bar_frames, video_model, write_bad_videos,
                                 write_video, yuv420_to_rgb)
 
-EXE = shutil.which("gpuvision") or os.path.join(os.path.dirname(sys.executable), "gpuvision")
 REASONS = {"zero-byte": "is empty (0 bytes)", "text-as-mp4": "is not a video file FFmpeg can read",
            "truncated": "truncated", "truncated-faststart": "truncated", "audio-only": "has no video stream",
            "no-decodable-frames": "contains no decodable frames", "garbage-data": "damaged or truncated",
@@ -182,28 +181,24 @@ def test_nvdec_decodes_every_frame_on_a_gpu(clips):
         assert decode_frames(path, way) == decode_frames(path, way, rgb=False) == 16
 
 
-def run(*args):
-    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=300)
-
-
-def test_cli_video_prints_rates_and_writes_an_annotated_mp4(clips, tmp_path):
+def test_cli_video_prints_rates_and_writes_an_annotated_mp4(clips, tmp_path, gpuvision):
     saved = save_video_model(tmp_path / "model", FrameDiff(SeedCNN(2, (4, 4, 4), 8)),
                              FrameSpec(list(VIDEO_CLASSES), clip_frames=8, stride=2))
     assert load_video_model(saved, "cpu")[1].clip_frames == 8
     out = tmp_path / "sub" / "annotated.mp4"
-    r = run("video", saved, clips / "clockwise" / "clockwise_00001.mp4", "--out", out, "--device", "cpu")
+    r = gpuvision("video", saved, clips / "clockwise" / "clockwise_00001.mp4", "--out", out, "--device", "cpu")
     assert r.returncode == 0, r.stderr
     assert "frames/s" in r.stdout and "16 frames at 25 fps" in r.stdout and any(c in r.stdout for c in VIDEO_CLASSES)
     x, fps = load_video(out)
     assert x.shape == (16, 3, 256, 256) and fps == 25.0 and x[:, :, :20].float().mean() < x[:, :, 40:].float().mean()
 
 
-def test_cli_video_bad_input_is_one_line_and_status_2(bad, tmp_path):
+def test_cli_video_bad_input_is_one_line_and_status_2(bad, tmp_path, gpuvision):
     saved = save_video_model(tmp_path / "model", PerFrame(SeedCNN(2, (4, 4, 4), 8)), FrameSpec(list(VIDEO_CLASSES), clip_frames=8, stride=2))
-    r = run("video", saved, bad["audio-only"], "--device", "cpu")
+    r = gpuvision("video", saved, bad["audio-only"], "--device", "cpu")
     assert r.returncode == 2 and "audio-only.mp4: has no video stream" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
-    r = run("video", "3dcnn", bad["non-ascii-name"])
+    r = gpuvision("video", "3dcnn", bad["non-ascii-name"])
     assert r.returncode == 2 and "model must be one of" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -214,7 +209,7 @@ def _frame_model():
 
 
 @pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "dotted"])
-def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how):
+def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how, gpuvision):
     from gpuvision_nb.bench import OutputOverlapError
     src = write_video(tmp_path / "in.mp4", bar_frames(20))
     before = src.read_bytes()
@@ -224,7 +219,7 @@ def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how):
     (tmp_path / "sub").mkdir(exist_ok=True)
     with pytest.raises(OutputOverlapError, match="is the input"): classify_video(*_frame_model()[:1], src, _frame_model()[1], "cpu", out=out)
     assert src.read_bytes() == before
-    r = run("video", "seed", src, "--out", out, "--device", "cpu")
+    r = gpuvision("video", "seed", src, "--out", out, "--device", "cpu")
     assert r.returncode == 2 and "is the input" in r.stderr and "Traceback" not in r.stderr and src.read_bytes() == before
 
 

@@ -31,7 +31,8 @@ for step in "${steps[@]}"; do
       python tools/render.py check ;;
     unit)
       banner "3. pytest tests/"
-      python -m pytest -q tests ;;
+      # the 15 slowest tests are listed at the end, so that a suite growing past its budget shows where
+      python -m pytest -q --durations=15 tests ;;
     nbval)
       banner "4. nbval: every notebook runs on CPU; NBVAL_CHECK_OUTPUT cells match the committed outputs"
       # nbdev_clean nulls execution_count but keeps outputs, which nbval reads as "unrun cell with outputs";
