@@ -114,7 +114,9 @@ def test_demo_bad_arguments(tmp_path, gpuvision):
 
 
 def test_help_and_predict_import_only_what_they_need(tmp_path):
-    "`gpuvision --help` and `predict` start without video (PyAV), the demo, AMP, reports or torch.distributed."
+    """`gpuvision --help` and `predict` start without video (PyAV), the demo, AMP, reports, torch.distributed,
+    torchvision (its import pulls in torch._dynamo: seconds of a one-file predict), torch.utils.benchmark, the FLOP
+    counter or matplotlib."""
     from PIL import Image
     from gpuvision_nb.data import MEAN, STD
     from gpuvision_nb.deploy import Preprocess, save_model
@@ -123,7 +125,8 @@ def test_help_and_predict_import_only_what_they_need(tmp_path):
                        Preprocess(32, MEAN, STD, classes=["a", "b"]))
     Image.new("RGB", (40, 24), (200, 10, 10)).save(tmp_path / "x.png")
     heavy = ("gpuvision_nb.video", "gpuvision_nb.demo", "gpuvision_nb.amp", "gpuvision_nb.report", "gpuvision_nb.distributed",
-             "av", "torch.distributed.run")
+             "av", "torch.distributed.run", "torchvision", "torch._dynamo", "torch.utils.benchmark",
+             "torch.utils.flop_counter", "matplotlib.pyplot")
     # one fresh process runs `--help` then `predict` and lists the heavy modules loaded after each (modules stay loaded:
     # the second list covers both, the first `--help` alone)
     code = ("import contextlib, io, sys\nfrom gpuvision_nb.cli import main\n"
