@@ -1,8 +1,8 @@
 """Make a real-photo texture/patch classification folder from the photos scikit-image's wheel ships (no download).
 
 Why: to try `gpuvision train/predict` on a real folder the course does not ship (issue 22). The photos come from the
-scikit-image 0.26.0 wheel (`pip download scikit-image==0.26.0 --no-deps -d /tmp/skw`, unzipped to /tmp/skw/x), read
-as grey (all six are mode 'L' files). Each class is one photo; a sample is a SIZE×SIZE crop at a random position
+scikit-image 0.26.0 wheel (`pip download scikit-image==0.26.0 --no-deps -d /tmp/skw`, then
+`unzip /tmp/skw/scikit_image-0.26.0-*.whl 'skimage/data/*' -d /tmp/skw/x`; not installed anywhere), read as grey (all six are mode 'L' files). Each class is one photo; a sample is a SIZE×SIZE crop at a random position
 (numpy seed SEED). No test crop overlaps a train crop: each photo is cut into horizontal bands, rows [0, 60 %) for
 train, [60 %, 75 %) for val, [75 %, 100 %) for test, and every crop lies wholly inside its band.
 
@@ -10,8 +10,9 @@ train, [60 %, 75 %) for val, [75 %, 100 %) for test, and every crop lies wholly 
 
 writes OUT/train|val|test/<class>/NNNN.png (val and test get 1/5 and 3/8 of --per-class); `--cut CLASS=F` keeps
 only the first F of CLASS's train crops (an imbalanced folder; val/test stay balanced); `--predict N` writes N more
-test-band crops, round robin over the classes, to
-DIR/NNNNN.png (for timing `gpuvision predict`; outside OUT so OUT stays a train/val/test folder).
+test-band crops, round robin
+over the classes (file i is CLASSES[i % 6]), to DIR/NNNNN.png (default OUT_predict; outside OUT so that OUT stays a
+train/val/test folder), for timing `gpuvision predict`.
 """
 import argparse
 from pathlib import Path
