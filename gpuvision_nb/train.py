@@ -820,6 +820,8 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                      f"(the batch is not a multiple of {world}: choose one that is for the same updates)"))
         grey = settings.get("in_channels", 3) == "auto" and fd.in_channels == 1
         if grey and main: print(f"grey images (all channels equal): training on 1 input channel (--in-channels 3 to keep 3)")
+        if source is not None and main:                         # its input decides, grey data included: say so
+            print(f"fine-tuning {start_from}: images are read as its input takes them: {fd.in_channels} channel(s), {fd.size}×{fd.size} px")
         set_seed(settings["seed"])                             # before the model: its initial weights follow the seed
         net = _initial_model(settings, fd, source, prev.get("model") if saved is not None else None)
         meta = {"model": model_config(net), "classes": fd.classes, "size": fd.size, "in_channels": fd.in_channels,

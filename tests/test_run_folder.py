@@ -263,3 +263,13 @@ def test_resume_of_a_folder_without_checkpoints_says_what_to_do(tmp_path):
     out.mkdir(); (out / "metrics.json").write_text("{}")
     with pytest.raises(RunExistsError, match=r"it has no checkpoint; start a new run with --overwrite, or in another folder"):
         run_training(str(data), epochs=1, out=out, resume=True, **FAST)
+
+
+def test_fine_tuning_grey_data_says_how_its_images_are_read(tmp_path, capsys):
+    "--from decides channels and size (grey data is read as the source model's 3 channels): the run says so, not silently."
+    data = _folder(tmp_path / "data", grey=True)
+    m = run_training(str(data), epochs=1, out=tmp_path / "run", start_from="resnet", freeze=True,
+                     device="cpu", progress=False, batch_size=8, augment="none")
+    out = capsys.readouterr().out
+    assert m["in_channels"] == 3 and "fine-tuning resnet: images are read as its input takes them: 3 channel(s), 32×32 px" in out
+    assert "training on 1 input channel" not in out
