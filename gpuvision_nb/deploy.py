@@ -281,10 +281,10 @@ def _load_file(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
     hints = {".onnx": "an ONNX file: run it with onnxruntime", ".pt": "not a self-describing model file (a TorchScript "
              "export or a pickle?): TorchScript files run with torch.jit.load", ".pth": "a pickle: never load one you didn't make"}
     if (path.parent / MANIFEST).is_file():
-        raise CheckpointError(f"{path} belongs to the checkpoint {path.parent}: give load_model that folder, or the run folder")
+        raise CheckpointError(f"{path} belongs to the checkpoint {path.parent}: give that folder, or the run folder, instead")
     if path.suffix != ".safetensors":
-        raise CheckpointError(f"{path} is {hints.get(path.suffix, 'not a model file this package reads')}; load_model reads "
-                              "run folders and .safetensors files written by save_model / gpuvision export")
+        raise CheckpointError(f"{path} is {hints.get(path.suffix, 'not a model file this package reads')}; a model is read from "
+                              "a run folder, a checkpoint folder, or a .safetensors file written by save_model / gpuvision export")
     mpath = manifest_for(path)
     try: manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except FileNotFoundError: return _load_single(path, key)
