@@ -643,8 +643,8 @@ def to_channels(x: torch.Tensor, in_channels: int) -> torch.Tensor:
     if c == in_channels: return x
     if (c, in_channels) == (1, 3): return x.expand(-1, 3, -1, -1).contiguous()
     if (c, in_channels) == (3, 1):
-        w = torch.tensor([19595, 38470, 7471], dtype=torch.int32, device=x.device).view(1, 3, 1, 1)   # sum: 2**16
-        return (((x.int() * w).sum(1, keepdim=True) + 0x8000) >> 16).to(torch.uint8)
+        r, g, b = x.int().split(1, dim=1)             # weights sum to 2**16; three multiply-adds, not a reduction over
+        return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)   # C (100x slower on NHWC data)
     raise ValueError(f"to_channels: can convert 1 or 3 channels to in_channels=1 or 3, got {c} → {in_channels}")
 
 

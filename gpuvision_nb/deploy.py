@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_deploy.ipynb #0d871d79
 from __future__ import annotations
-import copy, hashlib, hmac, importlib, io, json, math, struct, sys, warnings
+import copy, ctypes, hashlib, hmac, importlib, io, json, math, struct, sys, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,34 +18,21 @@ from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, check_output, time_fn, write_atomic, write_files
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
-from .data import IMAGE_EXTENSIONS, MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_channels, to_rgb, walk_images
+from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
 from .device import get_device
+from .imagefile import decode_pixels, fit_image, image_files, model_pixels   # torch-free: Appendix A2
 from .models import build_model, get_model, model_config
 from .prune import _check_unmasked
 from .quantize import Int8Model, quantize, quiet_ao
 from .robust import _signature, export_model, load_exported, manifest_for
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'CPU_CHUNK', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'with_metadata',
-           'save_model', 'load_model', 'image_files', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches',
-           'predict_files', 'time_predict', 'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path',
-           'export']
+__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'CPU_CHUNK', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX',
+           'FORMATS', 'Preprocess', 'model_meta', 'with_metadata', 'save_model', 'load_model', 'escape_text',
+           'Prediction', 'decode_batch', 'decoded_batches', 'predict_files', 'time_predict', 'keep_freed_memory',
+           'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path', 'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
-def fit_image(im: Image.Image, size: int) -> Image.Image:
-    """`im` (a PIL image) with its short side resized to `size` (Pillow's bilinear filter, which antialiases when it
-    shrinks) and centre-cropped to `size`×`size`; unchanged if it is that size already. Pillow only: the standalone
-    recipes of section 5 contain this function's own source, so a deployed model gets the very pixels `predict_files`
-    gives it."""
-    w, h = im.size
-    if (w, h) == (size, size): return im
-    if min(w, h) != size:
-        w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
-        im = im.resize((w, h), Image.BILINEAR)
-    left, top = round((w - size) / 2), round((h - size) / 2)
-    return im.crop((left, top, left + size, top + size))
-
-
 @dataclass(frozen=True)
 class Preprocess:
     """What a model takes and what its outputs mean: images resized to `size`×`size` with `in_channels` channels and
@@ -78,10 +65,17 @@ class Preprocess:
         images = list(images)
         if not images or not all(isinstance(im, Image.Image) for im in images):     # data.preprocess says what is wrong
             return preprocess(images, self.size, self.mean, self.std, self.in_channels)
-        # All at `size` after fit_image: one stack and one normalisation for the batch (data.preprocess's arithmetic).
-        x = torch.from_numpy(np.stack([np.asarray(fit_image(to_rgb(im), self.size)) for im in images])).permute(0, 3, 1, 2)
+        return self.from_pixels(np.stack([model_pixels(im, self.size, self.in_channels) for im in images]))
+
+    def from_pixels(self, pixels: np.ndarray) -> torch.Tensor:
+        """The model's input batch for uint8 `pixels` (N, size, size, in_channels), as `imagefile.decode_pixels` makes
+        them: one normalisation for the whole batch, in `data.preprocess`'s arithmetic."""
+        want = (self.size, self.size, self.in_channels)
+        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != want:
+            raise ValueError(f"Preprocess.from_pixels: expected uint8 pixels (N, {', '.join(map(str, want))}), got "
+                             f"{getattr(pixels, 'dtype', type(pixels).__name__)} {getattr(pixels, 'shape', '')}")
         scale, shift = normalizer(self.mean, self.std)
-        return torch.addcmul(shift, to_channels(x, self.in_channels).float(), scale)
+        return torch.addcmul(shift, torch.from_numpy(pixels).permute(0, 3, 1, 2).float(), scale)
 
     def to_dict(self) -> dict:
         "Plain JSON-able values, as stored in a model's manifest."
@@ -364,29 +358,6 @@ def load_model(path: str | Path, device: str | torch.device = "auto", key: bytes
     else: raise CheckpointError(f"model {path} does not exist")
     return _place(model, device), prep
 
-# %% ../nbs/17_deploy.ipynb #ee7a38d7
-def image_files(paths) -> tuple[list[Path], list[str]]:
-    """The image files `paths` (a path or a list of them) name, in order: a file as it is, whatever its extension; a
-    folder's images as `data.walk_images` finds them (recursive, sorted, `IMAGE_EXTENSIONS`, no loops or duplicates).
-    Also returns one note per thing the folders held that is left out. A missing path, or a folder without images,
-    raises an error naming it (a folder whose images were all listed already, through links, only gets its notes)."""
-    files, notes, seen = [], [], {}
-    for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
-        if p.is_dir():
-            found, left_out, other = walk_images(p, p, seen)
-            counts = ", ".join(f"{n} {ext}" for ext, n in sorted(other.items()))
-            if other: notes.append(f"ignored {sum(other.values())} file(s) under {p} that Pillow can open but that are not "
-                                   f"taken as images ({counts}); name them one by one to classify them")
-            notes += [f"left out {path}: {why}" for path, why in left_out]
-            dups = [path for path, why in left_out if why.endswith("counted once")]
-            if not found and not dups: raise ValueError(f"{p} holds no image files (searched recursively for {' '.join(IMAGE_EXTENSIONS)})"
-                                           + (f"; it has {counts}: name them one by one" if other else ""))
-            files += map(Path, found)
-        elif p.exists(): files.append(p)
-        else: raise FileNotFoundError(f"{p} does not exist")
-    if not files: raise ValueError("no images given: name image files or folders")
-    return files, notes
-
 # %% ../nbs/17_deploy.ipynb #12ac113a
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -440,18 +411,22 @@ class Prediction:
 # %% ../nbs/17_deploy.ipynb #637d52eb
 def decode_batch(paths: list[Path], prep: Preprocess) -> tuple[torch.Tensor | None, list[BadImageError | None]]:
     """The model's input batch for the readable images of `paths` (None if there is none), and per path the
-    `BadImageError` that made it unreadable, or None."""
-    images, errors = [], []
-    for p in paths:
-        try: images.append(open_rgb(p)); errors.append(None)
-        except BadImageError as e: errors.append(e)
-    return (prep(images) if images else None), errors
+    `BadImageError` that made it unreadable, or None: `imagefile.decode_pixels`, then `Preprocess.from_pixels`."""
+    pixels, errors = decode_pixels(paths, prep.size, prep.in_channels)
+    return (prep.from_pixels(pixels) if pixels is not None else None), errors
 
 
-def decoded_batches(files: list[Path], prep: Preprocess, batch_size: int = 256, workers: int = 1):
+def decoded_batches(files: list[Path], prep: Preprocess, batch_size: int = 256, workers: int = 1, early=()):
     """Yield (paths, input batch, errors) — see `decode_batch` — for consecutive batches of `files`. With `workers` >= 1,
-    that many threads decode the next batches while the caller works on the current one."""
+    that many threads decode the next batches while the caller works on the current one. `early`: futures of the
+    `decode_pixels` results of the first batches, decoded elsewhere (`gpuvision predict` starts on them while torch
+    is still loading); a batch whose future fails is decoded here instead."""
     chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+    for chunk, future in zip(chunks, early):
+        try: pixels, errors = future.result()
+        except Exception: yield chunk, *decode_batch(chunk, prep); continue       # that process died: nothing is lost
+        yield chunk, (prep.from_pixels(pixels) if pixels is not None else None), errors
+    chunks = chunks[len(early):]
     if workers == 0:
         for chunk in chunks: yield chunk, *decode_batch(chunk, prep)
         return
@@ -463,13 +438,15 @@ def decoded_batches(files: list[Path], prep: Preprocess, batch_size: int = 256, 
 
 # %% ../nbs/17_deploy.ipynb #97494a97
 def predict_files(model_or_path, paths, batch_size: int = 256, top_k: int = 1, device: str | torch.device = "auto",
-                  preprocess: Preprocess | None = None, workers: int = 1, progress: bool | None = None, key: bytes | None = None):
+                  preprocess: Preprocess | None = None, workers: int = 1, progress: bool | None = None, key: bytes | None = None,
+                  early=()):
     """Classify image files: an iterator of one `Prediction` per image of `paths` (files and folders, see `image_files`),
     in order. `model_or_path`: anything `load_model` reads (`key`: an exported file's HMAC key), or a model together
     with its `preprocess`. Batches of `batch_size` run on `device` (softmax, `top_k` best classes); `workers` threads
     decode ahead. An unreadable image yields a `Prediction` with `error` set; the others are unaffected. `progress`: a
     bar on stderr (default: when stderr is a terminal and there is more than one batch). Arguments, the model and the
-    paths are checked when it is called, before the first image is decoded."""
+    paths are checked when it is called, before the first image is decoded. `early`: futures of the first batches'
+    pixels, decoded elsewhere (see `decoded_batches`)."""
     if isinstance(model_or_path, nn.Module):
         if not isinstance(preprocess, Preprocess): raise TypeError("predict_files: a model object needs preprocess=Preprocess(...)")
         model, prep = _place(model_or_path, device), preprocess
@@ -480,7 +457,7 @@ def predict_files(model_or_path, paths, batch_size: int = 256, top_k: int = 1, d
     files, notes = image_files(paths)
     for note in notes: warnings.warn(f"predict_files: {note}", stacklevel=2)
     show = progress if progress is not None else sys.stderr.isatty() and len(files) > batch_size
-    return _predictions(model, prep, files, batch_size, k, workers, show)
+    return _predictions(model, prep, files, batch_size, k, workers, show, early)
 
 
 CPU_CHUNK = 32      # on the CPU the model takes a batch this many images at a time: its activations stay in the cache (measured: 32-48 best)
@@ -503,13 +480,13 @@ def _top_k(model: nn.Module, x: torch.Tensor, dev: torch.device, k: int):
         return torch.cat([t.values for t in tops]), torch.cat([t.indices for t in tops])
 
 
-def _predictions(model: nn.Module, prep: Preprocess, files: list[Path], batch_size: int, k: int, workers: int, show: bool):
+def _predictions(model: nn.Module, prep: Preprocess, files: list[Path], batch_size: int, k: int, workers: int, show: bool, early=()):
     "The generator behind `predict_files`, its arguments checked."
     p0 = next(model.parameters(), None)
     dev = p0.device if p0 is not None else torch.device("cpu")
     if dev.type == "cpu": model = _for_cpu(model)
     with tqdm(total=len(files), unit="img", desc="predict", disable=not show, file=sys.stderr) as bar:
-        for chunk, x, errors in decoded_batches(files, prep, batch_size, workers):
+        for chunk, x, errors in decoded_batches(files, prep, batch_size, workers, early):
             if x is not None:
                 probs, idx = _top_k(model, x, dev, k)
                 good = zip(idx.cpu().tolist(), probs.cpu().tolist())
@@ -532,6 +509,25 @@ def time_predict(model_or_path, files: list[Path], device: str | torch.device = 
     kw = {"warmup": 1, "min_run_time": 0.1, "min_repeats": 2, **time_kwargs}
     return time_fn(run, label=label or f"predict · {workers} decode thread(s)", device=dev, items=len(files), unit="img",
                    params={"batch": batch_size, "workers": workers, "images": len(files)}, **kw)
+
+# %% ../nbs/17_deploy.ipynb #fffd52a7
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # glibc's mallopt parameters (malloc.h)
+MMAP_THRESHOLD_MAX = 32 << 20                   # the largest mmap threshold older glibc versions accept (64-bit)
+
+
+def keep_freed_memory(limit: int = 1 << 30) -> bool:
+    """Make glibc's `malloc` keep freed blocks of up to `limit` bytes for reuse instead of returning each one to the
+    operating system and mapping it in again, page fault by page fault, at the next batch. Process-wide and
+    irreversible: for a process that runs a model over and over (`gpuvision predict` calls it); its price is that the
+    memory the process has used stays reserved until it ends. True if set; False, changing nothing, where the C
+    library is not glibc (macOS, Windows, musl)."""
+    limit = check_number(limit, "keep_freed_memory: limit", 1 << 20, 1 << 40, int)
+    try: libc = ctypes.CDLL("libc.so.6")
+    except OSError: return False
+    if not hasattr(libc, "mallopt"): return False
+    # an older glibc refuses an mmap threshold above 32 MiB: then blocks up to that size are kept
+    mmap_ok = libc.mallopt(M_MMAP_THRESHOLD, limit) == 1 or libc.mallopt(M_MMAP_THRESHOLD, min(limit, MMAP_THRESHOLD_MAX)) == 1
+    return mmap_ok and libc.mallopt(M_TRIM_THRESHOLD, limit) == 1
 
 # %% ../nbs/17_deploy.ipynb #6faebf13
 FORMATS = {"safetensors": ".safetensors", "torchscript": ".pt", "onnx": ".onnx"}     # format → file suffix

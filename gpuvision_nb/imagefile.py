@@ -4,7 +4,7 @@
 
 # %% ../nbs/A2_imagefile.ipynb #d782a5a2
 from __future__ import annotations
-import io, os, warnings, zlib
+import errno, io, os, stat, sys, warnings, zlib
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -14,7 +14,8 @@ from PIL import Image, ImageFile
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS', 'UNREADABLE', 'DatasetError', 'BadImageError',
-           'to_rgb', 'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images', 'pillow_extensions', 'walk_images']
+           'to_rgb', 'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images', 'pillow_extensions', 'walk_images',
+           'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -178,3 +179,69 @@ def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) 
     walk(Path(folder))
     return files, left_out, other
 
+
+# %% ../nbs/A2_imagefile.ipynb #8f5e909a
+def fit_image(im: Image.Image, size: int) -> Image.Image:
+    """`im` (a PIL image) with its short side resized to `size` (Pillow's bilinear filter, which antialiases when it
+    shrinks) and centre-cropped to `size`×`size`; unchanged if it is that size already. Pillow only: chapter 17's standalone
+    recipes contain this function's own source, so a deployed model gets the very pixels `predict_files`
+    gives it."""
+    w, h = im.size
+    if (w, h) == (size, size): return im
+    if min(w, h) != size:
+        w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+        im = im.resize((w, h), Image.BILINEAR)
+    left, top = round((w - size) / 2), round((h - size) / 2)
+    return im.crop((left, top, left + size, top + size))
+
+
+def model_pixels(im: Image.Image, size: int, in_channels: int = 3) -> np.ndarray:
+    """The uint8 pixels (`size`, `size`, `in_channels`) a model with square `size` input takes from PIL image `im`:
+    `to_rgb`, `fit_image`, then, for `in_channels`=1, grey by Pillow's `convert("L")` (the integers of `data.to_channels`)."""
+    im = fit_image(im if im.mode == "RGB" else to_rgb(im), size)
+    a = np.asarray(im.convert("L") if in_channels == 1 else im)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def decode_pixels(paths, size: int, in_channels: int = 3) -> tuple[np.ndarray | None, list[BadImageError | None]]:
+    """`model_pixels` of the readable files among `paths` (`open_rgb`), stacked (N, `size`, `size`, `in_channels`),
+    or None if none is readable; and per path the `BadImageError` that made it unreadable, or None."""
+    pixels, errors = [], []
+    for p in paths:
+        try: pixels.append(model_pixels(open_rgb(p), size, in_channels)); errors.append(None)
+        except BadImageError as e: errors.append(e)
+    return (np.stack(pixels) if pixels else None), errors
+
+
+def stdin_paths(stream=None) -> list[str]:
+    """The paths listed on `stream` (default: stdin's bytes), one per line, or NUL-separated if the input holds a NUL
+    (`find … -print0`); bytes that are not UTF-8 are kept as the file system gives them (`os.fsdecode`)."""
+    data = (stream or sys.stdin.buffer).read()
+    sep = b"\0" if b"\0" in data else b"\n"
+    return [os.fsdecode(p) for p in data.split(sep) if p.strip(b"\r")]
+
+# %% ../nbs/A2_imagefile.ipynb #0b2500f9
+def image_files(paths) -> tuple[list[Path], list[str]]:
+    """The image files `paths` (a path or a list of them) name, in order: a file as it is, whatever its extension; a
+    folder's images as `walk_images` finds them (recursive, sorted, `IMAGE_EXTENSIONS`, no loops or duplicates).
+    Also returns one note per thing the folders held that is left out. A missing path, or a folder without images,
+    raises an error naming it (a folder whose images were all listed already, through links, only gets its notes)."""
+    files, notes, seen = [], [], {}
+    for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+        try: is_dir = stat.S_ISDIR(os.stat(p).st_mode)       # one stat per path: a list of 100,000 files is common
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{p} does not exist") from None
+            raise
+        if is_dir:
+            found, left_out, other = walk_images(p, p, seen)
+            counts = ", ".join(f"{n} {ext}" for ext, n in sorted(other.items()))
+            if other: notes.append(f"ignored {sum(other.values())} file(s) under {p} that Pillow can open but that are not "
+                                   f"taken as images ({counts}); name them one by one to classify them")
+            notes += [f"left out {path}: {why}" for path, why in left_out]
+            dups = [path for path, why in left_out if why.endswith("counted once")]
+            if not found and not dups: raise ValueError(f"{p} holds no image files (searched recursively for {' '.join(IMAGE_EXTENSIONS)})"
+                                           + (f"; it has {counts}: name them one by one" if other else ""))
+            files += map(Path, found)
+        else: files.append(p)
+    if not files: raise ValueError("no images given: name image files or folders")
+    return files, notes

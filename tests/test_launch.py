@@ -1,0 +1,150 @@
+"""Appendix A5 (`gpuvision_nb.launch`): the head start of `gpuvision predict` — decoding forked before torch is
+imported — is only ever a head start: the output is the plain command's whatever happens to the decoding process,
+and a wrong guess of the model's input is never used."""
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpuvision_nb import launch
+from gpuvision_nb.checkpoint import save_checkpoint
+from gpuvision_nb.deploy import Preprocess, load_model, save_model
+from gpuvision_nb.models import SeedCNN, model_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    "A grey 16-px model file (with and without its manifest), an RGB run folder and an old run folder."
+    d = tmp_path_factory.mktemp("launch")
+    grey = SeedCNN(n_classes=3, in_channels=1, size=16, widths=(4, 4, 4), hidden=8).eval()
+    f = save_model(grey, d / "grey.safetensors", Preprocess(16, (0.5,), (0.25,), 1, ("a", "b", "c")))
+    alone = d / "alone.safetensors"; shutil.copy(f, alone)
+    rgb = SeedCNN(n_classes=2, widths=(4, 4, 4), hidden=8, size=24).eval()
+    meta = {"model": model_config(rgb), "classes": ["x", "y"], "size": 24, "in_channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}
+    save_checkpoint(d / "run" / "checkpoints", rgb, epoch=2, meta=meta)
+    save_checkpoint(d / "old" / "checkpoints", SeedCNN(n_classes=2).eval(), epoch=1, meta={"model": "seed", "classes": ["x", "y"]})
+    pics = d / "pics"; pics.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(70): Image.fromarray(rng.integers(0, 256, (20, 18, 3), dtype=np.uint8)).save(pics / f"{i:03d}.png")
+    (pics / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    return {"file": f, "alone": alone, "run": d / "run", "old": d / "old", "pics": pics, "dir": d}
+
+
+def test_model_input_agrees_with_load_model_on_every_kind_of_model(models):
+    run_ck = sorted((models["run"] / "checkpoints").glob("epoch-*"))[0]
+    for path in (models["file"], models["alone"], models["run"], models["run"] / "checkpoints", run_ck, models["old"]):
+        prep = load_model(path, "cpu")[1]
+        assert launch.model_input(path) == (prep.size, prep.in_channels), path
+    assert launch.model_input(models["file"]) == (16, 1) and launch.model_input(models["run"]) == (24, 3)
+    assert launch.model_input(models["old"]) == (32, 3)
+
+
+@pytest.mark.parametrize("damage", ["junk file", "missing", "not safetensors", "manifest not JSON", "size a bool",
+                                    "size a string", "3 → 2 channels", "latest names nothing", "folder without runs"])
+def test_model_input_says_none_when_in_doubt(models, tmp_path, damage):
+    f = tmp_path / "m.safetensors"; shutil.copy(models["file"], f); shutil.copy(f"{models['file']}.manifest.json", f"{f}.manifest.json")
+    manifest = Path(f"{f}.manifest.json"); m = json.loads(manifest.read_text())
+    target = f
+    if damage == "junk file": f.write_bytes(b"junk"); os.remove(manifest)
+    elif damage == "missing": target = tmp_path / "nope.safetensors"
+    elif damage == "not safetensors": target = tmp_path / "m.pt"; target.write_bytes(b"x")
+    elif damage == "manifest not JSON": manifest.write_text("{")
+    elif damage == "size a bool": m["meta"]["size"] = True; manifest.write_text(json.dumps(m))
+    elif damage == "size a string": m["meta"]["size"] = "16"; manifest.write_text(json.dumps(m))
+    elif damage == "3 → 2 channels": m["meta"]["in_channels"] = 2; manifest.write_text(json.dumps(m))
+    elif damage == "latest names nothing":
+        target = tmp_path / "run"; shutil.copytree(models["run"], target); (target / "checkpoints" / "latest").write_text("epoch-9999")
+    elif damage == "folder without runs": target = tmp_path
+    assert launch.model_input(target) is None
+
+
+def test_the_quick_parser_reads_predict_as_the_real_one_does():
+    args = launch._predict_args(["predict", "M", "a", "b", "--top-k", "3", "--json", "--batch-size", "64", "--device", "cpu", "--workers", "2"])
+    assert (args.model, args.paths, args.batch_size, args.workers, args.top_k) == ("M", ["a", "b"], 64, 2, "3")
+    assert launch._predict_args(["predict", "M", "a"]).batch_size == 256
+    for argv in (["train", "x"], ["predict"], ["predict", "M"], ["predict", "M", "a", "--batch-size", "x"],
+                 ["predict", "M", "a", "--bogus"], ["predict", "M", "a", "--batch"], []):
+        assert launch._predict_args(argv) is None, argv
+
+
+def test_no_head_start_once_torch_is_loaded_or_when_asked_for_no_parallel_decoding(models):
+    argv = ["predict", str(models["file"]), str(models["pics"])]
+    assert "torch" in sys.modules and launch.start_early_decode(argv) is None
+
+
+def head_start(argv, kill=None, stdin=b""):
+    """Run `gpuvision predict` (argv) in a fresh process through `start_early_decode` and `cli.main`; `kill`: a signal
+    sent to the decoding process(es) right after the fork. Returns (forked before torch, batches taken, status,
+    stdout, stderr) — and the plain command's (status, stdout, stderr) for comparison."""
+    script = f"""import os, sys, time
+from gpuvision_nb.launch import start_early_decode
+argv, kill = {argv!r}, {kill!r}
+early = start_early_decode(argv)
+forked = early is not None and "torch" not in sys.modules
+if early is not None and kill is not None:
+    if kill == 2: early.futures[0].result()              # Ctrl-C while it works: it must go on, silently
+    for pid in list(early.pool._processes): os.kill(pid, kill)
+    if kill == 2: time.sleep(0.5)
+from gpuvision_nb.cli import main
+status = main(argv, early)
+sys.stdout.flush()
+print(forked, early.taken if early else -1, status, file=sys.stderr)
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", script], input=stdin, capture_output=True, env=env, timeout=300)
+    plain = subprocess.run([sys.executable, "-m", "gpuvision_nb.cli", *argv], input=stdin, capture_output=True, env=env, timeout=300)
+    *err, last = r.stderr.decode().splitlines()
+    forked, taken, status = last.split()
+    return (forked == "True", int(taken), int(status), r.stdout, "\n".join(err)), (plain.returncode, plain.stdout, plain.stderr.decode())
+
+
+@pytest.mark.parametrize("case", ["used", "decoder killed", "decoder interrupted", "stdin paths"])
+def test_the_head_start_gives_the_plain_commands_output_whatever_happens_to_it(models, case):
+    argv = ["predict", str(models["file"]), str(models["pics"]), "--no-progress", "--batch-size", "16", "--top-k", "2"]
+    kill, stdin = {"decoder killed": 9, "decoder interrupted": 2}.get(case), b""
+    if case == "stdin paths":
+        argv[2] = "-"; stdin = "\n".join(str(p) for p in sorted(models["pics"].iterdir())).encode()
+    (forked, taken, status, out, err), (p_status, p_out, p_err) = head_start(argv, kill, stdin)
+    assert forked and taken == 5                                # 71 files, 16 per batch
+    assert (status, out) == (p_status, p_out) and status == 1    # the broken file: reported, status 1
+    assert len(out.splitlines()) == 70 and err == p_err.rstrip("\n") and "broken.png" in err
+    assert "Traceback" not in err
+
+
+def test_a_wrong_guess_of_the_models_input_is_never_used(models, tmp_path):
+    "A manifest that says 16×16 RGB for a grey model: the guess decodes 3 channels; cmd_predict drops it, output unchanged."
+    f = tmp_path / "m.safetensors"; shutil.copy(models["file"], f)
+    m = json.loads(Path(f"{models['file']}.manifest.json").read_text())
+    argv = ["predict", str(f), str(models["pics"]), "--no-progress", "--batch-size", "16"]
+    (forked, taken, status, out, err), (p_status, p_out, _) = head_start(argv)      # no manifest: the header's description
+    assert forked and taken == 5 and (status, out) == (p_status, p_out)
+    real = launch.model_input
+    launch_src = (ROOT / "gpuvision_nb" / "launch.py").read_text()
+    assert "prep.size, prep.in_channels, batch_size) != (self.size, self.in_channels, self.batch_size)" in launch_src
+    # the guess itself wrong: a batch size the real run does not use is the same mismatch, seen from outside
+    from gpuvision_nb.deploy import Preprocess as P
+    class Fake:                                                  # EarlyDecode.batches without a process
+        size, in_channels, batch_size, taken, closed = 16, 3, 16, 0, False
+        futures = ["f"]
+        def close(self): self.closed = True
+    fake = Fake()
+    assert launch.EarlyDecode.batches(fake, P(16, (0.5,), (0.25,), 1, ("a", "b", "c")), 16) == [] and fake.closed and fake.taken == 0
+    fake = Fake(); fake.in_channels = 1
+    assert launch.EarlyDecode.batches(fake, P(16, (0.5,), (0.25,), 1, ("a", "b", "c")), 32) == [] and fake.closed
+    fake = Fake(); fake.in_channels = 1
+    assert launch.EarlyDecode.batches(fake, P(16, (0.5,), (0.25,), 1, ("a", "b", "c")), 16) == ["f"] and fake.taken == 1
+    assert real is launch.model_input
+
+
+def test_the_console_script_starts_at_launch():
+    settings = (ROOT / "settings.ini").read_text()
+    assert "console_scripts = gpuvision=gpuvision_nb.launch:main" in settings
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "gpuvision_nb.launch", "predict", "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0 and "usage: gpuvision predict" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "gpuvision_nb.launch", "predict", "no-such-model", "x.png"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip() == "gpuvision predict: error: model no-such-model does not exist", r.stderr
