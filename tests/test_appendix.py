@@ -18,6 +18,9 @@ def tool(name):
 def test_moved_names_are_still_importable_from_their_old_modules():
     from gpuvision_nb import data, imagefile, modelfile, robust, supervisor, video, videofile
     assert robust.supervise is supervisor.supervise
+    from gpuvision_nb import distributed
+    for name in ("NPROC_WORKER", "lost_peer", "cli_worker", "failure_summary"):
+        assert getattr(distributed, name) is getattr(supervisor, name), name
     for name in ("export_model", "load_exported", "manifest_for", "_signature"):
         assert getattr(robust, name) is getattr(modelfile, name), name
     from gpuvision_nb import deploy
@@ -33,7 +36,7 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         assert getattr(data, name) is getattr(imagefile, name), name
 
 
-@pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "torch"]),
+@pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "gpuvision_nb.distributed", "gpuvision_nb.cli", "torch"]),
                                                ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
                                                ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
                                                ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"])])
