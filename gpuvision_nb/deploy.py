@@ -26,7 +26,7 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .modelfile import (LIMITS, META_KEY, MODEL_FORMAT, _check_shapes, _check_sizes, _checkpoint_in,   # Appendix A4;
                                     _describes, _embedded_meta, _flatten_state, _load_file, _load_run, _load_single,   # still importable
                                     _run_meta, _signature, _tensor_module, _unflatten_state, _weight_shapes, export_model,   # from here
-                                    load_exported, manifest_for, with_metadata)
+                                    load_exported, manifest_for, with_metadata, _check_export_out, _export_inputs)
 
 # %% auto #0
 __all__ = ['CPU_CHUNK', 'FORMATS', 'fit_image', 'Preprocess', 'model_meta', 'save_model', 'load_model', 'image_files',
@@ -420,27 +420,6 @@ def default_export_path(source: str | Path, format: str) -> Path:
     if (source / MANIFEST).is_file(): source = source.parent          # an epoch-NNNN checkpoint → its checkpoints folder
     if (source / LATEST).is_file() and source.name == "checkpoints": source = source.parent      # → the run folder
     return source / f"model{FORMATS[format]}"
-
-
-def _export_inputs(source: Path) -> list[Path]:
-    "What exporting `source` reads: a model file and its manifest, or the checkpoint (and checkpoints folder) of a run."
-    if source.is_file(): return [source, manifest_for(source)]
-    if source.is_dir():
-        ck = _checkpoint_in(source)
-        return [ck, ck.parent]
-    return []
-
-
-def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: bool) -> None:
-    """Refuse — before anything is loaded or written — an `out` (or, for safetensors, its manifest) that is, links to or
-    lies inside one of `inputs` (`bench.check_output`), or that exists already unless `overwrite`."""
-    outs = [out, manifest_for(out)] if format == "safetensors" else [out]
-    for o in outs: check_output(o, inputs, "--out")
-    if out.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: name the file to write")
-    there = [str(o) for o in outs if o.exists() or o.is_symlink()]
-    if there and not overwrite:
-        raise FileExistsError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}: choose another --out, or "
-                              "pass --overwrite (export(..., overwrite=True)) to replace it once the new file is complete")
 
 
 def export(model_or_path, out: str | Path | None = None, format: str = "safetensors", preprocess: Preprocess | None = None,

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_model as load_tensors
 
-from .bench import write_files
+from .bench import check_output, write_files
 from .checkpoint import (LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, sha256,
                                      unwrap, verify_checkpoint, weights_bytes)
 from .data import MEAN, STD
@@ -313,3 +313,25 @@ def _load_run(path: Path, build) -> tuple:
     model, prep = build(meta, ck / MANIFEST, ck / WEIGHTS)
     load_checkpoint(ck, model, restore_rng=False)
     return model, prep
+
+# %% ../nbs/A4_modelfile.ipynb #e9816d94
+def _export_inputs(source: Path) -> list[Path]:
+    "What exporting `source` reads: a model file and its manifest, or the checkpoint (and checkpoints folder) of a run."
+    if source.is_file(): return [source, manifest_for(source)]
+    if source.is_dir():
+        ck = _checkpoint_in(source)
+        return [ck, ck.parent]
+    return []
+
+
+def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse — before anything is loaded or written — an `out` (or, for safetensors, its manifest) that is, links to or
+    lies inside one of `inputs` (`bench.check_output`), or that exists already unless `overwrite`."""
+    outs = [out, manifest_for(out)] if format == "safetensors" else [out]
+    for o in outs: check_output(o, inputs, "--out")
+    if out.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: name the file to write")
+    there = [str(o) for o in outs if o.exists() or o.is_symlink()]
+    if there and not overwrite:
+        raise FileExistsError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}: choose another --out, or "
+                              "pass --overwrite (export(..., overwrite=True)) to replace it once the new file is complete")
+

@@ -26,7 +26,8 @@ def test_moved_names_are_still_importable_from_their_old_modules():
     from gpuvision_nb import deploy
     for name in ("_flatten_state", "_unflatten_state", "_tensor_module", "MODEL_FORMAT", "META_KEY", "LIMITS", "with_metadata",
                  "_embedded_meta", "_describes", "_check_sizes", "_weight_shapes", "_check_shapes", "_load_single", "_load_file",
-                 "_run_meta", "_checkpoint_in", "_load_run", "export_model", "load_exported", "manifest_for"):
+                 "_run_meta", "_checkpoint_in", "_load_run", "export_model", "load_exported", "manifest_for",
+                 "_export_inputs", "_check_export_out"):
         assert getattr(deploy, name) is getattr(modelfile, name), name
     for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES"):
         assert getattr(video, name) is getattr(videofile, name), name
