@@ -24,13 +24,16 @@ from .imagefile import decode_pixels, fit_image, image_files, model_pixels   # t
 from .models import build_model, get_model, model_config
 from .prune import _check_unmasked
 from .quantize import Int8Model, quantize, quiet_ao
-from .robust import _signature, export_model, load_exported, manifest_for
+from .modelfile import (LIMITS, META_KEY, MODEL_FORMAT, _check_shapes, _check_sizes, _checkpoint_in,   # Appendix A4;
+                                    _describes, _embedded_meta, _flatten_state, _load_file, _load_run, _load_single,   # still importable
+                                    _run_meta, _signature, _tensor_module, _unflatten_state, _weight_shapes, export_model,   # from here
+                                    load_exported, manifest_for, with_metadata, _check_export_out, _export_inputs)
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'CPU_CHUNK', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX',
-           'FORMATS', 'Preprocess', 'model_meta', 'with_metadata', 'save_model', 'load_model', 'escape_text',
-           'Prediction', 'decode_batch', 'decoded_batches', 'predict_files', 'time_predict', 'keep_freed_memory',
-           'ExportError', 'export_torchscript', 'export_onnx', 'default_export_path', 'export']
+__all__ = ['CPU_CHUNK', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX', 'FORMATS', 'Preprocess', 'model_meta',
+           'save_model', 'load_model', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches', 'predict_files',
+           'time_predict', 'keep_freed_memory', 'ExportError', 'export_torchscript', 'export_onnx',
+           'default_export_path', 'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
 @dataclass(frozen=True)
@@ -83,9 +86,6 @@ class Preprocess:
                 "classes": list(self.classes)}
 
 # %% ../nbs/17_deploy.ipynb #b009614c
-MODEL_FORMAT = 1          # the version of `model_meta`'s description; bump when it changes incompatibly
-
-
 def model_meta(model: nn.Module, prep: Preprocess, source: str | None = None) -> dict:
     """The self-description stored in an exported model's manifest: format version, architecture and its arguments
     (`model_config` of the actual layers), preprocessing and classes (`prep`), int8 method and engine, provenance."""
@@ -103,25 +103,7 @@ def model_meta(model: nn.Module, prep: Preprocess, source: str | None = None) ->
             "int8": {"method": net.method, "engine": net.engine} if int8 else None,
             "torch": torch.__version__, "source": source}
 
-# %% ../nbs/17_deploy.ipynb #e897186a
-from .modelfile import _flatten_state, _tensor_module, _unflatten_state   # Appendix A4
-
 # %% ../nbs/17_deploy.ipynb #72d4c680
-META_KEY = "gpuvision"      # the safetensors metadata entry that holds a saved model's description (JSON)
-
-
-def with_metadata(data: bytes, metadata: dict[str, str]) -> bytes:
-    """Safetensors file bytes `data` with `metadata` (str → str) in its header's `__metadata__`: the header is
-    re-encoded (padded with spaces to 8 bytes, as safetensors writes it); the tensor bytes are unchanged (their
-    offsets count from the end of the header)."""
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    header["__metadata__"] = {**header.get("__metadata__", {}), **metadata}
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    return struct.pack("<Q", len(raw)) + raw + data[8 + n:]
-
-
 def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes | None = None,
                source: str | None = None) -> Path:
     """Write `model` as ONE self-describing safetensors file `path`: weights, and the description (`model_meta`:
@@ -149,65 +131,6 @@ def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes 
     return path
 
 # %% ../nbs/17_deploy.ipynb #a05cad4d
-def _describes(meta: dict, where: Path) -> dict:
-    "`meta` if it is a model description this package reads; else a `CheckpointError` naming `where` and what to do."
-    version = meta.get("gpuvision_model") if isinstance(meta, dict) else None
-    if version is None:
-        raise CheckpointError(f"{where} holds weights but no model description (no 'gpuvision_model' in its meta): load it "
-                              "into a model you build with robust.load_exported, or re-export it with deploy.save_model")
-    if not isinstance(version, int) or version > MODEL_FORMAT:
-        raise CheckpointError(f"{where} is model format {version!r}; this gpuvision_nb reads format {MODEL_FORMAT} and "
-                              "older: upgrade gpuvision_nb")
-    return meta
-
-
-LIMITS = {"n_classes": 100_000, "in_channels": 3, "widths": 65_536, "mids": 65_536, "hidden": 1 << 20, "size": 8192}
-
-
-def _check_sizes(meta: dict, where: Path) -> None:
-    """Raise `CheckpointError` naming `where` unless every size in description `meta` is an integer from 1 to its
-    `LIMITS` entry and the model has one output per class name: a forged or damaged description must not make the
-    loader allocate petabytes, or label outputs with the wrong names."""
-    def bad(why): raise CheckpointError(f"{where} describes an impossible model: {why}")
-    if not isinstance(meta.get("model"), dict) or not isinstance(meta["model"].get("kwargs"), dict): bad("no model {'arch', 'kwargs'}")
-    kw, classes = meta["model"]["kwargs"], meta.get("classes")
-    checks = [("size", meta.get("size"))] + [(k, x) for k, v in kw.items() if k in LIMITS
-                                              for x in (v if isinstance(v, (list, tuple)) else [v])]
-    for name, x in checks:
-        if isinstance(x, bool) or not isinstance(x, int) or not 1 <= x <= LIMITS[name]:
-            bad(f"{name} must be an integer from 1 to {LIMITS[name]:,}, got {x!r}")
-    if not isinstance(classes, list) or len(classes) > LIMITS["n_classes"]:
-        bad(f"classes must be a list of at most {LIMITS['n_classes']:,} names")
-    if kw.get("n_classes") != len(classes):
-        bad(f"the model has {kw.get('n_classes')} outputs but the description has {len(classes)} class names; "
-            "give one class name per output")
-
-
-def _weight_shapes(path: Path) -> dict[str, list[int]]:
-    "{tensor name: shape} of safetensors file `path`, read from its header alone; `CheckpointError` naming it if unreadable."
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), "pt") as f: return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
-
-
-def _check_shapes(meta: dict, weights: Path, where: Path) -> None:
-    """Raise `CheckpointError` unless the fp32 model description `meta` makes exactly the tensors (names and shapes)
-    that safetensors file `weights` holds. The model is built on the 'meta' device: shapes without memory."""
-    with torch.device("meta"): skeleton = build_model(meta["model"])
-    want = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
-    have = _weight_shapes(weights)
-    if want == have: return
-    last = [n for n, m in skeleton.named_modules() if isinstance(m, nn.Linear)][-1:]
-    outs = have.get(f"{last[0]}.weight", [None])[0] if last else None
-    if outs is not None and outs != len(meta["classes"]):
-        raise CheckpointError(f"{where} has {len(meta['classes'])} class names but the weights {weights.name} have {outs} "
-                              "outputs: the description does not fit its weights")
-    diff = [f"{k}: weights {have.get(k)}, description {want.get(k)}" for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
-    raise CheckpointError(f"{where} describes another model than its weights {weights.name} hold ({len(diff)} tensor(s) "
-                          f"differ: {'; '.join(diff[:3])})")
-
-
 def _build(meta: dict, where: Path, weights: Path | None = None) -> tuple[nn.Module, Preprocess]:
     """The (untrained) model and the `Preprocess` that description `meta` names, after its sizes are bounded and — for
     fp32 models, given the `weights` file — its tensor shapes checked against the file's; `CheckpointError` naming
@@ -229,111 +152,6 @@ def _build(meta: dict, where: Path, weights: Path | None = None) -> tuple[nn.Mod
     return model, prep
 
 
-def _embedded_meta(path: Path) -> dict | None:
-    "The description `save_model` embedded in safetensors file `path` (its metadata entry `META_KEY`), or None."
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), "pt") as f: text = (f.metadata() or {}).get(META_KEY)
-    except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
-    if text is None: return None
-    try: return json.loads(text)
-    except ValueError as e: raise CheckpointError(f"{path}: its embedded description is not JSON: {e}") from None
-
-
-def _load_single(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
-    """A model file without its manifest: the description embedded in the file (`save_model` since this version) is
-    enough, with safetensors' own size checks; there is no hash or signature to check (`key` then refuses it)."""
-    mpath = manifest_for(path)
-    meta = _embedded_meta(path)
-    if meta is None:
-        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it and no description inside (written before "
-                              "descriptions were embedded): copy its manifest with it, or re-export it")
-    if key is not None:
-        raise CheckpointError(f"{path} has no manifest {mpath.name} next to it, so its signature can't be checked: copy both")
-    model, prep = _build(_describes(meta, path), path, path)
-    from safetensors.torch import load_model as load_tensors
-    target = model
-    if isinstance(model, Int8Model):
-        with quiet_ao():
-            skeleton = model.state_dict(); tensors, layout = _flatten_state(skeleton)
-        if layout != meta["int8"].get("layout"):
-            raise CheckpointError(f"{path} was quantized with another module layout than this torch makes: export the fp32 model and quantize it here")
-        target = _tensor_module(tensors)
-    try: missing, unexpected = load_tensors(target, str(path), strict=False)
-    except Exception as e: raise CheckpointError(f"{path} does not fit the model it describes: {e}") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{path} does not fit the model it describes: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
-    if target is not model:
-        with quiet_ao():
-            state = _unflatten_state(target.state_dict(), layout); state._metadata = skeleton._metadata
-            model.load_state_dict(state)
-    return model, prep
-
-
-def _load_file(path: Path, key: bytes | None) -> tuple[nn.Module, Preprocess]:
-    "The model and `Preprocess` of a file written by `save_model`, after `load_exported`'s checks."
-    hints = {".onnx": "an ONNX file: run it with onnxruntime", ".pt": "not a self-describing model file (a TorchScript "
-             "export or a pickle?): TorchScript files run with torch.jit.load", ".pth": "a pickle: never load one you didn't make"}
-    if (path.parent / MANIFEST).is_file():
-        raise CheckpointError(f"{path} belongs to the checkpoint {path.parent}: give that folder, or the run folder, instead")
-    if path.suffix != ".safetensors":
-        raise CheckpointError(f"{path} is {hints.get(path.suffix, 'not a model file this package reads')}; a model is read from "
-                              "a run folder, a checkpoint folder, or a .safetensors file written by save_model / gpuvision export")
-    mpath = manifest_for(path)
-    try: manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError: return _load_single(path, key)
-    except (OSError, ValueError) as e: raise CheckpointError(f"{mpath} is unreadable: {e}") from None
-    if not isinstance(manifest, dict): raise CheckpointError(f"{mpath} is not a manifest (a JSON object)")
-    if key is not None and not hmac.compare_digest(str(manifest.get("hmac_sha256", "")), _signature(manifest, key)):
-        raise CheckpointError(f"{mpath} is not signed with this key: the manifest or the file was altered, or someone else signed it")
-    meta = _describes(manifest.get("meta"), mpath)             # the signature is checked before anything is built
-    model, prep = _build(meta, mpath, path)
-    if not isinstance(model, Int8Model):
-        load_exported(path, model, key)
-        return model, prep
-    with quiet_ao():
-        skeleton = model.state_dict()
-        tensors, layout = _flatten_state(skeleton)
-        if layout != meta["int8"].get("layout"):
-            raise CheckpointError(f"{path} was quantized with another module layout than this torch ({torch.__version__}) "
-                                  f"makes: export the fp32 model and quantize it here")
-        carrier = _tensor_module(tensors)
-        load_exported(path, carrier, key)
-        state = _unflatten_state(carrier.state_dict(), layout)
-        state._metadata = skeleton._metadata          # module versions: quantized Linear layers read their format from them
-        model.load_state_dict(state)
-    return model, prep
-
-# %% ../nbs/17_deploy.ipynb #00bf5a27
-def _run_meta(meta: dict) -> dict:
-    """The model description in a checkpoint's `meta`: as written (runs that store `model_config`), or completed for
-    older runs, which stored only the model's name and classes and all trained `get_model(name)` on 32×32 images
-    normalised with the default `MEAN`/`STD`."""
-    if not isinstance(meta.get("model"), str): return {"gpuvision_model": MODEL_FORMAT, "int8": None, **meta}
-    if not isinstance(meta.get("classes"), list): return {}                     # no classes: nothing to label outputs with (`_describes` says so)
-    name, n = meta["model"], len(meta["classes"])
-    return {"gpuvision_model": MODEL_FORMAT, "model": model_config(get_model(name, n)), "classes": meta["classes"],
-            "size": 32, "in_channels": 3, "mean": list(MEAN), "std": list(STD), "int8": None}
-
-
-def _checkpoint_in(path: Path) -> Path:
-    """The checkpoint a folder means: itself (`epoch-NNNN`), the newest one of a checkpoints folder, or — for a run
-    folder — its best epoch's (`best/`, by validation accuracy), else its newest (runs written before `best/` existed)."""
-    if (path / MANIFEST).is_file(): return path
-    for folder in (path, path / "best", path / "checkpoints"):
-        if (folder / LATEST).is_file(): return latest_checkpoint(folder)
-    raise CheckpointError(f"{path} is not a run folder (no checkpoints/{LATEST}), a checkpoints folder (no {LATEST}) "
-                          f"or a checkpoint (no {MANIFEST})")
-
-
-def _load_run(path: Path) -> tuple[nn.Module, Preprocess]:
-    "The model and `Preprocess` of the newest checkpoint of run folder `path` (or of the checkpoint it names)."
-    ck = _checkpoint_in(path)
-    meta = _describes(_run_meta(verify_checkpoint(ck)["meta"]), ck / MANIFEST)
-    model, prep = _build(meta, ck / MANIFEST, ck / WEIGHTS)
-    load_checkpoint(ck, model, restore_rng=False)
-    return model, prep
-
 # %% ../nbs/17_deploy.ipynb #21853b37
 def _place(model: nn.Module, device: str | torch.device = "auto") -> nn.Module:
     "`model` in eval mode on `device` ('auto': the best one; int8 models: the CPU, and nothing else)."
@@ -353,8 +171,8 @@ def load_model(path: str | Path, device: str | torch.device = "auto", key: bytes
     path = Path(path)
     if path.is_dir():
         if key is not None: raise ValueError(f"load_model: key= checks exported model files; {path} is a run folder (checkpoints are not signed)")
-        model, prep = _load_run(path)
-    elif path.is_file(): model, prep = _load_file(path, key)
+        model, prep = _load_run(path, _build)
+    elif path.is_file(): model, prep = _load_file(path, key, _build)
     else: raise CheckpointError(f"model {path} does not exist")
     return _place(model, device), prep
 
@@ -599,27 +417,6 @@ def default_export_path(source: str | Path, format: str) -> Path:
     if (source / MANIFEST).is_file(): source = source.parent          # an epoch-NNNN checkpoint → its checkpoints folder
     if (source / LATEST).is_file() and source.name == "checkpoints": source = source.parent      # → the run folder
     return source / f"model{FORMATS[format]}"
-
-
-def _export_inputs(source: Path) -> list[Path]:
-    "What exporting `source` reads: a model file and its manifest, or the checkpoint (and checkpoints folder) of a run."
-    if source.is_file(): return [source, manifest_for(source)]
-    if source.is_dir():
-        ck = _checkpoint_in(source)
-        return [ck, ck.parent]
-    return []
-
-
-def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: bool) -> None:
-    """Refuse — before anything is loaded or written — an `out` (or, for safetensors, its manifest) that is, links to or
-    lies inside one of `inputs` (`bench.check_output`), or that exists already unless `overwrite`."""
-    outs = [out, manifest_for(out)] if format == "safetensors" else [out]
-    for o in outs: check_output(o, inputs, "--out")
-    if out.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: name the file to write")
-    there = [str(o) for o in outs if o.exists() or o.is_symlink()]
-    if there and not overwrite:
-        raise FileExistsError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}: choose another --out, or "
-                              "pass --overwrite (export(..., overwrite=True)) to replace it once the new file is complete")
 
 
 def export(model_or_path, out: str | Path | None = None, format: str = "safetensors", preprocess: Preprocess | None = None,

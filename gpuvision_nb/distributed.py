@@ -19,16 +19,17 @@ from .bench import Timing, fmt_time, number_arg
 from .checkpoint import unwrap
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
+from .supervisor import NPROC_WORKER, cli_worker, failure_summary, lost_peer   # Appendix A1; still importable from here
 from .train import fit, is_distributed, is_main_process, run_training
 
 # %% auto #0
-__all__ = ['BACKENDS', 'MODELS', 'NPROC_WORKER', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed',
-           'cleanup_distributed', 'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader',
-           'distributed_loader', 'ShardedLoader', 'ShardedGPULoader', 'per_process_batch', 'shard_data', 'wrap_ddp',
-           'synthetic_images', 'Interleaved', 'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser',
-           'ddp_main', 'torchrun_command', 'launch', 'train_distributed', 'run_nproc', 'ring_allreduce_bytes',
-           'expected_efficiency', 'plot_scaling', 'is_oom', 'free_memory', 'probe_step', 'find_batch_size',
-           'accumulation_for', 'cudnn_benchmark', 'time_cudnn_benchmark', 'lost_peer', 'cli_worker', 'failure_summary']
+__all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
+           'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader', 'distributed_loader', 'ShardedLoader',
+           'ShardedGPULoader', 'per_process_batch', 'shard_data', 'wrap_ddp', 'synthetic_images', 'Interleaved',
+           'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command', 'launch',
+           'train_distributed', 'run_nproc', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
+           'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for', 'cudnn_benchmark',
+           'time_cudnn_benchmark']
 
 # %% ../nbs/13_distributed.ipynb #ccd49b85
 def plot_ddp(world_size: int = 4, ax=None):
@@ -574,40 +575,5 @@ def time_cudnn_benchmark(model_name: str = "seed", device: str | torch.device = 
     return out
 
 # %% ../nbs/13_distributed.ipynb #1f82efba
-NPROC_WORKER = "GPUVISION_NPROC_WORKER"     # set by `run_nproc`: its processes run the `gpuvision` command line
-
-
-def lost_peer(e: BaseException) -> bool:
-    """True if `e` is what a process gets when another process of its group died mid-collective: a `DistError`
-    (gloo's "Connection closed by peer", NCCL's aborted communicator) or the plain RuntimeError older versions raise."""
-    if isinstance(e, getattr(dist, "DistError", ())): return True
-    return isinstance(e, RuntimeError) and any(s in str(e) for s in (
-        "Connection closed by peer", "Connection reset by peer", "Broken pipe", "gloo/transport", "NCCL communicator was aborted"))
-
-
-def cli_worker(argv: list[str] | None = None) -> int:
-    """One process of `gpuvision … --nproc N`: the `gpuvision` command line (`cli.main`), except that losing another
-    process — killed, out of memory, crashed — is one line naming this rank, not a 30-line gloo traceback; the
-    launcher then says which rank died and how (`failure_summary`)."""
-    from gpuvision_nb.cli import main
-    try: return main(argv)
-    except Exception as e:
-        if not lost_peer(e): raise
-        first = next((l.strip() for l in str(e).splitlines() if l.strip()), type(e).__name__)
-        print(f"gpuvision: rank {os.environ.get('RANK', '?')}: lost contact with another process, stopping "
-              f"({first[:160]})", file=sys.stderr)
-        return 3
-
-
-def failure_summary(failures: dict) -> str:
-    "'rank 1 was killed by signal SIGKILL; rank 0 exited with code 3': how each failed process of a launch ended."
-    def how(f):
-        if f.exitcode is not None and f.exitcode < 0:
-            try: return f"was killed by signal {f.signal_name()}"
-            except Exception: return f"was killed by signal {-f.exitcode}"
-        return f"exited with code {f.exitcode}"
-    return "; ".join(f"rank {r} {how(f)}" for r, f in sorted(failures.items(), key=lambda kv: (kv[1].exitcode or 0) >= 0))
-
-
 if __name__ == "__main__" and "get_ipython" not in globals():   # `python -m gpuvision_nb.distributed`; not Jupyter, nbdev_test
     sys.exit(cli_worker() if os.environ.get(NPROC_WORKER) else ddp_main())

@@ -18,10 +18,16 @@ def tool(name):
 def test_moved_names_are_still_importable_from_their_old_modules():
     from gpuvision_nb import data, imagefile, modelfile, robust, supervisor, video, videofile
     assert robust.supervise is supervisor.supervise
+    from gpuvision_nb import distributed
+    for name in ("NPROC_WORKER", "lost_peer", "cli_worker", "failure_summary"):
+        assert getattr(distributed, name) is getattr(supervisor, name), name
     for name in ("export_model", "load_exported", "manifest_for", "_signature"):
         assert getattr(robust, name) is getattr(modelfile, name), name
     from gpuvision_nb import deploy
-    for name in ("_flatten_state", "_unflatten_state", "_tensor_module"):
+    for name in ("_flatten_state", "_unflatten_state", "_tensor_module", "MODEL_FORMAT", "META_KEY", "LIMITS", "with_metadata",
+                 "_embedded_meta", "_describes", "_check_sizes", "_weight_shapes", "_check_shapes", "_load_single", "_load_file",
+                 "_run_meta", "_checkpoint_in", "_load_run", "export_model", "load_exported", "manifest_for",
+                 "_export_inputs", "_check_export_out"):
         assert getattr(deploy, name) is getattr(modelfile, name), name
     for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES"):
         assert getattr(video, name) is getattr(videofile, name), name
@@ -31,7 +37,7 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         assert getattr(data, name) is getattr(imagefile, name), name
 
 
-@pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "torch"]),
+@pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "gpuvision_nb.distributed", "gpuvision_nb.cli", "torch"]),
                                                ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
                                                ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
                                                ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"])])
