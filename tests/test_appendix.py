@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
-              "A4_modelfile": "modelfile"}
+              "A4_modelfile": "modelfile", "A5_launch": "launch"}
 
 
 def tool(name):
@@ -23,7 +23,9 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         assert getattr(distributed, name) is getattr(supervisor, name), name
     for name in ("export_model", "load_exported", "manifest_for", "_signature"):
         assert getattr(robust, name) is getattr(modelfile, name), name
-    from gpuvision_nb import deploy
+    from gpuvision_nb import cli, deploy
+    for name in ("fit_image", "image_files"): assert getattr(deploy, name) is getattr(imagefile, name), name
+    for name in ("image_files", "stdin_paths"): assert getattr(cli, name) is getattr(imagefile, name), name
     for name in ("_flatten_state", "_unflatten_state", "_tensor_module", "MODEL_FORMAT", "META_KEY", "LIMITS", "with_metadata",
                  "_embedded_meta", "_describes", "_check_sizes", "_weight_shapes", "_check_shapes", "_load_single", "_load_file",
                  "_run_meta", "_checkpoint_in", "_load_run", "export_model", "load_exported", "manifest_for",
@@ -40,7 +42,8 @@ def test_moved_names_are_still_importable_from_their_old_modules():
 @pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "gpuvision_nb.distributed", "gpuvision_nb.cli", "torch"]),
                                                ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
                                                ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
-                                               ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"])])
+                                               ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"]),
+                                               ("launch", ["gpuvision_nb.cli", "gpuvision_nb.deploy", "torch"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
     code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
