@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_video.ipynb #3f6ea80f
 from __future__ import annotations
-import hashlib, inspect, json, math, os, tempfile, time
+import hashlib, inspect, json, math, os, time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
-from .bench import Timing, check_output, default_mode, time_fn
+from .bench import Timing, check_output, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint
 from .data import (MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, _write_atomically,
                                cache_dir, shape_mask, shape_rng, split)
@@ -29,99 +29,15 @@ from .train import History, fit, pretrained
 
 # %% auto #0
 __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS',
-           'BT601', 'VideoWriter', 'write_video', 'bar_frames', 'Motion', 'random_motion', 'render_clip', 'make_videos',
-           'video_root', 'decode_until', 'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors',
-           'ClipLoader', 'PerFrame', 'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders',
-           'save_video_model', 'train_video_model', 'pretrained_video', 'decode_frames', 'nvdec_status',
-           'yuv420_to_rgb', 'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
+           'BT601', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
+           'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors', 'ClipLoader', 'PerFrame',
+           'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
+           'train_video_model', 'pretrained_video', 'decode_frames', 'nvdec_status', 'yuv420_to_rgb',
+           'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
 
 # %% ../nbs/12_video.ipynb #fa59faea
-from .videofile import (BAD_VIDEO_CASES, MAX_VIDEO_PIXELS, VIDEO_EXTENSIONS, BadVideoError, VideoInfo, _bad,
-                                   _describe, open_video, write_bad_videos)   # Appendix A3; still importable from here
-
-# %% ../nbs/12_video.ipynb #881df43e
-class VideoWriter:
-    """Encode RGB uint8 frames (H, W, 3), one or a batch at a time, into an MP4 file: H.264 by libx264 in yuv420p,
-    `crf` quality (lower is better). `gop`: a keyframe exactly every `gop` frames (else the encoder's choice);
-    `faststart`: the index at the front of the file. Deterministic: one encoder thread and no macroblock-tree rate
-    control, so the same frames give the same bytes with the same FFmpeg build. Used as a context manager. The
-    frames go to a temporary file beside `path`, renamed to `path` by `close` once the video is complete: an existing
-    `path` stays untouched until then, and on an error (`abort`) only the temporary file is deleted."""
-    def __init__(self, path: str | Path, fps: float = 25, crf: int = 23, gop: int | None = None, faststart: bool = False):
-        if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0:
-            raise ValueError(f"VideoWriter: fps must be a number > 0, got {fps!r}")
-        if gop is not None and (isinstance(gop, bool) or not isinstance(gop, int) or gop < 1):
-            raise ValueError(f"VideoWriter: gop must be an int >= 1 or None, got {gop!r}")
-        if "libx264" not in av.codecs_available: raise ValueError("VideoWriter: this PyAV/FFmpeg build has no libx264 (H.264) encoder")
-        self.path, self.fps, self.frames = Path(path), Fraction(fps).limit_denominator(1001), 0     # 29.97 → 30000/1001
-        self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
-        if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
-        self.stream = None
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd); self.tmp = Path(tmp)
-        try: self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
-        except BaseException: self.tmp.unlink(missing_ok=True); raise
-
-    def write(self, frames: np.ndarray) -> None:
-        "Encode one RGB frame (H, W, 3) or a batch (N, H, W, 3), uint8; every frame must have the first frame's size."
-        frames = np.asarray(frames)
-        if frames.ndim == 3: frames = frames[None]
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"VideoWriter.write: frames must be uint8 (H, W, 3) or (N, H, W, 3), got {frames.dtype} {frames.shape}")
-        if self.stream is None:
-            h, w = frames.shape[1:3]
-            if h % 2 or w % 2: raise ValueError(f"VideoWriter: yuv420p needs an even width and height, got {w}×{h}")
-            self.stream = self.container.add_stream("libx264", rate=self.fps, options=self.options)
-            self.stream.width, self.stream.height, self.stream.pix_fmt = w, h, "yuv420p"
-        elif frames.shape[1:3] != (self.stream.height, self.stream.width):
-            raise ValueError(f"VideoWriter.write: frame size {frames.shape[2]}×{frames.shape[1]} differs from the "
-                             f"first frame's {self.stream.width}×{self.stream.height}")
-        for f in frames:
-            self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-            self.frames += 1
-
-    def close(self) -> None:
-        "Flush the encoder (B-frames wait for later frames), finish the file and rename it to `path` (replacing it)."
-        try:
-            if self.stream is not None: self.container.mux(self.stream.encode())
-            self.container.close()
-            os.chmod(self.tmp, default_mode())          # mkstemp made it private; a finished video gets the usual mode
-            os.replace(self.tmp, self.path)
-        except BaseException: self.abort(); raise
-
-    def abort(self) -> None:
-        "Give up: close the container and delete the temporary file; `path` is left as it was."
-        try: self.container.close()
-        except Exception: pass
-        finally: self.tmp.unlink(missing_ok=True)
-
-    def __enter__(self): return self
-
-    def __exit__(self, kind, value, tb):
-        if kind is None and self.stream is None:
-            self.abort()
-            raise ValueError(f"VideoWriter: no frames were written to {self.path}")
-        if kind is None: self.close(); return
-        self.abort()                                      # never leave a half-written file behind
-
-
-def write_video(path: str | Path, frames, fps: int = 25, **kwargs) -> Path:
-    "Write `frames` (uint8 (N, H, W, 3), or an iterable of (H, W, 3) frames: streamed) to `path` with `VideoWriter`."
-    with VideoWriter(path, fps, **kwargs) as w:
-        for f in ([frames] if isinstance(frames, np.ndarray) else frames): w.write(f)
-    return Path(path)
-
-# %% ../nbs/12_video.ipynb #80f0da2c
-def bar_frames(n: int, size: int = 64):
-    "Yield `n` RGB uint8 frames (size, size, 3) of a bar sweeping across a shifting colour ramp: cheap, any length."
-    xs = np.arange(size)
-    for i in range(n):
-        img = np.zeros((size, size, 3), np.uint8)
-        img[..., 1] = (xs[None, :] * 255 // max(size - 1, 1) + 3 * i) % 256
-        img[..., 2] = 96
-        x = (2 * i) % size
-        img[size // 4: size // 2, x: x + max(size // 8, 1), 0] = 255
-        yield img
+from .videofile import (BAD_VIDEO_CASES, MAX_VIDEO_PIXELS, VIDEO_EXTENSIONS, BadVideoError, VideoInfo, VideoWriter, _bad,
+                                   _describe, bar_frames, open_video, write_bad_videos, write_video)   # Appendix A3; still importable from here
 
 # %% ../nbs/12_video.ipynb #618a0e09
 VIDEO_CLASSES = ("clockwise", "counterclockwise")

@@ -31,7 +31,8 @@ def test_moved_names_are_still_importable_from_their_old_modules():
                  "_run_meta", "_checkpoint_in", "_load_run", "export_model", "load_exported", "manifest_for",
                  "_export_inputs", "_check_export_out"):
         assert getattr(deploy, name) is getattr(modelfile, name), name
-    for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES"):
+    for name in ("open_video", "BadVideoError", "VideoInfo", "MAX_VIDEO_PIXELS", "VIDEO_EXTENSIONS", "write_bad_videos", "BAD_VIDEO_CASES",
+                 "VideoWriter", "write_video", "bar_frames"):
         assert getattr(video, name) is getattr(videofile, name), name
     assert issubclass(videofile.BadVideoError, data.DatasetError)
     for name in ("open_rgb", "to_rgb", "walk_images", "write_bad_images", "BadImageError", "DatasetError",
@@ -50,6 +51,26 @@ def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, f
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and out.stdout.strip() == "", (out.stdout, out.stderr[-500:])
+
+
+def _imported_modules(path: Path, package: str = "gpuvision_nb") -> set[str]:
+    "Every module an `import`/`from … import` anywhere in `path` names (module level or inside functions), made absolute."
+    import ast
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import): names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = (package if node.level else "") + ("." + node.module if node.level and node.module else node.module or "")
+            names |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("module, chapter", [("videofile", "video"), ("imagefile", "data"), ("supervisor", "robust"),
+                                             ("modelfile", "robust"), ("modelfile", "deploy")])
+def test_appendix_sources_name_no_chapter_module_that_uses_them(module, chapter):
+    "The import graph is one-way in the source too: no import of the chapter's module, not even inside a function."
+    found = _imported_modules(ROOT / "gpuvision_nb" / f"{module}.py")
+    assert not {n for n in found if n == f"gpuvision_nb.{chapter}" or n.startswith(f"gpuvision_nb.{chapter}.")}, found
 
 
 def test_every_tool_that_lists_chapters_lists_the_appendices():

@@ -83,16 +83,15 @@ def test_every_shipped_record_passes_the_checks():
     assert recs and not skipped
 
 
-def test_a_file_name_that_is_not_utf8_is_printed_escaped_not_lost(tmp_path):
+def test_a_file_name_that_is_not_utf8_is_printed_escaped_not_lost(tmp_path, gpuvision):
     name = os.fsdecode(b"bad-\xff--cpu.json")
     (tmp_path / name).write_text("{not json")
     with pytest.raises(RecordError) as e: load_record(tmp_path / name)
     assert "bad-\\xff--cpu.json" in str(e.value) and str(e.value).encode("utf-8")     # printable under strict UTF-8
     assert shown(tmp_path / name).endswith("bad-\\xff--cpu.json") and shown("plain é") == "plain é"
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "GPUVISION_RESULTS": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "gpuvision_nb.cli", "report"], capture_output=True, text=True, env=env,
-                       errors="replace")
+    r = gpuvision("report", GPUVISION_RESULTS=tmp_path)          # in process: what it prints must encode as strict UTF-8
     assert "bad-\\xff--cpu.json" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert (r.stdout + r.stderr).encode("utf-8")                # a lone surrogate (the raw name) would raise here
 
 
 def test_the_results_table_in_a_notebook_warns_and_shows_the_rest(tmp_path, monkeypatch):
