@@ -237,22 +237,27 @@ def decode_batch(paths: list[Path], prep: Preprocess) -> tuple[torch.Tensor | No
 def decoded_batches(files: list[Path], prep: Preprocess, batch_size: int = 256, workers: int = 1, early=()):
     """Yield (paths, input batch, errors) — see `decode_batch` — for consecutive batches of `files`. With `workers` >= 1,
     that many threads decode the next batches while the caller works on the current one. `early`: futures of the
-    `decode_pixels` results of the first batches, decoded elsewhere (`gpuvision predict` starts on them while torch
-    is still loading); a batch whose future fails is decoded here instead."""
+    `decode_pixels` results of the first batches, submitted elsewhere (`gpuvision predict` starts on them while
+    torch is still loading): those decoded or being decoded are taken, those not started are cancelled and decoded
+    here like the rest, and a batch whose future fails is decoded here instead."""
     chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
-    for chunk, future in zip(chunks, early):
-        try: pixels, errors = future.result()
-        except Exception: yield chunk, *decode_batch(chunk, prep); continue       # that process died: nothing is lost
-        yield chunk, (prep.from_pixels(pixels) if pixels is not None else None), errors
-    chunks = chunks[len(early):]
-    if workers == 0:
-        for chunk in chunks: yield chunk, *decode_batch(chunk, prep)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as pool:
-        ahead = deque(pool.submit(decode_batch, c, prep) for c in chunks[:workers])
-        for i, chunk in enumerate(chunks):
-            if i + workers < len(chunks): ahead.append(pool.submit(decode_batch, chunks[i + workers], prep))
+    early, started = list(early), []
+    for future in early:                    # the queue is FIFO: the started ones come first; stop at the first cancelled
+        if future.cancel(): break
+        started.append(future)
+    for future in early[len(started):]: future.cancel()
+    rest = chunks[len(started):]
+    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="decode") as pool:
+        ahead = deque(pool.submit(decode_batch, c, prep) for c in rest[:workers])     # start now, beside the early ones
+        for chunk, future in zip(chunks, started):
+            try: pixels, errors = future.result()
+            except Exception: yield chunk, *decode_batch(chunk, prep); continue   # that process died: nothing is lost
+            yield chunk, (prep.from_pixels(pixels) if pixels is not None else None), errors
+        for i, chunk in enumerate(rest):
+            if workers == 0: yield chunk, *decode_batch(chunk, prep); continue
+            if i + workers < len(rest): ahead.append(pool.submit(decode_batch, rest[i + workers], prep))
             yield chunk, *ahead.popleft().result()
+
 
 # %% ../nbs/17_deploy.ipynb #97494a97
 def predict_files(model_or_path, paths, batch_size: int = 256, top_k: int = 1, device: str | torch.device = "auto",

@@ -577,3 +577,31 @@ def test_a_folder_holding_only_links_to_listed_images_is_not_empty(tmp_path):
     assert files == [tmp_path / "a" / "x.png"]
     assert any(str(tmp_path / "b" / "y.png") in n and "counted once" in n for n in notes), notes
     with pytest.raises(ValueError, match=r"c holds no image files"): image_files([tmp_path / "a", tmp_path / "c"])
+
+
+def test_early_batches_are_taken_in_order_and_never_misassigned(world):
+    """`decoded_batches(early=...)`: done and running futures are used; the first one not started (and every one
+    after it, even if it started meanwhile: a race) is decoded here; a failed one is decoded here. Same batches
+    as without, in the same order."""
+    from concurrent.futures import Future
+    from gpuvision_nb.deploy import decoded_batches
+    from gpuvision_nb.imagefile import decode_pixels, image_files
+    files = image_files(world["pics"])[0]
+    plain = list(decoded_batches(files, PREP, batch_size=2, workers=1))
+    def done(chunk, fail=False):
+        f = Future(); f.set_running_or_notify_cancel()
+        f.set_exception(OSError("process died")) if fail else f.set_result(decode_pixels(chunk, PREP.size, PREP.in_channels))
+        return f
+    chunks = [files[i:i + 2] for i in range(0, len(files), 2)]
+    wrong = Future(); wrong.set_running_or_notify_cancel(); wrong.set_result(decode_pixels(chunks[0], 32, 3))   # chunk 0's pixels
+    for early in ([done(chunks[0]), Future(), wrong],                    # pending, then one that "started" late: never used
+                  [done(chunks[0], fail=True), done(chunks[1])],         # a process died on the first
+                  [done(c) for c in chunks],                            # all done elsewhere
+                  []):
+        for workers in (0, 2):
+            got = list(decoded_batches(files, PREP, 2, workers, early))
+            assert [c for c, _, _ in got] == [c for c, _, _ in plain]
+            for (_, x, e), (_, y, f) in zip(got, plain):
+                assert (x is None and y is None) or torch.equal(x, y)
+                assert [str(a) for a in e] == [str(b) for b in f]
+    assert early == [] and wrong.done() and not wrong.cancelled()

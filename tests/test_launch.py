@@ -148,3 +148,15 @@ def test_the_console_script_starts_at_launch():
     assert r.returncode == 0 and "usage: gpuvision predict" in r.stdout
     r = subprocess.run([sys.executable, "-m", "gpuvision_nb.launch", "predict", "no-such-model", "x.png"], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and r.stderr.strip() == "gpuvision predict: error: model no-such-model does not exist", r.stderr
+
+
+@pytest.mark.parametrize("env, expect", [({}, "True 1000"), ({"GOMP_SPINCOUNT": "5"}, "False 5"),
+                                         ({"OMP_WAIT_POLICY": "ACTIVE"}, "False None")])
+def test_short_spin_only_before_torch_and_only_if_the_user_did_not_choose(env, expect):
+    code = "import os\nfrom gpuvision_nb.launch import short_spin\nprint(short_spin(), os.environ.get('GOMP_SPINCOUNT'))"
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={**base, **env, "PYTHONPATH": str(ROOT)})
+    assert r.stdout.strip() == expect, r.stderr
+    before = os.environ.get("GOMP_SPINCOUNT")
+    assert launch.short_spin() is False and os.environ.get("GOMP_SPINCOUNT") == before      # torch is loaded here
