@@ -64,7 +64,7 @@ class EarlyDecode:
         self.paths, self.size, self.in_channels, self.batch_size = paths, size, in_channels, batch_size
         self.files, self.notes = image_files(paths)
         per_batch = batch_size * size * size * in_channels
-        n = min(len(self.files), max(1, EARLY_BYTES // per_batch) * batch_size)
+        n = min(len(self.files), max(1, EARLY_BYTES // per_batch) * batch_size)     # pixels made ahead: <= EARLY_BYTES
         chunks = [self.files[i:i + batch_size] for i in range(0, n, batch_size)]
         import multiprocessing
         self.pool = ProcessPoolExecutor(processes, multiprocessing.get_context("fork"), initializer=_ignore_sigint)
@@ -101,17 +101,19 @@ def _predict_args(argv: list[str]):
 
 
 def start_early_decode(argv: list[str]) -> EarlyDecode | None:
-    """For `gpuvision predict` on a Linux machine with a second core, an `EarlyDecode` of its images — forked before
-    torch is imported, never after; None otherwise, and whenever something is in doubt (the command then does
-    everything itself, and reports any mistake)."""
-    if "torch" in sys.modules or sys.platform != "linux" or (os.cpu_count() or 1) < 2: return None
+    """For `gpuvision predict` on a Linux machine where this process may use a second core, an `EarlyDecode` of its
+    images — forked before torch is imported, never after; None otherwise, when one batch of pixels would be over
+    `EARLY_BYTES`, and whenever something is in doubt (the command then does everything itself, and reports any
+    mistake)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1     # the cores this process may use
+    if "torch" in sys.modules or sys.platform != "linux" or cores < 2: return None
     args = _predict_args(argv)
     if args is None or args.workers < 1 or not 1 <= args.batch_size <= 65_536: return None
     shape = model_input(args.model)
-    if shape is None: return None
+    if shape is None or args.batch_size * shape[0] ** 2 * shape[1] > EARLY_BYTES: return None    # one batch too big
     try:
         paths = [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
-        return EarlyDecode(paths, *shape, args.batch_size, min(4, os.cpu_count() - 1)) if paths else None
+        return EarlyDecode(paths, *shape, args.batch_size, min(4, cores - 1)) if paths else None
     except (OSError, ValueError): return None                     # a missing path, no images: the command says so
 
 

@@ -160,3 +160,23 @@ def test_short_spin_only_before_torch_and_only_if_the_user_did_not_choose(env, e
     assert r.stdout.strip() == expect, r.stderr
     before = os.environ.get("GOMP_SPINCOUNT")
     assert launch.short_spin() is False and os.environ.get("GOMP_SPINCOUNT") == before      # torch is loaded here
+
+
+def test_no_head_start_on_one_core_or_for_a_batch_over_the_memory_bound(models):
+    "`taskset -c 0` (one usable core of two) and 65,536 images of 512×512 per batch: no fork."
+    code = ("import os, sys\nfrom gpuvision_nb import launch\n"
+            f"print(launch.start_early_decode(sys.argv[1:]) is None)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = ["predict", str(models["file"]), str(models["pics"])]
+    r = subprocess.run([sys.executable, "-c", code, *base], capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.strip() == ("True" if len(os.sched_getaffinity(0)) < 2 else "False"), r.stderr
+    if shutil.which("taskset"):
+        r = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code, *base], capture_output=True, text=True, env=env, timeout=60)
+        assert r.stdout.strip() == "True", r.stderr
+    tmp = models["dir"] / "big.safetensors.manifest.json"
+    m = json.loads(Path(f"{models['file']}.manifest.json").read_text()); m["meta"]["size"] = 512; m["meta"]["in_channels"] = 3
+    shutil.copy(models["file"], models["dir"] / "big.safetensors"); tmp.write_text(json.dumps(m))
+    assert launch.model_input(models["dir"] / "big.safetensors") == (512, 3)
+    r = subprocess.run([sys.executable, "-c", code, "predict", str(models["dir"] / "big.safetensors"), str(models["pics"]),
+                        "--batch-size", "65536"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.strip() == ("True"), r.stderr
