@@ -141,6 +141,7 @@ def cmd_train(args) -> int:
     from gpuvision_nb.distributed import dist_env, print0, run_nproc, train_distributed
     if args.nproc > 1 and not dist_env()["launched"]: return run_nproc(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
+    keep_freed_memory()          # each batch's activations and gradients without page faults (chapter 17)
     m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
     if not m: return 0                                         # a non-zero rank: rank 0 reports
     out, split = Path(args.out), m["evaluated_on"]
