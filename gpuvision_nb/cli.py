@@ -178,6 +178,7 @@ def cmd_predict(args) -> int:
     unreadable. PATH `-` reads the paths from stdin, so that one process (one start-up, one model load) classifies
     any number of files. `args.early`: what `launch.main` decoded while torch was loading (`EarlyDecode`), if anything."""
     early = getattr(args, "early", None)
+    if early is not None and "-" not in args.paths and early.paths != args.paths: early = None    # read otherwise: not ours
     paths = early.paths if early is not None else [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
     if not paths: raise ValueError("no paths on stdin: list image files, one per line (or NUL-separated)")
     keep_freed_memory()                            # no page faults at every batch: a quarter less CPU time (chapter 17)

@@ -180,3 +180,15 @@ def test_no_head_start_on_one_core_or_for_a_batch_over_the_memory_bound(models):
     r = subprocess.run([sys.executable, "-c", code, "predict", str(models["dir"] / "big.safetensors"), str(models["pics"]),
                         "--batch-size", "65536"], capture_output=True, text=True, env=env, timeout=60)
     assert r.stdout.strip() == ("True"), r.stderr
+
+
+def test_an_early_decode_of_other_paths_is_not_used(models, gpuvision, capsys):
+    "cmd_predict takes the head start only for the very PATHs it was given (a parser disagreement can't mix files)."
+    from gpuvision_nb import cli
+    class Other:                                                 # what a head start on another folder would hold
+        paths, files, notes = ["elsewhere"], [Path("elsewhere/x.png")], []
+        def batches(self, prep, batch_size): raise AssertionError("must not be asked")
+    argv = ["predict", str(models["file"]), str(models["pics"]), "--no-progress"]
+    assert cli.main(argv, Other()) == 1
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) == 70 and "elsewhere" not in out
