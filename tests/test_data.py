@@ -795,3 +795,174 @@ def test_gpu_loader_refuses_labels_that_are_not_a_tensor():
     "mutmut (seed 11): the refusal of labels without a shape (a list) crashed on `getattr(y, 'shape')` when mutated."
     with pytest.raises(ValueError, match=r"y must be a 1-d tensor with one label per image \(2\); got shape \(\)"):
         GPULoader(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), [0, 1], batch_size=2, device="cpu", mean=(0.5,), std=(0.25,))
+
+
+# ---- make mutate (data, seed 11 and 23, sample 40, session of 2026-12-07): survivors and known gaps killed -------
+RENDER_REFERENCE = Path(__file__).parent / "data" / "shapes_16px_seed0.npy"
+
+
+def test_render_shape_pixels_match_the_stored_reference():
+    """mutmut: a changed constant in the drawing (a crescent's radius, a clutter segment's projection) kept every
+    property test passing. The reference is `render_shape(name, 16, shape_rng(0, k, 0))` for each class k, stored
+    when SHAPES_VERSION was 1; a deliberate change of the drawing bumps SHAPES_VERSION and regenerates the file:
+    np.save(RENDER_REFERENCE, np.stack([render_shape(n, 16, shape_rng(0, k, 0)) for k, n in enumerate(SHAPES)]))
+    One grey level of slack on under 1 % of the values absorbs a libm/numpy rounding difference on another machine."""
+    assert data.SHAPES_VERSION == 1, "the drawing changed: regenerate tests/data/shapes_16px_seed0.npy (see the docstring)"
+    ref = np.load(RENDER_REFERENCE)
+    got = np.stack([render_shape(n, 16, shape_rng(0, k, 0)) for k, n in enumerate(SHAPES)])
+    diff = np.abs(got.astype(int) - ref)
+    assert got.shape == ref.shape == (10, 16, 16, 3) and diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_luminance_is_the_itu_601_weighted_sum():
+    "mutmut (seed 11): `0.299 * c[0]` → `0.299 / c[0]` survived."
+    assert data._luminance((255, 255, 255)) == pytest.approx(255.0)
+    assert data._luminance((100, 0, 0)) == pytest.approx(29.9)
+    assert data._luminance((0, 100, 0)) == pytest.approx(58.7) and data._luminance((0, 0, 100)) == pytest.approx(11.4)
+
+
+class _QueuedRng:
+    "A stand-in for np.random.Generator whose `integers` returns the given colours in turn."
+    def __init__(self, *colours): self.colours = [np.array(c) for c in colours]
+    def integers(self, lo, hi, n): return self.colours.pop(0)
+
+
+def test_colours_contrast_threshold_is_70_luminance_levels_inclusive():
+    "Known gap: `_colours`' threshold (70, `>=`) could move unnoticed. (0,119,0) is 69.85 levels from black, (0,120,0) 70.44."
+    bg, fg = data._colours(_QueuedRng((0, 0, 0), (0, 119, 0), (0, 120, 0)))
+    assert bg.tolist() == [0, 0, 0] and fg.tolist() == [0, 120, 0]
+    bg, fg = data._colours(_QueuedRng((0, 120, 0), (0, 0, 0)))           # either way round: the absolute difference
+    assert fg.tolist() == [0, 0, 0]
+    exact = data._luminance((0, 120, 0))                                  # right at the threshold: accepted
+    bg, fg = data._colours(_QueuedRng((0, 0, 0), (0, 120, 0)), min_contrast=exact)
+    assert fg.tolist() == [0, 120, 0]
+    bg, fg = data._colours(_QueuedRng((0, 0, 0), (0, 120, 0), (255, 255, 255)), min_contrast=exact + 1e-9)
+    assert fg.tolist() == [255, 255, 255]
+
+
+def test_shapes_root_defaults_are_32_pixels_and_seed_0(tmp_path, monkeypatch):
+    "Known gap: `shapes_root`'s default seed (and size) could change unnoticed; its folder is make_shapes' output."
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    r = shapes_root(n_per_class=1)
+    assert r.name.startswith("shapes-v1-n1-s32-seed0-")
+    assert tree_hash(r) == tree_hash(make_shapes(tmp_path / "ref", n_per_class=1, size=32, seed=0))
+    assert shapes_root(n_per_class=1, seed=1).name.startswith("shapes-v1-n1-s32-seed1-")
+
+
+def test_crescent_and_ring_masks_at_known_points():
+    "mutmut (seed 11): the crescent's bite (`(u - 0.42)**2 + v*v > 0.75**2`) could change unnoticed."
+    u, v = np.array([-0.8, 0.0, 0.5, -0.3, 0.0, 0.0]), np.array([0.0, 0.0, 0.0, 0.5, 0.96, 0.7])
+    assert data.shape_mask("crescent", u, v).tolist() == [True, False, False, True, False, True]
+    assert data.shape_mask("ring", np.array([0.0, 0.7, 0.96]), np.zeros(3)).tolist() == [False, True, False]
+    assert data.shape_mask("circle", np.array([0.89, 0.91]), np.zeros(2)).tolist() == [True, False]
+
+
+def test_folder_loaders_shuffles_train_only(shapes, tmp_path):
+    "mutmut (seed 11): `shuffle=s == 'train'` → `s == 'XXtrainXX'` (an unshuffled training loader) survived."
+    d = data.folder_loaders(_presplit(shapes, tmp_path / "ds", (("train", 4), ("val", 1), ("test", 1))), batch_size=4, device="cpu")
+    assert d.train.shuffle and not d.val.shuffle and not d.test.shuffle
+    assert d.train.augment == "crop" and d.val.augment == d.test.augment == "none"
+
+
+def test_targets_of_is_int64_whatever_the_stored_type():
+    "mutmut (seed 11): `dtype=torch.long` dropped from `targets_of` (int32/uint8 labels kept) survived."
+    class DS(torch.utils.data.Dataset):
+        def __init__(self, t): self.targets = t
+        def __len__(self): return 3
+        def __getitem__(self, i): return torch.zeros(1), int(self.targets[i])
+    for t in (np.array([2, 0, 1], np.int32), torch.tensor([2, 0, 1], dtype=torch.uint8), [2.0, 0.0, 1.0]):
+        y = data.targets_of(DS(t))
+        assert y.dtype == torch.int64 and y.tolist() == [2, 0, 1]
+
+
+def test_to_channels_grey_to_rgb_of_a_batch_of_several():
+    "mutmut (seed 11): `x.expand(-1, 3, …)` → `expand(+1, 3, …)` (works for one image only) survived."
+    x = torch.arange(2 * 16, dtype=torch.uint8).view(2, 1, 4, 4)
+    out = data.to_channels(x, 3)
+    assert out.shape == (2, 3, 4, 4) and torch.equal(out, x.repeat(1, 3, 1, 1)) and out.is_contiguous()
+
+
+def test_a_class_symlink_into_the_dataset_is_listed_in_skipped(tmp_path):
+    "mutmut (seed 11): the (path, reason) of a class folder that is a symlink into the dataset replaced by None survived."
+    root = tmp_path / "ds"
+    for c in ("cat", "dog"): good_png(root / c / "a.png"); good_png(root / c / "b.png", (200, 10, 10))
+    (root / "kitten").symlink_to(root / "cat")
+    with pytest.warns(UserWarning, match="symlink"): ds = load_folder(root)
+    assert ds.classes == ["cat", "dog"]
+    assert ds.skipped == [(str(root / "kitten"), f"a symlink to {root / 'cat'}, inside the dataset or above it: not a class")]
+
+
+def test_gpu_loader_names_the_type_of_a_non_tensor():
+    "mutmut (seed 11): the type's name in the refusal of a list (`getattr(x, 'dtype', type(x).__name__)`) survived."
+    with pytest.raises(TypeError, match=r"x must be a uint8 tensor \(N, C, H, W\); got list \(\)"):
+        GPULoader([[0]], torch.zeros(1), device="cpu")
+
+
+class _Pictures(torch.utils.data.Dataset):
+    "uint8 images that no crop or flip leaves unchanged (a distinct value per pixel), labels 0..n-1."
+    def __init__(self, n=16, side=8):
+        self.x = (torch.arange(n * 3 * side * side) % 251 + 1).to(torch.uint8).view(n, 3, side, side)
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], i
+
+
+def test_make_loader_augments_the_training_loader_only():
+    "Known gap: make_loader's TRAINING transform (crop of the padded image + flip) was untested; eval stays exact."
+    ds, unit = _Pictures(), dict(mean=(0, 0, 0), std=(1, 1, 1), num_workers=0, device="cpu")
+    xe, ye = next(iter(make_loader(ds, batch_size=16, **unit)))
+    assert ye.tolist() == list(range(16)) and torch.equal((xe * 255).round().to(torch.uint8), ds.x)    # eval: as is
+    torch.manual_seed(0)
+    xt, yt = next(iter(make_loader(ds, batch_size=16, train=True, **unit)))
+    xt = (xt * 255).round().to(torch.uint8)
+    assert sorted(yt.tolist()) == list(range(16)) and yt.tolist() != list(range(16))              # shuffled
+    assert all(_is_crop_flip(xt[i], ds.x[yt[i]]) for i in range(16))                             # crops/flips of padded images
+    assert sum(not torch.equal(xt[i], ds.x[yt[i]]) for i in range(16)) >= 12                        # and most changed
+    torch.manual_seed(0)
+    x0, y0 = next(iter(make_loader(ds, batch_size=16, train=True, padding=0, **unit)))            # no padding: flips only
+    x0 = (x0 * 255).round().to(torch.uint8)
+    assert all(torch.equal(x0[i], ds.x[y0[i]]) or torch.equal(x0[i], ds.x[y0[i]].flip(-1)) for i in range(16))
+    assert any(torch.equal(x0[i], ds.x[y0[i]].flip(-1)) for i in range(16))
+    xn, _ = next(iter(make_loader(ds, batch_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, num_workers=0, device="cpu")))
+    torch.testing.assert_close(xn, (ds.x.float() / 255 - 0.5) / 0.25)                             # mean/std passed on
+
+
+def test_make_loader_shuffle_is_seeded_and_drops_the_last_partial_batch():
+    ds, kw = _Pictures(10), dict(num_workers=0, device="cpu")
+    order = lambda seed: torch.cat([y for _, y in make_loader(ds, batch_size=4, train=True, seed=seed, **kw)]).tolist()
+    assert len(order(0)) == 8 and order(0) == order(0) and order(0) != order(1)
+    assert len(make_loader(ds, batch_size=4, **kw)) == 3 and len(make_loader(ds, batch_size=4, train=True, **kw)) == 2
+
+
+def test_show_batch_figure_size_colour_map_and_pixels():
+    "Known gap: show_batch's figure size (ncols × scale, rows × scale × 1.15), grey colour map and de-normalisation."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x = _Pictures(3).x
+    fig = show_batch(x, ncols=2, scale=2.0)
+    assert tuple(fig.get_size_inches()) == pytest.approx((4.0, 2 * 2.0 * 1.15))
+    assert tuple(show_batch(x).get_size_inches()) == pytest.approx((8 * 1.1, 1.1 * 1.15))        # defaults: 8 columns, 1.1
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), x[0].permute(1, 2, 0).numpy() / 255, atol=1e-6)
+    xf = (x.float() / 255 - 0.5) / 0.25                                                            # normalised floats
+    f2 = show_batch(xf, torch.tensor([2, 0, 1]))
+    np.testing.assert_allclose(f2.axes[1].images[0].get_array(), x[1].permute(1, 2, 0).numpy() / 255, atol=1e-6)
+    assert [a.get_title() for a in f2.axes[:3]] == ["2", "0", "1"]
+    g = show_batch(x[:, :1], ncols=3)
+    assert g.axes[0].images[0].get_cmap().name == "gray" and fig.axes[0].images[0].get_array().shape == (8, 8, 3)
+    plt.close("all")
+
+
+def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
+    "Known gap: the root not passed to the split check (its messages name the folder)."
+    root = tmp_path / "small"
+    shutil.copytree(shapes / "star", root / "star")
+    (root / "ring").mkdir(); shutil.copy(sorted((shapes / "ring").iterdir())[0], root / "ring")
+    with pytest.raises(DatasetError, match=f"folder_loaders: {root} is too small to split"): data.folder_loaders(root, device="cpu")
+    pre = tmp_path / "pre"
+    for s, cls in (("train", ("star", "ring")), ("val", ("star", "ring")), ("test", ("star", "ring"))):
+        for c in cls: (pre / s / c).mkdir(parents=True)
+    for s in ("train", "val", "test"):
+        for k, f in enumerate(sorted((shapes / "star").iterdir())[:2]): shutil.copy(f, pre / s / "star" / f"{s}{k}.png")
+    for s in ("train", "val"):
+        shutil.copy(sorted((shapes / "ring").iterdir())[0 if s == "train" else 1], pre / s / "ring" / f"{s}.png")
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match=f"folder_loaders: {pre}: test has no image of class 'ring'"):
+        data.folder_loaders(pre, device="cpu", on_bad="skip")
