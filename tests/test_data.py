@@ -966,3 +966,74 @@ def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
         shutil.copy(sorted((shapes / "ring").iterdir())[0 if s == "train" else 1], pre / s / "ring" / f"{s}.png")
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match=f"folder_loaders: {pre}: test has no image of class 'ring'"):
         data.folder_loaders(pre, device="cpu", on_bad="skip")
+
+
+def test_cache_dir_follows_xdg_cache_home(tmp_path, monkeypatch):
+    "mutmut (seed 23): the variable's name `XDG_CACHE_HOME` could change unnoticed."
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "xdg" / "gpuvision"
+    monkeypatch.setenv("XDG_CACHE_HOME", "  ")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "gpuvision"
+
+
+def test_dataloaders_pass_their_options_to_the_evaluation_loaders_too():
+    "mutmut (seed 23): the keyword arguments dropped from the evaluation loaders (default mean/std, workers) survived."
+    ds = _Pictures(6)
+    tr, ev = dataloaders(ds, ds, batch_size=2, num_workers=0, device="cpu", mean=(0, 0, 0), std=(1, 1, 1))
+    assert ev.batch_size == 4 and ev.num_workers == 0 and tr.batch_size == 2
+    xb, yb = next(iter(ev))
+    assert yb.tolist() == [0, 1, 2, 3] and torch.equal((xb * 255).round().to(torch.uint8), ds.x[:4])
+
+
+def test_in_channels_is_bounded_before_any_work(tmp_path):
+    "mutmut (seed 23): the upper bound 3 on in_channels (folder_loaders, preprocess) and preprocess's argument name survived."
+    with pytest.raises(ValueError, match=r"^folder_loaders: in_channels must be an int in \[1, 3\], got 4"):
+        data.folder_loaders(tmp_path / "absent", in_channels=4)
+    with pytest.raises(ValueError, match=r"^preprocess: in_channels must be an int in \[1, 3\], got 0"):
+        data.preprocess([], in_channels=0)
+
+
+def test_preprocess_names_the_shape_of_a_refused_tensor():
+    "mutmut (seed 23): the refused tensor's shape in preprocess's message (`tuple(images.shape)`) survived."
+    with pytest.raises(TypeError, match=r"C = 1 or 3, got torch.uint8 \(2, 2, 4, 4\)$"):
+        data.preprocess(torch.zeros(2, 2, 4, 4, dtype=torch.uint8))
+    with pytest.raises(TypeError, match=r"got torch.float32 \(3, 4, 4\)$"):
+        data.preprocess(torch.zeros(3, 4, 4))
+
+
+def test_shapes_json_is_indented_and_lists_every_knob(tmp_path):
+    "mutmut (seed 23): shapes.json's format (indent=1: part of the byte-identical tree, hence of cache hashes) survived."
+    import json
+    root = make_shapes(tmp_path / "s", n_per_class=1, size=8, seed=5, noise=1.0)
+    text = (root / "shapes.json").read_text(encoding="utf-8")
+    params = dict(version=1, n_per_class=1, size=8, seed=5, noise=1.0, clutter=2, scale=[0.35, 0.5], rotation=30.0,
+                  classes=list(SHAPES))
+    assert json.loads(text) == params and text == json.dumps(params, indent=1) + "\n"
+
+
+def test_circle_boundary_is_outside():
+    "mutmut (seed 23): `r2 < 0.9**2` → `<=` survived: a point exactly on the circle is outside, as for the ring."
+    assert data.shape_mask("circle", np.array([0.9, 0.0]), np.array([0.0, 0.9])).tolist() == [False, False]
+    assert data.shape_mask("ring", np.array([0.95, 0.58]), np.zeros(2)).tolist() == [False, False]
+
+
+def test_targets_of_an_empty_dataset_without_targets_is_int64():
+    "mutmut (seed 23): `dtype=torch.long` dropped from the item-by-item path (an empty list becomes float32) survived."
+    class Items(torch.utils.data.Dataset):
+        def __init__(self, n): self.n = n
+        def __len__(self): return self.n
+        def __getitem__(self, i): return torch.zeros(1), torch.tensor(i % 2, dtype=torch.uint8)
+    for n in (0, 3):
+        y = data.targets_of(Items(n))
+        assert y.dtype == torch.int64 and y.tolist() == [i % 2 for i in range(n)]
+
+
+def test_max_pixels_of_one_is_allowed_and_the_limit_is_inclusive(tmp_path):
+    "mutmut (seed 23): load_folder's lower bound on max_pixels (1) could rise unnoticed; an image of max_pixels passes."
+    for c in ("a", "b"): good_png(tmp_path / c / "x.png", size=8)
+    assert len(load_folder(tmp_path, max_pixels=64)) == 2                       # 8 × 8 = 64: not more than the limit
+    with pytest.raises(BadImageError, match=r"declares 8×8 = 64 pixels, more than max_pixels=63"): load_folder(tmp_path, max_pixels=63)
+    with pytest.raises(BadImageError, match="more than max_pixels=1 "): load_folder(tmp_path, max_pixels=1)
+    with pytest.raises(ValueError, match=r"^load_folder: max_pixels must be an int >= 1, got 0"): load_folder(tmp_path, max_pixels=0)
