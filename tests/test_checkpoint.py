@@ -452,3 +452,12 @@ def test_sweep_of_a_temporary_latest_and_a_scheduler_restored_without_an_optimiz
     m2, opt2, sched2 = trained(0)
     load_checkpoint(tmp_path, m2, None, sched2)                      # no optimizer: the scheduler is still restored
     assert sched2.state_dict()["last_epoch"] == sched.state_dict()["last_epoch"] == 3
+
+
+# ---- make mutate (checkpoint, seed 23, sample 40, session of 2026-12-07) ------------------------------------------
+def test_a_failed_first_save_says_no_checkpoint_was_written(tmp_path):
+    "mutmut (seed 23): the message of a failed save with no previous checkpoint ('; no checkpoint was written') survived."
+    with mock.patch("torch.save", side_effect=OSError(28, "No space left on device")):
+        with pytest.raises(CheckpointError, match=r"epoch-0001: No space left on device; no checkpoint was written$"):
+            save_checkpoint(tmp_path, tiny(), epoch=1)
+    assert list(tmp_path.iterdir()) == []
