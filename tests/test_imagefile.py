@@ -14,3 +14,80 @@ from gpuvision_nb.imagefile import (BAD_CASES, IMAGE_EXTENSIONS, UNREADABLE, Bad
 
 def test_bad_image_error_is_a_dataset_error_and_a_value_error():
     assert issubclass(BadImageError, DatasetError) and issubclass(DatasetError, ValueError)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    return write_bad_images(tmp_path_factory.mktemp("zoo"))
+
+
+def test_the_zoo_s_file_names(zoo):
+    "mutmut (imagefile, seed 23): a file name of the zoo ('bomb.png' → 'BOMB.PNG') could change unnoticed; chapter 03 shows them."
+    assert {c: p.name for c, p in zoo.items()} == {
+        "empty": "empty.png", "truncated-png": "truncated.png", "truncated-jpeg": "truncated.jpg",
+        "text-as-png": "not an image.png", "tiny-1x1": "tiny 1x1.png", "bomb": "bomb.png", "gray": "gray.png",
+        "rgba": "rgba.png", "palette": "palette.png", "gray16": "gray16.png", "cmyk-jpeg": "cmyk.jpg", "rgb-jpeg": "rgb.jpg"}
+
+
+def test_every_good_case_decodes_to_the_reference_picture(zoo):
+    """mutmut (imagefile, seed 23): the 16-bit file's ×257 (→ ×258 wraps around) and the JPEGs' quality=95, no chroma
+    subsampling (dropped: max error 108 levels) survived. Lossless cases are exact; JPEGs within a few levels."""
+    ref = reference_image()
+    grey = np.asarray(Image.fromarray(ref).convert("L").convert("RGB"))
+    for case in ("gray", "gray16", "rgba", "palette"):
+        got = np.asarray(open_rgb(zoo[case]))
+        assert got.dtype == np.uint8 and np.array_equal(got, grey if case.startswith("gray") else ref), case
+    for case in ("rgb-jpeg", "cmyk-jpeg"):
+        err = np.abs(np.asarray(open_rgb(zoo[case])).astype(int) - ref)
+        assert err.max() <= 40 and err.mean() <= 3, (case, err.max(), err.mean())
+
+
+def test_gray16_is_scaled_not_clipped():
+    "to_rgb maps 16-bit grey v to v >> 8 (65535 → 255, 256 → 1), for each of Pillow's 16/32-bit grey modes."
+    a = np.array([[0, 255, 256, 32768, 65535, 40000]], np.uint16)
+    want = [0, 0, 1, 128, 255, 156]
+    assert np.asarray(to_rgb(Image.fromarray(a)))[0, :, 0].tolist() == want
+    assert np.asarray(to_rgb(Image.fromarray(a.astype(np.int32), "I")))[0, :, 1].tolist() == want
+    big = Image.fromarray(np.array([[-5, 70000]], np.int32), "I")                      # out of 16-bit range: clipped first
+    assert np.asarray(to_rgb(big))[0, :, 2].tolist() == [0, 255]
+
+
+def test_empty_and_missing_files_say_so_by_name(zoo, tmp_path):
+    "mutmut (imagefile, seed 23): the messages for an empty file and a missing one (a broken link) survived."
+    with pytest.raises(BadImageError, match=r"empty\.png: is empty \(0 bytes\)$"): open_rgb(zoo["empty"])
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(BadImageError, match=r"gone\.png: does not exist \(a broken link\?\)$"): open_rgb(tmp_path / "gone.png")
+    with pytest.raises(BadImageError, match=r"tiny 1x1\.png: is only 1×1 pixels, less than min_size=8$"): open_rgb(zoo["tiny-1x1"])
+    assert open_rgb(zoo["tiny-1x1"], min_size=1).size == (1, 1)
+
+
+def test_walk_images_notes_say_what_was_left_out_and_why(tmp_path):
+    "Known gap: walk_images' notes (their wording is what users read in `.skipped`)."
+    root = tmp_path / "ds"
+    (root / "cat" / "sub").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "cat" / "a.png")
+    Image.new("RGB", (8, 8)).save(root / "cat" / "sub" / "b.PNG")                     # extensions in any case
+    os.link(root / "cat" / "a.png", root / "cat" / "twin.png")
+    (root / "cat" / "loop").symlink_to(root)                                          # into the dataset: not followed
+    outside = tmp_path / "outside"; outside.mkdir(); Image.new("RGB", (8, 8)).save(outside / "c.png")
+    (root / "cat" / "far").symlink_to(outside); (root / "cat" / "far2").symlink_to(outside)   # outside: walked once
+    Image.new("RGB", (8, 8)).save(root / "cat" / "icon.ico"); (root / "cat" / "notes.txt").write_text("x")
+    files, left_out, other = walk_images(root / "cat", root)
+    rel = lambda p: Path(p).relative_to(root).as_posix()
+    assert [rel(f) for f in files] == ["cat/a.png", "cat/far/c.png", "cat/sub/b.PNG"]
+    assert [(rel(p), why) for p, why in left_out] == [
+        ("cat/far2", "a folder already listed (through a symlink): not walked twice"),
+        ("cat/loop", f"a symlink to {os.path.realpath(root)}, inside the dataset or above it: not followed"),
+        ("cat/twin.png", f"the same file as {root / 'cat' / 'a.png'} (a link): counted once")]
+    assert other == Counter({".ico": 1})
+
+
+def test_walk_images_shares_seen_files_across_calls(tmp_path):
+    "One `seen` dict for several folders: a file linked into a second class folder is taken once, in the first."
+    for c in ("a", "b"): (tmp_path / c).mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png"); os.link(tmp_path / "a" / "x.png", tmp_path / "b" / "y.png")
+    seen = {}
+    assert len(walk_images(tmp_path / "a", tmp_path, seen)[0]) == 1
+    files, left_out, _ = walk_images(tmp_path / "b", tmp_path, seen)
+    assert files == [] and left_out == [(str(tmp_path / "b" / "y.png"), f"the same file as {tmp_path / 'a' / 'x.png'} (a link): counted once")]
+    assert walk_images(tmp_path / "b", tmp_path)[0] == [str(tmp_path / "b" / "y.png")]      # a fresh dict: taken
