@@ -62,3 +62,11 @@ def test_a_signed_export_checks_its_key(tmp_path):
     with pytest.raises(CheckpointError, match="is not signed with this key"): load_exported(unsigned, nn.Linear(3, 2), key=b"k1")
     with pytest.raises(ValueError, match="key must be non-empty bytes"): export_model(m, tmp_path / "e.safetensors", key=b"")
     with pytest.raises(ValueError, match="must end in .safetensors"): export_model(m, tmp_path / "m.pt")
+
+
+def test_export_makes_missing_parent_folders_and_refuses_a_file_as_one(tmp_path):
+    "mutmut (modelfile, seed 23 after the fix): `mkdir(parents=True)` → `parents=None` (nested --out folders) survived."
+    p = export_model(nn.Linear(2, 2), tmp_path / "a" / "b" / "m.safetensors")
+    assert p.is_file() and manifest_for(p).is_file()
+    (tmp_path / "f").write_text("")
+    with pytest.raises(CheckpointError, match=r"can't create folder .*f/x"): export_model(nn.Linear(2, 2), tmp_path / "f" / "x" / "m.safetensors")
