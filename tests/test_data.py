@@ -1037,3 +1037,63 @@ def test_max_pixels_of_one_is_allowed_and_the_limit_is_inclusive(tmp_path):
     with pytest.raises(BadImageError, match=r"declares 8×8 = 64 pixels, more than max_pixels=63"): load_folder(tmp_path, max_pixels=63)
     with pytest.raises(BadImageError, match="more than max_pixels=1 "): load_folder(tmp_path, max_pixels=1)
     with pytest.raises(ValueError, match=r"^load_folder: max_pixels must be an int >= 1, got 0"): load_folder(tmp_path, max_pixels=0)
+
+
+# ---- make mutate (data, seed 31, sample 40: an unseen sample after the seed-11/23 tests) --------------------------
+def test_default_workers_uses_the_cores_this_process_may_use(monkeypatch):
+    "mutmut (seed 31): `hasattr(os, 'sched_getaffinity')` → `hasattr(None, …)` (all the machine's cores counted) survived."
+    import os
+    if not hasattr(os, "sched_getaffinity"): pytest.skip("no sched_getaffinity on this OS")
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    for allowed, want in (({0, 1, 2}, 2), ({5}, 0), (set(range(40)), 8)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, a=allowed: a)
+        assert default_workers() == want
+
+
+def test_show_batch_titles_are_small():
+    "mutmut (seed 31): the titles' fontsize=8 dropped (matplotlib's 10-12 pt overlap in an 8-column grid) survived."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = show_batch(_Pictures(2).x, torch.tensor([0, 1]), ["cat", "dog"])
+    assert [a.get_title() for a in fig.axes[:2]] == ["cat", "dog"] and fig.axes[0].title.get_fontsize() == 8
+    plt.close("all")
+
+
+def test_to_channels_matches_pillow_on_every_level_of_every_channel():
+    "mutmut (seed 31): a luma weight off by one (19596, 7472: the sum is then not 2**16) survived the zoo's few colours."
+    levels = torch.arange(256, dtype=torch.uint8)
+    z = torch.zeros(256, dtype=torch.uint8)
+    rng = torch.Generator().manual_seed(0)
+    cols = torch.cat([torch.stack([levels, z, z], 1), torch.stack([z, levels, z], 1), torch.stack([z, z, levels], 1),
+                      torch.stack([levels, levels, levels], 1), torch.randint(0, 256, (1024, 3), generator=rng, dtype=torch.uint8)])
+    x = cols.T.reshape(1, 3, 1, -1)                                                   # one row of every colour
+    want = np.asarray(Image.fromarray(cols.numpy()[None], "RGB").convert("L"))
+    assert np.array_equal(data.to_channels(x, 1)[0, 0].numpy(), want)
+
+
+def test_gpu_loader_counts_its_epochs_up():
+    "mutmut (seed 31): `self.epoch += 1` → `-= 1` survived: pass k must be epoch k, as `set_epoch` (resume) assumes."
+    x, y = torch.zeros(32, 1, 2, 2, dtype=torch.uint8), torch.arange(32)
+    dl = GPULoader(x, y, batch_size=32, device="cpu", mean=(0.5,), std=(0.25,), seed=5)
+    passes = [next(iter(dl))[1].tolist() for _ in range(3)]
+    assert dl.epoch == 3
+    again = GPULoader(x, y, batch_size=32, device="cpu", mean=(0.5,), std=(0.25,), seed=5)
+    again.set_epoch(2)
+    assert next(iter(again))[1].tolist() == passes[2] and again.epoch == 3
+
+
+def test_loader_benchmark_times_each_loader_over_its_images(monkeypatch):
+    "mutmut (seed 31): loader_benchmark and time_loader had no test (the images per pass, the device of each batch)."
+    calls = []
+    def fake_time_fn(fn, label, device, items, unit, warmup, min_repeats, min_run_time, params):
+        fn(); calls.append((label, str(device), items, unit, params))
+        return data.Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, params)
+    monkeypatch.setattr(data, "time_fn", fake_time_fn)
+    out = data.loader_benchmark(_Pictures(20), device="cpu", n_images=16, workers=(0,), batch_size=8)
+    assert [(t.label, t.items) for t in out] == [("DataLoader, PIL, 0 workers", 16), ("GPULoader", 16)]
+    assert calls[0][1:] == ("cpu", 16, "img", {"n": 16, "workers": 0}) and calls[1][4] == {"n": 16}
+    moved = []
+    class Batch:
+        def to(self, dev, non_blocking=False): moved.append((dev, non_blocking)); return self
+    data.time_loader([(Batch(), Batch())] * 2, "meta", 4, "fake")
+    assert moved == [(torch.device("meta"), True)] * 4
