@@ -1060,12 +1060,12 @@ def test_show_batch_titles_are_small():
 
 
 def test_to_channels_matches_pillow_on_every_level_of_every_channel():
-    "mutmut (seed 31): a luma weight off by one (19596, 7472: the sum is then not 2**16) survived the zoo's few colours."
+    "mutmut (seed 31): a luma weight off by one (19596, 7472: the sum is then not 2**16) survived the zoo's few colours: 65,536 random ones catch each (~120 differ)."
     levels = torch.arange(256, dtype=torch.uint8)
     z = torch.zeros(256, dtype=torch.uint8)
     rng = torch.Generator().manual_seed(0)
     cols = torch.cat([torch.stack([levels, z, z], 1), torch.stack([z, levels, z], 1), torch.stack([z, z, levels], 1),
-                      torch.stack([levels, levels, levels], 1), torch.randint(0, 256, (1024, 3), generator=rng, dtype=torch.uint8)])
+                      torch.stack([levels, levels, levels], 1), torch.randint(0, 256, (65536, 3), generator=rng, dtype=torch.uint8)])
     x = cols.T.reshape(1, 3, 1, -1)                                                   # one row of every colour
     want = np.asarray(Image.fromarray(cols.numpy()[None], "RGB").convert("L"))
     assert np.array_equal(data.to_channels(x, 1)[0, 0].numpy(), want)
