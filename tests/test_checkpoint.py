@@ -461,3 +461,13 @@ def test_a_failed_first_save_says_no_checkpoint_was_written(tmp_path):
         with pytest.raises(CheckpointError, match=r"epoch-0001: No space left on device; no checkpoint was written$"):
             save_checkpoint(tmp_path, tiny(), epoch=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lock_holder_text_is_read_from_the_start_and_bounded(tmp_path):
+    "mutmut (checkpoint, unseen seed 31): the 300-byte bound on a lock file's text (a junk file is not printed whole) survived."
+    from gpuvision_nb.checkpoint import _holder
+    (tmp_path / "l").write_text("pid 12 on host " + "x" * 1000); fd = os.open(tmp_path / "l", os.O_RDONLY)
+    try:
+        os.read(fd, 50)                                                    # wherever the offset was: from the start
+        assert _holder(fd) == ("pid 12 on host " + "x" * 1000)[:300]
+    finally: os.close(fd)
