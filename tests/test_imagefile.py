@@ -93,3 +93,43 @@ def test_walk_images_shares_seen_files_across_calls(tmp_path):
     files, left_out, _ = walk_images(tmp_path / "b", tmp_path, seen)
     assert files == [] and left_out == [(str(tmp_path / "b" / "y.png"), f"the same file as {tmp_path / 'a' / 'x.png'} (a link): counted once")]
     assert walk_images(tmp_path / "b", tmp_path)[0] == [str(tmp_path / "b" / "y.png")]      # a fresh dict: taken
+
+
+# ---- make mutate (imagefile, unseen seed 31, sample 30) -----------------------------------------------------------
+def test_transparency_of_every_kind_is_composited_on_black():
+    """mutmut (imagefile, seed 31): the palette-with-transparency branch (`convert('RGBA')` → an invalid mode) had no
+    test. Writing this one found a real bug: a premultiplied 'La' image (preprocess takes PIL images of any mode)
+    raised ValueError 'conversion from La to L not supported'; to_rgb now converts it through 'LA'."""
+    import io
+    p = Image.new("P", (3, 1)); p.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255]); p.putdata([0, 1, 2])
+    b = io.BytesIO(); p.save(b, "PNG", transparency=1); pal = Image.open(b)
+    assert pal.mode == "P" and "transparency" in pal.info
+    assert np.asarray(to_rgb(pal)).tolist() == [[[255, 0, 0], [0, 0, 0], [0, 0, 255]]]   # index 1 is transparent
+    la = Image.new("La", (2, 1)); la.putpixel((0, 0), (100, 128)); la.putpixel((1, 0), (200, 255))
+    assert np.abs(np.asarray(to_rgb(la)).astype(int) - [[[100] * 3, [200] * 3]]).max() <= 1          # already × alpha
+    LA = Image.new("LA", (2, 1)); LA.putpixel((0, 0), (200, 0)); LA.putpixel((1, 0), (200, 255))
+    assert np.asarray(to_rgb(LA)).tolist() == [[[0] * 3, [200] * 3]]
+    pa = Image.new("PA", (1, 1)); pa.putpalette([10, 20, 30]); pa.putpixel((0, 0), (0, 255))
+    assert np.asarray(to_rgb(pa)).tolist() == [[[10, 20, 30]]]
+    grey_key = Image.new("L", (2, 1), 50); grey_key.putpixel((1, 0), 90); grey_key.info["transparency"] = 90
+    assert np.asarray(to_rgb(grey_key)).tolist() == [[[50] * 3, [0] * 3]]                  # a transparent colour key
+
+
+def test_bomb_png_is_a_valid_header_of_8_bit_grey(tmp_path):
+    "mutmut (imagefile, seed 31): the IHDR's bit depth 8 (→ 9, an invalid PNG refused for another reason) survived."
+    import io
+    with Image.open(io.BytesIO(imagefile.bomb_png(20, 30))) as im:
+        assert (im.mode, im.size) == ("L", (20, 30))
+    (tmp_path / "b.png").write_bytes(imagefile.bomb_png(100, 100))
+    with pytest.raises(BadImageError, match=r"b\.png: declares 100×100 = 10,000 pixels, more than max_pixels=5,000 \(a decompression bomb\?\)$"):
+        open_rgb(tmp_path / "b.png", max_pixels=5000)
+    (tmp_path / "big.png").write_bytes(imagefile.bomb_png())                         # Pillow's own limit refuses it first
+    with pytest.raises(BadImageError, match=r"big\.png: is a decompression bomb"): open_rgb(tmp_path / "big.png", max_pixels=10**12)
+
+
+def test_a_broken_link_is_listed_for_open_rgb_to_name(tmp_path):
+    "mutmut (imagefile, seed 31): a broken link's path (kept so that open_rgb names it) → 'None' survived."
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    files, left_out, _ = walk_images(tmp_path, tmp_path)
+    assert files == [str(tmp_path / "gone.png"), str(tmp_path / "ok.png")] and left_out == []
