@@ -1097,3 +1097,53 @@ def test_loader_benchmark_times_each_loader_over_its_images(monkeypatch):
         def to(self, dev, non_blocking=False): moved.append((dev, non_blocking)); return self
     data.time_loader([(Batch(), Batch())] * 2, "meta", 4, "fake")
     assert moved == [(torch.device("meta"), True)] * 4
+
+
+# ---- make mutate (data, seed 47, sample 40: another unseen sample) -----------------------------------------------
+def test_documented_defaults_are_32_pixels():
+    "mutmut (seed 47): the 32-pixel default of make_digits and uint8_transform (→ 33) survived."
+    import inspect
+    for f in (data.make_digits, data.digits_root, data.uint8_transform, data.render_shape, data.make_shapes,
+              data.shapes_root, data.load_folder, data.folder_loaders, data.dataset_root, data.upscale_digits, data.preprocess):
+        assert inspect.signature(f).parameters["size"].default == 32, f.__name__
+    assert tuple(data.uint8_transform()(Image.new("RGB", (50, 40)).convert("RGB")).shape) == (3, 32, 32)
+
+
+def test_refusals_name_their_function_and_the_shape():
+    "mutmut (seed 47): preprocess's refusal of non-images (its text) and shape_mask's of an unknown name survived."
+    with pytest.raises(TypeError, match=r"^preprocess: images must be PIL images \(open files with open_rgb\) or a uint8 tensor$"):
+        data.preprocess([np.zeros((4, 4, 3), np.uint8)])
+    with pytest.raises(ValueError, match=r"^unknown shape 'blob'; expected one of \('circle', "):
+        data.shape_mask("blob", np.zeros(1), np.zeros(1))
+
+
+def test_time_loader_takes_min_run_time_out_of_the_params(monkeypatch):
+    "mutmut (seed 47): `kwargs.pop('min_run_time', 0.5)` → `pop(None, 0.5)` (the option ignored, and recorded as a param) survived."
+    seen = {}
+    monkeypatch.setattr(data, "time_fn", lambda fn, **kw: seen.update(kw))
+    data.time_loader([], "cpu", 8, "x", min_run_time=0.05, workers=2)
+    assert seen["min_run_time"] == 0.05 and seen["params"] == {"n": 8, "workers": 2} and seen["items"] == 8
+    data.time_loader([], "cpu", 8, "x")
+    assert seen["min_run_time"] == 0.5 and seen["params"] == {"n": 8}
+
+
+def test_more_than_ten_bad_files_are_listed_ten_then_an_ellipsis(tmp_path):
+    "mutmut (seed 47): the '…' after the first 10 bad files (the list is cut, and says so) survived."
+    for c in ("a", "b"): good_png(tmp_path / c / "ok.png")
+    for i in range(11): (tmp_path / "a" / f"bad{i:02d}.png").write_bytes(b"")
+    with pytest.raises(BadImageError) as e: load_folder(tmp_path)
+    msg = str(e.value)
+    assert "11 bad image file(s)" in msg and msg.count("is empty (0 bytes)") == 10 and "bad09.png" in msg and "bad10.png" not in msg
+    assert "\n  …\nFix or delete them" in msg
+    for f in list((tmp_path / "a").glob("bad*"))[:1]: f.unlink()                     # exactly 10: no ellipsis
+    with pytest.raises(BadImageError) as e: load_folder(tmp_path)
+    assert "…" not in str(e.value) and str(e.value).count("is empty (0 bytes)") == 10
+
+
+def test_gpu_loader_repr_shows_the_unpadded_image_shape():
+    "mutmut (seed 47): GPULoader's repr had no test (the padding it adds is taken off the shape it shows)."
+    x, y = torch.zeros(10, 3, 8, 6, dtype=torch.uint8), torch.zeros(10, dtype=torch.long)
+    assert repr(GPULoader(x, y, batch_size=4, device="cpu", padding=2)) == (
+        "GPULoader(10 images (3, 8, 6) on cpu, batch_size=4, shuffle=True, augment='flip+crop', 3 batches)")
+    assert "(3, 8, 6)" in repr(GPULoader(x, y, batch_size=4, device="cpu", augment="flip", drop_last=True)) and \
+        "2 batches" in repr(GPULoader(x, y, batch_size=4, device="cpu", augment="none", drop_last=True))
