@@ -16,9 +16,10 @@ def test_bad_image_error_is_a_dataset_error_and_a_value_error():
     assert issubclass(BadImageError, DatasetError) and issubclass(DatasetError, ValueError)
 
 
-@pytest.fixture(scope="module")
-def zoo(tmp_path_factory):
-    return write_bad_images(tmp_path_factory.mktemp("zoo"))
+@pytest.fixture
+def zoo(tmp_path):
+    "Per test, not per module: mutmut runs, per mutant, only the tests whose own run called the mutated function."
+    return write_bad_images(tmp_path / "zoo")
 
 
 def test_the_zoo_s_file_names(zoo):
@@ -50,6 +51,10 @@ def test_gray16_is_scaled_not_clipped():
     want = [0, 0, 1, 128, 255, 156]
     assert np.asarray(to_rgb(Image.fromarray(a)))[0, :, 0].tolist() == want
     assert np.asarray(to_rgb(Image.fromarray(a.astype(np.int32), "I")))[0, :, 1].tolist() == want
+    for mode in ("I;16", "I;16L", "I;16B"):                                          # each byte order Pillow names
+        im = Image.new(mode, (6, 1))
+        for i, v in enumerate(a[0].tolist()): im.putpixel((i, 0), v)
+        assert np.asarray(to_rgb(im))[0, :, 0].tolist() == want, mode
     big = Image.fromarray(np.array([[-5, 70000]], np.int32), "I")                      # out of 16-bit range: clipped first
     assert np.asarray(to_rgb(big))[0, :, 2].tolist() == [0, 255]
 
