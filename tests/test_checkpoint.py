@@ -525,6 +525,7 @@ def test_sweep_removes_only_what_a_save_leaves_and_never_fails_on_it(tmp_path, m
     monkeypatch.setattr(shutil, "rmtree", stubborn)
     save_checkpoint(tmp_path, tiny(), epoch=2)
     assert sorted(p.name for p in tmp_path.glob(".*")) == [".latest.old", ".notes.tmp"]
-    with mock.patch("torch.save", side_effect=OSError(28, "No space left on device")):   # the failed save's own cleanup, too
+    with mock.patch("os.replace", side_effect=OSError(28, "No space left on device")):   # the failed save's own cleanup, too
         with pytest.raises(CheckpointError, match="epoch-0003: No space left on device; the previous checkpoint .*epoch-0002 is intact"):
             save_checkpoint(tmp_path, tiny(), epoch=3)
+    assert (tmp_path / LATEST).read_text() == "epoch-0002"
