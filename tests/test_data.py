@@ -1158,3 +1158,50 @@ def test_make_digits_default_size_is_32(tmp_path, monkeypatch):
     monkeypatch.setattr(sklearn.datasets, "load_digits", lambda: fake)               # 10 images, not 1,797: fast
     root = data.make_digits(tmp_path / "d")
     with Image.open(root / "3" / "3_0000.png") as im: assert (im.size, im.mode) == ((32, 32), "L")
+
+
+# ---- make mutate (data, seed 59, sample 40: another unseen sample) -----------------------------------------------
+def test_a_presplit_shortage_lists_five_classes_at_most(tmp_path):
+    "mutmut (seed 59): the cut of the presplit shortage list (`short[:5]` → `[:6]`) survived."
+    classes = [f"c{i}" for i in range(7)]
+    for s in ("train", "val", "test"):
+        for k, c in enumerate(classes):
+            (tmp_path / s / c).mkdir(parents=True)
+            if s != "test" or k == 0: good_png(tmp_path / s / c / f"{s}.png", (30 * k, 10, 10), size=8)
+    with pytest.warns(UserWarning), pytest.raises(DatasetError) as e:
+        data.folder_loaders(tmp_path, size=8, device="cpu", on_bad="skip")
+    msg = str(e.value)
+    assert msg.count("test has no image of class") == 5 and "'c5'" in msg and "'c6'" not in msg
+
+
+def test_preprocess_needs_a_mean_and_a_std_per_channel():
+    "mutmut (seed 59): `len(mean) != c or len(std) != c` → `and` (a wrong mean with a right std accepted) survived."
+    for mean, std in (((0.5,), (0.25,) * 3), ((0.5,) * 3, (0.25,)), ((0.5,), (0.25,))):
+        with pytest.raises(ValueError, match=r"^preprocess: mean and std need in_channels=3 values each"):
+            data.preprocess([], mean=mean, std=std)
+
+
+def test_show_batch_clamps_to_the_displayable_range():
+    "mutmut (seed 59): `clamp(0, 1)` → `clamp(0)` (values above 1 handed to imshow) survived."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x = torch.tensor([-9.0, 0.0, 9.0]).view(1, 1, 1, 3).expand(1, 3, 2, 3)            # normalised: −9 → below 0, 9 → above 1
+    a = show_batch(x).axes[0].images[0].get_array()
+    assert a.min() == 0 and a.max() == 1 and a[0, 1].tolist() == [0.5] * 3
+    plt.close("all")
+
+
+def test_checked_image_folder_defaults_to_raise_on_bad_files(tmp_path):
+    "mutmut (seed 59): CheckedImageFolder's default on_bad ('raise' → 'RAISE', then refused) survived."
+    from gpuvision_nb.data import CheckedImageFolder
+    for c in ("a", "b"): good_png(tmp_path / c / "ok.png")
+    assert CheckedImageFolder(tmp_path).classes == ["a", "b"]
+    (tmp_path / "a" / "bad.png").write_bytes(b"")
+    with pytest.raises(BadImageError, match="1 bad image file"): CheckedImageFolder(tmp_path)
+
+
+def test_loader_benchmark_counts_only_full_batches(monkeypatch):
+    "mutmut (seed 59): the GPULoader's `drop_last=True` in loader_benchmark (a partial batch counted as full) survived."
+    monkeypatch.setattr(data, "time_fn", lambda fn, label, items, **kw: data.Timing(label, "cpu", 1.0, 0.0, [1.0], items))
+    out = data.loader_benchmark(_Pictures(20), device="cpu", n_images=20, workers=(0,), batch_size=8)
+    assert [t.items for t in out] == [16, 16]
