@@ -138,3 +138,16 @@ def test_a_broken_link_is_listed_for_open_rgb_to_name(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
     files, left_out, _ = walk_images(tmp_path, tmp_path)
     assert files == [str(tmp_path / "gone.png"), str(tmp_path / "ok.png")] and left_out == []
+
+
+# ---- make mutate (imagefile, unseen seed 47, sample 30) -----------------------------------------------------------
+def test_premultiplied_rgba_is_already_on_black():
+    "mutmut (imagefile, seed 47): 'RGBa' dropped from the alpha modes survived: Pillow's RGBa → RGB un-premultiplies (×2 here)."
+    im = Image.new("RGBa", (1, 1), (100, 50, 20, 128))
+    assert np.asarray(to_rgb(im)).tolist() == [[[100, 50, 20]]]
+
+
+def test_write_bad_images_makes_missing_parent_folders(tmp_path):
+    "mutmut (imagefile, seed 47): `mkdir(parents=True)` → `False` (a nested new folder) survived."
+    files = write_bad_images(tmp_path / "a" / "b")
+    assert all(p.parent == tmp_path / "a" / "b" and p.exists() for p in files.values())
