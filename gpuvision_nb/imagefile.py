@@ -34,6 +34,7 @@ def to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16L", "I;16B", "I"):               # 16-bit gray (PIL may open it as 32-bit 'I')
         im = Image.fromarray((np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8), "L")
     if im.mode == "P": im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode == "La": im = im.convert("LA")                    # premultiplied grey: Pillow converts it to LA only
     if im.mode in ("LA", "PA", "La", "RGBa") or (im.mode in ("L", "RGB") and "transparency" in im.info):
         im = im.convert("RGBA")
     if im.mode == "RGBA":

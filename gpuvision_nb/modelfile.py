@@ -109,6 +109,7 @@ def _unflatten_state(tensors: dict[str, torch.Tensor], layout: dict) -> OrderedD
         if kind == "tensor": return tensors[name]
         q, scale, zp, axis = tensors[name], tensors[f"{name}:scale"], tensors[f"{name}:zero_point"], spec["axis"]
         dtype = getattr(torch, spec["dtype"])
+        q = q.long()                                      # uint8 − a 0-d int64 tensor stays uint8: 0 − 3 would wrap to 253
         if axis is None: return torch.quantize_per_tensor(((q - zp) * scale).float(), scale.item(), int(zp), dtype)
         shape = [-1 if d == axis else 1 for d in range(q.dim())]                    # scales broadcast along `axis`
         real = ((q - zp.view(shape)) * scale.view(shape)).float()                   # exact: requantizing rounds back to q

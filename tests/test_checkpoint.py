@@ -452,3 +452,80 @@ def test_sweep_of_a_temporary_latest_and_a_scheduler_restored_without_an_optimiz
     m2, opt2, sched2 = trained(0)
     load_checkpoint(tmp_path, m2, None, sched2)                      # no optimizer: the scheduler is still restored
     assert sched2.state_dict()["last_epoch"] == sched.state_dict()["last_epoch"] == 3
+
+
+# ---- make mutate (checkpoint, seed 23, sample 40, session of 2026-12-07) ------------------------------------------
+def test_a_failed_first_save_says_no_checkpoint_was_written(tmp_path):
+    "mutmut (seed 23): the message of a failed save with no previous checkpoint ('; no checkpoint was written') survived."
+    with mock.patch("torch.save", side_effect=OSError(28, "No space left on device")):
+        with pytest.raises(CheckpointError, match=r"epoch-0001: No space left on device; no checkpoint was written$"):
+            save_checkpoint(tmp_path, tiny(), epoch=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lock_holder_text_is_read_from_the_start_and_bounded(tmp_path):
+    "mutmut (checkpoint, unseen seed 31): the 300-byte bound on a lock file's text (a junk file is not printed whole) survived."
+    from gpuvision_nb.checkpoint import _holder
+    (tmp_path / "l").write_text("pid 12 on host " + "x" * 1000); fd = os.open(tmp_path / "l", os.O_RDONLY)
+    try:
+        os.read(fd, 50)                                                    # wherever the offset was: from the start
+        assert _holder(fd) == ("pid 12 on host " + "x" * 1000)[:300]
+    finally: os.close(fd)
+
+
+# ---- make mutate (checkpoint, unseen seed 47, sample 40) -----------------------------------------------------------
+class _NotData:
+    "An object a plain-data checkpoint never holds: the safe loader (weights_only=True) must refuse to unpickle it."
+
+
+def _restamp(ck, name):
+    "Make the manifest's SHA-256 of file `name` match its (edited) bytes, as a forger would."
+    from gpuvision_nb.checkpoint import sha256
+    m = json.loads((ck / MANIFEST).read_text()); m["sha256"][name] = sha256(ck / name); (ck / MANIFEST).write_text(json.dumps(m))
+
+
+def test_state_is_loaded_by_the_safe_loader_on_the_asked_device(tmp_path):
+    """mutmut (seed 47): `weights_only=True` and `map_location` dropped from torch.load survived. torch >= 2.6 defaults
+    to weights_only=True, but TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 turns that default off: only the explicit argument
+    keeps a forged state.pt from running code."""
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1)
+    state = torch.load(ck / STATE, weights_only=True); state["history"] = [_NotData()]
+    torch.save(state, ck / STATE); _restamp(ck, STATE)
+    with pytest.raises(CheckpointError, match=r"(?s)state.pt refused by the safe loader \(weights_only=True\): .*_NotData"):
+        load_checkpoint(ck, tiny())
+    ck2 = save_checkpoint(tmp_path / "b", tiny(), epoch=1)
+    with mock.patch("torch.load", wraps=torch.load) as spy:
+        load_checkpoint(ck2, tiny(), map_location="cpu")
+    assert spy.call_args.kwargs == {"map_location": "cpu", "weights_only": True}
+
+
+def test_weights_of_another_shape_are_refused_by_name(tmp_path):
+    "mutmut (seed 47): the message of weights that don't fit (a shape mismatch: `CheckpointError(None)`) survived."
+    save_checkpoint(tmp_path, nn.Linear(2, 3), epoch=1)
+    with pytest.raises(CheckpointError, match=r"(?s)epoch-0001/model.safetensors does not fit this model: .*size mismatch for weight"):
+        load_checkpoint(tmp_path, nn.Linear(2, 4))
+
+
+def test_numpy_random_state_is_stored_as_int64():
+    "mutmut (seed 47): `keys.astype(np.int64)` → `astype(None)` (float64 keys in every checkpoint) survived."
+    import numpy as np
+    keys = rng_state()["numpy"][1]
+    assert keys.dtype == torch.int64 and torch.equal(keys, torch.from_numpy(np.random.get_state()[1].astype(np.int64)))
+
+
+def test_sweep_removes_only_what_a_save_leaves_and_never_fails_on_it(tmp_path, monkeypatch):
+    "mutmut (seed 47): `and` → `or` (any user's *.tmp file deleted) and `ignore_errors=True` dropped (a stuck leftover stops the save) survived."
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    (tmp_path / ".notes.tmp").write_text("mine"); (tmp_path / ".latest.old").write_text("mine")
+    (tmp_path / ".latest.77.tmp").write_text("epoch-0001"); (tmp_path / ".epoch-0002-abc").mkdir()
+    real = shutil.rmtree
+    def stubborn(path, ignore_errors=False, **kw):
+        if not ignore_errors: raise PermissionError(13, "Permission denied", str(path))
+        return real(path, ignore_errors=True, **kw)
+    monkeypatch.setattr(shutil, "rmtree", stubborn)
+    save_checkpoint(tmp_path, tiny(), epoch=2)
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".latest.old", ".notes.tmp"]
+    with mock.patch("os.replace", side_effect=OSError(28, "No space left on device")):   # the failed save's own cleanup, too
+        with pytest.raises(CheckpointError, match="epoch-0003: No space left on device; the previous checkpoint .*epoch-0002 is intact"):
+            save_checkpoint(tmp_path, tiny(), epoch=3)
+    assert (tmp_path / LATEST).read_text() == "epoch-0002"

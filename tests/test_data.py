@@ -795,3 +795,416 @@ def test_gpu_loader_refuses_labels_that_are_not_a_tensor():
     "mutmut (seed 11): the refusal of labels without a shape (a list) crashed on `getattr(y, 'shape')` when mutated."
     with pytest.raises(ValueError, match=r"y must be a 1-d tensor with one label per image \(2\); got shape \(\)"):
         GPULoader(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), [0, 1], batch_size=2, device="cpu", mean=(0.5,), std=(0.25,))
+
+
+# ---- make mutate (data, seed 11 and 23, sample 40, session of 2026-12-07): survivors and known gaps killed -------
+RENDER_REFERENCE = Path(__file__).parent / "data" / "shapes_16px_seed0.npy"
+
+
+def test_render_shape_pixels_match_the_stored_reference():
+    """mutmut: a changed constant in the drawing (a crescent's radius, a clutter segment's projection) kept every
+    property test passing. The reference is `render_shape(name, 16, shape_rng(0, k, 0))` for each class k, stored
+    when SHAPES_VERSION was 1; a deliberate change of the drawing bumps SHAPES_VERSION and regenerates the file:
+    np.save(RENDER_REFERENCE, np.stack([render_shape(n, 16, shape_rng(0, k, 0)) for k, n in enumerate(SHAPES)]))
+    One grey level of slack on under 1 % of the values absorbs a libm/numpy rounding difference on another machine."""
+    assert data.SHAPES_VERSION == 1, "the drawing changed: regenerate tests/data/shapes_16px_seed0.npy (see the docstring)"
+    ref = np.load(RENDER_REFERENCE)
+    got = np.stack([render_shape(n, 16, shape_rng(0, k, 0)) for k, n in enumerate(SHAPES)])
+    diff = np.abs(got.astype(int) - ref)
+    assert got.shape == ref.shape == (10, 16, 16, 3) and diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_luminance_is_the_itu_601_weighted_sum():
+    "mutmut (seed 11): `0.299 * c[0]` → `0.299 / c[0]` survived."
+    assert data._luminance((255, 255, 255)) == pytest.approx(255.0)
+    assert data._luminance((100, 0, 0)) == pytest.approx(29.9)
+    assert data._luminance((0, 100, 0)) == pytest.approx(58.7) and data._luminance((0, 0, 100)) == pytest.approx(11.4)
+
+
+class _QueuedRng:
+    "A stand-in for np.random.Generator whose `integers` returns the given colours in turn."
+    def __init__(self, *colours): self.colours = [np.array(c) for c in colours]
+    def integers(self, lo, hi, n): return self.colours.pop(0)
+
+
+def test_colours_contrast_threshold_is_70_luminance_levels_inclusive():
+    "Known gap: `_colours`' threshold (70, `>=`) could move unnoticed. (0,119,0) is 69.85 levels from black, (0,120,0) 70.44."
+    bg, fg = data._colours(_QueuedRng((0, 0, 0), (0, 119, 0), (0, 120, 0)))
+    assert bg.tolist() == [0, 0, 0] and fg.tolist() == [0, 120, 0]
+    bg, fg = data._colours(_QueuedRng((0, 120, 0), (0, 0, 0)))           # either way round: the absolute difference
+    assert fg.tolist() == [0, 0, 0]
+    exact = data._luminance((0, 120, 0))                                  # right at the threshold: accepted
+    bg, fg = data._colours(_QueuedRng((0, 0, 0), (0, 120, 0)), min_contrast=exact)
+    assert fg.tolist() == [0, 120, 0]
+    bg, fg = data._colours(_QueuedRng((0, 0, 0), (0, 120, 0), (255, 255, 255)), min_contrast=exact + 1e-9)
+    assert fg.tolist() == [255, 255, 255]
+
+
+def test_shapes_root_defaults_are_32_pixels_and_seed_0(tmp_path, monkeypatch):
+    "Known gap: `shapes_root`'s default seed (and size) could change unnoticed; its folder is make_shapes' output."
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    r = shapes_root(n_per_class=1)
+    assert r.name.startswith("shapes-v1-n1-s32-seed0-")
+    assert tree_hash(r) == tree_hash(make_shapes(tmp_path / "ref", n_per_class=1, size=32, seed=0))
+    assert shapes_root(n_per_class=1, seed=1).name.startswith("shapes-v1-n1-s32-seed1-")
+
+
+def test_crescent_and_ring_masks_at_known_points():
+    "mutmut (seed 11): the crescent's bite (`(u - 0.42)**2 + v*v > 0.75**2`) could change unnoticed."
+    u, v = np.array([-0.8, 0.0, 0.5, -0.3, 0.0, 0.0]), np.array([0.0, 0.0, 0.0, 0.5, 0.96, 0.7])
+    assert data.shape_mask("crescent", u, v).tolist() == [True, False, False, True, False, True]
+    assert data.shape_mask("ring", np.array([0.0, 0.7, 0.96]), np.zeros(3)).tolist() == [False, True, False]
+    assert data.shape_mask("circle", np.array([0.89, 0.91]), np.zeros(2)).tolist() == [True, False]
+
+
+def test_folder_loaders_shuffles_train_only(shapes, tmp_path):
+    "mutmut (seed 11): `shuffle=s == 'train'` → `s == 'XXtrainXX'` (an unshuffled training loader) survived."
+    d = data.folder_loaders(_presplit(shapes, tmp_path / "ds", (("train", 4), ("val", 1), ("test", 1))), batch_size=4, device="cpu")
+    assert d.train.shuffle and not d.val.shuffle and not d.test.shuffle
+    assert d.train.augment == "crop" and d.val.augment == d.test.augment == "none"
+
+
+def test_targets_of_is_int64_whatever_the_stored_type():
+    "mutmut (seed 11): `dtype=torch.long` dropped from `targets_of` (int32/uint8 labels kept) survived."
+    class DS(torch.utils.data.Dataset):
+        def __init__(self, t): self.targets = t
+        def __len__(self): return 3
+        def __getitem__(self, i): return torch.zeros(1), int(self.targets[i])
+    for t in (np.array([2, 0, 1], np.int32), torch.tensor([2, 0, 1], dtype=torch.uint8), [2.0, 0.0, 1.0]):
+        y = data.targets_of(DS(t))
+        assert y.dtype == torch.int64 and y.tolist() == [2, 0, 1]
+
+
+def test_to_channels_grey_to_rgb_of_a_batch_of_several():
+    "mutmut (seed 11): `x.expand(-1, 3, …)` → `expand(+1, 3, …)` (works for one image only) survived."
+    x = torch.arange(2 * 16, dtype=torch.uint8).view(2, 1, 4, 4)
+    out = data.to_channels(x, 3)
+    assert out.shape == (2, 3, 4, 4) and torch.equal(out, x.repeat(1, 3, 1, 1)) and out.is_contiguous()
+
+
+def test_a_class_symlink_into_the_dataset_is_listed_in_skipped(tmp_path):
+    "mutmut (seed 11): the (path, reason) of a class folder that is a symlink into the dataset replaced by None survived."
+    root = tmp_path / "ds"
+    for c in ("cat", "dog"): good_png(root / c / "a.png"); good_png(root / c / "b.png", (200, 10, 10))
+    (root / "kitten").symlink_to(root / "cat")
+    with pytest.warns(UserWarning, match="symlink"): ds = load_folder(root)
+    assert ds.classes == ["cat", "dog"]
+    assert ds.skipped == [(str(root / "kitten"), f"a symlink to {root / 'cat'}, inside the dataset or above it: not a class")]
+
+
+def test_gpu_loader_names_the_type_of_a_non_tensor():
+    "mutmut (seed 11): the type's name in the refusal of a list (`getattr(x, 'dtype', type(x).__name__)`) survived."
+    with pytest.raises(TypeError, match=r"x must be a uint8 tensor \(N, C, H, W\); got list \(\)"):
+        GPULoader([[0]], torch.zeros(1), device="cpu")
+
+
+class _Pictures(torch.utils.data.Dataset):
+    "uint8 images that no crop or flip leaves unchanged (a distinct value per pixel), labels 0..n-1."
+    def __init__(self, n=16, side=8):
+        self.x = (torch.arange(n * 3 * side * side) % 251 + 1).to(torch.uint8).view(n, 3, side, side)
+    def __len__(self): return len(self.x)
+    def __getitem__(self, i): return self.x[i], i
+
+
+def test_make_loader_augments_the_training_loader_only():
+    "Known gap: make_loader's TRAINING transform (crop of the padded image + flip) was untested; eval stays exact."
+    ds, unit = _Pictures(), dict(mean=(0, 0, 0), std=(1, 1, 1), num_workers=0, device="cpu")
+    xe, ye = next(iter(make_loader(ds, batch_size=16, **unit)))
+    assert ye.tolist() == list(range(16)) and torch.equal((xe * 255).round().to(torch.uint8), ds.x)    # eval: as is
+    torch.manual_seed(0)
+    xt, yt = next(iter(make_loader(ds, batch_size=16, train=True, **unit)))
+    xt = (xt * 255).round().to(torch.uint8)
+    assert sorted(yt.tolist()) == list(range(16)) and yt.tolist() != list(range(16))              # shuffled
+    assert all(_is_crop_flip(xt[i], ds.x[yt[i]]) for i in range(16))                             # crops/flips of padded images
+    assert sum(not torch.equal(xt[i], ds.x[yt[i]]) for i in range(16)) >= 12                        # and most changed
+    torch.manual_seed(0)
+    x0, y0 = next(iter(make_loader(ds, batch_size=16, train=True, padding=0, **unit)))            # no padding: flips only
+    x0 = (x0 * 255).round().to(torch.uint8)
+    assert all(torch.equal(x0[i], ds.x[y0[i]]) or torch.equal(x0[i], ds.x[y0[i]].flip(-1)) for i in range(16))
+    assert any(torch.equal(x0[i], ds.x[y0[i]].flip(-1)) for i in range(16))
+    xn, _ = next(iter(make_loader(ds, batch_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, num_workers=0, device="cpu")))
+    torch.testing.assert_close(xn, (ds.x.float() / 255 - 0.5) / 0.25)                             # mean/std passed on
+
+
+def test_make_loader_shuffle_is_seeded_and_drops_the_last_partial_batch():
+    ds, kw = _Pictures(10), dict(num_workers=0, device="cpu")
+    order = lambda seed: torch.cat([y for _, y in make_loader(ds, batch_size=4, train=True, seed=seed, **kw)]).tolist()
+    assert len(order(0)) == 8 and order(0) == order(0) and order(0) != order(1)
+    assert len(make_loader(ds, batch_size=4, **kw)) == 3 and len(make_loader(ds, batch_size=4, train=True, **kw)) == 2
+
+
+def test_show_batch_figure_size_colour_map_and_pixels():
+    "Known gap: show_batch's figure size (ncols × scale, rows × scale × 1.15), grey colour map and de-normalisation."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x = _Pictures(3).x
+    fig = show_batch(x, ncols=2, scale=2.0)
+    assert tuple(fig.get_size_inches()) == pytest.approx((4.0, 2 * 2.0 * 1.15))
+    assert tuple(show_batch(x).get_size_inches()) == pytest.approx((8 * 1.1, 1.1 * 1.15))        # defaults: 8 columns, 1.1
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), x[0].permute(1, 2, 0).numpy() / 255, atol=1e-6)
+    xf = (x.float() / 255 - 0.5) / 0.25                                                            # normalised floats
+    f2 = show_batch(xf, torch.tensor([2, 0, 1]))
+    np.testing.assert_allclose(f2.axes[1].images[0].get_array(), x[1].permute(1, 2, 0).numpy() / 255, atol=1e-6)
+    assert [a.get_title() for a in f2.axes[:3]] == ["2", "0", "1"]
+    g = show_batch(x[:, :1], ncols=3)
+    assert g.axes[0].images[0].get_cmap().name == "gray" and fig.axes[0].images[0].get_array().shape == (8, 8, 3)
+    plt.close("all")
+
+
+def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
+    "Known gap: the root not passed to the split check (its messages name the folder)."
+    root = tmp_path / "small"
+    shutil.copytree(shapes / "star", root / "star")
+    (root / "ring").mkdir(); shutil.copy(sorted((shapes / "ring").iterdir())[0], root / "ring")
+    with pytest.raises(DatasetError, match=f"folder_loaders: {root} is too small to split"): data.folder_loaders(root, device="cpu")
+    pre = tmp_path / "pre"
+    for s, cls in (("train", ("star", "ring")), ("val", ("star", "ring")), ("test", ("star", "ring"))):
+        for c in cls: (pre / s / c).mkdir(parents=True)
+    for s in ("train", "val", "test"):
+        for k, f in enumerate(sorted((shapes / "star").iterdir())[:2]): shutil.copy(f, pre / s / "star" / f"{s}{k}.png")
+    for s in ("train", "val"):
+        shutil.copy(sorted((shapes / "ring").iterdir())[0 if s == "train" else 1], pre / s / "ring" / f"{s}.png")
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match=f"folder_loaders: {pre}: test has no image of class 'ring'"):
+        data.folder_loaders(pre, device="cpu", on_bad="skip")
+
+
+def test_cache_dir_follows_xdg_cache_home(tmp_path, monkeypatch):
+    "mutmut (seed 23): the variable's name `XDG_CACHE_HOME` could change unnoticed."
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "xdg" / "gpuvision"
+    monkeypatch.setenv("XDG_CACHE_HOME", "  ")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "gpuvision"
+
+
+def test_dataloaders_pass_their_options_to_the_evaluation_loaders_too():
+    "mutmut (seed 23): the keyword arguments dropped from the evaluation loaders (default mean/std, workers) survived."
+    ds = _Pictures(6)
+    tr, ev = dataloaders(ds, ds, batch_size=2, num_workers=0, device="cpu", mean=(0, 0, 0), std=(1, 1, 1))
+    assert ev.batch_size == 4 and ev.num_workers == 0 and tr.batch_size == 2
+    xb, yb = next(iter(ev))
+    assert yb.tolist() == [0, 1, 2, 3] and torch.equal((xb * 255).round().to(torch.uint8), ds.x[:4])
+
+
+def test_in_channels_is_bounded_before_any_work(tmp_path):
+    "mutmut (seed 23): the upper bound 3 on in_channels (folder_loaders, preprocess) and preprocess's argument name survived."
+    with pytest.raises(ValueError, match=r"^folder_loaders: in_channels must be an int in \[1, 3\], got 4"):
+        data.folder_loaders(tmp_path / "absent", in_channels=4)
+    with pytest.raises(ValueError, match=r"^preprocess: in_channels must be an int in \[1, 3\], got 0"):
+        data.preprocess([], in_channels=0)
+
+
+def test_preprocess_names_the_shape_of_a_refused_tensor():
+    "mutmut (seed 23): the refused tensor's shape in preprocess's message (`tuple(images.shape)`) survived."
+    with pytest.raises(TypeError, match=r"C = 1 or 3, got torch.uint8 \(2, 2, 4, 4\)$"):
+        data.preprocess(torch.zeros(2, 2, 4, 4, dtype=torch.uint8))
+    with pytest.raises(TypeError, match=r"got torch.float32 \(3, 4, 4\)$"):
+        data.preprocess(torch.zeros(3, 4, 4))
+
+
+def test_shapes_json_is_indented_and_lists_every_knob(tmp_path):
+    "mutmut (seed 23): shapes.json's format (indent=1: part of the byte-identical tree, hence of cache hashes) survived."
+    import json
+    root = make_shapes(tmp_path / "s", n_per_class=1, size=8, seed=5, noise=1.0)
+    text = (root / "shapes.json").read_text(encoding="utf-8")
+    params = dict(version=1, n_per_class=1, size=8, seed=5, noise=1.0, clutter=2, scale=[0.35, 0.5], rotation=30.0,
+                  classes=list(SHAPES))
+    assert json.loads(text) == params and text == json.dumps(params, indent=1) + "\n"
+
+
+def test_circle_boundary_is_outside():
+    "mutmut (seed 23): `r2 < 0.9**2` → `<=` survived: a point exactly on the circle is outside, as for the ring."
+    assert data.shape_mask("circle", np.array([0.9, 0.0]), np.array([0.0, 0.9])).tolist() == [False, False]
+    assert data.shape_mask("ring", np.array([0.95, 0.58]), np.zeros(2)).tolist() == [False, False]
+
+
+def test_targets_of_an_empty_dataset_without_targets_is_int64():
+    "mutmut (seed 23): `dtype=torch.long` dropped from the item-by-item path (an empty list becomes float32) survived."
+    class Items(torch.utils.data.Dataset):
+        def __init__(self, n): self.n = n
+        def __len__(self): return self.n
+        def __getitem__(self, i): return torch.zeros(1), torch.tensor(i % 2, dtype=torch.uint8)
+    for n in (0, 3):
+        y = data.targets_of(Items(n))
+        assert y.dtype == torch.int64 and y.tolist() == [i % 2 for i in range(n)]
+
+
+def test_max_pixels_of_one_is_allowed_and_the_limit_is_inclusive(tmp_path):
+    "mutmut (seed 23): load_folder's lower bound on max_pixels (1) could rise unnoticed; an image of max_pixels passes."
+    for c in ("a", "b"): good_png(tmp_path / c / "x.png", size=8)
+    assert len(load_folder(tmp_path, max_pixels=64)) == 2                       # 8 × 8 = 64: not more than the limit
+    with pytest.raises(BadImageError, match=r"declares 8×8 = 64 pixels, more than max_pixels=63"): load_folder(tmp_path, max_pixels=63)
+    with pytest.raises(BadImageError, match="more than max_pixels=1 "): load_folder(tmp_path, max_pixels=1)
+    with pytest.raises(ValueError, match=r"^load_folder: max_pixels must be an int >= 1, got 0"): load_folder(tmp_path, max_pixels=0)
+
+
+# ---- make mutate (data, seed 31, sample 40: an unseen sample after the seed-11/23 tests) --------------------------
+def test_default_workers_uses_the_cores_this_process_may_use(monkeypatch):
+    "mutmut (seed 31): `hasattr(os, 'sched_getaffinity')` → `hasattr(None, …)` (all the machine's cores counted) survived."
+    import os
+    if not hasattr(os, "sched_getaffinity"): pytest.skip("no sched_getaffinity on this OS")
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    for allowed, want in (({0, 1, 2}, 2), ({5}, 0), (set(range(40)), 8)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, a=allowed: a)
+        assert default_workers() == want
+
+
+def test_show_batch_titles_are_small():
+    "mutmut (seed 31): the titles' fontsize=8 dropped (matplotlib's 10-12 pt overlap in an 8-column grid) survived."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = show_batch(_Pictures(2).x, torch.tensor([0, 1]), ["cat", "dog"])
+    assert [a.get_title() for a in fig.axes[:2]] == ["cat", "dog"] and fig.axes[0].title.get_fontsize() == 8
+    plt.close("all")
+
+
+def test_to_channels_matches_pillow_on_every_level_of_every_channel():
+    "mutmut (seed 31): a luma weight off by one (19596, 7472: the sum is then not 2**16) survived the zoo's few colours: 65,536 random ones catch each (~120 differ)."
+    levels = torch.arange(256, dtype=torch.uint8)
+    z = torch.zeros(256, dtype=torch.uint8)
+    rng = torch.Generator().manual_seed(0)
+    cols = torch.cat([torch.stack([levels, z, z], 1), torch.stack([z, levels, z], 1), torch.stack([z, z, levels], 1),
+                      torch.stack([levels, levels, levels], 1), torch.randint(0, 256, (65536, 3), generator=rng, dtype=torch.uint8)])
+    x = cols.T.reshape(1, 3, 1, -1)                                                   # one row of every colour
+    want = np.asarray(Image.fromarray(cols.numpy()[None], "RGB").convert("L"))
+    assert np.array_equal(data.to_channels(x, 1)[0, 0].numpy(), want)
+
+
+def test_gpu_loader_counts_its_epochs_up():
+    "mutmut (seed 31): `self.epoch += 1` → `-= 1` survived: pass k must be epoch k, as `set_epoch` (resume) assumes."
+    x, y = torch.zeros(32, 1, 2, 2, dtype=torch.uint8), torch.arange(32)
+    dl = GPULoader(x, y, batch_size=32, device="cpu", mean=(0.5,), std=(0.25,), seed=5)
+    passes = [next(iter(dl))[1].tolist() for _ in range(3)]
+    assert dl.epoch == 3
+    again = GPULoader(x, y, batch_size=32, device="cpu", mean=(0.5,), std=(0.25,), seed=5)
+    again.set_epoch(2)
+    assert next(iter(again))[1].tolist() == passes[2] and again.epoch == 3
+
+
+def test_loader_benchmark_times_each_loader_over_its_images(monkeypatch):
+    "mutmut (seed 31): loader_benchmark and time_loader had no test (the images per pass, the device of each batch)."
+    calls = []
+    def fake_time_fn(fn, label, device, items, unit, warmup, min_repeats, min_run_time, params):
+        fn(); calls.append((label, str(device), items, unit, params))
+        return data.Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, params)
+    monkeypatch.setattr(data, "time_fn", fake_time_fn)
+    out = data.loader_benchmark(_Pictures(20), device="cpu", n_images=16, workers=(0,), batch_size=8)
+    assert [(t.label, t.items) for t in out] == [("DataLoader, PIL, 0 workers", 16), ("GPULoader", 16)]
+    assert calls[0][1:] == ("cpu", 16, "img", {"n": 16, "workers": 0}) and calls[1][4] == {"n": 16}
+    moved = []
+    class Batch:
+        def to(self, dev, non_blocking=False): moved.append((dev, non_blocking)); return self
+    data.time_loader([(Batch(), Batch())] * 2, "meta", 4, "fake")
+    assert moved == [(torch.device("meta"), True)] * 4
+
+
+# ---- make mutate (data, seed 47, sample 40: another unseen sample) -----------------------------------------------
+def test_documented_defaults_are_32_pixels():
+    """mutmut (seed 47): uint8_transform's 32-pixel default (→ 33) survived; the transform's output shape kills it. The
+    signature check pins the documented defaults in ordinary runs (under mutmut it sees the trampoline's signature)."""
+    import inspect
+    for f in (data.make_digits, data.digits_root, data.uint8_transform, data.render_shape, data.make_shapes,
+              data.shapes_root, data.load_folder, data.folder_loaders, data.dataset_root, data.upscale_digits, data.preprocess):
+        assert inspect.signature(f).parameters["size"].default == 32, f.__name__
+    assert tuple(data.uint8_transform()(Image.new("RGB", (50, 40)).convert("RGB")).shape) == (3, 32, 32)
+
+
+def test_refusals_name_their_function_and_the_shape():
+    "mutmut (seed 47): preprocess's refusal of non-images (its text) and shape_mask's of an unknown name survived."
+    with pytest.raises(TypeError, match=r"^preprocess: images must be PIL images \(open files with open_rgb\) or a uint8 tensor$"):
+        data.preprocess([np.zeros((4, 4, 3), np.uint8)])
+    with pytest.raises(ValueError, match=r"^unknown shape 'blob'; expected one of \('circle', "):
+        data.shape_mask("blob", np.zeros(1), np.zeros(1))
+
+
+def test_time_loader_takes_min_run_time_out_of_the_params(monkeypatch):
+    "mutmut (seed 47): `kwargs.pop('min_run_time', 0.5)` → `pop(None, 0.5)` (the option ignored, and recorded as a param) survived."
+    seen = {}
+    monkeypatch.setattr(data, "time_fn", lambda fn, **kw: seen.update(kw))
+    data.time_loader([], "cpu", 8, "x", min_run_time=0.05, workers=2)
+    assert seen["min_run_time"] == 0.05 and seen["params"] == {"n": 8, "workers": 2} and seen["items"] == 8
+    data.time_loader([], "cpu", 8, "x")
+    assert seen["min_run_time"] == 0.5 and seen["params"] == {"n": 8}
+
+
+def test_more_than_ten_bad_files_are_listed_ten_then_an_ellipsis(tmp_path):
+    "mutmut (seed 47): the '…' after the first 10 bad files (the list is cut, and says so) survived."
+    for c in ("a", "b"): good_png(tmp_path / c / "ok.png")
+    for i in range(11): (tmp_path / "a" / f"bad{i:02d}.png").write_bytes(b"")
+    with pytest.raises(BadImageError) as e: load_folder(tmp_path)
+    msg = str(e.value)
+    assert "11 bad image file(s)" in msg and msg.count("is empty (0 bytes)") == 10 and "bad09.png" in msg and "bad10.png" not in msg
+    assert "\n  …\nFix or delete them" in msg
+    for f in list((tmp_path / "a").glob("bad*"))[:1]: f.unlink()                     # exactly 10: no ellipsis
+    with pytest.raises(BadImageError) as e: load_folder(tmp_path)
+    assert "…" not in str(e.value) and str(e.value).count("is empty (0 bytes)") == 10
+
+
+def test_gpu_loader_repr_shows_the_unpadded_image_shape():
+    "mutmut (seed 47): GPULoader's repr had no test (the padding it adds is taken off the shape it shows)."
+    x, y = torch.zeros(10, 3, 8, 6, dtype=torch.uint8), torch.zeros(10, dtype=torch.long)
+    assert repr(GPULoader(x, y, batch_size=4, device="cpu", padding=2)) == (
+        "GPULoader(10 images (3, 8, 6) on cpu, batch_size=4, shuffle=True, augment='flip+crop', 3 batches)")
+    assert "(3, 8, 6)" in repr(GPULoader(x, y, batch_size=4, device="cpu", augment="flip", drop_last=True)) and \
+        "2 batches" in repr(GPULoader(x, y, batch_size=4, device="cpu", augment="none", drop_last=True))
+
+
+def test_make_digits_default_size_is_32(tmp_path, monkeypatch):
+    "mutmut (seed 47): make_digits' default size 32 (→ 33) survived (a signature check sees mutmut's wrapper, not the default)."
+    import sklearn.datasets
+    from types import SimpleNamespace
+    fake = SimpleNamespace(images=np.tile(np.arange(64.0).reshape(1, 8, 8) % 17, (10, 1, 1)), target=np.arange(10))
+    monkeypatch.setattr(sklearn.datasets, "load_digits", lambda: fake)               # 10 images, not 1,797: fast
+    root = data.make_digits(tmp_path / "d")
+    with Image.open(root / "3" / "3_0000.png") as im: assert (im.size, im.mode) == ((32, 32), "L")
+
+
+# ---- make mutate (data, seed 59, sample 40: another unseen sample) -----------------------------------------------
+def test_a_presplit_shortage_lists_five_classes_at_most(tmp_path):
+    "mutmut (seed 59): the cut of the presplit shortage list (`short[:5]` → `[:6]`) survived."
+    classes = [f"c{i}" for i in range(7)]
+    for s in ("train", "val", "test"):
+        for k, c in enumerate(classes):
+            (tmp_path / s / c).mkdir(parents=True)
+            if s != "test" or k == 0: good_png(tmp_path / s / c / f"{s}.png", (30 * k, 10, 10), size=8)
+    with pytest.warns(UserWarning), pytest.raises(DatasetError) as e:
+        data.folder_loaders(tmp_path, size=8, device="cpu", on_bad="skip")
+    msg = str(e.value)
+    assert msg.count("test has no image of class") == 5 and "'c5'" in msg and "'c6'" not in msg
+
+
+def test_preprocess_needs_a_mean_and_a_std_per_channel():
+    "mutmut (seed 59): `len(mean) != c or len(std) != c` → `and` (a wrong mean with a right std accepted) survived."
+    for mean, std in (((0.5,), (0.25,) * 3), ((0.5,) * 3, (0.25,)), ((0.5,), (0.25,))):
+        with pytest.raises(ValueError, match=r"^preprocess: mean and std need in_channels=3 values each"):
+            data.preprocess([], mean=mean, std=std)
+
+
+def test_show_batch_clamps_to_the_displayable_range(caplog):
+    "mutmut (seed 59): `clamp(0, 1)` → `clamp(0)` survived: matplotlib clips too, but logs 'Clipping input data' under the figure."
+    import logging
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    x = torch.tensor([-9.0, 0.0, 9.0]).view(1, 1, 1, 3).expand(1, 3, 2, 3)            # normalised: −9 → below 0, 9 → above 1
+    with caplog.at_level(logging.WARNING):
+        fig = show_batch(x); fig.canvas.draw()                                       # matplotlib clips (and logs) when drawing
+        a = fig.axes[0].images[0].get_array()
+    assert a.min() == 0 and a.max() == 1 and a[0, 1].tolist() == [0.5] * 3 and "Clipping" not in caplog.text
+    plt.close("all")
+
+
+def test_checked_image_folder_defaults_to_raise_on_bad_files(tmp_path):
+    "mutmut (seed 59): CheckedImageFolder's default on_bad ('raise' → 'RAISE', then refused) survived."
+    from gpuvision_nb.data import CheckedImageFolder
+    for c in ("a", "b"): good_png(tmp_path / c / "ok.png")
+    assert CheckedImageFolder(tmp_path).classes == ["a", "b"]
+    (tmp_path / "a" / "bad.png").write_bytes(b"")
+    with pytest.raises(BadImageError, match="1 bad image file"): CheckedImageFolder(tmp_path)
+
+
+def test_loader_benchmark_counts_only_full_batches(monkeypatch):
+    "mutmut (seed 59): the GPULoader's `drop_last=True` in loader_benchmark (a partial batch counted as full) survived."
+    monkeypatch.setattr(data, "time_fn", lambda fn, label, items, **kw: data.Timing(label, "cpu", 1.0, 0.0, [1.0], items))
+    out = data.loader_benchmark(_Pictures(20), device="cpu", n_images=20, workers=(0,), batch_size=8)
+    assert [t.items for t in out] == [16, 16]

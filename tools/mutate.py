@@ -26,6 +26,10 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "deploy": ["tests/test_deploy.py"],
     "data": ["tests/test_data.py", "tests/test_data_faults.py"],
     "distributed": ["tests/test_distributed.py"],
+    "imagefile": ["tests/test_imagefile.py", "tests/test_data.py", "tests/test_data_faults.py"],
+    "modelfile": ["tests/test_modelfile.py", "tests/test_robust.py", "tests/test_deploy.py", "tests/test_faults.py"],
+    "supervisor": ["tests/test_robust.py", "tests/test_distributed.py"],
+    "launch": ["tests/test_launch.py"],
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
           -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check", None: "not checked"}

@@ -1,0 +1,153 @@
+"Appendix A2 (gpuvision_nb.imagefile): open_rgb, to_rgb, the awkward-file zoo and walk_images, beside test_data.py's uses of them."
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpuvision_nb import imagefile
+from gpuvision_nb.imagefile import (BAD_CASES, IMAGE_EXTENSIONS, UNREADABLE, BadImageError, DatasetError, open_rgb,
+                                    reference_image, to_rgb, walk_images, write_bad_images)
+
+
+def test_bad_image_error_is_a_dataset_error_and_a_value_error():
+    assert issubclass(BadImageError, DatasetError) and issubclass(DatasetError, ValueError)
+
+
+@pytest.fixture
+def zoo(tmp_path):
+    "Per test, not per module: mutmut runs, per mutant, only the tests whose own run called the mutated function."
+    return write_bad_images(tmp_path / "zoo")
+
+
+def test_the_zoo_s_file_names(zoo):
+    "mutmut (imagefile, seed 23): a file name of the zoo ('bomb.png' → 'BOMB.PNG') could change unnoticed; chapter 03 shows them."
+    assert {c: p.name for c, p in zoo.items()} == {
+        "empty": "empty.png", "truncated-png": "truncated.png", "truncated-jpeg": "truncated.jpg",
+        "text-as-png": "not an image.png", "tiny-1x1": "tiny 1x1.png", "bomb": "bomb.png", "gray": "gray.png",
+        "rgba": "rgba.png", "palette": "palette.png", "gray16": "gray16.png", "cmyk-jpeg": "cmyk.jpg", "rgb-jpeg": "rgb.jpg"}
+
+
+def test_every_good_case_decodes_to_the_reference_picture(tmp_path):
+    """mutmut (imagefile, seed 23): the 16-bit file's ×257 (→ ×258 wraps around) and the JPEGs' quality=95, no chroma
+    subsampling (dropped: max error 108 levels) survived. Lossless cases are exact; JPEGs within a few levels.
+    (Its own zoo, not the module's: mutmut runs, per mutant, only the tests that called the function themselves.)"""
+    zoo = write_bad_images(tmp_path)
+    ref = reference_image()
+    grey = np.asarray(Image.fromarray(ref).convert("L").convert("RGB"))
+    for case in ("gray", "gray16", "rgba", "palette"):
+        got = np.asarray(open_rgb(zoo[case]))
+        assert got.dtype == np.uint8 and np.array_equal(got, grey if case.startswith("gray") else ref), case
+    for case in ("rgb-jpeg", "cmyk-jpeg"):
+        err = np.abs(np.asarray(open_rgb(zoo[case])).astype(int) - ref)
+        assert err.max() <= 40 and err.mean() <= 3, (case, err.max(), err.mean())
+
+
+def test_gray16_is_scaled_not_clipped():
+    "to_rgb maps 16-bit grey v to v >> 8 (65535 → 255, 256 → 1), for each of Pillow's 16/32-bit grey modes."
+    a = np.array([[0, 255, 256, 32768, 65535, 40000]], np.uint16)
+    want = [0, 0, 1, 128, 255, 156]
+    assert np.asarray(to_rgb(Image.fromarray(a)))[0, :, 0].tolist() == want
+    assert np.asarray(to_rgb(Image.fromarray(a.astype(np.int32), "I")))[0, :, 1].tolist() == want
+    for mode in ("I;16", "I;16L", "I;16B"):                                          # each byte order Pillow names
+        im = Image.new(mode, (6, 1))
+        for i, v in enumerate(a[0].tolist()): im.putpixel((i, 0), v)
+        assert np.asarray(to_rgb(im))[0, :, 0].tolist() == want, mode
+    big = Image.fromarray(np.array([[-5, 70000]], np.int32), "I")                      # out of 16-bit range: clipped first
+    assert np.asarray(to_rgb(big))[0, :, 2].tolist() == [0, 255]
+
+
+def test_empty_and_missing_files_say_so_by_name(zoo, tmp_path):
+    "mutmut (imagefile, seed 23): the messages for an empty file and a missing one (a broken link) survived."
+    with pytest.raises(BadImageError, match=r"empty\.png: is empty \(0 bytes\)$"): open_rgb(zoo["empty"])
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(BadImageError, match=r"gone\.png: does not exist \(a broken link\?\)$"): open_rgb(tmp_path / "gone.png")
+    with pytest.raises(BadImageError, match=r"tiny 1x1\.png: is only 1×1 pixels, less than min_size=8$"): open_rgb(zoo["tiny-1x1"])
+    assert open_rgb(zoo["tiny-1x1"], min_size=1).size == (1, 1)
+
+
+def test_walk_images_notes_say_what_was_left_out_and_why(tmp_path):
+    "Known gap: walk_images' notes (their wording is what users read in `.skipped`)."
+    root = tmp_path / "ds"
+    (root / "cat" / "sub").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "cat" / "a.png")
+    Image.new("RGB", (8, 8)).save(root / "cat" / "sub" / "b.PNG")                     # extensions in any case
+    os.link(root / "cat" / "a.png", root / "cat" / "twin.png")
+    (root / "cat" / "loop").symlink_to(root)                                          # into the dataset: not followed
+    outside = tmp_path / "outside"; outside.mkdir(); Image.new("RGB", (8, 8)).save(outside / "c.png")
+    (root / "cat" / "far").symlink_to(outside); (root / "cat" / "far2").symlink_to(outside)   # outside: walked once
+    Image.new("RGB", (8, 8)).save(root / "cat" / "icon.ico"); (root / "cat" / "notes.txt").write_text("x")
+    files, left_out, other = walk_images(root / "cat", root)
+    rel = lambda p: Path(p).relative_to(root).as_posix()
+    assert [rel(f) for f in files] == ["cat/a.png", "cat/far/c.png", "cat/sub/b.PNG"]
+    assert [(rel(p), why) for p, why in left_out] == [
+        ("cat/far2", "a folder already listed (through a symlink): not walked twice"),
+        ("cat/loop", f"a symlink to {os.path.realpath(root)}, inside the dataset or above it: not followed"),
+        ("cat/twin.png", f"the same file as {root / 'cat' / 'a.png'} (a link): counted once")]
+    assert other == Counter({".ico": 1})
+
+
+def test_walk_images_shares_seen_files_across_calls(tmp_path):
+    "One `seen` dict for several folders: a file linked into a second class folder is taken once, in the first."
+    for c in ("a", "b"): (tmp_path / c).mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png"); os.link(tmp_path / "a" / "x.png", tmp_path / "b" / "y.png")
+    seen = {}
+    assert len(walk_images(tmp_path / "a", tmp_path, seen)[0]) == 1
+    files, left_out, _ = walk_images(tmp_path / "b", tmp_path, seen)
+    assert files == [] and left_out == [(str(tmp_path / "b" / "y.png"), f"the same file as {tmp_path / 'a' / 'x.png'} (a link): counted once")]
+    assert walk_images(tmp_path / "b", tmp_path)[0] == [str(tmp_path / "b" / "y.png")]      # a fresh dict: taken
+
+
+# ---- make mutate (imagefile, unseen seed 31, sample 30) -----------------------------------------------------------
+def test_transparency_of_every_kind_is_composited_on_black():
+    """mutmut (imagefile, seed 31): the palette-with-transparency branch (`convert('RGBA')` → an invalid mode) had no
+    test. Writing this one found a real bug: a premultiplied 'La' image (preprocess takes PIL images of any mode)
+    raised ValueError 'conversion from La to L not supported'; to_rgb now converts it through 'LA'."""
+    import io
+    p = Image.new("P", (3, 1)); p.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255]); p.putdata([0, 1, 2])
+    b = io.BytesIO(); p.save(b, "PNG", transparency=1); pal = Image.open(b)
+    assert pal.mode == "P" and "transparency" in pal.info
+    assert np.asarray(to_rgb(pal)).tolist() == [[[255, 0, 0], [0, 0, 0], [0, 0, 255]]]   # index 1 is transparent
+    la = Image.new("La", (2, 1)); la.putpixel((0, 0), (100, 128)); la.putpixel((1, 0), (200, 255))
+    assert np.abs(np.asarray(to_rgb(la)).astype(int) - [[[100] * 3, [200] * 3]]).max() <= 1          # already × alpha
+    LA = Image.new("LA", (2, 1)); LA.putpixel((0, 0), (200, 0)); LA.putpixel((1, 0), (200, 255))
+    assert np.asarray(to_rgb(LA)).tolist() == [[[0] * 3, [200] * 3]]
+    pa = Image.new("PA", (1, 1)); pa.putpalette([10, 20, 30]); pa.putpixel((0, 0), (0, 255))
+    assert np.asarray(to_rgb(pa)).tolist() == [[[10, 20, 30]]]
+    grey_key = Image.new("L", (2, 1), 50); grey_key.putpixel((1, 0), 90); grey_key.info["transparency"] = 90
+    assert np.asarray(to_rgb(grey_key)).tolist() == [[[50] * 3, [0] * 3]]                  # a transparent colour key
+
+
+def test_bomb_png_is_a_valid_header_of_8_bit_grey(tmp_path):
+    "mutmut (imagefile, seed 31): the IHDR's bit depth 8 (→ 9, an invalid PNG refused for another reason) survived."
+    import io
+    with Image.open(io.BytesIO(imagefile.bomb_png(20, 30))) as im:
+        assert (im.mode, im.size) == ("L", (20, 30))
+    (tmp_path / "b.png").write_bytes(imagefile.bomb_png(100, 100))
+    with pytest.raises(BadImageError, match=r"b\.png: declares 100×100 = 10,000 pixels, more than max_pixels=5,000 \(a decompression bomb\?\)$"):
+        open_rgb(tmp_path / "b.png", max_pixels=5000)
+    (tmp_path / "big.png").write_bytes(imagefile.bomb_png())                         # Pillow's own limit refuses it first
+    with pytest.raises(BadImageError, match=r"big\.png: is a decompression bomb"): open_rgb(tmp_path / "big.png", max_pixels=10**12)
+
+
+def test_a_broken_link_is_listed_for_open_rgb_to_name(tmp_path):
+    "mutmut (imagefile, seed 31): a broken link's path (kept so that open_rgb names it) → 'None' survived."
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    files, left_out, _ = walk_images(tmp_path, tmp_path)
+    assert files == [str(tmp_path / "gone.png"), str(tmp_path / "ok.png")] and left_out == []
+
+
+# ---- make mutate (imagefile, unseen seed 47, sample 30) -----------------------------------------------------------
+def test_premultiplied_rgba_is_already_on_black():
+    "mutmut (imagefile, seed 47): 'RGBa' dropped from the alpha modes survived: Pillow's RGBa → RGB un-premultiplies (×2 here)."
+    im = Image.new("RGBa", (1, 1), (100, 50, 20, 128))
+    assert np.asarray(to_rgb(im)).tolist() == [[[100, 50, 20]]]
+
+
+def test_write_bad_images_makes_missing_parent_folders(tmp_path):
+    "mutmut (imagefile, seed 47): `mkdir(parents=True)` → `False` (a nested new folder) survived."
+    files = write_bad_images(tmp_path / "a" / "b")
+    assert all(p.parent == tmp_path / "a" / "b" and p.exists() for p in files.values())
