@@ -287,8 +287,8 @@ CPU_CHUNK = 32      # on the CPU the model takes a batch this many images at a t
 
 
 def _for_cpu(model: nn.Module) -> nn.Module:
-    """A copy of `model` with its 4-d weights in the channels-last layout, which oneDNN's CPU convolutions run about
-    twice as fast as the default layout (section 4); `model` itself is left as it is (safetensors saves contiguous
+    """A copy of `model` with its 4-d weights in the channels-last layout, which — fed `CPU_CHUNK` images at a time —
+    ran fastest of the layouts section 4 measures; `model` itself is left as it is (safetensors saves contiguous
     tensors only). int8 and TorchScript models, and models that can't be copied, are returned unchanged."""
     if isinstance(unwrap(model), Int8Model) or isinstance(model, torch.jit.ScriptModule): return model
     try: return copy.deepcopy(model).to(memory_format=torch.channels_last)
