@@ -183,7 +183,7 @@ def cmd_predict(args) -> int:
     if not paths: raise ValueError("no paths on stdin: list image files, one per line (or NUL-separated)")
     keep_freed_memory()                            # no page faults at every batch: a quarter less CPU time (chapter 17)
     model, prep = load_model(args.model, args.device)
-    files, notes = (early.files, early.notes) if early is not None else image_files(paths)
+    files, notes = (early.files, early.notes) if early is not None and early.files is not None else image_files(paths)
     ready = early.batches(prep, args.batch_size) if early is not None else ()     # () if it guessed the model's input wrong
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
                             progress=False if args.no_progress or sys.stdout.isatty() else None, early=ready)   # checks the arguments

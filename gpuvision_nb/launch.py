@@ -4,7 +4,7 @@
 
 # %% ../nbs/A5_launch.ipynb #76135578
 from __future__ import annotations
-import argparse, json, os, signal, sys
+import argparse, json, multiprocessing, os, signal, sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -23,7 +23,7 @@ def _input_of(meta) -> tuple[int, int] | None:
 
 
 def _json(path: Path):
-    "The JSON in file `path` (at most 64 MiB), or None."
+    "The JSON in file `path` (reading at most 64 MiB of it)."
     with open(path, "rb") as f: return json.loads(f.read(64 << 20))
 
 
@@ -59,29 +59,31 @@ def _ignore_sigint() -> None:
 
 class EarlyDecode:
     """The first batches of `files` (listed from `paths` with `image_files`, with its `notes`), being decoded to
-    `size`×`size` `in_channels`-channel pixels in batches of `batch_size` by a forked process (`pool`)."""
+    `size`×`size` `in_channels`-channel pixels in batches of `batch_size` by forked processes (`pool`). If `paths`
+    can't be listed, `files` is None and nothing starts: the command lists them again, and says what is wrong —
+    `paths` is kept, because it may have been read from stdin, which can't be read twice."""
     def __init__(self, paths: list[str], size: int, in_channels: int, batch_size: int, processes: int = 1):
         self.paths, self.size, self.in_channels, self.batch_size = paths, size, in_channels, batch_size
-        self.files, self.notes = image_files(paths)
+        self.files, self.notes, self.pool, self.futures, self.taken = None, [], None, [], 0
+        try: self.files, self.notes = image_files(paths)
+        except (OSError, ValueError): return
         per_batch = batch_size * size * size * in_channels
         n = min(len(self.files), max(1, EARLY_BYTES // per_batch) * batch_size)     # pixels made ahead: <= EARLY_BYTES
         chunks = [self.files[i:i + batch_size] for i in range(0, n, batch_size)]
-        import multiprocessing
         self.pool = ProcessPoolExecutor(processes, multiprocessing.get_context("fork"), initializer=_ignore_sigint)
         self.futures = [self.pool.submit(decode_pixels, c, size, in_channels) for c in chunks]
-        self.taken = 0
 
     def batches(self, prep, batch_size: int) -> list:
         """The futures of the early batches if they suit a model whose `Preprocess` is `prep`, run in batches of
-        `batch_size`; else [] (and the process stops)."""
+        `batch_size`; else [] (and the processes stop)."""
         if (prep.size, prep.in_channels, batch_size) != (self.size, self.in_channels, self.batch_size):
             self.close(); return []
         self.taken = len(self.futures)
         return self.futures
 
     def close(self) -> None:
-        "Stop the decoding process: batches not started are dropped; the one it is on (a fraction of a second) ends first."
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        "Stop the decoding: batches not started are dropped; the one being decoded (a fraction of a second) ends first."
+        if self.pool is not None: self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Quiet(argparse.ArgumentParser):
@@ -111,10 +113,9 @@ def start_early_decode(argv: list[str]) -> EarlyDecode | None:
     if args is None or args.workers < 1 or not 1 <= args.batch_size <= 65_536: return None
     shape = model_input(args.model)
     if shape is None or args.batch_size * shape[0] ** 2 * shape[1] > EARLY_BYTES: return None    # one batch too big
-    try:
-        paths = [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
-        return EarlyDecode(paths, *shape, args.batch_size, min(4, cores - 1)) if paths else None
-    except (OSError, ValueError): return None                     # a missing path, no images: the command says so
+    try: paths = [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
+    except OSError: return None
+    return EarlyDecode(paths, *shape, args.batch_size, min(4, cores - 1)) if paths else None
 
 
 # %% ../nbs/A5_launch.ipynb #0cc2838c

@@ -192,3 +192,15 @@ def test_an_early_decode_of_other_paths_is_not_used(models, gpuvision, capsys):
     assert cli.main(argv, Other()) == 1
     out = capsys.readouterr().out
     assert len(out.splitlines()) == 70 and "elsewhere" not in out
+
+
+@pytest.mark.parametrize("listed", ["a missing file", "an empty folder"])
+def test_paths_read_from_stdin_are_not_lost_when_the_head_start_cant_list_them(models, tmp_path, listed):
+    "stdin can be read once: the head start keeps what it read, and the command's own error names the bad path."
+    bad = tmp_path / ("missing.png" if listed == "a missing file" else "empty")
+    if listed == "an empty folder": bad.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "gpuvision_nb.launch", "predict", str(models["file"]), "-"], input=f"{bad}\n",
+                       capture_output=True, text=True, env=env, timeout=120)
+    want = f"{bad} does not exist" if listed == "a missing file" else f"{bad} holds no image files"
+    assert r.returncode == 2 and want in r.stderr and "no paths on stdin" not in r.stderr, r.stderr
