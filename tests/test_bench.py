@@ -518,3 +518,19 @@ def test_show_with_recorded_draws_bars_or_a_sweep_and_refuses_other_plots(capsys
         assert len(fig.axes) == 1 and "measures the CPU by design" in capsys.readouterr().out
         plt.close(fig)
     with pytest.raises(ValueError, match="plot must be 'bars' or 'sweep', got 'pie'"): show_with_recorded(c, "exp", plot="pie")
+
+
+# --- mutants of an unseen sample (tools/mutate.py bench --sample 30 --seed 61) ---
+
+def test_number_arg_says_integer_or_number():
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^expected an integer, got 'x'$"): bench.number_arg(1, 10, int)("x")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^expected a number, got 'x'$"): bench.number_arg(1, 10)("x")
+    assert bench.number_arg(1, 10, int)("3") == 3 and bench.number_arg(0.5, 10)("0.75") == 0.75
+
+
+def test_a_gpu_records_file_is_named_after_that_gpu(tmp_path, monkeypatch):
+    "record_path names a CUDA record after the device's own name (checked here without a GPU: device_name stubbed)."
+    monkeypatch.setattr(bench, "device_name", lambda d: f"NVIDIA H200 {d.index}" if d is not None else "none")
+    assert bench.record_path("bench", "cuda:1", tmp_path).name == "bench--nvidia-h200-1.json"
+    assert bench.record_path("bench", "cpu", tmp_path).name == "bench--cpu.json"

@@ -508,3 +508,52 @@ def test_shapes_loaders_make_images_of_the_asked_size(tmp_path, monkeypatch):
     tr, va, te, classes = shapes_loaders(batch_size=4, device="cpu", augment=False, n_per_class=10, size=16)
     assert len(classes) >= 2 and all(l.x.shape[1:] == (3, 16, 16) for l in (tr, va, te))
     assert next(iter(va))[0].shape[1:] == (3, 16, 16)
+
+
+# --- mutants of an unseen sample (tools/mutate.py train --sample 30 --seed 61) ---
+
+def test_resuming_on_other_data_is_refused_with_what_differs(tmp_path):
+    from gpuvision_nb.train import _check_same_data
+    ck = tmp_path / "epoch-0001"
+    _check_same_data({"images": 10, "hash": "a"}, {"images": 10, "hash": "a"}, False, ck)            # same: nothing said
+    with pytest.raises(ValueError, match=r"images: 10 → 12.*--force-resume"): _check_same_data({"images": 10}, {"images": 12}, False, ck)
+    _check_same_data({"images": 10, "hash": "a"}, {"images": 12, "hash": "b"}, True, ck)              # forced: allowed
+    with pytest.raises(ValueError, match=r"what the model depends on \(classes"):
+        _check_same_data({"classes": ["a", "b"]}, {"classes": ["a", "c"]}, True, ck)
+
+
+def test_fine_tuning_loads_the_source_model_on_the_cpu_first(tmp_path, monkeypatch):
+    "`--from FILE` reads the weights onto the CPU (the run places the model afterwards): a big GPU model can't fill the GPU twice."
+    import gpuvision_nb.deploy as deploy
+    from gpuvision_nb.data import MEAN, STD
+    from gpuvision_nb.models import SeedCNN
+    from gpuvision_nb.train import _source
+    f = deploy.save_model(SeedCNN(n_classes=2, widths=(4, 4, 4), hidden=8).eval(), tmp_path / "m.safetensors",
+                          deploy.Preprocess(32, MEAN, STD, classes=["a", "b"]))
+    seen, real = [], deploy.load_model
+    monkeypatch.setattr(deploy, "load_model", lambda p, device="auto", key=None: seen.append(device) or real(p, "cpu", key))
+    net, desc = _source(str(f))
+    assert seen == ["cpu"] and desc == {"classes": ["a", "b"], "size": 32, "in_channels": 3, "arch": "seed"}
+
+
+def test_the_optimizer_is_fused_only_on_cuda():
+    from gpuvision_nb.train import make_optimizer
+    model = nn.Linear(3, 2)
+    for name in ("sgd", "adamw"): assert not make_optimizer(model, name).defaults.get("fused"), name
+
+
+def test_misclassified_grid_size_and_an_empty_history_say_what_they_are():
+    from gpuvision_nb.train import plot_misclassified
+    imgs = torch.zeros(10, 3, 8, 8, dtype=torch.uint8)
+    fig = plot_misclassified(imgs, torch.zeros(10, dtype=torch.long), torch.ones(10, dtype=torch.long), ["a", "b"])
+    assert tuple(fig.get_size_inches()) == pytest.approx((1.6 * 8, 1.8 * 2))        # 8 columns, 2 rows
+    import matplotlib.pyplot as plt; plt.close(fig)
+    assert plot_misclassified(imgs, torch.zeros(10, dtype=torch.long), torch.zeros(10, dtype=torch.long), ["a", "b"]) is None
+    assert str(History()) == "(no epochs yet)"
+
+
+def test_a_damaged_previous_run_is_reported_with_the_reason(tmp_path):
+    from gpuvision_nb.train import previous_run
+    (tmp_path / "checkpoints").mkdir(); (tmp_path / "checkpoints" / "latest").write_text("../../etc")
+    got = previous_run(tmp_path)
+    assert set(got) == {"damaged"} and "latest" in got["damaged"] and "damaged" in got["damaged"]
