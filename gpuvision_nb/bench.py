@@ -29,12 +29,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table', 'html_table',
-           'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
-           'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
-           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
-           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
-           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep']
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
+           'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir',
+           'provenance', 'Record', 'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files',
+           'write_atomic', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
+           'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes',
+           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -638,3 +638,17 @@ def plot_sweep(timings: list[Timing], title: str = "", ax=None):
     ax.yaxis.set_major_formatter(EngFormatter(unit=f"{timings[0].unit}/s"))
     ax.legend(); ax.grid(alpha=.3, which="both")
     return ax
+
+# %% ../nbs/02_bench.ipynb #678d4d66
+QUICK_ENV = "GPUVISION_QUICK"
+
+
+def quick_run() -> bool:
+    "True when `$GPUVISION_QUICK` is 1: the test suite's quick pass over the notebooks."
+    return os.environ.get(QUICK_ENV, "").strip() == "1"
+
+
+def sized(full, quick):
+    """`full`, or `quick` in the test suite's quick pass (`quick_run()`): fewer epochs, images or repeats where a cell
+    needs the full size only for its numbers to mean something."""
+    return quick if quick_run() else full

@@ -4,8 +4,9 @@
 
 # %% ../nbs/03_data.ipynb #81a280db
 from __future__ import annotations
-import hashlib, inspect, io, json, math, os, secrets, shutil, tempfile, time, warnings, zlib
+import errno, hashlib, inspect, io, json, math, os, secrets, shutil, sys, tempfile, threading, time, warnings, zlib
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
@@ -16,6 +17,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset, Subset
 
+try: import fcntl                                    # POSIX: the operating system's file locks (`cache_lock`)
+except ImportError: fcntl = None
+
 from .bench import Timing, time_fn
 from .device import get_device
 
@@ -25,13 +29,13 @@ from .device import get_device
 # %% auto #0
 __all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
            'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape',
-           'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'cache_dir', 'shapes_root', 'uint8_transform',
-           'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts',
-           'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed', 'default_workers',
-           'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer',
-           'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData',
-           'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
-           'DatasetUnavailableError', 'cifar10']
+           'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'cache_dir', 'cache_lock', 'cache_fill',
+           'cached_folder', 'shapes_root', 'uint8_transform', 'CheckedImageFolder', 'load_folder', 'targets_of',
+           'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split', 'normalize_transform',
+           'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders', 'show_batch',
+           'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader', 'loader_benchmark',
+           'find_layout', 'to_channels', 'preprocess', 'FolderData', 'is_grey', 'folder_loaders', 'upscale_digits',
+           'make_digits', 'digits_root', 'dataset_root', 'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
@@ -210,6 +214,61 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache").expanduser() / "gpuvision"
 
 
+_IN_PROCESS = {}                                         # a threading.Lock per cache entry, for threads of one process
+os.register_at_fork(after_in_child=_IN_PROCESS.clear)    # a forked child starts with none held (it has no such threads)
+
+
+@contextmanager
+def cache_lock(entry: str | Path):
+    """Hold the lock of the cache entry `entry` (the file `<entry>.lock` beside it) for the `with` block, so that one
+    process at a time makes it: a second process that wants the same entry waits here (saying so on stderr), then
+    finds it made — one training or generation, not one per process; the holder removes the file when done. The
+    lock is the operating system's POSIX record lock (`fcntl.lockf`): it dies with its holder, even one killed, and,
+    unlike `flock`, is not inherited by the processes the holder forks (data-loader workers), which would otherwise
+    keep it after the holder let go.
+    Threads of one process take a `threading.Lock` first. Where there is no `fcntl` (Windows): that lock only."""
+    entry = Path(entry)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with _IN_PROCESS.setdefault(str(entry.resolve()), threading.Lock()):
+        if fcntl is None: yield; return
+        path, told = entry.parent / f"{entry.name}.lock", False
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EAGAIN): os.close(fd); raise
+                if not told: print(f"waiting for another process that is making {entry} ...", file=sys.stderr, flush=True)
+                told = True
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino: break    # not a file its last holder removed
+            except FileNotFoundError: pass
+            os.close(fd)
+        try: yield
+        finally:
+            path.unlink(missing_ok=True)               # while still holding it: a waiter then finds it gone and retries
+            os.close(fd)                               # closing the file releases the lock
+
+
+@contextmanager
+def cache_fill(entry: str | Path, is_made):
+    """`with cache_fill(entry, is_made) as missing:` — `missing` is True when the caller must make `entry` now (it
+    then holds `cache_lock(entry)` for the block), False when `is_made()` says it is there, checked again after
+    waiting for the lock: what a process that waited finds is the other's result."""
+    if is_made(): yield False; return
+    with cache_lock(entry): yield not is_made()
+
+
+def cached_folder(root: Path, make) -> Path:
+    "`root`, made first by `make(root)` if it is missing — by one process at a time (`cache_fill`)."
+    with cache_fill(root, root.is_dir) as missing:
+        if missing:
+            try: make(root)
+            except OSError:                  # made meanwhile by a process that could not lock (no fcntl): use theirs
+                if not root.is_dir(): raise
+    return root
+
+
 def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs) -> Path:
     """The folder of the shapes dataset made by `make_shapes(…, n_per_class, size, seed, **knobs)` in `cache_dir()`,
     generated on first use."""
@@ -217,11 +276,7 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
     args.apply_defaults()                    # the key covers every knob, defaults included
     key = json.dumps(dict(args.arguments, root=None, version=SHAPES_VERSION), sort_keys=True)
     root = cache_dir() / f"shapes-v{SHAPES_VERSION}-n{n_per_class}-s{size}-seed{seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-    if not root.is_dir():
-        try: make_shapes(root, n_per_class, size, seed, **knobs)
-        except OSError:                      # another process finished the same dataset first: use theirs
-            if not root.is_dir(): raise
-    return root
+    return cached_folder(root, lambda r: make_shapes(r, n_per_class, size, seed, **knobs))
 
 # %% ../nbs/03_data.ipynb #78f0d7cc
 from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXTENSIONS, UNREADABLE, BadImageError, DatasetError,
@@ -842,12 +897,7 @@ def make_digits(root: str | Path, size: int = 32) -> Path:
 def digits_root(size: int = 32) -> Path:
     "The folder of `make_digits(…, size)` in `cache_dir()`, written on first use."
     size = check_int(size, "size", "digits_root", 8, MAX_SIZE)
-    root = cache_dir() / f"digits-v{DIGITS_VERSION}-s{size}"
-    if not root.is_dir():
-        try: make_digits(root, size)
-        except OSError:                      # another process finished the same dataset first: use theirs
-            if not root.is_dir(): raise
-    return root
+    return cached_folder(cache_dir() / f"digits-v{DIGITS_VERSION}-s{size}", lambda r: make_digits(r, size))
 
 
 DATASETS = ("shapes", "digits")

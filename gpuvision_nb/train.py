@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .bench import Timing, check_number, text_table, time_fn, write_atomic
 from .checkpoint import (CheckpointError, all_finite, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
-from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, digits_root, folder_loaders, load_folder,
+from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
 from .device import device_name, get_device, set_seed
 from .models import SeedCNN, evaluating, get_model, model_config
@@ -414,18 +414,20 @@ def pretrained(name: str = "seed", device: str | torch.device = "auto", progress
     the package (`BUNDLED`, same recipe key), else trained now and cached."""
     if name not in RECIPES: raise ValueError(f"pretrained: name must be one of {list(RECIPES)}, got {name!r}")
     dev, d = get_device(device), _pretrained_dir(name)
+    bundled = bundled_dir(name)
+    with cache_fill(d, lambda: latest_checkpoint(d) is not None or latest_checkpoint(bundled) is not None) as missing:
+        if missing:                                # one process trains; another that asks meanwhile waits, then loads
+            recipe = dict(RECIPES[name]); bs = recipe.pop("batch_size")
+            train, val, _, _ = shapes_loaders(bs, dev)
+            set_seed(0)                            # before the weights are drawn: the same run as chapter 06's cell
+            model = get_model(name, 10)
+            history = fit(model, train, val, **recipe, device=dev, progress=progress)
+            save_pretrained(name, model, history)
+            return model, history
     model = get_model(name, 10)
-    for src in (d, bundled_dir(name)):
-        if latest_checkpoint(src) is None: continue
-        info = load_checkpoint(src, model, restore_rng=False, map_location=dev)   # hashes and structure checked
-        return model.to(dev), History(info["history"])
-    recipe = dict(RECIPES[name]); bs = recipe.pop("batch_size")
-    train, val, _, _ = shapes_loaders(bs, dev)
-    set_seed(0)                                    # before the weights are drawn: the same run as chapter 06's cell
-    model = get_model(name, 10)
-    history = fit(model, train, val, **recipe, device=dev, progress=progress)
-    save_pretrained(name, model, history)
-    return model, history
+    info = load_checkpoint(d if latest_checkpoint(d) is not None else bundled, model, restore_rng=False,
+                           map_location=dev)                                      # hashes and structure checked
+    return model.to(dev), History(info["history"])
 
 # %% ../nbs/06_train.ipynb #c4102559
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -495,11 +497,12 @@ def pretrained_digits(device: str | torch.device = "auto", progress: bool = Fals
                           in_channels=r["in_channels"], seed=r["seed"], device=dev)
     set_seed(r["seed"])                                          # before the weights are drawn
     model = get_model(r.pop("model"), len(data.classes), in_channels=r.pop("in_channels"), size=size)
-    if latest_checkpoint(d) is not None:
-        load_checkpoint(d, model, restore_rng=False, map_location=dev)
-        return model.to(dev), data
-    save_digits(model, fit(model, data.train, data.val, **r, device=dev, progress=progress), data)
-    return model, data
+    with cache_fill(d, lambda: latest_checkpoint(d) is not None) as missing:
+        if missing:                                              # trained once, by one process at a time
+            save_digits(model, fit(model, data.train, data.val, **r, device=dev, progress=progress), data)
+            return model, data
+    load_checkpoint(d, model, restore_rng=False, map_location=dev)
+    return model.to(dev), data
 
 # %% ../nbs/06_train.ipynb #d7e2a004
 MIN_UPDATES, MAX_EPOCHS = 375, 200     # the shapes recipe's 6 epochs × 63 batches ≈ 375 optimizer updates

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from .bench import Timing, check_output, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint
 from .data import (MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, _write_atomically,
-                               cache_dir, shape_mask, shape_rng, split)
+                               cache_dir, cache_fill, cached_folder, shape_mask, shape_rng, split)
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, flops_per_image
 from .train import History, fit, pretrained
@@ -151,11 +151,7 @@ def video_root(n_per_class: int = 300, frames: int = 16, size: int = 64, fps: in
     args.apply_defaults()
     key = json.dumps(dict(args.arguments, root=None, version=VIDEOS_VERSION, av=av.__version__), sort_keys=True)
     root = cache_dir() / f"videos-v{VIDEOS_VERSION}-n{n_per_class}-t{frames}-s{size}-seed{seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-    if not root.is_dir():
-        try: make_videos(root, n_per_class, frames, size, fps, seed, **knobs)
-        except OSError:                      # another process finished the same data set first: use theirs
-            if not root.is_dir(): raise
-    return root
+    return cached_folder(root, lambda r: make_videos(r, n_per_class, frames, size, fps, seed, **knobs))
 
 # %% ../nbs/12_video.ipynb #cc97c1d8
 def decode_until(path: str | Path, index: int) -> tuple[np.ndarray, int]:
@@ -498,12 +494,14 @@ def pretrained_video(arch: str = "framediff", device: str | torch.device = "auto
     dev = get_device(device)
     key = json.dumps({"arch": arch, "recipe": VIDEO_RECIPE, "videos": VIDEOS_VERSION, "format": 1}, sort_keys=True)
     d = cache_dir() / "pretrained" / f"video-{arch}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    if latest_checkpoint(d) is not None: return _load_saved(d, dev)
-    train, val = loaders if loaders else _recipe_loaders(VIDEO_RECIPE, dev)[:2]
-    model, history = train_video_model(arch, train, val, VIDEO_RECIPE, dev, progress)
-    spec = _recipe_spec(VIDEO_RECIPE)
-    save_video_model(d, model, spec, history)
-    return model, spec, history
+    with cache_fill(d, lambda: latest_checkpoint(d) is not None) as missing:
+        if missing:                                  # trained once, by one process at a time; the others then load it
+            train, val = loaders if loaders else _recipe_loaders(VIDEO_RECIPE, dev)[:2]
+            model, history = train_video_model(arch, train, val, VIDEO_RECIPE, dev, progress)
+            spec = _recipe_spec(VIDEO_RECIPE)
+            save_video_model(d, model, spec, history)
+            return model, spec, history
+    return _load_saved(d, dev)
 
 # %% ../nbs/12_video.ipynb #4d996132
 DECODE_WAYS = ("cpu", "nvdec", "cuvid")

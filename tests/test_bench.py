@@ -534,3 +534,14 @@ def test_a_gpu_records_file_is_named_after_that_gpu(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "device_name", lambda d: f"NVIDIA H200 {d.index}" if d is not None else "none")
     assert bench.record_path("bench", "cuda:1", tmp_path).name == "bench--nvidia-h200-1.json"
     assert bench.record_path("bench", "cpu", tmp_path).name == "bench--cpu.json"
+
+
+def test_sized_is_full_except_in_the_suites_quick_pass(monkeypatch):
+    from gpuvision_nb.bench import QUICK_ENV, quick_run, sized
+    assert QUICK_ENV == "GPUVISION_QUICK"
+    monkeypatch.delenv(QUICK_ENV, raising=False)
+    assert (quick_run(), sized(40, 2)) == (False, 40)
+    for v in ("1", " 1\n"):
+        monkeypatch.setenv(QUICK_ENV, v); assert (quick_run(), sized(40, 2)) == (True, 2)
+    for v in ("0", "", "true", "11"):
+        monkeypatch.setenv(QUICK_ENV, v); assert (quick_run(), sized(40, 2)) == (False, 40)

@@ -1208,3 +1208,82 @@ def test_loader_benchmark_counts_only_full_batches(monkeypatch):
     monkeypatch.setattr(data, "time_fn", lambda fn, label, items, **kw: data.Timing(label, "cpu", 1.0, 0.0, [1.0], items))
     out = data.loader_benchmark(_Pictures(20), device="cpu", n_images=20, workers=(0,), batch_size=8)
     assert [t.items for t in out] == [16, 16]
+
+
+# ---- one process at a time fills a cache entry ----------------------------------------------------------------------
+
+def _fill_after(entry: str, log: str, started: str) -> None:
+    "Child process: `cached_folder(entry)` whose `make` appends to `log`; `started` is touched just before it asks."
+    def make(r: Path):
+        with open(log, "a") as f: f.write("made\n")
+        r.mkdir()
+    Path(started).touch()
+    data.cached_folder(Path(entry), make)
+
+
+def test_a_second_process_waits_for_the_first_fill_then_uses_it(tmp_path, capfd):
+    "The parent holds the entry's lock (as a process making it would); a child asking meanwhile waits, says so, then finds it made."
+    import multiprocessing as mp, time
+    entry, log, started = tmp_path / "entry", tmp_path / "log", tmp_path / "started"
+    ctx = mp.get_context("fork")
+    with data.cache_lock(entry):
+        child = ctx.Process(target=_fill_after, args=(str(entry), str(log), str(started)))
+        child.start()
+        while not started.exists(): time.sleep(0.01)
+        child.join(0.3)
+        assert child.is_alive()                                   # blocked on the lock (it would have finished at once)
+        entry.mkdir()                                             # what the holder was making
+    child.join(30)
+    assert child.exitcode == 0 and not log.exists()               # it waited, then used ours: never made it again
+    assert f"waiting for another process that is making {entry}" in capfd.readouterr().err
+    assert not (tmp_path / "entry.lock").exists()                  # removed by its last holder
+
+
+def test_cache_fill_says_missing_only_to_the_process_that_must_make_it(tmp_path):
+    entry = tmp_path / "sub" / "e"
+    with data.cache_fill(entry, entry.is_dir) as missing:
+        assert missing and entry.parent.is_dir()                  # the lock's folder is made
+        entry.mkdir()
+    with data.cache_fill(entry, entry.is_dir) as missing: assert not missing
+    made = []
+    assert data.cached_folder(tmp_path / "f", lambda r: (made.append(r), r.mkdir())) == tmp_path / "f"
+    assert data.cached_folder(tmp_path / "f", lambda r: made.append(r)) == tmp_path / "f" and made == [tmp_path / "f"]
+
+
+def test_cached_folder_uses_a_folder_another_process_finished_but_reraises_a_real_failure(tmp_path):
+    def raced(r: Path):
+        r.mkdir(); raise FileExistsError(r)                       # another process (without a lock) renamed it in first
+    assert data.cached_folder(tmp_path / "r", raced) == tmp_path / "r"
+    def disk_full(r: Path): raise OSError(28, "No space left on device")
+    with pytest.raises(OSError, match="No space left"): data.cached_folder(tmp_path / "full", disk_full)
+
+
+def _try_lock(lock_file: str, q) -> None:
+    "Child process: whether a non-blocking lock of `lock_file` succeeds (what a second process asking would get)."
+    import fcntl, os
+    fd = os.open(lock_file, os.O_RDWR)
+    try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); q.put("free")
+    except OSError: q.put("held")
+    finally: os.close(fd)
+
+
+def _take(entry: str, q) -> None:
+    "Child process: take `cache_lock(entry)` and report what it said on stderr (a line if it had to wait)."
+    import contextlib, io
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        with data.cache_lock(Path(entry)): pass
+    q.put(err.getvalue())
+
+
+def test_a_process_forked_while_the_lock_is_held_does_not_keep_it(tmp_path):
+    "A holder's data-loader workers (forked, alive after it lets go) must not keep the entry locked (flock's pitfall)."
+    import multiprocessing as mp
+    ctx, entry = mp.get_context("fork"), tmp_path / "entry"
+    q, gate = ctx.Queue(), ctx.Event()
+    with data.cache_lock(entry):
+        worker = ctx.Process(target=gate.wait, args=(60,)); worker.start()     # forked while the lock is held
+        probe = ctx.Process(target=_try_lock, args=(str(tmp_path / "entry.lock"), q)); probe.start(); probe.join(30)
+        assert q.get(timeout=30) == "held"
+    probe = ctx.Process(target=_take, args=(str(entry), q)); probe.start(); probe.join(30)
+    try: assert worker.is_alive() and q.get(timeout=30) == ""                    # taken at once: no "waiting" line
+    finally: gate.set(); worker.join(30)
