@@ -215,7 +215,8 @@ def cache_dir() -> Path:
 
 
 _IN_PROCESS = {}                                         # a threading.Lock per cache entry, for threads of one process
-os.register_at_fork(after_in_child=_IN_PROCESS.clear)    # a forked child starts with none held (it has no such threads)
+if hasattr(os, "register_at_fork"):                      # POSIX: a forked child starts with none held (it has no such threads)
+    os.register_at_fork(after_in_child=_IN_PROCESS.clear)
 
 
 @contextmanager
