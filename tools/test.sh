@@ -41,23 +41,25 @@ for step in "${steps[@]}"; do
       # nbdev_clean nulls execution_count but keeps outputs, which nbval reads as "unrun cell with outputs";
       # so nbval runs on renumbered copies (outputs untouched) of the committed notebooks.
       python tools/nbcopy.py nbs "$scratch/nbs"
-      # The pretrained seed CNN that 00, 06, 08, 09, 10 and 14 load is trained first, once, on both cores (inside 00, on
-      # one thread beside another notebook, it would be by far the slowest cell).
-      t1=$SECONDS; python -c "from gpuvision_nb.train import pretrained; pretrained('seed')"
-      echo "pretrained('seed') in the cache: $((SECONDS - t1)) s"
-      # Then two notebooks at a time (pytest-xdist, a whole notebook per worker), each kernel on one thread (two 2-thread
-      # kernels on 2 cores would fight over them), longest first as measured on a 2-core box with an empty cache; 06
-      # trains the digits model that 08 and 09 load, so they come later (one that gets there first waits: `cache_lock`).
-      # Any other notebook follows. GPUVISION_QUICK=1: the few cells that use `sized` (chapter 02) run smaller.
-      order=(06_train 07_amp 13_distributed 12_video 17_deploy A5_launch 00_tour 08_prune 11_augment 14_robust 09_quantize
-             10_transfer 03_data 16_demo 02_bench 90_cli 04_models A1_supervisor)
+      # The pretrained seed CNN that 00, 06, 08, 09, 10 and 14 load is trained once, in the background, while the
+      # notebooks that don't need it run; a notebook that asks for it before it is done waits for it (`cache_lock`, 03).
+      # Two notebooks at a time (pytest-xdist, a whole notebook per worker), every process on one thread (2-thread
+      # processes on 2 cores would fight over them), each group longest first as measured on a 2-core box; 06 trains
+      # the digits model that 08 and 09 load, so they come after it. Any other notebook follows.
+      # GPUVISION_QUICK=1: the few cells that use `sized` (chapter 02) run smaller.
+      OMP_NUM_THREADS=1 python -c "from gpuvision_nb.train import pretrained; pretrained('seed')" > "$scratch/seed.log" 2>&1 &
+      seed=$!
+      order=(07_amp 13_distributed 12_video 17_deploy A5_launch 11_augment 03_data 16_demo 02_bench 90_cli 04_models
+             A1_supervisor 06_train 00_tour 08_prune 14_robust 09_quantize 10_transfer)
       paths=(); for n in "${order[@]}"; do [ -f "$scratch/nbs/$n.ipynb" ] && paths+=("$scratch/nbs/$n.ipynb"); done
       for p in "$scratch"/nbs/*.ipynb; do [[ " ${paths[*]} " == *" $p "* ]] || paths+=("$p"); done
       # chapter 16 commits the full `gpuvision demo` run but runs the quick one here (see that chapter). Cell timeout:
       # over 3x the slowest cell on the 2-core dev box, for a slower, busier CI box.
-      GPUVISION_QUICK=1 GPUVISION_DEMO_RUN=quick OMP_NUM_THREADS=1 python -m pytest -q -p no:cacheprovider --nbval-lax \
+      rc=0; GPUVISION_QUICK=1 GPUVISION_DEMO_RUN=quick OMP_NUM_THREADS=1 python -m pytest -q -p no:cacheprovider --nbval-lax \
         --nbval-current-env --nbval-cell-timeout=450 -n "$workers" --dist loadfile --no-loadscope-reorder --durations=10 \
-        -o "testpaths=" "${paths[@]}" ;;
+        -o "testpaths=" "${paths[@]}" || rc=$?
+      if ! wait "$seed"; then echo "FAIL: training the pretrained seed CNN failed:" >&2; cat "$scratch/seed.log" >&2; exit 1; fi
+      [ "$rc" -eq 0 ] || exit "$rc" ;;
     nbdev-test)
       banner "5. nbdev_test (skips cells flagged: $(grep -E '^tst_flags' settings.ini | cut -d= -f2))"
       nbdev_test --n_workers 1 --timing ;;
