@@ -1287,3 +1287,17 @@ def test_a_process_forked_while_the_lock_is_held_does_not_keep_it(tmp_path):
     probe = ctx.Process(target=_take, args=(str(entry), q)); probe.start(); probe.join(30)
     try: assert worker.is_alive() and q.get(timeout=30) == ""                    # taken at once: no "waiting" line
     finally: gate.set(); worker.join(30)
+
+
+def test_make_shapes_seed_is_a_32_bit_int_checked_before_any_work(tmp_path):
+    "mutmut (seed 71): the upper bound of make_shapes' seed survived."
+    with pytest.raises(ValueError, match=r"make_shapes: seed must be an int in \[0, 4294967295\], got 4294967296"):
+        make_shapes(tmp_path / "s", n_per_class=1, seed=2**32)
+    assert not (tmp_path / "s").exists()
+
+
+def test_normalizer_defaults_to_the_cpu():
+    "mutmut (seed 71): normalizer's default device survived."
+    scale, shift = data.normalizer((0.5,), (0.25,))
+    assert scale.device.type == shift.device.type == "cpu" and scale.shape == (1, 1, 1, 1)
+    assert torch.allclose(scale * 255 + shift, torch.tensor(2.0))      # (1 − 0.5) / 0.25
