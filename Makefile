@@ -13,6 +13,7 @@ STAMP := $(VENV)/.gpuvision-installed
 install: $(STAMP)
 
 $(STAMP): setup.py settings.ini
+	@test -x $(BIN)/python || $(PYTHON) tools/need_space.py $(VENV) 7
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_PINS)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import datetime, html, json, math, os, platform, re, statistics, sys, tempfile, time
+import atexit, datetime, html, json, math, os, platform, re, shutil, statistics, sys, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,10 +31,11 @@ def __getattr__(name: str):
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
            'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir',
-           'provenance', 'Record', 'ensure_writable', 'record_path', 'default_mode', 'fsync_path', 'write_files',
-           'write_atomic', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
-           'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes',
-           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
+           'provenance', 'Record', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
+           'write_files', 'write_atomic', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record',
+           'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded',
+           'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run',
+           'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -338,6 +339,19 @@ def record_path(experiment: str, device: str | torch.device, folder: str | Path 
     dev = torch.device(device)
     name = _slug(device_name(dev)) if dev.type == "cuda" else "cpu"
     return Path(folder if folder is not None else results_dir()) / f"{experiment}--{name}.json"
+
+# %% ../nbs/02_bench.ipynb #388d39c3
+def _remove_if_owner(folder: Path, owner: int) -> None:
+    "Remove `folder` and everything in it if this is process `owner` (an `atexit` hook a forked child also inherits)."
+    if os.getpid() == owner: shutil.rmtree(folder, ignore_errors=True)
+
+
+def scratch_dir(prefix: str = "gpuvision-") -> Path:
+    """A new empty folder, readable by this user only, under the system's temporary folder (`$TMPDIR`), named
+    `<prefix><random>`; it and everything in it are removed when this Python process exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(_remove_if_owner, folder, os.getpid())
+    return folder
 
 # %% ../nbs/02_bench.ipynb #7b1f0c2e
 def default_mode(folder: bool = False) -> int:

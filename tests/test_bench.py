@@ -545,3 +545,22 @@ def test_sized_is_full_except_in_the_suites_quick_pass(monkeypatch):
         monkeypatch.setenv(QUICK_ENV, v); assert (quick_run(), sized(40, 2)) == (True, 2)
     for v in ("0", "", "true", "11"):
         monkeypatch.setenv(QUICK_ENV, v); assert (quick_run(), sized(40, 2)) == (False, 40)
+
+
+def test_scratch_dir_is_removed_by_the_process_that_made_it_only(tmp_path):
+    "A scratch folder outlives a forked child that exits normally, and not the process that made it (even on an error)."
+    import subprocess, textwrap
+    child = textwrap.dedent("""
+        import os, sys
+        from gpuvision_nb.bench import scratch_dir
+        d = scratch_dir("t-"); (d / "f").write_text("x")
+        pid = os.fork()
+        if pid == 0: sys.exit(0)
+        os.waitpid(pid, 0)
+        print(d, (d / "f").exists(), flush=True)
+        raise SystemExit("an uncaught error")""")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env)
+    folder, kept = out.stdout.split()
+    assert out.returncode == 1 and kept == "True" and folder.startswith(str(tmp_path) + os.sep)
+    assert list(tmp_path.iterdir()) == []

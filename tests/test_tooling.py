@@ -49,6 +49,21 @@ def test_no_notebook_code_uses_a_relative_import():
     assert not bad, "relative imports in notebooks:\n" + "\n".join(bad)
 
 
+def test_no_notebook_or_test_leaves_a_temporary_folder_behind():
+    """`tempfile.mkdtemp()` makes a folder nothing removes: a chapter run a few dozen times (the suite runs every one on
+    each change) filled a CI machine's disk. Examples use `bench.scratch_dir` (removed when the process exits),
+    `TemporaryDirectory` or pytest's `tmp_path`; `mkdtemp(dir=...)` inside one of those is fine."""
+    import re
+    call = re.compile(r"\bmkdtemp\((?![^)]*\bdir=)")
+    sources = [(p.name, i, "".join(c["source"])) for p in sorted((ROOT / "nbs").glob("*.ipynb"))
+               for i, c in enumerate(json.loads(p.read_text())["cells"])
+               if c["cell_type"] == "code" and not "".join(c["source"]).startswith("#| export")]
+    sources += [(p.name, 0, p.read_text()) for p in sorted((ROOT / "tests").glob("*.py")) if p.name != "test_tooling.py"]
+    bad = [f"{name} cell {i}: {line.strip()}" for name, i, src in sources for line in src.splitlines()
+           if call.search(line) and "real(" not in line]
+    assert not bad, "temporary folders nothing removes:\n" + "\n".join(bad)
+
+
 def test_render_drops_hidden_cells_directives_and_widgets(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -136,3 +151,15 @@ def test_chapters_pass_the_gpu_lint():
     lint = _load("gpu_lint")
     found = [f for p in sorted((ROOT / "nbs").glob("*.ipynb")) for f in lint.lint_notebook(p)]
     assert not found, "\n".join(found)
+
+
+def test_need_space_stops_early_naming_the_path_and_the_way_out(tmp_path, capsys):
+    need = _load("need_space")
+    where = tmp_path / "not" / "yet" / "venv"                       # not made yet: its nearest parent is measured
+    free = need.free_gib(where)
+    assert free == need.free_gib(tmp_path) > 0
+    assert need.main([str(where), "0"]) == 0 and capsys.readouterr().err == ""
+    assert need.main([str(where), str(free * 4 + 1)]) == 1
+    err = capsys.readouterr().err
+    assert str(where) in err and f"{free * 4 + 1:g} GiB needed" in err and "VENV=" in err
+    assert need.main([]) == 2

@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(export-check docs-check unit nbval)
 
 # Notebooks record what they measure; during tests those records go to a scratch folder, not into nbs/results/.
+# Every temporary file of the run (tests' tmp_path, notebooks' scratch folders, torchrun's and Chromium's own) goes
+# under it too ($TMPDIR), and all of it is removed at the end, whatever happens: a CI machine's disk once filled up.
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
-export GPUVISION_RESULTS="$scratch/results" MPLBACKEND=Agg PYTHONHASHSEED=0
+mkdir "$scratch/tmp"
+export GPUVISION_RESULTS="$scratch/results" MPLBACKEND=Agg PYTHONHASHSEED=0 TMPDIR="$scratch/tmp"
 # unit tests and notebooks run two at a time (pytest-xdist); GPUVISION_TEST_WORKERS=1 runs them one by one
 workers=${GPUVISION_TEST_WORKERS:-2}
 
