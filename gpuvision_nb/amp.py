@@ -315,14 +315,18 @@ def train_configs(device: str | torch.device = "auto", quick: bool = False) -> l
     return [{**k, "batch_size": b} for b in ([32] if quick else [64, 256]) for k in knobs] + one_sample
 
 
-def bench_train(device: str | torch.device = "auto", quick: bool = False, model_name: str = "seed") -> list[Timing]:
+def bench_train(device: str | torch.device = "auto", quick: bool = False, model_name: str = "seed",
+                batch_size: int | None = None) -> list[Timing]:
     """Training-step throughput of `model_name` for every configuration of `train_configs` on `device`, and — when
-    `device` is a GPU — on this machine's CPU too (the full CPU set, compile excluded). Returns the `Timing`s."""
+    `device` is a GPU — on this machine's CPU too (the full CPU set, compile excluded). `batch_size`, if given,
+    replaces every configuration's batch size but the one-sample loop's. Returns the `Timing`s."""
+    if batch_size is not None: batch_size = check_batch_size(batch_size, "bench_train")
     out = []
     for dev in sweep_devices(device):
         gpu = dev.type != "cpu"
         cpu_beside_gpu = not gpu and get_device(device).type != "cpu"
         configs = [c for c in train_configs(dev) if not c.get("compile")] if cpu_beside_gpu else train_configs(dev, quick)
+        if batch_size is not None: configs = [c if c.get("sync") else {**c, "batch_size": batch_size} for c in configs]
         timing = dict(steps=5, min_run_time=0.5) if gpu else dict(steps=2 if quick else 3, warmup=1, min_run_time=0.05)
         out += [train_throughput(model_name, dev, **{**timing, **c}) for c in configs]
     return out

@@ -382,3 +382,16 @@ def test_profile_epoch_writes_a_chrome_trace_and_the_top_operators_on_cpu(tmp_pa
     assert p["memory_snapshot"] is None and p["steps"] == 2 and 0 < len(p["top"]) <= 5
     assert p["wall_per_step"] > 0 and p["busy_per_step"] > 0
     with pytest.raises(ValueError, match="max_batches must be"): profile_epoch(net, [], "cpu", tmp_path, max_batches=0)
+
+
+def test_bench_train_batch_size_replaces_every_batch_but_the_one_sample_loop(monkeypatch):
+    seen = []
+    monkeypatch.setattr(amp, "train_throughput", lambda name, dev, **kw: seen.append(kw) or Timing("x", str(dev), 1.0, 0, [1.0], 1, "img"))
+    amp.bench_train("cpu", quick=True, batch_size=8)
+    configs = amp.train_configs("cpu", quick=True)
+    assert len(seen) == len(configs) and [kw["batch_size"] for kw in seen] == [1 if c.get("sync") else 8 for c in configs]
+    assert [{k: v for k, v in kw.items() if k not in ("batch_size", "steps", "warmup", "min_run_time")} for kw in seen] == \
+           [{k: v for k, v in c.items() if k != "batch_size"} for c in configs]              # every other knob as it was
+    seen.clear(); amp.bench_train("cpu", quick=True)
+    assert [kw["batch_size"] for kw in seen] == [c["batch_size"] for c in configs]
+    with pytest.raises(ValueError, match="bench_train"): amp.bench_train("cpu", batch_size=0)

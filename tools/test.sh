@@ -59,7 +59,7 @@ for step in "${steps[@]}"; do
       # chapter 16 commits the full `gpuvision demo` run but runs the quick one here (see that chapter). Cell timeout:
       # over 3x the slowest cell on the 2-core dev box, for a slower, busier CI box.
       rc=0; GPUVISION_QUICK=1 GPUVISION_DEMO_RUN=quick OMP_NUM_THREADS=1 python -m pytest -q -p no:cacheprovider --nbval-lax \
-        --nbval-current-env --nbval-cell-timeout=450 -n "$workers" --dist loadfile --no-loadscope-reorder --durations=10 \
+        --nbval-current-env --nbval-cell-timeout=450 -n "$workers" --dist loadfile --no-loadscope-reorder --durations=25 \
         -o "testpaths=" "${paths[@]}" || rc=$?
       if ! wait "$seed"; then echo "FAIL: training the pretrained seed CNN failed:" >&2; cat "$scratch/seed.log" >&2; exit 1; fi
       [ "$rc" -eq 0 ] || exit "$rc" ;;
