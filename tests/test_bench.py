@@ -564,3 +564,13 @@ def test_scratch_dir_is_removed_by_the_process_that_made_it_only(tmp_path):
     folder, kept = out.stdout.split()
     assert out.returncode == 1 and kept == "True" and folder.startswith(str(tmp_path) + os.sep)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scratch_dir_default_name_and_owner(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    d = bench.scratch_dir()
+    assert d.parent == tmp_path and d.name.startswith("gpuvision-") and d.is_dir() and list(d.iterdir()) == []
+    bench._remove_if_owner(d, os.getpid() + 1)          # another process's hook: leaves it
+    assert d.is_dir()
+    bench._remove_if_owner(d, os.getpid())
+    assert not d.exists()
