@@ -25,10 +25,10 @@ __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'DIGITS_RECIPE', 'MIN_U
            'CHOICES', 'FIXED', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision', 'autocast', 'tf32',
            'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
            'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop',
-           'shapes_loaders', 'save_pretrained', 'bundled_dir', 'pretrained', 'confusion_matrix', 'plot_confusion',
-           'raw_step_timing', 'save_digits', 'pretrained_digits', 'default_epochs', 'check_settings', 'run_settings',
-           'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run', 'class_weights',
-           'KeepBest', 'run_training']
+           'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir', 'pretrained', 'confusion_matrix',
+           'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits', 'default_epochs', 'check_settings',
+           'run_settings', 'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run',
+           'class_weights', 'KeepBest', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -404,9 +404,14 @@ def save_pretrained(name: str, model: nn.Module, history: list) -> Path:
 BUNDLED = ("resnet",)      # pretrained models shipped inside the package (small ones only)
 
 
+def shipped_copy(folder: str | Path) -> Path:
+    "Where the package ships a copy of the cache folder `folder` (a pretrained model): `gpuvision_nb/pretrained/<its name>`."
+    return Path(str(importlib.resources.files("gpuvision_nb"))) / "pretrained" / Path(folder).name
+
+
 def bundled_dir(name: str) -> Path:
-    "Where the package ships `pretrained(name)`: `gpuvision_nb/pretrained/<the cache folder's name>`."
-    return Path(str(importlib.resources.files("gpuvision_nb"))) / "pretrained" / _pretrained_dir(name).name
+    "Where the package ships `pretrained(name)` (see `BUNDLED`)."
+    return shipped_copy(_pretrained_dir(name))
 
 
 def pretrained(name: str = "seed", device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, History]:

@@ -25,15 +25,15 @@ from .data import (MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _covera
                                cache_dir, cache_fill, cached_folder, shape_mask, shape_rng, split)
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, flops_per_image
-from .train import History, fit, pretrained
+from .train import History, fit, pretrained, shipped_copy
 
 # %% auto #0
 __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS',
            'BT601', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
            'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors', 'ClipLoader', 'PerFrame',
            'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
-           'train_video_model', 'pretrained_video', 'decode_frames', 'nvdec_status', 'yuv420_to_rgb',
-           'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
+           'train_video_model', 'pretrained_video_dir', 'pretrained_video', 'decode_frames', 'nvdec_status',
+           'yuv420_to_rgb', 'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
 
 # %% ../nbs/12_video.ipynb #fa59faea
 from .videofile import (BAD_VIDEO_CASES, MAX_VIDEO_PIXELS, VIDEO_EXTENSIONS, BadVideoError, VideoInfo, VideoWriter, _bad,
@@ -486,22 +486,28 @@ def train_video_model(arch: str, train, val=None, recipe: dict = VIDEO_RECIPE, d
     return model, history
 
 
+def pretrained_video_dir(arch: str) -> Path:
+    "The cache folder of `pretrained_video(arch)`, named by a hash of everything its training depends on."
+    key = json.dumps({"arch": arch, "recipe": VIDEO_RECIPE, "videos": VIDEOS_VERSION, "format": 1}, sort_keys=True)
+    return cache_dir() / "pretrained" / f"video-{arch}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
 def pretrained_video(arch: str = "framediff", device: str | torch.device = "auto", progress: bool = False,
                      loaders: tuple | None = None) -> tuple[PerFrame, FrameSpec, History]:
-    """`video_model(arch)` trained with `VIDEO_RECIPE` on the turning-shapes clips — from the cache, or trained now
-    (on `loaders` = (train, val) if given, else the recipe's data) and cached. Returns (model, its FrameSpec, history)."""
+    """`video_model(arch)` trained with `VIDEO_RECIPE` on the turning-shapes clips — from the cache, else the copy
+    shipped with the package (`shipped_copy`, same key), else trained now (on `loaders` = (train, val) if given, else
+    the recipe's data) and cached. Returns (model, its FrameSpec, history)."""
     if arch not in VIDEO_ARCHS: raise ValueError(f"pretrained_video: arch must be one of {list(VIDEO_ARCHS)}, got {arch!r}")
-    dev = get_device(device)
-    key = json.dumps({"arch": arch, "recipe": VIDEO_RECIPE, "videos": VIDEOS_VERSION, "format": 1}, sort_keys=True)
-    d = cache_dir() / "pretrained" / f"video-{arch}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    with cache_fill(d, lambda: latest_checkpoint(d) is not None) as missing:
+    dev, d = get_device(device), pretrained_video_dir(arch)
+    shipped = shipped_copy(d)
+    with cache_fill(d, lambda: latest_checkpoint(d) is not None or latest_checkpoint(shipped) is not None) as missing:
         if missing:                                  # trained once, by one process at a time; the others then load it
             train, val = loaders if loaders else _recipe_loaders(VIDEO_RECIPE, dev)[:2]
             model, history = train_video_model(arch, train, val, VIDEO_RECIPE, dev, progress)
             spec = _recipe_spec(VIDEO_RECIPE)
             save_video_model(d, model, spec, history)
             return model, spec, history
-    return _load_saved(d, dev)
+    return _load_saved(d if latest_checkpoint(d) is not None else shipped, dev)
 
 # %% ../nbs/12_video.ipynb #4d996132
 DECODE_WAYS = ("cpu", "nvdec", "cuvid")

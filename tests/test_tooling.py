@@ -163,3 +163,35 @@ def test_need_space_stops_early_naming_the_path_and_the_way_out(tmp_path, capsys
     err = capsys.readouterr().err
     assert str(where) in err and f"{free * 4 + 1:g} GiB needed" in err and "VENV=" in err
     assert need.main([]) == 2
+
+
+def test_others_busy_subtracts_the_notebooks_own_processes():
+    ex = _load("execute")
+    assert abs(ex.OthersBusy.others_between((10.0, 4.0), (11.5, 4.9)) - 0.6) < 1e-9   # machine 1.5 s, the tree 0.9 s
+    assert ex.OthersBusy.others_between((10.0, 4.0), (10.5, 4.5)) == 0.0           # all of it the notebook's
+    assert ex.OthersBusy.others_between((10.0, 4.0), (10.2, 4.8)) == 0.0           # a reaped child's late time: not negative
+
+
+def test_others_busy_sees_a_process_outside_the_notebooks_tree():
+    "A busy loop that is not a descendant (the shell that started it exits) counts; its CPU time adds to `others`."
+    import subprocess, time
+    ex = _load("execute")
+    loop = f"{sys.executable} -c 'import time\nt = time.time()\nwhile time.time() - t < 4: pass'"
+    pid = int(subprocess.run(["sh", "-c", f"{loop} >/dev/null 2>&1 & echo $!"], capture_output=True, text=True).stdout)
+    try:
+        with ex.OthersBusy(interval=0.1) as load: time.sleep(1.5)
+    finally:
+        subprocess.run(["kill", str(pid)], capture_output=True)
+    assert load.others > 0.5 * 1.5, load.others                  # the loop held at least half a core throughout
+    assert 0 < load.share <= 1
+
+
+def test_every_notebook_was_executed_on_a_quiet_machine():
+    """Committed outputs hold timings, and a busy machine skews them all (stored runs once showed a transfer epoch 12x
+    slower than the same model's, and bf16 0.06x fp32 on a CPU with bf16 units): tools/execute.py records how much of
+    the CPU other processes used while a notebook ran, and none may exceed its BUSY."""
+    ex = _load("execute")
+    for p in sorted((ROOT / "nbs").glob("*.ipynb")):
+        run = json.loads(p.read_text(encoding="utf-8"))["metadata"].get("gpuvision", {}).get("run", {})
+        assert "others_busy" in run, f"{p.name}: executed without the machine's load measured: run tools/execute.py on it"
+        assert run["others_busy"] <= ex.BUSY, f"{p.name}: executed while other processes used {run['others_busy']:.0%} of the CPU"

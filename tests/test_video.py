@@ -239,3 +239,30 @@ def test_an_existing_out_is_replaced_only_when_complete(tmp_path):
     res = classify_video(model, src, spec, "cpu", batch_size=8, out=out)
     assert res.out == out and load_video(out)[0].shape[0] == 20 and sorted(tmp_path.iterdir()) == [src, out]
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)                       # not the temporary file's private mode
+
+
+@pytest.mark.parametrize("arch", ["perframe", "framediff"])
+def test_pretrained_clip_models_are_shipped_and_load_without_training(arch, tmp_path, monkeypatch):
+    "Both clip models ship in gpuvision_nb/pretrained/ under today's recipe key and load from an empty cache, untrained."
+    import gpuvision_nb.video as V
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    monkeypatch.setattr(V, "train_video_model", lambda *a, **k: pytest.fail(f"pretrained_video({arch!r}) trained instead of loading the shipped copy"))
+    shipped = V.shipped_copy(V.pretrained_video_dir(arch))
+    assert shipped.parent.name == "pretrained" and shipped.name.startswith(f"video-{arch}-")
+    assert V.latest_checkpoint(shipped) is not None, "stale: run tools/bundle_pretrained.py"
+    model, spec, hist = V.pretrained_video(arch, device="cpu")
+    assert type(model) is V.VIDEO_ARCHS[arch] and len(hist) == V.VIDEO_RECIPE["epochs"]
+    assert spec.clip_frames == V.VIDEO_RECIPE["frames"] // V.VIDEO_RECIPE["stride"] and spec.classes == list(VIDEO_CLASSES)
+    assert not (tmp_path / "pretrained").exists()          # read in place: nothing copied into the cache
+    if arch == "framediff": assert hist.final["val_acc"] > 0.9    # the model that sees motion learned the task
+
+
+def test_a_cached_clip_model_wins_over_the_shipped_copy(tmp_path, monkeypatch):
+    "A model in the cache (e.g. trained by the user under the same key) is the one loaded."
+    import gpuvision_nb.video as V
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    d = V.pretrained_video_dir("perframe")
+    mine = video_model("perframe", 2, V.VIDEO_RECIPE["widths"], V.VIDEO_RECIPE["hidden"])
+    save_video_model(d, mine, V._recipe_spec(V.VIDEO_RECIPE), history=[])
+    model, _, hist = V.pretrained_video("perframe", device="cpu")
+    assert len(hist) == 0 and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), mine.state_dict().values()))
