@@ -140,3 +140,106 @@ def test_loader_images_strips_only_a_crop_border(augment, border):
     x, y = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8), torch.arange(6)
     gl = GPULoader(x, y, 3, augment=augment, device="cpu")
     assert gl.x.shape[-1] == 8 + 2 * border and torch.equal(loader_images(gl), x)
+
+
+def test_gain_reports_each_run_and_trains_with_the_stated_recipe(monkeypatch):
+    "augmentation_gain's rows (train acc from fit's history, val acc, seconds) and the optimizer settings it passes to fit."
+    import gpuvision_nb.augment as A
+    from gpuvision_nb.train import History
+    seen = []
+    def fake_fit(model, train, val, epochs, lr, **kw):
+        seen.append(dict(kw, epochs=epochs, lr=lr, padding=getattr(train, "loader", train).padding,
+                         batch_size=getattr(train, "loader", train).batch_size))
+        return History([{"epoch": 1, "train_acc": 0.25, "seconds": 0.5}])
+    monkeypatch.setattr(A, "fit", fake_fit)
+    imgs = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    loader = GPULoader(imgs, torch.arange(12) % 3, 4, augment=False, device="cpu")
+    gain = augmentation_gain(lambda: SmallResNet(3, widths=(4, 4, 4)), imgs, torch.arange(12) % 3, loader, {"none": None}, device="cpu")
+    row = gain["none"]
+    assert row["train_acc"] == 0.25 and 0 <= row["val_acc"] <= 1 and row["seconds"] == 0.5
+    assert seen[0]["opt"] == "adamw" and seen[0]["weight_decay"] == 1e-4 and seen[0]["epochs"] == 20 and seen[0]["lr"] == 3e-3
+    assert seen[0]["seed"] == 0 and seen[0]["progress"] is False and seen[0]["batch_size"] == 32
+    augmentation_gain(lambda: SmallResNet(3, widths=(4, 4, 4)), imgs, torch.arange(12) % 3, loader,
+                      {"none": None, "cf": "crop-flip", "ba": BatchAugment()}, device="cpu", seed=5, precision="fp32")
+    assert [r["precision"] for r in seen[1:]] == ["fp32"] * 3   # fit's own settings pass through
+    assert [r["seed"] for r in seen[1:]] == [5, 5, 5]     # every run of the comparison starts from the same seed
+    assert seen[0]["padding"] == seen[1]["padding"] == 0 and seen[2]["padding"] > 0 and seen[3]["padding"] > 0   # None: no crop
+
+
+def test_crop_scale_above_one_is_refused(x):
+    with pytest.raises(ValueError, match="crop_flip: scale must satisfy"): crop_flip(x, scale=(0.5, 1.5))
+    with pytest.raises(ValueError, match="crop_flip: flip must be a number"): crop_flip(x, flip=2)
+    with pytest.raises(ValueError, match="scale must satisfy"): BatchAugment(scale=(0.5, 1.5))
+
+
+def test_jitter_names_the_bad_argument_and_defaults_to_0_4(x):
+    for k in ("brightness", "contrast", "saturation"):
+        with pytest.raises(ValueError, match=f"jitter: {k} must be a number in"): jitter(x, **{k: 2})
+    g = lambda: torch.Generator().manual_seed(7)
+    assert torch.equal(jitter(x, generator=g()), jitter(x, 0.4, 0.4, 0.4, generator=g()))
+
+
+def test_jitter_factors_span_both_sides_of_one(x):
+    "Brightness alone on mid-grey images: each image is scaled by its own factor from [1 - s, 1 + s], below 1 and above."
+    grey = torch.full((512, 3, 4, 4), 0.5)
+    f = jitter(grey, 0.4, 0, 0, generator=torch.Generator().manual_seed(0))[:, 0, 0, 0] / 0.5
+    assert 0.6 - 1e-6 <= f.min() < 0.7 and 1.3 < f.max() <= 1.4 + 1e-6
+
+
+def test_each_device_gets_its_own_generator():
+    aug = BatchAugment(seed=0)
+    g = aug.generator(torch.device("cpu"))
+    assert g.device.type == "cpu" and aug.generator(torch.device("cpu")) is g
+    if torch.cuda.is_available(): assert aug.generator(torch.device("cuda")).device.type == "cuda"
+    else:
+        with pytest.raises(Exception): aug.generator(torch.device("cuda"))   # CUDA's own (unavailable), never the CPU's
+
+
+@pytest.mark.parametrize("axis", [2, 3])
+def test_crop_centres_cover_the_image_and_stay_inside(axis):
+    "Small square crops of a ramp image (value = position along `axis`): their centres land all over, never outside."
+    ramp = torch.linspace(0, 1, 32).view(*[32 if d == axis else 1 for d in range(4)]).expand(256, 3, 32, 32).contiguous()
+    out = crop_flip(ramp, scale=(0.09, 0.09), ratio=(1, 1), flip=0, generator=torch.Generator().manual_seed(0))
+    centre = out.mean((1, 2, 3))                          # ≈ where along the axis each crop sits, 0..1
+    assert centre.min() < 0.3 and centre.max() > 0.7      # near both edges
+    assert centre.min() > 0.15 - 0.03 and centre.max() < 0.85 + 0.03   # a box 0.3 wide has its centre in [0.15, 0.85]
+
+
+def test_a_call_draws_from_the_generator_of_the_batchs_device(x):
+    aug = BatchAugment(seed=0)
+    aug.generator(torch.device("cpu")).manual_seed(123)   # reseed the CPU generator it holds
+    assert torch.equal(aug(x), BatchAugment(seed=123)(x))
+
+
+def test_to_v2_carries_every_knob():
+    p = BatchAugment(scale=(0.6, 0.9), ratio=(0.5, 2), flip=0.3, brightness=0.2, contrast=0.1, saturation=0.3).to_v2(24)
+    crop, flip, jit = p.transforms
+    assert tuple(crop.size) == (24, 24) and crop.scale == (0.6, 0.9) and crop.ratio == (0.5, 2) and flip.p == 0.3
+    assert [pytest.approx(v) for v in (jit.brightness, jit.contrast, jit.saturation)] == [(0.8, 1.2), (0.9, 1.1), (0.7, 1.3)]
+
+
+def test_throughput_defaults_and_params():
+    ts = augment_throughput(batch_size=4, size=16, min_run_time=1e-3)      # device "auto": the CPU here, or the GPU too
+    assert ts[0].device == "cpu" and all(t.params == {"batch": 4, "size": 16} for t in ts)
+
+
+def test_jitter_is_torchvisions_three_adjustments_per_image_with_its_own_factors(x):
+    "Brightness, then contrast, then saturation, each factor drawn (in that order) from [1 - s, 1 + s] per image."
+    strengths = (0.4, 0.3, 0.5)
+    out = jitter(x, *strengths, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    fb, fc, fs = ((1 - s) + ((1 + s) - (1 - s)) * torch.rand(len(x), generator=g) for s in strengths)
+    ref = torch.stack([TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(img, b), c), s)
+                       for img, b, c, s in zip(x, fb.tolist(), fc.tolist(), fs.tolist())])
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)    # 1e-4: torchvision's grey mean sums in another order
+    assert (fb < 1).any() and (fb > 1).any() and (fc < 1).any() and (fs > 1).any()
+
+
+def test_errors_name_the_function_and_the_argument(x):
+    with pytest.raises(ValueError, match="crop_flip: ratio must satisfy"): crop_flip(x, ratio=(2, 1))
+    with pytest.raises(ValueError, match="crop_flip: ratio must satisfy 0.01 <= min <= max <= 100.0"): crop_flip(x, ratio=(1, 100.5))
+    with pytest.raises(ValueError, match="BatchAugment: ratio must satisfy"): BatchAugment(ratio=(1, 100.5))
+    with pytest.raises(TypeError, match="crop_flip expects float images"): crop_flip((x * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="BatchAugment: scale must satisfy"): BatchAugment(scale=(0.9, 0.1))
+    with pytest.raises(ValueError, match="BatchAugment: saturation must be"): BatchAugment(saturation=3)
+    with pytest.raises(TypeError, match="BatchAugment expects float images"): BatchAugment()((x * 255).to(torch.uint8))

@@ -177,7 +177,7 @@ def test_weights_from_local_file_and_hub_cache(offline):
 
 def test_weights_bad_files(offline):
     junk = offline / "junk.pth"; junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="can't be read as the weights"): load_zoo_weights("resnet18", junk)
+    with pytest.raises(ValueError, match=r"can't be read as the weights of 'resnet18' \(UnpicklingError"): load_zoo_weights("resnet18", junk)
     lst = offline / "list.pth"; torch.save([1, 2], lst)
     with pytest.raises(ValueError, match="not a state dict"): load_zoo_weights("resnet18", lst)
     from safetensors.torch import save_file
@@ -195,3 +195,71 @@ def test_load_matching():
     a, b = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 4)), nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 5))
     assert load_matching(b, a.state_dict()) == ["1.weight", "1.bias"]
     assert torch.equal(a[0].weight, b[0].weight)
+
+
+def test_weights_are_read_without_unpickling_objects(offline):
+    "weights_only: a .pth holding any object but tensors and containers is refused, never executed or returned."
+    from pathlib import PurePosixPath
+    f = offline / "objects.pth"
+    torch.save({"fc.bias": torch.zeros(2), "note": PurePosixPath("x")}, f)
+    with pytest.raises(ValueError, match="can't be read as the weights of 'resnet18'"): load_zoo_weights("resnet18", f)
+
+
+def test_a_hash_mismatch_names_the_expected_prefix(offline):
+    f = offline / "resnet18-f37072fd.pth"
+    torch.save({"fc.bias": torch.zeros(2)}, f)
+    with pytest.raises(ValueError, match="does not start with f37072fd, as its name says"): load_zoo_weights("resnet18", f)
+
+
+def test_zoo_resnet_defaults_and_its_small_input_stem():
+    m = zoo_resnet(n_classes=4)                              # resnet18 by default
+    assert sum(p.numel() for p in m.parameters()) == 11_170_884
+    assert m.conv1.kernel_size == (3, 3) and m.conv1.stride == (1, 1) and isinstance(m.maxpool, nn.Identity)
+    assert m.layer1(m.relu(m.bn1(m.conv1(torch.rand(1, 3, 32, 32))))).shape[-2:] == (32, 32)   # full resolution kept
+
+
+def test_rotation_task_names_an_empty_shape_list():
+    with pytest.raises(ValueError, match="rotation_task: shapes is empty"): rotation_task(2, shapes=())
+
+
+def test_transfer_report_plot():
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    train, val, classes = tiny_loaders(2)
+    rep = compare_transfer(SmallResNet(10, widths=(4, 4, 4)), len(classes), train, val, epochs=2, strategies=("head",), device="cpu")
+    axs = rep.plot()
+    assert [ax.get_title() for ax in axs] == ["accuracy per epoch", "accuracy against time"]
+    assert axs[0].get_xlabel() == "epoch" and axs[0].get_ylabel() == "validation accuracy"
+    for ax in axs:
+        (line,) = ax.get_lines()
+        assert line.get_label() == "head" and line.get_marker() == "o" and len(line.get_xdata()) == 2
+    assert list(axs[0].get_lines()[0].get_xdata()) == [1, 2]
+    h = rep.runs[0].history
+    assert list(axs[1].get_lines()[0].get_xdata()) == pytest.approx([h[0]["seconds"], h[0]["seconds"] + h[1]["seconds"]])
+    plt.close("all")
+
+
+def test_scratch_starts_from_new_weights_and_the_others_from_the_pretrained(monkeypatch):
+    import gpuvision_nb.transfer as T
+    starts = {}
+    kwargs = []
+    def spy(model, train, val, strategy, epochs, lr, **kw):
+        starts[len(starts)] = copy.deepcopy(model.state_dict()); kwargs.append(kw)
+        return T.History([{"epoch": 1, "val_acc": 0.5, "seconds": 0.1, "images_per_second": 10.0}])
+    monkeypatch.setattr(T, "fine_tune", spy)
+    train, val, classes = tiny_loaders(2)
+    pre = SmallResNet(10, widths=(4, 4, 4))
+    with torch.no_grad():                                  # "trained": unlike any fresh initialisation, whatever the seed
+        for p in pre.parameters(): p.add_(1.0)
+    rep = compare_transfer(pre, len(classes), train, val, epochs=1, device="cpu", weight_decay=0.25)
+    assert [k["weight_decay"] for k in kwargs] == [0.25] * 3      # fit's own settings reach every strategy's run
+    same = [torch.equal(s["conv1.weight"], pre.state_dict()["conv1.weight"]) for s in starts.values()]
+    assert same == [False, True, True]                     # scratch, head, full
+    assert [list(r) for r in rep.table_rows()] == [["strategy", "trains", "val acc", "best val acc", "train time", "img/s"]] * 3
+
+
+def test_zoo_messages_name_their_function_and_what_was_found(offline):
+    with pytest.raises(ValueError, match="zoo_resnet: n_classes must be"): zoo_resnet("resnet18", 1)
+    lst = offline / "list.pth"; torch.save([1, 2], lst)
+    with pytest.raises(ValueError, match="holds a list, not a state dict of 'resnet18'"): load_zoo_weights("resnet18", lst)
+    with pytest.raises(WeightsNotFoundError, match="resnet18-f37072fd.pth"): load_zoo_weights()   # resnet18 by default

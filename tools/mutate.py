@@ -30,6 +30,9 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "modelfile": ["tests/test_modelfile.py", "tests/test_robust.py", "tests/test_deploy.py", "tests/test_faults.py"],
     "supervisor": ["tests/test_robust.py", "tests/test_distributed.py"],
     "launch": ["tests/test_launch.py"],
+    "augment": ["tests/test_augment.py"],
+    "videofile": ["tests/test_video.py"],
+    "transfer": ["tests/test_transfer.py"],
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
           -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check", None: "not checked"}
