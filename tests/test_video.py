@@ -1,5 +1,5 @@
 "Chapter 12 (gpuvision_nb.video): bad videos, the generated clips, streaming, models, classify_video and `gpuvision video`."
-import os, resource, shutil, subprocess, sys, time, tracemalloc
+import os, re, resource, shutil, subprocess, sys, time, tracemalloc
 from pathlib import Path
 
 import av
@@ -266,3 +266,48 @@ def test_a_cached_clip_model_wins_over_the_shipped_copy(tmp_path, monkeypatch):
     save_video_model(d, mine, V._recipe_spec(V.VIDEO_RECIPE), history=[])
     model, _, hist = V.pretrained_video("perframe", device="cpu")
     assert len(hist) == 0 and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), mine.state_dict().values()))
+
+
+def test_bar_frames_draw_a_bar_an_eighth_of_the_width_moving_two_pixels_a_frame():
+    for size in (8, 64):
+        frames = list(bar_frames(3, size))
+        assert all(f.shape == (size, size, 3) and f.dtype == np.uint8 for f in frames)
+        for i, f in enumerate(frames):
+            cols = np.flatnonzero(f[size // 4, :, 0] == 255)
+            assert cols.tolist() == list(range(2 * i, 2 * i + max(size // 8, 1)))
+            assert (f[: size // 4, :, 0] == 0).all() and (f[..., 2] == 96).all()
+
+
+def test_open_video_names_a_missing_file_and_a_folder(tmp_path):
+    from gpuvision_nb.videofile import open_video
+    with pytest.raises(BadVideoError, match="does not exist"): open_video(tmp_path / "nope.mp4")
+    with pytest.raises(BadVideoError, match="is not a file"): open_video(tmp_path)
+
+
+def test_bad_videos_are_named_by_case_and_the_same_every_time(bad, tmp_path):
+    assert {c: p.name for c, p in bad.items()} == {
+        "zero-byte": "zero.mp4", "text-as-mp4": "not a video.mp4", "truncated": "truncated.mp4",
+        "truncated-faststart": "truncated-faststart.mp4", "audio-only": "audio-only.mp4", "no-decodable-frames": "no-keyframe.mp4",
+        "garbage-data": "garbage.mp4", "one-frame": "one-frame.mp4", "huge-header": "huge.y4m", "variable-frame-rate": "vfr.mp4",
+        "unsupported-codec": "unknown-codec.mp4", "non-ascii-name": "ünïcødé 視頻 clip.mp4"}
+    again = write_bad_videos(tmp_path / "again")
+    assert all(again[c].read_bytes() == bad[c].read_bytes() for c in ("garbage-data", "truncated", "huge-header", "zero-byte"))
+
+
+def test_a_finished_video_gets_the_usual_file_mode_and_no_temporary_is_left(tmp_path):
+    old = os.umask(0o022)
+    try: path = write_video(tmp_path / "clip.mp4", bar_frames(4))
+    finally: os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644                 # what any new file gets under umask 022, not 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_temporary_names_are_hidden_random_and_beside_the_output(tmp_path):
+    from gpuvision_nb.videofile import _temp_beside
+    a, b = _temp_beside(tmp_path / "out.mp4"), _temp_beside(tmp_path / "out.mp4")
+    assert a != b and a.parent == tmp_path and all(re.fullmatch(r"\.out\.mp4\.[0-9a-f]{8}\.tmp", p.name) for p in (a, b))
+
+
+def test_a_missing_video_is_named(tmp_path):
+    from gpuvision_nb.videofile import open_video
+    with pytest.raises(BadVideoError, match=re.escape(str(tmp_path / "gone.mp4"))): open_video(tmp_path / "gone.mp4")
