@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, datetime, html, json, math, os, platform, re, shutil, statistics, sys, tempfile, time
+import atexit, datetime, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,11 +31,11 @@ def __getattr__(name: str):
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
            'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir',
-           'provenance', 'Record', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
-           'write_files', 'write_atomic', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record',
-           'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded',
-           'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run',
-           'sized']
+           'provenance', 'Record', 'check_file_target', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode',
+           'fsync_path', 'write_files', 'write_atomic', 'OutputOverlapError', 'check_output', 'check_number',
+           'number_arg', 'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
+           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
+           'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -322,10 +322,25 @@ class Record:
                 "timings": [t.to_dict() for t in self.timings]}
 
 # %% ../nbs/02_bench.ipynb #f8fe40b9
-def ensure_writable(path: str | Path, hint: str = "") -> Path:
-    "Check — before any work is done — that file `path` can be written (its folder is created); `RecordError` otherwise."
+def check_file_target(path: str | Path, error: type[Exception] = RecordError, hint: str = "") -> Path:
+    """`path` (`~` expanded) if a written file may take its place: nothing is there, or a regular file (or a link to
+    one). A folder, a device (`/dev/null`, `/dev/full`), a pipe or a socket — or a link to one, such as `/dev/stdout` —
+    raises `error` naming it: a file is published by a rename, which would replace the device node itself (for root,
+    `/dev/null` would become a file) and report success for output that went nowhere. Called by `ensure_writable`
+    (before any work) and by `write_files` (before writing)."""
     path = Path(path).expanduser()
-    if path.is_dir(): raise RecordError(f"can't write {path}: it is a folder, not a file{hint}")
+    try: mode = os.stat(path).st_mode                     # follows links: what a write would really hit
+    except OSError: return path                           # nothing there (or unreadable): writing it says what is wrong
+    if stat.S_ISREG(mode): return path
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
+
+
+def ensure_writable(path: str | Path, hint: str = "") -> Path:
+    """Check — before any work is done — that file `path` can be written (its folder is created; `check_file_target`:
+    it is no folder, device or pipe); `RecordError` otherwise."""
+    path = check_file_target(path, RecordError, hint)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".probe"): pass
@@ -377,7 +392,9 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
     rename is atomic: a reader sees an old file or a new one, never a mix). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
-    and raises `error` naming the file."""
+    and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
+    written (`check_file_target`)."""
+    for p in files: check_file_target(p, error)
     tmps, current = {}, None
     try:
         for current, data in ((Path(p), d) for p, d in files.items()):
