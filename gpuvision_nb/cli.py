@@ -293,18 +293,73 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Watched:
+    """Standard output `stream`, remembering the first error a write or flush of it raised (`error`): a full disk or
+    a closed pipe loses what was printed, and argparse's help, for one, swallows that error."""
+    def __init__(self, stream): self.stream, self.error = stream, None
+
+    def _call(self, name, *args):
+        try: return getattr(self.stream, name)(*args)
+        except OSError as e:
+            self.error = self.error or e; raise
+
+    def write(self, s): return self._call("write", s)
+    def flush(self): return self._call("flush")
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+
+def _stdout_error() -> OSError | None:
+    "The first error writing standard output raised (`_Watched`), or the one flushing what it still buffers raises now; or None."
+    try: sys.stdout.flush()
+    except OSError as e: return getattr(sys.stdout, "error", None) or e
+    return getattr(sys.stdout, "error", None)
+
+
+def _stdout_lost(e: OSError, name: str) -> int:
+    """The exit status after standard output failed with `e`: 1, quietly, for a reader that stopped reading
+    (`gpuvision ... | head`); else 2, saying so on stderr. Standard output then goes to /dev/null, so that Python's
+    final flush neither fails again nor prints a traceback."""
+    try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError): pass
+    if isinstance(e, BrokenPipeError): return 1
+    print(f"{name}: error: can't write standard output ({e.strerror or e}): its output is incomplete", file=sys.stderr)
+    return 2
+
+
+def _finished(status, name: str):
+    "`status`, once standard output has taken everything printed (`_stdout_lost`'s status if it can't)."
+    e = _stdout_error()
+    return status if e is None else _stdout_lost(e, name)
+
+
 def main(argv: list[str] | None = None, early=None) -> int:
     """Run the `gpuvision` command `argv` (default: `sys.argv[1:]`); returns the exit status. `early`: the images
-    `launch.main` (the console script) started decoding before torch was imported, for `predict`."""
+    `launch.main` (the console script) started decoding before torch was imported, for `predict`. Standard output is
+    checked, not assumed: closed (`>&-`), full (`> /dev/full`) or a pipe whose reader left gives a non-zero status
+    (see `_stdout_lost`), never exit 0 for output that went nowhere; a closed stderr is /dev/null."""
+    if sys.stderr is None: sys.stderr = open(os.devnull, "w")     # `2>&-`: Python sets it to None (print would use stdout)
+    if sys.stdout is None:
+        print("gpuvision: error: standard output is closed: give the command one (> /dev/null to discard what it "
+              "prints)", file=sys.stderr)
+        return 2
     for stream in (sys.stdout, sys.stderr):        # a character the terminal's encoding lacks: escaped, never a crash
         if hasattr(stream, "reconfigure"): stream.reconfigure(errors="backslashreplace")
+    real, sys.stdout = sys.stdout, _Watched(sys.stdout)
+    try: return _run(argv, early)
+    finally: sys.stdout = real
+
+
+def _run(argv: list[str] | None, early) -> int:
+    "`main`'s work, with standard output watched (`_Watched`)."
     try: args = build_parser().parse_args(argv)
-    except SystemExit as e: return e.code            # argparse printed the usage and what is wrong (or the help)
+    except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
-    try: return args.func(args)
+    name = f"gpuvision {args.command}"
+    try: return _finished(args.func(args), name)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:
-        print(f"gpuvision {args.command}: error: {e or type(e).__name__}", file=sys.stderr)
+        if isinstance(e, OSError) and e is sys.stdout.error: return _stdout_lost(e, name)
+        print(f"{name}: error: {e or type(e).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gpuvision {args.command}: interrupted", file=sys.stderr)

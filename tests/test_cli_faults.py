@@ -41,3 +41,30 @@ def test_a_file_output_never_replaces_a_device_or_pipe(tmp_path, kind, gpuvision
     assert os.stat(target).st_mode == mode and not stat.S_ISREG(mode)          # still the pipe (or socket) it was
     assert (tmp_path / "stdout").is_symlink() or kind != "link-to-fifo"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]       # no temporary file left beside it
+
+
+FULL = Path("/dev/full")
+needs_dev_full = pytest.mark.skipif(not (FULL.exists() and stat.S_ISCHR(FULL.stat().st_mode)), reason="needs /dev/full")
+
+
+@needs_dev_full
+@pytest.mark.parametrize("args", [["info"], ["--help"]])
+def test_a_full_stdout_is_an_error_naming_it(args):
+    """`gpuvision info > /dev/full` said '[Errno 28] No space left on device' (which file?; after `data`, it read as
+    if the data set was incomplete), and `--help > /dev/full` exited 0 (argparse swallows the error)."""
+    with open(FULL, "w") as full: r = cli(*args, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 2 and "can't write standard output (No space left on device)" in r.stderr
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
+def test_a_closed_stdout_is_an_error_not_a_traceback():
+    "`gpuvision predict ... >&-` ended in AttributeError: 'NoneType' object has no attribute 'isatty'; `info >&-` exited 0."
+    r = cli("info", stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1))
+    assert r.returncode == 2 and "standard output is closed" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_closed_stderr_keeps_messages_out_of_stdout(tmp_path):
+    """With stderr closed (`2>&-`) Python's print(file=sys.stderr) writes to stdout: error messages were mixed into the
+    results a script reads (and `predict` died of AttributeError on sys.stderr.isatty())."""
+    r = cli("predict", tmp_path / "no-model", tmp_path / "x.png", stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(2))
+    assert r.returncode == 2 and r.stdout == ""
