@@ -68,3 +68,26 @@ def test_a_closed_stderr_keeps_messages_out_of_stdout(tmp_path):
     results a script reads (and `predict` died of AttributeError on sys.stderr.isatty())."""
     r = cli("predict", tmp_path / "no-model", tmp_path / "x.png", stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(2))
     assert r.returncode == 2 and r.stdout == ""
+
+
+@pytest.mark.parametrize("target", ["empty-folder", "dangling"])
+def test_data_out_may_be_a_link(tmp_path, target, gpuvision):
+    """`gpuvision data shapes --out LINK` failed with a bare '[Errno 20] Not a directory' — for a dangling link only
+    after generating the whole data set. The link is followed: the data lands where it points, the link stays."""
+    dest = tmp_path / "dest"
+    if target == "empty-folder": dest.mkdir()
+    (tmp_path / "link").symlink_to(dest)
+    r = gpuvision("data", "shapes", "--n-per-class", "1", "--size", "8", "--out", tmp_path / "link")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "link").is_symlink() and len(list(dest.rglob("*.png"))) == 10
+
+
+def test_data_on_a_full_disk_names_the_folder(tmp_path, gpuvision, monkeypatch):
+    "A full disk while writing a data set said '[Errno 28] No space left on device' without naming what was being written."
+    import errno
+    from PIL import Image
+    def full(*a, **k): raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Image.Image, "save", full)
+    r = gpuvision("data", "shapes", "--n-per-class", "1", "--size", "8", "--out", tmp_path / "d")
+    assert r.returncode == 2 and f"can't write the data set {tmp_path / 'd'}: No space left on device" in r.stderr
+    assert "[Errno" not in r.stderr and list(tmp_path.iterdir()) == []         # no half-written folder, no temporary one
