@@ -233,12 +233,16 @@ def cache_lock(entry: str | Path):
     keep it after the holder let go.
     Threads of one process take a `threading.Lock` first. Where there is no `fcntl` (Windows): that lock only."""
     entry = Path(entry)
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    unusable = lambda e: OSError(f"can't use the cache folder {entry.parent} ({e.strerror or e}): set {CACHE_ENV} to a "
+                                 "writable folder")      # a cache folder that is a file, on a read-only disk, under a bad HOME
+    try: entry.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise unusable(e) from None
     with _IN_PROCESS.setdefault(str(entry.resolve()), threading.Lock()):
         if fcntl is None: yield; return
         path, told = entry.parent / f"{entry.name}.lock", False
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try: fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as e: raise unusable(e) from None
             try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 if e.errno not in (errno.EACCES, errno.EAGAIN): os.close(fd); raise

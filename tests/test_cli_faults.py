@@ -91,3 +91,14 @@ def test_data_on_a_full_disk_names_the_folder(tmp_path, gpuvision, monkeypatch):
     r = gpuvision("data", "shapes", "--n-per-class", "1", "--size", "8", "--out", tmp_path / "d")
     assert r.returncode == 2 and f"can't write the data set {tmp_path / 'd'}: No space left on device" in r.stderr
     assert "[Errno" not in r.stderr and list(tmp_path.iterdir()) == []         # no half-written folder, no temporary one
+
+
+def test_an_unusable_cache_folder_is_named_with_its_variable(tmp_path, gpuvision, monkeypatch):
+    """GPUVISION_CACHE naming a file (or a bad HOME) ended `gpuvision train --data digits` in a bare
+    "[Errno 17] File exists: 'userfile'": which file, and why is the cache involved?"""
+    (tmp_path / "userfile").write_text("mine")
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path / "userfile"))
+    r = gpuvision("train", "--data", "digits", "--epochs", "1", "--out", tmp_path / "run", "--device", "cpu", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"can't use the cache folder {tmp_path / 'userfile'}" in r.stderr and "set GPUVISION_CACHE to a writable folder" in r.stderr
+    assert (tmp_path / "userfile").read_text() == "mine"
