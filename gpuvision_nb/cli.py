@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, json, os, signal, sys
 
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from .imagefile import image_files, stdin_paths
 
 # %% auto #0
 __all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'main']
+           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -332,6 +332,27 @@ def _finished(status, name: str):
     return status if e is None else _stdout_lost(e, name)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI job cancelled) or SIGHUP (the terminal closed), raised in the main thread like
+    Ctrl-C's KeyboardInterrupt: every `finally` and `except BaseException` runs, so no temporary file or folder (a
+    data set half-generated, a `--overwrite` run half-trained, an export half-written) is left behind."""
+
+
+def _terminate(signum, frame): raise Terminated(signal.Signals(signum).name)
+
+_SIGNALS = tuple(getattr(signal, s) for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s))
+if hasattr(os, "register_at_fork"):              # a forked worker dies of SIGTERM as usual, whatever its parent does
+    os.register_at_fork(after_in_child=lambda: [signal.signal(s, signal.SIG_DFL) for s in _SIGNALS
+                                                if signal.getsignal(s) is _terminate])
+
+
+def _catch_signals() -> dict:
+    """Make SIGTERM and SIGHUP raise `Terminated` where they would kill the process (a handler someone set, or
+    `nohup`'s ignored SIGHUP, is kept); returns the handlers to put back. Main thread only (else nothing)."""
+    try: return {s: signal.signal(s, _terminate) for s in _SIGNALS if signal.getsignal(s) == signal.SIG_DFL}
+    except ValueError: return {}                 # not the main thread: signals are not ours to handle
+
+
 def main(argv: list[str] | None = None, early=None) -> int:
     """Run the `gpuvision` command `argv` (default: `sys.argv[1:]`); returns the exit status. `early`: the images
     `launch.main` (the console script) started decoding before torch was imported, for `predict`. Standard output is
@@ -344,9 +365,11 @@ def main(argv: list[str] | None = None, early=None) -> int:
         return 2
     for stream in (sys.stdout, sys.stderr):        # a character the terminal's encoding lacks: escaped, never a crash
         if hasattr(stream, "reconfigure"): stream.reconfigure(errors="backslashreplace")
-    real, sys.stdout = sys.stdout, _Watched(sys.stdout)
+    real, sys.stdout, handlers = sys.stdout, _Watched(sys.stdout), _catch_signals()
     try: return _run(argv, early)
-    finally: sys.stdout = real
+    finally:
+        sys.stdout = real
+        for s, h in handlers.items(): signal.signal(s, h)
 
 
 def _run(argv: list[str] | None, early) -> int:
@@ -361,8 +384,11 @@ def _run(argv: list[str] | None, early) -> int:
         if isinstance(e, OSError) and e is sys.stdout.error: return _stdout_lost(e, name)
         print(f"{name}: error: {e or type(e).__name__}", file=sys.stderr)
         return 2
+    except Terminated as e:
+        print(f"{name}: terminated ({e})", file=sys.stderr)
+        return 128 + getattr(signal, str(e), signal.SIGTERM)
     except KeyboardInterrupt:
-        print(f"gpuvision {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
 
 # %% ../nbs/90_cli.ipynb #0e522998
