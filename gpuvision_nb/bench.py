@@ -29,13 +29,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
-           'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir',
-           'provenance', 'Record', 'check_file_target', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode',
-           'fsync_path', 'write_files', 'write_atomic', 'OutputOverlapError', 'check_output', 'check_number',
-           'number_arg', 'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
-           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
-           'plot_sweep', 'quick_run', 'sized']
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
+           'text_table', 'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir',
+           'results_dir', 'provenance', 'Record', 'check_file_target', 'check_replaceable', 'ensure_writable',
+           'record_path', 'scratch_dir', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
+           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
+           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
+           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -335,6 +335,27 @@ def check_file_target(path: str | Path, error: type[Exception] = RecordError, hi
     kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
             else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
     raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
+
+
+OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda head: head.lstrip().startswith(b"{") and b'"schema"' in head),
+                "png": ("a PNG image", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
+                "mp4": ("an MP4 video", lambda head: head[4:8] == b"ftyp")}
+
+
+def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
+    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
+    what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
+    (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
+    any work: a command may replace its own output, never a user's file. Folders, devices and pipes:
+    `check_file_target`."""
+    what, looks_like = OUTPUT_KINDS[kind]
+    path = check_file_target(path, FileExistsError)
+    try:
+        with open(path, "rb") as f: head = f.read(64)
+    except OSError: return path                            # nothing there (or unreadable: writing it will say so)
+    if looks_like(head): return path
+    raise FileExistsError(f"{name} {path} already exists and is not {what}: writing would destroy it; choose another "
+                          "path (or remove the file first)")
 
 
 def ensure_writable(path: str | Path, hint: str = "") -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RecordError, check_output, compare, number_arg, ensure_writable, record, record_path, run_sweep
+from .bench import RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, run_sweep
 from .checkpoint import CheckpointError
 from .data import DATASETS, make_digits, make_shapes, tree_hash
 from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
@@ -39,6 +39,7 @@ def cmd_bench(args) -> int:
     dev = get_device(args.device)
     name = "bench" if args.what == "ops" else "amp-knobs"
     out = ensure_writable(args.out or record_path(name, dev))        # fail now, not after minutes of measuring
+    if args.out: check_replaceable(out, "record")                      # an earlier record, never a user's file
     if args.what == "train":
         ts = bench_train(dev, quick=args.quick)
         print(compare(ts, title="training throughput per knob (this run)"), "\n")
@@ -166,7 +167,7 @@ def cmd_report(args) -> int:
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
     if args.chart:
-        out = ensure_writable(args.chart)
+        out = check_replaceable(ensure_writable(args.chart), "png", "--chart")
         import matplotlib; matplotlib.use("Agg")
         save_figure(headline_charts(recs), out)
         print(f"chart saved to {out}")
@@ -241,7 +242,7 @@ def cmd_video(args) -> int:
     from gpuvision_nb.video import classify_video, load_video_model
     dev = get_device(args.device)
     if args.out:                                                # fail now, not after decoding the whole video
-        check_output(args.out, [args.path]); ensure_writable(args.out)
+        check_output(args.out, [args.path]); check_replaceable(ensure_writable(args.out), "mp4")
     model, spec = load_video_model(args.model, dev, progress=True)
     res = classify_video(model, args.path, spec, dev, args.batch_size, args.out)
     print(res)

@@ -118,3 +118,25 @@ def test_sigterm_leaves_no_half_written_output(tmp_path):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 143 and "gpuvision data: terminated (SIGTERM)" in err and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["bench", "--quick", "--device", "cpu", "--out"], ["report", "--chart"],
+                                  ["video", "seed", "in.mp4", "--out"]])
+def test_an_output_never_destroys_a_users_file(tmp_path, args, gpuvision, monkeypatch):
+    """`gpuvision bench --out notes.txt` replaced the user's notes with a record, exit 0 (`report --chart`, `video --out`
+    alike); only `export` asked for --overwrite. A command may replace its own earlier output (a record, a PNG chart,
+    an MP4), never another file — refused before any work (`bench.check_replaceable`)."""
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my notes")
+    r = gpuvision(*args, mine)
+    assert r.returncode == 2 and f"{mine} already exists and is not" in r.stderr and "Traceback" not in r.stderr
+    assert mine.read_text() == "my notes" and r.stdout.count("\n") <= 200
+
+
+def test_a_rerun_replaces_its_own_output(tmp_path, gpuvision):
+    "What `check_replaceable` lets through: the command's own earlier output (here: the chart of `report --chart`)."
+    chart = tmp_path / "chart.png"
+    for _ in range(2):
+        r = gpuvision("report", "--chart", chart)
+        assert r.returncode == 0 and chart.read_bytes().startswith(b"\x89PNG"), r.stderr
