@@ -316,6 +316,8 @@ def lock_folder(folder: str | Path):
     system's (`fcntl.flock`): it dies with its process — even one killed by SIGKILL — so a lock file left by a dead
     process is taken over, never obeyed. The file is removed on exit. (Platforms without `fcntl`: not locked, with a warning.)"""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"can't use {folder} as a run folder: it is a file; choose a folder")
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise CheckpointError(f"can't create run folder {folder}: {e.strerror or e}") from None
     if fcntl is None:

@@ -754,6 +754,18 @@ def _global_batch(fd: FolderData, world: int) -> dict:
             "updates_per_epoch": len(fd.train)}
 
 
+@contextlib.contextmanager
+def _no_empty_folder(folder: Path | None):
+    """Remove `folder` at the end of the block if the block made it and left it empty: a run that failed before
+    writing anything (a typo in --data or --from) leaves no empty run folder behind. None: nothing to do."""
+    made = folder is not None and not folder.exists()
+    try: yield
+    finally:
+        if made:
+            try: folder.rmdir()                            # only if empty
+            except OSError: pass
+
+
 def run_training(data: str | None = None, model: str | None = None, epochs: int | None = None,
                  device: str | torch.device = "auto", out: str | Path = "runs/train", precision: str | None = None,
                  batch_size: int | None = None, lr: float | None = None, resume: bool = False, progress: bool = True, *,
@@ -790,7 +802,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
     out, main = Path(out), is_main_process()
     check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
-    with lock_folder(out) if main else contextlib.nullcontext():
+    with _no_empty_folder(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
         prev = previous_run(out)
         if prev is not None and not (resume or overwrite):
             raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "

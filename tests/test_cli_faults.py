@@ -140,3 +140,13 @@ def test_a_rerun_replaces_its_own_output(tmp_path, gpuvision):
     for _ in range(2):
         r = gpuvision("report", "--chart", chart)
         assert r.returncode == 0 and chart.read_bytes().startswith(b"\x89PNG"), r.stderr
+
+
+def test_a_failed_train_leaves_no_empty_run_folder(tmp_path, gpuvision):
+    """A typo in --data (or --from) left an empty --out folder behind — made by the run's lock before the data was
+    read; and an --out that is a file said "can't create run folder …: File exists"."""
+    r = gpuvision("train", "--data", tmp_path / "no-such-data", "--out", tmp_path / "run", "--epochs", "1", "--device", "cpu")
+    assert r.returncode == 2 and "no-such-data" in r.stderr and not (tmp_path / "run").exists()
+    (tmp_path / "file").write_text("mine")
+    r = gpuvision("train", "--data", tmp_path / "no-such-data", "--out", tmp_path / "file", "--epochs", "1", "--device", "cpu")
+    assert r.returncode == 2 and "it is a file; choose a folder" in r.stderr and (tmp_path / "file").read_text() == "mine"
