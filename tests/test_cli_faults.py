@@ -150,3 +150,21 @@ def test_a_failed_train_leaves_no_empty_run_folder(tmp_path, gpuvision):
     (tmp_path / "file").write_text("mine")
     r = gpuvision("train", "--data", tmp_path / "no-such-data", "--out", tmp_path / "file", "--epochs", "1", "--device", "cpu")
     assert r.returncode == 2 and "it is a file; choose a folder" in r.stderr and (tmp_path / "file").read_text() == "mine"
+
+
+@pytest.mark.skipif(os.name != "posix" or sys.platform == "darwin", reason="needs a file system that takes any bytes in a name")
+def test_a_run_folder_name_that_is_not_utf8(tmp_path, gpuvision):
+    """`gpuvision train --out $'r\\xff'` trained every epoch and then failed ('... does not fit this model: Path ... is
+    not valid UTF-8': safetensors' Rust reader takes UTF-8 paths only); predict/export/--from of such a run or model
+    file failed alike. `checkpoint.reader_path` hands the reader /dev/fd/N instead."""
+    from gpuvision_nb.data import make_shapes
+    data = make_shapes(tmp_path / "data", n_per_class=10, size=16)
+    run, model = tmp_path / os.fsdecode(b"r\xff"), tmp_path / os.fsdecode(b"m\xfe.safetensors")
+    img = next(data.rglob("*.png"))
+    r = gpuvision("train", "--data", data, "--out", run, "--epochs", "1", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    r = gpuvision("export", run, "--format", "safetensors", "--out", model)
+    assert r.returncode == 0, r.stderr
+    for source in (run, model):
+        r = gpuvision("predict", source, img, "--device", "cpu")
+        assert r.returncode == 0 and r.stdout.startswith(str(img)), r.stderr
