@@ -163,6 +163,9 @@ def cmd_report(args) -> int:
     "Print the results table, skipping (with a one-line warning each) records that can't be read; optionally save the headline chart."
     from gpuvision_nb.report import headline_charts, load_records, results_table
     skipped = []
+    env = os.environ.get("GPUVISION_RESULTS", "").strip()
+    if env and not Path(env).expanduser().is_dir():        # a typo there would silently show only the other records
+        print(f"gpuvision report: warning: GPUVISION_RESULTS={env}: no such folder (yet); the table shows the other records only", file=sys.stderr)
     recs = load_records(skipped=skipped)
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))

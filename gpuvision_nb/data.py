@@ -160,6 +160,9 @@ def _write_atomically(root: Path, fill) -> Path:
         os.rename(tmp, root)       # atomic; fails if another process made `root` meanwhile
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and root.exists():
+            raise FileExistsError(f"{root} was made by another process while this one wrote it; nothing was written "
+                                  "(the other's data set is there)") from None
         if isinstance(e, OSError) and not isinstance(e, FileExistsError):    # a full disk, a read-only folder: say where
             raise OSError(f"can't write the data set {root}: {e.strerror or e}; nothing was written") from None
         raise

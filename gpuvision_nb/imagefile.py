@@ -51,7 +51,9 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) 
     Of an animated image (GIF, APNG, WebP) it takes the first frame."""
     path = Path(path)
     try:
-        if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
+        st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
+        if not stat.S_ISREG(st.st_mode): raise _bad(path, "is not a regular file (a pipe, device or socket): name an image file")
+        if st.st_size == 0: raise _bad(path, "is empty (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:

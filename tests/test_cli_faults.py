@@ -168,3 +168,28 @@ def test_a_run_folder_name_that_is_not_utf8(tmp_path, gpuvision):
     for source in (run, model):
         r = gpuvision("predict", source, img, "--device", "cpu")
         assert r.returncode == 0 and r.stdout.startswith(str(img)), r.stderr
+
+
+def test_a_pipe_or_device_given_as_an_image_is_named_as_such(tmp_path):
+    "`gpuvision predict RUN fifo` (or /dev/zero) said 'is empty (0 bytes)': wrong, and a pipe is never opened (it would block)."
+    from gpuvision_nb.imagefile import BadImageError, open_rgb
+    os.mkfifo(tmp_path / "fifo")
+    for p in (tmp_path / "fifo", Path("/dev/zero")):
+        with pytest.raises(BadImageError, match="is not a regular file"): open_rgb(p)
+
+
+def test_two_data_commands_on_one_folder(tmp_path):
+    "The loser of two `gpuvision data --out same` at once said 'Directory not empty'; it now says what happened."
+    from gpuvision_nb.data import _write_atomically
+    root = tmp_path / "d"
+    def fill(tmp):                                             # the other process finishes first
+        (tmp / "mine").write_text("x"); root.mkdir(); (root / "theirs").write_text("y")
+    with pytest.raises(FileExistsError, match="made by another process while this one wrote it; nothing was written"):
+        _write_atomically(root, fill)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"] and [p.name for p in root.iterdir()] == ["theirs"]
+
+
+def test_report_warns_of_a_results_folder_that_is_not_there(tmp_path, gpuvision):
+    "A typo in GPUVISION_RESULTS silently showed the table without its records."
+    r = gpuvision("report", GPUVISION_RESULTS=str(tmp_path / "typo"))
+    assert r.returncode == 0 and f"GPUVISION_RESULTS={tmp_path / 'typo'}: no such folder (yet)" in r.stderr
