@@ -327,7 +327,11 @@ def check_file_target(path: str | Path, error: type[Exception] = RecordError, hi
     one). A folder, a device (`/dev/null`, `/dev/full`), a pipe or a socket — or a link to one, such as `/dev/stdout` —
     raises `error` naming it: a file is published by a rename, which would replace the device node itself (for root,
     `/dev/null` would become a file) and report success for output that went nowhere. Called by `ensure_writable`
-    (before any work) and by `write_files` (before writing)."""
+    (before any work) and by `write_files` (before writing). A name given as text that ends in '/' names a folder
+    (`bench --out results/`): refused too, instead of writing a file called `results`."""
+    if isinstance(path, str) and path.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))):
+        raise error(f"can't write {path}: a name that ends in '/' is a folder, not a file{hint}; name the file to write, "
+                    f"{path}<name>")
     path = Path(path).expanduser()
     try: mode = os.stat(path).st_mode                     # follows links: what a write would really hit
     except OSError: return path                           # nothing there (or unreadable): writing it says what is wrong

@@ -193,3 +193,14 @@ def test_report_warns_of_a_results_folder_that_is_not_there(tmp_path, gpuvision)
     "A typo in GPUVISION_RESULTS silently showed the table without its records."
     r = gpuvision("report", GPUVISION_RESULTS=str(tmp_path / "typo"))
     assert r.returncode == 0 and f"GPUVISION_RESULTS={tmp_path / 'typo'}: no such folder (yet)" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["bench", "--quick", "--device", "cpu", "--out"], ["report", "--chart"],
+                                  ["video", "seed", "in.mp4", "--out"], ["export", "no-model", "--format", "onnx", "--out"]])
+def test_an_output_name_ending_in_a_slash_is_a_folder(tmp_path, args, gpuvision, monkeypatch):
+    """`gpuvision report --chart charts/` (or `export --out models/`, `bench --out results/`) wrote a FILE named
+    `charts`, exit 0: the trailing '/' — a folder — was dropped by Path."""
+    monkeypatch.chdir(tmp_path)
+    r = gpuvision(*args, "new/")
+    assert r.returncode == 2 and "a name that ends in '/' is a folder, not a file" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "new").exists()
