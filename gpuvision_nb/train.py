@@ -802,6 +802,8 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
     out, main = Path(out), is_main_process()
     check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
+    if start_from is not None and start_from not in RECIPES:  # nor over (or into) the run or model file it starts from
+        check_output(out, [Path(start_from).expanduser()], "--out")
     with _no_empty_folder(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
         prev = previous_run(out)
         if prev is not None and not (resume or overwrite):

@@ -204,3 +204,17 @@ def test_an_output_name_ending_in_a_slash_is_a_folder(tmp_path, args, gpuvision,
     r = gpuvision(*args, "new/")
     assert r.returncode == 2 and "a name that ends in '/' is a folder, not a file" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "new").exists()
+
+
+def test_a_fine_tuning_run_never_writes_into_its_source(tmp_path, gpuvision):
+    """`gpuvision train --from RUN --out RUN/best` wrote the new run (checkpoints/, best/, metrics…) into the source
+    run's best-weights checkpoint, exit 0; `--out RUN --overwrite` replaced the source. --from is an input, as --data is."""
+    from gpuvision_nb.data import make_shapes
+    data = make_shapes(tmp_path / "data", n_per_class=10, size=16)
+    src = tmp_path / "src"
+    assert gpuvision("train", "--data", data, "--out", src, "--epochs", "1", "--device", "cpu", "--no-progress").returncode == 0
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    for out, extra in ((src / "best", []), (src, ["--overwrite"])):
+        r = gpuvision("train", "--data", data, "--from", src, "--out", out, "--epochs", "1", "--device", "cpu", "--no-progress", *extra)
+        assert r.returncode == 2 and "--out" in r.stderr and "input" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
