@@ -218,3 +218,18 @@ def test_a_fine_tuning_run_never_writes_into_its_source(tmp_path, gpuvision):
         r = gpuvision("train", "--data", data, "--from", src, "--out", out, "--epochs", "1", "--device", "cpu", "--no-progress", *extra)
         assert r.returncode == 2 and "--out" in r.stderr and "input" in r.stderr and "Traceback" not in r.stderr
     assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
+
+
+def test_export_refuses_another_formats_suffix(tmp_path, gpuvision):
+    """`gpuvision export RUN --format torchscript --out model.safetensors --overwrite` replaced the user's safetensors
+    model by a TorchScript file under its name (exit 0): predict then failed ('header too large') and its manifest
+    stayed, describing a file that was gone."""
+    from gpuvision_nb.data import make_shapes
+    data, run = make_shapes(tmp_path / "data", n_per_class=10, size=16), tmp_path / "run"
+    assert gpuvision("train", "--data", data, "--out", run, "--epochs", "1", "--device", "cpu", "--no-progress").returncode == 0
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"the user's model"); (tmp_path / "model.safetensors.manifest.json").write_text("{}")
+    for fmt, out in (("torchscript", model), ("onnx", tmp_path / "m.pt")):
+        r = gpuvision("export", run, "--format", fmt, "--out", out, "--overwrite")
+        assert r.returncode == 2 and f"the format is {fmt}" in r.stderr and "Traceback" not in r.stderr
+    assert model.read_bytes() == b"the user's model" and not (tmp_path / "m.pt").exists()
