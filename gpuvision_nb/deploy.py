@@ -433,7 +433,8 @@ def export(model_or_path, out: str | Path | None = None, format: str = "safetens
     (written beside it, then renamed). Returns the written path."""
     if format not in FORMATS: raise ValueError(f"export: format must be one of {list(FORMATS)}, got {format!r}")
     other = {suffix: f for f, suffix in FORMATS.items() if f != format}.get(Path(out).suffix.lower()) if out is not None else None
-    if other is not None:               # a TorchScript file named .safetensors: predict can't read it, an old manifest stays
+    if other is not None and (overwrite or not Path(out).expanduser().exists()):   # (an existing one: refused below anyway)
+        # a TorchScript file named .safetensors: predict can't read it, and an old manifest beside it stays
         raise ExportError(f"--out {out} ends in {Path(out).suffix}, the suffix of {other} files, but the format is {format}: "
                           f"give it the suffix {FORMATS[format]}, or pass --format {other}")
     if out is not None and not Path(out).expanduser().is_dir():  # (a folder: _check_export_out says to name the file)
