@@ -334,7 +334,7 @@ def lock_folder(folder: str | Path):
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"can't use {folder} as a run folder: it is a file; choose a folder")
-    try: folder.mkdir(parents=True, exist_ok=True)
+    try: Path(os.path.realpath(folder)).mkdir(parents=True, exist_ok=True)     # a link to a folder not made yet: made
     except OSError as e: raise CheckpointError(f"can't create run folder {folder}: {e.strerror or e}") from None
     if fcntl is None:
         warnings.warn(f"lock_folder: this platform has no fcntl; {folder} is not protected against a second run")

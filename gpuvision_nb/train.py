@@ -644,11 +644,19 @@ def _clear_run(out: Path) -> None:
         else: p.unlink(missing_ok=True)
 
 
+def _beside(out: Path, what: str) -> Path:
+    """The hidden sibling `.NAME.what` of run folder `out` where it really is (links followed, '.' named): on its file
+    system, so that the renames of `_swap_in` work — through a link to another disk they failed ('Invalid
+    cross-device link') after the whole training, leaving both siblings behind."""
+    real = out.resolve()
+    return real.parent / f".{real.name}.{what}"
+
+
 def _swap_in(new: Path, out: Path) -> None:
     """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
     (renames), the new ones moved in, and only then is the old run deleted — the old run is never lost before the
     new one is complete and checked."""
-    old = out.parent / f".{out.name}.old"
+    old = _beside(out, "old")
     shutil.rmtree(old, ignore_errors=True); old.mkdir()
     for f in RUN_FILES:
         if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
@@ -816,7 +824,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         settings = run_settings(explicit, saved)
         check_output(out, [_data_folder(settings["data"])], "--out")
         dev = get_device(device)
-        work = out.parent / f".{out.name}.new" if overwrite and prev is not None else out   # the old run stays until the new one is done
+        work = _beside(out, "new") if overwrite and prev is not None else out   # the old run stays until the new one is done
         if main and work != out: shutil.rmtree(work, ignore_errors=True); work.mkdir()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -233,3 +233,24 @@ def test_export_refuses_another_formats_suffix(tmp_path, gpuvision):
         r = gpuvision("export", run, "--format", fmt, "--out", out, "--overwrite")
         assert r.returncode == 2 and f"the format is {fmt}" in r.stderr and "Traceback" not in r.stderr
     assert model.read_bytes() == b"the user's model" and not (tmp_path / "m.pt").exists()
+
+
+def test_overwrite_through_a_link_to_another_disk(tmp_path, gpuvision):
+    """`gpuvision train --out LINK --overwrite`, LINK pointing to a run on another file system: the whole training ran,
+    then '[Errno 18] Invalid cross-device link', leaving `.LINK.new` (the new run) and `.LINK.old` beside the link.
+    The siblings now lie beside the run's real folder."""
+    import shutil, uuid
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev or not os.access(shm, os.W_OK):
+        pytest.skip("needs /dev/shm on another file system than the tests' temporary folder")
+    from gpuvision_nb.data import make_shapes
+    data, real = make_shapes(tmp_path / "data", n_per_class=10, size=16), shm / f"gpuvision-test-{uuid.uuid4().hex}"
+    try:
+        (tmp_path / "link").symlink_to(real)
+        args = ("train", "--data", data, "--out", tmp_path / "link", "--epochs", "1", "--device", "cpu", "--no-progress")
+        assert gpuvision(*args).returncode == 0
+        r = gpuvision(*args, "--overwrite")
+        assert r.returncode == 0, r.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link"] and (real / "metrics.json").is_file()
+        assert not [p for p in shm.iterdir() if p.name.startswith(f".{real.name}.")]
+    finally: shutil.rmtree(real, ignore_errors=True)
