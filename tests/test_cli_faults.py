@@ -254,3 +254,14 @@ def test_overwrite_through_a_link_to_another_disk(tmp_path, gpuvision):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "link"] and (real / "metrics.json").is_file()
         assert not [p for p in shm.iterdir() if p.name.startswith(f".{real.name}.")]
     finally: shutil.rmtree(real, ignore_errors=True)
+
+
+def test_demo_never_writes_over_a_users_folder(tmp_path, gpuvision):
+    """`gpuvision demo --out ~/notes` replaced the user's report.md there with the demo's (exit 0). A folder that holds
+    other files and no earlier demo report is refused before any work; an earlier report's folder is still reused."""
+    (tmp_path / "report.md").write_text("my report")
+    r = gpuvision("demo", "--out", tmp_path, "--device", "cpu", "--quick", "--no-progress")
+    assert r.returncode == 2 and "holds other files" in r.stderr and (tmp_path / "report.md").read_text() == "my report"
+    from gpuvision_nb.demo import check_out
+    (tmp_path / "summary.json").write_text("{}")                     # an earlier demo report: replaced by the new one
+    assert check_out(tmp_path) == tmp_path and check_out(tmp_path / "new") == tmp_path / "new"
