@@ -597,7 +597,8 @@ class RunExistsError(CheckpointError):
 
 
 RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassified.png", "splits.csv", "predictions.csv",
-             "skipped.csv")
+             "skipped.csv",          # and what `gpuvision export RUN` writes there by default: it belongs to this run, so
+             "model.safetensors", "model.safetensors.manifest.json", "model.pt", "model.onnx")   # --overwrite replaces it too
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
 
 

@@ -265,3 +265,18 @@ def test_demo_never_writes_over_a_users_folder(tmp_path, gpuvision):
     from gpuvision_nb.demo import check_out
     (tmp_path / "summary.json").write_text("{}")                     # an earlier demo report: replaced by the new one
     assert check_out(tmp_path) == tmp_path and check_out(tmp_path / "new") == tmp_path / "new"
+
+
+def test_overwrite_leaves_no_export_of_the_old_run(tmp_path, gpuvision):
+    """`gpuvision export RUN` writes RUN/model.<suffix>; `gpuvision train --out RUN --overwrite` then replaced the run
+    but left that export — the OLD model, under the new run's name, for anyone who deploys RUN/model.onnx."""
+    from gpuvision_nb.data import make_shapes
+    from gpuvision_nb.deploy import FORMATS, default_export_path
+    from gpuvision_nb.train import RUN_FILES
+    data, run = make_shapes(tmp_path / "data", n_per_class=10, size=16), tmp_path / "run"
+    args = ("train", "--data", data, "--out", run, "--epochs", "1", "--device", "cpu", "--no-progress")
+    assert gpuvision(*args).returncode == 0
+    assert gpuvision("export", run, "--format", "safetensors").returncode == 0 and (run / "model.safetensors").is_file()
+    assert gpuvision(*args, "--seed", "1", "--overwrite").returncode == 0
+    assert not (run / "model.safetensors").exists() and not (run / "model.safetensors.manifest.json").exists()
+    assert {default_export_path(run, f).name for f in FORMATS} <= set(RUN_FILES)      # every default export name
