@@ -233,7 +233,12 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
     for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         try: is_dir = stat.S_ISDIR(os.stat(p).st_mode)       # one stat per path: a list of 100,000 files is common
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{p} does not exist") from None
+            odd = not str(p).isprintable()               # control characters, bytes that are not UTF-8: shown escaped
+            text = ascii(str(p)) if odd else str(p)
+            shown = text[:120] + ("…" if len(text) > 120 else "") if odd else text
+            hint = " (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else ""
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{shown} does not exist{hint}") from None
+            if e.errno == errno.ENAMETOOLONG: raise ValueError(f"{shown}: not a file name (too long){hint}") from None
             raise
         if is_dir:
             found, left_out, other = walk_images(p, p, seen)

@@ -280,3 +280,16 @@ def test_overwrite_leaves_no_export_of_the_old_run(tmp_path, gpuvision):
     assert gpuvision(*args, "--seed", "1", "--overwrite").returncode == 0
     assert not (run / "model.safetensors").exists() and not (run / "model.safetensors.manifest.json").exists()
     assert {default_export_path(run, f).name for f in FORMATS} <= set(RUN_FILES)      # every default export name
+
+
+def test_image_data_on_stdin_is_one_readable_line():
+    """`gpuvision predict MODEL - < photo.png` (the image piped in, not a list of paths): the error printed the PNG's
+    bytes raw — '\\udc89PNG', a line break, '… does not exist' — and binary junk gave kilobytes of it ('File name too
+    long'). Now the name is escaped, cut, and the likely mistake said."""
+    from gpuvision_nb.imagefile import image_files, stdin_paths
+    import io
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 20
+    with pytest.raises(FileNotFoundError) as e: image_files(stdin_paths(io.BytesIO(png)))
+    assert "\n" not in str(e.value) and "\r" not in str(e.value) and "image data on stdin?" in str(e.value)
+    with pytest.raises(ValueError) as e: image_files([os.fsdecode(bytes(range(1, 256)) * 20)])
+    assert len(str(e.value)) < 300 and "not a file name" in str(e.value)
