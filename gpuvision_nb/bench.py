@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, datetime, html, json, math, os, platform, re, shutil, statistics, sys, tempfile, time
+import atexit, datetime, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,13 +29,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
-           'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir', 'results_dir',
-           'provenance', 'Record', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
-           'write_files', 'write_atomic', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record',
-           'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded',
-           'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run',
-           'sized']
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
+           'text_table', 'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir',
+           'results_dir', 'provenance', 'Record', 'check_file_target', 'check_replaceable', 'ensure_writable',
+           'record_path', 'scratch_dir', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
+           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
+           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
+           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -322,10 +322,50 @@ class Record:
                 "timings": [t.to_dict() for t in self.timings]}
 
 # %% ../nbs/02_bench.ipynb #f8fe40b9
-def ensure_writable(path: str | Path, hint: str = "") -> Path:
-    "Check — before any work is done — that file `path` can be written (its folder is created); `RecordError` otherwise."
+def check_file_target(path: str | Path, error: type[Exception] = RecordError, hint: str = "") -> Path:
+    """`path` (`~` expanded) if a written file may take its place: nothing is there, or a regular file (or a link to
+    one). A folder, a device (`/dev/null`, `/dev/full`), a pipe or a socket — or a link to one, such as `/dev/stdout` —
+    raises `error` naming it: a file is published by a rename, which would replace the device node itself (for root,
+    `/dev/null` would become a file) and report success for output that went nowhere. Called by `ensure_writable`
+    (before any work) and by `write_files` (before writing). A name given as text that ends in '/' names a folder
+    (`bench --out results/`): refused too, instead of writing a file called `results`."""
+    if isinstance(path, str) and path.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))):
+        raise error(f"can't write {path}: a name that ends in '/' is a folder, not a file{hint}; name the file to write, "
+                    f"{path}<name>")
     path = Path(path).expanduser()
-    if path.is_dir(): raise RecordError(f"can't write {path}: it is a folder, not a file{hint}")
+    try: mode = os.stat(path).st_mode                     # follows links: what a write would really hit
+    except OSError: return path                           # nothing there (or unreadable): writing it says what is wrong
+    if stat.S_ISREG(mode): return path
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
+
+
+OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda head: head.lstrip().startswith(b"{") and b'"schema"' in head),
+                "png": ("a PNG image", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
+                "mp4": ("an MP4 video", lambda head: head[4:8] == b"ftyp")}
+
+
+def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
+    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
+    what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
+    (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
+    any work: a command may replace its own output, never a user's file. Folders, devices and pipes:
+    `check_file_target`."""
+    what, looks_like = OUTPUT_KINDS[kind]
+    path = check_file_target(path, FileExistsError)
+    try:
+        with open(path, "rb") as f: head = f.read(64)
+    except OSError: return path                            # nothing there (or unreadable: writing it will say so)
+    if looks_like(head): return path
+    raise FileExistsError(f"{name} {path} already exists and is not {what}: writing would destroy it; choose another "
+                          "path (or remove the file first)")
+
+
+def ensure_writable(path: str | Path, hint: str = "") -> Path:
+    """Check — before any work is done — that file `path` can be written (its folder is created; `check_file_target`:
+    it is no folder, device or pipe); `RecordError` otherwise."""
+    path = check_file_target(path, RecordError, hint)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".probe"): pass
@@ -377,7 +417,9 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
     rename is atomic: a reader sees an old file or a new one, never a mix). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
-    and raises `error` naming the file."""
+    and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
+    written (`check_file_target`)."""
+    for p in files: check_file_target(p, error)
     tmps, current = {}, None
     try:
         for current, data in ((Path(p), d) for p, d in files.items()):

@@ -21,7 +21,7 @@ except ImportError: fcntl = None
 # %% auto #0
 __all__ = ['MANIFEST', 'WEIGHTS', 'STATE', 'LATEST', 'LOCK', 'rng_state', 'set_rng_state', 'CheckpointError', 'sha256', 'unwrap',
            'epoch_of', 'checkpoints', 'weights_bytes', 'save_checkpoint', 'latest_checkpoint', 'verify_checkpoint',
-           'load_checkpoint', 'all_finite', 'last_finite_checkpoint', 'FolderInUseError', 'lock_folder']
+           'reader_path', 'load_checkpoint', 'all_finite', 'last_finite_checkpoint', 'FolderInUseError', 'lock_folder']
 
 # %% ../nbs/05_checkpoint.ipynb #a3f8d032
 def rng_state() -> dict:
@@ -233,6 +233,20 @@ def verify_checkpoint(ck: str | Path) -> dict:
     return manifest
 
 # %% ../nbs/05_checkpoint.ipynb #1de8f7f7
+@contextmanager
+def reader_path(path: str | Path):
+    """`path` as a string that safetensors' reader can open, for the `with` block: the path itself — or, for a name
+    with bytes that are not UTF-8 (which the Rust reader rejects: a run trained into such a folder failed at its
+    end, "not valid UTF-8"), `/dev/fd/N` of the file opened here (POSIX)."""
+    text = str(path)
+    try: text.encode("utf-8"); usable = True
+    except UnicodeEncodeError: usable = os.name != "posix"       # (elsewhere: let the reader say what is wrong)
+    if usable: yield text; return
+    fd = os.open(path, os.O_RDONLY)
+    try: yield f"/dev/fd/{fd}"
+    finally: os.close(fd)
+
+
 _STATE = {"epoch": int, "history": list, "rng": dict, "optimizer": (dict, type(None)), "scheduler": (dict, type(None)),
           "scaler": (dict, type(None))}
 
@@ -263,7 +277,8 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer=None, sc
     try: state = torch.load(ck / STATE, map_location=map_location, weights_only=True)
     except Exception as e: raise CheckpointError(f"{ck / STATE} refused by the safe loader (weights_only=True): {e}") from None
     state = _check_state(state, ck / STATE, manifest["epoch"])
-    try: missing, unexpected = load_model(unwrap(model), str(ck / WEIGHTS), strict=False, device=str(map_location))
+    try:
+        with reader_path(ck / WEIGHTS) as weights: missing, unexpected = load_model(unwrap(model), weights, strict=False, device=str(map_location))
     except Exception as e: raise CheckpointError(f"{ck / WEIGHTS} does not fit this model: {e}") from None
     if missing or unexpected:
         raise CheckpointError(f"{ck / WEIGHTS} does not fit this model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
@@ -291,7 +306,8 @@ def last_finite_checkpoint(folder: str | Path) -> Path | None:
     for ck in reversed(checkpoints(folder)):
         try:
             verify_checkpoint(ck)
-            if all_finite(load_file(ck / WEIGHTS).values()): return ck
+            with reader_path(ck / WEIGHTS) as weights: tensors = load_file(weights)
+            if all_finite(tensors.values()): return ck
         except (CheckpointError, OSError, SafetensorError): continue
     return None
 
@@ -316,7 +332,9 @@ def lock_folder(folder: str | Path):
     system's (`fcntl.flock`): it dies with its process — even one killed by SIGKILL — so a lock file left by a dead
     process is taken over, never obeyed. The file is removed on exit. (Platforms without `fcntl`: not locked, with a warning.)"""
     folder = Path(folder)
-    try: folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"can't use {folder} as a run folder: it is a file; choose a folder")
+    try: Path(os.path.realpath(folder)).mkdir(parents=True, exist_ok=True)     # a link to a folder not made yet: made
     except OSError as e: raise CheckpointError(f"can't create run folder {folder}: {e.strerror or e}") from None
     if fcntl is None:
         warnings.warn(f"lock_folder: this platform has no fcntl; {folder} is not protected against a second run")

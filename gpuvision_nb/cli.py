@@ -4,14 +4,14 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, sys
+import argparse, json, os, signal, sys
 
 from pathlib import Path
 
 import torch
 
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RecordError, check_output, compare, number_arg, ensure_writable, record, record_path, run_sweep
+from .bench import RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, run_sweep
 from .checkpoint import CheckpointError
 from .data import DATASETS, make_digits, make_shapes, tree_hash
 from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
@@ -23,7 +23,7 @@ from .imagefile import image_files, stdin_paths
 
 # %% auto #0
 __all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'main']
+           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -39,6 +39,7 @@ def cmd_bench(args) -> int:
     dev = get_device(args.device)
     name = "bench" if args.what == "ops" else "amp-knobs"
     out = ensure_writable(args.out or record_path(name, dev))        # fail now, not after minutes of measuring
+    if args.out: check_replaceable(out, "record")                      # an earlier record, never a user's file
     if args.what == "train":
         ts = bench_train(dev, quick=args.quick)
         print(compare(ts, title="training throughput per knob (this run)"), "\n")
@@ -162,11 +163,14 @@ def cmd_report(args) -> int:
     "Print the results table, skipping (with a one-line warning each) records that can't be read; optionally save the headline chart."
     from gpuvision_nb.report import headline_charts, load_records, results_table
     skipped = []
+    env = os.environ.get("GPUVISION_RESULTS", "").strip()
+    if env and not Path(env).expanduser().is_dir():        # a typo there would silently show only the other records
+        print(f"gpuvision report: warning: GPUVISION_RESULTS={env}: no such folder (yet); the table shows the other records only", file=sys.stderr)
     recs = load_records(skipped=skipped)
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
     if args.chart:
-        out = ensure_writable(args.chart)
+        out = check_replaceable(ensure_writable(args.chart), "png", "--chart")
         import matplotlib; matplotlib.use("Agg")
         save_figure(headline_charts(recs), out)
         print(f"chart saved to {out}")
@@ -241,7 +245,7 @@ def cmd_video(args) -> int:
     from gpuvision_nb.video import classify_video, load_video_model
     dev = get_device(args.device)
     if args.out:                                                # fail now, not after decoding the whole video
-        check_output(args.out, [args.path]); ensure_writable(args.out)
+        check_output(args.out, [args.path]); check_replaceable(ensure_writable(args.out), "mp4")
     model, spec = load_video_model(args.model, dev, progress=True)
     res = classify_video(model, args.path, spec, dev, args.batch_size, args.out)
     print(res)
@@ -293,21 +297,102 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Watched:
+    """Standard output `stream`, remembering the first error a write or flush of it raised (`error`): a full disk or
+    a closed pipe loses what was printed, and argparse's help, for one, swallows that error."""
+    def __init__(self, stream): self.stream, self.error = stream, None
+
+    def _call(self, name, *args):
+        try: return getattr(self.stream, name)(*args)
+        except OSError as e:
+            self.error = self.error or e; raise
+
+    def write(self, s): return self._call("write", s)
+    def flush(self): return self._call("flush")
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+
+def _stdout_error() -> OSError | None:
+    "The first error writing standard output raised (`_Watched`), or the one flushing what it still buffers raises now; or None."
+    try: sys.stdout.flush()
+    except OSError as e: return getattr(sys.stdout, "error", None) or e
+    return getattr(sys.stdout, "error", None)
+
+
+def _stdout_lost(e: OSError, name: str) -> int:
+    """The exit status after standard output failed with `e`: 1, quietly, for a reader that stopped reading
+    (`gpuvision ... | head`); else 2, saying so on stderr. Standard output then goes to /dev/null, so that Python's
+    final flush neither fails again nor prints a traceback."""
+    try: os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError): pass
+    if isinstance(e, BrokenPipeError): return 1
+    print(f"{name}: error: can't write standard output ({e.strerror or e}): its output is incomplete", file=sys.stderr)
+    return 2
+
+
+def _finished(status, name: str):
+    "`status`, once standard output has taken everything printed (`_stdout_lost`'s status if it can't)."
+    e = _stdout_error()
+    return status if e is None else _stdout_lost(e, name)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI job cancelled) or SIGHUP (the terminal closed), raised in the main thread like
+    Ctrl-C's KeyboardInterrupt: every `finally` and `except BaseException` runs, so no temporary file or folder (a
+    data set half-generated, a `--overwrite` run half-trained, an export half-written) is left behind."""
+
+
+def _terminate(signum, frame): raise Terminated(signal.Signals(signum).name)
+
+_SIGNALS = tuple(getattr(signal, s) for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s))
+if hasattr(os, "register_at_fork"):              # a forked worker dies of SIGTERM as usual, whatever its parent does
+    os.register_at_fork(after_in_child=lambda: [signal.signal(s, signal.SIG_DFL) for s in _SIGNALS
+                                                if signal.getsignal(s) is _terminate])
+
+
+def _catch_signals() -> dict:
+    """Make SIGTERM and SIGHUP raise `Terminated` where they would kill the process (a handler someone set, or
+    `nohup`'s ignored SIGHUP, is kept); returns the handlers to put back. Main thread only (else nothing)."""
+    try: return {s: signal.signal(s, _terminate) for s in _SIGNALS if signal.getsignal(s) == signal.SIG_DFL}
+    except ValueError: return {}                 # not the main thread: signals are not ours to handle
+
+
 def main(argv: list[str] | None = None, early=None) -> int:
     """Run the `gpuvision` command `argv` (default: `sys.argv[1:]`); returns the exit status. `early`: the images
-    `launch.main` (the console script) started decoding before torch was imported, for `predict`."""
+    `launch.main` (the console script) started decoding before torch was imported, for `predict`. Standard output is
+    checked, not assumed: closed (`>&-`), full (`> /dev/full`) or a pipe whose reader left gives a non-zero status
+    (see `_stdout_lost`), never exit 0 for output that went nowhere; a closed stderr is /dev/null."""
+    if sys.stderr is None: sys.stderr = open(os.devnull, "w")     # `2>&-`: Python sets it to None (print would use stdout)
+    if sys.stdout is None:
+        print("gpuvision: error: standard output is closed: give the command one (> /dev/null to discard what it "
+              "prints)", file=sys.stderr)
+        return 2
     for stream in (sys.stdout, sys.stderr):        # a character the terminal's encoding lacks: escaped, never a crash
         if hasattr(stream, "reconfigure"): stream.reconfigure(errors="backslashreplace")
+    real, sys.stdout, handlers = sys.stdout, _Watched(sys.stdout), _catch_signals()
+    try: return _run(argv, early)
+    finally:
+        sys.stdout = real
+        for s, h in handlers.items(): signal.signal(s, h)
+
+
+def _run(argv: list[str] | None, early) -> int:
+    "`main`'s work, with standard output watched (`_Watched`)."
     try: args = build_parser().parse_args(argv)
-    except SystemExit as e: return e.code            # argparse printed the usage and what is wrong (or the help)
+    except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
-    try: return args.func(args)
+    name = f"gpuvision {args.command}"
+    try: return _finished(args.func(args), name)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:
-        print(f"gpuvision {args.command}: error: {e or type(e).__name__}", file=sys.stderr)
+        if isinstance(e, OSError) and e is sys.stdout.error: return _stdout_lost(e, name)
+        print(f"{name}: error: {e or type(e).__name__}", file=sys.stderr)
         return 2
+    except Terminated as e:
+        print(f"{name}: terminated ({e})", file=sys.stderr)
+        return 128 + getattr(signal, str(e), signal.SIGTERM)
     except KeyboardInterrupt:
-        print(f"gpuvision {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
 
 # %% ../nbs/90_cli.ipynb #0e522998

@@ -152,21 +152,28 @@ def _write_atomically(root: Path, fill) -> Path:
     """Call `fill(tmp)` to fill a fresh temporary folder beside `root`, then rename it to `root` (which must not exist).
     The folder is made with `os.mkdir`, which honours the umask (0755 under the usual 022); `tempfile.mkdtemp` would
     make it 0700, unreadable to other users of a shared machine."""
-    root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
     try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
         fill(tmp)
         os.rename(tmp, root)       # atomic; fails if another process made `root` meanwhile
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and root.exists():
+            raise FileExistsError(f"{root} was made by another process while this one wrote it; nothing was written "
+                                  "(the other's data set is there)") from None
+        if isinstance(e, OSError) and not isinstance(e, FileExistsError):    # a full disk, a read-only folder: say where
+            raise OSError(f"can't write the data set {root}: {e.strerror or e}; nothing was written") from None
         raise
     return root
 
 
 def _check_new_folder(root: str | Path, who: str) -> Path:
-    "`root` as a Path that does not exist yet (an empty folder is removed); `FileExistsError` naming it otherwise."
+    """`root` as a Path that does not exist yet (an empty folder is removed); `FileExistsError` naming it otherwise.
+    A symbolic link is followed: the data goes where it points (the link stays), not over the link."""
     root = Path(root).expanduser()
+    if root.is_symlink(): root = Path(os.path.realpath(root))
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise FileExistsError(f"{who}: {root} already exists and is not an empty folder; choose a new --out folder")
     if root.is_dir(): root.rmdir()
@@ -229,12 +236,16 @@ def cache_lock(entry: str | Path):
     keep it after the holder let go.
     Threads of one process take a `threading.Lock` first. Where there is no `fcntl` (Windows): that lock only."""
     entry = Path(entry)
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    unusable = lambda e: OSError(f"can't use the cache folder {entry.parent} ({e.strerror or e}): set {CACHE_ENV} to a "
+                                 "writable folder")      # a cache folder that is a file, on a read-only disk, under a bad HOME
+    try: entry.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise unusable(e) from None
     with _IN_PROCESS.setdefault(str(entry.resolve()), threading.Lock()):
         if fcntl is None: yield; return
         path, told = entry.parent / f"{entry.name}.lock", False
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try: fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as e: raise unusable(e) from None
             try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 if e.errno not in (errno.EACCES, errno.EAGAIN): os.close(fd); raise

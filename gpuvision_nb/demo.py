@@ -51,6 +51,10 @@ def check_out(out: str | Path | None) -> Path:
         raise ValueError(f"run_demo: out must be a folder path, got {out!r}")
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir(): raise ValueError(f"run_demo: out={str(out)!r} is an existing file, not a folder")
+    other = next(out.iterdir(), None) if out.is_dir() else None
+    if other is not None and not (out / "summary.json").is_file():     # an earlier report is replaced; a user's folder never
+        raise ValueError(f"run_demo: out={str(out)!r} holds other files ({other.name}, …) and no earlier demo report: "
+                         "the report's files (report.md, summary.json, plots) would replace theirs; choose a new folder")
     try: ensure_writable(out / "summary.json")
     except RecordError as e: raise ValueError(f"run_demo: out={str(out)!r} is not writable: {e}") from None
     return out

@@ -16,7 +16,7 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, check_output, time_fn, write_atomic, write_files
+from .bench import Timing, check_file_target, check_number, check_output, time_fn, write_atomic, write_files
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
 from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
 from .device import get_device
@@ -432,6 +432,13 @@ def export(model_or_path, out: str | Path | None = None, format: str = "safetens
     is the source (or lies inside its checkpoint) always; the old file is replaced only once the new one is complete
     (written beside it, then renamed). Returns the written path."""
     if format not in FORMATS: raise ValueError(f"export: format must be one of {list(FORMATS)}, got {format!r}")
+    other = {suffix: f for f, suffix in FORMATS.items() if f != format}.get(Path(out).suffix.lower()) if out is not None else None
+    if other is not None and (overwrite or not Path(out).expanduser().exists()):   # (an existing one: refused below anyway)
+        # a TorchScript file named .safetensors: predict can't read it, and an old manifest beside it stays
+        raise ExportError(f"--out {out} ends in {Path(out).suffix}, the suffix of {other} files, but the format is {format}: "
+                          f"give it the suffix {FORMATS[format]}, or pass --format {other}")
+    if out is not None and not Path(out).expanduser().is_dir():  # (a folder: _check_export_out says to name the file)
+        check_file_target(out, ExportError)                     # before loading: no 'new/', device or pipe
     if isinstance(model_or_path, nn.Module):
         if not isinstance(preprocess, Preprocess): raise TypeError("export: a model object needs preprocess=Preprocess(...)")
         if out is None: raise ValueError("export: a model object needs out= (the file to write)")

@@ -51,7 +51,9 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) 
     Of an animated image (GIF, APNG, WebP) it takes the first frame."""
     path = Path(path)
     try:
-        if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
+        st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
+        if not stat.S_ISREG(st.st_mode): raise _bad(path, "is not a regular file (a pipe, device or socket): name an image file")
+        if st.st_size == 0: raise _bad(path, "is empty (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
@@ -231,7 +233,12 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
     for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         try: is_dir = stat.S_ISDIR(os.stat(p).st_mode)       # one stat per path: a list of 100,000 files is common
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{p} does not exist") from None
+            odd = not str(p).isprintable()               # control characters, bytes that are not UTF-8: shown escaped
+            text = ascii(str(p)) if odd else str(p)
+            shown = text[:120] + ("…" if len(text) > 120 else "") if odd else text
+            hint = " (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else ""
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{shown} does not exist{hint}") from None
+            if e.errno == errno.ENAMETOOLONG: raise ValueError(f"{shown}: not a file name (too long){hint}") from None
             raise
         if is_dir:
             found, left_out, other = walk_images(p, p, seen)

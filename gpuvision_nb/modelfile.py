@@ -14,10 +14,15 @@ from safetensors.torch import load_model as load_tensors
 
 from .bench import check_output, write_files
 from .checkpoint import (LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, sha256,
-                                     unwrap, verify_checkpoint, weights_bytes)
+                                     reader_path, unwrap, verify_checkpoint, weights_bytes)
 from .data import MEAN, STD
 from .models import build_model, get_model, model_config
 from .quantize import quiet_ao
+
+
+def _load_tensors(model: nn.Module, path: Path) -> tuple:
+    "safetensors' `load_model(model, path, strict=False)`: (missing, unexpected) — for any file name (`reader_path`)."
+    with reader_path(path) as name: return load_tensors(model, name, strict=False)
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'META_KEY', 'LIMITS', 'manifest_for', 'export_model', 'load_exported', 'with_metadata']
@@ -71,7 +76,7 @@ def load_exported(path: str | Path, model: nn.Module, key: bytes | None = None) 
                               f"{'truncated' if isinstance(want, int) and size < want else 'altered'}")
     if sha256(path) != manifest.get("sha256"):
         raise CheckpointError(f"{path} does not match its SHA-256 in {mpath.name}: corrupted or tampered with")
-    try: missing, unexpected = load_tensors(unwrap(model), str(path), strict=False)      # copied into the model, wherever it lives
+    try: missing, unexpected = _load_tensors(unwrap(model), path)      # copied into the model, wherever it lives
     except Exception as e: raise CheckpointError(f"{path} does not fit this model: {e}") from None
     if missing or unexpected:
         raise CheckpointError(f"{path} does not fit this model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
@@ -151,7 +156,7 @@ def _embedded_meta(path: Path) -> dict | None:
     "The description `save_model` embedded in safetensors file `path` (its metadata entry `META_KEY`), or None."
     from safetensors import safe_open
     try:
-        with safe_open(str(path), "pt") as f: text = (f.metadata() or {}).get(META_KEY)
+        with reader_path(path) as name, safe_open(name, "pt") as f: text = (f.metadata() or {}).get(META_KEY)
     except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
     if text is None: return None
     try: return json.loads(text)
@@ -196,7 +201,7 @@ def _weight_shapes(path: Path) -> dict[str, list[int]]:
     "{tensor name: shape} of safetensors file `path`, read from its header alone; `CheckpointError` naming it if unreadable."
     from safetensors import safe_open
     try:
-        with safe_open(str(path), "pt") as f: return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+        with reader_path(path) as name, safe_open(name, "pt") as f: return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e: raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
 
 
@@ -251,7 +256,7 @@ def _load_single(path: Path, key: bytes | None, build) -> tuple:
     model, prep = build(_describes(meta, path), path, path)
     target = model
     if meta.get("int8"): target, layout, skeleton = _int8_carrier(model, meta, path)
-    try: missing, unexpected = load_tensors(target, str(path), strict=False)
+    try: missing, unexpected = _load_tensors(target, path)
     except Exception as e: raise CheckpointError(f"{path} does not fit the model it describes: {e}") from None
     if missing or unexpected:
         raise CheckpointError(f"{path} does not fit the model it describes: missing {sorted(missing)}, unexpected {sorted(unexpected)}")

@@ -602,7 +602,8 @@ class RunExistsError(CheckpointError):
 
 
 RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassified.png", "splits.csv", "predictions.csv",
-             "skipped.csv")
+             "skipped.csv",          # and what `gpuvision export RUN` writes there by default: it belongs to this run, so
+             "model.safetensors", "model.safetensors.manifest.json", "model.pt", "model.onnx")   # --overwrite replaces it too
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
 
 
@@ -649,11 +650,19 @@ def _clear_run(out: Path) -> None:
         else: p.unlink(missing_ok=True)
 
 
+def _beside(out: Path, what: str) -> Path:
+    """The hidden sibling `.NAME.what` of run folder `out` where it really is (links followed, '.' named): on its file
+    system, so that the renames of `_swap_in` work — through a link to another disk they failed ('Invalid
+    cross-device link') after the whole training, leaving both siblings behind."""
+    real = out.resolve()
+    return real.parent / f".{real.name}.{what}"
+
+
 def _swap_in(new: Path, out: Path) -> None:
     """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
     (renames), the new ones moved in, and only then is the old run deleted — the old run is never lost before the
     new one is complete and checked."""
-    old = out.parent / f".{out.name}.old"
+    old = _beside(out, "old")
     shutil.rmtree(old, ignore_errors=True); old.mkdir()
     for f in RUN_FILES:
         if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
@@ -759,6 +768,18 @@ def _global_batch(fd: FolderData, world: int) -> dict:
             "updates_per_epoch": len(fd.train)}
 
 
+@contextlib.contextmanager
+def _no_empty_folder(folder: Path | None):
+    """Remove `folder` at the end of the block if the block made it and left it empty: a run that failed before
+    writing anything (a typo in --data or --from) leaves no empty run folder behind. None: nothing to do."""
+    made = folder is not None and not folder.exists()
+    try: yield
+    finally:
+        if made:
+            try: folder.rmdir()                            # only if empty
+            except OSError: pass
+
+
 def run_training(data: str | None = None, model: str | None = None, epochs: int | None = None,
                  device: str | torch.device = "auto", out: str | Path = "runs/train", precision: str | None = None,
                  batch_size: int | None = None, lr: float | None = None, resume: bool = False, progress: bool = True, *,
@@ -795,7 +816,9 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
     out, main = Path(out), is_main_process()
     check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
-    with lock_folder(out) if main else contextlib.nullcontext():
+    if start_from is not None and start_from not in RECIPES:  # nor over (or into) the run or model file it starts from
+        check_output(out, [Path(start_from).expanduser()], "--out")
+    with _no_empty_folder(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
         prev = previous_run(out)
         if prev is not None and not (resume or overwrite):
             raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "
@@ -807,7 +830,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         settings = run_settings(explicit, saved)
         check_output(out, [_data_folder(settings["data"])], "--out")
         dev = get_device(device)
-        work = out.parent / f".{out.name}.new" if overwrite and prev is not None else out   # the old run stays until the new one is done
+        work = _beside(out, "new") if overwrite and prev is not None else out   # the old run stays until the new one is done
         if main and work != out: shutil.rmtree(work, ignore_errors=True); work.mkdir()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
