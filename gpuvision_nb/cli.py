@@ -192,14 +192,10 @@ def cmd_predict(args) -> int:
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
                             progress=False if args.no_progress or sys.stdout.isatty() else None, early=ready)   # checks the arguments
     for note in notes: print(f"gpuvision predict: {note}", file=sys.stderr)
-    bad = 0
-    try:
-        for r in results:
-            if r.error is None: print(r.json() if args.json else r.text())
-            else: bad += 1; print(f"gpuvision predict: skipped {r.error}", file=sys.stderr)
-    except BrokenPipeError:                        # `gpuvision predict ... | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())      # so that Python's final flush stays quiet
-        return 1
+    bad = 0                                        # (`| head`, the reader gone: `main` ends it quietly, status 1)
+    for r in results:
+        if r.error is None: print(r.json() if args.json else r.text())
+        else: bad += 1; print(f"gpuvision predict: skipped {r.error}", file=sys.stderr)
     if bad: print(f"gpuvision predict: {bad} of {len(files)} file(s) could not be read", file=sys.stderr)
     return 1 if bad else 0
 

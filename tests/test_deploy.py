@@ -605,3 +605,14 @@ def test_early_batches_are_taken_in_order_and_never_misassigned(world):
                 assert (x is None and y is None) or torch.equal(x, y)
                 assert [str(a) for a in e] == [str(b) for b in f]
     assert early == [] and wrong.done() and not wrong.cancelled()
+
+
+def test_predict_into_a_pipe_whose_reader_left_is_status_1_and_quiet(world, tmp_path):
+    "`gpuvision predict ... | head`: the reader leaves early; predict stops with status 1, no traceback, nothing on stderr."
+    for i in range(300):                                   # ~20 KB of results: more than stdout's buffer, so a print fails
+        Image.fromarray(np.full((32, 32, 3), i % 256, np.uint8)).save(tmp_path / f"{i:03d}.png")
+    p = subprocess.Popen([sys.executable, "-m", "gpuvision_nb.cli", "predict", str(world["file"]), str(tmp_path), "--no-progress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                                       # the reader is gone before the first line
+    err = p.stderr.read().decode(); p.wait(timeout=300)
+    assert p.returncode == 1 and err == "", err
