@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, run_sweep
+from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, results_dir, run_sweep
 from .checkpoint import CheckpointError
 from .data import DATASETS, make_digits, make_shapes, tree_hash
 from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
@@ -163,9 +163,9 @@ def cmd_report(args) -> int:
     "Print the results table, skipping (with a one-line warning each) records that can't be read; optionally save the headline chart."
     from gpuvision_nb.report import headline_charts, load_records, results_table
     skipped = []
-    env = os.environ.get("GPUVISION_RESULTS", "").strip()
-    if env and not Path(env).expanduser().is_dir():        # a typo there would silently show only the other records
-        print(f"gpuvision report: warning: GPUVISION_RESULTS={env}: no such folder (yet); the table shows the other records only", file=sys.stderr)
+    env = os.environ.get(RESULTS_ENV, "").strip()
+    if env and not results_dir().is_dir():                 # a typo there would silently show only the other records
+        print(f"gpuvision report: warning: {RESULTS_ENV}={env}: no such folder (yet); the table shows the other records only", file=sys.stderr)
     recs = load_records(skipped=skipped)
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
