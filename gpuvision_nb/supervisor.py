@@ -4,7 +4,7 @@
 
 # %% ../nbs/A1_supervisor.ipynb #293a2ce1
 from __future__ import annotations
-import os, subprocess, sys
+import os, signal, subprocess, sys
 
 # %% auto #0
 __all__ = ['NPROC_WORKER', 'supervise', 'lost_peer', 'cli_worker', 'failure_summary']
@@ -55,10 +55,15 @@ def cli_worker(argv: list[str] | None = None) -> int:
 
 
 def failure_summary(failures: dict) -> str:
-    "'rank 1 was killed by signal SIGKILL; rank 0 exited with code 3': how each failed process of a launch ended."
+    """'rank 1 was killed by signal SIGKILL; rank 0 exited with code 3': how each failed process of a launch ended.
+    An exit code 128 + N is told as signal N too: `gpuvision` cleans up on SIGTERM (which the launcher sends the other
+    ranks when one dies) and then exits with 143, as a shell reports such a death."""
     def how(f):
         if f.exitcode is not None and f.exitcode < 0:
             try: return f"was killed by signal {f.signal_name()}"
             except Exception: return f"was killed by signal {-f.exitcode}"
+        if f.exitcode is not None and f.exitcode > 128:
+            try: return f"was killed by signal {signal.Signals(f.exitcode - 128).name} (it cleaned up, exit code {f.exitcode})"
+            except ValueError: pass                    # not a signal's number: an ordinary exit code
         return f"exited with code {f.exitcode}"
     return "; ".join(f"rank {r} {how(f)}" for r, f in sorted(failures.items(), key=lambda kv: (kv[1].exitcode or 0) >= 0))

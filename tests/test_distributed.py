@@ -452,6 +452,9 @@ def test_failure_summary_and_lost_peer():
     from gpuvision_nb.distributed import failure_summary, lost_peer
     f = {0: NS(exitcode=3, signal_name=lambda: ""), 1: NS(exitcode=-9, signal_name=lambda: "SIGKILL")}
     assert failure_summary(f) == "rank 1 was killed by signal SIGKILL; rank 0 exited with code 3"
+    f = {0: NS(exitcode=143, signal_name=lambda: ""), 1: NS(exitcode=-9, signal_name=lambda: "SIGKILL"), 2: NS(exitcode=200)}
+    assert failure_summary(f) == ("rank 1 was killed by signal SIGKILL; rank 0 was killed by signal SIGTERM (it cleaned up, "
+                                  "exit code 143); rank 2 exited with code 200")      # 143 = 128 + SIGTERM; 200: no signal's
     assert lost_peer(RuntimeError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:1234"))
     assert lost_peer(dist.DistBackendError("x")) and not lost_peer(RuntimeError("shape mismatch")) and not lost_peer(ValueError("gloo"))
 
