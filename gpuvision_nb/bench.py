@@ -386,10 +386,46 @@ def _remove_if_owner(folder: Path, owner: int) -> None:
     if os.getpid() == owner: shutil.rmtree(folder, ignore_errors=True)
 
 
+def _process_tag(pid: int) -> str | None:
+    """`<pid namespace>-<pid>-<start>` for the living process `pid`, or None where /proc can't tell (the process is
+    gone, or this is not Linux). The start time (clock ticks since boot) tells it from a later process that is given
+    the same number; the namespace, from a process of another container that shares this temporary folder."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError: return None
+    start = stat_line.rsplit(")", 1)[1].split()[19]   # field 22; the command name before ")" may hold spaces
+    return f"{namespace}-{pid}-{start}"
+
+
+_SCRATCH_TAG = re.compile(r"\.(\d+)-(\d+)-(\d+)$")
+
+
+def _sweep_dead_scratch(parent: Path) -> None:
+    """Remove the scratch folders in `parent` whose process died without its exit hooks (killed by SIGKILL, say, as a
+    test runner does to a hung kernel). Only folders this user owns, private (0o700) as `scratch_dir` makes them,
+    named with a tag of this pid namespace whose process is gone, are touched; never a link, a file or a live one's."""
+    mine = _process_tag(os.getpid())
+    if mine is None: return
+    namespace, uid = mine.split("-")[0], os.getuid()
+    try: entries = list(os.scandir(parent))
+    except OSError: return                                 # an unreadable temporary folder: mkdtemp will say so
+    for entry in entries:
+        m = _SCRATCH_TAG.search(entry.name)
+        if not m or m[1] != namespace or _process_tag(int(m[2])) == "-".join(m.groups()): continue
+        try: st = entry.stat(follow_symlinks=False)
+        except OSError: continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid and stat.S_IMODE(st.st_mode) == 0o700:
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def scratch_dir(prefix: str = "gpuvision-") -> Path:
     """A new empty folder, readable by this user only, under the system's temporary folder (`$TMPDIR`), named
-    `<prefix><random>`; it and everything in it are removed when this Python process exits."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    `<prefix><random>.<process tag>`; it and everything in it are removed when this Python process exits. Folders
+    left by processes that died without cleaning up (killed outright) are removed here, when a new one is made."""
+    parent = Path(tempfile.gettempdir())
+    _sweep_dead_scratch(parent)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=f".{_process_tag(os.getpid()) or 0}", dir=parent))
     atexit.register(_remove_if_owner, folder, os.getpid())
     return folder
 

@@ -1,6 +1,7 @@
 "Timing, comparing and recording (chapter 02)."
 import errno, json, os, sys, time
 from unittest import mock
+from pathlib import Path
 
 import pytest
 import torch
@@ -574,3 +575,57 @@ def test_scratch_dir_default_name_and_owner(tmp_path, monkeypatch):
     assert d.is_dir()
     bench._remove_if_owner(d, os.getpid())
     assert not d.exists()
+
+
+def _killed_maker(tmp_path, prefix="t-"):
+    "Run a Python that makes a scratch folder in `tmp_path` (its TMPDIR) and is then SIGKILLed: its exit hooks never run."
+    import subprocess, signal
+    code = (f"import os, signal; from gpuvision_nb.bench import scratch_dir; d = scratch_dir({prefix!r}); "
+            "(d / 'f').write_text('x'); print(d, flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert r.returncode == -signal.SIGKILL
+    return Path(r.stdout.strip())
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="the process tag is read from Linux's /proc")
+def test_scratch_dir_sweeps_the_folders_of_killed_processes_and_nothing_else(tmp_path, monkeypatch):
+    "A folder whose maker was SIGKILLed is removed by the next scratch_dir; a live process's, a user's look-alikes stay."
+    dead = _killed_maker(tmp_path)
+    assert (dead / "f").exists() and dead.name.startswith("t-")
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    mine = bench.scratch_dir("mine-")                                 # this (living) process's own folder
+    namespace, pid, start = bench._process_tag(os.getpid()).split("-")
+    reused = tmp_path / f"old-abc.{namespace}-{pid}-{int(start) - 1}"  # same pid, an earlier process: it is dead
+    other_ns = tmp_path / f"ns-abc.{int(namespace) + 1}-999999-1"      # another container's: can't tell, kept
+    public = tmp_path / f"pub-abc.{namespace}-999999-1"                # not private (0o755): not ours, kept
+    for d in (reused, other_ns, public): d.mkdir(mode=0o700); (d / "f").write_text("x")
+    public.chmod(0o755)
+    a_file = tmp_path / f"file.{namespace}-999999-1"; a_file.write_text("x")
+    link = tmp_path / f"link.{namespace}-999999-1"; link.symlink_to(other_ns)
+    assert bench._process_tag(999999) is None                          # (no such process: pid_max is below this)
+    newer = bench.scratch_dir()
+    assert not dead.exists() and not reused.exists()
+    assert all(p.exists() for p in (mine / ".", other_ns / "f", public / "f", a_file, link, newer))
+    assert (other_ns / "f").read_text() == "x" and link.is_symlink()
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="the process tag is read from Linux's /proc")
+def test_process_tag_reads_the_start_time_past_a_command_name_with_spaces_and_parentheses(tmp_path):
+    "The 22nd field of /proc/PID/stat is found even when the command name (field 2) holds ') ' and spaces."
+    import subprocess
+    odd = tmp_path / "a) b c d"; odd.symlink_to(sys.executable)
+    p = subprocess.Popen([str(odd), "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        tag = bench._process_tag(p.pid)
+        stat_line = Path(f"/proc/{p.pid}/stat").read_text()
+        assert "(a) b c d)" in stat_line
+        import psutil
+        ticks = os.sysconf("SC_CLK_TCK")
+        namespace, pid, start = tag.split("-")
+        assert (int(namespace), int(pid)) == (os.stat("/proc/self/ns/pid").st_ino, p.pid)
+        boot = psutil.boot_time()
+        assert abs(boot + int(start) / ticks - psutil.Process(p.pid).create_time()) < 0.05   # ticks are 1/100 s
+    finally:
+        p.communicate(b""); p.wait()
+    assert bench._process_tag(p.pid) is None                          # reaped: gone
