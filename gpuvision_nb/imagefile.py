@@ -10,12 +10,13 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS', 'UNREADABLE', 'DatasetError', 'BadImageError',
-           'to_rgb', 'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images', 'pillow_extensions', 'walk_images',
-           'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
+__all__ = ['MAX_PIXELS', 'ORIENTATION', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS', 'UNREADABLE', 'DatasetError',
+           'BadImageError', 'to_rgb', 'upright', 'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images',
+           'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths',
+           'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -42,13 +43,23 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+ORIENTATION = 0x0112                                        # EXIF tag 274: how a viewer must turn the stored pixels
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """`im` turned the way its EXIF Orientation tag tells a viewer to show it (a phone stores a portrait photo as
+    landscape pixels and this tag); `im` itself when the tag is absent, 1 (already upright) or not a valid value."""
+    return ImageOps.exif_transpose(im) if im.getexif().get(ORIENTATION, 1) in range(2, 9) else im
+
+
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
 def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
     unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
-    Of an animated image (GIF, APNG, WebP) it takes the first frame."""
+    Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
+    upright (`upright`), as an image viewer shows it."""
     path = Path(path)
     try:
         st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
@@ -64,7 +75,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) 
                 truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
                 try: im.load()                               # decode every byte now: truncation fails here
                 finally: ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
-                return to_rgb(im)
+                return to_rgb(upright(im))
     except BadImageError: raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise _bad(path, f"is a decompression bomb ({e})") from None

@@ -151,3 +151,47 @@ def test_write_bad_images_makes_missing_parent_folders(tmp_path):
     "mutmut (imagefile, seed 47): `mkdir(parents=True)` → `False` (a nested new folder) survived."
     files = write_bad_images(tmp_path / "a" / "b")
     assert all(p.parent == tmp_path / "a" / "b" and p.exists() for p in files.values())
+
+
+# How a viewer shows stored pixels s for each EXIF Orientation value, written from the TIFF/EXIF specification's table
+# (row 0 / column 0 of the stored image is the visual ...), independently of Pillow's own mapping.
+EXIF_VIEW = {1: lambda s: s, 2: np.fliplr, 3: lambda s: np.rot90(s, 2), 4: np.flipud,
+             5: lambda s: s.transpose(1, 0, 2), 6: lambda s: np.rot90(s, -1),
+             7: lambda s: np.rot90(s, 2).transpose(1, 0, 2), 8: lambda s: np.rot90(s, 1)}
+
+
+def _with_orientation(path, pixels, orientation, **kw):
+    exif = Image.Exif(); exif[imagefile.ORIENTATION] = orientation
+    Image.fromarray(pixels).save(path, exif=exif, **kw)
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_open_rgb_shows_each_exif_orientation_as_a_viewer_does(tmp_path, orientation):
+    "A phone photo's EXIF Orientation is applied (lossless PNG: exact), so a model sees what the user sees."
+    stored = np.random.default_rng(orientation).integers(0, 256, (9, 14, 3), dtype=np.uint8)   # not square, no symmetry
+    got = np.asarray(open_rgb(_with_orientation(tmp_path / "p.png", stored, orientation)))
+    np.testing.assert_array_equal(got, EXIF_VIEW[orientation](stored))
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_open_rgb_leaves_an_image_with_an_invalid_orientation_as_stored(tmp_path, orientation):
+    stored = np.random.default_rng(0).integers(0, 256, (9, 14, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(np.asarray(open_rgb(_with_orientation(tmp_path / "p.png", stored, orientation))), stored)
+
+
+def test_a_rotated_jpeg_is_upright_for_prediction_and_training(tmp_path):
+    "A sideways phone JPEG reaches decode_pixels (predict) and load_folder (training) as the upright picture."
+    from gpuvision_nb.data import load_folder
+    from gpuvision_nb.imagefile import decode_pixels
+    portrait = np.zeros((48, 32, 3), np.uint8); portrait[:24] = (255, 0, 0)         # red top half, black bottom
+    (tmp_path / "cat").mkdir(); (tmp_path / "dog").mkdir()
+    jpg = _with_orientation(tmp_path / "cat" / "phone.jpg", np.rot90(portrait, 1).copy(), 6, quality=95)
+    png = tmp_path / "dog" / "upright.png"; Image.fromarray(portrait).save(png)
+    pixels, errors = decode_pixels([jpg, png], 32)
+    assert errors == [None, None]
+    a, b = pixels.astype(int)
+    assert np.abs(a - b).mean() < 3 and a[:12, :, 0].min() > 200 and a[-12:, :, 0].max() < 60   # JPEG error only
+    ds = load_folder(tmp_path, size=32)
+    (x, cat), (y, dog) = ds[0], ds[1]
+    assert (cat, dog) == (0, 1) and (x.int() - y.int()).abs().float().mean() < 3
