@@ -319,7 +319,7 @@ class CheckedImageFolder(Dataset):
         if not root.is_dir(): raise NotADirectoryError(f"load_folder: {root} is not a folder")
         self.on_bad, self.size, self.skipped, self.ignored, self._seen = on_bad, size, [], Counter(), {} if seen is None else seen
         self._top = Path(top).expanduser() if top is not None else root           # links must not lead back into it
-        self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels)
+        self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels, size=size)
         # What torchvision's ImageFolder.__init__ does, written out: importing torchvision costs seconds, and predict needs none of it.
         self.root, self.transform, self.loader = str(root), transform or uint8_transform(size), self._load
         self.classes, self.class_to_idx = self.find_classes(self.root)

@@ -55,11 +55,13 @@ def upright(im: Image.Image) -> Image.Image:
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
-def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, size: int | None = None) -> Image.Image:
     """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
     unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
     Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
-    upright (`upright`), as an image viewer shows it."""
+    upright (`upright`), as an image viewer shows it. `size`: the side of the square the image is going to be
+    fitted to, if known; a JPEG is then decoded straight to the smallest of its 1/1, 1/2, 1/4 and 1/8 scales whose
+    sides are still at least `size` (libjpeg's DCT scaling, Pillow's `draft`), still reading every byte."""
     path = Path(path)
     try:
         st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
@@ -72,6 +74,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS) 
                 if w * h > max_pixels:
                     raise _bad(path, f"declares {w}×{h} = {w * h:,} pixels, more than max_pixels={max_pixels:,} (a decompression bomb?)")
                 if min(w, h) < min_size: raise _bad(path, f"is only {w}×{h} pixels, less than min_size={min_size}")
+                if size: im.draft(None, (size, size))        # JPEG only; a no-op for other formats
                 truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
                 try: im.load()                               # decode every byte now: truncation fails here
                 finally: ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
@@ -222,7 +225,7 @@ def decode_pixels(paths, size: int, in_channels: int = 3) -> tuple[np.ndarray | 
     or None if none is readable; and per path the `BadImageError` that made it unreadable, or None."""
     pixels, errors = [], []
     for p in paths:
-        try: pixels.append(model_pixels(open_rgb(p), size, in_channels)); errors.append(None)
+        try: pixels.append(model_pixels(open_rgb(p, size=size), size, in_channels)); errors.append(None)
         except BadImageError as e: errors.append(e)
     return (np.stack(pixels) if pixels else None), errors
 

@@ -309,7 +309,7 @@ def test_a_run_whose_classes_disagree_with_its_weights_is_refused(world, tmp_pat
 
 def _recipe_pixels(path, size, mean, std):
     "Chapter 17's standalone ONNX recipe, written out independently: Pillow convert, bilinear resize, centre crop, normalise."
-    im = Image.open(path).convert("RGB")
+    im = (path if isinstance(path, Image.Image) else Image.open(path)).convert("RGB")
     w, h = im.size
     if min(w, h) != size:
         w, h = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
@@ -335,6 +335,26 @@ def test_preprocess_matches_the_standalone_recipe_on_images_of_other_sizes(tmp_p
         want = np.stack([_recipe_pixels(p, size, MEAN, STD) for p in paths])
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
         assert fit_image(Image.open(paths[0]).convert("RGB"), size).size == (size, size)
+
+
+def test_predict_s_pixels_match_the_standalone_recipe_for_phone_photos(tmp_path):
+    """A big JPEG (decoded at a reduced scale) and a sideways one (EXIF Orientation 6) reach the model as chapter 17's
+    standalone scripts prepare them — written out here independently with Pillow's own draft and exif_transpose."""
+    from PIL import ImageOps
+    from gpuvision_nb.imagefile import decode_pixels
+    smooth = np.random.default_rng(1).integers(0, 256, (30, 40, 3), np.uint8)
+    big = Image.fromarray(smooth).resize((1200, 900), Image.BICUBIC)
+    exif = Image.Exif(); exif[0x0112] = 6
+    big.save(tmp_path / "big.jpg", quality=90); big.rotate(90, expand=True).save(tmp_path / "side.jpg", quality=90, exif=exif)
+    def recipe(path, size):
+        im = Image.open(path); im.draft(None, (size, size))
+        return _recipe_pixels(ImageOps.exif_transpose(im), size, MEAN, STD)
+    for size in (32, 100):
+        prep = Preprocess(size, MEAN, STD, classes=CLASSES)
+        paths = [tmp_path / "big.jpg", tmp_path / "side.jpg"]
+        pixels, errors = decode_pixels(paths, size)
+        assert errors == [None, None]
+        np.testing.assert_allclose(prep.from_pixels(pixels).numpy(), np.stack([recipe(p, size) for p in paths]), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("int8", [False, True])
