@@ -23,7 +23,8 @@ from .imagefile import image_files, stdin_paths
 
 # %% auto #0
 __all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main']
+           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main',
+           'parse']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -372,9 +373,23 @@ def main(argv: list[str] | None = None, early=None) -> int:
         for s, h in handlers.items(): signal.signal(s, h)
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """`argv` parsed by `build_parser`. An argument the command does not take is reported with *that command's* usage
+    (argparse's own message shows the top-level one, `gpuvision [-h] COMMAND ...`, which hides the options), and a
+    folder given where `train` wants `--data FOLDER` is pointed there."""
+    p = build_parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        takes_data = any("--data" in a.option_strings for a in sub._actions)
+        folder = next((x for x in extra if takes_data and not x.startswith("-") and os.path.isdir(x)), None)
+        sub.error(f"unrecognized arguments: {' '.join(extra)}" + (f" (a folder of images is given as --data {folder})" if folder else ""))
+    return args
+
+
 def _run(argv: list[str] | None, early) -> int:
     "`main`'s work, with standard output watched (`_Watched`)."
-    try: args = build_parser().parse_args(argv)
+    try: args = parse(argv)
     except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
     name = f"gpuvision {args.command}"

@@ -152,3 +152,19 @@ def test_the_in_process_fixture_behaves_like_the_process(gpuvision, monkeypatch)
     def leave(args): raise SystemExit(3)
     monkeypatch.setattr(cli, "cmd_info", leave)
     assert gpuvision("info").returncode == 3
+
+
+@pytest.mark.parametrize("args, usage, hint", [
+    (["train", "{tmp}"], "usage: gpuvision train", " (a folder of images is given as --data {tmp})"),
+    (["train", "{tmp}/absent"], "usage: gpuvision train", ""),
+    (["info", "extra"], "usage: gpuvision info", ""),
+    (["bench", "--json"], "usage: gpuvision bench", ""),
+])
+def test_an_argument_a_command_does_not_take_is_reported_with_that_command_s_usage(args, usage, hint, gpuvision, tmp_path):
+    "Not argparse's top-level `gpuvision [-h] COMMAND ...`, which hides the command's options."
+    args = [a.format(tmp=tmp_path) for a in args]
+    r = gpuvision(*args)
+    name = f"gpuvision {args[0]}"
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith(usage)
+    assert last == f"{name}: error: unrecognized arguments: {' '.join(args[1:])}{hint.format(tmp=tmp_path)}"
