@@ -6,6 +6,7 @@
 from __future__ import annotations
 import errno, hashlib, inspect, io, json, math, os, secrets, shutil, sys, tempfile, threading, time, warnings, zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -346,17 +347,26 @@ class CheckedImageFolder(Dataset):
     def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
         "(path, class index) of every file that `open_rgb` accepts, class by class; collects what was left out."
         samples, self._bad, self._empty = [], [], []
-        for c, i in class_to_idx.items():
-            files, left_out, other = walk_images(Path(directory, c), self._top, self._seen)
-            top = (str(Path(directory, c)), UNREADABLE)          # the class folder itself can't be read
-            self.skipped += [x for x in left_out if x != top]; self.ignored += other
-            ok = []
-            for path in files:
-                try: self._load(path); ok.append((path, i))
-                except BadImageError as e: self._bad.append((path, str(e)[len(path) + 2:]))
-            if not ok: self._empty.append(top if top in left_out else (top[0], "empty class folder: no usable image files"))
-            samples += ok
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:   # Pillow decodes without the GIL
+            for c, i in class_to_idx.items(): samples += self._checked_class(Path(directory, c), i, pool)
         return samples
+
+    def _checked_class(self, folder: Path, i: int, pool) -> list[tuple[str, int]]:
+        "(path, `i`) of the files of class folder `folder` that `open_rgb` accepts, decoded by `pool`'s threads."
+        files, left_out, other = walk_images(folder, self._top, self._seen)
+        top = (str(folder), UNREADABLE)                          # the class folder itself can't be read
+        self.skipped += [x for x in left_out if x != top]; self.ignored += other
+        ok = []
+        for path, why in zip(files, pool.map(self._why_bad, files, chunksize=16)):
+            if why is None: ok.append((path, i))
+            else: self._bad.append((path, why))
+        if not ok: self._empty.append(top if top in left_out else (top[0], "empty class folder: no usable image files"))
+        return ok
+
+    def _why_bad(self, path: str) -> str | None:
+        "Why `open_rgb` refuses image file `path` (its message without the path), or None if it reads it."
+        try: self._load(path)
+        except BadImageError as e: return str(e)[len(path) + 2:]
 
     def __len__(self) -> int: return len(self.samples)
 

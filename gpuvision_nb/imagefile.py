@@ -4,7 +4,7 @@
 
 # %% ../nbs/A2_imagefile.ipynb #d782a5a2
 from __future__ import annotations
-import errno, io, os, stat, sys, warnings, zlib
+import errno, io, os, stat, sys, threading, warnings, zlib
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -14,9 +14,9 @@ from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'ORIENTATION', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS', 'UNREADABLE', 'DatasetError',
-           'BadImageError', 'to_rgb', 'upright', 'open_rgb', 'bomb_png', 'reference_image', 'write_bad_images',
-           'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths',
-           'image_files']
+           'BadImageError', 'to_rgb', 'upright', 'load_whole', 'open_rgb', 'bomb_png', 'reference_image',
+           'write_bad_images', 'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels', 'decode_pixels',
+           'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -52,6 +52,21 @@ def upright(im: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(im) if im.getexif().get(ORIENTATION, 1) in range(2, 9) else im
 
 
+_TRUNCATION = threading.Lock()                               # held while LOAD_TRUNCATED_IMAGES is switched off
+
+
+def load_whole(im: Image.Image) -> None:
+    """Decode every byte of `im` now, so that a truncated file fails here — even where someone has set Pillow's global
+    `ImageFile.LOAD_TRUNCATED_IMAGES` (which pads a truncated image with grey). That setting is switched off around
+    the one load and back, under a lock, so that threads decoding side by side can't see it half-switched."""
+    with _TRUNCATION: allowed = ImageFile.LOAD_TRUNCATED_IMAGES
+    if not allowed: return im.load()
+    with _TRUNCATION:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try: im.load()
+        finally: ImageFile.LOAD_TRUNCATED_IMAGES = allowed
+
+
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
@@ -75,9 +90,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
                     raise _bad(path, f"declares {w}×{h} = {w * h:,} pixels, more than max_pixels={max_pixels:,} (a decompression bomb?)")
                 if min(w, h) < min_size: raise _bad(path, f"is only {w}×{h} pixels, less than min_size={min_size}")
                 if size: im.draft(None, (size, size))        # JPEG only; a no-op for other formats
-                truncated_ok, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
-                try: im.load()                               # decode every byte now: truncation fails here
-                finally: ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
+                load_whole(im)                               # decode every byte now: truncation fails here
                 return to_rgb(upright(im))
     except BadImageError: raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

@@ -177,6 +177,20 @@ def test_truncated_images_flag_cannot_sneak_through(zoo, monkeypatch):
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True    # restored
 
 
+
+def test_truncated_images_flag_cannot_sneak_through_threads_decoding_side_by_side(zoo, monkeypatch):
+    "load_folder decodes in threads: each load must see the flag off, and the user's setting must survive them all."
+    from concurrent.futures import ThreadPoolExecutor
+    from PIL import ImageFile
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    files = [zoo["truncated-png"], zoo["truncated-jpeg"], zoo["rgb-jpeg"], zoo["gray16"]] * 50
+    def outcome(p):
+        try: open_rgb(p); return "ok"
+        except BadImageError as e: return "truncated" if "truncated" in str(e) else str(e)
+    with ThreadPoolExecutor(8) as pool: got = list(pool.map(outcome, files))
+    assert got == ["truncated", "truncated", "ok", "ok"] * 50
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
 def test_raise_lists_every_bad_file(zoo, tmp_path):
     root = tmp_path / "ds"
     good_png(root / "a" / "ok.png")
