@@ -239,3 +239,12 @@ def test_predict_and_training_decode_at_their_model_size(photo_jpeg, monkeypatch
     (photo_jpeg.parent / "cat").mkdir(); photo_jpeg.rename(photo_jpeg.parent / "cat" / "p.jpg")
     ds = data.load_folder(photo_jpeg.parent, size=40); ds[0]
     assert sizes == [24, 40, 40]
+
+
+def test_model_pixels_keep_a_channel_axis_for_a_grey_model():
+    "(size, size, in_channels) for 1 and 3 channels: a grey model's pixels are (s, s, 1), not (s, s)."
+    from gpuvision_nb.imagefile import model_pixels
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8))
+    grey, rgb = model_pixels(im, 8, 1), model_pixels(im, 8)
+    assert grey.shape == (8, 8, 1) and rgb.shape == (8, 8, 3) and grey.dtype == rgb.dtype == np.uint8
+    np.testing.assert_array_equal(grey[:, :, 0], np.asarray(Image.fromarray(rgb).convert("L")))
