@@ -1,0 +1,87 @@
+"""A careless or unlucky user's calls of the Python API from a notebook — and `gpuvision train --resume` — found by
+hostile testing of what the command-line audit (test_cli_faults.py) did not cover: a user's folder that is only
+*named* like ours, a write that fails on a full disk, a resume with nothing (or a stale export) in the folder. Each
+must leave the user's files as they were and say in one line what is wrong."""
+import errno, os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from torch import nn
+
+from gpuvision_nb.checkpoint import CheckpointError, checkpoints, latest_checkpoint, save_checkpoint
+from gpuvision_nb.train import RunExistsError, run_training
+
+from test_run_folder import FAST, _folder
+
+FULL = OSError(errno.ENOSPC, "No space left on device")
+
+
+def _tree(root: Path) -> dict:
+    "Every file under `root` with its bytes: what a user had, to compare after."
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_checkpoints_never_prune_or_replace_a_users_folder_of_the_same_name(tmp_path):
+    """`fit(..., ckpt_dir=FOLDER)` / `save_checkpoint(FOLDER, ...)` into a folder of the user's that holds folders named
+    like checkpoints (`epoch-0001/` of sample images): pruning deleted all but one of them, and a save of that
+    epoch replaced the user's folder with a checkpoint. Only folders with a manifest are checkpoints now."""
+    for e in (1, 2, 3):
+        (tmp_path / f"epoch-000{e}").mkdir(); (tmp_path / f"epoch-000{e}" / "samples.png").write_text(f"mine {e}")
+    mine = _tree(tmp_path)
+    net = nn.Linear(2, 2)
+    for e in (5, 6, 7): save_checkpoint(tmp_path, net, epoch=e, keep=1)
+    assert [p.name for p in checkpoints(tmp_path)] == ["epoch-0007"] and latest_checkpoint(tmp_path).name == "epoch-0007"
+    with pytest.raises(CheckpointError, match=r"epoch-0002: it exists and is not a checkpoint \(no manifest.json\), so it is not replaced"):
+        save_checkpoint(tmp_path, net, epoch=2)
+    assert {k: v for k, v in _tree(tmp_path).items() if k.parts[0].startswith("epoch-000") and int(k.parts[0][-1]) < 4} == mine
+    assert latest_checkpoint(tmp_path).name == "epoch-0007"
+
+
+def test_a_save_that_fails_on_a_full_disk_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    """A full disk at the first checkpoint left an empty `checkpoints/` (and with it the run folder): the next
+    `gpuvision train --out RUN` was then refused, 'RUN already holds a run'. Nothing half-made stays now
+    (`bench.no_empty_folders`); a folder that was there before, or holds anything, stays."""
+    monkeypatch.setattr("gpuvision_nb.checkpoint._write_file", mock.Mock(side_effect=FULL))
+    with pytest.raises(CheckpointError, match="No space left on device; no checkpoint was written"):
+        save_checkpoint(tmp_path / "a" / "b" / "ckpt", nn.Linear(2, 2), epoch=1)
+    assert list(tmp_path.iterdir()) == []
+    data = _folder(tmp_path / "data")
+    (tmp_path / "kept").mkdir()
+    for out in (tmp_path / "run", tmp_path / "kept" / "run", tmp_path / "kept"):
+        with pytest.raises(CheckpointError, match="No space left on device"):
+            run_training(str(data), epochs=1, out=out, **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "kept"] and list((tmp_path / "kept").iterdir()) == []
+
+
+def test_resume_with_no_run_in_the_folder_is_refused(tmp_path):
+    """`gpuvision train --out runs/mine --resume` with a typo in the folder (or an empty one) silently started a NEW run
+    — on the default data and model, since the settings left out were meant to come from the saved run. Refused now,
+    in one line, before anything is made."""
+    for out, why in ((tmp_path / "typo", "no such folder"), (tmp_path, "no checkpoint in it")):
+        with pytest.raises(FileNotFoundError, match=f"--resume: {out} holds no run to resume \\({why}\\); check the "
+                                                    "folder's name, or leave out --resume"):
+            run_training(epochs=1, out=out, resume=True, **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_is_refused_while_the_run_folder_holds_an_export(tmp_path, gpuvision):
+    """`gpuvision export RUN` writes RUN/model.onnx (or .safetensors, .pt); `train --resume` then found a better epoch
+    and left the export as it was — the OLD model under the run's name, silently. The resume is refused until the
+    export is moved away (never deleted by us: it may be deployed); then it resumes."""
+    data, run = _folder(tmp_path / "data"), tmp_path / "run"
+    run_training(str(data), epochs=1, out=run, **FAST)
+    assert gpuvision("export", run, "--format", "safetensors").returncode == 0
+    exported = _tree(run)
+    r = gpuvision("train", "--out", run, "--resume", "--epochs", "2", "--device", "cpu", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert ("it holds model.safetensors, model.safetensors.manifest.json, exported from the run as it is now" in r.stderr
+            and "move the export out of the run folder" in r.stderr)
+    assert _tree(run) == exported                                      # nothing changed: not the export, not the run
+    for f in ("model.safetensors", "model.safetensors.manifest.json"): (run / f).rename(tmp_path / f)
+    (run / "model.onnx").symlink_to(tmp_path / "elsewhere.onnx")        # a link (even a dangling one) counts too
+    with pytest.raises(RunExistsError, match="it holds model.onnx"): run_training(epochs=2, out=run, resume=True, device="cpu", progress=False)
+    (run / "model.onnx").unlink()
+    m = run_training(epochs=2, out=run, resume=True, device="cpu", progress=False)
+    assert m["epochs"] == 2
