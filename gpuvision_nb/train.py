@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, text_table, time_fn, write_atomic
-from .checkpoint import (CheckpointError, all_finite, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+from .checkpoint import (CheckpointError, all_finite, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
@@ -607,16 +607,31 @@ RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassif
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
 
 
+def _is_run(out: Path) -> bool:
+    """Does `out` hold what only a run writes — a checkpoint in `checkpoints/` or `best/`, or a run's `metrics.json` (a
+    JSON object with the epochs' 'history') — rather than a user's files that merely share a run's file names (a
+    project's own `checkpoints/` folder, even with a `latest` link in it; a `model.onnx`; a `metrics.json`)?"""
+    if checkpoints(out / "checkpoints") or checkpoints(out / "best"): return True
+    try: m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return False
+    return isinstance(m, dict) and "history" in m
+
+
 def previous_run(out: str | Path) -> dict | None:
     """What `out` holds of an earlier run: its newest checkpoint's meta (with 'epoch' and 'path'); {} for traces of a
-    run without a usable checkpoint (a damaged `latest`, a `metrics.json`, checkpoint folders); None for no run."""
+    run without a usable checkpoint (its `metrics.json`, checkpoint folders); {'damaged': why} for a run whose `latest`
+    is damaged; {'foreign': names} for files named like a run's (`RUN_FILES`) that are no run's (`_is_run`) — a
+    user's, which neither a new run nor --overwrite may replace; None for none of these."""
     out = Path(out)
+    found = [f for f in RUN_FILES if (out / f).exists() or (out / f).is_symlink()]
+    if not found: return None
+    if not _is_run(out): return {"foreign": found}
     try:
         if (ck := latest_checkpoint(out / "checkpoints")) is not None:
             m = verify_checkpoint(ck)
             return {**m["meta"], "epoch": m["epoch"], "path": ck}
     except CheckpointError as e: return {"damaged": str(e)}
-    return {} if any((out / f).exists() for f in RUN_FILES) else None
+    return {}
 
 
 def _resumable(prev: dict, out: Path) -> dict:
@@ -820,6 +835,10 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     made_now = not out.exists()
     with no_empty_folders(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
         prev = previous_run(out)
+        if prev is not None and "foreign" in prev:              # a user's files: --overwrite would delete them
+            raise FileExistsError(f"{out} holds {', '.join(prev['foreign'])}, named like a run's files, but no run (no "
+                                  "checkpoint, no run's metrics.json): a run there would mix with them, and --overwrite "
+                                  "delete them; choose another --out folder, or move them away")
         if prev is not None and not (resume or overwrite):
             raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "
                                  f"{prev['epoch']} epoch{'' if prev['epoch'] == 1 else 's'} done)" if "settings" in prev else "") + ": continue it with --resume "

@@ -85,3 +85,34 @@ def test_resume_is_refused_while_the_run_folder_holds_an_export(tmp_path, gpuvis
     (run / "model.onnx").unlink()
     m = run_training(epochs=2, out=run, resume=True, device="cpu", progress=False)
     assert m["epochs"] == 2
+
+
+@pytest.mark.parametrize("mine", ["checkpoints/resnet50/w.pth", "checkpoints/latest", "model.onnx", "metrics.json"])
+def test_a_users_files_named_like_a_runs_are_never_replaced(tmp_path, gpuvision, mine):
+    """`gpuvision train --out ~/project`, the project holding its own `checkpoints/` folder (or a `model.onnx`, a
+    `metrics.json`): refused as 'already holds a run … replace it with --overwrite' — and with --overwrite the user's
+    folder was deleted, exit 0. Files that only share a run's names are no run (`train._is_run`): refused, kept."""
+    data, project = _folder(tmp_path / "data"), tmp_path / "project"
+    (project / mine).parent.mkdir(parents=True); (project / mine).write_text("the user's")
+    for extra in ([], ["--overwrite"], ["--resume"]):
+        r = gpuvision("train", "--data", data, "--out", project, "--epochs", "1", "--device", "cpu", "--no-progress", *extra)
+        assert r.returncode == 2 and "named like a run's files, but no run" in r.stderr and mine.split("/")[0] in r.stderr, r.stderr
+    assert _tree(project) == {Path(mine): b"the user's"}
+
+
+def test_the_bad_file_writers_never_replace_or_delete_a_users_file(tmp_path):
+    """`write_bad_videos(FOLDER)` wrote its two valid clips as FOLDER/ok.mp4 and ok-faststart.mp4 and deleted them at
+    the end — a user's `ok.mp4` there was replaced, then gone — and replaced a user's `one-frame.mp4`;
+    `write_bad_images` replaced a `rgb.jpg`. A name that is taken is refused before anything is written; the valid
+    clips are made in a hidden folder of their own."""
+    from gpuvision_nb.imagefile import write_bad_images
+    from gpuvision_nb.videofile import write_bad_videos
+    (tmp_path / "ok.mp4").write_text("my holiday"); (tmp_path / "ok-faststart.mp4").write_text("my clip")
+    zoo = write_bad_videos(tmp_path)
+    assert (tmp_path / "ok.mp4").read_text() == "my holiday" and (tmp_path / "ok-faststart.mp4").read_text() == "my clip"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ok.mp4", "ok-faststart.mp4", *(p.name for p in zoo.values())])
+    for write, mine in ((write_bad_videos, "one-frame.mp4"), (write_bad_images, "rgb.jpg")):
+        folder = tmp_path / mine.split(".")[0]
+        folder.mkdir(); (folder / mine).write_text("mine")
+        with pytest.raises(FileExistsError, match=f"{write.__name__}: {folder / mine} already exists"): write(folder)
+        assert _tree(folder) == {Path(mine): b"mine"}
