@@ -116,3 +116,22 @@ def test_the_bad_file_writers_never_replace_or_delete_a_users_file(tmp_path):
         folder.mkdir(); (folder / mine).write_text("mine")
         with pytest.raises(FileExistsError, match=f"{write.__name__}: {folder / mine} already exists"): write(folder)
         assert _tree(folder) == {Path(mine): b"mine"}
+
+
+def test_demo_report_files_are_readable_and_a_users_summary_json_is_not_a_report(tmp_path, gpuvision):
+    """`run_demo` wrote its report through a private temporary file renamed into place: report.md, summary.json and
+    the plots were 0600, unreadable to the others on a shared machine (every other writer uses `bench.write_files`).
+    And any file named summary.json made a folder count as an earlier report: `run_demo(out='~/notes')` then
+    replaced the user's report.md there."""
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.bench import default_mode
+    from gpuvision_nb.demo import _save_fig, write_report
+    s = {"date": "d", "device": "cpu", "device_name": "cpu", "torch": torch.__version__, "quick": True, "status": "running",
+         "stages": {"train": {"status": "not run", "seconds": None, "result": None}}}
+    write_report(s, tmp_path); _save_fig(tmp_path / "plot.png", plt.figure())
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == dict.fromkeys(
+        ["summary.json", "report.md", "plot.png"], default_mode())
+    notes = tmp_path / "notes"; notes.mkdir()
+    (notes / "summary.json").write_text('{"total": 3}'); (notes / "report.md").write_text("my report")
+    r = gpuvision("demo", "--out", notes, "--device", "cpu", "--quick", "--no-progress")
+    assert r.returncode == 2 and "holds other files" in r.stderr and (notes / "report.md").read_text() == "my report"
