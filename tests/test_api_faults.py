@@ -135,3 +135,25 @@ def test_demo_report_files_are_readable_and_a_users_summary_json_is_not_a_report
     (notes / "summary.json").write_text('{"total": 3}'); (notes / "report.md").write_text("my report")
     r = gpuvision("demo", "--out", notes, "--device", "cpu", "--quick", "--no-progress")
     assert r.returncode == 2 and "holds other files" in r.stderr and (notes / "report.md").read_text() == "my report"
+
+
+def test_ddp_train_checks_its_out_before_training_and_writes_whole_files(tmp_path, monkeypatch):
+    """`ddp_train(out=...)` (`torchrun -m gpuvision_nb.distributed train --out`) trained fully, then failed with a bare
+    'File exists' for an --out that is a file (a traceback from `ddp_main`: not a ValueError), or 'Is a directory';
+    and it wrote model.safetensors and metrics.json in place, half-written on a full disk. Checked before any work
+    now, and written with `bench.write_files` (both whole, or neither)."""
+    from gpuvision_nb.bench import RecordError
+    from gpuvision_nb import distributed
+    trained = mock.Mock(side_effect=AssertionError("trained before the check"))
+    (tmp_path / "file").write_text("mine"); (tmp_path / "run" / "metrics.json").mkdir(parents=True)
+    with monkeypatch.context() as m:
+        m.setattr(distributed, "fit", trained)
+        with pytest.raises(RecordError, match="it is a file; choose a folder"):
+            distributed.ddp_train("tiny", n=16, batch_size=4, device="cpu", out=tmp_path / "file")
+        with pytest.raises(RecordError, match="metrics.json: it is a folder"):
+            distributed.ddp_train("tiny", n=16, batch_size=4, device="cpu", out=tmp_path / "run")
+    assert (tmp_path / "file").read_text() == "mine"
+    monkeypatch.setattr("gpuvision_nb.bench.os.replace", mock.Mock(side_effect=FULL))
+    with pytest.raises(RecordError, match="No space left on device"):
+        distributed.ddp_train("tiny", n=16, batch_size=4, device="cpu", out=tmp_path / "new")
+    assert list((tmp_path / "new").iterdir()) == []                    # no half-written file, no temporary one
