@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, datetime, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time
+import atexit, contextlib, datetime, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,9 +33,9 @@ __all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fm
            'text_table', 'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir',
            'results_dir', 'provenance', 'Record', 'check_file_target', 'check_replaceable', 'ensure_writable',
            'record_path', 'scratch_dir', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
-           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
-           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
-           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
+           'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
+           'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes',
+           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -475,6 +475,23 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
 def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = RecordError) -> Path:
     "Replace file `path` by `data` atomically (`write_files` with one file): the old content or the new, never a mix."
     return write_files({path: data}, error)[0]
+
+
+@contextlib.contextmanager
+def no_empty_folders(folder: str | Path | None):
+    """For the `with` block that writes into `folder`: at its end, remove the folders on the way to `folder` (itself
+    included; a link followed to where it points) that did not exist before the block and are empty after it. A
+    write that failed (a full disk, a typo found late) then leaves no empty folder behind — one that made the next
+    `gpuvision train` think a run was there. A folder that holds anything is never touched. None: nothing to do."""
+    made = []
+    if folder is not None:
+        p = Path(os.path.realpath(Path(folder).expanduser()))
+        while not os.path.lexists(p) and p != p.parent: made.append(p); p = p.parent
+    try: yield
+    finally:
+        for p in made:                                         # the innermost first
+            try: p.rmdir()                                     # only if empty
+            except OSError: break
 
 # %% ../nbs/02_bench.ipynb #aa22c3c3
 class OutputOverlapError(ValueError):

@@ -13,15 +13,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save as save_tensors
 
-from .bench import default_mode, fsync_path, write_atomic
+from .bench import default_mode, fsync_path, no_empty_folders, write_atomic
 
 try: import fcntl                                    # POSIX: the operating system's file locks
 except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['MANIFEST', 'WEIGHTS', 'STATE', 'LATEST', 'LOCK', 'rng_state', 'set_rng_state', 'CheckpointError', 'sha256', 'unwrap',
-           'epoch_of', 'checkpoints', 'weights_bytes', 'save_checkpoint', 'latest_checkpoint', 'verify_checkpoint',
-           'reader_path', 'load_checkpoint', 'all_finite', 'last_finite_checkpoint', 'FolderInUseError', 'lock_folder']
+           'epoch_of', 'is_checkpoint', 'checkpoints', 'weights_bytes', 'save_checkpoint', 'latest_checkpoint',
+           'verify_checkpoint', 'reader_path', 'load_checkpoint', 'all_finite', 'last_finite_checkpoint',
+           'FolderInUseError', 'lock_folder']
 
 # %% ../nbs/05_checkpoint.ipynb #a3f8d032
 def rng_state() -> dict:
@@ -72,10 +73,19 @@ def epoch_of(path: str | Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def is_checkpoint(path: str | Path) -> bool:
+    """Is `path` a checkpoint folder `save_checkpoint` published: a real folder (no link) named `epoch-NNNN` that holds
+    a `manifest.json` (a checkpoint appears whole, its manifest in it, or not at all)? A user's own folder that is
+    only *named* like one — `epoch-0001/` of sample images in the folder given as `ckpt_dir` — is not."""
+    path = Path(path)
+    return epoch_of(path) is not None and path.is_dir() and not path.is_symlink() and (path / MANIFEST).is_file()
+
+
 def checkpoints(folder: str | Path) -> list[Path]:
-    "The checkpoint folders in `folder`, oldest first — ordered by epoch *number*, never by name."
+    """The checkpoint folders in `folder` (`is_checkpoint`: only those; pruning deletes from this list, so never a
+    user's folder of the same name), oldest first — ordered by epoch *number*, never by name."""
     folder = Path(folder)
-    found = [p for p in folder.iterdir() if p.is_dir() and epoch_of(p) is not None] if folder.is_dir() else []
+    found = [p for p in folder.iterdir() if is_checkpoint(p)] if folder.is_dir() else []
     return sorted(found, key=epoch_of)
 
 # %% ../nbs/05_checkpoint.ipynb #e0e1e401
@@ -127,13 +137,27 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, 
                     epoch: int = 0, history: list | None = None, meta: dict | None = None, keep: int = 2) -> Path:
     """Save a complete, resumable checkpoint as `folder/epoch-NNNN/` atomically, point `folder/latest` at it and
     delete all but the newest `keep` (by epoch number). Returns the checkpoint's path. A failure (a full disk…)
-    raises `CheckpointError`, leaves the previous checkpoint and `latest` as they were, and no temporary files."""
+    raises `CheckpointError` and leaves the previous checkpoint and `latest` as they were, no temporary files and no
+    empty folder it made (`no_empty_folders`). Only checkpoints are replaced or pruned (`is_checkpoint`): a user's
+    folder or file named `epoch-NNNN` in `folder` stays, and one of this epoch's name is refused before any work."""
     folder = Path(folder)
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1: raise ValueError(f"save_checkpoint: keep must be an int >= 1, got {keep!r}")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"save_checkpoint: epoch must be an int >= 0, got {epoch!r}")
+    name = f"epoch-{epoch:04d}"
+    if os.path.lexists(folder / name) and not is_checkpoint(folder / name):
+        raise CheckpointError(f"can't write checkpoint {folder / name}: it exists and is not a checkpoint (no {MANIFEST}), "
+                              "so it is not replaced; move it away, or save the checkpoints in another folder")
+    with no_empty_folders(folder):
+        _save(folder, name, model, optimizer, scheduler, scaler, epoch, history, meta)
+    _prune(folder, epoch, keep)
+    return folder / name
+
+
+def _save(folder: Path, name: str, model, optimizer, scheduler, scaler, epoch: int, history, meta) -> None:
+    "`save_checkpoint`'s writing: the checkpoint `folder/name` published whole, then `latest` moved to it."
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise CheckpointError(f"can't create checkpoint folder {folder}: {e.strerror or e}") from None
-    name, tmp = f"epoch-{epoch:04d}", None
+    tmp = None
     _sweep(folder)                                           # left by a process killed mid-save
     try:
         state = {"epoch": epoch, "history": [dict(h) for h in history or []], "rng": rng_state(),   # plain data only
@@ -147,7 +171,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, 
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))
         for f, b in files.items(): _write_file(tmp / f, b)    # on the disk before it is published
         os.chmod(tmp, default_mode(folder=True)); fsync_path(tmp)   # (mkdtemp made it 0700)
-        if (folder / name).exists(): _discard(folder / name)
+        if is_checkpoint(folder / name): _discard(folder / name)
         os.replace(tmp, folder / name); tmp = None           # atomic: the checkpoint appears complete or not at all
         fsync_path(folder)
     except BaseException as e:
@@ -157,8 +181,6 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, 
     try: write_atomic(folder / LATEST, name, CheckpointError)    # only now: `latest` never names an incomplete checkpoint
     except CheckpointError as e:
         _discard(folder / name); raise CheckpointError(f"{e}{_intact(folder)}") from None
-    _prune(folder, epoch, keep)
-    return folder / name
 
 
 def _prune(folder: Path, epoch: int, keep: int) -> None:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_demo.ipynb #965b8614
 from __future__ import annotations
-import copy, datetime, itertools, json, os, tempfile, time
+import copy, datetime, io, itertools, json, os, tempfile, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -12,7 +12,7 @@ import torch
 
 from .amp import train_throughput
 from .bench import (RecordError, Timing, compare, ensure_writable, fmt_rate, latest_gpu_record,
-                                 repo_results_dir)
+                                 repo_results_dir, write_atomic)
 from .device import DeviceUnavailableError, device_name, get_device, set_seed
 from .models import get_model
 from .prune import finetune, prune_channels
@@ -44,6 +44,14 @@ class FirstBatches:
         if hasattr(self.loader, "set_epoch"): self.loader.set_epoch(epoch)
 
 # %% ../nbs/16_demo.ipynb #2630c978
+def _is_demo_report(out: Path) -> bool:
+    """Does folder `out` hold an earlier demo report — a `summary.json` that is one (a JSON object with the demo's
+    'stages' and 'quick'), not merely a file of that common name, whose folder's report.md would be replaced?"""
+    try: s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return False
+    return isinstance(s, dict) and {"stages", "quick"} <= set(s)
+
+
 def check_out(out: str | Path | None) -> Path:
     "The report folder: `out`, or `runs/demo-<timestamp>`; a `ValueError` naming `out` if it can't hold the report."
     if out is None: out = Path("runs") / f"demo-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -52,7 +60,7 @@ def check_out(out: str | Path | None) -> Path:
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir(): raise ValueError(f"run_demo: out={str(out)!r} is an existing file, not a folder")
     other = next(out.iterdir(), None) if out.is_dir() else None
-    if other is not None and not (out / "summary.json").is_file():     # an earlier report is replaced; a user's folder never
+    if other is not None and not _is_demo_report(out):      # an earlier report is replaced; a user's folder never
         raise ValueError(f"run_demo: out={str(out)!r} holds other files ({other.name}, …) and no earlier demo report: "
                          "the report's files (report.md, summary.json, plots) would replace theirs; choose a new folder")
     try: ensure_writable(out / "summary.json")
@@ -144,18 +152,13 @@ def stage_quantize(ctx: dict) -> dict:
 STAGES = {"train": stage_train, "devices": stage_devices, "amp": stage_amp, "prune": stage_prune, "quantize": stage_quantize}
 
 # %% ../nbs/16_demo.ipynb #ac236947
-def _atomic_write(path: Path, write) -> None:
-    "Call `write(tmp_path)`, then rename the temporary file to `path` (atomic on one file system)."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp" + path.suffix); os.close(fd)
-    try: write(Path(tmp)); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-
 def _save_fig(path: Path, fig=None) -> None:
-    fig = fig or plt.gcf()
-    _atomic_write(path, lambda p: fig.savefig(p, dpi=100, format="png"))
-    plt.close(fig)
+    """Write `fig` (default: the current figure) as a PNG to `path` with `bench.write_atomic`, as every report file:
+    whole or not at all, with the usual permissions (a private temporary file renamed into place had left the
+    report's files 0600, unreadable to the others on a shared machine), a folder or device there refused by name."""
+    fig = fig or plt.gcf(); buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, format="png"); plt.close(fig)
+    write_atomic(path, buf.getvalue())
 
 
 def speed_bars(summary: dict, path: Path) -> bool:
@@ -227,9 +230,9 @@ def report_md(s: dict, bars: bool) -> str:
 
 def write_report(s: dict, out: Path) -> None:
     "Write `summary.json`, `speed_bars.png` and `report.md` of summary `s` into `out`, each atomically."
-    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(s, indent=1, default=str)))
+    write_atomic(out / "summary.json", json.dumps(s, indent=1, default=str))
     bars = speed_bars(s, out / "speed_bars.png")
-    _atomic_write(out / "report.md", lambda p: p.write_text(report_md(s, bars), encoding="utf-8"))
+    write_atomic(out / "report.md", report_md(s, bars))
 
 # %% ../nbs/16_demo.ipynb #5ebf852d
 def run_demo(out: str | Path | None = None, device: str | torch.device = "auto", quick: bool = False,

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .bench import Timing, fmt_time, number_arg
-from .checkpoint import unwrap
+from .bench import RecordError, Timing, check_file_target, fmt_time, number_arg, write_atomic, write_files
+from .checkpoint import unwrap, weights_bytes
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
 from .supervisor import NPROC_WORKER, cli_worker, failure_summary, lost_peer   # Appendix A1; still importable from here
@@ -269,6 +269,23 @@ class Interleaved:
         for batches in zip(*self.loaders): yield from batches
 
 
+def _results_folder(out: str | Path) -> Path:
+    """Rank 0's output folder `out` (`~` expanded), checked before any work: not a file, and neither file written into
+    it (`model.safetensors`, `metrics.json`) a folder, device or pipe (`bench.check_file_target`); `RecordError`
+    naming it — not an OSError after the whole training ('File exists', and a traceback from `ddp_main`)."""
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir(): raise RecordError(f"can't write into --out {out}: it is a file; choose a folder")
+    for f in ("model.safetensors", "metrics.json"): check_file_target(out / f)
+    return out
+
+
+def _write_results(out: Path, files: dict) -> None:
+    "Write `files` ({name: data}) into folder `out`, made if needed, with `bench.write_files`: all of them whole, or none."
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise RecordError(f"can't create --out folder {out}: {e.strerror or e}") from None
+    write_files({out / name: data for name, data in files.items()})
+
+
 def ddp_train(model: str = "seed", n: int = 1024, batch_size: int = 64, epochs: int = 1, lr: float = 0.05,
               schedule: str = "onecycle", accumulate: int = 1, device: str | torch.device = "auto",
               backend: str = "auto", seed: int = 0, sync_bn: bool = False, out: str | Path | None = None,
@@ -282,6 +299,7 @@ def ddp_train(model: str = "seed", n: int = 1024, batch_size: int = 64, epochs: 
         raise ValueError("simulate runs alone and without accumulate: it is the accumulation of the simulated processes' batches")
     dev = setup_distributed(device, backend)
     try:
+        if out is not None and is_main_process(): out = _results_folder(out)
         x, y = synthetic_images(n, seed=seed, device=dev)
         vx, vy = synthetic_images(max(n // 4, 1), seed=seed + 1, device=dev)
         train = (ShardedLoader(x, y, batch_size, seed=seed) if simulate == 1 else
@@ -299,10 +317,7 @@ def ddp_train(model: str = "seed", n: int = 1024, batch_size: int = 64, epochs: 
              "images_per_second": [h["images_per_second"] * world_size() for h in hist],   # all processes together
              "history": list(hist)}
         if out is not None and is_main_process():
-            from safetensors.torch import save_model
-            out = Path(out); out.mkdir(parents=True, exist_ok=True)
-            save_model(unwrap(net), str(out / "model.safetensors"))
-            (out / "metrics.json").write_text(json.dumps(m, indent=1))
+            _write_results(out, {"model.safetensors": weights_bytes(net), "metrics.json": json.dumps(m, indent=1)})
         print0(f"rank 0 of {m['world_size']} ({m['backend'] or 'no process group'}, {dev}): "
                f"global batch {m['global_batch']}, {m['steps_per_epoch']} steps/epoch, "
                + ", ".join(f"epoch {h['epoch']} loss {h['train_loss']:.3f} val_acc {h['val_acc']:.3f}" for h in hist))
@@ -329,9 +344,10 @@ def ddp_allreduce(numel: int = 4_300_000, iters: int = 10, device: str | torch.d
     "Under torchrun: time `allreduce_timing` on this process group; rank 0 prints it and writes it to `out` (JSON)."
     dev = setup_distributed(device, backend)
     try:
+        if out is not None and is_main_process(): out = check_file_target(out)       # before measuring
         timing = allreduce_timing(numel, dev, iters)
         print0(timing)
-        if out is not None and is_main_process(): Path(out).write_text(json.dumps(timing.to_dict()))
+        if out is not None and is_main_process(): write_atomic(out, json.dumps(timing.to_dict()))
         return timing
     finally: cleanup_distributed()
 

@@ -15,8 +15,8 @@ from PIL import Image, ImageFile, ImageOps
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'ORIENTATION', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS', 'UNREADABLE', 'DatasetError',
            'BadImageError', 'to_rgb', 'upright', 'load_whole', 'open_rgb', 'bomb_png', 'reference_image',
-           'write_bad_images', 'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels', 'decode_pixels',
-           'stdin_paths', 'image_files']
+           'check_new_files', 'write_bad_images', 'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels',
+           'decode_pixels', 'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -123,11 +123,21 @@ def reference_image(size: int = 16) -> np.ndarray:
     return a.astype(np.uint8)
 
 
+def check_new_files(paths, who: str) -> None:
+    """Refuse — before anything is written — to write any of `paths` where something already is: `FileExistsError`
+    naming it and `who`. For the writers of test files into a folder the user names (`write_bad_images`,
+    `write_bad_videos`): they used to replace a user's `rgb.jpg` or `one-frame.mp4` there, and delete an `ok.mp4`."""
+    for p in paths:
+        if os.path.lexists(p):
+            raise FileExistsError(f"{who}: {p} already exists; its test files go where nothing is: choose a new or empty folder")
+
+
 def write_bad_images(folder: str | Path) -> dict[str, Path]:
     """Write one file per awkward case into `folder`: 'empty', 'truncated-png', 'truncated-jpeg', 'text-as-png',
     'tiny-1x1' and 'bomb' (which must fail), and 'gray', 'rgba', 'palette', 'gray16', 'cmyk-jpeg' and 'rgb-jpeg'
-    (which must convert to RGB). Returns {case: path}."""
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    (which must convert to RGB). Returns {case: path}. A file of any of those names already in `folder` is refused
+    before anything is written (`check_new_files`)."""
+    folder = Path(folder)
     ref = Image.fromarray(reference_image())
     def encoded(im, fmt, **kw):
         b = io.BytesIO(); im.save(b, fmt, **kw); return b.getvalue()
@@ -148,6 +158,8 @@ def write_bad_images(folder: str | Path) -> dict[str, Path]:
     }
     cases = ("empty", "truncated-png", "truncated-jpeg", "text-as-png", "tiny-1x1", "bomb",
              "gray", "rgba", "palette", "gray16", "cmyk-jpeg", "rgb-jpeg")
+    check_new_files([folder / name for name in files], "write_bad_images")
+    folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for case, (name, data) in zip(cases, files.items()):
         (folder / name).write_bytes(data); out[case] = folder / name

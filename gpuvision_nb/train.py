@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, text_table, time_fn, write_atomic
-from .checkpoint import (CheckpointError, all_finite, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+from .checkpoint import (CheckpointError, all_finite, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
@@ -22,13 +22,13 @@ from .models import SeedCNN, evaluating, get_model, model_config
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'DIGITS_RECIPE', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES',
-           'CHOICES', 'FIXED', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision', 'autocast', 'tf32',
-           'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
-           'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop',
-           'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir', 'pretrained', 'confusion_matrix',
-           'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits', 'default_epochs', 'check_settings',
-           'run_settings', 'class_report', 'plot_misclassified', 'save_figure', 'RunExistsError', 'previous_run',
-           'class_weights', 'KeepBest', 'run_training']
+           'CHOICES', 'FIXED', 'EXPORT_FILES', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision',
+           'autocast', 'tf32', 'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer',
+           'make_scheduler', 'train_step', 'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options',
+           'scale_lr', 'one_sample_loop', 'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir',
+           'pretrained', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits',
+           'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified', 'save_figure',
+           'RunExistsError', 'previous_run', 'class_weights', 'KeepBest', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -601,22 +601,37 @@ class RunExistsError(CheckpointError):
     "The output folder already holds a run, and neither resuming nor overwriting it was asked for."
 
 
+EXPORT_FILES = ("model.safetensors", "model.safetensors.manifest.json", "model.pt", "model.onnx")   # `gpuvision export RUN`
 RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassified.png", "splits.csv", "predictions.csv",
-             "skipped.csv",          # and what `gpuvision export RUN` writes there by default: it belongs to this run, so
-             "model.safetensors", "model.safetensors.manifest.json", "model.pt", "model.onnx")   # --overwrite replaces it too
+             "skipped.csv") + EXPORT_FILES           # an export belongs to its run: --overwrite replaces it too
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
+
+
+def _is_run(out: Path) -> bool:
+    """Does `out` hold what only a run writes — a checkpoint in `checkpoints/` or `best/`, or a run's `metrics.json` (a
+    JSON object with the epochs' 'history') — rather than a user's files that merely share a run's file names (a
+    project's own `checkpoints/` folder, even with a `latest` link in it; a `model.onnx`; a `metrics.json`)?"""
+    if checkpoints(out / "checkpoints") or checkpoints(out / "best"): return True
+    try: m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return False
+    return isinstance(m, dict) and "history" in m
 
 
 def previous_run(out: str | Path) -> dict | None:
     """What `out` holds of an earlier run: its newest checkpoint's meta (with 'epoch' and 'path'); {} for traces of a
-    run without a usable checkpoint (a damaged `latest`, a `metrics.json`, checkpoint folders); None for no run."""
+    run without a usable checkpoint (its `metrics.json`, checkpoint folders); {'damaged': why} for a run whose `latest`
+    is damaged; {'foreign': names} for files named like a run's (`RUN_FILES`) that are no run's (`_is_run`) — a
+    user's, which neither a new run nor --overwrite may replace; None for none of these."""
     out = Path(out)
+    found = [f for f in RUN_FILES if (out / f).exists() or (out / f).is_symlink()]
+    if not found: return None
+    if not _is_run(out): return {"foreign": found}
     try:
         if (ck := latest_checkpoint(out / "checkpoints")) is not None:
             m = verify_checkpoint(ck)
             return {**m["meta"], "epoch": m["epoch"], "path": ck}
     except CheckpointError as e: return {"damaged": str(e)}
-    return {} if any((out / f).exists() for f in RUN_FILES) else None
+    return {}
 
 
 def _resumable(prev: dict, out: Path) -> dict:
@@ -627,6 +642,17 @@ def _resumable(prev: dict, out: Path) -> dict:
                              "its checkpoints were written by an older version (no saved settings)")
                              + "; start a new run with --overwrite, or in another folder")
     return prev["settings"]
+
+
+def _check_resumable_without_stale_export(out: Path) -> None:
+    """Refuse to resume the run in `out` while it holds what `gpuvision export RUN` wrote there (`EXPORT_FILES`): the
+    resumed run changes its best model, and the export — the file a user deploys — would silently stay the old one
+    under the run's name. Moving it away is the user's choice (it may be deployed somewhere); we never delete it."""
+    found = [f for f in EXPORT_FILES if (out / f).exists() or (out / f).is_symlink()]
+    if found:
+        raise RunExistsError(f"can't resume the run in {out}: it holds {', '.join(found)}, exported from the run as it is "
+                             "now, which would silently stay the old model once the resumed run finds a better one; move "
+                             "the export out of the run folder (or delete it), resume, then export again")
 
 
 def _check_same_data(saved: dict, now: dict, force: bool, ck: Path) -> None:
@@ -768,18 +794,6 @@ def _global_batch(fd: FolderData, world: int) -> dict:
             "updates_per_epoch": len(fd.train)}
 
 
-@contextlib.contextmanager
-def _no_empty_folder(folder: Path | None):
-    """Remove `folder` at the end of the block if the block made it and left it empty: a run that failed before
-    writing anything (a typo in --data or --from) leaves no empty run folder behind. None: nothing to do."""
-    made = folder is not None and not folder.exists()
-    try: yield
-    finally:
-        if made:
-            try: folder.rmdir()                            # only if empty
-            except OSError: pass
-
-
 def run_training(data: str | None = None, model: str | None = None, epochs: int | None = None,
                  device: str | torch.device = "auto", out: str | Path = "runs/train", precision: str | None = None,
                  batch_size: int | None = None, lr: float | None = None, resume: bool = False, progress: bool = True, *,
@@ -807,7 +821,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
     import csv, warnings
-    from gpuvision_nb.bench import check_output
+    from gpuvision_nb.bench import check_output, no_empty_folders
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
                     patience=patience, balance=balance, start_from=start_from, freeze=freeze)
@@ -818,13 +832,23 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
     if start_from is not None and start_from not in RECIPES:  # nor over (or into) the run or model file it starts from
         check_output(out, [Path(start_from).expanduser()], "--out")
-    with _no_empty_folder(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
+    made_now = not out.exists()
+    with no_empty_folders(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
         prev = previous_run(out)
+        if prev is not None and "foreign" in prev:              # a user's files: --overwrite would delete them
+            raise FileExistsError(f"{out} holds {', '.join(prev['foreign'])}, named like a run's files, but no run (no "
+                                  "checkpoint, no run's metrics.json): a run there would mix with them, and --overwrite "
+                                  "delete them; choose another --out folder, or move them away")
         if prev is not None and not (resume or overwrite):
             raise RunExistsError(f"{out} already holds a run" + (f" ({prev['settings']['model']} on {prev['settings']['data']}, "
                                  f"{prev['epoch']} epoch{'' if prev['epoch'] == 1 else 's'} done)" if "settings" in prev else "") + ": continue it with --resume "
                                  "(resume=True), replace it with --overwrite (overwrite=True), or choose another folder")
+        if resume and prev is None:                            # nothing to take the left-out settings from
+            raise FileNotFoundError(f"--resume: {out} holds no run to resume (" + ("no such folder" if made_now else
+                                    "no checkpoint in it") + "); check the folder's name, or leave out --resume "
+                                    "(resume=False) to start a new run there")
         saved = _resumable(prev, out) if resume and prev is not None else None
+        if saved is not None: _check_resumable_without_stale_export(out)
         source = _source(start_from) if start_from is not None and saved is None else None
         if source is not None and saved is None: explicit = _fine_tune_settings(explicit, source[1])
         settings = run_settings(explicit, saved)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/A3_videofile.ipynb #25ec5d35
 from __future__ import annotations
-import os, secrets
+import os, secrets, tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .imagefile import DatasetError
+from .imagefile import DatasetError, check_new_files
 
 # %% auto #0
 __all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo', 'open_video', 'VideoWriter',
@@ -173,47 +173,53 @@ def write_bad_videos(folder: str | Path, size: int = 64) -> dict[str, Path]:
     'truncated' (index at the end, cut off), 'truncated-faststart' (index first, data cut), 'audio-only',
     'no-decodable-frames' (keyframe dropped), 'garbage-data', 'one-frame', 'huge-header' (a Y4M header declaring
     16000×16000), 'variable-frame-rate', 'unsupported-codec' (the MP4's codec tag rewritten) — which must all
-    fail — and 'non-ascii-name', a valid clip named 'ünïcødé 視頻 clip.mp4', which must load."""
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    frames = np.stack(list(bar_frames(16, size)))
+    fail — and 'non-ascii-name', a valid clip named 'ünïcødé 視頻 clip.mp4', which must load. A file of any of those
+    names already in `folder` is refused before anything is written (`check_new_files`); the valid clips the bad
+    ones are cut from are made in a hidden folder of their own, removed at the end (they were `folder/ok.mp4`: a
+    user's clip of that name was replaced, then deleted)."""
+    folder = Path(folder)
     out = {case: folder / name for case, name in (
         ("zero-byte", "zero.mp4"), ("text-as-mp4", "not a video.mp4"), ("truncated", "truncated.mp4"),
         ("truncated-faststart", "truncated-faststart.mp4"), ("audio-only", "audio-only.mp4"),
         ("no-decodable-frames", "no-keyframe.mp4"), ("garbage-data", "garbage.mp4"), ("one-frame", "one-frame.mp4"),
         ("huge-header", "huge.y4m"), ("variable-frame-rate", "vfr.mp4"), ("unsupported-codec", "unknown-codec.mp4"),
         ("non-ascii-name", "ünïcødé 視頻 clip.mp4"))}
-    out["zero-byte"].write_bytes(b"")
-    out["text-as-mp4"].write_bytes(b"<html><body>404 Not Found</body></html>\n")
-    good = write_video(folder / "ok.mp4", frames).read_bytes()
-    fast = write_video(folder / "ok-faststart.mp4", frames, faststart=True).read_bytes()
-    out["truncated"].write_bytes(good[: len(good) // 2])            # the index ('moov') is at the end: lost
-    out["truncated-faststart"].write_bytes(fast[: len(fast) * 2 // 3])
-    out["unsupported-codec"].write_bytes(good.replace(b"avc1", b"zzz1"))   # an unknown codec tag
-    out["huge-header"].write_bytes(b"YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(1000))
-    out["non-ascii-name"].write_bytes(good)
-    write_video(out["one-frame"], frames[:1])
-    with av.open(str(out["audio-only"]), "w") as c:
-        a = c.add_stream("aac", rate=16000)
-        for i in range(8):
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 16000, i * 1024
-            c.mux(a.encode(af))
-        c.mux(a.encode())
-    with av.open(str(out["variable-frame-rate"]), "w", format="mp4") as c:
-        v = c.add_stream("libx264", rate=25, options={"threads": "1"})
-        v.width = v.height = size; v.pix_fmt = "yuv420p"
-        for pts, f in zip([0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19], frames):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24"); vf.pts, vf.time_base = pts, Fraction(1, 25)
-            c.mux(v.encode(vf))
-        c.mux(v.encode())
-    with av.open(str(folder / "ok-faststart.mp4")) as src, av.open(str(out["no-decodable-frames"]), "w", format="mp4") as dst:
-        s = src.streams.video[0]; d = dst.add_stream_from_template(s)
-        for p in src.demux(s):
-            if p.size and not p.is_keyframe: p.stream = d; dst.mux(p)
-    data = bytearray(fast); i = data.find(b"mdat") + 8                # the frames' data, after the index
-    data[i:] = np.random.default_rng(0).integers(0, 256, len(data) - i, dtype=np.uint8).tobytes()
-    out["garbage-data"].write_bytes(bytes(data))
-    for p in ("ok.mp4", "ok-faststart.mp4"): (folder / p).unlink()
+    check_new_files(out.values(), "write_bad_videos")
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = np.stack(list(bar_frames(16, size)))
+    with tempfile.TemporaryDirectory(prefix=".write_bad_videos-", dir=folder) as scratch:   # the good clips cut up below
+        scratch = Path(scratch)
+        out["zero-byte"].write_bytes(b"")
+        out["text-as-mp4"].write_bytes(b"<html><body>404 Not Found</body></html>\n")
+        good = write_video(scratch / "ok.mp4", frames).read_bytes()
+        fast = write_video(scratch / "ok-faststart.mp4", frames, faststart=True).read_bytes()
+        out["truncated"].write_bytes(good[: len(good) // 2])            # the index ('moov') is at the end: lost
+        out["truncated-faststart"].write_bytes(fast[: len(fast) * 2 // 3])
+        out["unsupported-codec"].write_bytes(good.replace(b"avc1", b"zzz1"))   # an unknown codec tag
+        out["huge-header"].write_bytes(b"YUV4MPEG2 W16000 H16000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(1000))
+        out["non-ascii-name"].write_bytes(good)
+        write_video(out["one-frame"], frames[:1])
+        with av.open(str(out["audio-only"]), "w") as c:
+            a = c.add_stream("aac", rate=16000)
+            for i in range(8):
+                af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                af.sample_rate, af.pts = 16000, i * 1024
+                c.mux(a.encode(af))
+            c.mux(a.encode())
+        with av.open(str(out["variable-frame-rate"]), "w", format="mp4") as c:
+            v = c.add_stream("libx264", rate=25, options={"threads": "1"})
+            v.width = v.height = size; v.pix_fmt = "yuv420p"
+            for pts, f in zip([0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19], frames):
+                vf = av.VideoFrame.from_ndarray(f, format="rgb24"); vf.pts, vf.time_base = pts, Fraction(1, 25)
+                c.mux(v.encode(vf))
+            c.mux(v.encode())
+        with av.open(str(scratch / "ok-faststart.mp4")) as src, av.open(str(out["no-decodable-frames"]), "w", format="mp4") as dst:
+            s = src.streams.video[0]; d = dst.add_stream_from_template(s)
+            for p in src.demux(s):
+                if p.size and not p.is_keyframe: p.stream = d; dst.mux(p)
+        data = bytearray(fast); i = data.find(b"mdat") + 8                # the frames' data, after the index
+        data[i:] = np.random.default_rng(0).integers(0, 256, len(data) - i, dtype=np.uint8).tobytes()
+        out["garbage-data"].write_bytes(bytes(data))
     return out
 
 

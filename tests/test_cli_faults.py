@@ -263,7 +263,7 @@ def test_demo_never_writes_over_a_users_folder(tmp_path, gpuvision):
     r = gpuvision("demo", "--out", tmp_path, "--device", "cpu", "--quick", "--no-progress")
     assert r.returncode == 2 and "holds other files" in r.stderr and (tmp_path / "report.md").read_text() == "my report"
     from gpuvision_nb.demo import check_out
-    (tmp_path / "summary.json").write_text("{}")                     # an earlier demo report: replaced by the new one
+    (tmp_path / "summary.json").write_text('{"stages": {}, "quick": true}')   # an earlier demo report: replaced by the new one
     assert check_out(tmp_path) == tmp_path and check_out(tmp_path / "new") == tmp_path / "new"
 
 

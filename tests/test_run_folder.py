@@ -260,7 +260,7 @@ def test_resume_of_a_folder_without_checkpoints_says_what_to_do(tmp_path):
     "make mutate (train, seed 7): the refusal's advice (joined with +) was never built by a test."
     from gpuvision_nb.train import RunExistsError
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
-    out.mkdir(); (out / "metrics.json").write_text("{}")
+    out.mkdir(); (out / "metrics.json").write_text('{"history": []}')          # a run's metrics, its checkpoints gone
     with pytest.raises(RunExistsError, match=r"it has no checkpoint; start a new run with --overwrite, or in another folder"):
         run_training(str(data), epochs=1, out=out, resume=True, **FAST)
 

@@ -554,6 +554,8 @@ def test_misclassified_grid_size_and_an_empty_history_say_what_they_are():
 
 def test_a_damaged_previous_run_is_reported_with_the_reason(tmp_path):
     from gpuvision_nb.train import previous_run
-    (tmp_path / "checkpoints").mkdir(); (tmp_path / "checkpoints" / "latest").write_text("../../etc")
+    from gpuvision_nb.checkpoint import save_checkpoint
+    save_checkpoint(tmp_path / "checkpoints", torch.nn.Linear(2, 2), epoch=1)    # a run's checkpoint, its `latest` damaged
+    (tmp_path / "checkpoints" / "latest").write_text("../../etc")
     got = previous_run(tmp_path)
     assert set(got) == {"damaged"} and "latest" in got["damaged"] and "damaged" in got["damaged"]
