@@ -13,10 +13,10 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'ORIENTATION', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS', 'UNREADABLE', 'DatasetError',
-           'BadImageError', 'to_rgb', 'upright', 'load_whole', 'open_rgb', 'bomb_png', 'reference_image',
-           'check_new_files', 'write_bad_images', 'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels',
-           'decode_pixels', 'stdin_paths', 'image_files']
+__all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
+           'UNREADABLE', 'DatasetError', 'BadImageError', 'to_rgb', 'upright', 'load_whole', 'heif_support', 'open_rgb',
+           'bomb_png', 'reference_image', 'check_new_files', 'write_bad_images', 'pillow_extensions', 'walk_images',
+           'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -67,6 +67,29 @@ def load_whole(im: Image.Image) -> None:
         finally: ImageFile.LOAD_TRUNCATED_IMAGES = allowed
 
 
+HEIF_EXTENSIONS = (".heic", ".heif")          # an iPhone's photos: Pillow reads them through the pillow-heif plugin
+
+
+@cache
+def heif_support() -> bool:
+    "Register the optional pillow-heif plugin's opener with Pillow, if it is installed; can HEIC/HEIF files be read?"
+    try: import pillow_heif
+    except ImportError: return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _unidentified(path: Path) -> str:
+    "Why Pillow recognised no format in `path`: a phone format this Pillow lacks, or content that is no image."
+    ext = path.suffix.lower()
+    if ext in HEIF_EXTENSIONS and not heif_support():
+        return ("is a HEIC/HEIF photo (an iPhone's default format), which Pillow reads only with the pillow-heif "
+                "plugin: pip install pillow-heif, or convert it to JPEG or PNG")
+    if ext == ".avif" and ".avif" not in Image.registered_extensions():
+        return "is an AVIF image, which this Pillow can't read (Pillow 11.3 and later can): upgrade Pillow, or convert it to JPEG or PNG"
+    return "is not an image file PIL can read (wrong content for its name?)"
+
+
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
@@ -82,6 +105,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
         st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
         if not stat.S_ISREG(st.st_mode): raise _bad(path, "is not a regular file (a pipe, device or socket): name an image file")
         if st.st_size == 0: raise _bad(path, "is empty (0 bytes)")
+        if path.suffix.lower() in HEIF_EXTENSIONS: heif_support()   # pillow-heif, if installed, opens them
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
@@ -96,7 +120,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise _bad(path, f"is a decompression bomb ({e})") from None
     except Image.UnidentifiedImageError:
-        raise _bad(path, "is not an image file PIL can read (wrong content for its name?)") from None
+        raise _bad(path, _unidentified(path)) from None
     except FileNotFoundError: raise _bad(path, "does not exist (a broken link?)") from None
     except PermissionError: raise _bad(path, "can't be read: permission denied (check its owner and mode)") from None
     except (OSError, SyntaxError, ValueError, zlib.error) as e:
@@ -170,7 +194,8 @@ BAD_CASES = ("empty", "truncated-png", "truncated-jpeg", "text-as-png", "tiny-1x
 
 # %% ../nbs/A2_imagefile.ipynb #11207c99
 TORCHVISION_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")   # torchvision's IMG_EXTENSIONS (checked below)
-IMAGE_EXTENSIONS = tuple(sorted(set(TORCHVISION_EXTENSIONS) | {".gif", ".apng", ".jfif", ".jpe", ".pbm", ".pnm", ".tga"}))
+IMAGE_EXTENSIONS = tuple(sorted(set(TORCHVISION_EXTENSIONS) | {".gif", ".apng", ".jfif", ".jpe", ".pbm", ".pnm", ".tga"}
+                                 | {".avif", *HEIF_EXTENSIONS}))   # what phones save: a file Pillow can't read fails by name
 UNREADABLE = "can't be read: permission denied"
 
 

@@ -1,5 +1,5 @@
 "Appendix A2 (gpuvision_nb.imagefile): open_rgb, to_rgb, the awkward-file zoo and walk_images, beside test_data.py's uses of them."
-import os
+import os, re
 from collections import Counter
 from pathlib import Path
 
@@ -248,3 +248,49 @@ def test_model_pixels_keep_a_channel_axis_for_a_grey_model():
     grey, rgb = model_pixels(im, 8, 1), model_pixels(im, 8)
     assert grey.shape == (8, 8, 1) and rgb.shape == (8, 8, 3) and grey.dtype == rgb.dtype == np.uint8
     np.testing.assert_array_equal(grey[:, :, 0], np.asarray(Image.fromarray(rgb).convert("L")))
+
+
+FAKE_HEIC = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + bytes(64)      # an ISO-BMFF header Pillow alone can't identify
+
+
+@pytest.mark.skipif(imagefile.heif_support(), reason="pillow-heif is installed: HEIC files are read")
+def test_a_heic_photo_without_pillow_heif_fails_by_name_saying_what_to_do(tmp_path):
+    "An iPhone's HEIC photo is taken as an image (not silently ignored) and fails naming the plugin, in predict and training."
+    from gpuvision_nb.data import load_folder
+    from gpuvision_nb.imagefile import image_files
+    (tmp_path / "cat").mkdir(); (tmp_path / "dog").mkdir()
+    (tmp_path / "cat" / "IMG_0001.HEIC").write_bytes(FAKE_HEIC)
+    for c in ("cat", "dog"): Image.new("RGB", (16, 16), (9, 9, 9)).save(tmp_path / c / "ok.png")
+    want = "is a HEIC/HEIF photo (an iPhone's default format), which Pillow reads only with the pillow-heif plugin"
+    with pytest.raises(BadImageError, match=r"IMG_0001\.HEIC: " + re.escape(want)): open_rgb(tmp_path / "cat" / "IMG_0001.HEIC")
+    assert image_files(tmp_path / "cat")[0] == [tmp_path / "cat" / "IMG_0001.HEIC", tmp_path / "cat" / "ok.png"]
+    with pytest.raises(BadImageError, match=r"(?s)1 bad image file.*IMG_0001\.HEIC: " + re.escape(want)): load_folder(tmp_path)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"): ds = load_folder(tmp_path, on_bad="skip")
+    assert len(ds) == 2
+
+
+def test_a_jpeg_named_heic_is_read_and_other_unknown_content_keeps_the_generic_message(tmp_path):
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(tmp_path / "renamed.heic", format="JPEG")
+    assert np.asarray(open_rgb(tmp_path / "renamed.heic"))[0, 0].tolist()[0] > 190
+    (tmp_path / "notes.avif").write_bytes(b"not an image at all" * 10)
+    (tmp_path / "notes.png").write_bytes(b"not an image at all" * 10)
+    for name in ("notes.png",) + (("notes.avif",) if ".avif" in Image.registered_extensions() else ()):
+        with pytest.raises(BadImageError, match=r"is not an image file PIL can read \(wrong content for its name\?\)$"):
+            open_rgb(tmp_path / name)
+
+
+@pytest.mark.skipif(".avif" not in Image.registered_extensions(), reason="this Pillow has no AVIF support")
+def test_an_avif_photo_is_taken_as_an_image(tmp_path):
+    from gpuvision_nb.imagefile import walk_images
+    Image.new("RGB", (32, 24), (10, 200, 10)).save(tmp_path / "phone.avif", quality=90)
+    files, left_out, other = walk_images(tmp_path, tmp_path)
+    assert files == [str(tmp_path / "phone.avif")] and not left_out and not other
+    r, g, b = np.asarray(open_rgb(tmp_path / "phone.avif")).reshape(-1, 3).mean(0)
+    assert g > 180 and r < 40 and b < 40
+
+
+@pytest.mark.skipif(not imagefile.heif_support(), reason="pillow-heif is not installed")
+def test_a_heic_photo_is_read_when_pillow_heif_is_installed(tmp_path):
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(tmp_path / "IMG_0002.HEIC", format="HEIF")
+    r, g, b = np.asarray(open_rgb(tmp_path / "IMG_0002.HEIC")).reshape(-1, 3).mean(0)
+    assert r > 180 and g < 40 and b < 40
