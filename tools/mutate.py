@@ -60,7 +60,7 @@ def scratch_tree(module: str) -> Path:
         f'only_mutate = ["gpuvision_nb/{module}.py"]\n'
         f"pytest_add_cli_args_test_selection = {q(TESTS[module])}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
-        'also_copy = ["nbs/results", "settings.ini"]\n'      # the shipped records some tests read
+        'also_copy = ["nbs", "docs", "tools", "README.md", "settings.ini"]\n'   # read by some tests (records, prose checks)
         "use_git_change_detection = false\n")
     return work
 
@@ -121,12 +121,13 @@ def main(argv=None) -> int:
              for k, v in status.items() if v != "killed"}
     for k, d in diffs.items():
         if status[k] == "survived" and docstring_only(d): status[k] = "equivalent"   # a docstring's text changed
-    n = Counter(status.values()); tested = len(chosen) - n["not checked"] - n["no tests"] - n["equivalent"]
+    n = Counter(status.values()); tested = len(chosen) - n["not checked"] - n["equivalent"]   # "no tests": not caught
     survivors = sorted(k for k, v in status.items() if v not in ("killed", "equivalent"))
     (work / "survivors.diff").write_text("\n".join(diffs[k] for k in survivors))
     print(f"mutate: {a.module}: " + ", ".join(f"{k} {v}" for k, v in sorted(n.items())) +
           f"; killed {n['killed']} of {tested} non-equivalent = {n['killed'] / max(tested, 1):.0%} "
-          f"(equivalent: docstring-only changes; timeouts count as not killed) in {time.time() - t0:.0f} s")
+          f"(equivalent: docstring-only changes; timeouts and mutants no test reaches count as not killed) "
+          f"in {time.time() - t0:.0f} s")
     for s in survivors: print(f"  {status[s]:9} {function_of(s):32} {s}")
     if survivors: print(f"diffs: {work / 'survivors.diff'}  (or: cd {work.relative_to(REPO)} && mutmut show <id>)")
     return 0
