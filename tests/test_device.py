@@ -1,5 +1,5 @@
 "Device selection, the device report and seeding (chapter 01)."
-import json, random
+import json, os, random
 from unittest import mock
 
 import numpy as np
@@ -200,3 +200,72 @@ def test_predict_rate_bad_input(args, msg):
 def test_missing_figures_give_a_partial_bound():
     m = predict_rate(1e9, 4e6, "Apple M2 Max", "fp32")
     assert m.compute is None and m.memory == 100_000.0 and m.binding == "memory" and "compute —" in str(m)
+
+
+# ---- make mutate (device, seed 5, sample 40): survivors and unreached mutants killed --------------------------------
+from gpuvision_nb.device import cpu_name, datasheet_rows, device_name
+
+
+def _cpuinfo_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((l.split(":", 1)[1].strip() for l in f if l.lower().startswith("model name")), None)
+    except OSError: return None
+
+
+@pytest.mark.skipif(_cpuinfo_model() is None, reason="needs a /proc/cpuinfo with a 'model name' line (Linux x86-64)")
+def test_cpu_name_is_the_model_name_not_the_architecture():
+    "The report names the CPU model ('AMD EPYC ...'), not just 'x86_64' (mutmut: a wrong path fell back to platform)."
+    assert cpu_name() == _cpuinfo_model() and cpu_name() not in ("x86_64", "unknown CPU")
+
+
+def test_cpu_name_falls_back_without_proc(monkeypatch):
+    monkeypatch.setattr("builtins.open", mock.Mock(side_effect=OSError("no /proc")))
+    monkeypatch.setattr("platform.processor", lambda: ""); monkeypatch.setattr("platform.machine", lambda: "arm64")
+    assert cpu_name() == "arm64"
+
+
+def test_device_report_names_the_cpu():
+    rep = device_report()
+    assert rep["cpu"] == cpu_name() and rep["cpu"] and rep["cpu_logical_cores"] == os.cpu_count()
+
+
+def test_device_report_on_a_mac_picks_mps():
+    "With MPS and no CUDA the report says mps is available and that get_device() picks it."
+    with mock.patch("torch.cuda.is_available", return_value=False), \
+         mock.patch("gpuvision_nb.device._mps_available", return_value=True):
+        rep = device_report()
+    assert rep["mps_available"] is True and rep["auto_device"] == "mps" and rep["gpus"] == []
+    with mock.patch("gpuvision_nb.device._mps_available", return_value=False):
+        assert device_report()["mps_available"] is False
+
+
+def test_deterministic_seed_sets_the_cublas_workspace(monkeypatch):
+    "Deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG; set_seed sets it when unset and keeps a user's own value."
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        set_seed(1, deterministic=True)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        set_seed(1, deterministic=True)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    finally:
+        set_seed(0)
+
+
+def test_datasheet_rows_in_printed_units():
+    "Chapter 01's datasheet table: TFLOP/s, TB/s, GB and the bf16 ridge, '—' where the vendor prints nothing."
+    rows = {r["GPU"]: r for r in datasheet_rows()}
+    assert list(rows) == list(GPUS)
+    h100 = rows["H100 SXM"]   # 989.5 TFLOP/s dense bf16 / 3.35 TB/s = 295.4 FLOP/B
+    assert h100 == {"GPU": "H100 SXM", "fp32 TFLOP/s": "67", "tf32 TFLOP/s": "494.5", "bf16 TFLOP/s": "989.5",
+                    "fp16 TFLOP/s": "989.5", "TB/s": "3.35", "GB": "80", "bf16 ridge FLOP/B": "295"}
+    assert rows["T4"]["bf16 TFLOP/s"] == "—" and rows["T4"]["bf16 ridge FLOP/B"] == "—" and rows["T4"]["GB"] == "16"
+    assert [r["GPU"] for r in datasheet_rows({"L4": GPUS["L4"]})] == ["L4"]
+
+
+def test_device_name_of_each_kind():
+    assert device_name("cpu") == cpu_name() and device_name(torch.device("mps")) == "Apple MPS"
+    with mock.patch("torch.cuda.get_device_name", side_effect=lambda i: f"GPU {i}"), \
+         mock.patch("torch.cuda.current_device", return_value=2):
+        assert device_name("cuda:1") == "GPU 1" and device_name("cuda") == "GPU 2"
