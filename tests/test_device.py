@@ -1,5 +1,5 @@
 "Device selection, the device report and seeding (chapter 01)."
-import json, os, random
+import json, os, random, re
 from unittest import mock
 
 import numpy as np
@@ -30,7 +30,7 @@ def test_unknown_device_strings(spec, msg):
 
 
 def test_wrong_type():
-    with pytest.raises(TypeError, match="must be a str or torch.device"):
+    with pytest.raises(TypeError, match="must be a str or torch.device, not int"):
         get_device(3)
 
 
@@ -103,6 +103,7 @@ def test_device_report_lists_gpus():
          mock.patch("torch.cuda.get_device_properties", return_value=props), mock.patch("torch.cuda.current_device", return_value=0), \
          mock.patch("torch.backends.cudnn.version", return_value=91000):
         rep = device_report()
+    assert rep["cudnn"] == 91000 and rep["cuda_available"] is True
     assert rep["gpus"] == [{"index": 0, "name": "Fake H100", "capability": "9.0", "memory_gib": 80.0, "multiprocessors": 132}]
     assert "gpu 0" in str(rep) and "compute capability 9.0" in str(rep)
 
@@ -269,3 +270,49 @@ def test_device_name_of_each_kind():
     with mock.patch("torch.cuda.get_device_name", side_effect=lambda i: f"GPU {i}"), \
          mock.patch("torch.cuda.current_device", return_value=2):
         assert device_name("cuda:1") == "GPU 1" and device_name("cuda") == "GPU 2"
+
+
+# ---- make mutate (device, unseen seed 61, sample 40): survivors killed ----------------------------------------------
+from gpuvision_nb.device import _mps_available
+
+
+@no_cuda
+def test_cuda_error_names_the_torch_build(monkeypatch):
+    "A CPU-only torch wheel is the usual cause: the error says which torch and CUDA build ('none') this is."
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(DeviceUnavailableError, match=re.escape(f"torch {torch.__version__}, built with CUDA none)")):
+        get_device("cuda")
+
+
+def test_mps_is_seen_when_the_backend_says_so():
+    with mock.patch("torch.backends.mps.is_available", return_value=True):
+        assert _mps_available() is True and "mps" in available_devices()
+    with mock.patch("torch.backends.mps.is_available", return_value=False):
+        assert _mps_available() is False
+
+
+def test_available_devices_lists_every_gpu_first():
+    with mock.patch("torch.cuda.is_available", return_value=True), mock.patch("torch.cuda.device_count", return_value=2), \
+         mock.patch("gpuvision_nb.device._mps_available", return_value=False):
+        assert available_devices() == ["cuda:0", "cuda:1", "cpu"]
+
+
+def test_predict_rate_nothing_to_bound_message():
+    with pytest.raises(ValueError, match=r"^predict_rate: flops_per_item and bytes_per_item are both 0$"):
+        predict_rate(0, 0, "H200")
+
+
+def test_set_seed_default_is_zero():
+    "set_seed() with no argument seeds 0, the seed the course's recorded runs used."
+    assert set_seed() == 0 and torch.initial_seed() == 0
+
+
+def test_synchronize_waits_on_the_named_gpu():
+    with mock.patch("torch.cuda.synchronize") as sync:
+        synchronize("cuda:1")
+    sync.assert_called_once_with(torch.device("cuda:1"))
+
+
+def test_prediction_prints_its_figures():
+    p = predict_rate(1e9, 1e6, "H100 SXM", "bf16", unit="img")
+    assert str(p).startswith("H100 SXM · bf16: at most 989,500 img/s, compute-bound (compute 989,500, memory 3,350,000)")
