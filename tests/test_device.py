@@ -316,3 +316,21 @@ def test_synchronize_waits_on_the_named_gpu():
 def test_prediction_prints_its_figures():
     p = predict_rate(1e9, 1e6, "H100 SXM", "bf16", unit="img")
     assert str(p).startswith("H100 SXM · bf16: at most 989,500 img/s, compute-bound (compute 989,500, memory 3,350,000)")
+
+
+# ---- make mutate (device, unseen seed 97, sample 40: 86% killed): survivors killed ----------------------------------
+def test_device_report_versions_and_blanks():
+    import torchvision
+    assert device_report()["torchvision"] == torchvision.__version__
+    assert str(DeviceReport(cudnn=None)) == f"{'cudnn':<18} —" and "| cudnn | — |" in DeviceReport(cudnn=None)._repr_markdown_()
+
+
+def test_predict_rate_fractional_bytes():
+    "Less than a byte per item (a bit-packed mask, say) still gives a memory bound: 4.8e12 B/s ÷ 0.5 B."
+    assert predict_rate(1e9, 0.5, "H200").memory == 9.6e12
+
+
+def test_synchronize_waits_on_mps():
+    with mock.patch("torch.mps.synchronize") as sync:
+        synchronize("mps")
+    sync.assert_called_once_with()
