@@ -34,6 +34,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "videofile": ["tests/test_video.py"],
     "transfer": ["tests/test_transfer.py"],
     "device": ["tests/test_device.py", "tests/test_evidence.py"],
+    "models": ["tests/test_models.py", "tests/test_prune.py", "tests/test_amp.py"],   # amp: step_cost, roofline_bound
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
           -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check", None: "not checked"}
