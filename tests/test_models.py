@@ -342,3 +342,29 @@ def test_step_cost_weight_traffic_by_hand():
 def test_bad_mids_are_named():
     with pytest.raises(ValueError, match=r"^SmallResNet: mids must be 3 positive int\(s\), got \(4, 8\)$"):
         SmallResNet(mids=(4, 8))
+
+
+# ---- make mutate (models, unseen seed 61, sample 40: 90%): survivors killed -----------------------------------------
+def test_wrong_channel_count_gets_no_misleading_hint():
+    "Only 1 → 3 and 3 → 1 channels get a hint; 2 channels for a colour model just says what was expected and got."
+    with pytest.raises(ValueError, match=r"got 2 channel\(s\) in shape \(1, 2, 8, 8\)$"):
+        check_images(torch.randn(1, 2, 8, 8), "m")
+
+
+def test_roofline_bound_defaults_to_bf16_inference():
+    from gpuvision_nb.models import roofline_bound
+    m = SeedCNN(widths=(4, 4, 8), hidden=16)
+    p = roofline_bound(m, "H200")
+    assert (p.precision, p.bytes_per_item) == ("bf16", step_cost(m, "bf16", 2048, backward=False)["bytes"])
+
+
+def test_step_cost_batch_size_error():
+    with pytest.raises(ValueError, match=r"^step_cost: batch_size must be an int >= 1, got 0$"):
+        step_cost("seed", "bf16", 0)
+
+
+def test_time_model_batch_defaults_to_64_on_the_cpu(monkeypatch):
+    "512 images per step suit a GPU; on the CPU the default is 64 (the timing itself is stubbed out here)."
+    import gpuvision_nb.models as models
+    monkeypatch.setattr(models, "time_fn", lambda step, **kw: kw)
+    assert time_model("seed", "inference", "cpu")["items"] == 64
