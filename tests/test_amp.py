@@ -1,5 +1,6 @@
 "Mixed precision and the speed knobs (chapter 07): formats, fp16 underflow, GradScaler, channels_last, compile, sweeps."
 import math
+import os
 import shutil
 
 import pytest
@@ -102,8 +103,9 @@ def test_channels_last_changes_memory_format(monkeypatch):
     monkeypatch.setattr(amp, "train_step", spy)
     make_train_step(device="cpu", batch_size=4, channels_last=True)()
     make_train_step(device="cpu", batch_size=4, channels_last=False)()
+    make_train_step(device="cpu", batch_size=4)()
     assert seen[0] == (True, False, True)        # NHWC input and conv weights
-    assert seen[1][:2] == (False, True)
+    assert seen[1][:2] == (False, True) and seen[2] == seen[1]   # the default: the usual NCHW layout
 
 
 def test_fit_channels_last_converts_the_model():
@@ -292,6 +294,8 @@ def test_fast_path_summary_ratios_fixed_cost_and_one_device_only():
           Timing("x · b8192", "cuda:0", 0.011392, 0, [], 8192, "img", {"batch": 8192})]
     loop = Timing("loop", "cuda:0", 1 / 400, 0, [], 1, "img", {"sync": True})
     rows, fixed = fast_path_summary(ts, loop)
+    assert list(rows[0]) == ["batch", "fit img/s", "raw step img/s", "raw step ms", "fit ÷ raw step", "fit ÷ one-sample loop",
+                             "raw step ÷ one-sample loop"]
     assert [r["fit ÷ raw step"] for r in rows] == ["0.90x", "0.95x"]
     assert rows[1]["fit ÷ one-sample loop"] == f"{0.95 * r8192 / 400:,.0f}x" and rows[1]["raw step ÷ one-sample loop"] == f"{r8192 / 400:,.0f}x"
     assert fixed["fixed_ms"] == pytest.approx(3.2) and fixed["per_image_us"] == pytest.approx(1.0)
@@ -395,3 +399,69 @@ def test_bench_train_batch_size_replaces_every_batch_but_the_one_sample_loop(mon
     seen.clear(); amp.bench_train("cpu", quick=True)
     assert [kw["batch_size"] for kw in seen] == [c["batch_size"] for c in configs]
     with pytest.raises(ValueError, match="bench_train"): amp.bench_train("cpu", batch_size=0)
+
+
+# ---- make mutate (amp, seed 5, sample 40): survivors and unreached mutants killed -----------------------------------
+def _stub_throughput(monkeypatch, seen):
+    "train_throughput replaced by a recorder of (device, keywords): the plan of a sweep, without timing anything."
+    monkeypatch.setattr(amp, "train_throughput", lambda name, dev, *a, **kw: seen.append((str(dev), a, kw)) or
+                        Timing("x", str(dev), 1.0, 0, [1.0], 1, "img", {"batch": a[0] if a else kw.get("batch_size")}))
+
+
+def test_bench_train_plan_on_a_gpu_machine(monkeypatch):
+    "On a GPU run, the GPU gets every configuration (compile too) timed longer; the CPU beside it the full set less compile."
+    seen = []
+    _stub_throughput(monkeypatch, seen)
+    monkeypatch.setattr(amp, "get_device", lambda d="auto": torch.device(d))     # a machine with cuda:0, stubbed
+    monkeypatch.setattr(amp, "sweep_devices", lambda d: [torch.device("cpu"), torch.device(d)])
+    amp.bench_train("cuda:0", quick=True)
+    gpu, cpu = [kw for d, _, kw in seen if d == "cuda:0"], [kw for d, _, kw in seen if d == "cpu"]
+    assert [{k: v for k, v in kw.items() if k not in ("steps", "min_run_time")} for kw in gpu] == amp.train_configs("cuda:0", quick=True)
+    assert all(kw["steps"] == 5 for kw in gpu) and any(kw.get("compile") for kw in gpu)
+    assert len(cpu) == len(amp.train_configs("cpu")) - 2 and not any(kw.get("compile") for kw in cpu)  # full set: b64, b256
+
+
+def test_fast_path_pairs_a_fit_and_a_raw_step_per_batch(monkeypatch):
+    "fast_path: per batch size, fit(fast=True) at the scaled LR, then the raw step with the same options (short on a CPU)."
+    seen, fits = [], []
+    _stub_throughput(monkeypatch, seen)
+    monkeypatch.setattr(amp, "fit_throughput", lambda dev, bs, *a, **kw: fits.append((bs, a[-1], kw)) or
+                        Timing("fit end-to-end · x", str(dev), 1.0, 0, [1.0], 1, "img", {"batch": bs}))
+    out = amp.fast_path("cpu", batch_sizes=(256, 8192), lr=0.02, base_batch=2048)
+    assert [t.params["batch"] for t in out] == [256, 256, 8192, 8192]
+    assert [(bs, lr, kw) for bs, lr, kw in fits] == [(256, 0.02 * 256 / 2048, {"fast": True}), (8192, 0.02 * 8192 / 2048, {"fast": True})]
+    assert [kw for _, _, kw in seen] == [{"compile_step": False, "steps": 2, "warmup": 1, "min_run_time": 0.05}] * 2
+
+
+def test_plot_scale_draws_the_scale_against_the_step(tmp_path):
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.amp import plot_scale
+    hist = [{"step": s, "scale": 2.0 ** e, "skipped": k} for s, e, k in ((3, 16, False), (4, 15, True), (9, 16, False))]
+    ax = plot_scale(hist)
+    assert list(ax.lines[0].get_xdata()) == [3, 4, 9] and list(ax.lines[0].get_ydata()) == [16, 15, 16]
+    assert list(ax.lines[1].get_xdata()) == [4]                       # the skipped step, marked
+
+
+def test_plot_formats_colours_the_bits_and_lightens_subnormals():
+    import matplotlib; matplotlib.use("Agg")
+    from matplotlib.colors import to_rgba
+    from gpuvision_nb.amp import _COLORS, plot_formats
+    left, right = plot_formats()
+    handles, labels = left.get_legend_handles_labels()
+    assert labels == ["sign", "exponent", "mantissa"]
+    assert [to_rgba(h.patches[0].get_facecolor(), None)[:3] for h in handles] == [to_rgba(_COLORS[l])[:3] for l in labels]
+    sub, normal = right.patches[0], right.patches[1]                  # one format's subnormal, then normal range
+    assert sub.get_alpha() < 1 and normal.get_alpha() in (None, 1)
+
+
+def test_profile_epoch_defaults_and_keeps_kineto_quiet(tmp_path, monkeypatch):
+    "Default device 'auto' (GPUVISION_DEVICE=cpu here); kineto's stderr chatter quieted where there is no GPU."
+    from gpuvision_nb.amp import profile_epoch
+    from gpuvision_nb.device import DEVICE_ENV
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    monkeypatch.setenv("KINETO_LOG_LEVEL", "x"); monkeypatch.delenv("KINETO_LOG_LEVEL")   # unset, restored afterwards
+    x, y = torch.randn(32, 3, 8, 8), torch.randint(0, 2, (32,))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(256, 2))
+    p = profile_epoch(net, DataLoader(TensorDataset(x, y), batch_size=16), out_dir=tmp_path)
+    assert p["trace"].name == "trace-cpu.json" and p["steps"] == 2
+    assert os.environ["KINETO_LOG_LEVEL"] == "6"
