@@ -47,7 +47,7 @@ def test_round_to():
 
 
 def test_fp16_loss_and_scaling():
-    g = torch.tensor([1e-10, 1e-6, 1.0, 1e6, 0.0])
+    g = torch.tensor([1e-10, 1e-6, 3.0, 1e6, 0.0])     # not 1.0: a mutant counting h == 1 as zeroed hid behind it
     r = fp16_loss(g)
     assert r == {"zeroed": 0.25, "subnormal": 0.25, "inf": 0.25}
     assert fp16_loss(g, 2.0**16)["zeroed"] == 0
@@ -201,11 +201,12 @@ def small_shapes(monkeypatch):
 def test_fit_throughput_ceilings_and_roofline_on_cpu(small_shapes):
     from gpuvision_nb.amp import ceilings, fit_throughput, roofline, train_cost
     f = fit_throughput("cpu", batch_size=64, precision="fp32", channels_last=False, compile=False, n_images=128, epochs=2)
-    assert (f.unit, f.items, len(f.times), f.params["batch"]) == ("img", 128, 1, 64) and f.rate > 0
+    assert (f.unit, f.items, len(f.times), f.params["batch"], f.params["epochs"]) == ("img", 128, 1, 64, 2) and f.rate > 0
     mm, cp = ceilings("cpu", "fp32")
     assert (mm.unit, cp.unit, mm.items, cp.items) == ("FLOP", "B", 2 * 1024**3, 2 * 2**26) and "fp32" in mm.label
     with pytest.raises(ValueError, match="precision"): ceilings("cpu", "fp64")
     rows = roofline([f, mm, cp], train_cost("seed", "fp32", 64))
+    assert rows[0]["from"].startswith(f"{mm.label}: ") and rows[0]["from"].endswith("FLOP/s")   # the measured rate behind it
     assert [r["what"] for r in rows] == ["compute limit, measured", "memory limit, measured", "fit, measured"]
     assert "100%" in (rows[0]["of the roofline"], rows[1]["of the roofline"])      # the lower limit is the roofline
     with pytest.raises(ValueError, match="need 'img', 'FLOP' and 'B'"): roofline([f], {"flops": 1, "bytes": 1})
@@ -454,14 +455,55 @@ def test_plot_formats_colours_the_bits_and_lightens_subnormals():
     assert sub.get_alpha() < 1 and normal.get_alpha() in (None, 1)
 
 
-def test_profile_epoch_defaults_and_keeps_kineto_quiet(tmp_path, monkeypatch):
-    "Default device 'auto' (GPUVISION_DEVICE=cpu here); kineto's stderr chatter quieted where there is no GPU."
+def test_profile_epoch_defaults_and_keeps_kineto_quiet(tmp_path, monkeypatch, capsys):
+    "Default device 'auto' (GPUVISION_DEVICE=cpu here), a new nested out_dir, no progress bar, kineto quieted without a GPU."
     from gpuvision_nb.amp import profile_epoch
     from gpuvision_nb.device import DEVICE_ENV
     monkeypatch.setenv(DEVICE_ENV, "cpu")
     monkeypatch.setenv("KINETO_LOG_LEVEL", "x"); monkeypatch.delenv("KINETO_LOG_LEVEL")   # unset, restored afterwards
     x, y = torch.randn(32, 3, 8, 8), torch.randint(0, 2, (32,))
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(256, 2))
-    p = profile_epoch(net, DataLoader(TensorDataset(x, y), batch_size=16), out_dir=tmp_path)
-    assert p["trace"].name == "trace-cpu.json" and p["steps"] == 2
+    p = profile_epoch(net, DataLoader(TensorDataset(x, y), batch_size=16), out_dir=tmp_path / "runs" / "profiles")
+    assert p["trace"] == tmp_path / "runs" / "profiles" / "trace-cpu.json" and p["steps"] == 2   # folders made
+    assert capsys.readouterr() == ("", "")                           # no progress bar from the profiled fit
     assert os.environ["KINETO_LOG_LEVEL"] == "6"
+
+
+# ---- make mutate (amp, unseen seed 61, sample 40: 51%): survivors and unreached mutants killed ----------------------
+def test_format_table_fp16_by_hand():
+    "fp16: 1+5+10 bits, max (2-2⁻¹⁰)·2¹⁵ = 65504, smallest normal 2⁻¹⁴, smallest subnormal 2⁻²⁴, eps 2⁻¹⁰, 3.3 digits."
+    from gpuvision_nb.amp import format_table
+    rows = {r["format"]: r for r in format_table()}
+    assert list(rows) == ["fp32", "tf32", "bf16", "fp16"]
+    assert rows["fp16"] == {"format": "fp16", "bits": 16, "exponent": 5, "mantissa": 10, "max": "6.55e+04",
+                            "smallest normal": "6.1e-05", "smallest": "5.96e-08", "eps": "0.000977", "digits": "3.3"}
+
+
+def test_plot_formats_puts_bit_counts_inside_their_bars():
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.amp import plot_formats
+    left, right = plot_formats()
+    counts = [t for t in left.texts if t.get_text().isdigit()]
+    assert sorted(int(t.get_text()) for t in counts if t.get_position()[1] == 0) == [5, 10]          # fp16: 5 + 10 bits
+    assert all(0 < t.get_position()[0] < 32 for t in counts)
+    assert all(t.get_text().startswith("max ") for t in right.texts)
+
+
+def test_plot_grad_range_histograms_the_gradients_and_their_scaled_copy():
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.amp import plot_grad_range
+    g = torch.tensor([2.0**-30, 2.0**-30, 2.0**-10, 0.0])
+    ax = plot_grad_range(g, scale=2.0**16)
+    heights = {(p.get_x(), p.get_height()) for p in ax.patches if p.get_height() > 0 and p.get_width() == 1}
+    assert heights == {(-30, 2), (-10, 1), (-14, 2), (6, 1)}      # log2 of each non-zero value, then + 16
+    assert ax.get_xlim() == (-50, 20)
+
+
+def test_every_sweep_configuration_is_a_train_throughput_call(monkeypatch):
+    "A misspelt knob in train_configs would fail only mid-sweep on the GPU: each set must bind to train_throughput."
+    import inspect
+    sig = inspect.signature(amp.train_throughput)
+    monkeypatch.setattr(amp, "get_device", lambda d="auto": torch.device(d))
+    for dev in ("cpu", "cuda:0"):
+        for quick in (False, True):
+            for c in amp.train_configs(dev, quick): sig.bind("seed", dev, **c)
