@@ -301,7 +301,7 @@ def test_fast_path_summary_ratios_fixed_cost_and_one_device_only():
     assert rows[1]["fit ÷ one-sample loop"] == f"{0.95 * r8192 / 400:,.0f}x" and rows[1]["raw step ÷ one-sample loop"] == f"{r8192 / 400:,.0f}x"
     assert fixed["fixed_ms"] == pytest.approx(3.2) and fixed["per_image_us"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="only within one device"): fast_path_summary(ts, Timing("l", "cpu", 1, 0, [], 1, "img"))
-    with pytest.raises(ValueError, match="a fit and a raw step"): fast_path_summary(ts[:3])
+    with pytest.raises(ValueError, match="^fast_path_summary: needs a fit and a raw step timing per batch size$"): fast_path_summary(ts[:3])
 
 
 # --- GPU-only failure classes, caught on the CPU (conftest.ReducedPrecision emulates TF32 tensor cores) -----------
@@ -487,6 +487,9 @@ def test_plot_formats_puts_bit_counts_inside_their_bars():
     assert sorted(int(t.get_text()) for t in counts if t.get_position()[1] == 0) == [5, 10]          # fp16: 5 + 10 bits
     assert all(0 < t.get_position()[0] < 32 for t in counts)
     assert all(t.get_text().startswith("max ") for t in right.texts)
+    ignored = [p for p in left.patches if p.get_hatch() == "//"]          # tf32: 19 bits used of the 32 stored
+    assert [(p.get_x(), p.get_width()) for p in ignored] == [(19, 13)]
+    assert [t.get_position()[0] for t in left.texts if t.get_text() == "stored, ignored"] == [19 + 13 / 2]
 
 
 def test_plot_grad_range_histograms_the_gradients_and_their_scaled_copy():
@@ -507,3 +510,9 @@ def test_every_sweep_configuration_is_a_train_throughput_call(monkeypatch):
     for dev in ("cpu", "cuda:0"):
         for quick in (False, True):
             for c in amp.train_configs(dev, quick): sig.bind("seed", dev, **c)
+
+
+# ---- make mutate (amp, unseen seed 97, sample 40: 74%): survivors killed --------------------------------------------
+def test_train_throughput_defaults_to_fp32():
+    t = train_throughput(device="cpu", batch_size=2, steps=1, warmup=0, min_run_time=1e-3)
+    assert t.label == "fp32 · b2" and t.params["precision"] == "fp32"
