@@ -36,6 +36,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "device": ["tests/test_device.py", "tests/test_evidence.py"],
     "models": ["tests/test_models.py", "tests/test_prune.py", "tests/test_amp.py"],   # amp: step_cost, roofline_bound
     "amp": ["tests/test_amp.py"],
+    "prune": ["tests/test_prune.py", "tests/test_models.py", "tests/test_amp.py"],   # models: config of a pruned model; amp: tf32 rebuild
 }
 DESELECT = {  # module → tests that cannot run on its mutants at all (they would fail the clean run): pytest node ids
     # torch.jit.script compiles a module's forward from its source; mutmut's trampoline for it is not TorchScript
