@@ -226,3 +226,52 @@ def test_pretrained_digits_trains_once_then_loads(tmp_path, monkeypatch):
     assert d1.train.augment == "crop" and len(list((tmp_path / "pretrained").iterdir())) == 1
     m2, _ = P.pretrained_digits("cpu")                                   # from the cache: the same weights
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+# ---- make mutate (prune, seed 5, sample 40): survivors and unreached mutants killed ---------------------------------
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_channel_pruning_keeps_the_dtype(seed, dtype):
+    "A half- or double-precision model stays so after rebuilding: every new layer, fc1 and fc2 included."
+    small = prune_channels(seed.to(dtype), 0.5)
+    assert {p.dtype for p in small.parameters()} == {dtype}
+    assert small(torch.randn(2, 3, 32, 32, dtype=dtype)).dtype == dtype
+
+
+def test_error_messages_name_the_function(seed):
+    from gpuvision_nb.prune import prunable_layers
+    with pytest.raises(ValueError, match=r"^prunable_layers: ReLU has no Conv2d and Linear layers to prune$"):
+        prunable_layers(nn.ReLU())
+    with pytest.raises(ValueError, match=r"^prune_unstructured: amount must be a fraction"): prune_unstructured(seed, 1.0)
+
+
+def test_pruning_slider_checks_max_amount(seed):
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    with pytest.raises(ValueError, match=r"^pruning_slider\(max_amount\): amount must be a fraction"):
+        pruning_slider(seed, [], max_amount=1.0)
+
+
+def test_sparsity_curve_prunes_only_the_layers_named(seed):
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    row, = sparsity_curve(seed, data, [0.5], "unstructured", layers=["fc1"], device="cpu")
+    assert row["nonzero"] == count_params(seed) - round(0.5 * seed.fc1.weight.numel())
+
+
+def test_finetune_runs_the_epochs_at_the_rate_asked(seed, capsys):
+    from gpuvision_nb.prune import finetune
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    h = finetune(seed, data, epochs=2, lr=1e-3, device="cpu")
+    assert len(h) == 2 and max(e["lr"] for e in h) == pytest.approx(1e-3) and capsys.readouterr() == ("", "")
+
+
+def test_plot_curves_draws_each_curve_and_the_baseline():
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.prune import plot_curves
+    s = [{"method": "structured", "amount": a, "acc": acc, "acc_finetuned": acc + .1} for a, acc in ((0, .8), (.5, .6))]
+    u = [{"method": "unstructured", "amount": a, "acc": acc} for a, acc in ((0, .8), (.5, .7))]
+    ax = plot_curves(s, u, baseline=0.8)
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    assert list(lines) == ["unpruned", "structured, pruned", "structured, pruned + fine-tuned", "unstructured, pruned"]
+    assert lines["unpruned"].get_linestyle() == ":" and list(lines["unstructured, pruned"].get_ydata()) == [.8, .7]
+    assert lines["structured, pruned"].get_color() == lines["structured, pruned + fine-tuned"].get_color() \
+        != lines["unstructured, pruned"].get_color()
