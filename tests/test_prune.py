@@ -269,9 +269,42 @@ def test_plot_curves_draws_each_curve_and_the_baseline():
     from gpuvision_nb.prune import plot_curves
     s = [{"method": "structured", "amount": a, "acc": acc, "acc_finetuned": acc + .1} for a, acc in ((0, .8), (.5, .6))]
     u = [{"method": "unstructured", "amount": a, "acc": acc} for a, acc in ((0, .8), (.5, .7))]
-    ax = plot_curves(s, u, baseline=0.8)
+    ax = plot_curves(u, s, baseline=0.8)       # the fine-tuned curve second: its colour must be its curve's, not the cycle's
     lines = {l.get_label(): l for l in ax.get_lines()}
-    assert list(lines) == ["unpruned", "structured, pruned", "structured, pruned + fine-tuned", "unstructured, pruned"]
+    assert list(lines) == ["unpruned", "unstructured, pruned", "structured, pruned", "structured, pruned + fine-tuned"]
     assert lines["unpruned"].get_linestyle() == ":" and list(lines["unstructured, pruned"].get_ydata()) == [.8, .7]
     assert lines["structured, pruned"].get_color() == lines["structured, pruned + fine-tuned"].get_color() \
         != lines["unstructured, pruned"].get_color()
+
+
+# ---- make mutate (prune, unseen seed 61, sample 40: 59%): survivors killed ------------------------------------------
+def test_is_2to4_of_a_short_wide_weight():
+    "2 output rows of 4 inputs: the 4-groups run along each row, whatever the number of rows."
+    assert is_2to4(torch.tensor([[1., 1., 0., 0.], [0., 2., 0., 3.]])) and not is_2to4(torch.tensor([[1., 1., 1., 0.], [0.] * 4]))
+
+
+def test_to_semi_structured_checks_linear_layers_only():
+    "A CNN's conv layers are left alone (not reported as problems); the message names the function and each Linear."
+    with pytest.raises(SemiStructuredError, match=r"^to_semi_structured can't convert:\n  fc1: ") as e:
+        to_semi_structured(SeedCNN(widths=(4, 4, 8), hidden=32))
+    assert {line.split(":")[0].strip() for line in str(e.value).splitlines()[1:]} == {"fc1", "fc2"}
+
+
+def test_sparsity_curve_defaults_and_report_errors(seed):
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    assert sparsity_curve(seed, data, [0.25], device="cpu")[0]["method"] == "structured"
+    with pytest.raises(ValueError, match=r"^sparsity_report: the model has no layer 'fc9'"): sparsity_report(seed, ["fc9"])
+
+
+def test_pruning_slider_shows_each_pruned_copy(seed, capsys):
+    "Outside a kernel the widget's output lands on stdout: one line per position, the copy's non-zeros and accuracy."
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    box = pruning_slider(seed, data, "unstructured", device="cpu")
+    slider = box.children[0]
+    assert (slider.max, slider.readout_format, slider.value) == (0.95, ".0%", 0.0)
+    assert f"0% pruned: {count_params(seed):,} non-zero parameters (100.0%), validation accuracy" in capsys.readouterr().out
+    slider.value = 0.5
+    n = nonzero_params(pruned_copy(seed, 0.5, "unstructured"))
+    assert f"50% pruned: {n:,} non-zero parameters" in capsys.readouterr().out
