@@ -308,3 +308,32 @@ def test_pruning_slider_shows_each_pruned_copy(seed, capsys):
     slider.value = 0.5
     n = nonzero_params(pruned_copy(seed, 0.5, "unstructured"))
     assert f"50% pruned: {n:,} non-zero parameters" in capsys.readouterr().out
+
+
+# ---- make mutate (prune, unseen seed 97, sample 40: 76%): survivors killed ------------------------------------------
+def test_rebuilt_batch_norms_keep_their_settings_and_dtype():
+    "A pruned ResNet's new BatchNorms keep eps, momentum, the batch count and the dtype of the originals."
+    m = resnet()
+    for bn in (x for x in m.modules() if isinstance(x, nn.BatchNorm2d)):
+        bn.eps, bn.momentum = 1e-5 + 1e-3, 0.3
+        bn.num_batches_tracked.fill_(7)
+    small = prune_channels(m.to(torch.float64), 0.5)
+    bns = [x for x in small.modules() if isinstance(x, nn.BatchNorm2d)]
+    assert bns and all((bn.eps, bn.momentum, int(bn.num_batches_tracked), bn.weight.dtype, bn.running_var.dtype) ==
+                       (1e-5 + 1e-3, 0.3, 7, torch.float64, torch.float64) for bn in bns)
+
+
+def test_more_error_messages_name_the_function(seed):
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    with pytest.raises(ValueError, match=r"^pruning_slider: method must be one of \('structured', 'unstructured'\), got 'random'$"):
+        pruning_slider(seed, [], "random")
+    with pytest.raises(ValueError, match=r"^rebuild: the model still carries unstructured pruning masks"):
+        rebuild(prune_unstructured(seed, 0.5), {})
+
+
+def test_sparsity_report_table(seed):
+    rows = sparsity_report(prune_unstructured(seed, 0.5, layers=["fc2"])).table_rows()
+    assert rows[-2] == {"layer": "fc2", "type": "Linear", "weights": "320", "zeros": "160", "sparsity": "50.00%",
+                        "stored as": "dense + mask"}
+    assert rows[-1]["layer"] == "total" and rows[-1]["zeros"] == "160"
