@@ -37,6 +37,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "models": ["tests/test_models.py", "tests/test_prune.py", "tests/test_amp.py"],   # amp: step_cost, roofline_bound
     "amp": ["tests/test_amp.py"],
     "prune": ["tests/test_prune.py", "tests/test_models.py", "tests/test_amp.py"],   # models: config of a pruned model; amp: tf32 rebuild
+    "quantize": ["tests/test_quantize.py", "tests/test_deploy.py"],   # deploy: int8 models exported and served
 }
 DESELECT = {  # module → tests that cannot run on its mutants at all (they would fail the clean run): pytest node ids
     # torch.jit.script compiles a module's forward from its source; mutmut's trampoline for it is not TorchScript
