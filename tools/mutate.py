@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     diffs = {k: subprocess.run([mutmut(), "show", k], cwd=work, env=env, capture_output=True, text=True).stdout
              for k, v in status.items() if v != "killed"}
     for k, d in diffs.items():
-        if status[k] == "survived" and docstring_only(d): status[k] = "equivalent"   # a docstring's text changed
+        if status[k] in ("survived", "no tests") and docstring_only(d): status[k] = "equivalent"   # a docstring changed
     n = Counter(status.values()); tested = len(chosen) - n["not checked"] - n["equivalent"]   # "no tests": not caught
     survivors = sorted(k for k, v in status.items() if v not in ("killed", "equivalent"))
     (work / "survivors.diff").write_text("\n".join(diffs[k] for k in survivors))
