@@ -109,7 +109,8 @@ def test_unknown_method():
                                           (iter([]), "calibration data is empty"),
                                           ([torch.zeros(4, 10)], r"float images \(N, C, H, W\)"),
                                           ([torch.zeros(2, 3, 32, 32, dtype=torch.uint8)], "float images"),
-                                          (42, "calib must be a tensor of images or an iterable")])
+                                          (42, "calib must be a tensor of images or an iterable"),
+                                          (["abc"], r"calibration batches must be float images \(N, C, H, W\), got str$")])
 def test_bad_calibration(calib, match):
     with pytest.raises((ValueError, TypeError), match=match): quantize(SeedCNN(), "static", calib=calib)
 
@@ -133,7 +134,7 @@ class _Custom(nn.Module):
     def forward(self, x): return self.fc(self.conv(x).mean((2, 3)))
 
 
-@pytest.mark.parametrize("model, match", [(_Custom(), "unsupported model _Custom"), (nn.LSTM(4, 4), "unsupported model LSTM"),
+@pytest.mark.parametrize("model, match", [(_Custom(), "unsupported model _Custom: eager-mode int8 needs to know where its adds"), (nn.LSTM(4, 4), "unsupported model LSTM"),
                                           (nn.Sequential(nn.Conv2d(3, 4, 3), nn.GELU()), r"1 \(GELU\)")])
 def test_unsupported_model_static(model, match):
     with pytest.raises(TypeError, match=match): quantize(model, "static", calib=torch.randn(2, 3, 32, 32))
@@ -141,7 +142,9 @@ def test_unsupported_model_static(model, match):
 
 def test_unsupported_model_dynamic_and_non_modules():
     with pytest.raises(TypeError, match="no nn.Linear layer"): quantize(nn.Sequential(nn.Conv2d(3, 4, 3)), "dynamic")
-    with pytest.raises(TypeError, match="model must be an nn.Module"): quantize("seed", "dynamic")
+    with pytest.raises(TypeError, match="^quantize_dynamic: model must be an nn.Module, got str$"): quantize("seed", "dynamic")
+    with pytest.raises(TypeError, match="^quantize_static: model must be an nn.Module, got str$"):
+        quantize("seed", "static", calib=torch.randn(2, 3, 32, 32))
     with pytest.raises(ValueError, match="uses no calibration data"): quantize(SeedCNN(), "dynamic", calib=torch.randn(2, 3, 32, 32))
 
 
@@ -179,3 +182,24 @@ def test_static_int8_of_a_one_channel_model():
     x = torch.randn(64, 1, 32, 32)
     q = quantize(m, "static", calib=[x])
     assert q(x).shape == (64, 3) and agreement(m, q, [x])["n"] == 64
+
+
+# ---- make mutate (quantize, seed 5, sample 40): survivors killed ----------------------------------------------------
+def test_default_engine_falls_back_to_the_first_supported(monkeypatch):
+    "A build with none of x86/fbgemm/qnnpack/onednn gets its first engine, not a StopIteration."
+    monkeypatch.setattr(type(torch.backends.quantized), "supported_engines", ["future", "none"])
+    assert default_engine() == "future"
+
+
+def test_dynamic_quantization_uses_the_engine_asked():
+    others = [e for e in torch.backends.quantized.supported_engines if e not in ("none", default_engine())]
+    if not others: pytest.skip("this torch build has one quantized engine")
+    q = quantize(SeedCNN(widths=(4, 4, 8), hidden=8), "dynamic", engine=others[0])
+    assert q.engine == others[0] and f"engine={others[0]!r}" in repr(q)
+
+
+def test_size_on_disk_leaves_no_file_behind(tmp_path, monkeypatch):
+    "The state_dict is saved into a temporary folder, not the working directory."
+    monkeypatch.chdir(tmp_path)
+    m = nn.Linear(100, 10)
+    assert size_on_disk(m) > 4 * (100 * 10 + 10) and list(tmp_path.iterdir()) == []
