@@ -171,7 +171,8 @@ def test_engine_helpers():
 def test_time_inference_and_size_errors():
     t = time_inference(quantize(SeedCNN(widths=(4, 4, 8), hidden=8), "dynamic"), 2, label="q", min_run_time=0.01)
     assert t.items == 2 and t.unit == "img" and t.params["batch"] == 2
-    with pytest.raises(ValueError, match="batch must be an int >= 1"): time_inference(SeedCNN(), 0)
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="batch must be an int >= 1"): time_inference(SeedCNN(), bad)
     with pytest.raises(TypeError, match="model must be an nn.Module"): size_on_disk({"w": torch.zeros(1)})
 
 
@@ -203,3 +204,20 @@ def test_size_on_disk_leaves_no_file_behind(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     m = nn.Linear(100, 10)
     assert size_on_disk(m) > 4 * (100 * 10 + 10) and list(tmp_path.iterdir()) == []
+
+
+# ---- make mutate (quantize, unseen seed 61, sample 40: 84%): survivors killed ---------------------------------------
+def test_static_int8_of_a_sequential_with_nothing_to_fuse():
+    """A sequential CNN with no conv→bn/relu or linear→relu chain quantizes (it crashed in torch's fuse_modules([]) with
+    'did not find fuser method for: ()'); a pooling layer followed by a ReLU is not a chain to fuse."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 15 * 15, 2)).eval()
+    q = quantize(model, "static", calib=torch.randn(4, 3, 32, 32))
+    assert q(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_a_torch_without_ao_quantization_is_explained(monkeypatch):
+    import gpuvision_nb.quantize as Q
+    monkeypatch.setattr(Q, "tq", None)
+    for method, kw in (("dynamic", {}), ("static", {"calib": torch.randn(2, 3, 32, 32)})):
+        with pytest.raises(ImportError, match=f"^quantize_{method}: this torch .* no longer has torch.ao.quantization"):
+            quantize(SeedCNN(), method, **kw)
