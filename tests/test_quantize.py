@@ -157,6 +157,7 @@ def test_int8_model_input_checks():
     q = quantize(SeedCNN(), "static", calib=torch.randn(4, 3, 32, 32))
     assert isinstance(q, Int8Model) and q(torch.randn(2, 3, 32, 32)).dtype == torch.float32
     with pytest.raises(ValueError, match="runs on the CPU"): q(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="runs on the CPU.*got ndarray$"): q(torch.randn(2, 3, 32, 32).numpy())
     with pytest.raises(ValueError, match="SeedCNN expects"): q(torch.randn(2, 3, 28, 28))
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="runs on the CPU"): q(torch.randn(2, 3, 32, 32, device="cuda"))
@@ -186,10 +187,13 @@ def test_static_int8_of_a_one_channel_model():
 
 
 # ---- make mutate (quantize, seed 5, sample 40): survivors killed ----------------------------------------------------
-def test_default_engine_falls_back_to_the_first_supported(monkeypatch):
-    "A build with none of x86/fbgemm/qnnpack/onednn gets its first engine, not a StopIteration."
+def test_default_engine_preference_and_fallback(monkeypatch):
+    "x86, then fbgemm, then qnnpack (ARM), then onednn; a build with none of them gets its first engine, not a StopIteration."
     monkeypatch.setattr(type(torch.backends.quantized), "supported_engines", ["future", "none"])
     assert default_engine() == "future"
+    for engines, want in ((["none", "qnnpack"], "qnnpack"), (["qnnpack", "fbgemm"], "fbgemm"), (["onednn", "x86"], "x86")):
+        monkeypatch.setattr(type(torch.backends.quantized), "supported_engines", engines)   # ARM, older x86, newer x86
+        assert default_engine() == want
 
 
 def test_dynamic_quantization_uses_the_engine_asked():
