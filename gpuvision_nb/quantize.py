@@ -175,7 +175,8 @@ def quantizable(model: nn.Module) -> nn.Module:
     if isinstance(body, nn.Sequential):
         bad = [f"{n} ({type(m).__name__})" for n, m in body.named_children() if not isinstance(m, _SEQ_OK)]
         if not bad:
-            tq.fuse_modules(body, _fusion_groups(body), inplace=True)
+            groups = _fusion_groups(body)      # none (no conv→bn/relu, no linear→relu): fuse_modules([]) would fail
+            if groups: tq.fuse_modules(body, groups, inplace=True)
             return body
         why = f"its layers {bad} are not supported"
     else:

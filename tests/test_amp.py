@@ -1,5 +1,6 @@
 "Mixed precision and the speed knobs (chapter 07): formats, fp16 underflow, GradScaler, channels_last, compile, sweeps."
 import math
+import os
 import shutil
 
 import pytest
@@ -46,7 +47,7 @@ def test_round_to():
 
 
 def test_fp16_loss_and_scaling():
-    g = torch.tensor([1e-10, 1e-6, 1.0, 1e6, 0.0])
+    g = torch.tensor([1e-10, 1e-6, 3.0, 1e6, 0.0])     # not 1.0: a mutant counting h == 1 as zeroed hid behind it
     r = fp16_loss(g)
     assert r == {"zeroed": 0.25, "subnormal": 0.25, "inf": 0.25}
     assert fp16_loss(g, 2.0**16)["zeroed"] == 0
@@ -102,8 +103,9 @@ def test_channels_last_changes_memory_format(monkeypatch):
     monkeypatch.setattr(amp, "train_step", spy)
     make_train_step(device="cpu", batch_size=4, channels_last=True)()
     make_train_step(device="cpu", batch_size=4, channels_last=False)()
+    make_train_step(device="cpu", batch_size=4)()
     assert seen[0] == (True, False, True)        # NHWC input and conv weights
-    assert seen[1][:2] == (False, True)
+    assert seen[1][:2] == (False, True) and seen[2] == seen[1]   # the default: the usual NCHW layout
 
 
 def test_fit_channels_last_converts_the_model():
@@ -199,11 +201,12 @@ def small_shapes(monkeypatch):
 def test_fit_throughput_ceilings_and_roofline_on_cpu(small_shapes):
     from gpuvision_nb.amp import ceilings, fit_throughput, roofline, train_cost
     f = fit_throughput("cpu", batch_size=64, precision="fp32", channels_last=False, compile=False, n_images=128, epochs=2)
-    assert (f.unit, f.items, len(f.times), f.params["batch"]) == ("img", 128, 1, 64) and f.rate > 0
+    assert (f.unit, f.items, len(f.times), f.params["batch"], f.params["epochs"]) == ("img", 128, 1, 64, 2) and f.rate > 0
     mm, cp = ceilings("cpu", "fp32")
     assert (mm.unit, cp.unit, mm.items, cp.items) == ("FLOP", "B", 2 * 1024**3, 2 * 2**26) and "fp32" in mm.label
     with pytest.raises(ValueError, match="precision"): ceilings("cpu", "fp64")
     rows = roofline([f, mm, cp], train_cost("seed", "fp32", 64))
+    assert rows[0]["from"].startswith(f"{mm.label}: ") and rows[0]["from"].endswith("FLOP/s")   # the measured rate behind it
     assert [r["what"] for r in rows] == ["compute limit, measured", "memory limit, measured", "fit, measured"]
     assert "100%" in (rows[0]["of the roofline"], rows[1]["of the roofline"])      # the lower limit is the roofline
     with pytest.raises(ValueError, match="need 'img', 'FLOP' and 'B'"): roofline([f], {"flops": 1, "bytes": 1})
@@ -292,11 +295,13 @@ def test_fast_path_summary_ratios_fixed_cost_and_one_device_only():
           Timing("x · b8192", "cuda:0", 0.011392, 0, [], 8192, "img", {"batch": 8192})]
     loop = Timing("loop", "cuda:0", 1 / 400, 0, [], 1, "img", {"sync": True})
     rows, fixed = fast_path_summary(ts, loop)
+    assert list(rows[0]) == ["batch", "fit img/s", "raw step img/s", "raw step ms", "fit ÷ raw step", "fit ÷ one-sample loop",
+                             "raw step ÷ one-sample loop"]
     assert [r["fit ÷ raw step"] for r in rows] == ["0.90x", "0.95x"]
     assert rows[1]["fit ÷ one-sample loop"] == f"{0.95 * r8192 / 400:,.0f}x" and rows[1]["raw step ÷ one-sample loop"] == f"{r8192 / 400:,.0f}x"
     assert fixed["fixed_ms"] == pytest.approx(3.2) and fixed["per_image_us"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="only within one device"): fast_path_summary(ts, Timing("l", "cpu", 1, 0, [], 1, "img"))
-    with pytest.raises(ValueError, match="a fit and a raw step"): fast_path_summary(ts[:3])
+    with pytest.raises(ValueError, match="^fast_path_summary: needs a fit and a raw step timing per batch size$"): fast_path_summary(ts[:3])
 
 
 # --- GPU-only failure classes, caught on the CPU (conftest.ReducedPrecision emulates TF32 tensor cores) -----------
@@ -395,3 +400,119 @@ def test_bench_train_batch_size_replaces_every_batch_but_the_one_sample_loop(mon
     seen.clear(); amp.bench_train("cpu", quick=True)
     assert [kw["batch_size"] for kw in seen] == [c["batch_size"] for c in configs]
     with pytest.raises(ValueError, match="bench_train"): amp.bench_train("cpu", batch_size=0)
+
+
+# ---- make mutate (amp, seed 5, sample 40): survivors and unreached mutants killed -----------------------------------
+def _stub_throughput(monkeypatch, seen):
+    "train_throughput replaced by a recorder of (device, keywords): the plan of a sweep, without timing anything."
+    monkeypatch.setattr(amp, "train_throughput", lambda name, dev, *a, **kw: seen.append((str(dev), a, kw)) or
+                        Timing("x", str(dev), 1.0, 0, [1.0], 1, "img", {"batch": a[0] if a else kw.get("batch_size")}))
+
+
+def test_bench_train_plan_on_a_gpu_machine(monkeypatch):
+    "On a GPU run, the GPU gets every configuration (compile too) timed longer; the CPU beside it the full set less compile."
+    seen = []
+    _stub_throughput(monkeypatch, seen)
+    monkeypatch.setattr(amp, "get_device", lambda d="auto": torch.device(d))     # a machine with cuda:0, stubbed
+    monkeypatch.setattr(amp, "sweep_devices", lambda d: [torch.device("cpu"), torch.device(d)])
+    amp.bench_train("cuda:0", quick=True)
+    gpu, cpu = [kw for d, _, kw in seen if d == "cuda:0"], [kw for d, _, kw in seen if d == "cpu"]
+    assert [{k: v for k, v in kw.items() if k not in ("steps", "min_run_time")} for kw in gpu] == amp.train_configs("cuda:0", quick=True)
+    assert all(kw["steps"] == 5 for kw in gpu) and any(kw.get("compile") for kw in gpu)
+    assert len(cpu) == len(amp.train_configs("cpu")) - 2 and not any(kw.get("compile") for kw in cpu)  # full set: b64, b256
+
+
+def test_fast_path_pairs_a_fit_and_a_raw_step_per_batch(monkeypatch):
+    "fast_path: per batch size, fit(fast=True) at the scaled LR, then the raw step with the same options (short on a CPU)."
+    seen, fits = [], []
+    _stub_throughput(monkeypatch, seen)
+    monkeypatch.setattr(amp, "fit_throughput", lambda dev, bs, *a, **kw: fits.append((bs, a[-1], kw)) or
+                        Timing("fit end-to-end · x", str(dev), 1.0, 0, [1.0], 1, "img", {"batch": bs}))
+    out = amp.fast_path("cpu", batch_sizes=(256, 8192), lr=0.02, base_batch=2048)
+    assert [t.params["batch"] for t in out] == [256, 256, 8192, 8192]
+    assert [(bs, lr, kw) for bs, lr, kw in fits] == [(256, 0.02 * 256 / 2048, {"fast": True}), (8192, 0.02 * 8192 / 2048, {"fast": True})]
+    assert [kw for _, _, kw in seen] == [{"compile_step": False, "steps": 2, "warmup": 1, "min_run_time": 0.05}] * 2
+
+
+def test_plot_scale_draws_the_scale_against_the_step(tmp_path):
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.amp import plot_scale
+    hist = [{"step": s, "scale": 2.0 ** e, "skipped": k} for s, e, k in ((3, 16, False), (4, 15, True), (9, 16, False))]
+    ax = plot_scale(hist)
+    assert list(ax.lines[0].get_xdata()) == [3, 4, 9] and list(ax.lines[0].get_ydata()) == [16, 15, 16]
+    assert list(ax.lines[1].get_xdata()) == [4]                       # the skipped step, marked
+
+
+def test_plot_formats_colours_the_bits_and_lightens_subnormals():
+    import matplotlib; matplotlib.use("Agg")
+    from matplotlib.colors import to_rgba
+    from gpuvision_nb.amp import _COLORS, plot_formats
+    left, right = plot_formats()
+    handles, labels = left.get_legend_handles_labels()
+    assert labels == ["sign", "exponent", "mantissa"]
+    assert [to_rgba(h.patches[0].get_facecolor(), None)[:3] for h in handles] == [to_rgba(_COLORS[l])[:3] for l in labels]
+    sub, normal = right.patches[0], right.patches[1]                  # one format's subnormal, then normal range
+    assert sub.get_alpha() < 1 and normal.get_alpha() in (None, 1)
+
+
+def test_profile_epoch_defaults_and_keeps_kineto_quiet(tmp_path, monkeypatch, capsys):
+    "Default device 'auto' (GPUVISION_DEVICE=cpu here), a new nested out_dir, no progress bar, kineto quieted without a GPU."
+    from gpuvision_nb.amp import profile_epoch
+    from gpuvision_nb.device import DEVICE_ENV
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    monkeypatch.setenv("KINETO_LOG_LEVEL", "x"); monkeypatch.delenv("KINETO_LOG_LEVEL")   # unset, restored afterwards
+    x, y = torch.randn(32, 3, 8, 8), torch.randint(0, 2, (32,))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(256, 2))
+    p = profile_epoch(net, DataLoader(TensorDataset(x, y), batch_size=16), out_dir=tmp_path / "runs" / "profiles")
+    assert p["trace"] == tmp_path / "runs" / "profiles" / "trace-cpu.json" and p["steps"] == 2   # folders made
+    assert capsys.readouterr() == ("", "")                           # no progress bar from the profiled fit
+    assert os.environ["KINETO_LOG_LEVEL"] == "6"
+
+
+# ---- make mutate (amp, unseen seed 61, sample 40: 51%): survivors and unreached mutants killed ----------------------
+def test_format_table_fp16_by_hand():
+    "fp16: 1+5+10 bits, max (2-2⁻¹⁰)·2¹⁵ = 65504, smallest normal 2⁻¹⁴, smallest subnormal 2⁻²⁴, eps 2⁻¹⁰, 3.3 digits."
+    from gpuvision_nb.amp import format_table
+    rows = {r["format"]: r for r in format_table()}
+    assert list(rows) == ["fp32", "tf32", "bf16", "fp16"]
+    assert rows["fp16"] == {"format": "fp16", "bits": 16, "exponent": 5, "mantissa": 10, "max": "6.55e+04",
+                            "smallest normal": "6.1e-05", "smallest": "5.96e-08", "eps": "0.000977", "digits": "3.3"}
+
+
+def test_plot_formats_puts_bit_counts_inside_their_bars():
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.amp import plot_formats
+    left, right = plot_formats()
+    counts = [t for t in left.texts if t.get_text().isdigit()]
+    assert sorted(int(t.get_text()) for t in counts if t.get_position()[1] == 0) == [5, 10]          # fp16: 5 + 10 bits
+    assert all(0 < t.get_position()[0] < 32 for t in counts)
+    assert all(t.get_text().startswith("max ") for t in right.texts)
+    ignored = [p for p in left.patches if p.get_hatch() == "//"]          # tf32: 19 bits used of the 32 stored
+    assert [(p.get_x(), p.get_width()) for p in ignored] == [(19, 13)]
+    assert [t.get_position()[0] for t in left.texts if t.get_text() == "stored, ignored"] == [19 + 13 / 2]
+
+
+def test_plot_grad_range_histograms_the_gradients_and_their_scaled_copy():
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.amp import plot_grad_range
+    g = torch.tensor([2.0**-30, 2.0**-30, 2.0**-10, 0.0])
+    ax = plot_grad_range(g, scale=2.0**16)
+    heights = {(p.get_x(), p.get_height()) for p in ax.patches if p.get_height() > 0 and p.get_width() == 1}
+    assert heights == {(-30, 2), (-10, 1), (-14, 2), (6, 1)}      # log2 of each non-zero value, then + 16
+    assert ax.get_xlim() == (-50, 20)
+
+
+def test_every_sweep_configuration_is_a_train_throughput_call(monkeypatch):
+    "A misspelt knob in train_configs would fail only mid-sweep on the GPU: each set must bind to train_throughput."
+    import inspect
+    sig = inspect.signature(amp.train_throughput)
+    monkeypatch.setattr(amp, "get_device", lambda d="auto": torch.device(d))
+    for dev in ("cpu", "cuda:0"):
+        for quick in (False, True):
+            for c in amp.train_configs(dev, quick): sig.bind("seed", dev, **c)
+
+
+# ---- make mutate (amp, unseen seed 97, sample 40: 74%): survivors killed --------------------------------------------
+def test_train_throughput_defaults_to_fp32():
+    t = train_throughput(device="cpu", batch_size=2, steps=1, warmup=0, min_run_time=1e-3)
+    assert t.label == "fp32 · b2" and t.params["precision"] == "fp32"

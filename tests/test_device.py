@@ -1,5 +1,5 @@
 "Device selection, the device report and seeding (chapter 01)."
-import json, random
+import json, os, random, re
 from unittest import mock
 
 import numpy as np
@@ -30,7 +30,7 @@ def test_unknown_device_strings(spec, msg):
 
 
 def test_wrong_type():
-    with pytest.raises(TypeError, match="must be a str or torch.device"):
+    with pytest.raises(TypeError, match="must be a str or torch.device, not int"):
         get_device(3)
 
 
@@ -103,6 +103,7 @@ def test_device_report_lists_gpus():
          mock.patch("torch.cuda.get_device_properties", return_value=props), mock.patch("torch.cuda.current_device", return_value=0), \
          mock.patch("torch.backends.cudnn.version", return_value=91000):
         rep = device_report()
+    assert rep["cudnn"] == 91000 and rep["cuda_available"] is True
     assert rep["gpus"] == [{"index": 0, "name": "Fake H100", "capability": "9.0", "memory_gib": 80.0, "multiprocessors": 132}]
     assert "gpu 0" in str(rep) and "compute capability 9.0" in str(rep)
 
@@ -200,3 +201,136 @@ def test_predict_rate_bad_input(args, msg):
 def test_missing_figures_give_a_partial_bound():
     m = predict_rate(1e9, 4e6, "Apple M2 Max", "fp32")
     assert m.compute is None and m.memory == 100_000.0 and m.binding == "memory" and "compute —" in str(m)
+
+
+# ---- make mutate (device, seed 5, sample 40): survivors and unreached mutants killed --------------------------------
+from gpuvision_nb.device import cpu_name, datasheet_rows, device_name
+
+
+def _cpuinfo_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next((l.split(":", 1)[1].strip() for l in f if l.lower().startswith("model name")), None)
+    except OSError: return None
+
+
+@pytest.mark.skipif(_cpuinfo_model() is None, reason="needs a /proc/cpuinfo with a 'model name' line (Linux x86-64)")
+def test_cpu_name_is_the_model_name_not_the_architecture():
+    "The report names the CPU model ('AMD EPYC ...'), not just 'x86_64' (mutmut: a wrong path fell back to platform)."
+    assert cpu_name() == _cpuinfo_model() and cpu_name() not in ("x86_64", "unknown CPU")
+
+
+def test_cpu_name_falls_back_without_proc(monkeypatch):
+    monkeypatch.setattr("builtins.open", mock.Mock(side_effect=OSError("no /proc")))
+    monkeypatch.setattr("platform.processor", lambda: ""); monkeypatch.setattr("platform.machine", lambda: "arm64")
+    assert cpu_name() == "arm64"
+
+
+def test_device_report_names_the_cpu():
+    rep = device_report()
+    assert rep["cpu"] == cpu_name() and rep["cpu"] and rep["cpu_logical_cores"] == os.cpu_count()
+
+
+def test_device_report_on_a_mac_picks_mps():
+    "With MPS and no CUDA the report says mps is available and that get_device() picks it."
+    with mock.patch("torch.cuda.is_available", return_value=False), \
+         mock.patch("gpuvision_nb.device._mps_available", return_value=True):
+        rep = device_report()
+    assert rep["mps_available"] is True and rep["auto_device"] == "mps" and rep["gpus"] == []
+    with mock.patch("gpuvision_nb.device._mps_available", return_value=False):
+        assert device_report()["mps_available"] is False
+
+
+def test_deterministic_seed_sets_the_cublas_workspace(monkeypatch):
+    "Deterministic cuBLAS needs CUBLAS_WORKSPACE_CONFIG; set_seed sets it when unset and keeps a user's own value."
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        set_seed(1, deterministic=True)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        set_seed(1, deterministic=True)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    finally:
+        set_seed(0)
+
+
+def test_datasheet_rows_in_printed_units():
+    "Chapter 01's datasheet table: TFLOP/s, TB/s, GB and the bf16 ridge, '—' where the vendor prints nothing."
+    rows = {r["GPU"]: r for r in datasheet_rows()}
+    assert list(rows) == list(GPUS)
+    h100 = rows["H100 SXM"]   # 989.5 TFLOP/s dense bf16 / 3.35 TB/s = 295.4 FLOP/B
+    assert h100 == {"GPU": "H100 SXM", "fp32 TFLOP/s": "67", "tf32 TFLOP/s": "494.5", "bf16 TFLOP/s": "989.5",
+                    "fp16 TFLOP/s": "989.5", "TB/s": "3.35", "GB": "80", "bf16 ridge FLOP/B": "295"}
+    assert rows["T4"]["bf16 TFLOP/s"] == "—" and rows["T4"]["bf16 ridge FLOP/B"] == "—" and rows["T4"]["GB"] == "16"
+    assert [r["GPU"] for r in datasheet_rows({"L4": GPUS["L4"]})] == ["L4"]
+
+
+def test_device_name_of_each_kind():
+    assert device_name("cpu") == cpu_name() and device_name(torch.device("mps")) == "Apple MPS"
+    with mock.patch("torch.cuda.get_device_name", side_effect=lambda i: f"GPU {i}"), \
+         mock.patch("torch.cuda.current_device", return_value=2):
+        assert device_name("cuda:1") == "GPU 1" and device_name("cuda") == "GPU 2"
+
+
+# ---- make mutate (device, unseen seed 61, sample 40): survivors killed ----------------------------------------------
+from gpuvision_nb.device import _mps_available
+
+
+@no_cuda
+def test_cuda_error_names_the_torch_build(monkeypatch):
+    "A CPU-only torch wheel is the usual cause: the error says which torch and CUDA build ('none') this is."
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(DeviceUnavailableError, match=re.escape(f"torch {torch.__version__}, built with CUDA none)")):
+        get_device("cuda")
+
+
+def test_mps_is_seen_when_the_backend_says_so():
+    with mock.patch("torch.backends.mps.is_available", return_value=True):
+        assert _mps_available() is True and "mps" in available_devices()
+    with mock.patch("torch.backends.mps.is_available", return_value=False):
+        assert _mps_available() is False
+
+
+def test_available_devices_lists_every_gpu_first():
+    with mock.patch("torch.cuda.is_available", return_value=True), mock.patch("torch.cuda.device_count", return_value=2), \
+         mock.patch("gpuvision_nb.device._mps_available", return_value=False):
+        assert available_devices() == ["cuda:0", "cuda:1", "cpu"]
+
+
+def test_predict_rate_nothing_to_bound_message():
+    with pytest.raises(ValueError, match=r"^predict_rate: flops_per_item and bytes_per_item are both 0$"):
+        predict_rate(0, 0, "H200")
+
+
+def test_set_seed_default_is_zero():
+    "set_seed() with no argument seeds 0, the seed the course's recorded runs used."
+    assert set_seed() == 0 and torch.initial_seed() == 0
+
+
+def test_synchronize_waits_on_the_named_gpu():
+    with mock.patch("torch.cuda.synchronize") as sync:
+        synchronize("cuda:1")
+    sync.assert_called_once_with(torch.device("cuda:1"))
+
+
+def test_prediction_prints_its_figures():
+    p = predict_rate(1e9, 1e6, "H100 SXM", "bf16", unit="img")
+    assert str(p).startswith("H100 SXM · bf16: at most 989,500 img/s, compute-bound (compute 989,500, memory 3,350,000)")
+
+
+# ---- make mutate (device, unseen seed 97, sample 40: 86% killed): survivors killed ----------------------------------
+def test_device_report_versions_and_blanks():
+    import torchvision
+    assert device_report()["torchvision"] == torchvision.__version__
+    assert str(DeviceReport(cudnn=None)) == f"{'cudnn':<18} —" and "| cudnn | — |" in DeviceReport(cudnn=None)._repr_markdown_()
+
+
+def test_predict_rate_fractional_bytes():
+    "Less than a byte per item (a bit-packed mask, say) still gives a memory bound: 4.8e12 B/s ÷ 0.5 B."
+    assert predict_rate(1e9, 0.5, "H200").memory == 9.6e12
+
+
+def test_synchronize_waits_on_mps():
+    with mock.patch("torch.mps.synchronize") as sync:
+        synchronize("mps")
+    sync.assert_called_once_with()

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from gpuvision_nb.device import set_seed
 from gpuvision_nb.models import (MODELS, ModelSummary, ResBlock, SeedCNN, SmallResNet, build_model, check_images,
-                                 count_params, evaluating, flops_per_image, get_model, model_config, summary, time_model)
+                                 count_params, evaluating, flops_per_image, get_model, model_config, step_cost, summary,
+                                 time_model)
 
 NAMES = list(MODELS)
 PARAMS = {"seed": 4_312_522, "resnet": 308_650}
@@ -316,3 +317,54 @@ def test_scripted_equals_eager(model, tmp_path):
         torch.jit.save(scripted, tmp_path / "m.pt")
         assert torch.equal(torch.jit.load(tmp_path / "m.pt")(x), ref)
     with pytest.raises(Exception, match="expects a batch of images shaped"): scripted(torch.randn(4, 2, size, size))
+    with pytest.raises(Exception, match="expects a batch of images shaped"): scripted(torch.randn(1, *x.shape[1:], 1))  # 5-d
+    if isinstance(model, SeedCNN):   # fc1 fixes the size: the scripted model names it too, not a shape error from fc1
+        with pytest.raises(Exception, match="expects a batch of images shaped"): scripted(torch.randn(4, x.shape[1], size // 2, size))
+
+
+# ---- make mutate (models, seed 5, sample 40): survivors killed -------------------------------------------------------
+def test_parameterless_models_are_counted():
+    "A model without parameters (pooling only) gets a float32 example image: 0 FLOPs, a summary, no AttributeError."
+    pool = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(1))
+    assert flops_per_image(pool) == 0 and summary(pool).layers[0].shape == (3, 16, 16)
+
+
+def test_step_cost_weight_traffic_by_hand():
+    "Training: 4 fp32 passes over the weights (read, gradient, SGD read+write) = 16 B/param; inference: read once, cast."
+    m = SeedCNN(widths=(4, 4, 8), hidden=16)
+    train, infer = step_cost(m, "bf16", 64), step_cost(m, "fp16", 64, backward=False)
+    assert train["weight_bytes_per_step"] == 16 * count_params(m) and infer["weight_bytes_per_step"] == 2 * count_params(m)
+    assert infer["bytes"] == 2 * 2 * infer["activation_elements"] + 2 * count_params(m) / 64
+    with pytest.raises(ValueError, match=r"^step_cost: precision must be one of \['fp32', 'tf32', 'bf16', 'fp16'\], got 'int8'$"):
+        step_cost(m, "int8")
+
+
+def test_bad_mids_are_named():
+    with pytest.raises(ValueError, match=r"^SmallResNet: mids must be 3 positive int\(s\), got \(4, 8\)$"):
+        SmallResNet(mids=(4, 8))
+
+
+# ---- make mutate (models, unseen seed 61, sample 40: 90%): survivors killed -----------------------------------------
+def test_wrong_channel_count_gets_no_misleading_hint():
+    "Only 1 → 3 and 3 → 1 channels get a hint; 2 channels for a colour model just says what was expected and got."
+    with pytest.raises(ValueError, match=r"got 2 channel\(s\) in shape \(1, 2, 8, 8\)$"):
+        check_images(torch.randn(1, 2, 8, 8), "m")
+
+
+def test_roofline_bound_defaults_to_bf16_inference():
+    from gpuvision_nb.models import roofline_bound
+    m = SeedCNN(widths=(4, 4, 8), hidden=16)
+    p = roofline_bound(m, "H200")
+    assert (p.precision, p.bytes_per_item) == ("bf16", step_cost(m, "bf16", 2048, backward=False)["bytes"])
+
+
+def test_step_cost_batch_size_error():
+    with pytest.raises(ValueError, match=r"^step_cost: batch_size must be an int >= 1, got 0$"):
+        step_cost("seed", "bf16", 0)
+
+
+def test_time_model_batch_defaults_to_64_on_the_cpu(monkeypatch):
+    "512 images per step suit a GPU; on the CPU the default is 64 (the timing itself is stubbed out here)."
+    import gpuvision_nb.models as models
+    monkeypatch.setattr(models, "time_fn", lambda step, **kw: kw)
+    assert time_model("seed", "inference", "cpu")["items"] == 64

@@ -226,3 +226,114 @@ def test_pretrained_digits_trains_once_then_loads(tmp_path, monkeypatch):
     assert d1.train.augment == "crop" and len(list((tmp_path / "pretrained").iterdir())) == 1
     m2, _ = P.pretrained_digits("cpu")                                   # from the cache: the same weights
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+# ---- make mutate (prune, seed 5, sample 40): survivors and unreached mutants killed ---------------------------------
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_channel_pruning_keeps_the_dtype(seed, dtype):
+    "A half- or double-precision model stays so after rebuilding: every new layer, fc1 and fc2 included."
+    small = prune_channels(seed.to(dtype), 0.5)
+    assert {p.dtype for p in small.parameters()} == {dtype}
+    assert small(torch.randn(2, 3, 32, 32, dtype=dtype)).dtype == dtype
+
+
+def test_error_messages_name_the_function(seed):
+    from gpuvision_nb.prune import prunable_layers
+    with pytest.raises(ValueError, match=r"^prunable_layers: ReLU has no Conv2d and Linear layers to prune$"):
+        prunable_layers(nn.ReLU())
+    with pytest.raises(ValueError, match=r"^prune_unstructured: amount must be a fraction"): prune_unstructured(seed, 1.0)
+
+
+def test_pruning_slider_checks_max_amount(seed):
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    with pytest.raises(ValueError, match=r"^pruning_slider\(max_amount\): amount must be a fraction"):
+        pruning_slider(seed, [], max_amount=1.0)
+
+
+def test_sparsity_curve_prunes_only_the_layers_named(seed):
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    row, = sparsity_curve(seed, data, [0.5], "unstructured", layers=["fc1"], device="cpu")
+    assert row["nonzero"] == count_params(seed) - round(0.5 * seed.fc1.weight.numel())
+
+
+def test_finetune_runs_the_epochs_at_the_rate_asked(seed, capsys):
+    from gpuvision_nb.prune import finetune
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    h = finetune(seed, data, epochs=2, lr=1e-3, device="cpu")
+    assert len(h) == 2 and max(e["lr"] for e in h) == pytest.approx(1e-3) and capsys.readouterr() == ("", "")
+
+
+def test_plot_curves_draws_each_curve_and_the_baseline():
+    import matplotlib; matplotlib.use("Agg")
+    from gpuvision_nb.prune import plot_curves
+    s = [{"method": "structured", "amount": a, "acc": acc, "acc_finetuned": acc + .1} for a, acc in ((0, .8), (.5, .6))]
+    u = [{"method": "unstructured", "amount": a, "acc": acc} for a, acc in ((0, .8), (.5, .7))]
+    ax = plot_curves(u, s, baseline=0.8)       # the fine-tuned curve second: its colour must be its curve's, not the cycle's
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    assert list(lines) == ["unpruned", "unstructured, pruned", "structured, pruned", "structured, pruned + fine-tuned"]
+    assert lines["unpruned"].get_linestyle() == ":" and list(lines["unstructured, pruned"].get_ydata()) == [.8, .7]
+    assert lines["structured, pruned"].get_color() == lines["structured, pruned + fine-tuned"].get_color() \
+        != lines["unstructured, pruned"].get_color()
+
+
+# ---- make mutate (prune, unseen seed 61, sample 40: 59%): survivors killed ------------------------------------------
+def test_is_2to4_of_a_short_wide_weight():
+    "2 output rows of 4 inputs: the 4-groups run along each row, whatever the number of rows."
+    assert is_2to4(torch.tensor([[1., 1., 0., 0.], [0., 2., 0., 3.]])) and not is_2to4(torch.tensor([[1., 1., 1., 0.], [0.] * 4]))
+
+
+def test_to_semi_structured_checks_linear_layers_only():
+    "A CNN's conv layers are left alone (not reported as problems); the message names the function and each Linear."
+    with pytest.raises(SemiStructuredError, match=r"^to_semi_structured can't convert:\n  fc1: ") as e:
+        to_semi_structured(SeedCNN(widths=(4, 4, 8), hidden=32))
+    assert {line.split(":")[0].strip() for line in str(e.value).splitlines()[1:]} == {"fc1", "fc2"}
+
+
+def test_sparsity_curve_defaults_and_report_errors(seed):
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    assert sparsity_curve(seed, data, [0.25], device="cpu")[0]["method"] == "structured"
+    with pytest.raises(ValueError, match=r"^sparsity_report: the model has no layer 'fc9'"): sparsity_report(seed, ["fc9"])
+
+
+def test_pruning_slider_shows_each_pruned_copy(seed, capsys):
+    "Outside a kernel the widget's output lands on stdout: one line per position, the copy's non-zeros and accuracy."
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    box = pruning_slider(seed, data, "unstructured", device="cpu")
+    slider = box.children[0]
+    assert (slider.max, slider.readout_format, slider.value) == (0.95, ".0%", 0.0)
+    assert f"0% pruned: {count_params(seed):,} non-zero parameters (100.0%), validation accuracy" in capsys.readouterr().out
+    slider.value = 0.5
+    n = nonzero_params(pruned_copy(seed, 0.5, "unstructured"))
+    assert f"50% pruned: {n:,} non-zero parameters" in capsys.readouterr().out
+
+
+# ---- make mutate (prune, unseen seed 97, sample 40: 76%): survivors killed ------------------------------------------
+def test_rebuilt_batch_norms_keep_their_settings_and_dtype():
+    "A pruned ResNet's new BatchNorms keep eps, momentum, the batch count and the dtype of the originals."
+    m = resnet()
+    for bn in (x for x in m.modules() if isinstance(x, nn.BatchNorm2d)):
+        bn.eps, bn.momentum = 1e-5 + 1e-3, 0.3
+        bn.num_batches_tracked.fill_(7)
+    small = prune_channels(m.to(torch.float64), 0.5)
+    bns = [x for x in small.modules() if isinstance(x, nn.BatchNorm2d)]
+    assert bns and all((bn.eps, bn.momentum, int(bn.num_batches_tracked), bn.weight.dtype, bn.running_var.dtype) ==
+                       (1e-5 + 1e-3, 0.3, 7, torch.float64, torch.float64) for bn in bns)
+
+
+def test_more_error_messages_name_the_function(seed):
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    with pytest.raises(ValueError, match=r"^pruning_slider: method must be one of \('structured', 'unstructured'\), got 'random'$"):
+        pruning_slider(seed, [], "random")
+    with pytest.raises(ValueError, match=r"^rebuild: the model still carries unstructured pruning masks"):
+        rebuild(prune_unstructured(seed, 0.5), {})
+
+
+def test_sparsity_report_table(seed):
+    rows = sparsity_report(prune_unstructured(seed, 0.5, layers=["fc2"])).table_rows()
+    assert rows[-2] == {"layer": "fc2", "type": "Linear", "weights": "320", "zeros": "160", "sparsity": "50.00%",
+                        "stored as": "dense + mask"}
+    assert rows[-1]["layer"] == "total" and rows[-1]["zeros"] == "160"

@@ -109,7 +109,8 @@ def test_unknown_method():
                                           (iter([]), "calibration data is empty"),
                                           ([torch.zeros(4, 10)], r"float images \(N, C, H, W\)"),
                                           ([torch.zeros(2, 3, 32, 32, dtype=torch.uint8)], "float images"),
-                                          (42, "calib must be a tensor of images or an iterable")])
+                                          (42, "calib must be a tensor of images or an iterable"),
+                                          (["abc"], r"calibration batches must be float images \(N, C, H, W\), got str$")])
 def test_bad_calibration(calib, match):
     with pytest.raises((ValueError, TypeError), match=match): quantize(SeedCNN(), "static", calib=calib)
 
@@ -133,7 +134,7 @@ class _Custom(nn.Module):
     def forward(self, x): return self.fc(self.conv(x).mean((2, 3)))
 
 
-@pytest.mark.parametrize("model, match", [(_Custom(), "unsupported model _Custom"), (nn.LSTM(4, 4), "unsupported model LSTM"),
+@pytest.mark.parametrize("model, match", [(_Custom(), "unsupported model _Custom: eager-mode int8 needs to know where its adds"), (nn.LSTM(4, 4), "unsupported model LSTM"),
                                           (nn.Sequential(nn.Conv2d(3, 4, 3), nn.GELU()), r"1 \(GELU\)")])
 def test_unsupported_model_static(model, match):
     with pytest.raises(TypeError, match=match): quantize(model, "static", calib=torch.randn(2, 3, 32, 32))
@@ -141,7 +142,9 @@ def test_unsupported_model_static(model, match):
 
 def test_unsupported_model_dynamic_and_non_modules():
     with pytest.raises(TypeError, match="no nn.Linear layer"): quantize(nn.Sequential(nn.Conv2d(3, 4, 3)), "dynamic")
-    with pytest.raises(TypeError, match="model must be an nn.Module"): quantize("seed", "dynamic")
+    with pytest.raises(TypeError, match="^quantize_dynamic: model must be an nn.Module, got str$"): quantize("seed", "dynamic")
+    with pytest.raises(TypeError, match="^quantize_static: model must be an nn.Module, got str$"):
+        quantize("seed", "static", calib=torch.randn(2, 3, 32, 32))
     with pytest.raises(ValueError, match="uses no calibration data"): quantize(SeedCNN(), "dynamic", calib=torch.randn(2, 3, 32, 32))
 
 
@@ -154,6 +157,7 @@ def test_int8_model_input_checks():
     q = quantize(SeedCNN(), "static", calib=torch.randn(4, 3, 32, 32))
     assert isinstance(q, Int8Model) and q(torch.randn(2, 3, 32, 32)).dtype == torch.float32
     with pytest.raises(ValueError, match="runs on the CPU"): q(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="runs on the CPU.*got ndarray$"): q(torch.randn(2, 3, 32, 32).numpy())
     with pytest.raises(ValueError, match="SeedCNN expects"): q(torch.randn(2, 3, 28, 28))
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="runs on the CPU"): q(torch.randn(2, 3, 32, 32, device="cuda"))
@@ -168,7 +172,8 @@ def test_engine_helpers():
 def test_time_inference_and_size_errors():
     t = time_inference(quantize(SeedCNN(widths=(4, 4, 8), hidden=8), "dynamic"), 2, label="q", min_run_time=0.01)
     assert t.items == 2 and t.unit == "img" and t.params["batch"] == 2
-    with pytest.raises(ValueError, match="batch must be an int >= 1"): time_inference(SeedCNN(), 0)
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="batch must be an int >= 1"): time_inference(SeedCNN(), bad)
     with pytest.raises(TypeError, match="model must be an nn.Module"): size_on_disk({"w": torch.zeros(1)})
 
 
@@ -179,3 +184,44 @@ def test_static_int8_of_a_one_channel_model():
     x = torch.randn(64, 1, 32, 32)
     q = quantize(m, "static", calib=[x])
     assert q(x).shape == (64, 3) and agreement(m, q, [x])["n"] == 64
+
+
+# ---- make mutate (quantize, seed 5, sample 40): survivors killed ----------------------------------------------------
+def test_default_engine_preference_and_fallback(monkeypatch):
+    "x86, then fbgemm, then qnnpack (ARM), then onednn; a build with none of them gets its first engine, not a StopIteration."
+    monkeypatch.setattr(type(torch.backends.quantized), "supported_engines", ["future", "none"])
+    assert default_engine() == "future"
+    for engines, want in ((["none", "qnnpack"], "qnnpack"), (["qnnpack", "fbgemm"], "fbgemm"), (["onednn", "x86"], "x86")):
+        monkeypatch.setattr(type(torch.backends.quantized), "supported_engines", engines)   # ARM, older x86, newer x86
+        assert default_engine() == want
+
+
+def test_dynamic_quantization_uses_the_engine_asked():
+    others = [e for e in torch.backends.quantized.supported_engines if e not in ("none", default_engine())]
+    if not others: pytest.skip("this torch build has one quantized engine")
+    q = quantize(SeedCNN(widths=(4, 4, 8), hidden=8), "dynamic", engine=others[0])
+    assert q.engine == others[0] and f"engine={others[0]!r}" in repr(q)
+
+
+def test_size_on_disk_leaves_no_file_behind(tmp_path, monkeypatch):
+    "The state_dict is saved into a temporary folder, not the working directory."
+    monkeypatch.chdir(tmp_path)
+    m = nn.Linear(100, 10)
+    assert size_on_disk(m) > 4 * (100 * 10 + 10) and list(tmp_path.iterdir()) == []
+
+
+# ---- make mutate (quantize, unseen seed 61, sample 40: 84%): survivors killed ---------------------------------------
+def test_static_int8_of_a_sequential_with_nothing_to_fuse():
+    """A sequential CNN with no conv→bn/relu or linear→relu chain quantizes (it crashed in torch's fuse_modules([]) with
+    'did not find fuser method for: ()'); a pooling layer followed by a ReLU is not a chain to fuse."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 15 * 15, 2)).eval()
+    q = quantize(model, "static", calib=torch.randn(4, 3, 32, 32))
+    assert q(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_a_torch_without_ao_quantization_is_explained(monkeypatch):
+    import gpuvision_nb.quantize as Q
+    monkeypatch.setattr(Q, "tq", None)
+    for method, kw in (("dynamic", {}), ("static", {"calib": torch.randn(2, 3, 32, 32)})):
+        with pytest.raises(ImportError, match=f"^quantize_{method}: this torch .* no longer has torch.ao.quantization"):
+            quantize(SeedCNN(), method, **kw)
