@@ -294,3 +294,40 @@ def test_a_heic_photo_is_read_when_pillow_heif_is_installed(tmp_path):
     Image.new("RGB", (64, 48), (200, 10, 10)).save(tmp_path / "IMG_0002.HEIC", format="HEIF")
     r, g, b = np.asarray(open_rgb(tmp_path / "IMG_0002.HEIC")).reshape(-1, 3).mean(0)
     assert r > 180 and g < 40 and b < 40
+
+
+def test_an_avif_file_is_explained_only_where_pillow_lacks_avif(tmp_path, monkeypatch):
+    "mutmut (imagefile, seed 83): the AVIF advice must go to an .avif file Pillow can't read, and to no other file."
+    junk = b"not an image at all" * 10
+    for name in ("x.avif", "x.png"): (tmp_path / name).write_bytes(junk)
+    registered = {e: f for e, f in Image.registered_extensions().items() if e != ".avif"}
+    monkeypatch.setattr(Image, "registered_extensions", lambda: registered)        # a Pillow without AVIF
+    with pytest.raises(BadImageError, match=r"x\.avif: is an AVIF image, which this Pillow can't read"): open_rgb(tmp_path / "x.avif")
+    with pytest.raises(BadImageError, match=r"x\.png: is not an image file PIL can read"): open_rgb(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("w, h, resized", [(48, 40, (38, 32)), (40, 48, (32, 38)), (100, 20, (160, 32)), (32, 32, (32, 32))])
+def test_fit_image_resizes_the_short_side_then_crops_the_centre(w, h, resized):
+    "Landscape and portrait alike: the short side becomes `size`, the long one keeps the aspect (truncated), centre crop."
+    from gpuvision_nb.imagefile import fit_image
+    im = Image.fromarray(np.random.default_rng(w * h).integers(0, 256, (h, w, 3), dtype=np.uint8))
+    rw, rh = resized
+    want = im.resize(resized, Image.BILINEAR) if resized != (w, h) else im
+    left, top = round((rw - 32) / 2), round((rh - 32) / 2)
+    np.testing.assert_array_equal(np.asarray(fit_image(im, 32)), np.asarray(want.crop((left, top, left + 32, top + 32))))
+
+
+def test_image_files_names_a_long_missing_path_whole_and_notes_other_formats_and_links(tmp_path):
+    "mutmut (imagefile, seed 83): a long but printable path is not cut; the note counts other formats; links counted once."
+    from gpuvision_nb.imagefile import image_files
+    long = tmp_path / ("d" * 150) / "cat.png"
+    with pytest.raises(FileNotFoundError) as e: image_files([long])
+    assert str(e.value) == f"{long} does not exist"
+    (tmp_path / "a").mkdir(); (tmp_path / "b").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png"); Image.new("RGB", (8, 8)).save(tmp_path / "a" / "icon.ico")
+    os.link(tmp_path / "a" / "x.png", tmp_path / "b" / "same.png")         # b's only image is a's, by another name
+    files, notes = image_files([tmp_path / "a", tmp_path / "b"])
+    assert files == [tmp_path / "a" / "x.png"]
+    assert notes[0] == (f"ignored 1 file(s) under {tmp_path / 'a'} that Pillow can open but that are not taken as images "
+                        "(1 .ico); name them one by one to classify them")
+    assert notes[1].startswith(f"left out {tmp_path / 'b' / 'same.png'}: the same file as") and notes[1].endswith("counted once")
