@@ -123,6 +123,21 @@ def test_error_marks_stage_failed(quick_run, tmp_path, monkeypatch):
     assert s["stages"]["prune"]["status"] == "not run"
 
 
+def test_cli_demo_says_where_the_report_is(quick_run, tmp_path, monkeypatch, gpuvision):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary))
+    r = gpuvision("demo", "--out", tmp_path / "r", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0 and r.stdout == f"report: {tmp_path / 'r' / 'report.md'}\n" and (tmp_path / "r" / "report.md").is_file()
+
+
+def test_cli_demo_ctrl_c_is_status_130_and_points_to_the_partial_report(quick_run, tmp_path, monkeypatch, gpuvision):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary, amp=boom(KeyboardInterrupt())))
+    r = gpuvision("demo", "--out", tmp_path / "r", "--device", "cpu", "--no-progress")
+    assert r.returncode == 130 and "interrupted; the partial report is in the output folder's report.md" in r.stderr
+    assert "Partial report" in (tmp_path / "r" / "report.md").read_text()
+
+
 def test_default_out_under_runs(quick_run, tmp_path, monkeypatch):
     _, summary = quick_run
     monkeypatch.setattr(demo, "STAGES", replay(summary))

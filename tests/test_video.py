@@ -223,6 +223,15 @@ def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how, gpuvisio
     assert r.returncode == 2 and "is the input" in r.stderr and "Traceback" not in r.stderr and src.read_bytes() == before
 
 
+def test_cli_video_shows_progress_when_a_pretrained_model_is_made(clips, gpuvision, monkeypatch):
+    "A pretrained model missing from the cache is trained first (minutes): `gpuvision video` asks for its progress bar."
+    import gpuvision_nb.video as video
+    asked, real = [], video.pretrained
+    monkeypatch.setattr(video, "pretrained", lambda name, dev, progress=False: asked.append(progress) or real(name, dev, False))
+    r = gpuvision("video", "seed", clips / "clockwise" / "clockwise_00001.mp4", "--device", "cpu")
+    assert r.returncode == 0 and asked == [True], r.stderr
+
+
 @pytest.mark.parametrize("case", ["garbage-data", "truncated-faststart"])
 def test_an_existing_out_survives_a_bad_input(bad, tmp_path, case):
     out = tmp_path / "keep.mp4"
