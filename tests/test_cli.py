@@ -78,7 +78,7 @@ def test_data_then_train_then_report(tmp_path, gpuvision):
     data = tmp_path / "shapes"
     r = gpuvision("data", "shapes", "--out", str(data), "--n-per-class", "12", "--seed", "3")
     assert r.returncode == 0, r.stderr
-    assert len(list(data.rglob("*.png"))) == 120 and "content hash" in r.stdout
+    assert len(list(data.rglob("*.png"))) == 120 and f"wrote 120 images in 10 class folders to {data} (content hash" in r.stdout
     r = gpuvision("data", "shapes", "--out", str(data), "--n-per-class", "12")        # never overwrites a dataset
     assert r.returncode == 2 and str(data) in r.stderr
     out = tmp_path / "run"
@@ -199,11 +199,12 @@ def test_data_shapes_defaults_are_the_documented_ones(tmp_path, gpuvision, monke
 
 
 @pytest.mark.parametrize("stop, status, said", [(KeyboardInterrupt(), 130, "gpuvision data: interrupted"),
-                                                ("Terminated", 143, "gpuvision data: terminated (SIGTERM)")])
+                                                ("SIGTERM", 143, "gpuvision data: terminated (SIGTERM)"),
+                                                ("SIGHUP", 129, "gpuvision data: terminated (SIGHUP)")])
 def test_an_interrupted_command_exits_as_the_shell_expects(tmp_path, gpuvision, monkeypatch, stop, status, said):
-    "Ctrl-C: status 130 (128 + SIGINT); SIGTERM: 143 (128 + SIGTERM), as a shell reports a process killed by them."
+    "Ctrl-C: status 130 (128 + SIGINT); SIGTERM 143 and SIGHUP 129 (128 + N), as a shell reports a process killed by them."
     import gpuvision_nb.cli as cli
-    exc = cli.Terminated("SIGTERM") if stop == "Terminated" else stop
+    exc = cli.Terminated(stop) if isinstance(stop, str) else stop
     def interrupted(*a, **k): raise exc
     monkeypatch.setattr(cli, "make_shapes", interrupted)
     r = gpuvision("data", "shapes", "--out", tmp_path / "d", "--n-per-class", "1")

@@ -63,7 +63,7 @@ def scratch_tree(module: str) -> Path:
         f'only_mutate = ["gpuvision_nb/{module}.py"]\n'
         f"pytest_add_cli_args_test_selection = {q(TESTS[module])}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
-        'also_copy = ["nbs/results", "settings.ini"]\n'      # the shipped records some tests read
+        'also_copy = ["nbs", "settings.ini"]\n'      # the shipped records and the chapters some tests read
         "use_git_change_detection = false\n")
     return work
 
