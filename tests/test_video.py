@@ -11,7 +11,7 @@ import torch
 from gpuvision_nb.data import DatasetError, shape_rng
 from gpuvision_nb.device import DeviceUnavailableError, get_device
 from gpuvision_nb.models import SeedCNN
-from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, FrameDiff, FrameSpec, PerFrame,
+from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, ClipLoader, FrameDiff, FrameSpec, PerFrame,
                                 VideoFolder, VideoReader, VideoWriter, classify_video, clip_flops, decode_frames,
                                 load_video, load_video_model, make_videos, nvdec_status, random_motion,
                                 render_clip, save_video_model, bar_frames, video_model, video_root, write_bad_videos,
@@ -337,11 +337,11 @@ def test_bad_arguments_are_named(clips, tmp_path):
     assert not (tmp_path / "v").exists()
 
 
-def test_the_data_set_records_how_it_was_made(clips):
+def test_the_data_set_records_how_it_was_made(tmp_path):
     "videos.json beside the clips: the arguments, readable by a person (one per line) and by json."
-    text = (clips / "videos.json").read_text(encoding="utf-8")
+    text = (make_videos(tmp_path / "v", n_per_class=1, frames=2, size=16) / "videos.json").read_text(encoding="utf-8")
     params = json.loads(text)
-    assert params["n_per_class"] == 2 and params["frames"] == 16 and params["classes"] == list(VIDEO_CLASSES)
+    assert params["n_per_class"] == 1 and params["frames"] == 2 and params["classes"] == list(VIDEO_CLASSES)
     assert len(text.splitlines()) > len(params)
 
 
@@ -427,3 +427,17 @@ def test_pipeline_timings_on_the_cpu(clips):
                           "cpu", batch=16, clip_frames=8, threads=(1,), min_run_time=0.01)
     assert [t.label for t in ts] == ["decode cpu ×1 → RGB", "decode cpu ×1 → YUV", "YUV→RGB + resize 32 + normalise", "model · perframe"]
     assert all(t.items == 16 and t.unit == "frame" and t.rate > 0 for t in ts)
+
+
+def test_random_motions_vary_in_every_direction():
+    "Over many clips, the background gradient points every way and its second colour is lighter or darker than the first."
+    ms = [random_motion(np.random.default_rng(i)) for i in range(200)]
+    g = np.array([m.gradient for m in ms])
+    assert g.min() < 0.5 and g.max() > 2 * np.pi - 0.5
+    d = np.array([np.subtract(m.bg2, m.bg) for m in ms])
+    assert (d < -20).any() and (d > 20).any()
+
+
+def test_clip_loader_refuses_what_is_not_uint8_clips():
+    for x in (torch.zeros(2, 4, 3, 8, 8), torch.zeros(2, 4, 8, 8, dtype=torch.uint8), torch.zeros(2, 4, 1, 8, 8, dtype=torch.uint8)):
+        with pytest.raises(TypeError, match="ClipLoader: x must be uint8 clips"): ClipLoader(x, torch.zeros(2), device="cpu")
