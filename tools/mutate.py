@@ -38,6 +38,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "cli": ["tests/test_cli.py", "tests/test_cli_faults.py", "tests/test_launch.py", "tests/test_deploy.py",
             "tests/test_records.py", "tests/test_video.py", "tests/test_demo.py"],
     "video": ["tests/test_video.py"],
+    "demo": ["tests/test_demo.py", "tests/test_cli_faults.py"],
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
           -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check", None: "not checked"}
