@@ -68,6 +68,8 @@ def test_report_numbers_are_the_summarys(quick_run):
     out, s = quick_run
     md, st = (out / "report.md").read_text(), {k: v["result"] for k, v in s["stages"].items()}
     assert st["train"]["epochs"] == demo.DEMO["quick"]["epochs"] == len(st["train"]["history"])
+    assert st["train"]["images_per_second"] == pytest.approx(st["train"]["train_images"] / st["train"]["train_seconds"])
+    assert st["prune"]["amount"] == 0.5 and st["prune"]["params"] < st["train"]["params"] / 2   # half the channels: ~1/4 the weights
     assert f"test accuracy **{100 * st['train']['test_acc']:.1f}%**" in md
     for name in ("amp", "prune", "quantize"):                         # the speed-up is the ratio of the timings listed
         t = st[name]["timings"]
@@ -154,6 +156,12 @@ def test_cli_demo_ctrl_c_is_status_130_and_points_to_the_partial_report(quick_ru
     r = gpuvision("demo", "--out", tmp_path / "r", "--device", "cpu", "--no-progress")
     assert r.returncode == 130 and "interrupted; the partial report is in the output folder's report.md" in r.stderr
     assert "Partial report" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    def fail(p): p.write_text("half"); raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"): demo._atomic_write(tmp_path / "report.md", fail)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_default_out_under_runs(quick_run, tmp_path, monkeypatch):

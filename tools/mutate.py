@@ -12,7 +12,12 @@ pyproject.toml whose [tool.mutmut] section mutates only gpuvision_nb/<module>.py
 TESTS[module]; mutmut then makes its own mutants/ folder in there. OMP_NUM_THREADS=1: OpenMP threads busy-waiting in
 parallel workers made false timeouts. Prints killed/survived/timeout counts, the killed share, and every survivor
 (function and mutant id); `mutmut show <id>` run in mutants/<module>/ shows a survivor's diff, and
-mutants/<module>/survivors.diff holds them all."""
+mutants/<module>/survivors.diff holds them all.
+
+Two blind spots of mutmut's per-mutant test selection (it runs the tests that called the mutated function in its stats
+run, in this process): a test that runs the code in a subprocess (`python -m gpuvision_nb.cli ...`) never kills a
+mutant, and a module-scoped fixture's work is charged to the FIRST test that used it, so a later test that only reads
+the fixture's result is not run for those mutants. Both make the killed share an underestimate, not an overestimate."""
 import argparse, ast, json, os, random, re, shutil, subprocess, sys, time
 from collections import Counter
 from pathlib import Path
