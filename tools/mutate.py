@@ -44,6 +44,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
             "tests/test_records.py", "tests/test_video.py", "tests/test_demo.py"],
     "video": ["tests/test_video.py"],
     "demo": ["tests/test_demo.py", "tests/test_cli_faults.py"],
+    "robust": ["tests/test_robust.py"],
 }
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 36: "timeout", 24: "timeout",
           -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check", None: "not checked"}
