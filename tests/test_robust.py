@@ -195,6 +195,7 @@ def test_attack_bad_inputs(data):
     normalised = (x - 0.5) / 0.25
     with pytest.raises(ValueError, match=r"x must hold pixels in \[0, 1\]"): fgsm(m, normalised, y, 0.03)
     with pytest.raises(ValueError, match="pixel_model"): pgd(m, normalised, y, 0.03)
+    with pytest.raises(ValueError, match=r"x must hold pixels in \[0, 1\]"): fgsm(m, x - 0.5, y, 0.03)   # below 0 only
     for eps in (8, -0.1, True, "8/255"):
         with pytest.raises(ValueError, match="eps must be a number in"): fgsm(m, x, y, eps)
     with pytest.raises(ValueError, match="steps must be an int >= 1"): pgd(m, x, y, 0.03, steps=0)
@@ -411,6 +412,8 @@ def test_accuracy_vs_eps_and_its_plots(data):
     eps = [0.0, 0.1]
     curves = accuracy_vs_eps(m, x, y, eps, steps=2)                    # steps: for pgd only
     assert set(curves) == {"fgsm", "pgd"} and curves["fgsm"][0] == curves["pgd"][0] == robust_accuracy(m, x, y, 0.0)
+    one_step = accuracy_vs_eps(m, x, y, eps, steps=1, alpha=0.1, random_start=False)     # pgd's arguments reach pgd:
+    assert one_step["pgd"] == one_step["fgsm"]                                           # one step of ε is fgsm
     ax = plot_accuracy_vs_eps(curves, eps, styles={"pgd": "k--"})
     lines = {l.get_label(): l for l in ax.get_lines() if not l.get_label().startswith("_")}
     assert [list(lines[k].get_ydata()) for k in curves] == list(curves.values()) and lines["pgd"].get_linestyle() == "--"
@@ -420,4 +423,6 @@ def test_accuracy_vs_eps_and_its_plots(data):
     assert len(axs) == 12 and all(a.get_title() for a in axs[:8])      # clean and attacked rows titled with predictions
     delta = axs[8].images[0].get_array()                               # perturbation: ±ε shown as 0 and 1
     assert delta.min() == 0 and delta.max() == 1
+    assert [t.get_text() for t in axs[4].texts] == ["fgsm ε=25.5/255"]     # the attacked row says which attack, which ε
+    assert len(show_adversarial(m, x, y, ["a", "b", "c"], n=2).get_axes()) == 6     # the default attack (pgd)
     plt.close("all")
