@@ -2,6 +2,7 @@
 same code path, without a ~3 s interpreter start-up each); the console script itself runs as a subprocess where the
 process is the point (its entry point and exit status, and what a command imports)."""
 import json, os, shutil, subprocess, sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,7 +78,7 @@ def test_data_then_train_then_report(tmp_path, gpuvision):
     data = tmp_path / "shapes"
     r = gpuvision("data", "shapes", "--out", str(data), "--n-per-class", "12", "--seed", "3")
     assert r.returncode == 0, r.stderr
-    assert len(list(data.rglob("*.png"))) == 120 and "content hash" in r.stdout
+    assert len(list(data.rglob("*.png"))) == 120 and f"wrote 120 images in 10 class folders to {data} (content hash" in r.stdout
     r = gpuvision("data", "shapes", "--out", str(data), "--n-per-class", "12")        # never overwrites a dataset
     assert r.returncode == 2 and str(data) in r.stderr
     out = tmp_path / "run"
@@ -90,7 +91,8 @@ def test_data_then_train_then_report(tmp_path, gpuvision):
         assert key in m, key
     assert m["epochs"] == 1 and len(m["classes"]) == 10 and (out / "checkpoints" / "latest").exists()
     assert m["world_size"] == 1 and len(m["confusion"]) == 10 and set(m["per_class_acc"]) == set(m["classes"])
-    assert (out / "confusion.png").stat().st_size > 1000 and "wrote" in r.stdout
+    assert (out / "confusion.png").stat().st_size > 1000 and f"wrote {out / 'metrics.json'}, " in r.stdout
+    assert f"worst class {m['worst_class']!r} {m['worst_class_acc']:.4f}" in r.stdout      # the class a user checks first
     r = gpuvision("report", "--chart", str(tmp_path / "chart.png"), GPUVISION_RESULTS=str(tmp_path / "results"))
     assert r.returncode == 0 and (tmp_path / "chart.png").stat().st_size > 1000
 
@@ -106,7 +108,10 @@ def test_train_bad_arguments(tmp_path, args, msg, gpuvision):
     assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
 
 
-def test_demo_bad_arguments(tmp_path, gpuvision):
+def test_demo_bad_arguments(tmp_path, gpuvision, monkeypatch):
+    import gpuvision_nb.demo as demo
+    def started(ctx): raise AssertionError("work started")       # refused before any stage runs (and never a whole demo)
+    monkeypatch.setattr(demo, "STAGES", dict.fromkeys(demo.STAGES_ORDER, started))
     f = tmp_path / "file"; f.write_text("")
     for args, msg in ((["demo", "--out", str(f)], "out"), (["demo", "--device", "tpu"], "tpu")):
         r = gpuvision(*args)
@@ -168,3 +173,74 @@ def test_an_argument_a_command_does_not_take_is_reported_with_that_command_s_usa
     last = r.stderr.strip().splitlines()[-1]
     assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith(usage)
     assert last == f"{name}: error: unrecognized arguments: {' '.join(args[1:])}{hint.format(tmp=tmp_path)}"
+
+
+# --- what the mutation run of cli (tools/mutate.py cli) found untested ------------------------------------------------
+
+def test_every_command_and_option_is_described_in_help():
+    "`gpuvision --help` and each `gpuvision COMMAND --help` describe the tool, every command and every option."
+    import argparse
+    from gpuvision_nb.cli import build_parser
+    p = build_parser()
+    assert p.description
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    described = {a.dest: a.help for a in sub._choices_actions}
+    assert set(described) == set(sub.choices) and all(described.values()), described
+    for name, cmd in sub.choices.items():
+        undescribed = [a.option_strings or a.dest for a in cmd._actions if not a.help]
+        assert not undescribed, (name, undescribed)
+
+
+def test_export_without_format_names_the_missing_option(tmp_path, gpuvision):
+    r = gpuvision("export", tmp_path / "no-model")
+    assert r.returncode == 2 and "the following arguments are required: --format" in r.stderr
+
+
+def test_data_digits_refuses_shapes_only_options(tmp_path, gpuvision):
+    for opt, value in (("--seed", "3"), ("--n-per-class", "5")):
+        r = gpuvision("data", "digits", "--out", tmp_path / "d", opt, value)
+        assert r.returncode == 2 and f"gpuvision data: error: {opt}: for shapes only" in r.stderr, r.stderr
+        assert not (tmp_path / "d").exists()
+
+
+def test_data_shapes_defaults_are_the_documented_ones(tmp_path, gpuvision, monkeypatch):
+    "Without --n-per-class and --seed, the shapes are 1000 per class with seed 0, as the help says (the cached set's)."
+    import gpuvision_nb.cli as cli
+    asked = {}
+    def fake_shapes(out, **kw):
+        asked.update(kw); (Path(out) / "a").mkdir(parents=True); return Path(out)
+    monkeypatch.setattr(cli, "make_shapes", fake_shapes)
+    assert gpuvision("data", "shapes", "--out", tmp_path / "d").returncode == 0
+    assert asked == {"n_per_class": 1000, "size": 32, "seed": 0}
+
+
+@pytest.mark.parametrize("stop, status, said", [(KeyboardInterrupt(), 130, "gpuvision data: interrupted"),
+                                                ("SIGTERM", 143, "gpuvision data: terminated (SIGTERM)"),
+                                                ("SIGHUP", 129, "gpuvision data: terminated (SIGHUP)")])
+def test_an_interrupted_command_exits_as_the_shell_expects(tmp_path, gpuvision, monkeypatch, stop, status, said):
+    "Ctrl-C: status 130 (128 + SIGINT); SIGTERM 143 and SIGHUP 129 (128 + N), as a shell reports a process killed by them."
+    import gpuvision_nb.cli as cli
+    exc = cli.Terminated(stop) if isinstance(stop, str) else stop
+    def interrupted(*a, **k): raise exc
+    monkeypatch.setattr(cli, "make_shapes", interrupted)
+    r = gpuvision("data", "shapes", "--out", tmp_path / "d", "--n-per-class", "1")
+    assert r.returncode == status and said in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_os_error_of_a_command_is_its_own_message_not_a_lost_stdout(tmp_path, gpuvision, monkeypatch):
+    "An OSError from the work (not from writing stdout) is named as it is; stdout was fine, so it is not blamed."
+    import errno
+    import gpuvision_nb.cli as cli
+    def denied(out, **k): raise PermissionError(errno.EACCES, "Permission denied", str(out))
+    monkeypatch.setattr(cli, "make_shapes", denied)
+    r = gpuvision("data", "shapes", "--out", tmp_path / "d", "--n-per-class", "1")
+    assert r.returncode == 2 and f"Permission denied: '{tmp_path / 'd'}'" in r.stderr
+    assert "standard output" not in r.stderr
+
+
+def test_report_chart_warns_once_per_unreadable_record(tmp_path, gpuvision, recwarn):
+    "The chart is drawn from the records the table read: a bad record is warned about once, not again by the chart."
+    (tmp_path / "bad--cpu.json").write_text("{not json")
+    r = gpuvision("report", "--chart", tmp_path / "chart.png", GPUVISION_RESULTS=tmp_path)
+    assert r.returncode == 0 and (tmp_path / "chart.png").stat().st_size > 1000
+    assert r.stderr.count("bad--cpu.json") == 1 and not [w for w in recwarn if "bad--cpu.json" in str(w.message)]

@@ -63,6 +63,14 @@ def test_a_closed_stdout_is_an_error_not_a_traceback():
     assert r.returncode == 2 and "standard output is closed" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_closed_stdout_in_process_says_so(monkeypatch, capsys):
+    "The same check as `main` sees it (Python sets sys.stdout to None for `>&-`), where a mutation run can see it."
+    from gpuvision_nb.cli import main
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["info"]) == 2
+    assert "gpuvision: error: standard output is closed" in capsys.readouterr().err
+
+
 def test_a_closed_stderr_keeps_messages_out_of_stdout(tmp_path):
     """With stderr closed (`2>&-`) Python's print(file=sys.stderr) writes to stdout: error messages were mixed into the
     results a script reads (and `predict` died of AttributeError on sys.stderr.isatty())."""

@@ -35,7 +35,7 @@ def quick_run(tmp_path_factory):
                    lambda name, dev, **kw: real_tt(name, dev, **{**kw, "batch_size": 2, "steps": 1, "min_run_time": 1e-3}))
         mp.setattr(demo, "time_inference",
                    lambda m, batch, device, label, min_run_time: time_fn(
-                       m.eval(), torch.randn(2, 3, 32, 32), label=label, items=2, unit="img", warmup=0,
+                       m.eval(), torch.randn(2, 3, 32, 32), label=label, device=device, items=2, unit="img", warmup=0,
                        min_repeats=1, min_run_time=1e-3))
         out = tmp_path_factory.mktemp("demo") / "report"
         summary = demo.run_demo(out, device="cpu", quick=True, progress=False)
@@ -59,8 +59,27 @@ def test_report_files(quick_run):
     md = (out / "report.md").read_text()
     for name in demo.STAGES_ORDER: assert f"## {name} — " in md
     assert "loss_curves.png" in md and "speed_bars.png" in md and "Accuracy and size" in md
-    assert "Partial report" not in md
+    assert "Partial report" not in md and " · quick run" in md.splitlines()[2]
     assert not list(out.glob("*.tmp*"))                      # no temporary files left behind
+
+
+def test_report_numbers_are_the_summarys(quick_run):
+    "Percentages, epochs and speed-ups in the report are the measured ones, and each table is a table when rendered."
+    out, s = quick_run
+    md, st = (out / "report.md").read_text(), {k: v["result"] for k, v in s["stages"].items()}
+    assert st["train"]["epochs"] == demo.DEMO["quick"]["epochs"] == len(st["train"]["history"])
+    assert st["train"]["images_per_second"] == pytest.approx(st["train"]["train_images"] / st["train"]["train_seconds"])
+    assert st["prune"]["amount"] == 0.5 and st["prune"]["params"] < st["train"]["params"] / 2   # half the channels: ~1/4 the weights
+    assert f"test accuracy **{100 * st['train']['test_acc']:.1f}%**" in md
+    for name in ("amp", "prune", "quantize"):                         # the speed-up is the ratio of the timings listed
+        t = st[name]["timings"]
+        assert st[name]["speedup"] == pytest.approx(t[1]["rate"] / t[0]["rate"]), name
+    lines = md.splitlines()
+    for a, b in zip(lines, lines[1:]):                                 # a line right after a table would join it
+        assert not a.startswith("|") or b.startswith("|") or b == "", (a, b)
+    from PIL import Image
+    panels = sum(1 for v in st.values() if v.get("timings"))
+    assert Image.open(out / "speed_bars.png").height >= 100 * panels     # about an inch or more per panel
 
 
 def test_no_gpu_never_invents_a_number(quick_run):
@@ -68,7 +87,7 @@ def test_no_gpu_never_invents_a_number(quick_run):
     dev = s["stages"]["devices"]["result"]
     if torch.cuda.is_available(): pytest.skip("a GPU is present: both devices are measured")
     assert [t["device"] for t in dev["timings"]] == ["cpu"] and dev["speedup"] is None
-    assert all(r["kind"] == "gpu" for r in dev["recorded_gpu"])   # only recorded runs, each with where it ran
+    assert dev["recorded_gpu"] and all(r["kind"] == "gpu" for r in dev["recorded_gpu"])   # the project's recorded GPU runs
 
 
 def replay(summary, **override):
@@ -110,7 +129,8 @@ def test_ctrl_c_leaves_partial_report(quick_run, tmp_path, monkeypatch, stage):
     assert s["status"] == "interrupted"
     md = (tmp_path / "r" / "report.md").read_text()
     assert "Partial report" in md and f"## {stage} — *interrupted*" in md
-    for name in demo.STAGES_ORDER[i + 1:]: assert f"## {name} — *not run*" in md
+    for name in demo.STAGES_ORDER[i + 1:]:
+        assert f"## {name} — *not run*" in md and s["stages"][name] == {"status": "not run", "seconds": None, "result": None}
     for name in demo.STAGES_ORDER[:i]: assert f"## {name} — " in md and s["stages"][name]["result"]
 
 
@@ -121,6 +141,27 @@ def test_error_marks_stage_failed(quick_run, tmp_path, monkeypatch):
     s = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert s["status"] == "failed" and s["stages"]["amp"]["status"].startswith("failed: RuntimeError")
     assert s["stages"]["prune"]["status"] == "not run"
+
+
+def test_cli_demo_says_where_the_report_is(quick_run, tmp_path, monkeypatch, gpuvision):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary))
+    r = gpuvision("demo", "--out", tmp_path / "r", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0 and r.stdout == f"report: {tmp_path / 'r' / 'report.md'}\n" and (tmp_path / "r" / "report.md").is_file()
+
+
+def test_cli_demo_ctrl_c_is_status_130_and_points_to_the_partial_report(quick_run, tmp_path, monkeypatch, gpuvision):
+    _, summary = quick_run
+    monkeypatch.setattr(demo, "STAGES", replay(summary, amp=boom(KeyboardInterrupt())))
+    r = gpuvision("demo", "--out", tmp_path / "r", "--device", "cpu", "--no-progress")
+    assert r.returncode == 130 and "interrupted; the partial report is in the output folder's report.md" in r.stderr
+    assert "Partial report" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    def fail(p): p.write_text("half"); raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"): demo._atomic_write(tmp_path / "report.md", fail)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_default_out_under_runs(quick_run, tmp_path, monkeypatch):

@@ -113,6 +113,26 @@ def test_cli_numbers_are_checked_as_arguments_are_parsed(world, args, capsys):
     assert f"argument {args[0]}" in capsys.readouterr().err
 
 
+def test_cli_workers_given_are_taken(world):
+    "`--workers 0` (decode in the main thread) and `--workers 2` are accepted and classify the same."
+    outs = [cli_in_process("predict", world["file"], world["pics"], "--no-progress", "--workers", w) for w in ("0", "2")]
+    assert [o[0] for o in outs] == [1, 1] and outs[0][1] == outs[1][1] and len(outs[0][1].splitlines()) == 5
+
+
+class _Terminal(io.StringIO):
+    "A text stream that says it is a terminal."
+    def isatty(self): return True
+
+
+@pytest.mark.parametrize("stdout_tty, flag, bar", [(False, [], True), (False, ["--no-progress"], False), (True, [], False)])
+def test_cli_predict_progress_bar_only_where_it_belongs(world, stdout_tty, flag, bar):
+    "A bar on a terminal's stderr, unless --no-progress, or the results themselves go to the terminal (they'd mix)."
+    out, err = (_Terminal() if stdout_tty else io.StringIO()), _Terminal()
+    with redirect_stdout(out), redirect_stderr(err):
+        assert main(["predict", str(world["file"]), str(world["pics"]), "--batch-size", "1", *flag]) == 1
+    assert ("img/s" in err.getvalue()) == bar, err.getvalue()
+
+
 def test_cli_error_from_the_console_script_has_no_traceback(world):
     r = cli("predict", world["root"] / "nope", world["pics"])
     assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("gpuvision predict: error:")

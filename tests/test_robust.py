@@ -195,6 +195,7 @@ def test_attack_bad_inputs(data):
     normalised = (x - 0.5) / 0.25
     with pytest.raises(ValueError, match=r"x must hold pixels in \[0, 1\]"): fgsm(m, normalised, y, 0.03)
     with pytest.raises(ValueError, match="pixel_model"): pgd(m, normalised, y, 0.03)
+    with pytest.raises(ValueError, match=r"x must hold pixels in \[0, 1\]"): fgsm(m, x - 0.5, y, 0.03)   # below 0 only
     for eps in (8, -0.1, True, "8/255"):
         with pytest.raises(ValueError, match="eps must be a number in"): fgsm(m, x, y, eps)
     with pytest.raises(ValueError, match="steps must be an int >= 1"): pgd(m, x, y, 0.03, steps=0)
@@ -362,3 +363,66 @@ def test_wrapping_loaders_forward_set_epoch():
     PixelLoader(inner).set_epoch(3)
     AdversarialLoader(inner, pixel_model(net()), 0.01).set_epoch(4)
     assert Spy.epochs == [3, 4]
+
+
+# --- what the mutation run of robust (tools/mutate.py robust) found untested -------------------------------------------
+
+class _Rmdir:
+    def __reduce__(self): return (os.rmdir, ("/nonexistent-never-run",))
+
+
+@pytest.mark.parametrize("padding", [0, 300])     # 300 memoised strings first: the module name comes back by LONG_BINGET
+def test_pickle_globals_names_every_global_also_from_the_memo(tmp_path, padding):
+    "Two callables of one module: the module's name is memoised and fetched again (BINGET/LONG_BINGET); both are listed."
+    marker = tmp_path / "pwned"
+    blob = pickle.dumps([*(f"s{i}" for i in range(padding)), Evil(marker), _Rmdir(), {"a": 1}], protocol=4)
+    (tmp_path / "p.pkl").write_bytes(blob)
+    mod = os.mkdir.__module__
+    assert pickle_globals(tmp_path / "p.pkl") == [f"{mod}.mkdir", f"{mod}.rmdir"] and not marker.exists()
+
+
+def test_pgd_defaults_and_its_loss(data):
+    x, y = data; m = trained(x, y, epochs=3)
+    torch.manual_seed(0); a = pgd(m, x, y, 0.1, steps=4, random_start=False)
+    assert torch.equal(a, pgd(m, x, y, 0.1, steps=4, alpha=2.5 * 0.1 / 4, random_start=False))   # alpha: 2.5·ε/steps
+    towards = lambda out, t: -F.cross_entropy(out, t)                  # a targeted attack's loss: pgd must use it
+    assert torch.equal(pgd(m, x, y, 0.1, steps=1, alpha=0.1, random_start=False, loss_fn=towards), fgsm(m, x, y, 0.1, loss_fn=towards))
+    assert fgsm(m, x, y, 1.0).shape == x.shape                        # ε = 1, the whole pixel range, is allowed
+
+
+def test_pgd_leaves_pixels_the_model_ignores(data):
+    "A pixel with no gradient is not moved (no step of ±alpha taken at random for it)."
+    x, y = data; m = trained(x, y, epochs=3)
+    with torch.no_grad(): m.net[1].weight[:, 0] = 0                    # the first pixel (channel 0, row 0, col 0) is ignored
+    a = pgd(m, x, y, 0.1, steps=3, random_start=False)
+    assert torch.equal(a[:, 0, 0, 0], x[:, 0, 0, 0]) and not torch.equal(a, x)
+
+
+def test_normalize_keeps_float32_whatever_the_type_of_mean():
+    import numpy as np
+    layer = Normalize(np.array(MEAN), np.array(STD))                   # float64 arrays
+    assert layer.mean.dtype == layer.std.dtype == torch.float32 and layer(torch.rand(1, 3, 2, 2)).dtype == torch.float32
+
+
+def test_accuracy_vs_eps_and_its_plots(data):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.robust import accuracy_vs_eps, plot_accuracy_vs_eps, show_adversarial
+    x, y = data; m = trained(x, y, epochs=3)
+    eps = [0.0, 0.1]
+    curves = accuracy_vs_eps(m, x, y, eps, steps=2)                    # steps: for pgd only
+    assert set(curves) == {"fgsm", "pgd"} and curves["fgsm"][0] == curves["pgd"][0] == robust_accuracy(m, x, y, 0.0)
+    one_step = accuracy_vs_eps(m, x, y, eps, steps=1, alpha=0.1, random_start=False)     # pgd's arguments reach pgd:
+    assert one_step["pgd"] == one_step["fgsm"]                                           # one step of ε is fgsm
+    ax = plot_accuracy_vs_eps(curves, eps, styles={"pgd": "k--"})
+    lines = {l.get_label(): l for l in ax.get_lines() if not l.get_label().startswith("_")}
+    assert [list(lines[k].get_ydata()) for k in curves] == list(curves.values()) and lines["pgd"].get_linestyle() == "--"
+    assert list(lines["fgsm"].get_xdata()) == [0.0, 0.1 * 255]
+    fig = show_adversarial(m, x, y, ["a", "b", "c"], eps=0.1, attack_name="fgsm", n=4)
+    axs = fig.get_axes()
+    assert len(axs) == 12 and all(a.get_title() for a in axs[:8])      # clean and attacked rows titled with predictions
+    delta = axs[8].images[0].get_array()                               # perturbation: ±ε shown as 0 and 1
+    assert delta.min() == 0 and delta.max() == 1
+    assert [t.get_text() for t in axs[4].texts] == ["fgsm ε=25.5/255"]     # the attacked row says which attack, which ε
+    assert len(show_adversarial(m, x, y, ["a", "b", "c"], n=2).get_axes()) == 6     # the default attack (pgd)
+    plt.close("all")

@@ -1,5 +1,6 @@
 "Chapter 12 (gpuvision_nb.video): bad videos, the generated clips, streaming, models, classify_video and `gpuvision video`."
-import os, re, resource, shutil, subprocess, sys, time, tracemalloc
+import json, os, re, resource, shutil, subprocess, sys, time, tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -8,12 +9,12 @@ import pytest
 import torch
 
 from gpuvision_nb.data import DatasetError, shape_rng
-from gpuvision_nb.device import DeviceUnavailableError
+from gpuvision_nb.device import DeviceUnavailableError, get_device
 from gpuvision_nb.models import SeedCNN
-from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, FrameDiff, FrameSpec, PerFrame,
+from gpuvision_nb.video import (BAD_VIDEO_CASES, VIDEO_CLASSES, BadVideoError, ClipLoader, FrameDiff, FrameSpec, PerFrame,
                                 VideoFolder, VideoReader, VideoWriter, classify_video, clip_flops, decode_frames,
                                 load_video, load_video_model, make_videos, nvdec_status, random_motion,
-                                render_clip, save_video_model, bar_frames, video_model, write_bad_videos,
+                                render_clip, save_video_model, bar_frames, video_model, video_root, write_bad_videos,
                                 write_video, yuv420_to_rgb)
 
 REASONS = {"zero-byte": "is empty (0 bytes)", "text-as-mp4": "is not a video file FFmpeg can read",
@@ -223,6 +224,15 @@ def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how, gpuvisio
     assert r.returncode == 2 and "is the input" in r.stderr and "Traceback" not in r.stderr and src.read_bytes() == before
 
 
+def test_cli_video_shows_progress_when_a_pretrained_model_is_made(clips, gpuvision, monkeypatch):
+    "A pretrained model missing from the cache is trained first (minutes): `gpuvision video` asks for its progress bar."
+    import gpuvision_nb.video as video
+    asked, real = [], video.pretrained
+    monkeypatch.setattr(video, "pretrained", lambda name, dev, progress=False: asked.append(progress) or real(name, dev, False))
+    r = gpuvision("video", "seed", clips / "clockwise" / "clockwise_00001.mp4", "--device", "cpu")
+    assert r.returncode == 0 and asked == [True], r.stderr
+
+
 @pytest.mark.parametrize("case", ["garbage-data", "truncated-faststart"])
 def test_an_existing_out_survives_a_bad_input(bad, tmp_path, case):
     out = tmp_path / "keep.mp4"
@@ -311,3 +321,123 @@ def test_temporary_names_are_hidden_random_and_beside_the_output(tmp_path):
 def test_a_missing_video_is_named(tmp_path):
     from gpuvision_nb.videofile import open_video
     with pytest.raises(BadVideoError, match=re.escape(str(tmp_path / "gone.mp4"))): open_video(tmp_path / "gone.mp4")
+
+
+# --- what the mutation run of video (tools/mutate.py video) found untested ---------------------------------------------
+
+def test_bad_arguments_are_named(clips, tmp_path):
+    for kw, msg in ((dict(n_per_class=0), "n_per_class must be an int >= 1"), (dict(frames=1), "frames must be an int >= 2"),
+                    (dict(size=8), "size must be an int >= 16"), (dict(fps=0), "fps must be an int >= 1"),
+                    (dict(size=33), "size must be even")):
+        with pytest.raises(ValueError, match=msg): make_videos(tmp_path / "v", **kw)
+    with pytest.raises(ValueError, match="VideoFolder: stride must be an int >= 1"): VideoFolder(clips, stride=0)
+    with pytest.raises(ValueError, match="classify_video: batch_size must be an int >= 1"):
+        classify_video(*_frame_model()[:1], clips / "clockwise" / "clockwise_00000.mp4", _frame_model()[1], "cpu", batch_size=0)
+    with pytest.raises(ValueError, match=r"PerFrame expects a batch of clips .*got list"): video_model("perframe")([1, 2])
+    assert not (tmp_path / "v").exists()
+
+
+def test_the_data_set_records_how_it_was_made(tmp_path):
+    "videos.json beside the clips: the arguments, readable by a person (one per line) and by json."
+    text = (make_videos(tmp_path / "v", n_per_class=1, frames=2, size=16) / "videos.json").read_text(encoding="utf-8")
+    params = json.loads(text)
+    assert params["n_per_class"] == 1 and params["frames"] == 2 and params["classes"] == list(VIDEO_CLASSES)
+    assert len(text.splitlines()) > len(params)
+
+
+def test_video_root_is_one_folder_per_data_set(tmp_path, monkeypatch):
+    "Different arguments (fps, a knob such as noise) give different cache folders; the same ones the same folder, made once."
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    a = video_root(1, 2, 16, fps=25)
+    assert video_root(1, 2, 16, fps=25) == a and len({a, video_root(1, 2, 16, fps=30), video_root(1, 2, 16, noise=0.0)}) == 3
+    assert json.loads((video_root(1, 2, 16, fps=30) / "videos.json").read_text())["fps"] == 30
+
+
+def test_the_background_is_a_gradient_from_bg_to_bg2_across_the_frame():
+    m = replace(random_motion(np.random.default_rng(3)), bg=(40, 100, 200), bg2=(200, 20, 60))
+    img = render_clip(replace(m, r=1e-3), frames=1, noise=0)[0].reshape(-1, 3).astype(float)    # the shape too small to see
+    np.testing.assert_allclose(img.mean(0), (np.array(m.bg) + m.bg2) / 2, atol=4)      # centred: half of each, on average
+    assert np.abs(img[None] - np.array([m.bg, m.bg2])[:, None]).sum(2).min(1).max() <= 12     # both ends are reached
+
+
+def test_annotation_text_grows_with_the_frame():
+    "The label is drawn in a font about 1/14 of the frame's height, readable at any size (not the tiny fixed bitmap font)."
+    from gpuvision_nb.video import annotate_frames
+    out = annotate_frames(torch.zeros(1, 3, 64, 64, dtype=torch.uint8), ["clockwise 0.99"], min_side=512)
+    rows = np.nonzero((out[0] > 128).any(axis=(1, 2)))[0]
+    assert out.shape == (1, 512, 512, 3) and rows.max() - rows.min() >= 512 // 14 // 2, rows
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_nvdec_without_a_gpu_says_why(clips):
+    "PyAV with a hwaccel API: NVDEC itself is missing, not the API."
+    import av.codec
+    has_api = getattr(getattr(av.codec, "hwaccel", None), "HWAccel", None) is not None
+    with pytest.raises(DeviceUnavailableError, match="NVDEC is not available here" if has_api else "has no hwaccel API"):
+        decode_frames(clips / "clockwise" / "clockwise_00000.mp4", "nvdec")
+
+
+def test_load_video_model_picks_the_device_by_default(tmp_path):
+    saved = save_video_model(tmp_path / "m", PerFrame(SeedCNN(2, (4, 4, 4), 8)), FrameSpec(list(VIDEO_CLASSES)))
+    model, spec = load_video_model(saved)
+    assert next(model.parameters()).device.type == get_device("auto").type and spec.classes == list(VIDEO_CLASSES)
+
+
+def test_a_pretrained_clip_model_trained_on_a_cache_miss_is_cached(tmp_path, monkeypatch):
+    "No cached and no shipped copy: it is trained (here on 10 tiny clips), saved, and the next call loads it."
+    import gpuvision_nb.video as V
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    monkeypatch.setattr(V, "shipped_copy", lambda d: tmp_path / "not-shipped")
+    clips = make_videos(tmp_path / "clips", n_per_class=5, frames=8, size=16)
+    train, val, classes = V.video_loaders(clips, frames=4, stride=2, size=32, batch_size=4, device="cpu")
+    assert classes == list(VIDEO_CLASSES) and next(iter(train))[0].shape == (4, 4, 3, 32, 32) and len(val) == 1
+    model, spec, hist = V.pretrained_video("perframe", "cpu", loaders=(train, val))
+    monkeypatch.setattr(V, "train_video_model", lambda *a, **k: pytest.fail("trained again"))
+    again, spec2, hist2 = V.pretrained_video("perframe", "cpu")
+    assert spec2 == spec and len(hist2) == len(hist) == V.VIDEO_RECIPE["epochs"]
+    for p, q in zip(model.parameters(), again.parameters()): assert torch.equal(p, q)
+
+
+def test_the_recipe_trains_on_the_recipes_data_set(monkeypatch):
+    "A cache miss trains on 300 clips per class of 16 frames, 64×64 at 25 fps (the data set the shipped models saw)."
+    import gpuvision_nb.video as V
+    asked = []
+    class Made(Exception): pass
+    def root(*a, **k): asked.append((a, k)); raise Made
+    monkeypatch.setattr(V, "video_root", root)
+    with pytest.raises(Made): V._recipe_loaders(V.VIDEO_RECIPE, "cpu")
+    assert asked == [((300, 16, 64, 25, 0), {})]
+
+
+def test_resize_frames_and_clip_tensors(clips):
+    from gpuvision_nb.video import clip_tensors, resize_frames
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).view(1, 2, 3, 4, 4)
+    small = resize_frames(x, 2)
+    assert small.shape == (1, 2, 3, 2, 2) and small.dtype == torch.uint8
+    assert small[0, 0, 0, 0, 0] == round((0 + 1 + 4 + 5) / 4)              # area averaging, rounded
+    for bad in (x.float(), x[:, :, :2], x[0, 0]):
+        with pytest.raises(ValueError, match="resize_frames: expected uint8 frames"): resize_frames(bad, 2)
+    xs, ys = clip_tensors(VideoFolder(clips, frames=4), 32, "cpu")
+    assert xs.shape == (4, 4, 3, 32, 32) and ys.tolist() == [0, 0, 1, 1]
+
+
+def test_pipeline_timings_on_the_cpu(clips):
+    from gpuvision_nb.video import pipeline_timings
+    ts = pipeline_timings(clips / "clockwise" / "clockwise_00000.mp4", {"perframe": video_model("perframe", widths=(4, 4, 4), hidden=8)},
+                          "cpu", batch=16, clip_frames=8, threads=(1,), min_run_time=0.01)
+    assert [t.label for t in ts] == ["decode cpu ×1 → RGB", "decode cpu ×1 → YUV", "YUV→RGB + resize 32 + normalise", "model · perframe"]
+    assert all(t.items == 16 and t.unit == "frame" and t.rate > 0 for t in ts)
+
+
+def test_random_motions_vary_in_every_direction():
+    "Over many clips, the background gradient points every way and its second colour is lighter or darker than the first."
+    ms = [random_motion(np.random.default_rng(i)) for i in range(200)]
+    g = np.array([m.gradient for m in ms])
+    assert g.min() < 0.5 and g.max() > 2 * np.pi - 0.5
+    d = np.array([np.subtract(m.bg2, m.bg) for m in ms])
+    assert (d < -20).any() and (d > 20).any()
+
+
+def test_clip_loader_refuses_what_is_not_uint8_clips():
+    for x in (torch.zeros(2, 4, 3, 8, 8), torch.zeros(2, 4, 8, 8, dtype=torch.uint8), torch.zeros(2, 4, 1, 8, 8, dtype=torch.uint8)):
+        with pytest.raises(TypeError, match="ClipLoader: x must be uint8 clips"): ClipLoader(x, torch.zeros(2), device="cpu")

@@ -12,7 +12,12 @@ pyproject.toml whose [tool.mutmut] section mutates only gpuvision_nb/<module>.py
 TESTS[module]; mutmut then makes its own mutants/ folder in there. OMP_NUM_THREADS=1: OpenMP threads busy-waiting in
 parallel workers made false timeouts. Prints killed/survived/timeout counts, the killed share, and every survivor
 (function and mutant id); `mutmut show <id>` run in mutants/<module>/ shows a survivor's diff, and
-mutants/<module>/survivors.diff holds them all."""
+mutants/<module>/survivors.diff holds them all.
+
+Two blind spots of mutmut's per-mutant test selection (it runs the tests that called the mutated function in its stats
+run, in this process): a test that runs the code in a subprocess (`python -m gpuvision_nb.cli ...`) never kills a
+mutant, and a module-scoped fixture's work is charged to the FIRST test that used it, so a later test that only reads
+the fixture's result is not run for those mutants. Both make the killed share an underestimate, not an overestimate."""
 import argparse, ast, json, os, random, re, shutil, subprocess, sys, time
 from collections import Counter
 from pathlib import Path
@@ -39,6 +44,13 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "amp": ["tests/test_amp.py"],
     "prune": ["tests/test_prune.py", "tests/test_models.py", "tests/test_amp.py"],   # models: config of a pruned model; amp: tf32 rebuild
     "quantize": ["tests/test_quantize.py", "tests/test_deploy.py"],   # deploy: int8 models exported and served
+    # cli: the tests that run `gpuvision ...` in this process (conftest's `gpuvision` fixture, `cli.main`); a test that
+    # runs the command in a subprocess can't kill a mutant (mutmut only sees this process), so it is not run per mutant
+    "cli": ["tests/test_cli.py", "tests/test_cli_faults.py", "tests/test_launch.py", "tests/test_deploy.py",
+            "tests/test_records.py", "tests/test_video.py", "tests/test_demo.py"],
+    "video": ["tests/test_video.py"],
+    "demo": ["tests/test_demo.py", "tests/test_cli_faults.py"],
+    "robust": ["tests/test_robust.py"],
 }
 DESELECT = {  # module → tests that cannot run on its mutants at all (they would fail the clean run): pytest node ids
     # torch.jit.script compiles a module's forward from its source; mutmut's trampoline for it is not TorchScript
