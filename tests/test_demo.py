@@ -158,9 +158,14 @@ def test_cli_demo_ctrl_c_is_status_130_and_points_to_the_partial_report(quick_ru
     assert "Partial report" in (tmp_path / "r" / "report.md").read_text()
 
 
-def test_a_failed_write_leaves_no_temporary_file(tmp_path):
-    def fail(p): p.write_text("half"); raise OSError("disk full")
-    with pytest.raises(OSError, match="disk full"): demo._atomic_write(tmp_path / "report.md", fail)
+def test_a_failed_figure_write_leaves_no_file_and_no_temporary_file(tmp_path, monkeypatch):
+    "A report's figure goes through bench.write_atomic: a disk that fills mid-write leaves neither the PNG nor a temporary."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    monkeypatch.setattr("os.fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    plt.figure(); plt.plot([0, 1])
+    with pytest.raises(demo.RecordError, match=r"can't write .*speed_bars\.png: No space left on device"):
+        demo._save_fig(tmp_path / "speed_bars.png")
     assert list(tmp_path.iterdir()) == []
 
 
