@@ -321,6 +321,7 @@ def resize_frames(x: torch.Tensor, size: int) -> torch.Tensor:
 def clip_tensors(ds: Dataset, size: int | None = None, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     "Every item of a clip data set (e.g. a `VideoFolder` or a subset of one) stacked: (uint8 clips (N, T, 3, H, W), labels), resized on `device`."
     dev = get_device(device)
+    if len(ds) == 0: raise DatasetError("clip_tensors: the clip data set is empty")
     xs, ys = zip(*(ds[i] for i in range(len(ds))))
     x = torch.stack(xs).to(dev)
     return (resize_frames(x, size) if size else x), torch.tensor(ys, device=dev)
@@ -440,6 +441,10 @@ def video_loaders(root: str | Path, frames: int = 8, stride: int = 2, size: int 
     `frames` frames each, every `stride`-th, resized on `device` to `size`; and the class names."""
     ds = VideoFolder(root, frames=frames, stride=stride)
     parts = split(ds, (0.8, 0.2), seed=seed)
+    for name, part in zip(("training", "validation"), parts):
+        if len(part) == 0:
+            raise DatasetError(f"video_loaders: the {len(ds)} clips under {root} leave the {name} part of an 80/20 split "
+                               "empty; add clips to each class folder")
     dev = get_device(device)
     train, val = (ClipLoader(*clip_tensors(p, size, dev), batch_size, shuffle=i == 0, device=dev, seed=seed) for i, p in enumerate(parts))
     return train, val, ds.classes

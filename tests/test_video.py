@@ -441,3 +441,14 @@ def test_random_motions_vary_in_every_direction():
 def test_clip_loader_refuses_what_is_not_uint8_clips():
     for x in (torch.zeros(2, 4, 3, 8, 8), torch.zeros(2, 4, 8, 8, dtype=torch.uint8), torch.zeros(2, 4, 1, 8, 8, dtype=torch.uint8)):
         with pytest.raises(TypeError, match="ClipLoader: x must be uint8 clips"): ClipLoader(x, torch.zeros(2), device="cpu")
+
+
+def test_video_loaders_name_a_split_left_empty_by_too_few_clips(tmp_path):
+    "Two clips per class leave an 80/20 split's validation part empty: one error naming the folder, not an unpacking error."
+    from gpuvision_nb.data import DatasetError
+    from gpuvision_nb.video import clip_tensors, make_videos, video_loaders
+    make_videos(tmp_path / "few", n_per_class=2, frames=8, size=32)
+    with pytest.raises(DatasetError, match=r"video_loaders: the \d+ clips under .*few leave the validation part of an "
+                                           r"80/20 split empty; add clips to each class folder"):
+        video_loaders(tmp_path / "few", frames=4, stride=2, size=16, device="cpu")
+    with pytest.raises(DatasetError, match="clip_tensors: the clip data set is empty"): clip_tensors([])
