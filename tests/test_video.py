@@ -227,8 +227,9 @@ def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how, gpuvisio
 def test_cli_video_shows_progress_when_a_pretrained_model_is_made(clips, gpuvision, monkeypatch):
     "A pretrained model missing from the cache is trained first (minutes): `gpuvision video` asks for its progress bar."
     import gpuvision_nb.video as video
-    asked, real = [], video.pretrained
-    monkeypatch.setattr(video, "pretrained", lambda name, dev, progress=False: asked.append(progress) or real(name, dev, False))
+    from gpuvision_nb.models import get_model
+    asked = []                                   # an untrained stand-in: the real one trains for minutes on an empty cache
+    monkeypatch.setattr(video, "pretrained", lambda name, dev, progress=False: asked.append(progress) or (get_model(name, 10).to(dev).eval(), None))
     r = gpuvision("video", "seed", clips / "clockwise" / "clockwise_00001.mp4", "--device", "cpu")
     assert r.returncode == 0 and asked == [True], r.stderr
 
