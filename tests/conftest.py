@@ -137,3 +137,10 @@ def _reduced_precision_everywhere():
 def reduced_precision():
     "A factory of `ReducedPrecision` contexts (bits=10: TF32), for a test that checks a tolerance against it."
     return ReducedPrecision
+
+
+# torch 2.14's Inductor emits at::vec code (transposes, 16-lane loads) that does not compile when
+# ATEN_CPU_CAPABILITY=default forces ATen's scalar kernels: a CppCompileError in torch's generated C++, not in this
+# package (seen for a conv model and for a 2-layer MLP). A real CPU picks its own ISA, so this only skips the forced check.
+inductor_needs_a_real_isa = pytest.mark.skipif(os.environ.get("ATEN_CPU_CAPABILITY") == "default",
+                                               reason="Inductor's C++ does not compile under ATEN_CPU_CAPABILITY=default (torch bug)")

@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from conftest import inductor_needs_a_real_isa
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -166,6 +167,7 @@ def _compiler_missing() -> str | None:
 
 
 @pytest.mark.skipif(_compiler_missing() is not None, reason=str(_compiler_missing()))
+@inductor_needs_a_real_isa
 def test_compile_path_on_cpu():
     "A small compiled train step runs and matches eager (the whole file stays fast: a 2-layer MLP, not the seed CNN)."
     torch._dynamo.reset()

@@ -2,6 +2,7 @@
 import math, os
 
 import pytest
+from conftest import inductor_needs_a_real_isa
 import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
@@ -374,9 +375,7 @@ def test_fast_options_on_cuda_use_graphs_bf16_channels_last_and_the_fused_compil
     assert fast_options(torch.device("cuda"))["precision"] == "fp32"
 
 
-@pytest.mark.skipif(os.environ.get("ATEN_CPU_CAPABILITY") == "default", reason="torch 2.14's Inductor emits at::vec "
-                    "transposes for this conv model that don't compile when ATEN_CPU_CAPABILITY=default forces the "
-                    "scalar kernels (CppCompileError in torch's generated C++, not in this package); a real CPU picks its ISA")
+@inductor_needs_a_real_isa
 def test_fast_with_compile_on_cpu_compiles_the_model_and_the_optimizer_step(monkeypatch):
     "The compiled path (model + optimizer step with a tensor LR driven by the schedule) trains as well as eager."
     compiled = []
