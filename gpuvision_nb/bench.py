@@ -401,12 +401,11 @@ def _process_tag(pid: int) -> str | None:
 _SCRATCH_TAG = re.compile(r"\.(\d+)-(\d+)-(\d+)$")
 
 
-def _sweep_dead_scratch(parent: Path) -> None:
+def _sweep_dead_scratch(parent: Path, mine: str) -> None:
     """Remove the scratch folders in `parent` whose process died without its exit hooks (killed by SIGKILL, say, as a
     test runner does to a hung kernel). Only folders this user owns, private (0o700) as `scratch_dir` makes them,
-    named with a tag of this pid namespace whose process is gone, are touched; never a link, a file or a live one's."""
-    mine = _process_tag(os.getpid())
-    if mine is None: return
+    named with a tag of this pid namespace (`mine`: this process's tag) whose process is gone, are touched; never a
+    link, a file or a live one's."""
     namespace, uid = mine.split("-")[0], os.getuid()
     try: entries = list(os.scandir(parent))
     except OSError: return                                 # an unreadable temporary folder: mkdtemp will say so
@@ -423,9 +422,9 @@ def scratch_dir(prefix: str = "gpuvision-") -> Path:
     """A new empty folder, readable by this user only, under the system's temporary folder (`$TMPDIR`), named
     `<prefix><random>.<process tag>`; it and everything in it are removed when this Python process exits. Folders
     left by processes that died without cleaning up (killed outright) are removed here, when a new one is made."""
-    parent = Path(tempfile.gettempdir())
-    _sweep_dead_scratch(parent)
-    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=f".{_process_tag(os.getpid()) or 0}", dir=parent))
+    parent, mine = Path(tempfile.gettempdir()), _process_tag(os.getpid())
+    if mine is not None: _sweep_dead_scratch(parent, mine)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=f".{mine or 0}", dir=parent))
     atexit.register(_remove_if_owner, folder, os.getpid())
     return folder
 

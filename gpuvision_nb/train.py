@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #580c6348
 from __future__ import annotations
-import contextlib, hashlib, importlib.resources, io, json, math, shutil, time
+import contextlib, hashlib, importlib.resources, io, json, math, os, shutil, time
 from pathlib import Path
 
 import torch
@@ -607,6 +607,11 @@ RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassif
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
 
 
+def _present(out: Path, names) -> list[str]:
+    "Those of file `names` that are in folder `out`, a dangling link included."
+    return [f for f in names if os.path.lexists(out / f)]
+
+
 def _is_run(out: Path) -> bool:
     """Does `out` hold what only a run writes — a checkpoint in `checkpoints/` or `best/`, or a run's `metrics.json` (a
     JSON object with the epochs' 'history') — rather than a user's files that merely share a run's file names (a
@@ -623,7 +628,7 @@ def previous_run(out: str | Path) -> dict | None:
     is damaged; {'foreign': names} for files named like a run's (`RUN_FILES`) that are no run's (`_is_run`) — a
     user's, which neither a new run nor --overwrite may replace; None for none of these."""
     out = Path(out)
-    found = [f for f in RUN_FILES if (out / f).exists() or (out / f).is_symlink()]
+    found = _present(out, RUN_FILES)
     if not found: return None
     if not _is_run(out): return {"foreign": found}
     try:
@@ -648,7 +653,7 @@ def _check_resumable_without_stale_export(out: Path) -> None:
     """Refuse to resume the run in `out` while it holds what `gpuvision export RUN` wrote there (`EXPORT_FILES`): the
     resumed run changes its best model, and the export — the file a user deploys — would silently stay the old one
     under the run's name. Moving it away is the user's choice (it may be deployed somewhere); we never delete it."""
-    found = [f for f in EXPORT_FILES if (out / f).exists() or (out / f).is_symlink()]
+    found = _present(out, EXPORT_FILES)
     if found:
         raise RunExistsError(f"can't resume the run in {out}: it holds {', '.join(found)}, exported from the run as it is "
                              "now, which would silently stay the old model once the resumed run finds a better one; move "
