@@ -30,7 +30,7 @@ def __getattr__(name: str):
 
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
-           'text_table', 'html_table', 'Table', 'Comparison', 'compare', 'RecordError', 'repo_results_dir',
+           'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'RecordError', 'repo_results_dir',
            'results_dir', 'provenance', 'Record', 'check_file_target', 'check_replaceable', 'ensure_writable',
            'record_path', 'scratch_dir', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
            'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
@@ -188,8 +188,23 @@ class Table:
         return html_table(rows, self.left, getattr(self, "title", None), self.total) if rows else html_table([], title=self.empty)
 
 # %% ../nbs/02_bench.ipynb #10d08067
+def eng_ticks(axis, log: bool = False):
+    """Tick labels a reader can read in a narrow panel: engineering prefixes without the unit (1.5 k, 20 M: the axis
+    label names the unit), on as many round values as fit. On a `log` axis: decades; 1-2-5 steps when the data spans
+    less than two decades; evenly spaced round values when it spans less than a factor of 3; no minor-tick labels."""
+    from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter
+    axis.set_major_formatter(EngFormatter(sep=" "))
+    if not log:
+        axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10])); return
+    lo, hi = sorted(axis.get_data_interval())
+    span = hi / lo if lo > 0 else float("inf")
+    axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]) if span < 3 else
+                           LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span < 100 else (1.0,)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 class Comparison(Table):
-    "Timings from one run, side by side, with speed-ups against a baseline (by index or label, or per label on `baseline_device`)."
+    "Timings from one run, in a table, with speed-ups against a baseline (by index or label, or per label on `baseline_device`)."
     def __init__(self, timings: list[Timing], baseline: int | str = 0, title: str = "", baseline_device: str | None = None):
         self.timings, self.title, self.baseline_device = list(timings), title, baseline_device
         if not self.timings: raise ValueError("compare: no timings given")
@@ -208,7 +223,11 @@ class Comparison(Table):
         if self.baseline_device is not None:
             b = next((x for x in self.timings if x.label == t.label and x.device == self.baseline_device), None)
             if b is None: return None
-        return t.rate / b.rate if (t.rate and b.rate) else b.median / t.median
+        return t.rate / b.rate if (t.rate and b.rate and t.unit == b.unit) else b.median / t.median
+
+    def _marked(self, t: Timing) -> float | None:
+        "The speed-up written at `t`'s bar: none for a row that is its own per-device baseline (always 1.00x)."
+        return None if self.baseline_device == t.device else self.speedup(t)
 
     def table_rows(self) -> list[dict]:
         "One dict of formatted columns per timing."
@@ -218,24 +237,29 @@ class Comparison(Table):
                 for t in self.timings]
 
     def plot(self, ax=None, metric: str = "rate"):
-        "Horizontal bars of `metric` ('rate' or 'time') with IQR error bars; returns the axes."
+        """Horizontal bars of `metric` ('rate' or 'time') with IQR error bars and each speed-up past its bar's error bar;
+        returns the axes. Rates need every timing's work in one unit (else medians are drawn: img/s and B/s share no
+        axis). The unit is in the axis label, not on every tick, so that the ticks fit a narrow panel."""
         if metric not in ("rate", "time"): raise ValueError(f"plot: metric must be 'rate' or 'time', got {metric!r}")
-        if metric == "rate" and any(t.rate is None for t in self.timings): metric = "time"
+        if metric == "rate" and (any(t.rate is None for t in self.timings) or len({t.unit for t in self.timings}) > 1):
+            metric = "time"
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import EngFormatter
         ax = ax or plt.subplots(figsize=(7, 0.5 + 0.45 * len(self.timings)))[1]
         ts = self.timings[::-1]
         if metric == "rate":
-            vals = [t.rate for t in ts]
-            err = [t.rate * t.iqr / (2 * t.median) for t in ts]
-            ax.set_xlabel("higher is better"); ax.xaxis.set_major_formatter(EngFormatter(unit=f"{ts[0].unit}/s"))
+            vals, err = [t.rate for t in ts], [t.rate * t.iqr / (2 * t.median) for t in ts]
+            ax.set_xlabel(f"{ts[0].unit}/s, higher is better")
         else:
             vals, err = [t.median for t in ts], [t.iqr / 2 for t in ts]
-            ax.set_xlabel("lower is better"); ax.xaxis.set_major_formatter(EngFormatter(unit="s"))
+            ax.set_xlabel("seconds per call, lower is better")
         labels = [f"{t.label} [{t.device}]" for t in ts]
         ax.barh(labels, vals, xerr=err, color=["#7fbf6a" if "cuda" in t.device else "#7aa6d6" for t in ts])
+        eng_ticks(ax.xaxis)
+        ends = [v + e for v, e in zip(vals, err)]
         for y, t in enumerate(ts):
-            if self.speedup(t) is not None: ax.text(vals[y], y, f" {self.speedup(t):.2f}x", va="center", fontsize=8)
+            if (s := self._marked(t)) is not None:
+                ax.annotate(f"{s:.2f}x", (ends[y], y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_xlim(0, 1.25 * max(ends))            # room for the speed-ups past the longest bar
         if self.title: ax.set_title(self.title, fontsize=10)
         return ax
 
@@ -664,8 +688,9 @@ def recorded_sweep(experiment: str, folders: list[str | Path] | None = None) -> 
 
 def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars", cpu_only: bool = False):
     """Display `local` (this run) and, if this run had no GPU, the newest recorded GPU run of `experiment` —
-    each with its own speed-ups — as tables and side-by-side charts (`plot`: 'bars' or 'sweep'). For a `cpu_only`
-    experiment (one that measures the CPU by design) no GPU record is looked for or asked for."""
+    each with its own speed-ups — as tables and charts (`plot`: 'bars', one panel under the other at full width, or
+    'sweep', side by side). For a `cpu_only` experiment (one that measures the CPU by design) no GPU record is looked
+    for or asked for."""
     from IPython.display import display
     if plot not in ("bars", "sweep"): raise ValueError(f"show_with_recorded: plot must be 'bars' or 'sweep', got {plot!r}")
     on_gpu = any("cuda" in t.device for t in local.timings)
@@ -675,10 +700,13 @@ def show_with_recorded(local: Comparison, experiment: str, plot: str = "bars", c
     if cpu_only: print(f"{experiment!r} measures the CPU by design: no GPU record of it is made or needed.")
     elif not on_gpu and rec is None:
         print(f"No GPU record of {experiment!r} yet: run this notebook on a CUDA machine to make one.")
-    height = 3.6 if plot == "sweep" else 0.8 + 0.4 * max(len(c.timings) for c in panels)
     import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), height), squeeze=False)
-    for c, ax in zip(panels, axs[0]):
+    if plot == "sweep": fig, axs = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.6), squeeze=False)
+    else:
+        heights = [1.1 + 0.4 * len(c.timings) for c in panels]
+        fig, axs = plt.subplots(len(panels), 1, figsize=(7.5, sum(heights)), squeeze=False,
+                                gridspec_kw={"height_ratios": heights})
+    for c, ax in zip(panels, axs.flat):
         if plot == "sweep": plot_sweep(c.timings, c.title, ax)
         else: c.plot(ax)
     fig.tight_layout()
@@ -737,13 +765,12 @@ def run_sweep(kind: str, device: str | torch.device = "auto", quick: bool = Fals
 def plot_sweep(timings: list[Timing], title: str = "", ax=None):
     "Throughput vs problem size (`params['n']`), one line per device, log-log."
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import EngFormatter
     ax = ax or plt.subplots(figsize=(6, 3.6))[1]
     for dev in dict.fromkeys(t.device for t in timings):
         ts = sorted((t for t in timings if t.device == dev), key=lambda t: t.params["n"])
         ax.plot([t.params["n"] for t in ts], [t.rate for t in ts], "o-", label=dev)
-    ax.set(xscale="log", yscale="log", xlabel="problem size n", title=title)
-    ax.yaxis.set_major_formatter(EngFormatter(unit=f"{timings[0].unit}/s"))
+    ax.set(xscale="log", yscale="log", xlabel="problem size n", ylabel=f"{timings[0].unit}/s", title=title)
+    eng_ticks(ax.xaxis, log=True); eng_ticks(ax.yaxis, log=True)
     ax.legend(); ax.grid(alpha=.3, which="both")
     return ax
 

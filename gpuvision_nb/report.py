@@ -7,10 +7,9 @@ from __future__ import annotations
 import warnings
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import EngFormatter
 
 from .amp import train_cost
-from .bench import Record, Table, Timing, fmt_rate, load_records
+from .bench import Record, Table, Timing, eng_ticks, fmt_rate, load_records
 from .device import Prediction, cpu_name, gpu_spec, predict_rate
 
 # %% auto #0
@@ -177,8 +176,9 @@ def headline_chart(records: list[Record] | None = None, ax=None, unit: str = "im
                 ax.text(p.bound, y - 0.2, f"  ≤ {fmt_rate(p.bound, unit)} (predicted)", va="center", fontsize=7)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r["experiment"] + (" (CPU only)" if r["cpu_only"] else "") for r in rows])
-    ax.invert_yaxis(); ax.set_xscale("log"); ax.xaxis.set_major_formatter(EngFormatter(unit=f"{unit}/s"))
+    ax.invert_yaxis(); ax.set_xscale("log")
     ax.set_xlim(right=ax.get_xlim()[1] * 30)                  # room for the labels right of the longest bar
+    eng_ticks(ax.xaxis, log=True); ax.set_xlabel(f"{unit}/s, log scale")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     wheres = sorted({r["where"] for r in rows if r["kind"] == "gpu"})
     ax.set_title(f"best {unit}/s per experiment" + (f" — GPU: {'; '.join(wheres)}" if wheres else " — no GPU record"), fontsize=9)

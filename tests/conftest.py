@@ -144,3 +144,30 @@ def reduced_precision():
 # package (seen for a conv model and for a 2-layer MLP). A real CPU picks its own ISA, so this only skips the forced check.
 inductor_needs_a_real_isa = pytest.mark.skipif(os.environ.get("ATEN_CPU_CAPABILITY") == "default",
                                                reason="Inductor's C++ does not compile under ATEN_CPU_CAPABILITY=default (torch bug)")
+
+
+# --- charts a reader can read (test_bench, test_evidence): no two drawn labels on top of each other ---
+
+def drawn_texts(fig) -> list:
+    """(text, box in pixels) of every label drawn on `fig`: tick labels inside the view, axis labels, titles,
+    annotations."""
+    import matplotlib.text
+    fig.canvas.draw()
+    r, out = fig.canvas.get_renderer(), []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            tol = 1e-9 * (hi - lo)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if tick.label1.get_visible() and tick.label1.get_text() and lo - tol <= tick.get_loc() <= hi + tol:
+                    out.append(tick.label1)
+        out += [t for t in ax.texts + [ax.title, ax.xaxis.label, ax.yaxis.label] if t.get_text()]
+    return [(t.get_text(), t.get_window_extent(r)) for t in out if isinstance(t, matplotlib.text.Text)]
+
+
+def overlapping_labels(fig) -> list:
+    "Pairs of drawn labels of `fig` whose boxes overlap (by more than half a pixel)."
+    from itertools import combinations
+    boxes = drawn_texts(fig)
+    return [(a, b) for (a, ba), (b, bb) in combinations(boxes, 2)
+            if min(ba.x1, bb.x1) - max(ba.x0, bb.x0) > 0.5 and min(ba.y1, bb.y1) - max(ba.y0, bb.y0) > 0.5]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import drawn_texts, overlapping_labels
 from gpuvision_nb import bench
 from gpuvision_nb.bench import (default_mode, write_atomic, RESULTS_ENV, Record, RecordError, Timing, compare, ensure_writable, fmt_rate, fmt_time,
                                 Table, html_table, latest_gpu_record, load_record, load_records, record, record_path,
@@ -384,7 +385,7 @@ def test_comparison_plot_draws_rates_or_medians(monkeypatch):
     assert [p.get_width() for p in ax.patches] == [pytest.approx(40), pytest.approx(20)]   # reversed: b on top
     assert tuple(ax.figure.get_size_inches()) == pytest.approx((7, 0.5 + 0.45 * 2))
     ax = compare(ts).plot(metric="time")
-    assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "lower is better"
+    assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "seconds per call, lower is better"
 
 
 def test_number_arg_messages_name_the_range_without_a_stray_it():
@@ -407,9 +408,10 @@ def test_comparison_plot_axes_units_and_colours():
     from matplotlib.colors import to_hex
     one = [Timing("a", "cuda:0", 0.5, 0.1, [0.5], 10.0, "img")]
     ax = compare(one).plot()                                   # a single timing plots too
-    assert ax.xaxis.get_major_formatter().unit == "img/s" and to_hex(ax.patches[0].get_facecolor()) == "#7fbf6a"
+    assert ax.get_xlabel() == "img/s, higher is better" and to_hex(ax.patches[0].get_facecolor()) == "#7fbf6a"
+    assert ax.xaxis.get_major_formatter().unit == ""            # the unit is in the label, not on every tick
     ax = compare([Timing("a", "cpu", 0.5, 0.1, [0.5])]).plot(metric="time")
-    assert ax.xaxis.get_major_formatter().unit == "s" and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"
+    assert ax.get_xlabel().startswith("seconds") and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"
 
 
 def test_defaults_item_unit_and_the_shipped_records_folder(monkeypatch, tmp_path):
@@ -423,7 +425,7 @@ def test_plot_sweep_draws_one_line_per_device_with_rates():
     ts = [Timing(f"m {n}", d, 1 / n, 0.0, [1 / n], 10.0 * n, "FLOP", {"n": n}) for d in ("cpu", "cuda:0") for n in (2, 4)]
     ax = bench.plot_sweep(ts, "t")
     assert [l.get_label() for l in ax.get_lines()] == ["cpu", "cuda:0"] and ax.get_lines()[0].get_marker() == "o"
-    assert list(ax.get_lines()[1].get_ydata()) == [20 * 2, 40 * 4] and ax.yaxis.get_major_formatter().unit == "FLOP/s"
+    assert list(ax.get_lines()[1].get_ydata()) == [20 * 2, 40 * 4] and ax.get_ylabel() == "FLOP/s"
 
 
 def test_default_sweeps_record_flags_and_table_html_without_title(monkeypatch, tmp_path):
@@ -450,7 +452,7 @@ def test_a_timing_without_readings_loads():
 def test_plot_sweep_alone_has_its_size_and_rate_unit():
     import matplotlib; matplotlib.use("Agg")
     ax = bench.plot_sweep([Timing("m", "cpu", 1.0, 0.0, [1.0], 8.0, "B", {"n": 8})])
-    assert tuple(ax.figure.get_size_inches()) == pytest.approx((6, 3.6)) and ax.yaxis.get_major_formatter().unit == "B/s"
+    assert tuple(ax.figure.get_size_inches()) == pytest.approx((6, 3.6)) and ax.get_ylabel() == "B/s"
 
 
 def test_more_details_labels_units_sizes_html_total_and_command(monkeypatch):
@@ -629,3 +631,95 @@ def test_process_tag_reads_the_start_time_past_a_command_name_with_spaces_and_pa
     finally:
         p.communicate(b""); p.wait()
     assert bench._process_tag(p.pid) is None                          # reaped: gone
+
+
+# --- charts a reader can read: no two labels on top of each other, the speed-ups clear of the bars ---
+
+def _spread(n: int, seed: int, unit: str = "img", device: str = "cpu") -> list:
+    "`n` timings whose rates spread over up to six decades, with long labels (as chapter 07's)."
+    import random
+    rng = random.Random(seed)
+    return [Timing(f"bf16 + channels_last + compile · b{2 ** rng.randint(0, 13)} #{i}", device, m := 10 ** rng.uniform(-6, 0),
+                   m * rng.uniform(0, 0.3), [m], 1.0, unit) for i in range(n)]
+
+
+@pytest.mark.parametrize("width", [3.5, 7.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_comparison_chart_labels_never_overlap_and_speedups_clear_their_error_bars(width, seed):
+    "Found in the course's own charts (site screenshots): '0 img/s250 img/s500 img/s' ran together in narrow panels."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ts = _spread(3 + seed % 4, seed)
+    fig, ax = plt.subplots(figsize=(width + 4, 0.5 + 0.45 * len(ts)))     # + 4 in: the long labels' column
+    compare(ts).plot(ax)
+    fig.tight_layout()
+    assert overlapping_labels(fig) == []
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    assert len(ax.texts) == len(ax.patches)
+    for text, bar in zip(ax.texts, ax.patches):                     # one speed-up per bar, in the same order
+        box = text.get_window_extent(r)
+        assert box.x0 > ax.transData.transform((bar.get_width(), 0))[0]                  # starts past its bar
+        assert box.x1 <= ax.get_window_extent(r).x1 + 0.5                               # and ends inside the axes
+    plt.close(fig)
+
+
+def test_speedups_start_past_the_error_bar():
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ts = [Timing("a", "cpu", 1.0, 1.0, [1.0], 10.0, "img"), Timing("b", "cpu", 0.5, 0.0, [0.5], 10.0, "img")]
+    ax = compare(ts).plot()            # a: rate 10 img/s, error bar ±5 → ends at 15; the label must start past it
+    ax.figure.canvas.draw()
+    a_text = next(t for t in ax.texts if t.get_text() == "1.00x")
+    assert a_text.get_window_extent().x0 > ax.transData.transform((15.0, 0))[0]
+    assert ax.get_xlim() == (0, pytest.approx(1.25 * 20))
+    plt.close(ax.figure)
+
+
+def test_chart_of_mixed_units_draws_times_and_their_speedups_are_time_ratios():
+    "Chapter 13 drew an all-reduce's B/s and a training step's img/s on one 'img/s' axis."
+    import matplotlib; matplotlib.use("Agg")
+    ts = [Timing("all_reduce", "cpu", 0.002, 0.0, [0.002], 1e6, "B"), Timing("step", "cpu", 0.004, 0.0, [0.004], 64, "img")]
+    c = compare(ts)
+    assert c.speedup(ts[1]) == pytest.approx(0.5)            # takes twice as long: 0.5x, not a ratio of B/s to img/s
+    ax = c.plot()
+    assert ax.get_xlabel() == "seconds per call, lower is better" and [p.get_width() for p in ax.patches] == [0.004, 0.002]
+    assert compare(ts[:1] * 2).plot().get_xlabel() == "B/s, higher is better"
+
+
+def test_per_device_baseline_rows_carry_no_speedup_in_the_chart():
+    "A CPU-only run of a per-device comparison wrote 1.00x beside every bar, however different (chapter 11)."
+    import matplotlib; matplotlib.use("Agg")
+    ax = compare(_timings(), baseline_device="cpu").plot()
+    assert [t.get_text() for t in ax.texts] == ["10.00x"]
+    assert [t.get_text() for t in compare(_timings()).plot().texts] == ["10.00x", "1.00x"]   # reversed: cuda on top
+
+
+@pytest.mark.parametrize("rates", [(1.2e11, 1.6e11, 2e11, 1.15e11), (3e9, 5e10, 8e12, 1e14), (900.0, 1100.0)])
+def test_sweep_axis_has_readable_round_ticks(rates):
+    "Chapter 02's conv sweep spans less than one decade: its only y labels were '1.2×10¹¹'-style minor ticks."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.bench import plot_sweep
+    ts = [Timing(f"conv {n}", "cpu", 1.0, 0.0, [1.0], r, "FLOP", {"n": n}) for n, r in zip((1, 8, 64, 256), rates)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    plot_sweep(ts, "t", ax); fig.tight_layout()
+    ticks = [t for t, _ in drawn_texts(fig) if t not in ("t", "problem size n", "FLOP/s")]
+    assert ax.get_ylabel() == "FLOP/s" and overlapping_labels(fig) == []
+    assert not any("10^" in t or "$" in t for t in ticks)                          # no mathtext powers: 120 G, 1 T
+    lo, hi = ax.get_ylim()
+    assert sum(lo <= loc <= hi for loc in ax.yaxis.get_majorticklocs()) >= 2       # at least two labelled values
+    plt.close(fig)
+
+
+def test_recorded_gpu_panel_stacks_under_this_run_at_full_width(monkeypatch):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    prov = {"gpus": [{"name": "NVIDIA H200"}], "torch": "2.11.0", "cuda": "13.0", "date": "2026-11-28"}
+    rec = Record("exp", _spread(8, 1, device="cuda:0"), prov)
+    monkeypatch.setattr(bench, "recorded_sweep", lambda experiment: rec)
+    fig = bench.show_with_recorded(compare(_spread(5, 2), title="this run"), "exp")
+    (top, bottom) = fig.axes
+    assert top.get_position().y0 > bottom.get_position().y1 and top.get_position().width == pytest.approx(bottom.get_position().width)
+    assert fig.get_size_inches()[0] == pytest.approx(7.5) and overlapping_labels(fig) == []
+    plt.close(fig)
