@@ -218,12 +218,13 @@ class Comparison(Table):
     left = ("what", "device")
 
     def speedup(self, t: Timing) -> float | None:
-        "How many times faster `t` is than its baseline (None if it has none)."
+        "How many times faster `t` is than its baseline (None if it has none, or took no measurable time)."
         b = self.baseline
         if self.baseline_device is not None:
             b = next((x for x in self.timings if x.label == t.label and x.device == self.baseline_device), None)
             if b is None: return None
-        return t.rate / b.rate if (t.rate and b.rate and t.unit == b.unit) else b.median / t.median
+        if t.rate and b.rate and t.unit == b.unit: return t.rate / b.rate
+        return b.median / t.median if t.median > 0 else None
 
     def _marked(self, t: Timing) -> float | None:
         "The speed-up written at `t`'s bar: none for a row that is its own per-device baseline (always 1.00x)."
@@ -259,7 +260,7 @@ class Comparison(Table):
         for y, t in enumerate(ts):
             if (s := self._marked(t)) is not None:
                 ax.annotate(f"{s:.2f}x", (ends[y], y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-        ax.set_xlim(0, 1.25 * max(ends))            # room for the speed-ups past the longest bar
+        if max(ends) > 0: ax.set_xlim(0, 1.25 * max(ends))        # room for the speed-ups past the longest bar
         if self.title: ax.set_title(self.title, fontsize=10)
         return ax
 

@@ -36,14 +36,17 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()): pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+    # its profile and scratch folders (org.chromium.Chromium.*) go under pytest's tmp, not into /tmp for good
+    tmp = tmp_path_factory.mktemp("chromium")
     opts = webdriver.ChromeOptions()
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", "--hide-scrollbars"):
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", "--hide-scrollbars",
+              f"--user-data-dir={tmp / 'profile'}"):
         opts.add_argument(a)
     opts.binary_location = CHROMIUM
     opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    d = webdriver.Chrome(options=opts, service=webdriver.ChromeService(DRIVER))
+    d = webdriver.Chrome(options=opts, service=webdriver.ChromeService(DRIVER, env={**os.environ, "TMPDIR": str(tmp)}))
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield d
     d.quit()

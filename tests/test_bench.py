@@ -723,3 +723,9 @@ def test_recorded_gpu_panel_stacks_under_this_run_at_full_width(monkeypatch):
     assert top.get_position().y0 > bottom.get_position().y1 and top.get_position().width == pytest.approx(bottom.get_position().width)
     assert fig.get_size_inches()[0] == pytest.approx(7.5) and overlapping_labels(fig) == []
     plt.close(fig)
+
+
+def test_a_chart_of_zero_times_draws_without_a_warning(recwarn):
+    import matplotlib; matplotlib.use("Agg")
+    ax = compare([Timing("a", "cpu", 0.0, 0.0, [0.0])]).plot()
+    assert [p.get_width() for p in ax.patches] == [0.0] and not [w for w in recwarn if "xlim" in str(w.message)]
