@@ -12,8 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, text_table, time_fn, write_atomic
-from .checkpoint import (CheckpointError, all_finite, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+from .bench import Timing, check_number, no_empty_folders, text_table, time_fn, write_atomic
+from .checkpoint import (CheckpointError, all_finite, check_checkpoint_folder, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
@@ -224,6 +224,16 @@ def _non_finite(what: str, epoch: int, ckpt_dir, hint: str = "Try a lower lr, or
     return NonFiniteError(" ".join(parts + [hint]))
 
 
+@contextlib.contextmanager
+def _checkpoint_folder(folder):
+    """For `fit`'s run: checkpoint folder `folder` locked (`lock_folder`: a second run into it fails at once) and
+    checked (`check_checkpoint_folder`: a user's `latest` is refused before any training); a folder made for it is
+    removed again if no checkpoint lands there (`no_empty_folders`). None: nothing to do."""
+    if folder is None: yield; return
+    with no_empty_folders(folder), lock_folder(folder):
+        check_checkpoint_folder(folder); yield
+
+
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
         precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
@@ -235,7 +245,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
     the device and read once per epoch), zeroes gradients with `set_to_none`, and steps a per-batch LR schedule.
     `precision`: fp32, tf32, bf16 or fp16 (autocast; fp16 uses a GradScaler). `ckpt_dir`: save a checkpoint after
-    every epoch there (the main process only, under torchrun); with `resume=True` continue from its latest one —
+    every epoch there (the main process only, under torchrun; the folder is locked for the run: `lock_folder`); with
+    `resume=True` continue from its latest one —
     and with more `epochs` than the run was planned for, extend it by a new schedule over the added epochs.
     Once per epoch, before anything is saved, the training loss, the weights and the validation loss are checked:
     a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
@@ -273,52 +284,53 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = (torch.compile(model, mode=compile) if isinstance(compile, str) else torch.compile(model)) if compile else model
     history, start, phases, sched = History(), 0, [[0, epochs]], None
-    ck = latest_checkpoint(ckpt_dir) if resume else None
-    if ck is not None:
-        saved = verify_checkpoint(ck); start = saved["epoch"]
-        phases = _resume_plan(saved["meta"], start, epochs, n, accumulate, ck)
-        p = _phase(phases, start)
-        if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
-        history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
     main = is_main_process()
-    bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
-    with tf32(precision == "tf32"):
-        for epoch in range(start, epochs):
-            p = _phase(phases, epoch)
-            if epoch == p[0]: sched = new_schedule(p)              # a phase begins: its own LR schedule
-            if hasattr(train, "set_epoch"): train.set_epoch(epoch)
-            run.train(); meter = Meter(dev); t0 = time.perf_counter()
-            for i, (x, y) in enumerate(train):
-                x, y = to_device(x, y, dev, channels_last)
-                group = min(accumulate, n - i // accumulate * accumulate)      # the last group may be shorter
-                step = (i + 1) % accumulate == 0 or i + 1 == n
-                if graphs: torch.compiler.cudagraph_mark_step_begin()    # a new step: earlier replays' outputs are done
-                with no_sync(model, step):
-                    out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
-                meter.add(out, y, loss)
-                bar.update()
-            train_loss, train_acc = meter.read()              # the epoch's one wait for the device…
-            seconds = time.perf_counter() - t0
-            if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
-                bar.close()
-                raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
-                                  "the weights became NaN or infinite (the loss was still finite: a non-finite gradient, "
-                                  "or an update that overflowed)", epoch, ckpt_dir)
-            v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
-            if val is not None and not math.isfinite(v["loss"]):
-                bar.close()
-                raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir,
-                                  "The weights are finite: look for NaN or inf in the validation data.")
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
-                            "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
-                            "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc="—" if val is None else f"{v['acc']:.3f}")
-            if ckpt_dir is not None and main:
-                save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
-                                {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
-                                 "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
-            if on_epoch is not None and on_epoch(history): break
-    bar.close()
+    with _checkpoint_folder(ckpt_dir if main else None):     # locked and checked before any work
+        ck = latest_checkpoint(ckpt_dir) if resume else None
+        if ck is not None:
+            saved = verify_checkpoint(ck); start = saved["epoch"]
+            phases = _resume_plan(saved["meta"], start, epochs, n, accumulate, ck)
+            p = _phase(phases, start)
+            if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
+            history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
+        bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
+        with tf32(precision == "tf32"):
+            for epoch in range(start, epochs):
+                p = _phase(phases, epoch)
+                if epoch == p[0]: sched = new_schedule(p)              # a phase begins: its own LR schedule
+                if hasattr(train, "set_epoch"): train.set_epoch(epoch)
+                run.train(); meter = Meter(dev); t0 = time.perf_counter()
+                for i, (x, y) in enumerate(train):
+                    x, y = to_device(x, y, dev, channels_last)
+                    group = min(accumulate, n - i // accumulate * accumulate)      # the last group may be shorter
+                    step = (i + 1) % accumulate == 0 or i + 1 == n
+                    if graphs: torch.compiler.cudagraph_mark_step_begin()    # a new step: earlier replays' outputs are done
+                    with no_sync(model, step):
+                        out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
+                    meter.add(out, y, loss)
+                    bar.update()
+                train_loss, train_acc = meter.read()              # the epoch's one wait for the device…
+                seconds = time.perf_counter() - t0
+                if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
+                    bar.close()
+                    raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
+                                      "the weights became NaN or infinite (the loss was still finite: a non-finite gradient, "
+                                      "or an update that overflowed)", epoch, ckpt_dir)
+                v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
+                if val is not None and not math.isfinite(v["loss"]):
+                    bar.close()
+                    raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir,
+                                      "The weights are finite: look for NaN or inf in the validation data.")
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+                                "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
+                                "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
+                bar.set_postfix(loss=f"{train_loss:.3f}", val_acc="—" if val is None else f"{v['acc']:.3f}")
+                if ckpt_dir is not None and main:
+                    save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
+                                    {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
+                                     "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
+                if on_epoch is not None and on_epoch(history): break
+        bar.close()
     return history
 
 # %% ../nbs/06_train.ipynb #4b1313ab

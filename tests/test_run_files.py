@@ -1,0 +1,138 @@
+"""The files of a run folder and of a checkpoint folder, as a hostile tester sees them: a user's own file named like
+one we write (`run.lock`, `latest`) is refused and kept, never taken over, replaced or deleted; the run folder's files
+agree with each other after a resume that failed; every writer is all-or-nothing."""
+import errno, json, os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gpuvision_nb.checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, latest_checkpoint, lock_folder,
+                                     save_checkpoint)
+
+FULL = OSError(errno.ENOSPC, "No space left on device")
+
+
+def tiny() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+
+
+def _users(folder: Path, name: str, kind: str) -> tuple[Path, dict]:
+    """Put a user's `kind` of thing named `name` in `folder`; return its path and a snapshot to compare with later."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p, target = folder / name, folder.parent / f"{folder.name}-precious.txt"
+    if kind == "text": p.write_text("my notes\n")
+    elif kind == "empty": p.write_bytes(b"")
+    elif kind == "folder": p.mkdir(); (p / "inside.txt").write_text("mine")
+    elif kind == "link": target.write_text("precious\n"); p.symlink_to(target)
+    elif kind == "dangling": p.symlink_to(folder.parent / "nowhere")
+    elif kind == "checkpoint-name-in-a-link": target.write_text("epoch-0001"); p.symlink_to(target)
+    return p, _snapshot(folder.parent)
+
+
+def _snapshot(root: Path) -> dict:
+    "Every path under `root` with what it is: a link's target, a file's bytes, or 'dir'."
+    out = {}
+    for p in sorted(root.rglob("*")):
+        out[p.relative_to(root)] = (("link", os.readlink(p)) if p.is_symlink() else ("dir",) if p.is_dir()
+                                    else ("file", p.read_bytes()))
+    return out
+
+
+# ---- 1. a user's run.lock ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["text", "empty", "folder", "link", "dangling"])
+def test_a_users_run_lock_is_refused_and_left_as_it_is(tmp_path, kind):
+    lock, before = _users(tmp_path / "run", LOCK, kind)
+    with pytest.raises(CheckpointError, match=f"{lock}.*not a lock file"):
+        with lock_folder(tmp_path / "run"): pass
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_lock_file_is_never_seen_empty_and_a_stale_one_is_still_taken_over(tmp_path):
+    "What only lock_folder writes: a regular file whose text begins 'pid N on ' from the moment it exists."
+    seen = []
+    real_flock = __import__("fcntl").flock
+    def spy(fd, op):                                            # what another process would read when it tries the lock
+        seen.append(os.pread(fd, 100, 0)); return real_flock(fd, op)
+    with mock.patch("fcntl.flock", spy):
+        with lock_folder(tmp_path / "run") as path: inside = path.read_text()
+    assert seen and all(s.startswith(b"pid ") for s in seen) and inside.startswith(f"pid {os.getpid()} on ")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []            # no temporary file left either
+    (tmp_path / "run" / LOCK).write_text("pid 4194303 on elsewhere, since 2020-01-01 00:00:00")   # a dead run's
+    with lock_folder(tmp_path / "run"): pass
+    assert not (tmp_path / "run" / LOCK).exists()
+
+
+def test_a_lock_file_replaced_by_the_user_during_the_run_is_not_deleted(tmp_path):
+    with lock_folder(tmp_path / "run") as path:
+        path.unlink(); path.write_text("my notes\n")            # the user's own file took the name meanwhile
+    assert path.read_text() == "my notes\n"
+
+
+def test_train_into_a_folder_with_a_users_run_lock_is_one_line_and_keeps_it(tmp_path, gpuvision):
+    from test_run_folder import _folder
+    data = _folder(tmp_path / "data")
+    lock, before = _users(tmp_path / "run", LOCK, "link")
+    r = gpuvision("train", "--data", data, "--epochs", "1", "--out", tmp_path / "run", "--size", "16", "--batch-size", "8",
+                  "--augment", "none", "--device", "cpu", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert str(lock) in r.stderr
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0] != "data"} == \
+           {k: v for k, v in before.items() if k.parts[0] != "data"}
+
+
+# ---- 1. a user's latest ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["text", "empty", "folder", "link", "dangling", "checkpoint-name-in-a-link"])
+def test_a_users_latest_is_refused_before_any_work_and_left_as_it_is(tmp_path, kind):
+    latest, before = _users(tmp_path / "ck", LATEST, kind)
+    with pytest.raises(CheckpointError, match=f"{latest}.*not written by save_checkpoint"):
+        save_checkpoint(tmp_path / "ck", tiny(), epoch=1)
+    assert _snapshot(tmp_path) == before
+
+
+def test_fit_refuses_a_users_latest_before_training(tmp_path):
+    from gpuvision_nb.train import fit
+    latest, before = _users(tmp_path / "ck", LATEST, "link")
+    batches = [(torch.randn(2, 4), torch.tensor([0, 1]))]
+    with mock.patch("gpuvision_nb.train.train_step", side_effect=AssertionError("trained")):
+        with pytest.raises(CheckpointError, match=f"{latest}"):
+            fit(tiny(), batches, epochs=1, device="cpu", ckpt_dir=tmp_path / "ck", progress=False)
+    assert _snapshot(tmp_path) == before
+
+
+def test_our_own_latest_is_still_replaced(tmp_path):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    save_checkpoint(tmp_path, tiny(), epoch=2)
+    assert (tmp_path / LATEST).read_text() == "epoch-0002" and latest_checkpoint(tmp_path).name == "epoch-0002"
+
+
+# ---- save_checkpoint's own leftovers and a failed save of an epoch saved before ----------------------------------
+def test_the_sweep_of_leftovers_spares_a_users_hidden_folders(tmp_path):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    for name in (".epoch-notes", ".trash-can", ".epoch-0001-mine"):
+        (tmp_path / name).mkdir(); (tmp_path / name / "x.txt").write_text("mine")
+    (tmp_path / ".epoch-0002-abcd1234").mkdir(); (tmp_path / ".trash-epoch-0001-77-123").mkdir()   # a killed save's
+    save_checkpoint(tmp_path, tiny(), epoch=2)
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".epoch-0001-mine", ".epoch-notes", ".trash-can"]
+
+
+@pytest.mark.parametrize("fails", ["publish", "latest"])
+def test_a_failed_save_of_an_epoch_saved_before_keeps_the_old_one(tmp_path, fails):
+    "Saving epoch 1 again (a resumed run that redoes it): a failure leaves the first epoch-0001 and `latest` as they were."
+    from safetensors.torch import load_file
+    first = tiny(); save_checkpoint(tmp_path, first, epoch=1)
+    before = _snapshot(tmp_path)
+    other = tiny(); other[1].weight.data += 1
+    target = "gpuvision_nb.checkpoint.os.replace" if fails == "publish" else "gpuvision_nb.checkpoint.write_atomic"
+    real = os.replace
+    def replace(a, b):
+        if Path(b).name == "epoch-0001": raise FULL
+        return real(a, b)
+    with mock.patch(target, replace if fails == "publish" else mock.Mock(side_effect=CheckpointError("latest: full"))):
+        with pytest.raises(CheckpointError, match="previous checkpoint .*epoch-0001 is intact"):
+            save_checkpoint(tmp_path, other, epoch=1)
+    assert _snapshot(tmp_path) == before
+    assert torch.equal(load_file(latest_checkpoint(tmp_path) / "model.safetensors")["1.weight"], first[1].weight)
