@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, no_empty_folders, text_table, time_fn, write_atomic
+from .bench import Timing, check_number, no_empty_folders, text_table, time_fn, write_atomic, write_files
 from .checkpoint import (CheckpointError, all_finite, check_checkpoint_folder, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
@@ -22,13 +22,14 @@ from .models import SeedCNN, evaluating, get_model, model_config
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'DIGITS_RECIPE', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES',
-           'CHOICES', 'FIXED', 'EXPORT_FILES', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision',
-           'autocast', 'tf32', 'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer',
-           'make_scheduler', 'train_step', 'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options',
-           'scale_lr', 'one_sample_loop', 'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir',
-           'pretrained', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits',
-           'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified', 'save_figure',
-           'RunExistsError', 'previous_run', 'class_weights', 'KeepBest', 'run_training']
+           'CHOICES', 'FIXED', 'EXPORT_FILES', 'REPORT_FILES', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError',
+           'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed', 'is_main_process', 'to_device',
+           'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate', 'predict', 'History', 'fit',
+           'fast_options', 'scale_lr', 'one_sample_loop', 'shapes_loaders', 'save_pretrained', 'shipped_copy',
+           'bundled_dir', 'pretrained', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_digits',
+           'pretrained_digits', 'default_epochs', 'check_settings', 'run_settings', 'class_report',
+           'plot_misclassified', 'figure_png', 'save_figure', 'RunExistsError', 'previous_run', 'class_weights',
+           'KeepBest', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -602,11 +603,18 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     return fig
 
 
+def figure_png(fig) -> bytes:
+    "`fig` as PNG bytes (110 dpi); the figure is closed, whether or not drawing it succeeds."
+    import matplotlib.pyplot as plt
+    try:
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110)
+        return buf.getvalue()
+    finally: plt.close(fig)
+
+
 def save_figure(fig, path: Path) -> Path:
     "Write `fig` as a PNG to `path` atomically (a full disk: `RecordError`, no half-written image) and close it."
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110); plt.close(fig)
-    return write_atomic(path, buf.getvalue())
+    return write_atomic(path, figure_png(fig))
 
 # %% ../nbs/06_train.ipynb #a8e9ab01
 class RunExistsError(CheckpointError):
@@ -614,6 +622,7 @@ class RunExistsError(CheckpointError):
 
 
 EXPORT_FILES = ("model.safetensors", "model.safetensors.manifest.json", "model.pt", "model.onnx")   # `gpuvision export RUN`
+REPORT_FILES = ("metrics.json", "splits.csv", "predictions.csv", "skipped.csv", "confusion.png", "misclassified.png")   # metrics.json: removed first, written last
 RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassified.png", "splits.csv", "predictions.csv",
              "skipped.csv") + EXPORT_FILES           # an export belongs to its run: --overwrite replaces it too
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
@@ -685,12 +694,15 @@ def _check_same_data(saved: dict, now: dict, force: bool, ck: Path) -> None:
                      "this run can't continue on it: start a new run")
 
 
-def _clear_run(out: Path) -> None:
-    "Remove the files of the run in `out` (and nothing else of the folder's)."
-    for f in RUN_FILES:
-        p = out / f
-        if p.is_dir(): shutil.rmtree(p)
-        else: p.unlink(missing_ok=True)
+def _retire_report(out: Path) -> None:
+    """Remove the report of the run in `out` (`REPORT_FILES`, metrics.json first) as its resumed training begins: from
+    the first new checkpoint on it would describe another state of the run than `checkpoints/` and `best/` (a resume
+    that then failed left a metrics.json of the old best model beside the new one's checkpoints). `_finish_run` writes
+    it again, whole; a run that fails meanwhile has none, and `--resume` finishes it. The checkpoints are kept."""
+    for f in REPORT_FILES:
+        try: (out / f).unlink()
+        except FileNotFoundError: pass
+        except IsADirectoryError: pass                       # not a report of ours: left as it is
 
 
 def _beside(out: Path, what: str) -> Path:
@@ -906,6 +918,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             meta["class_weights"] = dict(zip(fd.classes, weight.tolist()))
         keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
         recipe = RECIPES[settings["model"]]
+        if saved is not None and main: _retire_report(out)      # it would describe the run before its new epochs
         t0 = time.perf_counter()
         try:
             hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],
@@ -946,7 +959,8 @@ def _csv(rows: list, header: tuple) -> str:
 
 def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: dict, dev, wall: float, keep=None) -> dict:
     """Evaluate the test split (or the validation one if there is none) with the best epoch's weights, and write
-    metrics.json, splits.csv, predictions.csv, skipped.csv (if any), confusion.png and misclassified.png (if any mistake)."""
+    splits.csv, predictions.csv, skipped.csv (if any), confusion.png, misclassified.png (if any mistake) and
+    metrics.json — drawn first, then written together (`write_files`: a full disk leaves none of them), metrics.json last."""
     best = keep.best if keep is not None else None
     if best is not None and latest_checkpoint(out / "best") is not None:
         load_checkpoint(latest_checkpoint(out / "best"), net, restore_rng=False, map_location=dev)
@@ -968,17 +982,16 @@ def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: 
     files = getattr(fd, "files", {}) or {}
     test_files = [p for p, _ in files.get(split_name, [])]
     names = test_files if len(test_files) == len(preds) else [f"#{i}" for i in range(len(preds))]
-    write_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
-    write_atomic(out / "splits.csv", _csv([(p, s) for s, fs in files.items() for p, _ in fs], ("path", "split")))
-    write_atomic(out / "predictions.csv", _csv([(n, fd.classes[t], fd.classes[p], f"{q:.6f}") for n, t, p, q in
-                                                zip(names, targets.tolist(), preds.tolist(), probs.tolist())],
-                                               ("path", "true", "predicted", "probability")))
-    if fd.skipped: write_atomic(out / "skipped.csv", _csv([(str(p), why) for p, why in fd.skipped], ("path", "reason")))
-    else: (out / "skipped.csv").unlink(missing_ok=True)
-    save_figure(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure, out / "confusion.png")
+    report = {"splits.csv": _csv([(p, s) for s, fs in files.items() for p, _ in fs], ("path", "split")),
+              "predictions.csv": _csv([(n, fd.classes[t], fd.classes[p], f"{q:.6f}") for n, t, p, q in
+                                       zip(names, targets.tolist(), preds.tolist(), probs.tolist())], ("path", "true", "predicted", "probability")),
+              "skipped.csv": _csv([(str(p), why) for p, why in fd.skipped], ("path", "reason")) if fd.skipped else None,
+              "confusion.png": figure_png(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure)}
     fig = plot_misclassified(loader.x[:, :, loader.padding:loader.x.shape[2] - loader.padding,
                                       loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes, names=names)
-    if fig is not None: save_figure(fig, out / "misclassified.png")
-    else: (out / "misclassified.png").unlink(missing_ok=True)
+    report["misclassified.png"] = figure_png(fig) if fig is not None else None
+    for f in [f for f, data in report.items() if data is None]: (out / f).unlink(missing_ok=True)
+    report["metrics.json"] = json.dumps(metrics, indent=1)           # last: its presence says the report is whole
+    write_files({out / f: data for f, data in report.items() if data is not None})
     return metrics
 

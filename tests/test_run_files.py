@@ -136,3 +136,63 @@ def test_a_failed_save_of_an_epoch_saved_before_keeps_the_old_one(tmp_path, fail
             save_checkpoint(tmp_path, other, epoch=1)
     assert _snapshot(tmp_path) == before
     assert torch.equal(load_file(latest_checkpoint(tmp_path) / "model.safetensors")["1.weight"], first[1].weight)
+
+
+# ---- 2. a resume that fails leaves a run folder whose files agree --------------------------------------------------
+REPORT = ("metrics.json", "splits.csv", "predictions.csv", "confusion.png", "misclassified.png", "skipped.csv")
+RUN = dict(device="cpu", progress=False, size=16, batch_size=8, augment="none")
+
+
+def _agree(out: Path) -> None:
+    """The run folder's files describe one state: a metrics.json (if any) is that of the newest checkpoint and of the
+    best model in best/; the other report files exist only beside it; best/ holds a checkpoint."""
+    from gpuvision_nb.checkpoint import verify_checkpoint
+    best = verify_checkpoint(latest_checkpoint(out / "best"))["meta"]["best"]
+    if not (out / "metrics.json").exists():
+        assert not [f for f in REPORT if (out / f).exists()], "report files without the metrics.json they belong to"
+        return
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["epochs"], m["best_epoch"]) == (verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"], best["epoch"])
+
+
+@pytest.mark.parametrize("fails", ["in an epoch", "at a checkpoint", "in the report"])
+def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(tmp_path, monkeypatch, fails):
+    import gpuvision_nb.train as T
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    first = T.run_training(str(data), epochs=2, out=out, **RUN)
+    best_before = (out / "best" / f"epoch-{first['best_epoch']:04d}" / "model.safetensors").read_bytes()
+    report_before = {f: (out / f).read_bytes() for f in REPORT if (out / f).exists()}
+    monkeypatch.setattr(T, "_better", lambda h, best: best is None)      # the resumed epochs are no better: best/ stays
+    if fails == "in an epoch":                                        # e.g. Ctrl-C inside epoch 4 (epoch 3 is saved)
+        real, calls = T.train_step, []
+        def step(*a, **k):
+            calls.append(1)
+            if len(calls) > 1.5 * first["updates_per_epoch"]: raise KeyboardInterrupt
+            return real(*a, **k)
+        monkeypatch.setattr(T, "train_step", step); expected = KeyboardInterrupt
+    elif fails == "at a checkpoint":                                  # the disk fills at epoch 4's checkpoint
+        import gpuvision_nb.checkpoint as C
+        real_write = C._write_file
+        def write(path, b):
+            if "epoch-0004" in path.parent.name: raise FULL
+            return real_write(path, b)
+        monkeypatch.setattr(C, "_write_file", write); expected = CheckpointError
+    else:                                                             # every epoch saved, then the disk fills in the report
+        import tempfile
+        from gpuvision_nb.bench import RecordError
+        real_mkstemp = tempfile.mkstemp
+        def mkstemp(*a, prefix="", **k):
+            if prefix.startswith(".confusion.png."): raise FULL
+            return real_mkstemp(*a, prefix=prefix, **k)
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp); expected = RecordError
+    with pytest.raises(expected):
+        T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)
+    _agree(out)
+    report_now = {f: (out / f).read_bytes() for f in REPORT if (out / f).exists()}
+    assert report_now in ({}, report_before), "a report of one evaluation with files of another"
+    assert (out / "best" / f"epoch-{first['best_epoch']:04d}" / "model.safetensors").read_bytes() == best_before
+    monkeypatch.undo()
+    m = T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)      # and it can be finished
+    assert m["epochs"] == 4 and all((out / f).exists() for f in ("metrics.json", "splits.csv", "predictions.csv"))
+    _agree(out)
