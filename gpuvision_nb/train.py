@@ -751,12 +751,24 @@ class KeepBest:
     def __call__(self, history: list) -> bool:
         h = history[-1]
         if h.get("val_acc") is None: return False
-        if _better(h, self.best):
-            self.best = dict(h)
-            if self.main:
-                save_checkpoint(self.folder, self.model, epoch=h["epoch"], history=history, keep=1,
-                                meta={**self.meta, "best": self.best, "best_rule": BEST_RULE})
+        if _better(h, self.best): self._keep(history)
         return self.patience is not None and h["epoch"] - self.best["epoch"] >= self.patience
+
+    def _keep(self, history: list) -> None:
+        "Make the model, at the last epoch of `history`, the best one (saved by the main process)."
+        self.best = dict(history[-1])
+        if self.main:
+            save_checkpoint(self.folder, self.model, epoch=self.best["epoch"], history=history, keep=1,
+                            meta={**self.meta, "best": self.best, "best_rule": BEST_RULE})
+
+    def catch_up(self, ck: str | Path) -> None:
+        """Before a run resumes from checkpoint `ck`: if its epoch is better than the best saved (the run was stopped
+        — Ctrl-C, a kill, a full disk — after writing that epoch's checkpoint but before its best model), keep it now,
+        loaded from `ck` into the model (which `fit` then loads again). Else `best/` would miss the best epoch."""
+        info = load_checkpoint(ck, self.model, restore_rng=False)
+        history = info["history"]
+        if history and history[-1]["epoch"] == info["epoch"] and history[-1].get("val_acc") is not None \
+                and _better(history[-1], self.best): self._keep(history)
 
 
 def _data(settings: dict, device) -> FolderData:
@@ -917,6 +929,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             loss_fn = lambda out_, y: F.cross_entropy(out_, y, weight=weight)
             meta["class_weights"] = dict(zip(fd.classes, weight.tolist()))
         keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
+        if saved is not None: keep.catch_up(prev["path"])
         recipe = RECIPES[settings["model"]]
         if saved is not None and main: _retire_report(out)      # it would describe the run before its new epochs
         t0 = time.perf_counter()

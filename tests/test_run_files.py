@@ -196,3 +196,24 @@ def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(
     m = T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)      # and it can be finished
     assert m["epochs"] == 4 and all((out / f).exists() for f in ("metrics.json", "splits.csv", "predictions.csv"))
     _agree(out)
+
+
+def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caught_up_on_resume(tmp_path, monkeypatch):
+    """Ctrl-C while KeepBest saves a better epoch (its checkpoint is already written): the resumed run's best/ and
+    metrics.json must still name the best epoch of the history by BEST_RULE, not the one before it."""
+    import gpuvision_nb.train as T
+    from gpuvision_nb.checkpoint import verify_checkpoint
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    monkeypatch.setattr(T, "_better", lambda h, best: best is None or h["epoch"] == 2)    # epoch 2 is the best
+    real_save = T.save_checkpoint
+    def save(folder, *a, **k):
+        if Path(folder).name == "best" and k.get("epoch") == 2: raise KeyboardInterrupt     # (KeepBest passes it by name)
+        return real_save(folder, *a, **k)
+    monkeypatch.setattr(T, "save_checkpoint", save)
+    with pytest.raises(KeyboardInterrupt): T.run_training(str(data), epochs=3, out=out, **RUN)
+    assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2          # saved before the best
+    monkeypatch.setattr(T, "save_checkpoint", real_save)
+    m = T.run_training(out=out, resume=True, device="cpu", progress=False)
+    assert m["best_epoch"] == 2 and verify_checkpoint(latest_checkpoint(out / "best"))["epoch"] == 2
+    _agree(out)
