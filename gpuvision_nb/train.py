@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #580c6348
 from __future__ import annotations
-import contextlib, hashlib, importlib.resources, io, json, math, os, shutil, time
+import contextlib, hashlib, importlib.resources, io, json, math, os, re, shutil, stat, tempfile, time
 from pathlib import Path
 
 import torch
@@ -705,20 +705,36 @@ def _retire_report(out: Path) -> None:
         except IsADirectoryError: pass                       # not a report of ours: left as it is
 
 
-def _beside(out: Path, what: str) -> Path:
-    """The hidden sibling `.NAME.what` of run folder `out` where it really is (links followed, '.' named): on its file
-    system, so that the renames of `_swap_in` work — through a link to another disk they failed ('Invalid
-    cross-device link') after the whole training, leaving both siblings behind."""
+def _beside(out: Path, what: str, make: bool = True) -> Path:
+    """A new hidden sibling folder `.NAME.what-XXXXXXXX` of run folder `out` where it really is (links followed, '.'
+    named): on its file system, so that the renames of `_swap_in` work — through a link to another disk they failed
+    ('Invalid cross-device link') after the whole training, leaving both siblings behind. Made here (`mkdtemp`: a
+    name no one else has — a fixed `.NAME.new` was a user's folder that --overwrite deleted); `make=False`: a name
+    of a folder that does not exist, for the processes of a group other than the main one (they write nothing)."""
     real = out.resolve()
-    return real.parent / f".{real.name}.{what}"
+    if not make: return real.parent / f".{real.name}.{what}-rank{os.getpid()}"
+    _sweep_siblings(real, what)
+    return Path(tempfile.mkdtemp(prefix=f".{real.name}.{what}-", dir=real.parent))
+
+
+def _sweep_siblings(real: Path, what: str) -> None:
+    """Remove the `.NAME.what-XXXXXXXX` siblings of run folder `real` that an --overwrite killed outright left (private
+    0700 folders of this user, as `mkdtemp` makes them; the caller holds the run folder's lock, so their run is dead).
+    Only 'new' ones, a killed run's partial training: an 'old' one may hold the only copy of a run killed mid-swap."""
+    if what != "new": return
+    pattern = re.compile(rf"\.{re.escape(real.name)}\.new-[a-z0-9_]{{8}}")
+    for p in real.parent.iterdir():
+        try: st = p.lstat()
+        except OSError: continue
+        if pattern.fullmatch(p.name) and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid():
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _swap_in(new: Path, out: Path) -> None:
     """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
-    (renames), the new ones moved in, and only then is the old run deleted — the old run is never lost before the
-    new one is complete and checked."""
+    (renames, into a sibling made for them), the new ones moved in, and only then is the old run deleted — the old
+    run is never lost before the new one is complete and checked."""
     old = _beside(out, "old")
-    shutil.rmtree(old, ignore_errors=True); old.mkdir()
     for f in RUN_FILES:
         if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
     for f in RUN_FILES:
@@ -895,8 +911,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         settings = run_settings(explicit, saved)
         check_output(out, [_data_folder(settings["data"])], "--out")
         dev = get_device(device)
-        work = _beside(out, "new") if overwrite and prev is not None else out   # the old run stays until the new one is done
-        if main and work != out: shutil.rmtree(work, ignore_errors=True); work.mkdir()
+        work = _beside(out, "new", make=main) if overwrite and prev is not None else out   # the old run stays until the new one is done
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fd = _data(settings, dev)

@@ -217,3 +217,47 @@ def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caug
     m = T.run_training(out=out, resume=True, device="cpu", progress=False)
     assert m["best_epoch"] == 2 and verify_checkpoint(latest_checkpoint(out / "best"))["epoch"] == 2
     _agree(out)
+
+
+# ---- 3. the writers: all or nothing, no folder left that they made, nothing deleted that they did not make ----------
+def _export(path): from gpuvision_nb.modelfile import export_model; export_model(tiny(), path)
+def _record(path):
+    from gpuvision_nb.bench import Timing, record
+    record("exp", [Timing("x", "cpu", 1.0, 0.1, [1.0], 1, "img", {})], "a test", path=path)
+def _figure(path):
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import save_figure
+    save_figure(plt.figure(), path)
+
+
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png")])
+@pytest.mark.parametrize("fault", [FULL, KeyboardInterrupt()])
+def test_a_writer_that_fails_keeps_the_old_file_and_leaves_nothing_it_made(tmp_path, write, name, fault):
+    (tmp_path / "old").mkdir(); write(tmp_path / "old" / name)   # an earlier version, which a failed write must keep
+    before = _snapshot(tmp_path)
+    with mock.patch("gpuvision_nb.bench.os.replace", side_effect=fault):
+        for target in (tmp_path / "old" / name, tmp_path / "new" / "deeper" / name):
+            with pytest.raises((type(fault), CheckpointError, __import__("gpuvision_nb.bench").bench.RecordError)):
+                write(target)
+    assert _snapshot(tmp_path) == before                      # no new/deeper/, no temporary file, the old file whole
+
+
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png")])
+def test_a_writer_replaces_a_link_it_is_given_never_the_file_behind_it(tmp_path, write, name):
+    (tmp_path / "precious.txt").write_text("precious\n"); (tmp_path / name).symlink_to(tmp_path / "precious.txt")
+    write(tmp_path / name)
+    assert (tmp_path / "precious.txt").read_text() == "precious\n" and not (tmp_path / name).is_symlink()
+
+
+def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
+    import gpuvision_nb.train as T
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    T.run_training(str(data), epochs=1, out=out, **RUN)
+    for name in (".run.new", ".run.old"):                     # a user's hidden folders that happen to bear these names
+        (tmp_path / name).mkdir(); (tmp_path / name / "notes.txt").write_text("mine")
+    before = {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")}
+    (tmp_path / ".run.new-abcd1234" / "checkpoints").mkdir(parents=True)      # what an --overwrite killed outright left
+    (tmp_path / ".run.new-abcd1234").chmod(0o700)
+    T.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")} == before
