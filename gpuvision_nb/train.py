@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, no_empty_folders, text_table, time_fn, write_atomic, write_files
-from .checkpoint import (CheckpointError, all_finite, check_checkpoint_folder, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
-                                     lock_folder, save_checkpoint, unwrap, verify_checkpoint)
+from .checkpoint import (LATEST, LOCK, CheckpointError, all_finite, check_checkpoint_folder, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+                                     is_checkpoint, lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
 from .device import device_name, get_device, set_seed
@@ -730,15 +730,26 @@ def _sweep_siblings(real: Path, what: str) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def _not_ours(folder: Path) -> list[Path]:
+    "What in a run's checkpoint folder `folder` no run wrote: all but its checkpoints (`is_checkpoint`), `latest` and the lock."
+    if folder.is_symlink() or not folder.is_dir(): return []
+    return [p for p in folder.iterdir() if not is_checkpoint(p) and p.name not in (LATEST, LOCK)]
+
+
 def _swap_in(new: Path, out: Path) -> None:
     """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
     (renames, into a sibling made for them), the new ones moved in, and only then is the old run deleted — the old
-    run is never lost before the new one is complete and checked."""
+    run is never lost before the new one is complete and checked. A user's files that sat in the old run's
+    `checkpoints/` or `best/` (`_not_ours`) are moved into the new run's, not deleted with the old checkpoints."""
     old = _beside(out, "old")
     for f in RUN_FILES:
         if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
     for f in RUN_FILES:
         if (new / f).exists(): (new / f).replace(out / f)
+    for d in ("checkpoints", "best"):
+        for p in _not_ours(old / d):
+            (out / d).mkdir(exist_ok=True)
+            if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
     shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
 
 

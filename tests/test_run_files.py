@@ -224,25 +224,30 @@ def _export(path): from gpuvision_nb.modelfile import export_model; export_model
 def _record(path):
     from gpuvision_nb.bench import Timing, record
     record("exp", [Timing("x", "cpu", 1.0, 0.1, [1.0], 1, "img", {})], "a test", path=path)
+def _video(path):
+    av = pytest.importorskip("av")
+    if "libx264" not in av.codecs_available: pytest.skip("no libx264 in this PyAV build")
+    from gpuvision_nb.videofile import bar_frames, write_video
+    write_video(path, bar_frames(4, 16))
 def _figure(path):
     import matplotlib.pyplot as plt
     from gpuvision_nb.train import save_figure
     save_figure(plt.figure(), path)
 
 
-@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png")])
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png"), (_video, "v.mp4")])
 @pytest.mark.parametrize("fault", [FULL, KeyboardInterrupt()])
 def test_a_writer_that_fails_keeps_the_old_file_and_leaves_nothing_it_made(tmp_path, write, name, fault):
     (tmp_path / "old").mkdir(); write(tmp_path / "old" / name)   # an earlier version, which a failed write must keep
     before = _snapshot(tmp_path)
     with mock.patch("gpuvision_nb.bench.os.replace", side_effect=fault):
         for target in (tmp_path / "old" / name, tmp_path / "new" / "deeper" / name):
-            with pytest.raises((type(fault), CheckpointError, __import__("gpuvision_nb.bench").bench.RecordError)):
+            with pytest.raises((type(fault), OSError, CheckpointError, __import__("gpuvision_nb.bench").bench.RecordError)):
                 write(target)
     assert _snapshot(tmp_path) == before                      # no new/deeper/, no temporary file, the old file whole
 
 
-@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png")])
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png"), (_video, "v.mp4")])
 def test_a_writer_replaces_a_link_it_is_given_never_the_file_behind_it(tmp_path, write, name):
     (tmp_path / "precious.txt").write_text("precious\n"); (tmp_path / name).symlink_to(tmp_path / "precious.txt")
     write(tmp_path / name)
@@ -261,3 +266,75 @@ def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
     (tmp_path / ".run.new-abcd1234").chmod(0o700)
     T.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
     assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")} == before
+
+
+# ---- 4. two runs into one checkpoint folder, a read-only run folder, a user's files beside a run, Ctrl-C ------------
+def test_fit_into_a_checkpoint_folder_another_run_holds_fails_at_once(tmp_path):
+    "flock locks belong to an open file: a second open in this process conflicts as another process's would."
+    from gpuvision_nb.checkpoint import FolderInUseError
+    from gpuvision_nb.train import fit
+    batches = [(torch.randn(2, 4), torch.tensor([0, 1]))]
+    with lock_folder(tmp_path / "ck"):
+        with mock.patch("gpuvision_nb.train.train_step", side_effect=AssertionError("trained")):
+            with pytest.raises(FolderInUseError, match=f"pid {os.getpid()}"):
+                fit(tiny(), batches, epochs=1, device="cpu", ckpt_dir=tmp_path / "ck", progress=False)
+    fit(tiny(), batches, epochs=1, device="cpu", ckpt_dir=tmp_path / "ck", progress=False)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["epoch-0001", "latest"]       # its lock removed
+
+
+CLI_FAST = ["--size", "16", "--batch-size", "8", "--augment", "none", "--device", "cpu", "--no-progress"]
+
+
+def test_a_read_only_run_folder_is_one_line_and_nothing_is_trained(tmp_path, gpuvision, monkeypatch):
+    "As root a chmod does not stop writes: the file system's refusal (EROFS) is made by the call that would meet it."
+    import tempfile
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    out.mkdir()
+    real = tempfile.mkstemp
+    def mkstemp(*a, dir=None, **k):
+        if dir is not None and Path(dir) == out: raise OSError(errno.EROFS, "Read-only file system")
+        return real(*a, dir=dir, **k)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr("gpuvision_nb.train.train_step", mock.Mock(side_effect=AssertionError("trained")))
+    r = gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"{out / LOCK}: Read-only file system" in r.stderr and list(out.iterdir()) == []
+
+
+def test_a_users_files_beside_a_run_survive_train_resume_and_overwrite(tmp_path, gpuvision):
+    "Beside the run's files and inside its checkpoints/ folder: --resume and --overwrite replace only what a run wrote."
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    assert gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST).returncode == 0
+    (out / "notes.txt").write_text("mine"); (out / "plots").mkdir(); (out / "plots" / "a.png").write_bytes(b"x")
+    (out / "checkpoints" / "README").write_text("mine too")
+    users = lambda: {k: v for k, v in _snapshot(out).items() if k.name in ("notes.txt", "plots", "a.png", "README")}
+    mine = users()
+    for extra in (["--resume", "--epochs", "2"], ["--overwrite", "--epochs", "1"]):
+        r = gpuvision("train", "--data", data, "--out", out, *extra, *CLI_FAST)
+        assert r.returncode == 0 and users() == mine, (extra, r.stderr)
+
+
+STAGES = {"lock": "gpuvision_nb.checkpoint._create_lock", "data": "gpuvision_nb.train._data",
+          "training": "gpuvision_nb.train.train_step", "checkpoint": "gpuvision_nb.checkpoint._write_file",
+          "best model": "gpuvision_nb.train.KeepBest._keep", "report": "gpuvision_nb.train.figure_png"}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("how", ["new", "resume"])
+def test_ctrl_c_at_each_stage_is_one_line_and_leaves_a_consistent_folder(tmp_path, gpuvision, monkeypatch, stage, how):
+    from gpuvision_nb.train import previous_run
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    if how == "resume": assert gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST).returncode == 0
+    before = _snapshot(tmp_path)
+    monkeypatch.setattr(STAGES[stage], mock.Mock(side_effect=KeyboardInterrupt))
+    r = gpuvision("train", "--data", data, "--out", out, *(["--resume", "--epochs", "2"] if how == "resume" else ["--epochs", "1"]), *CLI_FAST)
+    assert (r.returncode, r.stderr) == (130, "gpuvision train: interrupted\n")
+    left = [p.name for p in tmp_path.rglob("*") if p.name == LOCK or p.name.endswith(".tmp") or p.name.startswith((".epoch-", ".trash-", ".run."))]
+    assert left == []
+    if how == "new": assert not out.exists() or stage in ("best model", "report") and previous_run(out) is not None
+    else:
+        _agree(out)
+        if stage in ("lock", "data"): assert _snapshot(tmp_path) == before       # nothing changed before training began
