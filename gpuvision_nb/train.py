@@ -957,7 +957,9 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
         if saved is not None: keep.catch_up(prev["path"])
         recipe = RECIPES[settings["model"]]
-        if saved is not None and main: _retire_report(out)      # it would describe the run before its new epochs
+        if saved is not None:                                  # what fit would refuse, refused before the report goes
+            _resume_plan(prev, prev["epoch"], settings["epochs"], len(fd.train), 1, prev["path"])
+            if main: _retire_report(out)                       # it would describe the run before its new epochs
         t0 = time.perf_counter()
         try:
             hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],

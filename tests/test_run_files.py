@@ -338,3 +338,15 @@ def test_ctrl_c_at_each_stage_is_one_line_and_leaves_a_consistent_folder(tmp_pat
     else:
         _agree(out)
         if stage in ("lock", "data"): assert _snapshot(tmp_path) == before       # nothing changed before training began
+
+
+def test_a_resume_refused_for_its_arguments_keeps_the_report(tmp_path):
+    "A user error found when the resumed training starts (a schedule cut short) must not cost the finished run its report."
+    import gpuvision_nb.train as T
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    T.run_training(str(data), epochs=2, out=out, **RUN)
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match="cut its schedule short"):
+        T.run_training(out=out, resume=True, epochs=1, device="cpu", progress=False)
+    assert _snapshot(tmp_path) == before
