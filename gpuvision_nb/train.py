@@ -889,7 +889,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
     import csv, warnings
-    from gpuvision_nb.bench import check_output, no_empty_folders
+    from gpuvision_nb.bench import check_file_target, check_output, no_empty_folders
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
                     patience=patience, balance=balance, start_from=start_from, freeze=freeze)
@@ -959,6 +959,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         recipe = RECIPES[settings["model"]]
         if saved is not None:                                  # what fit would refuse, refused before the report goes
             _resume_plan(prev, prev["epoch"], settings["epochs"], len(fd.train), 1, prev["path"])
+            for f in REPORT_FILES: check_file_target(out / f)     # a folder where the report goes: said now, not after training
             if main: _retire_report(out)                       # it would describe the run before its new epochs
         t0 = time.perf_counter()
         try:

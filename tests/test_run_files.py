@@ -350,3 +350,17 @@ def test_a_resume_refused_for_its_arguments_keeps_the_report(tmp_path):
     with pytest.raises(ValueError, match="cut its schedule short"):
         T.run_training(out=out, resume=True, epochs=1, device="cpu", progress=False)
     assert _snapshot(tmp_path) == before
+
+
+def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_path):
+    "A folder where the report's metrics.json goes: refused by name before the resumed training, not after it."
+    import gpuvision_nb.train as T
+    from gpuvision_nb.bench import RecordError
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    T.run_training(str(data), epochs=1, out=out, **RUN)
+    (out / "confusion.png").unlink(); (out / "confusion.png").mkdir()
+    with mock.patch.object(T, "train_step", side_effect=AssertionError("trained")):
+        with pytest.raises(RecordError, match=f"{out / 'confusion.png'}: it is a folder"):
+            T.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
+    assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()
