@@ -582,9 +582,10 @@ def record(experiment: str, timings: list[Timing], what: str, folder: str | Path
     if path is None:
         gpu = next((t.device for t in timings if rec.gpu and torch.device(t.device).type == "cuda"), "cpu")
         path = record_path(experiment, gpu, folder)
-    path = ensure_writable(path, hint)
-    try: write_atomic(path, json.dumps(rec.to_dict(), indent=1))        # a reader never sees half a record
-    except RecordError as e: raise RecordError(f"record({experiment!r}): {e}{hint}") from None
+    with no_empty_folders(Path(path).expanduser().parent):    # a failed write leaves no folder it made
+        path = ensure_writable(path, hint)
+        try: write_atomic(path, json.dumps(rec.to_dict(), indent=1))        # a reader never sees half a record
+        except RecordError as e: raise RecordError(f"record({experiment!r}): {e}{hint}") from None
     rec.path = path
     return rec
 

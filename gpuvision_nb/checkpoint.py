@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_checkpoint.ipynb #4f4b6bf3
 from __future__ import annotations
-import hashlib, io, json, os, random, re, shutil, socket, tempfile, time, warnings
+import hashlib, io, json, os, random, re, shutil, socket, stat, tempfile, time, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,9 +20,9 @@ except ImportError: fcntl = None
 
 # %% auto #0
 __all__ = ['MANIFEST', 'WEIGHTS', 'STATE', 'LATEST', 'LOCK', 'rng_state', 'set_rng_state', 'CheckpointError', 'sha256', 'unwrap',
-           'epoch_of', 'is_checkpoint', 'checkpoints', 'weights_bytes', 'save_checkpoint', 'latest_checkpoint',
-           'verify_checkpoint', 'reader_path', 'load_checkpoint', 'all_finite', 'last_finite_checkpoint',
-           'FolderInUseError', 'lock_folder']
+           'epoch_of', 'is_checkpoint', 'checkpoints', 'weights_bytes', 'check_checkpoint_folder', 'save_checkpoint',
+           'latest_checkpoint', 'verify_checkpoint', 'reader_path', 'load_checkpoint', 'all_finite',
+           'last_finite_checkpoint', 'FolderInUseError', 'lock_folder']
 
 # %% ../nbs/05_checkpoint.ipynb #a3f8d032
 def rng_state() -> dict:
@@ -111,19 +111,37 @@ def _write_file(path: Path, data: bytes) -> None:
         f.write(data); f.flush(); os.fsync(f.fileno())
 
 
-def _discard(path: Path) -> None:
-    "Delete folder `path`: first renamed out of sight (atomic), so a kill half-way leaves no half-deleted checkpoint."
+def _aside(path: Path) -> Path | None:
+    "Rename folder `path` out of sight (atomic) to `.trash-NAME-PID-NS` beside it; that path, or None if it can't be."
     trash = path.with_name(f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
     try: os.rename(path, trash)
-    except OSError: return
-    shutil.rmtree(trash, ignore_errors=True)
+    except OSError: return None
+    return trash
+
+
+def _discard(path: Path) -> None:
+    "Delete folder `path`: first renamed out of sight (atomic), so a kill half-way leaves no half-deleted checkpoint."
+    if (trash := _aside(path)) is not None: shutil.rmtree(trash, ignore_errors=True)
+
+
+def _put_back(old: Path, path: Path) -> None:
+    "Return checkpoint `old` (set aside by `_aside`) to `path`, discarding whatever a failed save put there."
+    if os.path.lexists(path): _discard(path)
+    os.rename(old, path)
+
+
+# what only a save leaves: mkdtemp's folder `.epoch-NNNN-` + 8 characters, `_aside`'s trash, write_atomic's `latest`
+_LEFTOVER = re.compile(rf"\.(epoch-\d{{4,}}-[a-z0-9_]{{8}}|trash-epoch-\d{{4,}}-\d+-\d+|{LATEST}\.[^/]+\.tmp)")
 
 
 def _sweep(folder: Path) -> None:
-    "Remove what an interrupted save left in `folder`: temporary checkpoint folders, trash, a temporary `latest`."
+    """Remove what an interrupted save left in `folder` (`_LEFTOVER`: temporary checkpoint folders, trash, a temporary
+    `latest`) — only those names, only folders and files of the kinds a save makes (never a link): a user's hidden
+    `.epoch-notes/` or `.trash-can/` stays."""
     for p in folder.glob(".*"):
-        if p.name.startswith((".epoch-", ".trash-")): shutil.rmtree(p, ignore_errors=True)
-        elif p.name.startswith(f".{LATEST}.") and p.name.endswith(".tmp"): p.unlink(missing_ok=True)
+        if not _LEFTOVER.fullmatch(p.name) or p.is_symlink(): continue
+        if p.is_dir() and not p.name.startswith(f".{LATEST}."): shutil.rmtree(p, ignore_errors=True)
+        elif p.is_file() and p.name.startswith(f".{LATEST}."): p.unlink(missing_ok=True)
 
 
 def _intact(folder: Path) -> str:
@@ -133,17 +151,37 @@ def _intact(folder: Path) -> str:
     return f"; the previous checkpoint {ck} is intact" if ck else "; no checkpoint was written"
 
 
+def check_checkpoint_folder(folder: str | Path) -> Path:
+    """`folder` if `save_checkpoint` may write there: its `latest`, if any, is one `save_checkpoint` wrote — a regular
+    file (never a link) holding a checkpoint name. Anything else of that name (a user's notes, a link to their newest
+    data, a folder) raises `CheckpointError` naming it, before any work: a save would replace it."""
+    p = Path(folder) / LATEST
+    try: st = os.lstat(p)
+    except OSError: return Path(folder)                      # nothing there (or no folder: the save says so)
+    why = "a link" if stat.S_ISLNK(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode) else None
+    if why is None and stat.S_ISREG(st.st_mode):             # (a pipe is never opened: that would wait for a writer)
+        try:
+            with open(p, "rb") as f: head = f.read(65)
+        except OSError as e: raise CheckpointError(f"can't read {p}: {e.strerror or e}") from None
+        if _NAME.fullmatch(head.decode("utf-8", "replace").strip()): return Path(folder)
+    why = why or ("a file that names no checkpoint" if stat.S_ISREG(st.st_mode) else "not a regular file")
+    raise CheckpointError(f"can't save checkpoints in {folder}: {p} is {why}, not written by save_checkpoint, so it is "
+                          "not replaced; move it away, or save the checkpoints in another folder")
+
+
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer=None, scheduler=None, scaler=None,
                     epoch: int = 0, history: list | None = None, meta: dict | None = None, keep: int = 2) -> Path:
     """Save a complete, resumable checkpoint as `folder/epoch-NNNN/` atomically, point `folder/latest` at it and
     delete all but the newest `keep` (by epoch number). Returns the checkpoint's path. A failure (a full disk…)
     raises `CheckpointError` and leaves the previous checkpoint and `latest` as they were, no temporary files and no
     empty folder it made (`no_empty_folders`). Only checkpoints are replaced or pruned (`is_checkpoint`): a user's
-    folder or file named `epoch-NNNN` in `folder` stays, and one of this epoch's name is refused before any work."""
+    folder or file named `epoch-NNNN` in `folder` stays, and one of this epoch's name is refused before any work, as
+    is a `latest` that `save_checkpoint` did not write (`check_checkpoint_folder`)."""
     folder = Path(folder)
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1: raise ValueError(f"save_checkpoint: keep must be an int >= 1, got {keep!r}")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"save_checkpoint: epoch must be an int >= 0, got {epoch!r}")
     name = f"epoch-{epoch:04d}"
+    check_checkpoint_folder(folder)
     if os.path.lexists(folder / name) and not is_checkpoint(folder / name):
         raise CheckpointError(f"can't write checkpoint {folder / name}: it exists and is not a checkpoint (no {MANIFEST}), "
                               "so it is not replaced; move it away, or save the checkpoints in another folder")
@@ -157,7 +195,7 @@ def _save(folder: Path, name: str, model, optimizer, scheduler, scaler, epoch: i
     "`save_checkpoint`'s writing: the checkpoint `folder/name` published whole, then `latest` moved to it."
     try: folder.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise CheckpointError(f"can't create checkpoint folder {folder}: {e.strerror or e}") from None
-    tmp = None
+    tmp = old = None
     _sweep(folder)                                           # left by a process killed mid-save
     try:
         state = {"epoch": epoch, "history": [dict(h) for h in history or []], "rng": rng_state(),   # plain data only
@@ -171,16 +209,21 @@ def _save(folder: Path, name: str, model, optimizer, scheduler, scaler, epoch: i
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder))
         for f, b in files.items(): _write_file(tmp / f, b)    # on the disk before it is published
         os.chmod(tmp, default_mode(folder=True)); fsync_path(tmp)   # (mkdtemp made it 0700)
-        if is_checkpoint(folder / name): _discard(folder / name)
+        if is_checkpoint(folder / name): old = _aside(folder / name)    # this epoch saved before: back if this save fails
         os.replace(tmp, folder / name); tmp = None           # atomic: the checkpoint appears complete or not at all
         fsync_path(folder)
     except BaseException as e:
         if tmp is not None: shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None: _put_back(old, folder / name)
         if isinstance(e, OSError): raise CheckpointError(f"can't write checkpoint {folder / name}: {e.strerror or e}{_intact(folder)}") from None
         raise
     try: write_atomic(folder / LATEST, name, CheckpointError)    # only now: `latest` never names an incomplete checkpoint
-    except CheckpointError as e:
-        _discard(folder / name); raise CheckpointError(f"{e}{_intact(folder)}") from None
+    except BaseException as e:
+        if old is not None: _put_back(old, folder / name)
+        else: _discard(folder / name)
+        if isinstance(e, CheckpointError): raise CheckpointError(f"{e}{_intact(folder)}") from None
+        raise
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
 
 
 def _prune(folder: Path, epoch: int, keep: int) -> None:
@@ -335,6 +378,7 @@ def last_finite_checkpoint(folder: str | Path) -> Path | None:
 
 # %% ../nbs/05_checkpoint.ipynb #c4e1a007
 LOCK = "run.lock"
+_LOCK_TEXT = re.compile(rb"pid \d+ on ")                     # how every lock file `lock_folder` writes begins
 
 
 class FolderInUseError(CheckpointError):
@@ -347,12 +391,44 @@ def _holder(fd: int) -> str:
     return os.read(fd, 300).decode("utf-8", "replace").strip() or "a process that has not yet written its PID"
 
 
+def _lock_line() -> bytes:
+    "What a lock file says about this process: 'pid N on HOST, since TIME'."
+    return f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode()
+
+
+def _create_lock(path: Path) -> None:
+    """Create lock file `path` already holding `_lock_line()` — written to a temporary file, then hard-linked into
+    place (a link never replaces) — so a lock file is never seen empty, and anything else under its name is a
+    user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{LOCK}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.write(fd, _lock_line()); os.fchmod(fd, default_mode())
+        try: os.link(tmp, path)
+        except FileExistsError: pass
+        except OSError:                                      # no hard links here (FAT, some network file systems)
+            try: new = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, default_mode())
+            except FileExistsError: return
+            os.write(new, _lock_line()); os.close(new)
+    finally:
+        os.close(fd); os.unlink(tmp)
+
+
+def _foreign_lock(path: Path, fd: int | None) -> str | None:
+    "Why `path` (open as `fd`, or None if it can't be opened as a file) is not a lock file `lock_folder` wrote, or None."
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode): return "a link"
+    if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode): return "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+    return None if _LOCK_TEXT.match(os.pread(fd, 64, 0)) else "a file that holds other text"
+
+
 @contextmanager
 def lock_folder(folder: str | Path):
     """Hold `folder/run.lock` for the `with` block so that one process at a time writes to `folder`. A second process
     fails at once with `FolderInUseError` naming the holder (PID, host, start time). The lock is the operating
     system's (`fcntl.flock`): it dies with its process — even one killed by SIGKILL — so a lock file left by a dead
-    process is taken over, never obeyed. The file is removed on exit. (Platforms without `fcntl`: not locked, with a warning.)"""
+    process is taken over, never obeyed. The file is removed on exit. Only what `lock_folder` writes is a lock file
+    (a regular file whose text begins 'pid N on '): a user's `run.lock` — a file, a link, a folder — raises
+    `CheckpointError` naming it and is left as it is. (Platforms without `fcntl`: not locked, with a warning.)"""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"can't use {folder} as a run folder: it is a file; choose a folder")
@@ -363,20 +439,33 @@ def lock_folder(folder: str | Path):
         yield None; return
     path = folder / LOCK
     while True:
-        try: fd = os.open(path, os.O_RDWR | os.O_CREAT, default_mode())
+        try:
+            if not os.path.lexists(path): _create_lock(path)
+            try: fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+            except FileNotFoundError: continue               # its holder removed it meanwhile: again
+            except OSError: fd = None                        # a link (ELOOP), a folder (EISDIR): said below
         except OSError as e: raise CheckpointError(f"can't create the lock file {path}: {e.strerror or e}") from None
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            if fd is not None: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            why = _foreign_lock(path, fd)                   # read while holding the lock: no one writes it then
         except BlockingIOError:
             holder = _holder(fd); os.close(fd)
             raise FolderInUseError(f"{folder} is in use by another run ({holder}): wait for it to finish, "
                                    "or use another folder") from None
+        except FileNotFoundError: why = ""                   # removed by its holder meanwhile: again
+        if why:
+            if fd is not None: os.close(fd)
+            raise CheckpointError(f"can't lock {folder}: {path} is {why}, not a lock file of gpuvision's; it is left as it "
+                                  "is: move it away, or choose another folder")
         try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino: break    # still the lock file, not one its holder removed
+            if why is None and os.stat(path).st_ino == os.fstat(fd).st_ino: break   # still the lock file, not one its holder removed
         except FileNotFoundError: pass
-        os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode())
+        if fd is not None: os.close(fd)
+    line = _lock_line()
+    os.pwrite(fd, line, 0); os.ftruncate(fd, len(line))      # never empty, even if killed between the two
     try: yield path
     finally:
-        path.unlink(missing_ok=True)                          # while still holding the lock: see the inode check above
+        try:                                                  # while still holding the lock: see the inode check above
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino: path.unlink()
+        except FileNotFoundError: pass                        # (a file the user put there meanwhile is theirs)
         os.close(fd)

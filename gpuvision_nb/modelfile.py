@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_model as load_tensors
 
-from .bench import check_output, write_files
+from .bench import check_output, no_empty_folders, write_files
 from .checkpoint import (LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, sha256,
                                      reader_path, unwrap, verify_checkpoint, weights_bytes)
 from .data import MEAN, STD
@@ -43,19 +43,20 @@ def export_model(model: nn.Module, path: str | Path, meta: dict | None = None, k
     """Write `model`'s weights to ONE safetensors file `path`, and next to it `manifest_for(path)` with the file's
     size, SHA-256, tensor shapes and `meta` — signed with HMAC-SHA256 if a secret `key` is given. Both files are
     written before either replaces its old version, so a failure (a full disk…) raises `CheckpointError` and
-    leaves the previous export intact. Returns `path`."""
+    leaves the previous export intact, and no folder it made. Returns `path`."""
     path = Path(path)
     if path.suffix != ".safetensors": raise ValueError(f"export_model: path must end in .safetensors, got {path}")
     if key is not None and not (isinstance(key, bytes) and key): raise ValueError("export_model: key must be non-empty bytes")
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
     net = unwrap(model)
     data = weights_bytes(net)
     manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                 "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
                 "meta": meta or {}}
     if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
-    write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
+    with no_empty_folders(path.parent):                       # a failed write leaves no folder it made
+        try: path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
+        write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
     return path
 
 # %% ../nbs/A4_modelfile.ipynb #28cbcfd8

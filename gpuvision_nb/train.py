@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #580c6348
 from __future__ import annotations
-import contextlib, hashlib, importlib.resources, io, json, math, os, shutil, time
+import contextlib, hashlib, importlib.resources, io, json, math, os, re, shutil, stat, tempfile, time
 from pathlib import Path
 
 import torch
@@ -12,9 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_number, text_table, time_fn, write_atomic
-from .checkpoint import (CheckpointError, all_finite, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
-                                     lock_folder, save_checkpoint, unwrap, verify_checkpoint)
+from .bench import Timing, check_number, no_empty_folders, text_table, time_fn, write_atomic, write_files
+from .checkpoint import (LATEST, LOCK, CheckpointError, all_finite, check_checkpoint_folder, checkpoints, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
+                                     is_checkpoint, lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (AUGMENTS, DIGITS_VERSION, MAX_SIZE, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
                                shapes_root, split, to_tensors)
 from .device import device_name, get_device, set_seed
@@ -22,13 +22,14 @@ from .models import SeedCNN, evaluating, get_model, model_config
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'DIGITS_RECIPE', 'MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES',
-           'CHOICES', 'FIXED', 'EXPORT_FILES', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError', 'check_precision',
-           'autocast', 'tf32', 'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer',
-           'make_scheduler', 'train_step', 'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options',
-           'scale_lr', 'one_sample_loop', 'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir',
-           'pretrained', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits',
-           'default_epochs', 'check_settings', 'run_settings', 'class_report', 'plot_misclassified', 'save_figure',
-           'RunExistsError', 'previous_run', 'class_weights', 'KeepBest', 'run_training']
+           'CHOICES', 'FIXED', 'EXPORT_FILES', 'REPORT_FILES', 'RUN_FILES', 'BEST_RULE', 'NonFiniteError',
+           'check_precision', 'autocast', 'tf32', 'Meter', 'is_distributed', 'is_main_process', 'to_device',
+           'make_optimizer', 'make_scheduler', 'train_step', 'no_sync', 'evaluate', 'predict', 'History', 'fit',
+           'fast_options', 'scale_lr', 'one_sample_loop', 'shapes_loaders', 'save_pretrained', 'shipped_copy',
+           'bundled_dir', 'pretrained', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_digits',
+           'pretrained_digits', 'default_epochs', 'check_settings', 'run_settings', 'class_report',
+           'plot_misclassified', 'figure_png', 'save_figure', 'RunExistsError', 'previous_run', 'class_weights',
+           'KeepBest', 'run_training']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -224,6 +225,16 @@ def _non_finite(what: str, epoch: int, ckpt_dir, hint: str = "Try a lower lr, or
     return NonFiniteError(" ".join(parts + [hint]))
 
 
+@contextlib.contextmanager
+def _checkpoint_folder(folder):
+    """For `fit`'s run: checkpoint folder `folder` locked (`lock_folder`: a second run into it fails at once) and
+    checked (`check_checkpoint_folder`: a user's `latest` is refused before any training); a folder made for it is
+    removed again if no checkpoint lands there (`no_empty_folders`). None: nothing to do."""
+    if folder is None: yield; return
+    with no_empty_folders(folder), lock_folder(folder):
+        check_checkpoint_folder(folder); yield
+
+
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
         precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
@@ -235,7 +246,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
     the device and read once per epoch), zeroes gradients with `set_to_none`, and steps a per-batch LR schedule.
     `precision`: fp32, tf32, bf16 or fp16 (autocast; fp16 uses a GradScaler). `ckpt_dir`: save a checkpoint after
-    every epoch there (the main process only, under torchrun); with `resume=True` continue from its latest one —
+    every epoch there (the main process only, under torchrun; the folder is locked for the run: `lock_folder`); with
+    `resume=True` continue from its latest one —
     and with more `epochs` than the run was planned for, extend it by a new schedule over the added epochs.
     Once per epoch, before anything is saved, the training loss, the weights and the validation loss are checked:
     a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
@@ -273,52 +285,53 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = (torch.compile(model, mode=compile) if isinstance(compile, str) else torch.compile(model)) if compile else model
     history, start, phases, sched = History(), 0, [[0, epochs]], None
-    ck = latest_checkpoint(ckpt_dir) if resume else None
-    if ck is not None:
-        saved = verify_checkpoint(ck); start = saved["epoch"]
-        phases = _resume_plan(saved["meta"], start, epochs, n, accumulate, ck)
-        p = _phase(phases, start)
-        if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
-        history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
     main = is_main_process()
-    bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
-    with tf32(precision == "tf32"):
-        for epoch in range(start, epochs):
-            p = _phase(phases, epoch)
-            if epoch == p[0]: sched = new_schedule(p)              # a phase begins: its own LR schedule
-            if hasattr(train, "set_epoch"): train.set_epoch(epoch)
-            run.train(); meter = Meter(dev); t0 = time.perf_counter()
-            for i, (x, y) in enumerate(train):
-                x, y = to_device(x, y, dev, channels_last)
-                group = min(accumulate, n - i // accumulate * accumulate)      # the last group may be shorter
-                step = (i + 1) % accumulate == 0 or i + 1 == n
-                if graphs: torch.compiler.cudagraph_mark_step_begin()    # a new step: earlier replays' outputs are done
-                with no_sync(model, step):
-                    out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
-                meter.add(out, y, loss)
-                bar.update()
-            train_loss, train_acc = meter.read()              # the epoch's one wait for the device…
-            seconds = time.perf_counter() - t0
-            if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
-                bar.close()
-                raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
-                                  "the weights became NaN or infinite (the loss was still finite: a non-finite gradient, "
-                                  "or an update that overflowed)", epoch, ckpt_dir)
-            v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
-            if val is not None and not math.isfinite(v["loss"]):
-                bar.close()
-                raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir,
-                                  "The weights are finite: look for NaN or inf in the validation data.")
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
-                            "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
-                            "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc="—" if val is None else f"{v['acc']:.3f}")
-            if ckpt_dir is not None and main:
-                save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
-                                {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
-                                 "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
-            if on_epoch is not None and on_epoch(history): break
-    bar.close()
+    with _checkpoint_folder(ckpt_dir if main else None):     # locked and checked before any work
+        ck = latest_checkpoint(ckpt_dir) if resume else None
+        if ck is not None:
+            saved = verify_checkpoint(ck); start = saved["epoch"]
+            phases = _resume_plan(saved["meta"], start, epochs, n, accumulate, ck)
+            p = _phase(phases, start)
+            if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
+            history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
+        bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
+        with tf32(precision == "tf32"):
+            for epoch in range(start, epochs):
+                p = _phase(phases, epoch)
+                if epoch == p[0]: sched = new_schedule(p)              # a phase begins: its own LR schedule
+                if hasattr(train, "set_epoch"): train.set_epoch(epoch)
+                run.train(); meter = Meter(dev); t0 = time.perf_counter()
+                for i, (x, y) in enumerate(train):
+                    x, y = to_device(x, y, dev, channels_last)
+                    group = min(accumulate, n - i // accumulate * accumulate)      # the last group may be shorter
+                    step = (i + 1) % accumulate == 0 or i + 1 == n
+                    if graphs: torch.compiler.cudagraph_mark_step_begin()    # a new step: earlier replays' outputs are done
+                    with no_sync(model, step):
+                        out, loss = train_step(run, x, y, optimizer, scaler, sched, precision, loss_fn, 1 / group, step)
+                    meter.add(out, y, loss)
+                    bar.update()
+                train_loss, train_acc = meter.read()              # the epoch's one wait for the device…
+                seconds = time.perf_counter() - t0
+                if not math.isfinite(train_loss) or not all_finite(unwrap(model).state_dict().values()):   # …and one more
+                    bar.close()
+                    raise _non_finite(f"the training loss became {train_loss}" if not math.isfinite(train_loss) else
+                                      "the weights became NaN or infinite (the loss was still finite: a non-finite gradient, "
+                                      "or an update that overflowed)", epoch, ckpt_dir)
+                v = evaluate(run, val, dev, precision, channels_last, loss_fn) if val is not None else {}
+                if val is not None and not math.isfinite(v["loss"]):
+                    bar.close()
+                    raise _non_finite(f"the validation loss became {v['loss']}", epoch, ckpt_dir,
+                                      "The weights are finite: look for NaN or inf in the validation data.")
+                history.append({"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+                                "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
+                                "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
+                bar.set_postfix(loss=f"{train_loss:.3f}", val_acc="—" if val is None else f"{v['acc']:.3f}")
+                if ckpt_dir is not None and main:
+                    save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
+                                    {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
+                                     "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
+                if on_epoch is not None and on_epoch(history): break
+        bar.close()
     return history
 
 # %% ../nbs/06_train.ipynb #4b1313ab
@@ -590,11 +603,18 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     return fig
 
 
+def figure_png(fig) -> bytes:
+    "`fig` as PNG bytes (110 dpi); the figure is closed, whether or not drawing it succeeds."
+    import matplotlib.pyplot as plt
+    try:
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110)
+        return buf.getvalue()
+    finally: plt.close(fig)
+
+
 def save_figure(fig, path: Path) -> Path:
     "Write `fig` as a PNG to `path` atomically (a full disk: `RecordError`, no half-written image) and close it."
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110); plt.close(fig)
-    return write_atomic(path, buf.getvalue())
+    return write_atomic(path, figure_png(fig))
 
 # %% ../nbs/06_train.ipynb #a8e9ab01
 class RunExistsError(CheckpointError):
@@ -602,6 +622,7 @@ class RunExistsError(CheckpointError):
 
 
 EXPORT_FILES = ("model.safetensors", "model.safetensors.manifest.json", "model.pt", "model.onnx")   # `gpuvision export RUN`
+REPORT_FILES = ("metrics.json", "splits.csv", "predictions.csv", "skipped.csv", "confusion.png", "misclassified.png")   # metrics.json: removed first, written last
 RUN_FILES = ("checkpoints", "best", "metrics.json", "confusion.png", "misclassified.png", "splits.csv", "predictions.csv",
              "skipped.csv") + EXPORT_FILES           # an export belongs to its run: --overwrite replaces it too
 BEST_RULE = "the highest validation accuracy; at equal accuracy, the lower validation loss"
@@ -673,32 +694,62 @@ def _check_same_data(saved: dict, now: dict, force: bool, ck: Path) -> None:
                      "this run can't continue on it: start a new run")
 
 
-def _clear_run(out: Path) -> None:
-    "Remove the files of the run in `out` (and nothing else of the folder's)."
-    for f in RUN_FILES:
-        p = out / f
-        if p.is_dir(): shutil.rmtree(p)
-        else: p.unlink(missing_ok=True)
+def _retire_report(out: Path) -> None:
+    """Remove the report of the run in `out` (`REPORT_FILES`, metrics.json first) as its resumed training begins: from
+    the first new checkpoint on it would describe another state of the run than `checkpoints/` and `best/` (a resume
+    that then failed left a metrics.json of the old best model beside the new one's checkpoints). `_finish_run` writes
+    it again, whole; a run that fails meanwhile has none, and `--resume` finishes it. The checkpoints are kept."""
+    for f in REPORT_FILES:
+        try: (out / f).unlink()
+        except FileNotFoundError: pass
+        except IsADirectoryError: pass                       # not a report of ours: left as it is
 
 
-def _beside(out: Path, what: str) -> Path:
-    """The hidden sibling `.NAME.what` of run folder `out` where it really is (links followed, '.' named): on its file
-    system, so that the renames of `_swap_in` work — through a link to another disk they failed ('Invalid
-    cross-device link') after the whole training, leaving both siblings behind."""
+def _beside(out: Path, what: str, make: bool = True) -> Path:
+    """A new hidden sibling folder `.NAME.what-XXXXXXXX` of run folder `out` where it really is (links followed, '.'
+    named): on its file system, so that the renames of `_swap_in` work — through a link to another disk they failed
+    ('Invalid cross-device link') after the whole training, leaving both siblings behind. Made here (`mkdtemp`: a
+    name no one else has — a fixed `.NAME.new` was a user's folder that --overwrite deleted); `make=False`: a name
+    of a folder that does not exist, for the processes of a group other than the main one (they write nothing)."""
     real = out.resolve()
-    return real.parent / f".{real.name}.{what}"
+    if not make: return real.parent / f".{real.name}.{what}-rank{os.getpid()}"
+    _sweep_siblings(real, what)
+    return Path(tempfile.mkdtemp(prefix=f".{real.name}.{what}-", dir=real.parent))
+
+
+def _sweep_siblings(real: Path, what: str) -> None:
+    """Remove the `.NAME.what-XXXXXXXX` siblings of run folder `real` that an --overwrite killed outright left (private
+    0700 folders of this user, as `mkdtemp` makes them; the caller holds the run folder's lock, so their run is dead).
+    Only 'new' ones, a killed run's partial training: an 'old' one may hold the only copy of a run killed mid-swap."""
+    if what != "new": return
+    pattern = re.compile(rf"\.{re.escape(real.name)}\.new-[a-z0-9_]{{8}}")
+    for p in real.parent.iterdir():
+        try: st = p.lstat()
+        except OSError: continue
+        if pattern.fullmatch(p.name) and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _not_ours(folder: Path) -> list[Path]:
+    "What in a run's checkpoint folder `folder` no run wrote: all but its checkpoints (`is_checkpoint`), `latest` and the lock."
+    if folder.is_symlink() or not folder.is_dir(): return []
+    return [p for p in folder.iterdir() if not is_checkpoint(p) and p.name not in (LATEST, LOCK)]
 
 
 def _swap_in(new: Path, out: Path) -> None:
     """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
-    (renames), the new ones moved in, and only then is the old run deleted — the old run is never lost before the
-    new one is complete and checked."""
+    (renames, into a sibling made for them), the new ones moved in, and only then is the old run deleted — the old
+    run is never lost before the new one is complete and checked. A user's files that sat in the old run's
+    `checkpoints/` or `best/` (`_not_ours`) are moved into the new run's, not deleted with the old checkpoints."""
     old = _beside(out, "old")
-    shutil.rmtree(old, ignore_errors=True); old.mkdir()
     for f in RUN_FILES:
         if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
     for f in RUN_FILES:
         if (new / f).exists(): (new / f).replace(out / f)
+    for d in ("checkpoints", "best"):
+        for p in _not_ours(old / d):
+            (out / d).mkdir(exist_ok=True)
+            if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
     shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
 
 
@@ -727,12 +778,24 @@ class KeepBest:
     def __call__(self, history: list) -> bool:
         h = history[-1]
         if h.get("val_acc") is None: return False
-        if _better(h, self.best):
-            self.best = dict(h)
-            if self.main:
-                save_checkpoint(self.folder, self.model, epoch=h["epoch"], history=history, keep=1,
-                                meta={**self.meta, "best": self.best, "best_rule": BEST_RULE})
+        if _better(h, self.best): self._keep(history)
         return self.patience is not None and h["epoch"] - self.best["epoch"] >= self.patience
+
+    def _keep(self, history: list) -> None:
+        "Make the model, at the last epoch of `history`, the best one (saved by the main process)."
+        self.best = dict(history[-1])
+        if self.main:
+            save_checkpoint(self.folder, self.model, epoch=self.best["epoch"], history=history, keep=1,
+                            meta={**self.meta, "best": self.best, "best_rule": BEST_RULE})
+
+    def catch_up(self, ck: str | Path) -> None:
+        """Before a run resumes from checkpoint `ck`: if its epoch is better than the best saved (the run was stopped
+        — Ctrl-C, a kill, a full disk — after writing that epoch's checkpoint but before its best model), keep it now,
+        loaded from `ck` into the model (which `fit` then loads again). Else `best/` would miss the best epoch."""
+        info = load_checkpoint(ck, self.model, restore_rng=False)
+        history = info["history"]
+        if history and history[-1]["epoch"] == info["epoch"] and history[-1].get("val_acc") is not None \
+                and _better(history[-1], self.best): self._keep(history)
 
 
 def _data(settings: dict, device) -> FolderData:
@@ -826,7 +889,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
     import csv, warnings
-    from gpuvision_nb.bench import check_output, no_empty_folders
+    from gpuvision_nb.bench import check_file_target, check_output, no_empty_folders
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
                     patience=patience, balance=balance, start_from=start_from, freeze=freeze)
@@ -859,8 +922,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         settings = run_settings(explicit, saved)
         check_output(out, [_data_folder(settings["data"])], "--out")
         dev = get_device(device)
-        work = _beside(out, "new") if overwrite and prev is not None else out   # the old run stays until the new one is done
-        if main and work != out: shutil.rmtree(work, ignore_errors=True); work.mkdir()
+        work = _beside(out, "new", make=main) if overwrite and prev is not None else out   # the old run stays until the new one is done
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fd = _data(settings, dev)
@@ -893,7 +955,12 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             loss_fn = lambda out_, y: F.cross_entropy(out_, y, weight=weight)
             meta["class_weights"] = dict(zip(fd.classes, weight.tolist()))
         keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
+        if saved is not None: keep.catch_up(prev["path"])
         recipe = RECIPES[settings["model"]]
+        if saved is not None:                                  # what fit would refuse, refused before the report goes
+            _resume_plan(prev, prev["epoch"], settings["epochs"], len(fd.train), 1, prev["path"])
+            for f in REPORT_FILES: check_file_target(out / f)     # a folder where the report goes: said now, not after training
+            if main: _retire_report(out)                       # it would describe the run before its new epochs
         t0 = time.perf_counter()
         try:
             hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],
@@ -934,7 +1001,8 @@ def _csv(rows: list, header: tuple) -> str:
 
 def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: dict, dev, wall: float, keep=None) -> dict:
     """Evaluate the test split (or the validation one if there is none) with the best epoch's weights, and write
-    metrics.json, splits.csv, predictions.csv, skipped.csv (if any), confusion.png and misclassified.png (if any mistake)."""
+    splits.csv, predictions.csv, skipped.csv (if any), confusion.png, misclassified.png (if any mistake) and
+    metrics.json — drawn first, then written together (`write_files`: a full disk leaves none of them), metrics.json last."""
     best = keep.best if keep is not None else None
     if best is not None and latest_checkpoint(out / "best") is not None:
         load_checkpoint(latest_checkpoint(out / "best"), net, restore_rng=False, map_location=dev)
@@ -956,17 +1024,16 @@ def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: 
     files = getattr(fd, "files", {}) or {}
     test_files = [p for p, _ in files.get(split_name, [])]
     names = test_files if len(test_files) == len(preds) else [f"#{i}" for i in range(len(preds))]
-    write_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
-    write_atomic(out / "splits.csv", _csv([(p, s) for s, fs in files.items() for p, _ in fs], ("path", "split")))
-    write_atomic(out / "predictions.csv", _csv([(n, fd.classes[t], fd.classes[p], f"{q:.6f}") for n, t, p, q in
-                                                zip(names, targets.tolist(), preds.tolist(), probs.tolist())],
-                                               ("path", "true", "predicted", "probability")))
-    if fd.skipped: write_atomic(out / "skipped.csv", _csv([(str(p), why) for p, why in fd.skipped], ("path", "reason")))
-    else: (out / "skipped.csv").unlink(missing_ok=True)
-    save_figure(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure, out / "confusion.png")
+    report = {"splits.csv": _csv([(p, s) for s, fs in files.items() for p, _ in fs], ("path", "split")),
+              "predictions.csv": _csv([(n, fd.classes[t], fd.classes[p], f"{q:.6f}") for n, t, p, q in
+                                       zip(names, targets.tolist(), preds.tolist(), probs.tolist())], ("path", "true", "predicted", "probability")),
+              "skipped.csv": _csv([(str(p), why) for p, why in fd.skipped], ("path", "reason")) if fd.skipped else None,
+              "confusion.png": figure_png(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure)}
     fig = plot_misclassified(loader.x[:, :, loader.padding:loader.x.shape[2] - loader.padding,
                                       loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes, names=names)
-    if fig is not None: save_figure(fig, out / "misclassified.png")
-    else: (out / "misclassified.png").unlink(missing_ok=True)
+    report["misclassified.png"] = figure_png(fig) if fig is not None else None
+    for f in [f for f, data in report.items() if data is None]: (out / f).unlink(missing_ok=True)
+    report["metrics.json"] = json.dumps(metrics, indent=1)           # last: its presence says the report is whole
+    write_files({out / f: data for f, data in report.items() if data is not None})
     return metrics
 

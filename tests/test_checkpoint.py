@@ -138,7 +138,7 @@ def test_unwritable_folder(tmp_path):
 
 
 def test_stale_temp_folders_from_a_killed_save_are_removed(tmp_path):
-    (tmp_path / ".epoch-0002-abc123").mkdir(parents=True)             # what a SIGKILL mid-save leaves behind
+    (tmp_path / ".epoch-0002-abc12345").mkdir(parents=True)           # what a SIGKILL mid-save leaves (mkdtemp: 8 characters)
     save_checkpoint(tmp_path, tiny(), epoch=2)
     assert not list(tmp_path.glob(".epoch-*"))
 
@@ -517,7 +517,7 @@ def test_sweep_removes_only_what_a_save_leaves_and_never_fails_on_it(tmp_path, m
     "mutmut (seed 47): `and` → `or` (any user's *.tmp file deleted) and `ignore_errors=True` dropped (a stuck leftover stops the save) survived."
     save_checkpoint(tmp_path, tiny(), epoch=1)
     (tmp_path / ".notes.tmp").write_text("mine"); (tmp_path / ".latest.old").write_text("mine")
-    (tmp_path / ".latest.77.tmp").write_text("epoch-0001"); (tmp_path / ".epoch-0002-abc").mkdir()
+    (tmp_path / ".latest.77.tmp").write_text("epoch-0001"); (tmp_path / ".epoch-0002-abc_1234").mkdir()
     real = shutil.rmtree
     def stubborn(path, ignore_errors=False, **kw):
         if not ignore_errors: raise PermissionError(13, "Permission denied", str(path))

@@ -1,0 +1,366 @@
+"""The files of a run folder and of a checkpoint folder, as a hostile tester sees them: a user's own file named like
+one we write (`run.lock`, `latest`) is refused and kept, never taken over, replaced or deleted; the run folder's files
+agree with each other after a resume that failed; every writer is all-or-nothing."""
+import errno, json, os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gpuvision_nb.checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, latest_checkpoint, lock_folder,
+                                     save_checkpoint)
+
+FULL = OSError(errno.ENOSPC, "No space left on device")
+
+
+def tiny() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+
+
+def _users(folder: Path, name: str, kind: str) -> tuple[Path, dict]:
+    """Put a user's `kind` of thing named `name` in `folder`; return its path and a snapshot to compare with later."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p, target = folder / name, folder.parent / f"{folder.name}-precious.txt"
+    if kind == "text": p.write_text("my notes\n")
+    elif kind == "empty": p.write_bytes(b"")
+    elif kind == "folder": p.mkdir(); (p / "inside.txt").write_text("mine")
+    elif kind == "link": target.write_text("precious\n"); p.symlink_to(target)
+    elif kind == "dangling": p.symlink_to(folder.parent / "nowhere")
+    elif kind == "checkpoint-name-in-a-link": target.write_text("epoch-0001"); p.symlink_to(target)
+    return p, _snapshot(folder.parent)
+
+
+def _snapshot(root: Path) -> dict:
+    "Every path under `root` with what it is: a link's target, a file's bytes, or 'dir'."
+    out = {}
+    for p in sorted(root.rglob("*")):
+        out[p.relative_to(root)] = (("link", os.readlink(p)) if p.is_symlink() else ("dir",) if p.is_dir()
+                                    else ("file", p.read_bytes()))
+    return out
+
+
+# ---- 1. a user's run.lock ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["text", "empty", "folder", "link", "dangling"])
+def test_a_users_run_lock_is_refused_and_left_as_it_is(tmp_path, kind):
+    lock, before = _users(tmp_path / "run", LOCK, kind)
+    with pytest.raises(CheckpointError, match=f"{lock}.*not a lock file"):
+        with lock_folder(tmp_path / "run"): pass
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_lock_file_is_never_seen_empty_and_a_stale_one_is_still_taken_over(tmp_path):
+    "What only lock_folder writes: a regular file whose text begins 'pid N on ' from the moment it exists."
+    seen = []
+    real_flock = __import__("fcntl").flock
+    def spy(fd, op):                                            # what another process would read when it tries the lock
+        seen.append(os.pread(fd, 100, 0)); return real_flock(fd, op)
+    with mock.patch("fcntl.flock", spy):
+        with lock_folder(tmp_path / "run") as path: inside = path.read_text()
+    assert seen and all(s.startswith(b"pid ") for s in seen) and inside.startswith(f"pid {os.getpid()} on ")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []            # no temporary file left either
+    (tmp_path / "run" / LOCK).write_text("pid 4194303 on elsewhere, since 2020-01-01 00:00:00")   # a dead run's
+    with lock_folder(tmp_path / "run"): pass
+    assert not (tmp_path / "run" / LOCK).exists()
+
+
+def test_a_lock_file_replaced_by_the_user_during_the_run_is_not_deleted(tmp_path):
+    with lock_folder(tmp_path / "run") as path:
+        path.unlink(); path.write_text("my notes\n")            # the user's own file took the name meanwhile
+    assert path.read_text() == "my notes\n"
+
+
+def test_train_into_a_folder_with_a_users_run_lock_is_one_line_and_keeps_it(tmp_path, gpuvision):
+    from test_run_folder import _folder
+    data = _folder(tmp_path / "data")
+    lock, before = _users(tmp_path / "run", LOCK, "link")
+    r = gpuvision("train", "--data", data, "--epochs", "1", "--out", tmp_path / "run", "--size", "16", "--batch-size", "8",
+                  "--augment", "none", "--device", "cpu", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert str(lock) in r.stderr
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0] != "data"} == \
+           {k: v for k, v in before.items() if k.parts[0] != "data"}
+
+
+# ---- 1. a user's latest ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["text", "empty", "folder", "link", "dangling", "checkpoint-name-in-a-link"])
+def test_a_users_latest_is_refused_before_any_work_and_left_as_it_is(tmp_path, kind):
+    latest, before = _users(tmp_path / "ck", LATEST, kind)
+    with pytest.raises(CheckpointError, match=f"{latest}.*not written by save_checkpoint"):
+        save_checkpoint(tmp_path / "ck", tiny(), epoch=1)
+    assert _snapshot(tmp_path) == before
+
+
+def test_fit_refuses_a_users_latest_before_training(tmp_path):
+    from gpuvision_nb.train import fit
+    latest, before = _users(tmp_path / "ck", LATEST, "link")
+    batches = [(torch.randn(2, 4), torch.tensor([0, 1]))]
+    with mock.patch("gpuvision_nb.train.train_step", side_effect=AssertionError("trained")):
+        with pytest.raises(CheckpointError, match=f"{latest}"):
+            fit(tiny(), batches, epochs=1, device="cpu", ckpt_dir=tmp_path / "ck", progress=False)
+    assert _snapshot(tmp_path) == before
+
+
+def test_our_own_latest_is_still_replaced(tmp_path):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    save_checkpoint(tmp_path, tiny(), epoch=2)
+    assert (tmp_path / LATEST).read_text() == "epoch-0002" and latest_checkpoint(tmp_path).name == "epoch-0002"
+
+
+# ---- save_checkpoint's own leftovers and a failed save of an epoch saved before ----------------------------------
+def test_the_sweep_of_leftovers_spares_a_users_hidden_folders(tmp_path):
+    save_checkpoint(tmp_path, tiny(), epoch=1)
+    for name in (".epoch-notes", ".trash-can", ".epoch-0001-mine"):
+        (tmp_path / name).mkdir(); (tmp_path / name / "x.txt").write_text("mine")
+    (tmp_path / ".epoch-0002-abcd1234").mkdir(); (tmp_path / ".trash-epoch-0001-77-123").mkdir()   # a killed save's
+    save_checkpoint(tmp_path, tiny(), epoch=2)
+    assert sorted(p.name for p in tmp_path.glob(".*")) == [".epoch-0001-mine", ".epoch-notes", ".trash-can"]
+
+
+@pytest.mark.parametrize("fails", ["publish", "latest"])
+def test_a_failed_save_of_an_epoch_saved_before_keeps_the_old_one(tmp_path, fails):
+    "Saving epoch 1 again (a resumed run that redoes it): a failure leaves the first epoch-0001 and `latest` as they were."
+    from safetensors.torch import load_file
+    first = tiny(); save_checkpoint(tmp_path, first, epoch=1)
+    before = _snapshot(tmp_path)
+    other = tiny(); other[1].weight.data += 1
+    target = "gpuvision_nb.checkpoint.os.replace" if fails == "publish" else "gpuvision_nb.checkpoint.write_atomic"
+    real = os.replace
+    def replace(a, b):
+        if Path(b).name == "epoch-0001": raise FULL
+        return real(a, b)
+    with mock.patch(target, replace if fails == "publish" else mock.Mock(side_effect=CheckpointError("latest: full"))):
+        with pytest.raises(CheckpointError, match="previous checkpoint .*epoch-0001 is intact"):
+            save_checkpoint(tmp_path, other, epoch=1)
+    assert _snapshot(tmp_path) == before
+    assert torch.equal(load_file(latest_checkpoint(tmp_path) / "model.safetensors")["1.weight"], first[1].weight)
+
+
+# ---- 2. a resume that fails leaves a run folder whose files agree --------------------------------------------------
+REPORT = ("metrics.json", "splits.csv", "predictions.csv", "confusion.png", "misclassified.png", "skipped.csv")
+RUN = dict(device="cpu", progress=False, size=16, batch_size=8, augment="none")
+
+
+def _agree(out: Path) -> None:
+    """The run folder's files describe one state: a metrics.json (if any) is that of the newest checkpoint and of the
+    best model in best/; the other report files exist only beside it; best/ holds a checkpoint."""
+    from gpuvision_nb.checkpoint import verify_checkpoint
+    best = verify_checkpoint(latest_checkpoint(out / "best"))["meta"]["best"]
+    if not (out / "metrics.json").exists():
+        assert not [f for f in REPORT if (out / f).exists()], "report files without the metrics.json they belong to"
+        return
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["epochs"], m["best_epoch"]) == (verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"], best["epoch"])
+
+
+@pytest.mark.parametrize("fails", ["in an epoch", "at a checkpoint", "in the report"])
+def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(tmp_path, monkeypatch, fails):
+    import gpuvision_nb.train as T
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    first = T.run_training(str(data), epochs=2, out=out, **RUN)
+    best_before = (out / "best" / f"epoch-{first['best_epoch']:04d}" / "model.safetensors").read_bytes()
+    report_before = {f: (out / f).read_bytes() for f in REPORT if (out / f).exists()}
+    monkeypatch.setattr(T, "_better", lambda h, best: best is None)      # the resumed epochs are no better: best/ stays
+    if fails == "in an epoch":                                        # e.g. Ctrl-C inside epoch 4 (epoch 3 is saved)
+        real, calls = T.train_step, []
+        def step(*a, **k):
+            calls.append(1)
+            if len(calls) > 1.5 * first["updates_per_epoch"]: raise KeyboardInterrupt
+            return real(*a, **k)
+        monkeypatch.setattr(T, "train_step", step); expected = KeyboardInterrupt
+    elif fails == "at a checkpoint":                                  # the disk fills at epoch 4's checkpoint
+        import gpuvision_nb.checkpoint as C
+        real_write = C._write_file
+        def write(path, b):
+            if "epoch-0004" in path.parent.name: raise FULL
+            return real_write(path, b)
+        monkeypatch.setattr(C, "_write_file", write); expected = CheckpointError
+    else:                                                             # every epoch saved, then the disk fills in the report
+        import tempfile
+        from gpuvision_nb.bench import RecordError
+        real_mkstemp = tempfile.mkstemp
+        def mkstemp(*a, prefix="", **k):
+            if prefix.startswith(".confusion.png."): raise FULL
+            return real_mkstemp(*a, prefix=prefix, **k)
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp); expected = RecordError
+    with pytest.raises(expected):
+        T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)
+    _agree(out)
+    report_now = {f: (out / f).read_bytes() for f in REPORT if (out / f).exists()}
+    assert report_now in ({}, report_before), "a report of one evaluation with files of another"
+    assert (out / "best" / f"epoch-{first['best_epoch']:04d}" / "model.safetensors").read_bytes() == best_before
+    monkeypatch.undo()
+    m = T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)      # and it can be finished
+    assert m["epochs"] == 4 and all((out / f).exists() for f in ("metrics.json", "splits.csv", "predictions.csv"))
+    _agree(out)
+
+
+def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caught_up_on_resume(tmp_path, monkeypatch):
+    """Ctrl-C while KeepBest saves a better epoch (its checkpoint is already written): the resumed run's best/ and
+    metrics.json must still name the best epoch of the history by BEST_RULE, not the one before it."""
+    import gpuvision_nb.train as T
+    from gpuvision_nb.checkpoint import verify_checkpoint
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    monkeypatch.setattr(T, "_better", lambda h, best: best is None or h["epoch"] == 2)    # epoch 2 is the best
+    real_save = T.save_checkpoint
+    def save(folder, *a, **k):
+        if Path(folder).name == "best" and k.get("epoch") == 2: raise KeyboardInterrupt     # (KeepBest passes it by name)
+        return real_save(folder, *a, **k)
+    monkeypatch.setattr(T, "save_checkpoint", save)
+    with pytest.raises(KeyboardInterrupt): T.run_training(str(data), epochs=3, out=out, **RUN)
+    assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2          # saved before the best
+    monkeypatch.setattr(T, "save_checkpoint", real_save)
+    m = T.run_training(out=out, resume=True, device="cpu", progress=False)
+    assert m["best_epoch"] == 2 and verify_checkpoint(latest_checkpoint(out / "best"))["epoch"] == 2
+    _agree(out)
+
+
+# ---- 3. the writers: all or nothing, no folder left that they made, nothing deleted that they did not make ----------
+def _export(path): from gpuvision_nb.modelfile import export_model; export_model(tiny(), path)
+def _record(path):
+    from gpuvision_nb.bench import Timing, record
+    record("exp", [Timing("x", "cpu", 1.0, 0.1, [1.0], 1, "img", {})], "a test", path=path)
+def _video(path):
+    av = pytest.importorskip("av")
+    if "libx264" not in av.codecs_available: pytest.skip("no libx264 in this PyAV build")
+    from gpuvision_nb.videofile import bar_frames, write_video
+    write_video(path, bar_frames(4, 16))
+def _figure(path):
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import save_figure
+    save_figure(plt.figure(), path)
+
+
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png"), (_video, "v.mp4")])
+@pytest.mark.parametrize("fault", [FULL, KeyboardInterrupt()])
+def test_a_writer_that_fails_keeps_the_old_file_and_leaves_nothing_it_made(tmp_path, write, name, fault):
+    (tmp_path / "old").mkdir(); write(tmp_path / "old" / name)   # an earlier version, which a failed write must keep
+    before = _snapshot(tmp_path)
+    with mock.patch("gpuvision_nb.bench.os.replace", side_effect=fault):
+        for target in (tmp_path / "old" / name, tmp_path / "new" / "deeper" / name):
+            with pytest.raises((type(fault), OSError, CheckpointError, __import__("gpuvision_nb.bench").bench.RecordError)):
+                write(target)
+    assert _snapshot(tmp_path) == before                      # no new/deeper/, no temporary file, the old file whole
+
+
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png"), (_video, "v.mp4")])
+def test_a_writer_replaces_a_link_it_is_given_never_the_file_behind_it(tmp_path, write, name):
+    (tmp_path / "precious.txt").write_text("precious\n"); (tmp_path / name).symlink_to(tmp_path / "precious.txt")
+    write(tmp_path / name)
+    assert (tmp_path / "precious.txt").read_text() == "precious\n" and not (tmp_path / name).is_symlink()
+
+
+def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
+    import gpuvision_nb.train as T
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    T.run_training(str(data), epochs=1, out=out, **RUN)
+    for name in (".run.new", ".run.old"):                     # a user's hidden folders that happen to bear these names
+        (tmp_path / name).mkdir(); (tmp_path / name / "notes.txt").write_text("mine")
+    before = {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")}
+    (tmp_path / ".run.new-abcd1234" / "checkpoints").mkdir(parents=True)      # what an --overwrite killed outright left
+    (tmp_path / ".run.new-abcd1234").chmod(0o700)
+    T.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")} == before
+
+
+# ---- 4. two runs into one checkpoint folder, a read-only run folder, a user's files beside a run, Ctrl-C ------------
+def test_fit_into_a_checkpoint_folder_another_run_holds_fails_at_once(tmp_path):
+    "flock locks belong to an open file: a second open in this process conflicts as another process's would."
+    from gpuvision_nb.checkpoint import FolderInUseError
+    from gpuvision_nb.train import fit
+    batches = [(torch.randn(2, 4), torch.tensor([0, 1]))]
+    with lock_folder(tmp_path / "ck"):
+        with mock.patch("gpuvision_nb.train.train_step", side_effect=AssertionError("trained")):
+            with pytest.raises(FolderInUseError, match=f"pid {os.getpid()}"):
+                fit(tiny(), batches, epochs=1, device="cpu", ckpt_dir=tmp_path / "ck", progress=False)
+    fit(tiny(), batches, epochs=1, device="cpu", ckpt_dir=tmp_path / "ck", progress=False)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["epoch-0001", "latest"]       # its lock removed
+
+
+CLI_FAST = ["--size", "16", "--batch-size", "8", "--augment", "none", "--device", "cpu", "--no-progress"]
+
+
+def test_a_read_only_run_folder_is_one_line_and_nothing_is_trained(tmp_path, gpuvision, monkeypatch):
+    "As root a chmod does not stop writes: the file system's refusal (EROFS) is made by the call that would meet it."
+    import tempfile
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    out.mkdir()
+    real = tempfile.mkstemp
+    def mkstemp(*a, dir=None, **k):
+        if dir is not None and Path(dir) == out: raise OSError(errno.EROFS, "Read-only file system")
+        return real(*a, dir=dir, **k)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr("gpuvision_nb.train.train_step", mock.Mock(side_effect=AssertionError("trained")))
+    r = gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"{out / LOCK}: Read-only file system" in r.stderr and list(out.iterdir()) == []
+
+
+def test_a_users_files_beside_a_run_survive_train_resume_and_overwrite(tmp_path, gpuvision):
+    "Beside the run's files and inside its checkpoints/ folder: --resume and --overwrite replace only what a run wrote."
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    assert gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST).returncode == 0
+    (out / "notes.txt").write_text("mine"); (out / "plots").mkdir(); (out / "plots" / "a.png").write_bytes(b"x")
+    (out / "checkpoints" / "README").write_text("mine too")
+    users = lambda: {k: v for k, v in _snapshot(out).items() if k.name in ("notes.txt", "plots", "a.png", "README")}
+    mine = users()
+    for extra in (["--resume", "--epochs", "2"], ["--overwrite", "--epochs", "1"]):
+        r = gpuvision("train", "--data", data, "--out", out, *extra, *CLI_FAST)
+        assert r.returncode == 0 and users() == mine, (extra, r.stderr)
+
+
+STAGES = {"lock": "gpuvision_nb.checkpoint._create_lock", "data": "gpuvision_nb.train._data",
+          "training": "gpuvision_nb.train.train_step", "checkpoint": "gpuvision_nb.checkpoint._write_file",
+          "best model": "gpuvision_nb.train.KeepBest._keep", "report": "gpuvision_nb.train.figure_png"}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("how", ["new", "resume"])
+def test_ctrl_c_at_each_stage_is_one_line_and_leaves_a_consistent_folder(tmp_path, gpuvision, monkeypatch, stage, how):
+    from gpuvision_nb.train import previous_run
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    if how == "resume": assert gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST).returncode == 0
+    before = _snapshot(tmp_path)
+    monkeypatch.setattr(STAGES[stage], mock.Mock(side_effect=KeyboardInterrupt))
+    r = gpuvision("train", "--data", data, "--out", out, *(["--resume", "--epochs", "2"] if how == "resume" else ["--epochs", "1"]), *CLI_FAST)
+    assert (r.returncode, r.stderr) == (130, "gpuvision train: interrupted\n")
+    left = [p.name for p in tmp_path.rglob("*") if p.name == LOCK or p.name.endswith(".tmp") or p.name.startswith((".epoch-", ".trash-", ".run."))]
+    assert left == []
+    if how == "new": assert not out.exists() or stage in ("best model", "report") and previous_run(out) is not None
+    else:
+        _agree(out)
+        if stage in ("lock", "data"): assert _snapshot(tmp_path) == before       # nothing changed before training began
+
+
+def test_a_resume_refused_for_its_arguments_keeps_the_report(tmp_path):
+    "A user error found when the resumed training starts (a schedule cut short) must not cost the finished run its report."
+    import gpuvision_nb.train as T
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    T.run_training(str(data), epochs=2, out=out, **RUN)
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match="cut its schedule short"):
+        T.run_training(out=out, resume=True, epochs=1, device="cpu", progress=False)
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_path):
+    "A folder where the report's metrics.json goes: refused by name before the resumed training, not after it."
+    import gpuvision_nb.train as T
+    from gpuvision_nb.bench import RecordError
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    T.run_training(str(data), epochs=1, out=out, **RUN)
+    (out / "confusion.png").unlink(); (out / "confusion.png").mkdir()
+    with mock.patch.object(T, "train_step", side_effect=AssertionError("trained")):
+        with pytest.raises(RecordError, match=f"{out / 'confusion.png'}: it is a folder"):
+            T.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
+    assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()
