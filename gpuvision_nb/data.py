@@ -293,7 +293,7 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
 
 # %% ../nbs/03_data.ipynb #78f0d7cc
 from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXTENSIONS, UNREADABLE, BadImageError, DatasetError,
-                                   _bad, _related, bomb_png, open_rgb, pillow_extensions, reference_image, to_rgb,
+                                   _bad, _related, bomb_png, check_case_distinct, not_data, open_rgb, pillow_extensions, reference_image, to_rgb,
                                    walk_images, write_bad_images)   # Appendix A2; still importable from here
 
 # %% ../nbs/03_data.ipynb #79eb6234
@@ -329,18 +329,20 @@ class CheckedImageFolder(Dataset):
         self._report(root)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        """Class names are the sub-folders of `directory` that are not hidden (and not symlinks into the dataset or
-        above it), sorted; a `DatasetError` if there are none or `directory` can't be read."""
+        """Class names are the sub-folders of `directory` that are data (`not_data`: not hidden, not `__MACOSX/`...)
+        and not symlinks into the dataset or above it, sorted; a `DatasetError` if there are none, if two differ only
+        by case (`check_case_distinct`) or if `directory` can't be read."""
         try: entries = list(os.scandir(directory))
         except PermissionError: raise DatasetError(f"load_folder: {directory} {UNREADABLE}; fix its permissions") from None
         top_real, classes = Path(os.path.realpath(self._top)), []
         for e in entries:
-            if not e.is_dir() or e.name.startswith("."): continue
+            if not e.is_dir() or not_data(e.name, True): continue
             if e.is_symlink() and _related(Path(os.path.realpath(e.path)), top_real):
                 self.skipped.append((e.path, f"a symlink to {os.path.realpath(e.path)}, inside the dataset or above it: not a class"))
             else: classes.append(e.name)
         if not classes:
             raise DatasetError(f"load_folder: {directory} has no class folders; expected {directory}/<class name>/<image files>")
+        check_case_distinct(classes, directory, "load_folder")
         classes.sort()
         return classes, {c: i for i, c in enumerate(classes)}
 
@@ -683,8 +685,8 @@ LAYOUTS = ("auto", "flat", "presplit")
 
 
 def _subfolders(root: Path, who: str) -> list[str]:
-    "The non-hidden sub-folders of `root`, sorted; a `DatasetError` naming it if it can't be read."
-    try: return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    "The sub-folders of `root` that are data (`not_data`), sorted; a `DatasetError` naming it if it can't be read."
+    try: return sorted(e.name for e in os.scandir(root) if e.is_dir() and not not_data(e.name, True))
     except PermissionError: raise DatasetError(f"{who}: {root} {UNREADABLE}; fix its permissions") from None
 
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/A2_imagefile.ipynb #d782a5a2
 from __future__ import annotations
-import errno, io, os, stat, sys, threading, warnings, zlib
+import errno, glob, io, os, stat, sys, threading, warnings, zlib
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -14,9 +14,10 @@ from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
-           'UNREADABLE', 'DatasetError', 'BadImageError', 'to_rgb', 'upright', 'load_whole', 'heif_support', 'open_rgb',
-           'bomb_png', 'reference_image', 'check_new_files', 'write_bad_images', 'pillow_extensions', 'walk_images',
-           'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
+           'UNREADABLE', 'SYSTEM_FOLDERS', 'DatasetError', 'BadImageError', 'to_rgb', 'upright', 'load_whole',
+           'heif_support', 'unknown_brightness', 'open_rgb', 'bomb_png', 'reference_image', 'check_new_files',
+           'write_bad_images', 'not_data', 'check_case_distinct', 'pillow_extensions', 'walk_images', 'fit_image',
+           'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -31,7 +32,10 @@ MAX_PIXELS = 1 << 26        # 67 megapixels: larger declared sizes are refused b
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    "An 8-bit RGB copy of `im`: 16-bit gray scaled (not clipped) to 8 bits, transparency composited on black, palette and CMYK converted."
+    """An 8-bit RGB copy of `im`: 16-bit gray scaled (not clipped) to 8 bits, 32-bit float gray read as brightness
+    in [0, 1] (clipped), transparency composited on black, palette and CMYK converted."""
+    if im.mode == "F":                                            # a float TIFF: 0 is black, 1 is white
+        im = Image.fromarray(np.round(np.clip(np.nan_to_num(np.asarray(im, np.float64)), 0, 1) * 255).astype(np.uint8), "L")
     if im.mode in ("I;16", "I;16L", "I;16B", "I"):               # 16-bit gray (PIL may open it as 32-bit 'I')
         im = Image.fromarray((np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8), "L")
     if im.mode == "P": im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -90,13 +94,27 @@ def _unidentified(path: Path) -> str:
     return "is not an image file PIL can read (wrong content for its name?)"
 
 
+def unknown_brightness(im: Image.Image) -> str | None:
+    """Why the pixels of 32-bit image `im` have no known brightness — floats outside [0, 1] or not numbers, integers
+    outside 16 bits (a depth map, photon counts: `to_rgb` would clip them to black or white) — or None."""
+    if im.mode not in ("F", "I"): return None
+    a = np.asarray(im)
+    if im.mode == "F" and not np.isfinite(a).all():
+        return "holds 32-bit float pixels that are not numbers (NaN or infinity): convert it to an 8- or 16-bit image"
+    lo, hi = a.min().item(), a.max().item()
+    kind, top, scale = ("float", 1, "[0, 1]") if im.mode == "F" else ("integer", 65535, "0–65535")
+    if lo >= 0 and hi <= top: return None
+    return (f"holds 32-bit {kind} pixels from {lo:.9g} to {hi:.9g}, outside the {scale} a brightness is read in (depth or "
+            "counts?): scale it to an 8- or 16-bit image first")
+
+
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
 def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, size: int | None = None) -> Image.Image:
     """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
     unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
-    Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
+    32-bit images whose values are no brightness (`unknown_brightness`) too. Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
     upright (`upright`), as an image viewer shows it. `size`: the side of the square the image is going to be
     fitted to, if known; a JPEG is then decoded straight to the smallest of its 1/1, 1/2, 1/4 and 1/8 scales whose
     sides are still at least `size` (libjpeg's DCT scaling, Pillow's `draft`), still reading every byte."""
@@ -115,6 +133,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
                 if min(w, h) < min_size: raise _bad(path, f"is only {w}×{h} pixels, less than min_size={min_size}")
                 if size: im.draft(None, (size, size))        # JPEG only; a no-op for other formats
                 load_whole(im)                               # decode every byte now: truncation fails here
+                if why := unknown_brightness(im): raise _bad(path, why)
                 return to_rgb(upright(im))
     except BadImageError: raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -197,6 +216,26 @@ TORCHVISION_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif
 IMAGE_EXTENSIONS = tuple(sorted(set(TORCHVISION_EXTENSIONS) | {".gif", ".apng", ".jfif", ".jpe", ".pbm", ".pnm", ".tga"}
                                  | {".avif", *HEIF_EXTENSIONS}))   # what phones save: a file Pillow can't read fails by name
 UNREADABLE = "can't be read: permission denied"
+SYSTEM_FOLDERS = ("__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Information")   # an unzipped Mac archive, a Synology NAS, Windows
+
+
+def not_data(name: str, is_dir: bool) -> bool:
+    """Is the folder or file `name` what a system leaves beside data, never data itself? Folders: hidden ones (`.git`,
+    `.ipynb_checkpoints` — which holds copies of images) and `SYSTEM_FOLDERS` (a zip made on a Mac unpacks a
+    `__MACOSX/` of resource forks; a NAS's `@eaDir/` holds a JPEG thumbnail of every image: copies again). Files:
+    macOS's AppleDouble `._name` (a resource fork, binary, beside the image `name` on any non-Mac disk)."""
+    return (name.startswith(".") or name in SYSTEM_FOLDERS) if is_dir else name.startswith("._")
+
+
+def check_case_distinct(names, folder, who: str) -> None:
+    """A `DatasetError` naming the first two of class folders `names` under `folder` that differ only by case (`Cat/`
+    and `cat/`): one folder on macOS and Windows, two classes here — the same data set would train another model."""
+    first = {}
+    for n in sorted(names):
+        if (k := n.casefold()) in first:
+            raise DatasetError(f"{who}: class folders {first[k]!r} and {n!r} under {folder} differ only by case: on macOS "
+                               "and Windows they are one folder; rename one, or merge them if they are one class")
+        first[k] = n
 
 
 @cache
@@ -213,7 +252,8 @@ def _related(a: Path, b: Path) -> bool:
 
 def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) -> tuple[list[str], list[tuple[str, str]], Counter]:
     """The files under `folder` whose extension is one of `IMAGE_EXTENSIONS`, in sorted order, and what was left out:
-    [(path, why)], and a count by extension of the other files Pillow could open. Hidden folders are skipped. A
+    [(path, why)], and a count by extension of the other files Pillow could open. What a system leaves beside
+    data (`not_data`: hidden and system folders, AppleDouble files) is skipped. A
     directory symlink is followed only if it leads outside `root` (never into it or above it: that is a loop or a
     second copy), and each real folder is walked once. A file reached twice — through a symlink or a hard link — is
     taken once: `seen` maps file identities to the first path (pass one dict for several folders)."""
@@ -229,12 +269,13 @@ def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) 
         for e in entries:
             p = Path(e.path)
             if e.is_dir():
-                if e.name.startswith("."): continue
+                if not_data(e.name, True): continue
                 if e.is_symlink() and _related(Path(os.path.realpath(p)), root_real):
                     left_out.append((str(p), f"a symlink to {os.path.realpath(p)}, inside the dataset or above it: not followed"))
                 else: walk(p)
                 continue
             ext = os.path.splitext(e.name)[1].lower()
+            if not_data(e.name, False): continue
             if ext not in IMAGE_EXTENSIONS:
                 if ext in readable: other[ext] += 1
                 continue
@@ -288,13 +329,24 @@ def stdin_paths(stream=None) -> list[str]:
     return [os.fsdecode(p) for p in data.split(sep) if p.strip(b"\r")]
 
 # %% ../nbs/A2_imagefile.ipynb #0b2500f9
+def _expanded(paths):
+    """`paths` as `Path`s, each pattern that names no file (`*`, `?`, `[…]`: quoted, so the shell left it, or read
+    from a list) replaced by its matches, sorted; a `FileNotFoundError` naming a pattern that matches nothing."""
+    for p in map(str, [paths] if isinstance(paths, (str, Path)) else paths):
+        if not glob.has_magic(p) or os.path.lexists(p): yield Path(p); continue
+        matches = sorted(glob.glob(p, recursive=True))
+        if not matches: raise FileNotFoundError(f"{p} matches no file (a pattern: * ? [...] **)")
+        yield from map(Path, matches)
+
+
 def image_files(paths) -> tuple[list[Path], list[str]]:
-    """The image files `paths` (a path or a list of them) name, in order: a file as it is, whatever its extension; a
+    """The image files `paths` (a path, a pattern such as `photos/*.jpg`, or a list of them) name, in order: a file
+    as it is, whatever its extension; a
     folder's images as `walk_images` finds them (recursive, sorted, `IMAGE_EXTENSIONS`, no loops or duplicates).
     Also returns one note per thing the folders held that is left out. A missing path, or a folder without images,
     raises an error naming it (a folder whose images were all listed already, through links, only gets its notes)."""
     files, notes, seen = [], [], {}
-    for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+    for p in _expanded(paths):
         try: is_dir = stat.S_ISDIR(os.stat(p).st_mode)       # one stat per path: a list of 100,000 files is common
         except OSError as e:
             odd = not str(p).isprintable()               # control characters, bytes that are not UTF-8: shown escaped

@@ -16,6 +16,7 @@ from PIL import Image
 
 import gpuvision_nb.data as data
 from gpuvision_nb.cli import main
+from gpuvision_nb.imagefile import image_files
 
 
 def png(path: Path, colour=(10, 200, 30), size=16) -> Path:
@@ -248,3 +249,54 @@ def test_a_link_from_one_split_into_another_is_not_followed(tmp_path):
     fd = quiet(data.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
     assert fd.counts["train"] == {"cat": 3, "dog": 3} and fd.counts["test"] == {"cat": 2, "dog": 2}
     assert any("more" in p and "not followed" in why for p, why in fd.skipped)
+
+
+# ---- what real collections carry: OS litter, folders differing by case, float images, quoted globs --------------------
+
+APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60)   # a `._name` resource-fork file's header
+
+
+def littered(root: Path) -> Path:
+    """`pets(root, 10)` as a Mac, a NAS and an unzipped archive leave it: AppleDouble `._c0.png` beside its image, a
+    `__MACOSX/` tree of them, and a Synology `@eaDir/` holding a real JPEG thumbnail of an image (a copy that would leak)."""
+    pets(root, 10)
+    (root / "cat" / "._c0.png").write_bytes(APPLEDOUBLE)
+    for c in ("cat", "dog"):
+        (root / "__MACOSX" / c).mkdir(parents=True)
+        (root / "__MACOSX" / c / "._c0.png").write_bytes(APPLEDOUBLE)
+    thumbs = root / "dog" / "@eaDir" / "d0.png"
+    thumbs.mkdir(parents=True)
+    Image.open(root / "dog" / "d0.png").convert("RGB").save(thumbs / "SYNOFILE_THUMB_M.jpg")
+    return root
+
+
+def test_macos_and_nas_litter_is_neither_a_class_nor_an_image(tmp_path):
+    root = littered(tmp_path / "ds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # no bad file, no skipped file: litter is not data
+        ds = data.load_folder(root)
+    assert ds.classes == ["cat", "dog"] and len(ds) == 20
+    assert not any("@eaDir" in p or "._" in p for p, _ in ds.samples)
+    files, notes = image_files(root)
+    assert len(files) == 20 and notes == []
+
+
+def test_cli_predict_on_an_unzipped_mac_folder_reads_every_image(tmp_path, gpuvision):
+    root = littered(tmp_path / "ds")
+    run = gpuvision("train", "--data", root, "--out", tmp_path / "run", "--epochs", 1, "--no-progress")
+    assert run.returncode == 0, run.stderr
+    ran = gpuvision("predict", tmp_path / "run", root, "--no-progress")
+    assert ran.returncode == 0 and "could not be read" not in ran.stderr and len(ran.stdout.splitlines()) == 20
+
+
+def test_class_folders_differing_only_by_case_are_refused(tmp_path):
+    root = pets(tmp_path / "ds", 2)
+    shutil.copytree(root / "cat", root / "Cat")              # one class on macOS and Windows, two on Linux
+    with pytest.raises(data.DatasetError, match=r"class folders 'Cat' and 'cat' under .*ds differ only by case"): data.load_folder(root)
+
+
+def test_quoted_glob_is_expanded_and_a_glob_matching_nothing_says_so(tmp_path):
+    root = pets(tmp_path / "ds", 3)
+    files, _ = image_files([str(root / "cat" / "c*.png")])
+    assert [f.name for f in files] == ["c0.png", "c1.png", "c2.png"]
+    with pytest.raises(FileNotFoundError, match=r"c\*\.jpg matches no file"): image_files([str(root / "cat" / "c*.jpg")])

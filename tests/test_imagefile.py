@@ -331,3 +331,15 @@ def test_image_files_names_a_long_missing_path_whole_and_notes_other_formats_and
     assert notes[0] == (f"ignored 1 file(s) under {tmp_path / 'a'} that Pillow can open but that are not taken as images "
                         "(1 .ico); name them one by one to classify them")
     assert notes[1].startswith(f"left out {tmp_path / 'b' / 'same.png'}: the same file as") and notes[1].endswith("counted once")
+
+
+def test_float_images_in_0_1_are_scaled_and_others_fail_by_name_with_their_range(tmp_path):
+    ramp = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)       # a float TIFF's usual [0, 1] brightness
+    Image.fromarray(ramp, "F").save(tmp_path / "unit.tif")
+    got = np.asarray(open_rgb(tmp_path / "unit.tif"))
+    assert got.shape == (8, 8, 3) and (got[..., 0] == np.round(ramp * 255).astype(np.uint8)).all()
+    Image.fromarray(ramp * 1000, "F").save(tmp_path / "depth.tif")      # depth in mm: no known brightness
+    with pytest.raises(BadImageError, match=r"depth\.tif: holds 32-bit float pixels from 0 to 1000"): open_rgb(tmp_path / "depth.tif")
+    Image.fromarray(np.full((8, 8), 1 << 20, np.int32), "I").save(tmp_path / "counts.tif")
+    with pytest.raises(BadImageError, match=r"counts\.tif: holds 32-bit integer pixels from 1048576 to 1048576"):
+        open_rgb(tmp_path / "counts.tif")

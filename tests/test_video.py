@@ -453,3 +453,14 @@ def test_video_loaders_name_a_split_left_empty_by_too_few_clips(tmp_path):
                                            r"80/20 split empty; add clips to each class folder"):
         video_loaders(tmp_path / "few", frames=4, stride=2, size=16, device="cpu")
     with pytest.raises(DatasetError, match="clip_tensors: the clip data set is empty"): clip_tensors([])
+
+
+def test_video_folder_takes_no_mac_litter_and_refuses_classes_differing_by_case(clips, tmp_path):
+    root = tmp_path / "unzipped"; shutil.copytree(clips, root)
+    first = VIDEO_CLASSES[0]
+    (root / first / "._a.mp4").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X" + bytes(60))   # AppleDouble
+    shutil.copytree(root / first, root / "__MACOSX" / first)                  # an unzipped Mac archive's resource forks
+    ds = VideoFolder(root)
+    assert ds.classes == list(VIDEO_CLASSES) and len(ds) == 4
+    shutil.copytree(clips / first, root / first.upper())
+    with pytest.raises(DatasetError, match="differ only by case"): VideoFolder(root)
