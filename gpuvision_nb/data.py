@@ -31,12 +31,12 @@ from .device import get_device
 __all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
            'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape',
            'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'cache_dir', 'cache_lock', 'cache_fill',
-           'cached_folder', 'shapes_root', 'uint8_transform', 'CheckedImageFolder', 'load_folder', 'targets_of',
-           'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split', 'normalize_transform',
-           'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders', 'show_batch',
-           'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader', 'loader_benchmark',
-           'find_layout', 'to_channels', 'preprocess', 'FolderData', 'is_grey', 'folder_loaders', 'upscale_digits',
-           'make_digits', 'digits_root', 'dataset_root', 'DatasetUnavailableError', 'cifar10']
+           'cached_folder', 'shapes_root', 'uint8_transform', 'decode_threads', 'CheckedImageFolder', 'load_folder',
+           'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split',
+           'normalize_transform', 'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders',
+           'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader',
+           'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData', 'is_grey', 'folder_loaders',
+           'upscale_digits', 'make_digits', 'digits_root', 'dataset_root', 'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
@@ -303,6 +303,11 @@ def uint8_transform(size: int = 32) -> v2.Compose:
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToPureTensor()])
 
 
+def decode_threads() -> int:
+    "How many threads decode image files side by side (Pillow decodes without holding the GIL): the CPU cores, at most 8."
+    return min(8, os.cpu_count() or 1)
+
+
 class CheckedImageFolder(Dataset):
     """torchvision's `ImageFolder` (its attributes `classes`, `class_to_idx`, `samples`, `targets`, `imgs`), whose files are all checked by `open_rgb` up front, walked by `walk_images` (no symlink loops, no
     file twice). `skipped`: [(path, reason)] of what was left out — bad files and empty or unreadable class folders
@@ -323,6 +328,7 @@ class CheckedImageFolder(Dataset):
         self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels, size=size)
         # What torchvision's ImageFolder.__init__ does, written out: importing torchvision costs seconds, and predict needs none of it.
         self.root, self.transform, self.loader = str(root), transform or uint8_transform(size), self._load
+        self.thread_safe = transform is None                 # its items may be decoded side by side (`to_tensors`)
         self.classes, self.class_to_idx = self.find_classes(self.root)
         self.samples = self.imgs = self.make_dataset(self.root, self.class_to_idx)
         self.targets = [t for _, t in self.samples]
@@ -349,7 +355,7 @@ class CheckedImageFolder(Dataset):
     def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
         "(path, class index) of every file that `open_rgb` accepts, class by class; collects what was left out."
         samples, self._bad, self._empty = [], [], []
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:   # Pillow decodes without the GIL
+        with ThreadPoolExecutor(decode_threads()) as pool:
             for c, i in class_to_idx.items(): samples += self._checked_class(Path(directory, c), i, pool)
         return samples
 
@@ -538,15 +544,29 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
     return fig
 
 # %% ../nbs/03_data.ipynb #6f820124
+def _thread_safe(ds: Dataset) -> bool:
+    "Can items of `ds` be read by several threads at once? True for a `load_folder` dataset with its own transform, or a subset of one."
+    while isinstance(ds, Subset): ds = ds.dataset
+    return getattr(ds, "thread_safe", False) is True
+
+
 def to_tensors(ds: Dataset, batch_size: int = 512, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "Every image of `ds` (items: uint8 (3, H, W) tensors, labels) as one uint8 tensor (N, 3, H, W) and int64 labels (N,)."
+    """Every image of `ds` (items: uint8 (3, H, W) tensors, labels) as one uint8 tensor (N, 3, H, W) and int64 labels
+    (N,), in order. A `load_folder` dataset (or a subset of one) is decoded by `decode_threads` threads, as
+    `load_folder` checks its files; other datasets by a `DataLoader` with `num_workers` processes."""
     if len(ds) == 0:
         raise DatasetError("to_tensors: the dataset is empty (no images); `folder_loaders` says which class or split is short")
     x0 = ds[0][0]
     if not (isinstance(x0, torch.Tensor) and x0.dtype == torch.uint8 and x0.ndim == 3):
         got = f"{x0.dtype} tensor of shape {tuple(x0.shape)}" if isinstance(x0, torch.Tensor) else type(x0).__name__
         raise TypeError(f"to_tensors: items must be uint8 image tensors (3, H, W), as `load_folder` gives; got {got}")
-    xs, ys = zip(*DataLoader(ds, batch_size=batch_size, num_workers=num_workers))
+    if num_workers == 0 and _thread_safe(ds):
+        xs, ys = [], []
+        with ThreadPoolExecutor(decode_threads()) as pool:             # a batch at a time: bounded memory, in order
+            for lo in range(0, len(ds), batch_size):
+                x, y = zip(*pool.map(ds.__getitem__, range(lo, min(lo + batch_size, len(ds)))))
+                xs.append(torch.stack(x)); ys.append(torch.as_tensor(y))
+    else: xs, ys = zip(*DataLoader(ds, batch_size=batch_size, num_workers=num_workers))
     return torch.cat(xs), torch.cat(ys).long()
 
 
