@@ -121,6 +121,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
     path = Path(path)
     try:
         st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
+        if stat.S_ISDIR(st.st_mode): raise _bad(path, "is a folder, not an image file (`image_files` lists a folder's images)")
         if not stat.S_ISREG(st.st_mode): raise _bad(path, "is not a regular file (a pipe, device or socket): name an image file")
         if st.st_size == 0: raise _bad(path, "is empty (0 bytes)")
         if path.suffix.lower() in HEIF_EXTENSIONS: heif_support()   # pillow-heif, if installed, opens them

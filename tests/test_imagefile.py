@@ -343,3 +343,8 @@ def test_float_images_in_0_1_are_scaled_and_others_fail_by_name_with_their_range
     Image.fromarray(np.full((8, 8), 1 << 20, np.int32), "I").save(tmp_path / "counts.tif")
     with pytest.raises(BadImageError, match=r"counts\.tif: holds 32-bit integer pixels from 1048576 to 1048576"):
         open_rgb(tmp_path / "counts.tif")
+
+
+def test_open_rgb_of_a_folder_says_folder_not_pipe(tmp_path):
+    (tmp_path / "holiday.jpg").mkdir()                                   # a folder named like a photo
+    with pytest.raises(BadImageError, match=r"holiday\.jpg: is a folder, not an image file"): open_rgb(tmp_path / "holiday.jpg")
