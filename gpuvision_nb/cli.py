@@ -373,11 +373,24 @@ def main(argv: list[str] | None = None, early=None) -> int:
         for s, h in handlers.items(): signal.signal(s, h)
 
 
+def _dash_file_hint(p: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Stop, with the command's usage, if a word of `argv` before any `--` starts with '-' and names an existing file
+    (`-rf.jpg`): argparse takes it for an option and says 'PATH is required' or 'unrecognized arguments', not why."""
+    words = argv[:argv.index("--")] if "--" in argv else argv
+    number = lambda a: a[1:].replace(".", "", 1).isdigit()         # -3, -0.5: argparse's negative numbers, values
+    dashed = next((a for a in words if a.startswith("-") and a != "-" and not number(a) and os.path.lexists(a)), None)
+    if dashed is None: return
+    subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
+    sub = subs.get(argv[0], p)
+    sub.error(f"{dashed} is a file: put -- before paths that start with '-' ({sub.prog} ... -- {dashed})")
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """`argv` parsed by `build_parser`. An argument the command does not take is reported with *that command's* usage
     (argparse's own message shows the top-level one, `gpuvision [-h] COMMAND ...`, which hides the options), and a
-    folder given where `train` wants `--data FOLDER` is pointed there."""
+    folder given where `train` wants `--data FOLDER` is pointed there, and a file named `-…` to `--` (`_dash_file_hint`)."""
     p = build_parser()
+    _dash_file_hint(p, sys.argv[1:] if argv is None else list(argv))
     args, extra = p.parse_known_args(argv)
     if extra:
         sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
