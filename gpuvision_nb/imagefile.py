@@ -332,12 +332,10 @@ def stdin_paths(stream=None) -> list[str]:
 # %% ../nbs/A2_imagefile.ipynb #0b2500f9
 def _expanded(paths):
     """`paths` as `Path`s, each pattern that names no file (`*`, `?`, `[…]`: quoted, so the shell left it, or read
-    from a list) replaced by its matches, sorted; a `FileNotFoundError` naming a pattern that matches nothing."""
+    from a list) replaced by its matches, sorted; one that matches nothing stays, for `image_files` to name."""
     for p in map(str, [paths] if isinstance(paths, (str, Path)) else paths):
         if not glob.has_magic(p) or os.path.lexists(p): yield Path(p); continue
-        matches = sorted(glob.glob(p, recursive=True))
-        if not matches: raise FileNotFoundError(f"{p} matches no file (a pattern: * ? [...] **)")
-        yield from map(Path, matches)
+        yield from map(Path, sorted(glob.glob(p, recursive=True)) or [p])
 
 
 def image_files(paths) -> tuple[list[Path], list[str]]:
@@ -353,7 +351,8 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
             odd = not str(p).isprintable()               # control characters, bytes that are not UTF-8: shown escaped
             text = ascii(str(p)) if odd else str(p)
             shown = text[:120] + ("…" if len(text) > 120 else "") if odd else text
-            hint = " (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else ""
+            hint = (" (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else
+                    " (as a pattern, it matches no file)" if glob.has_magic(text) else "")
             if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{shown} does not exist{hint}") from None
             if e.errno == errno.ENAMETOOLONG: raise ValueError(f"{shown}: not a file name (too long){hint}") from None
             raise
