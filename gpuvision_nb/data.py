@@ -811,14 +811,38 @@ def _samples(part) -> list[tuple[str, int]]:
     return list(part.samples)
 
 
-def _content_hash(parts: dict, root: Path, classes: list[str]) -> str:
-    "SHA-256 (16 hex digits) of each split's files: relative path, class name and bytes, in order."
+def _file_digests(parts: dict) -> dict[str, list[bytes]]:
+    "{split: the SHA-256 digest of each of its files' bytes, in order}."
+    return {s: [hashlib.sha256(Path(path).read_bytes()).digest() for path, _ in _samples(part)] for s, part in parts.items()}
+
+
+def _content_hash(parts: dict, root: Path, classes: list[str], digests: dict) -> str:
+    "SHA-256 (16 hex digits) of each split's files: relative path, class name and bytes (`digests`), in order."
     h = hashlib.sha256()
     for s, part in parts.items():
-        for path, i in _samples(part):
+        for (path, i), d in zip(_samples(part), digests[s]):
             h.update(f"{s}\0{Path(path).relative_to(root).as_posix()}\0{classes[i]}\0".encode())
-            h.update(hashlib.sha256(Path(path).read_bytes()).digest())
+            h.update(d)
     return h.hexdigest()[:16]
+
+
+def _warn_copies(parts: dict, root: Path, classes: list[str], digests: dict) -> None:
+    """Warn about byte-identical files that are not links (a link is taken once, see `walk_images`): a photo copied
+    as `IMG_1 (1).jpg` into a later split than the original (the accuracy on it measures memory), or into another
+    class (one image, two labels). Up to 3 examples of each."""
+    first, leaks, clashes = {}, [], []
+    for s, part in parts.items():
+        for (path, i), d in zip(_samples(part), digests[s]):
+            rel = Path(path).relative_to(root).as_posix()
+            if d not in first: first[d] = (s, rel, i); continue
+            s0, rel0, i0 = first[d]
+            if i0 != i: clashes.append(f"{rel} (class {classes[i]!r}) is a byte-identical copy of {rel0} (class {classes[i0]!r})")
+            elif s0 != s: leaks.append(f"{rel} is a byte-identical copy of {rel0}")
+    some = lambda xs: "; ".join(xs[:3]) + ("; …" if len(xs) > 3 else "")
+    if leaks: warnings.warn(f"folder_loaders: {len(leaks)} validation or test image(s) are copies of images of an earlier "
+                            f"split, so the accuracy on them measures memory: {some(leaks)}. Delete the copies", stacklevel=3)
+    if clashes: warnings.warn(f"folder_loaders: {len(clashes)} image(s) are copies of an image of another class (one image, "
+                              f"two labels): {some(clashes)}. Keep each image in its one class", stacklevel=3)
 
 
 def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path, layout: str, f: list[float]) -> dict:
@@ -852,7 +876,7 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
     and/or `test/`, see `find_layout`) keeps its splits (no `val/`: carved from `train/` in the ratio of `splits`).
     `in_channels='auto'`: 1 if every image is grey (all its channels equal, as in mode 'L' files), else 3.
     The training loader shuffles and applies `augment` (one of `AUGMENTS`); the others neither. `on_bad` as in
-    `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`."""
+    `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`; byte-identical copies across splits or classes are warned about (`_warn_copies`)."""
     who = "folder_loaders"
     size = check_int(size, "size", who, 1, MAX_SIZE)
     batch_size = check_int(batch_size, "batch_size", who, 1)
@@ -891,8 +915,10 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
     loaders = {s: GPULoader(x, y, batch_size, shuffle=s == "train", augment=augment if s == "train" else "none",
                             device=device, mean=mean, std=std, seed=seed) for s, (x, y) in tensors.items()}
     skipped = [x for p in parts.values() for x in getattr(getattr(p, "dataset", p), "skipped", [])]
+    digests = _file_digests(parts)
+    _warn_copies(parts, root, classes, digests)
     return FolderData(loaders["train"], loaders["val"], loaders.get("test"), list(classes), size, in_channels, mean, std,
-                      kind, counts, str(root), augment, _content_hash(parts, root, classes), list(dict.fromkeys(skipped)),
+                      kind, counts, str(root), augment, _content_hash(parts, root, classes, digests), list(dict.fromkeys(skipped)),
                       {s: [(Path(p).relative_to(root).as_posix(), i) for p, i in _samples(part)] for s, part in parts.items()})
 
 # %% ../nbs/03_data.ipynb #b14d1b78

@@ -300,3 +300,20 @@ def test_quoted_glob_is_expanded_and_a_glob_matching_nothing_says_so(tmp_path):
     files, _ = image_files([str(root / "cat" / "c*.png")])
     assert [f.name for f in files] == ["c0.png", "c1.png", "c2.png"]
     with pytest.raises(FileNotFoundError, match=r"c\*\.jpg does not exist \(as a pattern, it matches no file\)"): image_files([str(root / "cat" / "c*.jpg")])
+
+
+def test_byte_identical_copies_across_splits_or_classes_are_warned_about(tmp_path):
+    "A photo copied ('IMG_1 (1).jpg') is no link: a copy in the test split measures memory, one in two classes contradicts itself."
+    root = tmp_path / "ds"
+    for i in range(6):
+        png(root / "train" / "cat" / f"c{i}.png", (10 * i + 5, 0, 0)); png(root / "train" / "dog" / f"d{i}.png", (0, 0, 10 * i + 5))
+    png(root / "test" / "cat" / "t.png", (200, 0, 0)); png(root / "test" / "dog" / "u.png", (0, 0, 200))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.folder_loaders(root, device="cpu")                       # distinct files: no warning
+    shutil.copy(root / "train" / "cat" / "c1.png", root / "test" / "cat" / "c1 (1).png")
+    shutil.copy(root / "train" / "cat" / "c2.png", root / "train" / "dog" / "c2 copy.png")
+    with pytest.warns(UserWarning) as w: data.folder_loaders(root, device="cpu")
+    said = " ".join(str(x.message) for x in w)
+    assert "test/cat/c1 (1).png is a byte-identical copy of train/cat/c1.png" in said
+    assert "train/dog/c2 copy.png (class 'dog') is a byte-identical copy of train/cat/c2.png (class 'cat')" in said
