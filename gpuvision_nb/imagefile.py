@@ -14,10 +14,10 @@ from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
-           'UNREADABLE', 'SYSTEM_FOLDERS', 'DatasetError', 'BadImageError', 'to_rgb', 'upright', 'load_whole',
-           'heif_support', 'unknown_brightness', 'open_rgb', 'bomb_png', 'reference_image', 'check_new_files',
-           'write_bad_images', 'not_data', 'check_case_distinct', 'pillow_extensions', 'walk_images', 'fit_image',
-           'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
+           'UNREADABLE', 'SYSTEM_FOLDERS', 'NO_EXTENSION', 'DatasetError', 'BadImageError', 'to_rgb', 'upright',
+           'load_whole', 'heif_support', 'unknown_brightness', 'open_rgb', 'bomb_png', 'reference_image',
+           'check_new_files', 'write_bad_images', 'not_data', 'check_case_distinct', 'pillow_extensions', 'walk_images',
+           'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -251,9 +251,19 @@ def _related(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
+NO_EXTENSION = "without an extension"
+
+
+def _opens(path: Path) -> bool:
+    "Does Pillow recognise an image format in `path`'s header (without decoding it)?"
+    try:
+        with Image.open(path): return True
+    except Exception: return False
+
+
 def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) -> tuple[list[str], list[tuple[str, str]], Counter]:
     """The files under `folder` whose extension is one of `IMAGE_EXTENSIONS`, in sorted order, and what was left out:
-    [(path, why)], and a count by extension of the other files Pillow could open. What a system leaves beside
+    [(path, why)], and a count by extension of the other files Pillow could open (`NO_EXTENSION`: those without one). What a system leaves beside
     data (`not_data`: hidden and system folders, AppleDouble files) is skipped. A
     directory symlink is followed only if it leads outside `root` (never into it or above it: that is a loop or a
     second copy), and each real folder is walked once. A file reached twice — through a symlink or a hard link — is
@@ -279,6 +289,7 @@ def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) 
             if not_data(e.name, False): continue
             if ext not in IMAGE_EXTENSIONS:
                 if ext in readable: other[ext] += 1
+                elif not ext and _opens(p): other[NO_EXTENSION] += 1    # a scraped 'download', an exported 'photo'
                 continue
             try: st = os.stat(p)
             except OSError: files.append(str(p)); continue           # a broken link: open_rgb will say so, by name

@@ -317,3 +317,13 @@ def test_byte_identical_copies_across_splits_or_classes_are_warned_about(tmp_pat
     said = " ".join(str(x.message) for x in w)
     assert "test/cat/c1 (1).png is a byte-identical copy of train/cat/c1.png" in said
     assert "train/dog/c2 copy.png (class 'dog') is a byte-identical copy of train/cat/c2.png (class 'cat')" in said
+
+
+def test_images_saved_without_an_extension_are_counted_not_dropped_silently(tmp_path):
+    "A scraped or exported photo often has no extension ('photo', 'download'): left out, but counted and named."
+    root = pets(tmp_path / "ds", 2)
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(root / "cat" / "download", "JPEG")
+    (root / "dog" / "LICENSE").write_text("not an image")
+    with pytest.warns(UserWarning, match=r"ignored 1 file\(s\).*1 without an extension"):
+        ds = data.load_folder(root)
+    assert ds.ignored == {"without an extension": 1} and len(ds) == 4
