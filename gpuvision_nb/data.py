@@ -396,7 +396,8 @@ class CheckedImageFolder(Dataset):
                                f"(e.g. chmod -R u+rX), or leave them out: {hint}")
         if empty and self.on_bad == "raise":
             raise DatasetError(f"load_folder: class folder(s) without usable images: {', '.join(p for p, _ in empty)}; "
-                               f"remove them or add images, or keep them as empty classes: {hint}")
+                               "remove them or add images (in Python, on_bad='skip' keeps them as classes without "
+                               "images, which a classifier can't be trained on)")
         self.skipped = bad + empty + self.skipped
         kinds = Counter("bad file" if i < len(bad) else "unreadable folder" if why == UNREADABLE else
                         "empty class folder" if i < len(bad) + len(empty) else "symlink or duplicate"
@@ -852,6 +853,9 @@ def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path
     if not short: return counts
     if layout == "flat":
         total = {c: sum(counts[s][c] for s in parts) for c in classes}
+        if none := [c for c in classes if total[c] == 0]:
+            raise DatasetError(f"folder_loaders: class folder {', '.join(map(repr, none))} has no usable image (empty, or "
+                               f"every file left out) under {root}: remove it or add images")
         listed = "; ".join(f"class {c!r} has {total[c]} image(s), which splits={tuple(f)} divides as "
                            f"{'/'.join(map(str, split_counts(total[c], f)))} ({'/'.join(parts)}): none for {s}"
                            for c, s in short[:5])

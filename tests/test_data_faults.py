@@ -327,3 +327,12 @@ def test_images_saved_without_an_extension_are_counted_not_dropped_silently(tmp_
     with pytest.warns(UserWarning, match=r"ignored 1 file\(s\).*1 without an extension"):
         ds = data.load_folder(root)
     assert ds.ignored == {"without an extension": 1} and len(ds) == 4
+
+
+def test_an_empty_class_folder_is_named_as_such_and_not_sent_to_on_bad_skip(tmp_path):
+    "The empty-folder error advised '--on-bad skip', which then failed with 'has 0 image(s) ... divides as 0/0/0'."
+    root = pets(tmp_path / "ds", 10); (root / "bird").mkdir()
+    with pytest.raises(data.DatasetError) as e: data.load_folder(root)
+    assert "bird" in str(e.value) and "--on-bad skip" not in str(e.value)
+    status, _, err = cli("train", "--data", root, "--out", tmp_path / "run", "--epochs", 1, "--no-progress", "--on-bad", "skip")
+    assert status == 2 and "class folder 'bird' has no usable image" in err and "0/0/0" not in err
