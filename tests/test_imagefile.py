@@ -348,3 +348,10 @@ def test_float_images_in_0_1_are_scaled_and_others_fail_by_name_with_their_range
 def test_open_rgb_of_a_folder_says_folder_not_pipe(tmp_path):
     (tmp_path / "holiday.jpg").mkdir()                                   # a folder named like a photo
     with pytest.raises(BadImageError, match=r"holiday\.jpg: is a folder, not an image file"): open_rgb(tmp_path / "holiday.jpg")
+
+
+def test_stdin_paths_reads_a_list_saved_on_windows():
+    "Notepad's list: a UTF-8 BOM and CRLF line ends; the paths were 'IMG_1.jpg\\r' and '\\ufeffIMG_1.jpg', which don't exist."
+    import io
+    assert imagefile.stdin_paths(io.BytesIO(b"\xef\xbb\xbfIMG_1.jpg\r\nmy photos/b.jpg\r\n\r\n")) == ["IMG_1.jpg", "my photos/b.jpg"]
+    assert imagefile.stdin_paths(io.BytesIO(b"odd\r\0b\0")) == ["odd\r", "b"]          # find -print0: every byte is the name's
