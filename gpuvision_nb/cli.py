@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, signal, sys
+import argparse, json, os, signal, sys, warnings
 
 from pathlib import Path
 
@@ -406,7 +406,10 @@ def _run(argv: list[str] | None, early) -> int:
     except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
     name = f"gpuvision {args.command}"
-    try: return _finished(args.func(args), name)
+    try:
+        with warnings.catch_warnings():                       # one line naming the command, not 'FILE.py:LINE: UserWarning'
+            warnings.showwarning = lambda message, *_, **__: print(f"{name}: warning: {message}", file=sys.stderr)
+            return _finished(args.func(args), name)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:
         if isinstance(e, OSError) and e is sys.stdout.error: return _stdout_lost(e, name)
