@@ -4,7 +4,7 @@
 
 # %% ../nbs/A2_imagefile.ipynb #d782a5a2
 from __future__ import annotations
-import errno, glob, io, os, stat, sys, threading, warnings, zlib
+import errno, glob, io, os, stat, sys, threading, unicodedata, warnings, zlib
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -230,12 +230,17 @@ def not_data(name: str, is_dir: bool) -> bool:
 
 def check_case_distinct(names, folder, who: str) -> None:
     """A `DatasetError` naming the first two of class folders `names` under `folder` that differ only by case (`Cat/`
-    and `cat/`): one folder on macOS and Windows, two classes here — the same data set would train another model."""
+    and `cat/`: one folder on macOS and Windows, two classes here — the same data set would train another model) or
+    by Unicode normalisation (`café` as macOS spells it, e + a combining accent, beside the one-character é: two
+    classes that print the same)."""
     first = {}
     for n in sorted(names):
-        if (k := n.casefold()) in first:
-            raise DatasetError(f"{who}: class folders {first[k]!r} and {n!r} under {folder} differ only by case: on macOS "
-                               "and Windows they are one folder; rename one, or merge them if they are one class")
+        if (k := unicodedata.normalize("NFC", n).casefold()) in first:
+            a = first[k]
+            shown = f"{a!r} and {n!r}" + (f" ({ascii(a)} and {ascii(n)})" if a.casefold() != n.casefold() else "")
+            raise DatasetError(f"{who}: class folders {shown} under {folder} differ only by case or by how their accents "
+                               "are encoded: on macOS and Windows they are one folder; rename one, or merge them if they "
+                               "are one class")
         first[k] = n
 
 

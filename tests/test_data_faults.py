@@ -5,6 +5,7 @@ inside the tests so that one missing function fails one test, not the file."""
 import contextlib
 import io
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -336,3 +337,11 @@ def test_an_empty_class_folder_is_named_as_such_and_not_sent_to_on_bad_skip(tmp_
     assert "bird" in str(e.value) and "--on-bad skip" not in str(e.value)
     status, _, err = cli("train", "--data", root, "--out", tmp_path / "run", "--epochs", 1, "--no-progress", "--on-bad", "skip")
     assert status == 2 and "class folder 'bird' has no usable image" in err and "0/0/0" not in err
+
+
+def test_class_folders_differing_only_by_unicode_normalisation_are_refused(tmp_path):
+    "'café' as macOS writes it (e + combining accent, NFD) beside 'café' (NFC): two classes that print the same."
+    import unicodedata
+    root = pets(tmp_path / "ds", 2)
+    for form in ("NFC", "NFD"): shutil.copytree(root / "cat", root / unicodedata.normalize(form, "café"))
+    with pytest.raises(data.DatasetError, match=re.escape("('cafe\\u0301' and 'caf\\xe9')")): data.load_folder(root)
