@@ -217,8 +217,10 @@ def add_deploy_commands(sub) -> None:
                           "other control characters \\xNN, and bytes of a file name that are not UTF-8 \\xNN (as ls -b "
                           "does), so every image is exactly one line.")
     pred.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
-    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders searched recursively for images; "
-                      "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -)")
+    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders searched recursively for images "
+                      "(not hidden or system folders such as __MACOSX, nor ._ files), or quoted patterns ('photos/*.jpg'); "
+                      "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -); "
+                      "a path that starts with - goes after --")
     pred.add_argument("--top-k", type=number_arg(1, 10_000, int), default=1, metavar="K", help="the K most likely classes per image (default 1)")
     pred.add_argument("--json", action="store_true", help="one JSON object per line: path, class, prob (and top with --top-k); "
                       "a probability that is not a number is null")
