@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, signal, sys
+import argparse, json, os, signal, sys, warnings
 
 from pathlib import Path
 
@@ -217,8 +217,10 @@ def add_deploy_commands(sub) -> None:
                           "other control characters \\xNN, and bytes of a file name that are not UTF-8 \\xNN (as ls -b "
                           "does), so every image is exactly one line.")
     pred.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
-    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders searched recursively for images; "
-                      "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -)")
+    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders searched recursively for images "
+                      "(not hidden or system folders such as __MACOSX, nor ._ files), or quoted patterns ('photos/*.jpg'); "
+                      "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -); "
+                      "a path that starts with - goes after --")
     pred.add_argument("--top-k", type=number_arg(1, 10_000, int), default=1, metavar="K", help="the K most likely classes per image (default 1)")
     pred.add_argument("--json", action="store_true", help="one JSON object per line: path, class, prob (and top with --top-k); "
                       "a probability that is not a number is null")
@@ -373,11 +375,24 @@ def main(argv: list[str] | None = None, early=None) -> int:
         for s, h in handlers.items(): signal.signal(s, h)
 
 
+def _dash_file_hint(p: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Stop, with the command's usage, if a word of `argv` before any `--` starts with '-' and names an existing file
+    (`-rf.jpg`): argparse takes it for an option and says 'PATH is required' or 'unrecognized arguments', not why."""
+    words = argv[:argv.index("--")] if "--" in argv else argv
+    number = lambda a: a[1:].replace(".", "", 1).isdigit()         # -3, -0.5: argparse's negative numbers, values
+    dashed = next((a for a in words if a.startswith("-") and a != "-" and not number(a) and os.path.lexists(a)), None)
+    if dashed is None: return
+    subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
+    sub = subs.get(argv[0], p)
+    sub.error(f"{dashed} is a file: put -- before paths that start with '-' ({sub.prog} ... -- {dashed})")
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """`argv` parsed by `build_parser`. An argument the command does not take is reported with *that command's* usage
     (argparse's own message shows the top-level one, `gpuvision [-h] COMMAND ...`, which hides the options), and a
-    folder given where `train` wants `--data FOLDER` is pointed there."""
+    folder given where `train` wants `--data FOLDER` is pointed there, and a file named `-…` to `--` (`_dash_file_hint`)."""
     p = build_parser()
+    _dash_file_hint(p, sys.argv[1:] if argv is None else list(argv))
     args, extra = p.parse_known_args(argv)
     if extra:
         sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
@@ -393,7 +408,10 @@ def _run(argv: list[str] | None, early) -> int:
     except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
     name = f"gpuvision {args.command}"
-    try: return _finished(args.func(args), name)
+    try:
+        with warnings.catch_warnings():                       # one line naming the command, not 'FILE.py:LINE: UserWarning'
+            warnings.showwarning = lambda message, *_, **__: print(f"{name}: warning: {message}", file=sys.stderr)
+            return _finished(args.func(args), name)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:
         if isinstance(e, OSError) and e is sys.stdout.error: return _stdout_lost(e, name)

@@ -31,12 +31,12 @@ from .device import get_device
 __all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
            'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape',
            'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'cache_dir', 'cache_lock', 'cache_fill',
-           'cached_folder', 'shapes_root', 'uint8_transform', 'CheckedImageFolder', 'load_folder', 'targets_of',
-           'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split', 'normalize_transform',
-           'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders', 'show_batch',
-           'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader', 'loader_benchmark',
-           'find_layout', 'to_channels', 'preprocess', 'FolderData', 'is_grey', 'folder_loaders', 'upscale_digits',
-           'make_digits', 'digits_root', 'dataset_root', 'DatasetUnavailableError', 'cifar10']
+           'cached_folder', 'shapes_root', 'uint8_transform', 'decode_threads', 'CheckedImageFolder', 'load_folder',
+           'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split',
+           'normalize_transform', 'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders',
+           'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader',
+           'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData', 'is_grey', 'folder_loaders',
+           'upscale_digits', 'make_digits', 'digits_root', 'dataset_root', 'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
@@ -293,7 +293,7 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
 
 # %% ../nbs/03_data.ipynb #78f0d7cc
 from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXTENSIONS, UNREADABLE, BadImageError, DatasetError,
-                                   _bad, _related, bomb_png, open_rgb, pillow_extensions, reference_image, to_rgb,
+                                   _bad, _related, bomb_png, check_case_distinct, not_data, open_rgb, pillow_extensions, reference_image, to_rgb,
                                    walk_images, write_bad_images)   # Appendix A2; still importable from here
 
 # %% ../nbs/03_data.ipynb #79eb6234
@@ -301,6 +301,11 @@ def uint8_transform(size: int = 32) -> v2.Compose:
     "PIL image → uint8 tensor (3, size, size): resize the short side to `size` (antialiased), then centre-crop."
     from torchvision.transforms import v2
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.ToPureTensor()])
+
+
+def decode_threads() -> int:
+    "How many threads decode image files side by side (Pillow decodes without holding the GIL): the CPU cores, at most 8."
+    return min(8, os.cpu_count() or 1)
 
 
 class CheckedImageFolder(Dataset):
@@ -323,31 +328,34 @@ class CheckedImageFolder(Dataset):
         self._load = partial(open_rgb, min_size=min_size, max_pixels=max_pixels, size=size)
         # What torchvision's ImageFolder.__init__ does, written out: importing torchvision costs seconds, and predict needs none of it.
         self.root, self.transform, self.loader = str(root), transform or uint8_transform(size), self._load
+        self.thread_safe = transform is None                 # its items may be decoded side by side (`to_tensors`)
         self.classes, self.class_to_idx = self.find_classes(self.root)
         self.samples = self.imgs = self.make_dataset(self.root, self.class_to_idx)
         self.targets = [t for _, t in self.samples]
         self._report(root)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        """Class names are the sub-folders of `directory` that are not hidden (and not symlinks into the dataset or
-        above it), sorted; a `DatasetError` if there are none or `directory` can't be read."""
+        """Class names are the sub-folders of `directory` that are data (`not_data`: not hidden, not `__MACOSX/`...)
+        and not symlinks into the dataset or above it, sorted; a `DatasetError` if there are none, if two differ only
+        by case (`check_case_distinct`) or if `directory` can't be read."""
         try: entries = list(os.scandir(directory))
         except PermissionError: raise DatasetError(f"load_folder: {directory} {UNREADABLE}; fix its permissions") from None
         top_real, classes = Path(os.path.realpath(self._top)), []
         for e in entries:
-            if not e.is_dir() or e.name.startswith("."): continue
+            if not e.is_dir() or not_data(e.name, True): continue
             if e.is_symlink() and _related(Path(os.path.realpath(e.path)), top_real):
                 self.skipped.append((e.path, f"a symlink to {os.path.realpath(e.path)}, inside the dataset or above it: not a class"))
             else: classes.append(e.name)
         if not classes:
             raise DatasetError(f"load_folder: {directory} has no class folders; expected {directory}/<class name>/<image files>")
+        check_case_distinct(classes, directory, "load_folder")
         classes.sort()
         return classes, {c: i for i, c in enumerate(classes)}
 
     def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
         "(path, class index) of every file that `open_rgb` accepts, class by class; collects what was left out."
         samples, self._bad, self._empty = [], [], []
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:   # Pillow decodes without the GIL
+        with ThreadPoolExecutor(decode_threads()) as pool:
             for c, i in class_to_idx.items(): samples += self._checked_class(Path(directory, c), i, pool)
         return samples
 
@@ -388,7 +396,8 @@ class CheckedImageFolder(Dataset):
                                f"(e.g. chmod -R u+rX), or leave them out: {hint}")
         if empty and self.on_bad == "raise":
             raise DatasetError(f"load_folder: class folder(s) without usable images: {', '.join(p for p, _ in empty)}; "
-                               f"remove them or add images, or keep them as empty classes: {hint}")
+                               "remove them or add images (in Python, on_bad='skip' keeps them as classes without "
+                               "images, which a classifier can't be trained on)")
         self.skipped = bad + empty + self.skipped
         kinds = Counter("bad file" if i < len(bad) else "unreadable folder" if why == UNREADABLE else
                         "empty class folder" if i < len(bad) + len(empty) else "symlink or duplicate"
@@ -536,15 +545,29 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
     return fig
 
 # %% ../nbs/03_data.ipynb #6f820124
+def _thread_safe(ds: Dataset) -> bool:
+    "Can items of `ds` be read by several threads at once? True for a `load_folder` dataset with its own transform, or a subset of one."
+    while isinstance(ds, Subset): ds = ds.dataset
+    return getattr(ds, "thread_safe", False) is True
+
+
 def to_tensors(ds: Dataset, batch_size: int = 512, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "Every image of `ds` (items: uint8 (3, H, W) tensors, labels) as one uint8 tensor (N, 3, H, W) and int64 labels (N,)."
+    """Every image of `ds` (items: uint8 (3, H, W) tensors, labels) as one uint8 tensor (N, 3, H, W) and int64 labels
+    (N,), in order. A `load_folder` dataset (or a subset of one) is decoded by `decode_threads` threads, as
+    `load_folder` checks its files; other datasets by a `DataLoader` with `num_workers` processes."""
     if len(ds) == 0:
         raise DatasetError("to_tensors: the dataset is empty (no images); `folder_loaders` says which class or split is short")
     x0 = ds[0][0]
     if not (isinstance(x0, torch.Tensor) and x0.dtype == torch.uint8 and x0.ndim == 3):
         got = f"{x0.dtype} tensor of shape {tuple(x0.shape)}" if isinstance(x0, torch.Tensor) else type(x0).__name__
         raise TypeError(f"to_tensors: items must be uint8 image tensors (3, H, W), as `load_folder` gives; got {got}")
-    xs, ys = zip(*DataLoader(ds, batch_size=batch_size, num_workers=num_workers))
+    if num_workers == 0 and _thread_safe(ds):
+        xs, ys = [], []
+        with ThreadPoolExecutor(decode_threads()) as pool:             # a batch at a time: bounded memory, in order
+            for lo in range(0, len(ds), batch_size):
+                x, y = zip(*pool.map(ds.__getitem__, range(lo, min(lo + batch_size, len(ds)))))
+                xs.append(torch.stack(x)); ys.append(torch.as_tensor(y))
+    else: xs, ys = zip(*DataLoader(ds, batch_size=batch_size, num_workers=num_workers))
     return torch.cat(xs), torch.cat(ys).long()
 
 
@@ -683,8 +706,8 @@ LAYOUTS = ("auto", "flat", "presplit")
 
 
 def _subfolders(root: Path, who: str) -> list[str]:
-    "The non-hidden sub-folders of `root`, sorted; a `DatasetError` naming it if it can't be read."
-    try: return sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    "The sub-folders of `root` that are data (`not_data`), sorted; a `DatasetError` naming it if it can't be read."
+    try: return sorted(e.name for e in os.scandir(root) if e.is_dir() and not not_data(e.name, True))
     except PermissionError: raise DatasetError(f"{who}: {root} {UNREADABLE}; fix its permissions") from None
 
 
@@ -789,14 +812,38 @@ def _samples(part) -> list[tuple[str, int]]:
     return list(part.samples)
 
 
-def _content_hash(parts: dict, root: Path, classes: list[str]) -> str:
-    "SHA-256 (16 hex digits) of each split's files: relative path, class name and bytes, in order."
+def _file_digests(parts: dict) -> dict[str, list[bytes]]:
+    "{split: the SHA-256 digest of each of its files' bytes, in order}."
+    return {s: [hashlib.sha256(Path(path).read_bytes()).digest() for path, _ in _samples(part)] for s, part in parts.items()}
+
+
+def _content_hash(parts: dict, root: Path, classes: list[str], digests: dict) -> str:
+    "SHA-256 (16 hex digits) of each split's files: relative path, class name and bytes (`digests`), in order."
     h = hashlib.sha256()
     for s, part in parts.items():
-        for path, i in _samples(part):
+        for (path, i), d in zip(_samples(part), digests[s]):
             h.update(f"{s}\0{Path(path).relative_to(root).as_posix()}\0{classes[i]}\0".encode())
-            h.update(hashlib.sha256(Path(path).read_bytes()).digest())
+            h.update(d)
     return h.hexdigest()[:16]
+
+
+def _warn_copies(parts: dict, root: Path, classes: list[str], digests: dict) -> None:
+    """Warn about byte-identical files that are not links (a link is taken once, see `walk_images`): a photo copied
+    as `IMG_1 (1).jpg` into a later split than the original (the accuracy on it measures memory), or into another
+    class (one image, two labels). Up to 3 examples of each."""
+    first, leaks, clashes = {}, [], []
+    for s, part in parts.items():
+        for (path, i), d in zip(_samples(part), digests[s]):
+            rel = Path(path).relative_to(root).as_posix()
+            if d not in first: first[d] = (s, rel, i); continue
+            s0, rel0, i0 = first[d]
+            if i0 != i: clashes.append(f"{rel} (class {classes[i]!r}) is a byte-identical copy of {rel0} (class {classes[i0]!r})")
+            elif s0 != s: leaks.append(f"{rel} is a byte-identical copy of {rel0}")
+    some = lambda xs: "; ".join(xs[:3]) + ("; …" if len(xs) > 3 else "")
+    if leaks: warnings.warn(f"folder_loaders: {len(leaks)} validation or test image(s) are copies of images of an earlier "
+                            f"split, so the accuracy on them measures memory: {some(leaks)}. Delete the copies", stacklevel=3)
+    if clashes: warnings.warn(f"folder_loaders: {len(clashes)} image(s) are copies of an image of another class (one image, "
+                              f"two labels): {some(clashes)}. Keep each image in its one class", stacklevel=3)
 
 
 def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path, layout: str, f: list[float]) -> dict:
@@ -806,6 +853,9 @@ def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path
     if not short: return counts
     if layout == "flat":
         total = {c: sum(counts[s][c] for s in parts) for c in classes}
+        if none := [c for c in classes if total[c] == 0]:
+            raise DatasetError(f"folder_loaders: class folder {', '.join(map(repr, none))} has no usable image (empty, or "
+                               f"every file left out) under {root}: remove it or add images")
         listed = "; ".join(f"class {c!r} has {total[c]} image(s), which splits={tuple(f)} divides as "
                            f"{'/'.join(map(str, split_counts(total[c], f)))} ({'/'.join(parts)}): none for {s}"
                            for c, s in short[:5])
@@ -830,7 +880,7 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
     and/or `test/`, see `find_layout`) keeps its splits (no `val/`: carved from `train/` in the ratio of `splits`).
     `in_channels='auto'`: 1 if every image is grey (all its channels equal, as in mode 'L' files), else 3.
     The training loader shuffles and applies `augment` (one of `AUGMENTS`); the others neither. `on_bad` as in
-    `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`."""
+    `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`; byte-identical copies across splits or classes are warned about (`_warn_copies`)."""
     who = "folder_loaders"
     size = check_int(size, "size", who, 1, MAX_SIZE)
     batch_size = check_int(batch_size, "batch_size", who, 1)
@@ -869,8 +919,10 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
     loaders = {s: GPULoader(x, y, batch_size, shuffle=s == "train", augment=augment if s == "train" else "none",
                             device=device, mean=mean, std=std, seed=seed) for s, (x, y) in tensors.items()}
     skipped = [x for p in parts.values() for x in getattr(getattr(p, "dataset", p), "skipped", [])]
+    digests = _file_digests(parts)
+    _warn_copies(parts, root, classes, digests)
     return FolderData(loaders["train"], loaders["val"], loaders.get("test"), list(classes), size, in_channels, mean, std,
-                      kind, counts, str(root), augment, _content_hash(parts, root, classes), list(dict.fromkeys(skipped)),
+                      kind, counts, str(root), augment, _content_hash(parts, root, classes, digests), list(dict.fromkeys(skipped)),
                       {s: [(Path(p).relative_to(root).as_posix(), i) for p, i in _samples(part)] for s, part in parts.items()})
 
 # %% ../nbs/03_data.ipynb #b14d1b78

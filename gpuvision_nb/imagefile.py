@@ -4,7 +4,7 @@
 
 # %% ../nbs/A2_imagefile.ipynb #d782a5a2
 from __future__ import annotations
-import errno, io, os, stat, sys, threading, warnings, zlib
+import errno, glob, io, os, stat, sys, threading, unicodedata, warnings, zlib
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -14,8 +14,9 @@ from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
-           'UNREADABLE', 'DatasetError', 'BadImageError', 'to_rgb', 'upright', 'load_whole', 'heif_support', 'open_rgb',
-           'bomb_png', 'reference_image', 'check_new_files', 'write_bad_images', 'pillow_extensions', 'walk_images',
+           'UNREADABLE', 'SYSTEM_FOLDERS', 'NO_EXTENSION', 'DatasetError', 'BadImageError', 'to_rgb', 'upright',
+           'load_whole', 'heif_support', 'unknown_brightness', 'open_rgb', 'bomb_png', 'reference_image',
+           'check_new_files', 'write_bad_images', 'not_data', 'check_case_distinct', 'pillow_extensions', 'walk_images',
            'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
@@ -31,7 +32,10 @@ MAX_PIXELS = 1 << 26        # 67 megapixels: larger declared sizes are refused b
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    "An 8-bit RGB copy of `im`: 16-bit gray scaled (not clipped) to 8 bits, transparency composited on black, palette and CMYK converted."
+    """An 8-bit RGB copy of `im`: 16-bit gray scaled (not clipped) to 8 bits, 32-bit float gray read as brightness
+    in [0, 1] (clipped), transparency composited on black, palette and CMYK converted."""
+    if im.mode == "F":                                            # a float TIFF: 0 is black, 1 is white
+        im = Image.fromarray(np.round(np.clip(np.nan_to_num(np.asarray(im, np.float64)), 0, 1) * 255).astype(np.uint8), "L")
     if im.mode in ("I;16", "I;16L", "I;16B", "I"):               # 16-bit gray (PIL may open it as 32-bit 'I')
         im = Image.fromarray((np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8), "L")
     if im.mode == "P": im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -90,19 +94,34 @@ def _unidentified(path: Path) -> str:
     return "is not an image file PIL can read (wrong content for its name?)"
 
 
+def unknown_brightness(im: Image.Image) -> str | None:
+    """Why the pixels of 32-bit image `im` have no known brightness — floats outside [0, 1] or not numbers, integers
+    outside 16 bits (a depth map, photon counts: `to_rgb` would clip them to black or white) — or None."""
+    if im.mode not in ("F", "I"): return None
+    a = np.asarray(im)
+    if im.mode == "F" and not np.isfinite(a).all():
+        return "holds 32-bit float pixels that are not numbers (NaN or infinity): convert it to an 8- or 16-bit image"
+    lo, hi = a.min().item(), a.max().item()
+    kind, top, scale = ("float", 1, "[0, 1]") if im.mode == "F" else ("integer", 65535, "0–65535")
+    if lo >= 0 and hi <= top: return None
+    return (f"holds 32-bit {kind} pixels from {lo:.9g} to {hi:.9g}, outside the {scale} a brightness is read in (depth or "
+            "counts?): scale it to an 8- or 16-bit image first")
+
+
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
 def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, size: int | None = None) -> Image.Image:
     """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
     unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
-    Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
+    32-bit images whose values are no brightness (`unknown_brightness`) too. Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
     upright (`upright`), as an image viewer shows it. `size`: the side of the square the image is going to be
     fitted to, if known; a JPEG is then decoded straight to the smallest of its 1/1, 1/2, 1/4 and 1/8 scales whose
     sides are still at least `size` (libjpeg's DCT scaling, Pillow's `draft`), still reading every byte."""
     path = Path(path)
     try:
         st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
+        if stat.S_ISDIR(st.st_mode): raise _bad(path, "is a folder, not an image file (`image_files` lists a folder's images)")
         if not stat.S_ISREG(st.st_mode): raise _bad(path, "is not a regular file (a pipe, device or socket): name an image file")
         if st.st_size == 0: raise _bad(path, "is empty (0 bytes)")
         if path.suffix.lower() in HEIF_EXTENSIONS: heif_support()   # pillow-heif, if installed, opens them
@@ -115,6 +134,7 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
                 if min(w, h) < min_size: raise _bad(path, f"is only {w}×{h} pixels, less than min_size={min_size}")
                 if size: im.draft(None, (size, size))        # JPEG only; a no-op for other formats
                 load_whole(im)                               # decode every byte now: truncation fails here
+                if why := unknown_brightness(im): raise _bad(path, why)
                 return to_rgb(upright(im))
     except BadImageError: raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -197,6 +217,31 @@ TORCHVISION_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif
 IMAGE_EXTENSIONS = tuple(sorted(set(TORCHVISION_EXTENSIONS) | {".gif", ".apng", ".jfif", ".jpe", ".pbm", ".pnm", ".tga"}
                                  | {".avif", *HEIF_EXTENSIONS}))   # what phones save: a file Pillow can't read fails by name
 UNREADABLE = "can't be read: permission denied"
+SYSTEM_FOLDERS = ("__MACOSX", "@eaDir", "$RECYCLE.BIN", "System Volume Information")   # an unzipped Mac archive, a Synology NAS, Windows
+
+
+def not_data(name: str, is_dir: bool) -> bool:
+    """Is the folder or file `name` what a system leaves beside data, never data itself? Folders: hidden ones (`.git`,
+    `.ipynb_checkpoints` — which holds copies of images) and `SYSTEM_FOLDERS` (a zip made on a Mac unpacks a
+    `__MACOSX/` of resource forks; a NAS's `@eaDir/` holds a JPEG thumbnail of every image: copies again). Files:
+    macOS's AppleDouble `._name` (a resource fork, binary, beside the image `name` on any non-Mac disk)."""
+    return (name.startswith(".") or name in SYSTEM_FOLDERS) if is_dir else name.startswith("._")
+
+
+def check_case_distinct(names, folder, who: str) -> None:
+    """A `DatasetError` naming the first two of class folders `names` under `folder` that differ only by case (`Cat/`
+    and `cat/`: one folder on macOS and Windows, two classes here — the same data set would train another model) or
+    by Unicode normalisation (`café` as macOS spells it, e + a combining accent, beside the one-character é: two
+    classes that print the same)."""
+    first = {}
+    for n in sorted(names):
+        if (k := unicodedata.normalize("NFC", n).casefold()) in first:
+            a = first[k]
+            shown = f"{a!r} and {n!r}" + (f" ({ascii(a)} and {ascii(n)})" if a.casefold() != n.casefold() else "")
+            raise DatasetError(f"{who}: class folders {shown} under {folder} differ only by case or by how their accents "
+                               "are encoded: on macOS and Windows they are one folder; rename one, or merge them if they "
+                               "are one class")
+        first[k] = n
 
 
 @cache
@@ -211,9 +256,20 @@ def _related(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
+NO_EXTENSION = "without an extension"
+
+
+def _opens(path: Path) -> bool:
+    "Does Pillow recognise an image format in `path`'s header (without decoding it)?"
+    try:
+        with Image.open(path): return True
+    except Exception: return False
+
+
 def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) -> tuple[list[str], list[tuple[str, str]], Counter]:
     """The files under `folder` whose extension is one of `IMAGE_EXTENSIONS`, in sorted order, and what was left out:
-    [(path, why)], and a count by extension of the other files Pillow could open. Hidden folders are skipped. A
+    [(path, why)], and a count by extension of the other files Pillow could open (`NO_EXTENSION`: those without one). What a system leaves beside
+    data (`not_data`: hidden and system folders, AppleDouble files) is skipped. A
     directory symlink is followed only if it leads outside `root` (never into it or above it: that is a loop or a
     second copy), and each real folder is walked once. A file reached twice — through a symlink or a hard link — is
     taken once: `seen` maps file identities to the first path (pass one dict for several folders)."""
@@ -229,14 +285,16 @@ def walk_images(folder: str | Path, root: str | Path, seen: dict | None = None) 
         for e in entries:
             p = Path(e.path)
             if e.is_dir():
-                if e.name.startswith("."): continue
+                if not_data(e.name, True): continue
                 if e.is_symlink() and _related(Path(os.path.realpath(p)), root_real):
                     left_out.append((str(p), f"a symlink to {os.path.realpath(p)}, inside the dataset or above it: not followed"))
                 else: walk(p)
                 continue
             ext = os.path.splitext(e.name)[1].lower()
+            if not_data(e.name, False): continue
             if ext not in IMAGE_EXTENSIONS:
                 if ext in readable: other[ext] += 1
+                elif not ext and _opens(p): other[NO_EXTENSION] += 1    # a scraped 'download', an exported 'photo'
                 continue
             try: st = os.stat(p)
             except OSError: files.append(str(p)); continue           # a broken link: open_rgb will say so, by name
@@ -282,25 +340,37 @@ def decode_pixels(paths, size: int, in_channels: int = 3) -> tuple[np.ndarray | 
 
 def stdin_paths(stream=None) -> list[str]:
     """The paths listed on `stream` (default: stdin's bytes), one per line, or NUL-separated if the input holds a NUL
-    (`find … -print0`); bytes that are not UTF-8 are kept as the file system gives them (`os.fsdecode`)."""
+    (`find … -print0`, taken byte for byte); bytes that are not UTF-8 are kept as the file system gives them
+    (`os.fsdecode`). A list saved on Windows reads too: its CRLF line ends and a UTF-8 BOM are not part of the names."""
     data = (stream or sys.stdin.buffer).read()
-    sep = b"\0" if b"\0" in data else b"\n"
-    return [os.fsdecode(p) for p in data.split(sep) if p.strip(b"\r")]
+    if b"\0" in data: return [os.fsdecode(p) for p in data.split(b"\0") if p]
+    data = data.removeprefix(b"\xef\xbb\xbf")                       # Notepad's UTF-8 byte order mark
+    return [os.fsdecode(p.removesuffix(b"\r")) for p in data.split(b"\n") if p.strip(b"\r")]
 
 # %% ../nbs/A2_imagefile.ipynb #0b2500f9
+def _expanded(paths):
+    """`paths` as `Path`s, each pattern that names no file (`*`, `?`, `[…]`: quoted, so the shell left it, or read
+    from a list) replaced by its matches, sorted; one that matches nothing stays, for `image_files` to name."""
+    for p in map(str, [paths] if isinstance(paths, (str, Path)) else paths):
+        if not glob.has_magic(p) or os.path.lexists(p): yield Path(p); continue
+        yield from map(Path, sorted(glob.glob(p, recursive=True)) or [p])
+
+
 def image_files(paths) -> tuple[list[Path], list[str]]:
-    """The image files `paths` (a path or a list of them) name, in order: a file as it is, whatever its extension; a
+    """The image files `paths` (a path, a pattern such as `photos/*.jpg`, or a list of them) name, in order: a file
+    as it is, whatever its extension; a
     folder's images as `walk_images` finds them (recursive, sorted, `IMAGE_EXTENSIONS`, no loops or duplicates).
     Also returns one note per thing the folders held that is left out. A missing path, or a folder without images,
     raises an error naming it (a folder whose images were all listed already, through links, only gets its notes)."""
     files, notes, seen = [], [], {}
-    for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+    for p in _expanded(paths):
         try: is_dir = stat.S_ISDIR(os.stat(p).st_mode)       # one stat per path: a list of 100,000 files is common
         except OSError as e:
             odd = not str(p).isprintable()               # control characters, bytes that are not UTF-8: shown escaped
             text = ascii(str(p)) if odd else str(p)
             shown = text[:120] + ("…" if len(text) > 120 else "") if odd else text
-            hint = " (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else ""
+            hint = (" (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else
+                    " (as a pattern, it matches no file)" if glob.has_magic(text) else "")
             if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{shown} does not exist{hint}") from None
             if e.errno == errno.ENAMETOOLONG: raise ValueError(f"{shown}: not a file name (too long){hint}") from None
             raise

@@ -38,6 +38,7 @@ __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 
 # %% ../nbs/12_video.ipynb #fa59faea
 from .videofile import (BAD_VIDEO_CASES, MAX_VIDEO_PIXELS, VIDEO_EXTENSIONS, BadVideoError, VideoInfo, VideoWriter, _bad,
                                    _describe, bar_frames, open_video, write_bad_videos, write_video)   # Appendix A3; still importable from here
+from .imagefile import check_case_distinct, not_data   # Appendix A2: what is data in a folder
 
 # %% ../nbs/12_video.ipynb #618a0e09
 VIDEO_CLASSES = ("clockwise", "counterclockwise")
@@ -268,7 +269,8 @@ def load_video(path: str | Path, size=None, max_frames: int | None = None, strid
 
 # %% ../nbs/12_video.ipynb #88f30c56
 class VideoFolder(Dataset):
-    """Clips in class folders, `root/<class>/*.mp4` (any of `VIDEO_EXTENSIONS`), like torchvision's `ImageFolder`.
+    """Clips in class folders, `root/<class>/*.mp4` (any of `VIDEO_EXTENSIONS`), like torchvision's `ImageFolder`;
+    what a system leaves beside data (`__MACOSX/`, `._clip.mp4`: `not_data`) is not taken.
     Every file is checked by `open_video` up front. `on_bad`: 'raise' (a `BadVideoError` listing every bad file) or
     'skip' (leave them out; see `.skipped`). Items: (uint8 clip (`frames`, 3, H, W), class index) — the first `frames`
     frames after `stride`, resized to `size` if given; a clip with fewer frames raises `BadVideoError`."""
@@ -279,11 +281,12 @@ class VideoFolder(Dataset):
         if not self.root.is_dir(): raise DatasetError(f"VideoFolder: {self.root} is not a folder")
         self.frames, self.size, self.stride = _pos_int(frames, "VideoFolder", "frames"), size, _pos_int(stride, "VideoFolder", "stride")
         _frame_size(size)
-        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not not_data(d.name, True))
+        check_case_distinct(self.classes, self.root, "VideoFolder")
         if len(self.classes) < 2: raise DatasetError(f"VideoFolder: {self.root} needs at least 2 class folders, found {self.classes}")
         self.samples, self.skipped, bad = [], [], []
         for k, name in enumerate(self.classes):
-            for p in sorted(f for f in (self.root / name).iterdir() if f.suffix.lower() in VIDEO_EXTENSIONS):
+            for p in sorted(f for f in (self.root / name).iterdir() if f.suffix.lower() in VIDEO_EXTENSIONS and not not_data(f.name, False)):
                 try: open_video(p, max_pixels)[0].close()
                 except BadVideoError as e: bad.append(str(e)); self.skipped.append((p, str(e))); continue
                 self.samples.append((p, k))

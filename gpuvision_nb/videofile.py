@@ -15,8 +15,8 @@ import numpy as np
 from .imagefile import DatasetError, check_new_files
 
 # %% auto #0
-__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo', 'open_video', 'VideoWriter',
-           'write_video', 'bar_frames', 'write_bad_videos']
+__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo', 'mp4_truncation',
+           'open_video', 'VideoWriter', 'write_video', 'bar_frames', 'write_bad_videos']
 
 # %% ../nbs/A3_videofile.ipynb #634a2ef5
 MAX_VIDEO_PIXELS = 1 << 25      # 33.5 megapixels per frame (8K UHD is 33.2 M): larger declared sizes are refused
@@ -46,15 +46,38 @@ def _describe(streams) -> str:
     return ", ".join(f"{s.type} ({s.codec_context.name if s.codec_context else 'unknown codec'})" for s in streams) or "none"
 
 
+def mp4_truncation(path: str | Path) -> str | None:
+    """Why an MP4/MOV file (ISO base media: a chain of boxes, each declaring its size) is cut short — a box declaring
+    more bytes than the file has left, or no 'moov' index box — or None: complete, or not such a file. A camera or
+    encoder writes 'moov' last; an interrupted copy or download cuts it, and FFmpeg then reports no video stream or an
+    unknown codec instead."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(12)[4:8] != b"ftyp": return None
+        off, kinds = 0, set()
+        while off + 8 <= size:
+            f.seek(off); h = f.read(16)
+            n, kind = int.from_bytes(h[:4], "big"), h[4:8].decode("latin-1")
+            n = int.from_bytes(h[8:16], "big") if n == 1 else size - off if n == 0 else n   # 64-bit size; "to the end"
+            if n < 8: return f"is damaged: its box at byte {off:,} declares {n} bytes, less than its own header"
+            if off + n > size:
+                return (f"is truncated: its {kind!r} box at byte {off:,} declares {n:,} bytes, but the file ends "
+                        f"{size - off:,} bytes later (an interrupted copy or download?)")
+            kinds.add(kind); off += n
+    if "moov" not in kinds: return "is truncated or unfinished: it has no 'moov' index box (a recording stopped before it was finalised?)"
+    return None
+
+
 def open_video(path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
     """Open video file `path` with PyAV and check its header: returns (container, its first video stream, `VideoInfo`).
     Raises `BadVideoError` naming the file for a missing or empty file, content FFmpeg can't read (not a video,
-    damaged, truncated index), no video stream, a codec this FFmpeg build can't decode, a declared frame size over
+    damaged, truncated index: `mp4_truncation`), no video stream, a codec this FFmpeg build can't decode, a declared frame size over
     `max_pixels`, or no frame rate. The caller closes the container."""
     path = Path(path)
     if not path.exists(): raise _bad(path, "does not exist")
     if not path.is_file(): raise _bad(path, "is not a file")
     if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
+    if why := mp4_truncation(path): raise _bad(path, why)
     try: c = av.open(str(path), metadata_errors="replace")
     except av.FFmpegError as e:
         raise _bad(path, f"is not a video file FFmpeg can read, or its header is damaged or truncated ({type(e).__name__}: {e.strerror or e})") from None

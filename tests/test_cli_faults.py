@@ -301,3 +301,25 @@ def test_image_data_on_stdin_is_one_readable_line():
     assert "\n" not in str(e.value) and "\r" not in str(e.value) and "image data on stdin?" in str(e.value)
     with pytest.raises(ValueError) as e: image_files([os.fsdecode(bytes(range(1, 256)) * 20)])
     assert len(str(e.value)) < 300 and "not a file name" in str(e.value)
+
+
+@pytest.mark.parametrize("args", [["predict", "run", "-rf.jpg"], ["predict", "run", "a.jpg", "-rf.jpg"]])
+def test_a_file_whose_name_starts_with_a_dash_gets_the_double_dash_hint(tmp_path, monkeypatch, gpuvision, args):
+    "argparse reads `-rf.jpg` as an option: 'PATH is required' or 'unrecognized arguments', with no word of `--`."
+    monkeypatch.chdir(tmp_path); (tmp_path / "-rf.jpg").write_bytes(b"")
+    ran = gpuvision(*args)
+    assert ran.returncode == 2 and "-rf.jpg is a file: put -- before paths that start with '-'" in ran.stderr
+    assert "gpuvision predict" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_a_warning_is_one_line_naming_the_command_not_python_source(tmp_path, gpuvision):
+    "Python's default shows 'FILE.py:LINE: UserWarning: …' and the source line that warned: internals, to a CLI user."
+    from PIL import Image
+    for c in ("cat", "dog"):
+        (tmp_path / "ds" / c).mkdir(parents=True)
+        for i in range(10): Image.new("RGB", (16, 16), (20 * i + 1, c == "cat", 0)).save(tmp_path / "ds" / c / f"{i}.png")
+    (tmp_path / "ds" / "cat" / "broken.png").write_bytes(b"not a png")
+    ran = gpuvision("train", "--data", tmp_path / "ds", "--out", tmp_path / "run", "--epochs", 1, "--no-progress", "--on-bad", "skip")
+    assert ran.returncode == 0, ran.stderr
+    assert "gpuvision train: warning: load_folder: skipped 1 bad file(s)" in ran.stderr
+    assert "UserWarning" not in ran.stderr and ".py:" not in ran.stderr

@@ -306,6 +306,23 @@ def test_to_tensors(shapes):
     assert len(m) == len(s) == 3 and all(0 < v < 1 for v in m + s)
 
 
+def test_to_tensors_decodes_a_folder_in_threads_identically_and_in_order(shapes, monkeypatch):
+    """A `load_folder` dataset (and a subset of one, in a shuffled order) comes out of the decoding threads exactly as
+    item by item, in order, across batch boundaries; the threads are really used (2 of them, on any machine)."""
+    import threading
+    monkeypatch.setattr(data, "decode_threads", lambda: 2)
+    ds = load_folder(shapes)
+    sub = torch.utils.data.Subset(ds, torch.randperm(len(ds), generator=torch.Generator().manual_seed(1)).tolist())
+    for d in (ds, sub):
+        want_x = torch.stack([d[i][0] for i in range(len(d))]); want_y = [d[i][1] for i in range(len(d))]
+        threads, getitem = set(), data.CheckedImageFolder.__getitem__
+        def spy(self, i): threads.add(threading.get_ident()); return getitem(self, i)
+        with monkeypatch.context() as m:
+            m.setattr(data.CheckedImageFolder, "__getitem__", spy)
+            x, y = to_tensors(d, batch_size=7)
+        assert torch.equal(x, want_x) and y.tolist() == want_y and threads - {threading.get_ident()}
+
+
 def test_gpu_loader_matches_cpu_path(shapes):
     ds = load_folder(shapes)
     x, y = to_tensors(ds)

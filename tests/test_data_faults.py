@@ -5,6 +5,7 @@ inside the tests so that one missing function fails one test, not the file."""
 import contextlib
 import io
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from PIL import Image
 
 import gpuvision_nb.data as data
 from gpuvision_nb.cli import main
+from gpuvision_nb.imagefile import image_files
 
 
 def png(path: Path, colour=(10, 200, 30), size=16) -> Path:
@@ -248,3 +250,98 @@ def test_a_link_from_one_split_into_another_is_not_followed(tmp_path):
     fd = quiet(data.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
     assert fd.counts["train"] == {"cat": 3, "dog": 3} and fd.counts["test"] == {"cat": 2, "dog": 2}
     assert any("more" in p and "not followed" in why for p, why in fd.skipped)
+
+
+# ---- what real collections carry: OS litter, folders differing by case, float images, quoted globs --------------------
+
+APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60)   # a `._name` resource-fork file's header
+
+
+def littered(root: Path) -> Path:
+    """`pets(root, 10)` as a Mac, a NAS and an unzipped archive leave it: AppleDouble `._c0.png` beside its image, a
+    `__MACOSX/` tree of them, and a Synology `@eaDir/` holding a real JPEG thumbnail of an image (a copy that would leak)."""
+    pets(root, 10)
+    (root / "cat" / "._c0.png").write_bytes(APPLEDOUBLE)
+    for c in ("cat", "dog"):
+        (root / "__MACOSX" / c).mkdir(parents=True)
+        (root / "__MACOSX" / c / "._c0.png").write_bytes(APPLEDOUBLE)
+    thumbs = root / "dog" / "@eaDir" / "d0.png"
+    thumbs.mkdir(parents=True)
+    Image.open(root / "dog" / "d0.png").convert("RGB").save(thumbs / "SYNOFILE_THUMB_M.jpg")
+    return root
+
+
+def test_macos_and_nas_litter_is_neither_a_class_nor_an_image(tmp_path):
+    root = littered(tmp_path / "ds")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # no bad file, no skipped file: litter is not data
+        ds = data.load_folder(root)
+    assert ds.classes == ["cat", "dog"] and len(ds) == 20
+    assert not any("@eaDir" in p or "._" in p for p, _ in ds.samples)
+    files, notes = image_files(root)
+    assert len(files) == 20 and notes == []
+
+
+def test_cli_predict_on_an_unzipped_mac_folder_reads_every_image(tmp_path, gpuvision):
+    root = littered(tmp_path / "ds")
+    run = gpuvision("train", "--data", root, "--out", tmp_path / "run", "--epochs", 1, "--no-progress")
+    assert run.returncode == 0, run.stderr
+    ran = gpuvision("predict", tmp_path / "run", root, "--no-progress")
+    assert ran.returncode == 0 and "could not be read" not in ran.stderr and len(ran.stdout.splitlines()) == 20
+
+
+def test_class_folders_differing_only_by_case_are_refused(tmp_path):
+    root = pets(tmp_path / "ds", 2)
+    shutil.copytree(root / "cat", root / "Cat")              # one class on macOS and Windows, two on Linux
+    with pytest.raises(data.DatasetError, match=r"class folders 'Cat' and 'cat' under .*ds differ only by case"): data.load_folder(root)
+
+
+def test_quoted_glob_is_expanded_and_a_glob_matching_nothing_says_so(tmp_path):
+    root = pets(tmp_path / "ds", 3)
+    files, _ = image_files([str(root / "cat" / "c*.png")])
+    assert [f.name for f in files] == ["c0.png", "c1.png", "c2.png"]
+    with pytest.raises(FileNotFoundError, match=r"c\*\.jpg does not exist \(as a pattern, it matches no file\)"): image_files([str(root / "cat" / "c*.jpg")])
+
+
+def test_byte_identical_copies_across_splits_or_classes_are_warned_about(tmp_path):
+    "A photo copied ('IMG_1 (1).jpg') is no link: a copy in the test split measures memory, one in two classes contradicts itself."
+    root = tmp_path / "ds"
+    for i in range(6):
+        png(root / "train" / "cat" / f"c{i}.png", (10 * i + 5, 0, 0)); png(root / "train" / "dog" / f"d{i}.png", (0, 0, 10 * i + 5))
+    png(root / "test" / "cat" / "t.png", (200, 0, 0)); png(root / "test" / "dog" / "u.png", (0, 0, 200))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.folder_loaders(root, device="cpu")                       # distinct files: no warning
+    shutil.copy(root / "train" / "cat" / "c1.png", root / "test" / "cat" / "c1 (1).png")
+    shutil.copy(root / "train" / "cat" / "c2.png", root / "train" / "dog" / "c2 copy.png")
+    with pytest.warns(UserWarning) as w: data.folder_loaders(root, device="cpu")
+    said = " ".join(str(x.message) for x in w)
+    assert "test/cat/c1 (1).png is a byte-identical copy of train/cat/c1.png" in said
+    assert "train/dog/c2 copy.png (class 'dog') is a byte-identical copy of train/cat/c2.png (class 'cat')" in said
+
+
+def test_images_saved_without_an_extension_are_counted_not_dropped_silently(tmp_path):
+    "A scraped or exported photo often has no extension ('photo', 'download'): left out, but counted and named."
+    root = pets(tmp_path / "ds", 2)
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(root / "cat" / "download", "JPEG")
+    (root / "dog" / "LICENSE").write_text("not an image")
+    with pytest.warns(UserWarning, match=r"ignored 1 file\(s\).*1 without an extension"):
+        ds = data.load_folder(root)
+    assert ds.ignored == {"without an extension": 1} and len(ds) == 4
+
+
+def test_an_empty_class_folder_is_named_as_such_and_not_sent_to_on_bad_skip(tmp_path):
+    "The empty-folder error advised '--on-bad skip', which then failed with 'has 0 image(s) ... divides as 0/0/0'."
+    root = pets(tmp_path / "ds", 10); (root / "bird").mkdir()
+    with pytest.raises(data.DatasetError) as e: data.load_folder(root)
+    assert "bird" in str(e.value) and "--on-bad skip" not in str(e.value)
+    status, _, err = cli("train", "--data", root, "--out", tmp_path / "run", "--epochs", 1, "--no-progress", "--on-bad", "skip")
+    assert status == 2 and "class folder 'bird' has no usable image" in err and "0/0/0" not in err
+
+
+def test_class_folders_differing_only_by_unicode_normalisation_are_refused(tmp_path):
+    "'café' as macOS writes it (e + combining accent, NFD) beside 'café' (NFC): two classes that print the same."
+    import unicodedata
+    root = pets(tmp_path / "ds", 2)
+    for form in ("NFC", "NFD"): shutil.copytree(root / "cat", root / unicodedata.normalize(form, "café"))
+    with pytest.raises(data.DatasetError, match=re.escape("('cafe\\u0301' and 'caf\\xe9')")): data.load_folder(root)

@@ -331,3 +331,27 @@ def test_image_files_names_a_long_missing_path_whole_and_notes_other_formats_and
     assert notes[0] == (f"ignored 1 file(s) under {tmp_path / 'a'} that Pillow can open but that are not taken as images "
                         "(1 .ico); name them one by one to classify them")
     assert notes[1].startswith(f"left out {tmp_path / 'b' / 'same.png'}: the same file as") and notes[1].endswith("counted once")
+
+
+def test_float_images_in_0_1_are_scaled_and_others_fail_by_name_with_their_range(tmp_path):
+    ramp = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)       # a float TIFF's usual [0, 1] brightness
+    Image.fromarray(ramp, "F").save(tmp_path / "unit.tif")
+    got = np.asarray(open_rgb(tmp_path / "unit.tif"))
+    assert got.shape == (8, 8, 3) and (got[..., 0] == np.round(ramp * 255).astype(np.uint8)).all()
+    Image.fromarray(ramp * 1000, "F").save(tmp_path / "depth.tif")      # depth in mm: no known brightness
+    with pytest.raises(BadImageError, match=r"depth\.tif: holds 32-bit float pixels from 0 to 1000"): open_rgb(tmp_path / "depth.tif")
+    Image.fromarray(np.full((8, 8), 1 << 20, np.int32), "I").save(tmp_path / "counts.tif")
+    with pytest.raises(BadImageError, match=r"counts\.tif: holds 32-bit integer pixels from 1048576 to 1048576"):
+        open_rgb(tmp_path / "counts.tif")
+
+
+def test_open_rgb_of_a_folder_says_folder_not_pipe(tmp_path):
+    (tmp_path / "holiday.jpg").mkdir()                                   # a folder named like a photo
+    with pytest.raises(BadImageError, match=r"holiday\.jpg: is a folder, not an image file"): open_rgb(tmp_path / "holiday.jpg")
+
+
+def test_stdin_paths_reads_a_list_saved_on_windows():
+    "Notepad's list: a UTF-8 BOM and CRLF line ends; the paths were 'IMG_1.jpg\\r' and '\\ufeffIMG_1.jpg', which don't exist."
+    import io
+    assert imagefile.stdin_paths(io.BytesIO(b"\xef\xbb\xbfIMG_1.jpg\r\nmy photos/b.jpg\r\n\r\n")) == ["IMG_1.jpg", "my photos/b.jpg"]
+    assert imagefile.stdin_paths(io.BytesIO(b"odd\r\0b\0")) == ["odd\r", "b"]          # find -print0: every byte is the name's

@@ -453,3 +453,23 @@ def test_video_loaders_name_a_split_left_empty_by_too_few_clips(tmp_path):
                                            r"80/20 split empty; add clips to each class folder"):
         video_loaders(tmp_path / "few", frames=4, stride=2, size=16, device="cpu")
     with pytest.raises(DatasetError, match="clip_tensors: the clip data set is empty"): clip_tensors([])
+
+
+def test_video_folder_takes_no_mac_litter_and_refuses_classes_differing_by_case(clips, tmp_path):
+    root = tmp_path / "unzipped"; shutil.copytree(clips, root)
+    first = VIDEO_CLASSES[0]
+    (root / first / "._a.mp4").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X" + bytes(60))   # AppleDouble
+    shutil.copytree(root / first, root / "__MACOSX" / first)                  # an unzipped Mac archive's resource forks
+    ds = VideoFolder(root)
+    assert ds.classes == list(VIDEO_CLASSES) and len(ds) == 4
+    shutil.copytree(clips / first, root / first.upper())
+    with pytest.raises(DatasetError, match="differ only by case"): VideoFolder(root)
+
+
+@pytest.mark.parametrize("keep", [8, 100, 200, 400])
+def test_an_mp4_cut_inside_its_index_is_called_truncated_not_audio_only_or_unsupported(tmp_path, keep):
+    "An MP4 whose 'moov' index (written last) is cut off — an interrupted copy — said 'has no video stream' or 'can't decode'."
+    whole = write_video(tmp_path / "whole.mp4", bar_frames(10)).read_bytes()
+    cut = tmp_path / "cut.mp4"; cut.write_bytes(whole[:whole.index(b"moov") + keep])
+    with pytest.raises(BadVideoError, match=r"cut\.mp4: is truncated: its 'moov' box at byte [\d,]+ declares [\d,]+ bytes"):
+        load_video(cut)
