@@ -16,7 +16,7 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_file_target, check_number, check_output, time_fn, write_atomic, write_files
+from .bench import Timing, check_file_target, check_number, check_output, no_empty_folders, time_fn, write_atomic, write_files
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
 from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
 from .device import get_device
@@ -110,7 +110,7 @@ def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes 
     architecture, preprocessing, classes) inside the file's metadata entry `META_KEY` — enough for `load_model(path)`
     alone. Beside it, as chapter 14's `export_model` writes it, the manifest (size, SHA-256, shapes, the description;
     signed with HMAC if `key`), which `load_model` uses to check the file when it is there. Both are written before
-    either replaces an old version. Int8 models are stored as their integers, scales and zero points. Returns `path`."""
+    either replaces an old version, and a failed write leaves no folder it made. Int8 models are stored as their integers, scales and zero points. Returns `path`."""
     path = Path(path)
     if path.suffix != ".safetensors": raise ValueError(f"save_model: path must end in .safetensors, got {path}")
     if key is not None and not (isinstance(key, bytes) and key): raise ValueError("save_model: key must be non-empty bytes")
@@ -125,9 +125,10 @@ def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes 
                 "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
                 "meta": meta}
     if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
-    write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
+    with no_empty_folders(path.parent):                      # a failed write leaves no folder it made
+        try: path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
+        write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
     return path
 
 # %% ../nbs/17_deploy.ipynb #a05cad4d
@@ -361,11 +362,13 @@ class ExportError(CheckpointError):
 
 
 def _write(path: str | Path, data: bytes) -> Path:
-    "Write `data` to file `path` atomically (`bench.write_atomic`; its folder is created); `ExportError` naming it if it can't."
+    """Write `data` to file `path` atomically (`bench.write_atomic`; its folder is created, and removed again if the
+    write fails); `ExportError` naming it if it can't."""
     path = Path(path)
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ExportError(f"can't create folder {path.parent}: {e.strerror or e}") from None
-    return write_atomic(path, data, ExportError)
+    with no_empty_folders(path.parent):
+        try: path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise ExportError(f"can't create folder {path.parent}: {e.strerror or e}") from None
+        return write_atomic(path, data, ExportError)
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:

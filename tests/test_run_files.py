@@ -229,13 +229,22 @@ def _video(path):
     if "libx264" not in av.codecs_available: pytest.skip("no libx264 in this PyAV build")
     from gpuvision_nb.videofile import bar_frames, write_video
     write_video(path, bar_frames(4, 16))
+def _save_model(path):
+    from gpuvision_nb.deploy import Preprocess, save_model
+    from gpuvision_nb.models import get_model
+    save_model(get_model("seed", 2, size=16), path, Preprocess(16, (.5,) * 3, (.5,) * 3, 3, ("a", "b")))
+def _torchscript(path):
+    from gpuvision_nb.deploy import Preprocess, export
+    from gpuvision_nb.models import get_model
+    export(get_model("seed", 2, size=16), path, "torchscript", Preprocess(16, (.5,) * 3, (.5,) * 3, 3, ("a", "b")), overwrite=True)
 def _figure(path):
     import matplotlib.pyplot as plt
     from gpuvision_nb.train import save_figure
     save_figure(plt.figure(), path)
 
 
-@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png"), (_video, "v.mp4")])
+@pytest.mark.parametrize("write, name", [(_export, "m.safetensors"), (_record, "r.json"), (_figure, "f.png"), (_video, "v.mp4"),
+                                         (_save_model, "m.safetensors"), (_torchscript, "m.pt")])   # 17's writers: helper's find
 @pytest.mark.parametrize("fault", [FULL, KeyboardInterrupt()])
 def test_a_writer_that_fails_keeps_the_old_file_and_leaves_nothing_it_made(tmp_path, write, name, fault):
     (tmp_path / "old").mkdir(); write(tmp_path / "old" / name)   # an earlier version, which a failed write must keep
