@@ -188,12 +188,13 @@ class Table:
         return html_table(rows, self.left, getattr(self, "title", None), self.total) if rows else html_table([], title=self.empty)
 
 # %% ../nbs/02_bench.ipynb #10d08067
-def eng_ticks(axis, log: bool = False):
-    """Tick labels a reader can read in a narrow panel: engineering prefixes without the unit (1.5 k, 20 M: the axis
-    label names the unit), on as many round values as fit. On a `log` axis: decades; 1-2-5 steps when the data spans
+def eng_ticks(axis, log: bool = False, unit: str = ""):
+    """Tick labels a reader can read in a narrow panel: engineering prefixes (1.5 k, 20 M), with no unit by default
+    (the axis label names it; a short `unit` such as 's' reads better on the ticks: 20 ms), on as many round values
+    as fit. On a `log` axis: decades; 1-2-5 steps when the data spans
     less than two decades; evenly spaced round values when it spans less than a factor of 3; no minor-tick labels."""
     from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter
-    axis.set_major_formatter(EngFormatter(sep=" "))
+    axis.set_major_formatter(EngFormatter(unit=unit, sep=" "))
     if not log:
         axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10])); return
     lo, hi = sorted(axis.get_data_interval())
@@ -252,10 +253,10 @@ class Comparison(Table):
             ax.set_xlabel(f"{ts[0].unit}/s, higher is better")
         else:
             vals, err = [t.median for t in ts], [t.iqr / 2 for t in ts]
-            ax.set_xlabel("seconds per call, lower is better")
+            ax.set_xlabel("time per call, lower is better")
         labels = [f"{t.label} [{t.device}]" for t in ts]
         ax.barh(labels, vals, xerr=err, color=["#7fbf6a" if "cuda" in t.device else "#7aa6d6" for t in ts])
-        eng_ticks(ax.xaxis)
+        eng_ticks(ax.xaxis, unit="" if metric == "rate" else "s")
         ends = [v + e for v, e in zip(vals, err)]
         for y, t in enumerate(ts):
             if (s := self._marked(t)) is not None:

@@ -385,7 +385,7 @@ def test_comparison_plot_draws_rates_or_medians(monkeypatch):
     assert [p.get_width() for p in ax.patches] == [pytest.approx(40), pytest.approx(20)]   # reversed: b on top
     assert tuple(ax.figure.get_size_inches()) == pytest.approx((7, 0.5 + 0.45 * 2))
     ax = compare(ts).plot(metric="time")
-    assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "seconds per call, lower is better"
+    assert [p.get_width() for p in ax.patches] == [0.25, 0.5] and ax.get_xlabel() == "time per call, lower is better"
 
 
 def test_number_arg_messages_name_the_range_without_a_stray_it():
@@ -411,7 +411,7 @@ def test_comparison_plot_axes_units_and_colours():
     assert ax.get_xlabel() == "img/s, higher is better" and to_hex(ax.patches[0].get_facecolor()) == "#7fbf6a"
     assert ax.xaxis.get_major_formatter().unit == ""            # the unit is in the label, not on every tick
     ax = compare([Timing("a", "cpu", 0.5, 0.1, [0.5])]).plot(metric="time")
-    assert ax.get_xlabel().startswith("seconds") and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"
+    assert ax.get_xlabel().startswith("time per call") and ax.xaxis.get_major_formatter().unit == "s" and to_hex(ax.patches[0].get_facecolor()) == "#7aa6d6"
 
 
 def test_defaults_item_unit_and_the_shipped_records_folder(monkeypatch, tmp_path):
@@ -683,7 +683,7 @@ def test_chart_of_mixed_units_draws_times_and_their_speedups_are_time_ratios():
     c = compare(ts)
     assert c.speedup(ts[1]) == pytest.approx(0.5)            # takes twice as long: 0.5x, not a ratio of B/s to img/s
     ax = c.plot()
-    assert ax.get_xlabel() == "seconds per call, lower is better" and [p.get_width() for p in ax.patches] == [0.004, 0.002]
+    assert ax.get_xlabel() == "time per call, lower is better" and [p.get_width() for p in ax.patches] == [0.004, 0.002]
     assert compare(ts[:1] * 2).plot().get_xlabel() == "B/s, higher is better"
 
 
