@@ -485,9 +485,10 @@ def test_show_adversarial_layout_and_defaults(data):
     labels = [(t.get_text(), t.get_position()) for a in (axs[0], axs[8], axs[16]) for t in a.texts]
     assert [t for t, _ in labels] == ["clean", "fgsm ε=8/255", "perturbation"]
     assert all(-0.5 < px < 0 and py == 0.5 for _, (px, py) in labels)          # just left of the row, centred
-    for a in (axs[0], axs[8], axs[16]):                                         # in the axes' coordinates: left of it
-        t = a.texts[0]
-        assert t.get_transform().transform(t.get_position())[0] < a.get_window_extent().x0
+    renderer = fig.canvas.get_renderer()
+    for a in (axs[0], axs[8], axs[16]):                 # drawn inside the figure, left of the row's first image
+        box, ax_box = a.texts[0].get_window_extent(renderer), a.get_window_extent(renderer)
+        assert 0 <= box.x0 < box.x1 <= ax_box.x0 and ax_box.y0 <= box.y0 < box.y1 <= ax_box.y1
     with torch.no_grad(): p = m(x[:8]).argmax(1)
     colours = [matplotlib.colors.to_hex(a.title.get_color()) for a in axs[:8]]
     assert colours == ["#000000" if int(p[j]) == int(y[j]) else "#ff0000" for j in range(8)]
