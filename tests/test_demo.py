@@ -107,6 +107,10 @@ def numbers_are_the_summarys(out, s):
     md, st = (out / "report.md").read_text(), {k: v["result"] for k, v in s["stages"].items()}
     assert st["train"]["epochs"] == demo.DEMO["quick"]["epochs"] == len(st["train"]["history"])
     assert st["train"]["images_per_second"] == pytest.approx(st["train"]["train_images"] / st["train"]["train_seconds"])
+    h, q = st["train"]["history"], demo.DEMO["quick"]
+    assert st["train"]["train_images"] == sum(e["images"] for e in h) == q["epochs"] * 48          # 3 batches < train_batches
+    assert st["train"]["train_seconds"] == sum(e["seconds"] for e in h) and st["train"]["val_acc"] == h[-1]["val_acc"]
+    assert st["train"]["test_images"] == q["eval_batches"] * 16 and f"({q['eval_batches'] * 16} images)" in md   # quick: 2 batches
     assert st["prune"]["amount"] == 0.5 and st["prune"]["params"] < st["train"]["params"] / 2   # half the channels: ~1/4 the weights
     assert f"test accuracy **{100 * st['train']['test_acc']:.1f}%**" in md
     for name in ("amp", "prune", "quantize"):                         # the speed-up is the ratio of the timings listed
