@@ -456,3 +456,15 @@ def test_run_demo_seconds_are_durations(quick_run, tmp_path, monkeypatch):
     t0 = time.perf_counter(); s = demo.run_demo(tmp_path / "r", progress=False); wall = time.perf_counter() - t0
     stages = [v["seconds"] for v in s["stages"].values()]
     assert all(0 <= x for x in stages) and sum(stages) <= s["seconds"] <= wall
+
+
+def test_first_batches_limits_each_epoch_and_forwards_set_epoch():
+    "fit calls set_epoch on its loader; a quick run's FirstBatches must pass it on, or the shuffle would never change."
+    class Spy(list):
+        epochs = []
+        def set_epoch(self, e): self.epochs.append(e)
+    fb = demo.FirstBatches(Spy(range(5)), 3)
+    fb.set_epoch(2)
+    assert Spy.epochs == [2] and len(fb) == 3 and list(fb) == [0, 1, 2] and list(fb) == [0, 1, 2]
+    assert len(demo.FirstBatches([1, 2], 3)) == 2 and list(demo.FirstBatches([1, 2])) == [1, 2]
+    demo.FirstBatches([1, 2]).set_epoch(1)                  # a plain list has no set_epoch: nothing to forward
