@@ -468,3 +468,21 @@ def test_first_batches_limits_each_epoch_and_forwards_set_epoch():
     assert Spy.epochs == [2] and len(fb) == 3 and list(fb) == [0, 1, 2] and list(fb) == [0, 1, 2]
     assert len(demo.FirstBatches([1, 2], 3)) == 2 and list(demo.FirstBatches([1, 2])) == [1, 2]
     demo.FirstBatches([1, 2]).set_epoch(1)                  # a plain list has no set_epoch: nothing to forward
+
+
+def test_check_out_messages_name_the_folder(tmp_path):
+    f = tmp_path / "a-file"; f.write_text("x")
+    with pytest.raises(ValueError) as e: demo.check_out(f)
+    assert str(e.value) == f"run_demo: out={str(f)!r} is an existing file, not a folder"
+    (tmp_path / "notes").mkdir(); (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ValueError, match=rf"^run_demo: out={str(tmp_path / 'notes')!r} holds other files \(todo.txt, …\)"):
+        demo.check_out(tmp_path / "notes")
+    with pytest.raises(ValueError, match=rf"^run_demo: out={str(f / 'below')!r} is not writable: "): demo.check_out(f / "below")
+
+
+def test_a_partial_reports_notice_is_a_paragraph_of_its_own():
+    "A blank line ends the '> Partial report' quote; without it Markdown would pull the next heading into the quote."
+    s = {**_full_summary(), "status": "interrupted"}
+    lines = demo.report_md(s, bars=False).split("\n")
+    i = lines.index("> **Partial report** (interrupted): unfinished stages are marked below.")
+    assert i == 4 and lines[i - 1] == lines[i + 1] == "" and lines[i + 2].startswith("## train — ")
