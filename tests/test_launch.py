@@ -69,10 +69,12 @@ def test_the_quick_parser_reads_predict_as_the_real_one_does():
     for argv in (["train", "x"], ["predict"], ["predict", "M"], ["predict", "M", "a", "--batch-size", "x"],
                  ["predict", "M", "a", "--bogus"], ["predict", "M", "a", "--batch"], []):
         assert launch._predict_args(argv) is None, argv
+    assert launch._predict_args(["predict", "M", "a", "--batch", "8"]) is None   # an abbreviation is a doubt: no head start
 
 
-def test_no_head_start_once_torch_is_loaded_or_when_asked_for_no_parallel_decoding(models):
+def test_no_head_start_once_torch_is_loaded_or_when_asked_for_no_parallel_decoding(models, monkeypatch):
     argv = ["predict", str(models["file"]), str(models["pics"])]
+    monkeypatch.setattr(launch, "EarlyDecode", lambda *a: pytest.fail("forked after torch was imported"))   # no pool left behind
     assert "torch" in sys.modules and launch.start_early_decode(argv) is None
 
 
