@@ -11,9 +11,9 @@ PY = sys.executable
 
 def test_supervise_prints_each_line_by_default_stdout_and_stderr_alike(capsys):
     "Without on_line every line is printed, stderr merged into the same stream, in order; a success is one attempt."
-    code = "import sys; print('out', flush=True); print('err', file=sys.stderr, flush=True); print('end')"
+    code = "import sys; print('out', flush=True); print('err', file=sys.stderr, flush=True); print('XBOX')"
     assert supervise([PY, "-c", code], max_restarts=0) == [0]
-    assert capsys.readouterr().out == "out\nerr\nend\n"
+    assert capsys.readouterr().out == "out\nerr\nXBOX\n"                 # only the newline is taken off a line
 
 
 def test_supervise_passes_env_cwd_and_the_attempt(tmp_path):
@@ -52,9 +52,11 @@ def test_lost_peer_without_torch_distributed_reads_only_the_message(monkeypatch)
 
 def test_failure_summary_when_the_signal_has_no_name_and_at_the_boundaries():
     def unnamed(): raise ValueError("no such signal")
-    f = {0: NS(exitcode=128), 1: NS(exitcode=-64, signal_name=unnamed), 2: NS(exitcode=129), 3: NS(exitcode=None)}
+    f = {0: NS(exitcode=128), 1: NS(exitcode=-64, signal_name=unnamed), 2: NS(exitcode=129), 3: NS(exitcode=None),
+         4: NS(exitcode=0, signal_name=lambda: "?")}
     assert failure_summary(f) == ("rank 1 was killed by signal 64; rank 0 exited with code 128; "
-                                  "rank 2 was killed by signal SIGHUP (it cleaned up, exit code 129); rank 3 exited with code None")
+                                  "rank 2 was killed by signal SIGHUP (it cleaned up, exit code 129); rank 3 exited with code None; "
+                                  "rank 4 exited with code 0")
 
 
 def test_cli_worker_returns_mains_code_and_words_a_lost_peer(monkeypatch, capsys):
