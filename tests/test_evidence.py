@@ -377,3 +377,28 @@ def test_headline_charts_default_to_every_record(monkeypatch):
     fig = report.headline_charts()
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["amp-knobs"]
     plt.close("all")
+
+
+def test_predict_timing_reads_dtype_precision_and_the_experiments_default_model():
+    "An inference timing without a model name is SeedCNN's in amp-limit and quantize-gpu-vs-cpu, and no one's elsewhere."
+    t = lambda **p: _t("x · b64", "cuda:0", 1.0, batch=64, **p)
+    assert predict_timing("amp-limit", t(dtype="bfloat16"), "H200").precision == "bf16"
+    assert predict_timing("amp-limit", t(precision="fp16"), "H200").precision == "fp16"
+    assert predict_timing("amp-limit", t(), "H200").precision == "fp32"
+    assert predict_timing("train-loops", t(model="seed"), "H200").precision == "tf32"        # that experiment's default flags
+    assert predict_timing("quantize-gpu-vs-cpu", t(), "H200") is not None and predict_timing("other", t(), "H200") is None
+    r = _rec("amp-limit", [t(dtype="bfloat16")])
+    assert len(prediction_rows([r])) == 1                                                      # found by its experiment
+
+
+def test_best_by_device_keeps_the_first_of_equal_rates():
+    r = _rec("bench", [_t("fp32 · first", "cpu", 5.0), _t("fp32 · second", "cpu", 5.0)])
+    assert best_by_device(r)["cpu"] == (5.0, "img", "fp32 · first")
+
+
+def test_headline_chart_predicts_a_cpu_only_experiments_default_model():
+    "A CPU record of amp-limit (no model named in its params: SeedCNN) gets its datasheet diamond."
+    import matplotlib.pyplot as plt
+    ax = headline_chart([_rec("amp-limit", [_t("fp32 · b64", "cpu", 900.0, batch=64)], gpu=False)], unit="img", gpu="H200")
+    assert [l.get_marker() for l in ax.get_lines()] == ["D"]
+    plt.close("all")
