@@ -492,3 +492,12 @@ def test_the_writers_default_quality_is_crf_23(tmp_path):
 def test_bad_videos_can_be_written_into_a_new_nested_folder(tmp_path):
     made = write_bad_videos(tmp_path / "a" / "b", size=32)
     assert all(p.parent == tmp_path / "a" / "b" and p.is_file() for p in made.values())
+
+
+def test_a_frame_of_another_size_is_named_width_by_height(tmp_path):
+    from gpuvision_nb.videofile import VideoWriter
+    with pytest.raises(ValueError) as e:
+        with VideoWriter(tmp_path / "v.mp4") as w:
+            w.write(np.zeros((32, 16, 3), np.uint8)); w.write(np.zeros((8, 24, 3), np.uint8))
+    assert str(e.value) == "VideoWriter.write: frame size 24×8 differs from the first frame's 16×32"
+    assert list(tmp_path.iterdir()) == []                               # nothing left behind
