@@ -402,3 +402,12 @@ def test_headline_chart_predicts_a_cpu_only_experiments_default_model():
     ax = headline_chart([_rec("amp-limit", [_t("fp32 · b64", "cpu", 900.0, batch=64)], gpu=False)], unit="img", gpu="H200")
     assert [l.get_marker() for l in ax.get_lines()] == ["D"]
     plt.close("all")
+
+
+def test_two_units_already_need_unit_and_a_pitfall_is_no_cpu_comparison():
+    two = _rec("x", [_t("a", "cpu", 1.0), _t("b", "cpu", 2.0, "FLOP")])
+    with pytest.raises(ValueError, match=r"'x' has rates in \['img', 'FLOP'\]: pass unit="): best_by_device(two)
+    r = _rec("bench", [_t("matmul 2048", "cpu", 9e12, "FLOP", pitfall="no sync"), _t("matmul 2048", "cpu", 1e12, "FLOP"),
+                       _t("conv3x3 c64", "cpu", 2e12, "FLOP"), _t("matmul 2048", "cuda:0", 5e13, "FLOP")])
+    row = headline_rows([r])[0]                                         # the GPU's best is a matmul: the CPU's honest matmul
+    assert (row["cpu_rate"], row["speedup"]) == (1e12, pytest.approx(50))
