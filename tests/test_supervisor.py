@@ -22,7 +22,7 @@ def test_supervise_passes_env_cwd_and_the_attempt(tmp_path):
     with pytest.raises(RuntimeError):
         supervise([PY, "-c", code], max_restarts=1, env={**os.environ, "SUPERVISED": "5"}, cwd=tmp_path,
                   on_line=lambda line, proc, attempt: seen.append((line, attempt, proc.args[0])))
-    assert seen == [(f"5 {tmp_path}", 0, PY), (f"5 {tmp_path}", 1, PY)]
+    assert seen == [(f"5 {tmp_path.resolve()}", 0, PY), (f"5 {tmp_path.resolve()}", 1, PY)]     # getcwd: the real path
 
 
 def test_supervise_with_no_restarts_gives_up_after_one_failure_naming_the_command():
