@@ -416,6 +416,8 @@ def test_shard_data_keeps_the_global_batch_so_any_world_size_makes_the_same_upda
         assert all(b == batch // w for s in steps for b in s[:-1])          # each process: its share of the global batch
         assert sum(s[0] for s in steps) == batch // w * w
         assert dataclasses.asdict(shards[0])["classes"] == ["a", "b"]
+        val = [sum(len(yb) for _, yb in s.val) for s in shards]              # validation: every image once, no padding
+        assert sum(val) == n, (w, val)
     with pytest.raises(ValueError, match="smaller than the 4 processes"): shard_data(dataclasses.replace(fd, train=GPULoader(
         x, y, batch_size=3, device="cpu", mean=(0.5,), std=(0.25,))), 0, 4)
 
@@ -471,3 +473,64 @@ def test_cli_worker_turns_a_lost_peer_into_one_line(monkeypatch, capsys):
     def bug(argv): raise RuntimeError("shape mismatch")                # anything else is not hidden
     monkeypatch.setattr(cli, "main", bug)
     with pytest.raises(RuntimeError, match="shape mismatch"): cli_worker([])
+
+
+# --- what the mutation run of distributed (tools/mutate.py distributed, seed 211) found untested -----------------------
+
+def test_plot_ddp_draws_one_lane_per_rank():
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.distributed import plot_ddp
+    ax = plot_ddp(3)
+    texts = {t.get_text(): t.get_position() for t in ax.texts}
+    assert [texts[f"shard {r}"] for r in range(3)] == [(.6, 2.5), (.6, 1.5), (.6, .5)]       # rank 0 on top
+    assert [texts[f"rank {r}"] for r in range(3)] == [(-.1, 2.5), (-.1, 1.5), (-.1, .5)]
+    assert texts["all-reduce\n(average the\ngradients)"] == (5.1, 1.5)
+    lanes = [(p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in ax.patches[:3]]
+    assert lanes == [(0, 2.15, 1.2, .7), (1.6, 2.15, 2.2, .7), (6.4, 2.15, 1.2, .7)]          # shard, fwd+bwd, step of rank 0
+    assert len(ax.patches) == 3 * 3 + 1 and (ax.get_xlim(), ax.get_ylim()) == ((-1, 8), (0, 3)) and not ax.axison
+    assert ax.get_title() == "one DDP step on 3 processes: same weights everywhere, 3× the images per step"
+    assert ax.figure.get_size_inches() == pytest.approx((10, 0.9 + 0.55 * 3))
+    plt.close("all")
+
+
+def test_ring_allreduce_and_expected_efficiency():
+    from gpuvision_nb.distributed import expected_efficiency, ring_allreduce_bytes
+    assert ring_allreduce_bytes(1000, 4) == 2 * 3 / 4 * 1000 * 4 and ring_allreduce_bytes(1000, 4, 2) == 3000
+    assert expected_efficiency(0.1, 1000, 1, 1e9) == 1.0
+    comm = ring_allreduce_bytes(10**6, 8) / 1e9 + 2 * 7 * 1e-5
+    assert expected_efficiency(0.01, 10**6, 8, 1e9, latency=1e-5) == pytest.approx(0.01 / (0.01 + comm))
+    assert expected_efficiency(0.01, 10**6, 8, 1e9, overlap=1.0) == 1.0
+
+
+def test_plot_scaling_lines_marks_and_labels():
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.distributed import expected_efficiency, plot_scaling
+    ax = plot_scaling(2_500_000, {"PCIe": 32e9, "NVLink": 450e9}, marks={"seed CNN": 0.004}, world_size=4)
+    curves = [l for l in ax.get_lines() if not l.get_label().startswith("_")]
+    assert [l.get_label() for l in curves] == ["PCIe (32 GB/s)", "NVLink (450 GB/s)"]
+    x, y = curves[0].get_xdata(), curves[0].get_ydata()
+    assert len(x) == 200 and x[0] == pytest.approx(1e-4) and x[-1] == pytest.approx(10)
+    assert y[57] == pytest.approx(expected_efficiency(x[57], 2_500_000, 4, 32e9))
+    [mark] = [l for l in ax.get_lines() if l.get_label().startswith("_")]
+    assert list(mark.get_xdata()) == [0.004, 0.004] and mark.get_linewidth() == 1 and mark.get_linestyle() == ":"
+    assert [t.get_text() for t in ax.texts] == [" seed CNN"]
+    assert (ax.get_xscale(), ax.get_ylim(), ax.get_xlabel(), ax.get_ylabel()) == \
+        ("log", (0, 1.15), "compute time per step (s)", "scaling efficiency")
+    assert ax.get_title() == "2.5M fp32 gradients, ring all-reduce, W=4, no overlap"
+    plt.close("all")
+
+
+def test_time_cudnn_benchmark_needs_cuda():
+    from gpuvision_nb.distributed import time_cudnn_benchmark
+    with pytest.raises(ValueError, match=r"^time_cudnn_benchmark needs a CUDA device \(cuDNN\), got cpu$"):
+        time_cudnn_benchmark(device="cpu", batch_size=2, min_run_time=0.001)   # small: quick if it ran anyway
+
+
+def test_an_out_folder_that_cant_be_made_is_named(tmp_path):
+    from gpuvision_nb.bench import RecordError
+    from gpuvision_nb.distributed import _write_results
+    f = tmp_path / "file"; f.write_text("x")
+    with pytest.raises(RecordError, match=rf"^can't create --out folder {f / 'sub'}: "):
+        _write_results(f / "sub", {"a.json": "{}"})

@@ -316,3 +316,108 @@ def test_headline_charts_of_the_committed_records_keep_their_labels_apart():
     fig = headline_charts()
     assert len(fig.axes) >= 2 and overlapping_labels(fig) == []
     plt.close(fig)
+
+
+# --- what the mutation run of report (tools/mutate.py report, seed 211) found untested --------------------------------
+
+def test_a_pitfall_reading_is_never_a_headline():
+    "A timing marked as a deliberately wrong measurement (params pitfall) is left out of the best rates."
+    r = _rec("amp-knobs", [_t("fp32 · b64", "cuda:0", 9e9, pitfall="no sync"), _t("fp32 · b64", "cuda:0", 2e5)])
+    assert best_by_device(r)["cuda:0"][0] == 2e5 and headline_rows([r])[0]["gpu"] == "200 kimg/s"
+
+
+def test_headline_rows_kind_and_the_results_table_columns():
+    from gpuvision_nb.report import results_table
+    gpu = _rec("bench", [_t("fp32 · b8", "cpu", 1e3), _t("fp32 · b8", "cuda:0", 5e4)])
+    cpu = _rec("loaders", [_t("fp32 · b8", "cpu", 2e3)], gpu=False, date="2026-03-01")
+    cpu.provenance["cpu_only"] = True                                  # measures the CPU by design
+    rows = headline_rows([gpu, cpu])
+    assert [(r["experiment"], r["kind"], r["cpu_only"]) for r in rows] == [("bench", "gpu", False), ("loaders", "cpu", True)]
+    assert results_table([gpu, cpu]).table_rows() == [
+        {"experiment": "bench", "where": rows[0]["where"], "cpu": "1 kimg/s", "gpu": "50 kimg/s", "speed-up": "50x"},
+        {"experiment": "loaders (CPU only)", "where": rows[1]["where"], "cpu": "2 kimg/s", "gpu": "—", "speed-up": None}]
+    assert rows[0]["where"] == gpu.label and rows[1]["where"] == cpu.label
+
+
+@pytest.mark.parametrize("label, unit, want", [("matmul 4096 tf32", "FLOP", "tf32"), ("matmul 4096 fp16", "FLOP", "fp16"),
+                                               ("conv3x3 c64 b8 bf16", "FLOP", "bf16"), ("copy 256 MiB", "B", "fp32")])
+def test_predict_timing_reads_the_precision_from_the_label(label, unit, want):
+    p = predict_timing("bench", _t(label, "cuda:0", 1.0, unit), "H200")
+    assert p is not None and p.precision == want and p.unit == unit
+
+
+def test_predict_timing_of_a_seedcnn_timing_named_by_its_class():
+    "params model='SeedCNN' (the class name some records use) is the seed model's cost, like model='seed'."
+    by_class = predict_timing("x", _t("fp32 · b64", "cuda:0", 1.0, model="SeedCNN", batch=64), "H200")
+    by_key = predict_timing("x", _t("fp32 · b64", "cuda:0", 1.0, model="seed", batch=64), "H200")
+    assert by_class is not None and by_class.bound == by_key.bound
+    assert predict_timing("x", _t("fp32 · b64", "cuda:0", 1.0, model="vit", batch=64), "H200") is None
+
+
+def test_headline_chart_marks_and_labels():
+    "A CPU-only record gets a diamond at its bound, on its row, labelled in the chart's unit; only CPU-only rows say so."
+    import matplotlib.pyplot as plt
+    recs = [_rec("amp-knobs", [_t("bf16 · b64", "cpu", 9.7e3), _t("bf16 · b2048", "cuda:0", 6.3e5)]),
+            _rec("matmul", [_t("matmul 1024", "cpu", 2e11, "FLOP", n=1024)], gpu=False),
+            _rec("matmul", [_t("matmul 1024", "cpu", 3e11, "FLOP", n=1024)], gpu=False),
+            _rec("copy", [_t("matmul 64", "cpu", 1e9, "FLOP", n=64)], gpu=False)]
+    recs[-1].provenance["cpu_only"] = True                             # a CPU-only experiment: no bound drawn for it
+    ax = headline_chart(recs, unit="FLOP", gpu="H200")
+    [diamond] = [l for l in ax.get_lines() if l.get_marker() == "D"]
+    bound = predict_timing("matmul", recs[2].timings[0], "H200").bound
+    assert list(diamond.get_xdata()) == [bound] and list(diamond.get_ydata()) == [1 - 0.2]     # row 1, below its CPU bar
+    assert [t.get_text() for t in ax.texts] == [f"  ≤ {ev_fmt(bound, 'FLOP')} (predicted)"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["copy (CPU only)", "matmul"]
+    img = headline_chart(recs, unit="img")
+    assert [t.get_text() for t in img.get_yticklabels()] == ["amp-knobs"]
+    assert img.figure.get_size_inches()[1] == pytest.approx(0.8 + 0.5)                  # one row: 1.3 inches
+    plt.close("all")
+
+
+def ev_fmt(rate, unit):
+    from gpuvision_nb.bench import fmt_rate
+    return fmt_rate(rate, unit)
+
+
+def test_headline_charts_default_to_every_record(monkeypatch):
+    import matplotlib.pyplot as plt
+    import gpuvision_nb.report as report
+    recs = [_rec("amp-knobs", [_t("bf16 · b64", "cpu", 9.7e3), _t("bf16 · b2048", "cuda:0", 6.3e5)])]
+    monkeypatch.setattr(report, "all_records", lambda: recs)
+    fig = report.headline_charts()
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["amp-knobs"]
+    plt.close("all")
+
+
+def test_predict_timing_reads_dtype_precision_and_the_experiments_default_model():
+    "An inference timing without a model name is SeedCNN's in amp-limit and quantize-gpu-vs-cpu, and no one's elsewhere."
+    t = lambda **p: _t("x · b64", "cuda:0", 1.0, batch=64, **p)
+    assert predict_timing("amp-limit", t(dtype="bfloat16"), "H200").precision == "bf16"
+    assert predict_timing("amp-limit", t(precision="fp16"), "H200").precision == "fp16"
+    assert predict_timing("amp-limit", t(), "H200").precision == "fp32"
+    assert predict_timing("train-loops", t(model="seed"), "H200").precision == "tf32"        # that experiment's default flags
+    assert predict_timing("quantize-gpu-vs-cpu", t(), "H200") is not None and predict_timing("other", t(), "H200") is None
+    r = _rec("amp-limit", [t(dtype="bfloat16")])
+    assert len(prediction_rows([r])) == 1                                                      # found by its experiment
+
+
+def test_best_by_device_keeps_the_first_of_equal_rates():
+    r = _rec("bench", [_t("fp32 · first", "cpu", 5.0), _t("fp32 · second", "cpu", 5.0)])
+    assert best_by_device(r)["cpu"] == (5.0, "img", "fp32 · first")
+
+
+def test_headline_chart_predicts_a_cpu_only_experiments_default_model():
+    "A CPU record of amp-limit (no model named in its params: SeedCNN) gets its datasheet diamond."
+    import matplotlib.pyplot as plt
+    ax = headline_chart([_rec("amp-limit", [_t("fp32 · b64", "cpu", 900.0, batch=64)], gpu=False)], unit="img", gpu="H200")
+    assert [l.get_marker() for l in ax.get_lines()] == ["D"]
+    plt.close("all")
+
+
+def test_two_units_already_need_unit_and_a_pitfall_is_no_cpu_comparison():
+    two = _rec("x", [_t("a", "cpu", 1.0), _t("b", "cpu", 2.0, "FLOP")])
+    with pytest.raises(ValueError, match=r"'x' has rates in \['img', 'FLOP'\]: pass unit="): best_by_device(two)
+    r = _rec("bench", [_t("matmul 2048", "cpu", 9e12, "FLOP", pitfall="no sync"), _t("matmul 2048", "cpu", 1e12, "FLOP"),
+                       _t("conv3x3 c64", "cpu", 2e12, "FLOP"), _t("matmul 2048", "cuda:0", 5e13, "FLOP")])
+    row = headline_rows([r])[0]                                         # the GPU's best is a matmul: the CPU's honest matmul
+    assert (row["cpu_rate"], row["speedup"]) == (1e12, pytest.approx(50))

@@ -69,10 +69,12 @@ def test_the_quick_parser_reads_predict_as_the_real_one_does():
     for argv in (["train", "x"], ["predict"], ["predict", "M"], ["predict", "M", "a", "--batch-size", "x"],
                  ["predict", "M", "a", "--bogus"], ["predict", "M", "a", "--batch"], []):
         assert launch._predict_args(argv) is None, argv
+    assert launch._predict_args(["predict", "M", "a", "--batch", "8"]) is None   # an abbreviation is a doubt: no head start
 
 
-def test_no_head_start_once_torch_is_loaded_or_when_asked_for_no_parallel_decoding(models):
+def test_no_head_start_once_torch_is_loaded_or_when_asked_for_no_parallel_decoding(models, monkeypatch):
     argv = ["predict", str(models["file"]), str(models["pics"])]
+    monkeypatch.setattr(launch, "EarlyDecode", lambda *a: pytest.fail("forked after torch was imported"))   # no pool left behind
     assert "torch" in sys.modules and launch.start_early_decode(argv) is None
 
 
@@ -204,3 +206,136 @@ def test_paths_read_from_stdin_are_not_lost_when_the_head_start_cant_list_them(m
                        capture_output=True, text=True, env=env, timeout=120)
     want = f"{bad} does not exist" if listed == "a missing file" else f"{bad} holds no image files"
     assert r.returncode == 2 and want in r.stderr and "no paths on stdin" not in r.stderr, r.stderr
+
+
+# --- in this process (mutation testing sees only this process): the decisions, with the fork replaced ----------------
+
+class SyncPool:
+    "A stand-in for ProcessPoolExecutor: runs each job at once, here; records how it was made and closed."
+    made = []
+    def __init__(self, processes, context, initializer=None):
+        self.shut = None; SyncPool.made.append((processes, context.get_start_method(), initializer, self))
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        f = Future(); f.set_result(fn(*args)); return f
+    def shutdown(self, wait, cancel_futures): self.shut = (wait, cancel_futures)
+
+
+@pytest.fixture
+def before_torch(monkeypatch):
+    "This process as `gpuvision` sees it before importing torch, on a 2-core Linux machine; EarlyDecode records its arguments."
+    made = []
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(launch, "EarlyDecode", lambda *a: made.append(a) or a)
+    return made
+
+
+def test_start_early_decode_decides_in_this_process(models, before_torch, monkeypatch):
+    f, pics = str(models["file"]), str(models["pics"])
+    assert launch.start_early_decode(["predict", f, pics, "--batch-size", "16"]) == ([pics], 16, 1, 16, 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert launch.start_early_decode(["predict", f, pics])[-2:] == (256, 4)          # default batch; at most 4 decoders
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(3)))
+    assert launch.start_early_decode(["predict", f, pics])[-1] == 2                  # all cores but this process's
+    monkeypatch.setattr(launch, "stdin_paths", lambda: ["s1.png", "s2.png"])
+    assert launch.start_early_decode(["predict", f, "-", pics])[0] == ["s1.png", "s2.png", pics]
+    for ok in ("1", "65536"): assert launch.start_early_decode(["predict", f, pics, "--batch-size", ok]) is not None, ok
+    for argv in (["predict", f, pics, "--batch-size", "0"], ["predict", f, pics, "--batch-size", "65537"],
+                 ["predict", f, pics, "--workers", "0"], ["train", f, pics], ["predict", str(models["dir"] / "nope"), pics]):
+        assert launch.start_early_decode(argv) is None, argv
+    monkeypatch.setattr(launch, "stdin_paths", lambda: [])
+    assert launch.start_early_decode(["predict", f, "-"]) is None                    # nothing to decode
+    def unreadable(): raise OSError("stdin closed")
+    monkeypatch.setattr(launch, "stdin_paths", unreadable)
+    assert launch.start_early_decode(["predict", f, "-"]) is None
+    monkeypatch.setattr(launch, "EARLY_BYTES", 16 * 16 * 16 - 1)                     # one grey 16-px batch of 16 is over it
+    assert launch.start_early_decode(["predict", f, pics, "--batch-size", "16"]) is None
+    monkeypatch.setattr(launch, "EARLY_BYTES", 16 * 16 * 16)                         # exactly one batch: allowed
+    assert launch.start_early_decode(["predict", f, pics, "--batch-size", "16"]) is not None
+
+
+@pytest.mark.parametrize("why", ["torch loaded", "not linux", "one core"])
+def test_start_early_decode_declines(models, before_torch, monkeypatch, why):
+    if why == "torch loaded": monkeypatch.setitem(sys.modules, "torch", object())
+    if why == "not linux": monkeypatch.setattr(sys, "platform", "darwin")
+    if why == "one core": monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert launch.start_early_decode(["predict", str(models["file"]), str(models["pics"])]) is None and before_torch == []
+
+
+def test_early_decode_makes_at_most_early_bytes_ahead_in_batches(models, monkeypatch):
+    SyncPool.made.clear()
+    monkeypatch.setattr(launch, "ProcessPoolExecutor", SyncPool)
+    monkeypatch.setattr(launch, "EARLY_BYTES", 3 * 8 * 16 * 16 * 1)                 # room for 3 batches of 8 grey 16-px images
+    e = launch.EarlyDecode([str(models["pics"])], 16, 1, 8, processes=2)
+    assert len(e.files) == 71 and e.notes == [] and e.paths == [str(models["pics"])] and e.taken == 0
+    [(processes, method, init, pool)] = SyncPool.made
+    assert (processes, method, init) == (2, "fork", launch._ignore_sigint) and e.pool is pool
+    assert len(e.futures) == 3
+    pixels, errors = e.futures[0].result()
+    assert pixels.shape == (8, 16, 16, 1) and errors == [None] * 8
+    assert e.futures[2].result()[0].shape == (8, 16, 16, 1)
+    monkeypatch.setattr(launch, "EARLY_BYTES", 1)                                    # under one batch: still one batch
+    assert len(launch.EarlyDecode([str(models["pics"])], 16, 1, 8).futures) == 1
+    monkeypatch.setattr(launch, "EARLY_BYTES", 1 << 30)                              # room for all: the last batch is short
+    e = launch.EarlyDecode([str(models["pics"])], 16, 1, 32)
+    assert [len(f.result()[1]) for f in e.futures] == [32, 32, 7]
+    e.close(); assert e.pool.shut == (True, True)
+
+
+def test_early_decode_of_paths_it_cant_list_starts_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(launch, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("no pool for unlistable paths"))
+    for paths in ([str(tmp_path / "missing.png")], [str(tmp_path)]):
+        e = launch.EarlyDecode(paths, 16, 1, 8)
+        assert e.files is None and e.pool is None and e.futures == [] and e.paths == paths
+        e.close()                                                                     # nothing to stop: no error
+
+
+def test_main_spins_short_only_for_predict_and_always_closes_the_head_start(monkeypatch):
+    import gpuvision_nb.cli as cli
+    calls = []
+    class Early:
+        def close(self): calls.append("closed")
+    monkeypatch.setattr(launch, "short_spin", lambda: calls.append("spin"))
+    monkeypatch.setattr(launch, "start_early_decode", lambda argv: calls.append(("start", argv)) or Early())
+    monkeypatch.setattr(cli, "main", lambda argv, early: calls.append(("main", argv, type(early).__name__)) or 7)
+    assert launch.main(["predict", "m", "x"]) == 7
+    assert calls == ["spin", ("start", ["predict", "m", "x"]), ("main", ["predict", "m", "x"], "Early"), "closed"]
+    calls.clear()
+    def boom(argv, early): raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "main", boom)
+    with pytest.raises(KeyboardInterrupt): launch.main(["train", "x"])
+    assert calls == [("start", ["train", "x"]), "closed"]                            # no short spin for train; closed
+    monkeypatch.setattr(sys, "argv", ["gpuvision", "bench"])
+    monkeypatch.setattr(launch, "start_early_decode", lambda argv: calls.append(("start", argv)))
+    monkeypatch.setattr(cli, "main", lambda argv, early: 0)
+    calls.clear(); assert launch.main() == 0 and calls == [("start", ["bench"])]       # default: sys.argv[1:]
+
+
+def test_short_spin_in_this_process(monkeypatch):
+    for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.setenv(name, "x"); monkeypatch.delenv(name)                       # restored (absent) after the test
+    monkeypatch.delitem(sys.modules, "torch")
+    assert launch.short_spin() is True and os.environ["GOMP_SPINCOUNT"] == launch.SPIN_COUNT == "1000"
+    assert launch.short_spin() is False                                               # the user's (or its own) choice stands
+    monkeypatch.delenv("GOMP_SPINCOUNT"); monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert launch.short_spin() is False and "GOMP_SPINCOUNT" not in os.environ
+
+
+def test_input_of_bounds():
+    io = launch._input_of
+    assert io({"size": 1, "in_channels": 1}) == (1, 1) and io({"size": 4096, "in_channels": 3}) == (4096, 3)
+    for bad in ({"size": 0, "in_channels": 3}, {"size": 4097, "in_channels": 3}, {"size": 16, "in_channels": True},
+                {"size": 16}, {"in_channels": 3}, {"size": 16.0, "in_channels": 3}, None, [16, 3]):
+        assert io(bad) is None, bad
+    assert io({"model": "seed", "size": 99}) == (32, 3) and io({"model": {"arch": "seed"}, "size": 8, "in_channels": 1}) == (8, 1)
+
+
+def test_model_input_of_a_checkpoint_folder_and_a_best_folder(models, tmp_path):
+    "A run's `best/` (trained with validation) is read when the run has no checkpoints/latest; a checkpoint folder itself too."
+    run = tmp_path / "run"; shutil.copytree(models["run"] / "checkpoints", run / "best")
+    assert launch.model_input(run) == (24, 3)
+    assert launch.model_input(run / "best") == (24, 3)
+    ck = run / "best" / (run / "best" / "latest").read_text().strip()
+    assert launch.model_input(ck) == (24, 3)

@@ -473,3 +473,51 @@ def test_an_mp4_cut_inside_its_index_is_called_truncated_not_audio_only_or_unsup
     cut = tmp_path / "cut.mp4"; cut.write_bytes(whole[:whole.index(b"moov") + keep])
     with pytest.raises(BadVideoError, match=r"cut\.mp4: is truncated: its 'moov' box at byte [\d,]+ declares [\d,]+ bytes"):
         load_video(cut)
+
+
+# --- what the mutation run of videofile (tools/mutate.py videofile, seed 211) found untested --------------------------
+
+def _keyframes(path) -> list[int]:
+    "Indices of the keyframes of `path`'s video stream, in decode order."
+    with av.open(str(path)) as c:
+        return [i for i, p in enumerate(p for p in c.demux(video=0) if p.size) if p.is_keyframe]
+
+
+def test_a_fixed_gop_puts_keyframes_exactly_every_gop_frames_even_across_a_scene_cut(tmp_path):
+    "gop=8: keyframes at 0 and 8 only; the cut from black to noise at frame 5 gets none (scene-cut detection off)."
+    from gpuvision_nb.videofile import write_video
+    frames = np.zeros((16, 32, 32, 3), np.uint8)
+    frames[5:] = np.random.default_rng(0).integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
+    assert _keyframes(write_video(tmp_path / "g.mp4", frames, gop=8)) == [0, 8]
+
+
+def test_open_video_reports_the_header(tmp_path):
+    from gpuvision_nb.videofile import open_video, write_video
+    f = write_video(tmp_path / "wide.mp4", np.stack(list(bar_frames(6, 32)))[:, :16], fps=12)    # 32 wide, 16 high
+    c, s, info = open_video(f)
+    c.close()
+    assert (info.path, info.codec, info.width, info.height, info.fps, info.frames, info.pix_fmt) == \
+        (f, "h264", 32, 16, 12.0, 6, "yuv420p")
+
+
+def test_the_writers_default_quality_is_crf_23(tmp_path):
+    "Deterministic encoding: the default gives the very bytes of crf=23, and another crf gives others."
+    from gpuvision_nb.videofile import write_video
+    frames = np.stack(list(bar_frames(6, 32)))
+    default = write_video(tmp_path / "d.mp4", frames).read_bytes()
+    assert default == write_video(tmp_path / "c23.mp4", frames, crf=23).read_bytes()
+    assert default != write_video(tmp_path / "c24.mp4", frames, crf=24).read_bytes()
+
+
+def test_bad_videos_can_be_written_into_a_new_nested_folder(tmp_path):
+    made = write_bad_videos(tmp_path / "a" / "b", size=32)
+    assert all(p.parent == tmp_path / "a" / "b" and p.is_file() for p in made.values())
+
+
+def test_a_frame_of_another_size_is_named_width_by_height(tmp_path):
+    from gpuvision_nb.videofile import VideoWriter
+    with pytest.raises(ValueError) as e:
+        with VideoWriter(tmp_path / "v.mp4") as w:
+            w.write(np.zeros((32, 16, 3), np.uint8)); w.write(np.zeros((8, 24, 3), np.uint8))
+    assert str(e.value) == "VideoWriter.write: frame size 24×8 differs from the first frame's 16×32"
+    assert list(tmp_path.iterdir()) == []                               # nothing left behind

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 TESTS = {  # module → the test files that are meant to catch its bugs (mutmut runs, per mutant, those that reach it)
     "checkpoint": ["tests/test_checkpoint.py"],
     "bench": ["tests/test_bench.py", "tests/test_records.py"],
-    "report": ["tests/test_records.py"],
+    "report": ["tests/test_records.py", "tests/test_evidence.py"],   # evidence: headline rows, charts, predictions
     "train": ["tests/test_train.py", "tests/test_run_folder.py"],
     "deploy": ["tests/test_deploy.py"],
     "data": ["tests/test_data.py", "tests/test_data_faults.py"],
@@ -34,7 +34,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "imagefile": ["tests/test_imagefile.py", "tests/test_data.py", "tests/test_data_faults.py",
                   "tests/test_cli_faults.py", "tests/test_launch.py"],   # image_files and stdin_paths: the paths predict takes
     "modelfile": ["tests/test_modelfile.py", "tests/test_robust.py", "tests/test_deploy.py", "tests/test_faults.py"],
-    "supervisor": ["tests/test_robust.py", "tests/test_distributed.py"],
+    "supervisor": ["tests/test_supervisor.py", "tests/test_robust.py", "tests/test_distributed.py"],
     "launch": ["tests/test_launch.py"],
     "augment": ["tests/test_augment.py"],
     "videofile": ["tests/test_video.py"],
