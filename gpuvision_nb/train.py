@@ -177,8 +177,9 @@ class History(list):
         return self[-1] if self else {}
 
     def plot(self, axs=None):
-        "Loss and accuracy curves, train and validation, per epoch."
+        "Loss and accuracy curves, train and validation, per epoch (whole epochs on the x axis)."
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
         if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 3.2))
         ep = [h["epoch"] for h in self]
         for ax, key in zip(axs, ("loss", "acc")):
@@ -186,6 +187,7 @@ class History(list):
                 vals = [h.get(f"{split}_{key}") for h in self]
                 if any(v is not None for v in vals): ax.plot(ep, vals, style, label=split)
             ax.set(xlabel="epoch", ylabel=key, title=key); ax.grid(alpha=.3); ax.legend()
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))       # no epoch 1.25
         return axs
 
     def __str__(self):

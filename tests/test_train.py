@@ -558,3 +558,15 @@ def test_a_damaged_previous_run_is_reported_with_the_reason(tmp_path):
     (tmp_path / "checkpoints" / "latest").write_text("../../etc")
     got = previous_run(tmp_path)
     assert set(got) == {"damaged"} and "latest" in got["damaged"] and "damaged" in got["damaged"]
+
+
+def test_history_plot_marks_whole_epochs_only():
+    "A 3-epoch run (the demo's) was drawn with ticks at epochs 1.25, 1.5, 1.75 (chapter 16's curves)."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import History
+    axs = History([{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "train_acc": e / 4, "val_acc": e / 4} for e in (1, 2, 3)]).plot()
+    for ax in axs:
+        lo, hi = ax.get_xlim()
+        assert [x for x in ax.get_xticks() if lo <= x <= hi] == [1, 2, 3]
+    plt.close(axs[0].figure)
