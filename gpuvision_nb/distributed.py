@@ -26,10 +26,10 @@ from .train import fit, is_distributed, is_main_process, run_training
 __all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
            'rank', 'world_size', 'print0', 'free_port', 'DistributedLoader', 'distributed_loader', 'ShardedLoader',
            'ShardedGPULoader', 'per_process_batch', 'shard_data', 'wrap_ddp', 'synthetic_images', 'Interleaved',
-           'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command', 'launch',
-           'train_distributed', 'run_nproc', 'ring_allreduce_bytes', 'expected_efficiency', 'plot_scaling', 'is_oom',
-           'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for', 'cudnn_benchmark',
-           'time_cudnn_benchmark']
+           'ddp_train', 'allreduce_timing', 'ddp_allreduce', 'build_parser', 'ddp_main', 'torchrun_command',
+           'torchrun_logs', 'launch', 'train_distributed', 'run_nproc', 'ring_allreduce_bytes', 'expected_efficiency',
+           'plot_scaling', 'is_oom', 'free_memory', 'probe_step', 'find_batch_size', 'accumulation_for',
+           'cudnn_benchmark', 'time_cudnn_benchmark']
 
 # %% ../nbs/13_distributed.ipynb #ccd49b85
 def plot_ddp(world_size: int = 4, ax=None):
@@ -393,10 +393,11 @@ def ddp_main(argv: list[str] | None = None) -> int:
 def torchrun_command(args: list[str], nproc_per_node: int = 2, nnodes: int = 1, node_rank: int = 0,
                      master_addr: str | None = None, master_port: int = 29500, rdzv_endpoint: str | None = None,
                      rdzv_id: str = "gpuvision", module: str = "gpuvision_nb.distributed",
-                     launcher: list[str] = ("torchrun",)) -> list[str]:
+                     launcher: list[str] = ("torchrun",), log_dir: str | Path | None = None) -> list[str]:
     """The torchrun command line that runs `python -m {module} {args}` on `nproc_per_node` processes per node:
     `--standalone` on one node; on several, static (`--node_rank`, `--master_addr/port`) or, with
-    `rdzv_endpoint`, an elastic c10d rendezvous (every node runs the same command)."""
+    `rdzv_endpoint`, an elastic c10d rendezvous (every node runs the same command). torchrun keeps its per-process
+    error files in `log_dir` (by default a new `/tmp/torchelastic_*` folder per launch, which it never removes)."""
     for name, v in (("nproc_per_node", nproc_per_node), ("nnodes", nnodes)):
         if isinstance(v, bool) or not (isinstance(v, int) and v >= 1): raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     cmd = list(launcher)
@@ -410,14 +411,23 @@ def torchrun_command(args: list[str], nproc_per_node: int = 2, nnodes: int = 1, 
         if not 0 <= node_rank < nnodes: raise ValueError(f"node_rank must be in 0..{nnodes - 1}, got {node_rank}")
         cmd += [f"--nnodes={nnodes}", f"--nproc_per_node={nproc_per_node}", f"--node_rank={node_rank}",
                 f"--master_addr={master_addr}", f"--master_port={master_port}"]
-    return cmd + ["-m", module, *map(str, args)]
+    return cmd + ([f"--log-dir={log_dir}"] if log_dir is not None else []) + ["-m", module, *map(str, args)]
+
+
+def torchrun_logs():
+    """A temporary folder for torchrun's `--log-dir`, removed with what torchrun wrote in it when the `with` block
+    ends: left to itself, torchrun makes a `/tmp/torchelastic_*` folder on every launch and leaves it there."""
+    import tempfile
+    return tempfile.TemporaryDirectory(prefix="gpuvision-torchrun-", ignore_cleanup_errors=True)
 
 
 def launch(args: list[str], nproc_per_node: int = 2, timeout: float = 120, threads: int = 1, **kwargs) -> str:
-    "Run `torchrun_command(args, nproc_per_node, **kwargs)` here with this interpreter; return its output (error: the log's end)."
-    cmd = torchrun_command(args, nproc_per_node, launcher=[sys.executable, "-m", "torch.distributed.run"], **kwargs)
+    """Run `torchrun_command(args, nproc_per_node, **kwargs)` here with this interpreter; return its output (error: the
+    log's end). torchrun's log folder is a temporary one, removed afterwards (`torchrun_logs`)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    with torchrun_logs() as logs:
+        cmd = torchrun_command(args, nproc_per_node, launcher=[sys.executable, "-m", "torch.distributed.run"], log_dir=logs, **kwargs)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"torchrun failed (exit {r.returncode}): {' '.join(cmd[1:])}\n{(r.stdout + r.stderr)[-3000:]}")
     return r.stdout
@@ -445,7 +455,9 @@ def run_nproc(nproc: int, argv: list[str]) -> int:
         elif not a.startswith("--nproc="): args.append(a)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))   # share the cores
     os.environ[NPROC_WORKER] = "1"                     # the processes run `cli_worker`: a lost peer is one line
-    try: run(get_args_parser().parse_args(torchrun_command(args, nproc, module="gpuvision_nb.distributed", launcher=())))
+    try:
+        with torchrun_logs() as logs:
+            run(get_args_parser().parse_args(torchrun_command(args, nproc, module="gpuvision_nb.distributed", launcher=(), log_dir=logs)))
     except ChildFailedError as e:
         print(f"gpuvision: {len(e.failures)} of {nproc} processes failed: {failure_summary(e.failures)} "
               "(their errors, if any, are above)", file=sys.stderr)

@@ -534,3 +534,37 @@ def test_an_out_folder_that_cant_be_made_is_named(tmp_path):
     f = tmp_path / "file"; f.write_text("x")
     with pytest.raises(RecordError, match=rf"^can't create --out folder {f / 'sub'}: "):
         _write_results(f / "sub", {"a.json": "{}"})
+
+
+# --- torchrun's log folder: a temporary one of ours, removed, not a /tmp/torchelastic_* left by every launch ----------
+
+def test_torchrun_command_passes_a_log_dir_before_the_module():
+    cmd = torchrun_command(["train"], 2, log_dir="/x/logs")
+    assert cmd == ["torchrun", "--standalone", "--nproc_per_node=2", "--log-dir=/x/logs", "-m", "gpuvision_nb.distributed", "train"]
+
+
+def test_launch_gives_torchrun_a_log_dir_that_is_gone_afterwards(monkeypatch):
+    "Chapter 13's launches left one /tmp/torchelastic_* folder each (torchrun's default log dir, never removed)."
+    from pathlib import Path
+    import gpuvision_nb.distributed as D
+    seen = []
+    def run(cmd, **kw):
+        logs = Path(next(a for a in cmd if a.startswith("--log-dir=")).split("=", 1)[1])
+        seen.append((logs, logs.is_dir()))
+        return subprocess.CompletedProcess(cmd, 0, "ok", "")
+    monkeypatch.setattr(D.subprocess, "run", run)
+    assert launch(["train"], nproc_per_node=2) == "ok"
+    (logs, existed), = seen
+    assert existed and not logs.exists() and logs.name.startswith("gpuvision-torchrun-")
+
+
+def test_gpuvision_nproc_gives_torchrun_a_log_dir_that_is_gone_afterwards(monkeypatch):
+    from pathlib import Path
+    import torch.distributed.run as R
+    from gpuvision_nb.distributed import run_nproc
+    seen = []
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")                    # (run_nproc sets it when unset)
+    monkeypatch.setattr(R, "run", lambda args: seen.append((Path(args.log_dir), Path(args.log_dir).is_dir())))
+    assert run_nproc(2, ["train", "--nproc", "2", "--epochs", "1"]) == 0
+    (logs, existed), = seen
+    assert existed and not logs.exists()
