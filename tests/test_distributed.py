@@ -564,10 +564,12 @@ def test_gpuvision_nproc_gives_torchrun_a_log_dir_that_is_gone_afterwards(monkey
     from gpuvision_nb.distributed import run_nproc
     seen = []
     monkeypatch.setenv("OMP_NUM_THREADS", "1")                    # (run_nproc sets it when unset)
-    monkeypatch.setattr(R, "run", lambda args: seen.append((Path(args.log_dir), Path(args.log_dir).is_dir())))
+    monkeypatch.setattr(R, "run", lambda args: seen.append((Path(args.log_dir), Path(args.log_dir).is_dir(), args.training_script_args)))
     assert run_nproc(2, ["train", "--nproc", "2", "--epochs", "1"]) == 0
-    (logs, existed), = seen
-    assert existed and not logs.exists()
+    assert run_nproc(2, ["train", "--nproc=2", "--epochs", "1"]) == 0
+    for logs, existed, script_args in seen:
+        assert existed and not logs.exists()
+        assert script_args == ["train", "--epochs", "1"]             # --nproc, in either form, is not passed on
 
 
 # --- what the mutation run of distributed (seed 223, 54 %) left untested ------------------------------------------------
@@ -604,3 +606,22 @@ def test_ddp_train_passes_its_schedule_and_shows_progress_only_when_asked(monkey
     D.ddp_train(n=8, batch_size=4, device="cpu")
     D.ddp_train(n=8, batch_size=4, device="cpu", schedule="cosine", progress=True, accumulate=2)
     assert [(k["schedule"], k["progress"], k["accumulate"]) for k in seen] == [("onecycle", False, 1), ("cosine", True, 2)]
+
+
+def test_ddp_train_counts_every_process_and_rank_0_writes_the_metrics(tmp_path, monkeypatch):
+    "As if launched on 2 processes (this one rank 0): images/s and the global batch are of all processes together."
+    import json
+    import gpuvision_nb.distributed as D
+    from gpuvision_nb.train import History
+    h = {"epoch": 1, "images_per_second": 3.0, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}
+    monkeypatch.setattr(D, "fit", lambda *a, **k: History([h]))
+    monkeypatch.setattr(D, "world_size", lambda: 2)
+    m = D.ddp_train(n=8, batch_size=4, device="cpu", out=tmp_path / "run")
+    assert (m["images_per_second"], m["global_batch"]) == ([6.0], 8)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["images_per_second"] == [6.0]
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_the_module_help_names_its_commands(capsys):
+    with pytest.raises(SystemExit): build_parser().parse_args(["--help"])
+    assert "train on synthetic images with DDP" in capsys.readouterr().out
