@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_demo.ipynb #965b8614
 from __future__ import annotations
-import copy, datetime, io, itertools, json, os, tempfile, time
+import copy, datetime, itertools, json, os, tempfile, time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,7 +18,7 @@ from .models import get_model
 from .prune import finetune, prune_channels
 from .quantize import quantize, size_on_disk, time_inference
 from .report import headline_rows
-from .train import RECIPES, evaluate, fit, shapes_loaders
+from .train import RECIPES, evaluate, figure_png, fit, shapes_loaders
 
 # %% auto #0
 __all__ = ['STAGES_ORDER', 'DEMO', 'STAGES', 'FirstBatches', 'check_out', 'check_device', 'stage_train', 'stage_devices',
@@ -156,9 +156,7 @@ def _save_fig(path: Path, fig=None) -> None:
     """Write `fig` (default: the current figure) as a PNG to `path` with `bench.write_atomic`, as every report file:
     whole or not at all, with the usual permissions (a private temporary file renamed into place had left the
     report's files 0600, unreadable to the others on a shared machine), a folder or device there refused by name."""
-    fig = fig or plt.gcf(); buf = io.BytesIO()
-    fig.savefig(buf, dpi=100, format="png"); plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, figure_png(fig or plt.gcf(), dpi=100))
 
 
 def speed_bars(summary: dict, path: Path) -> bool:

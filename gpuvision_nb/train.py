@@ -605,11 +605,11 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     return fig
 
 
-def figure_png(fig) -> bytes:
-    "`fig` as PNG bytes (110 dpi); the figure is closed, whether or not drawing it succeeds."
+def figure_png(fig, dpi: int = 110) -> bytes:
+    "`fig` as PNG bytes at `dpi`; the figure is closed, whether or not drawing it succeeds."
     import matplotlib.pyplot as plt
     try:
-        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=110)
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi)
         return buf.getvalue()
     finally: plt.close(fig)
 
@@ -703,8 +703,7 @@ def _retire_report(out: Path) -> None:
     it again, whole; a run that fails meanwhile has none, and `--resume` finishes it. The checkpoints are kept."""
     for f in REPORT_FILES:
         try: (out / f).unlink()
-        except FileNotFoundError: pass
-        except IsADirectoryError: pass                       # not a report of ours: left as it is
+        except (FileNotFoundError, IsADirectoryError): pass   # (a folder: not a report of ours, left as it is)
 
 
 def _beside(out: Path, what: str, make: bool = True) -> Path:
@@ -957,9 +956,9 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             loss_fn = lambda out_, y: F.cross_entropy(out_, y, weight=weight)
             meta["class_weights"] = dict(zip(fd.classes, weight.tolist()))
         keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
-        if saved is not None: keep.catch_up(prev["path"])
         recipe = RECIPES[settings["model"]]
         if saved is not None:                                  # what fit would refuse, refused before the report goes
+            keep.catch_up(prev["path"])                        # (best/ first: a stopped run's best epoch is kept anyway)
             _resume_plan(prev, prev["epoch"], settings["epochs"], len(fd.train), 1, prev["path"])
             for f in REPORT_FILES: check_file_target(out / f)     # a folder where the report goes: said now, not after training
             if main: _retire_report(out)                       # it would describe the run before its new epochs
