@@ -13,8 +13,9 @@ import torch
 from .device import DeviceUnavailableError, device_report, get_device
 from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, results_dir, run_sweep
 from .checkpoint import CheckpointError
-from .data import DATASETS, make_digits, make_shapes, tree_hash
-from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
+from .data import AUGMENTS, DATASETS, make_digits, make_shapes, tree_hash
+from .runs import CHOICES, RANGES, run_training, save_figure
+from .train import NonFiniteError
 from .deploy import FORMATS, export, keep_freed_memory, load_model, predict_files
 from .imagefile import image_files, stdin_paths
 
@@ -85,13 +86,13 @@ def cmd_data(args) -> int:
 # %% ../nbs/90_cli.ipynb #f3c1a001
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of `gpuvision train`. Settings without a default here (None) take the model's recipe — or, with
-    `--resume`, the run's saved settings, which a resumed run may not change (see `train.run_settings`)."""
+    `--resume`, the run's saved settings, which a resumed run may not change (see `runs.run_settings`)."""
     r = lambda name: number_arg(*RANGES[name])
     p.add_argument("--data", default=None, help="'shapes' (default), 'digits', or a folder of images: DIR/<class>/… or "
                    "DIR/train|val|valid|test/<class>/…")
     p.add_argument("--model", default=None, choices=CHOICES["model"], help="seed (default) or resnet")
     p.add_argument("--epochs", type=r("epochs"), default=None, help="default: enough for the recipe's number of updates "
-                   "(train.default_epochs), at any --nproc; with --resume, more than the run has extends it")
+                   "(runs.default_epochs), at any --nproc; with --resume, more than the run has extends it")
     p.add_argument("--lr", type=r("lr"), default=None, help="peak learning rate; default: the model's recipe")
     p.add_argument("--batch-size", type=r("batch_size"), default=None, help="default: the model's recipe")
     p.add_argument("--precision", default=None, choices=CHOICES["precision"], help="fp32 (default), tf32, bf16 or fp16")

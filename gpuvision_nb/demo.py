@@ -18,7 +18,8 @@ from .models import get_model
 from .prune import finetune, prune_channels
 from .quantize import quantize, size_on_disk, time_inference
 from .report import headline_rows
-from .train import RECIPES, evaluate, figure_png, fit, shapes_loaders
+from .runs import figure_png
+from .train import RECIPES, evaluate, fit, shapes_loaders
 
 # %% auto #0
 __all__ = ['STAGES_ORDER', 'DEMO', 'STAGES', 'FirstBatches', 'check_out', 'check_device', 'stage_train', 'stage_devices',

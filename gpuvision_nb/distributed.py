@@ -20,7 +20,8 @@ from .checkpoint import unwrap, weights_bytes
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
 from .supervisor import NPROC_WORKER, cli_worker, failure_summary, lost_peer   # Appendix A1; still importable from here
-from .train import fit, is_distributed, is_main_process, run_training
+from .runs import run_training   # Appendix A6
+from .train import fit, is_distributed, is_main_process
 
 # %% auto #0
 __all__ = ['BACKENDS', 'MODELS', 'plot_ddp', 'dist_env', 'ddp_device', 'pick_backend', 'setup_distributed', 'cleanup_distributed',
@@ -434,7 +435,7 @@ def launch(args: list[str], nproc_per_node: int = 2, timeout: float = 120, threa
 
 # %% ../nbs/13_distributed.ipynb #e5a0c007
 def train_distributed(device: str | torch.device = "auto", backend: str = "auto", **kwargs) -> dict:
-    """`train.run_training` in one process of a torchrun launch: it joins the process group, trains on this rank's
+    """`runs.run_training` in one process of a torchrun launch: it joins the process group, trains on this rank's
     shards (`shard_data`) with a DDP-wrapped model; rank 0 alone holds the run folder and writes the checkpoints,
     metrics.json (with the world size) and the figures. Returns the metrics on rank 0, {} on the others."""
     dev = setup_distributed(device, backend)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gpuvision_nb.checkpoint import CheckpointError, checkpoints, latest_checkpoint, save_checkpoint
-from gpuvision_nb.train import RunExistsError, run_training
+from gpuvision_nb.runs import RunExistsError, run_training
 
 from test_run_folder import FAST, _folder
 

@@ -7,7 +7,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
-              "A4_modelfile": "modelfile", "A5_launch": "launch"}
+              "A4_modelfile": "modelfile", "A5_launch": "launch",
+              "A6_runs": "runs"}
 
 
 def tool(name):
@@ -40,11 +41,27 @@ def test_moved_names_are_still_importable_from_their_old_modules():
         assert getattr(data, name) is getattr(imagefile, name), name
 
 
+
+def test_run_folder_names_still_import_from_train_with_a_warning_naming_their_new_home():
+    "runs imports train, so train can't import runs back: its module __getattr__ hands out the moved names, warning."
+    import warnings
+    from gpuvision_nb import runs, train
+    for name in train._MOVED["runs"]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert getattr(train, name) is getattr(runs, name), name
+        assert [(w.category, str(w.message)) for w in caught] == \
+               [(DeprecationWarning, f"gpuvision_nb.train.{name} moved to gpuvision_nb.runs.{name}")], name
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"): train.no_such_name
+    assert not hasattr(train, "_better")                    # only the public names are handed out
+
 @pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "gpuvision_nb.distributed", "gpuvision_nb.cli", "torch"]),
                                                ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
                                                ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
                                                ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"]),
-                                               ("launch", ["gpuvision_nb.cli", "gpuvision_nb.deploy", "torch"])])
+                                               ("launch", ["gpuvision_nb.cli", "gpuvision_nb.deploy", "torch"]),
+                                               ("runs", ["gpuvision_nb.distributed", "gpuvision_nb.demo", "gpuvision_nb.cli",
+                                                         "gpuvision_nb.deploy"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
     code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
@@ -66,7 +83,8 @@ def _imported_modules(path: Path, package: str = "gpuvision_nb") -> set[str]:
 
 
 @pytest.mark.parametrize("module, chapter", [("videofile", "video"), ("imagefile", "data"), ("supervisor", "robust"),
-                                             ("modelfile", "robust"), ("modelfile", "deploy")])
+                                             ("modelfile", "robust"), ("modelfile", "deploy"), ("runs", "distributed"),
+                                             ("runs", "cli"), ("runs", "demo")])
 def test_appendix_sources_name_no_chapter_module_that_uses_them(module, chapter):
     "The import graph is one-way in the source too: no import of the chapter's module, not even inside a function."
     found = _imported_modules(ROOT / "gpuvision_nb" / f"{module}.py")

@@ -280,7 +280,7 @@ def test_overwrite_leaves_no_export_of_the_old_run(tmp_path, gpuvision):
     but left that export — the OLD model, under the new run's name, for anyone who deploys RUN/model.onnx."""
     from gpuvision_nb.data import make_shapes
     from gpuvision_nb.deploy import FORMATS, default_export_path
-    from gpuvision_nb.train import RUN_FILES
+    from gpuvision_nb.runs import RUN_FILES
     data, run = make_shapes(tmp_path / "data", n_per_class=10, size=16), tmp_path / "run"
     args = ("train", "--data", data, "--out", run, "--epochs", "1", "--device", "cpu", "--no-progress")
     assert gpuvision(*args).returncode == 0

@@ -361,7 +361,7 @@ def test_gpuvision_train_on_two_gloo_processes_then_resumed(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert (m["world_size"], m["epochs"]) == (2, 1)
     assert m["history"][0]["images"] == 6                     # each rank trained on its half of the 12 training images
-    from gpuvision_nb.train import run_training               # issue 22.1: the same updates as one process, the batch global
+    from gpuvision_nb.runs import run_training               # issue 22.1: the same updates as one process, the batch global
     one = run_training(str(data), epochs=1, out=tmp_path / "one", model="seed", size=16, batch_size=4, val_frac=0.25,
                        test_frac=0.25, device="cpu", progress=False)
     assert (m["updates"], m["global_batch"], m["batch_per_process"]) == (one["updates"], 4, 2) and one["updates"] == 3

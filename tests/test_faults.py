@@ -129,13 +129,13 @@ def _model_for(run: Path):
 
 HOLDER = textwrap.dedent('''
     import sys, time, pathlib
-    import gpuvision_nb.train as T
-    real = T.fit
+    import gpuvision_nb.runs as R
+    real = R.fit
     def waiting_fit(*a, **k):                      # hold the folder until the test says so
         print("training", flush=True)
         while not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.05)
         return real(*a, **k)
-    T.fit = waiting_fit
+    R.fit = waiting_fit
     from gpuvision_nb.cli import main
     sys.exit(main(sys.argv[2:]))
 ''')

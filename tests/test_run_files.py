@@ -157,13 +157,13 @@ def _agree(out: Path) -> None:
 
 @pytest.mark.parametrize("fails", ["in an epoch", "at a checkpoint", "in the report"])
 def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(tmp_path, monkeypatch, fails):
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R, gpuvision_nb.train as T
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
-    first = T.run_training(str(data), epochs=2, out=out, **RUN)
+    first = R.run_training(str(data), epochs=2, out=out, **RUN)
     best_before = (out / "best" / f"epoch-{first['best_epoch']:04d}" / "model.safetensors").read_bytes()
     report_before = {f: (out / f).read_bytes() for f in REPORT if (out / f).exists()}
-    monkeypatch.setattr(T, "_better", lambda h, best: best is None)      # the resumed epochs are no better: best/ stays
+    monkeypatch.setattr(R, "_better", lambda h, best: best is None)      # the resumed epochs are no better: best/ stays
     if fails == "in an epoch":                                        # e.g. Ctrl-C inside epoch 4 (epoch 3 is saved)
         real, calls = T.train_step, []
         def step(*a, **k):
@@ -187,13 +187,13 @@ def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(
             return real_mkstemp(*a, prefix=prefix, **k)
         monkeypatch.setattr(tempfile, "mkstemp", mkstemp); expected = RecordError
     with pytest.raises(expected):
-        T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)
+        R.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)
     _agree(out)
     report_now = {f: (out / f).read_bytes() for f in REPORT if (out / f).exists()}
     assert report_now in ({}, report_before), "a report of one evaluation with files of another"
     assert (out / "best" / f"epoch-{first['best_epoch']:04d}" / "model.safetensors").read_bytes() == best_before
     monkeypatch.undo()
-    m = T.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)      # and it can be finished
+    m = R.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)      # and it can be finished
     assert m["epochs"] == 4 and all((out / f).exists() for f in ("metrics.json", "splits.csv", "predictions.csv"))
     _agree(out)
 
@@ -201,20 +201,20 @@ def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(
 def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caught_up_on_resume(tmp_path, monkeypatch):
     """Ctrl-C while KeepBest saves a better epoch (its checkpoint is already written): the resumed run's best/ and
     metrics.json must still name the best epoch of the history by BEST_RULE, not the one before it."""
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R
     from gpuvision_nb.checkpoint import verify_checkpoint
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
-    monkeypatch.setattr(T, "_better", lambda h, best: best is None or h["epoch"] == 2)    # epoch 2 is the best
-    real_save = T.save_checkpoint
+    monkeypatch.setattr(R, "_better", lambda h, best: best is None or h["epoch"] == 2)    # epoch 2 is the best
+    real_save = R.save_checkpoint
     def save(folder, *a, **k):
         if Path(folder).name == "best" and k.get("epoch") == 2: raise KeyboardInterrupt     # (KeepBest passes it by name)
         return real_save(folder, *a, **k)
-    monkeypatch.setattr(T, "save_checkpoint", save)
-    with pytest.raises(KeyboardInterrupt): T.run_training(str(data), epochs=3, out=out, **RUN)
+    monkeypatch.setattr(R, "save_checkpoint", save)
+    with pytest.raises(KeyboardInterrupt): R.run_training(str(data), epochs=3, out=out, **RUN)
     assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2          # saved before the best
-    monkeypatch.setattr(T, "save_checkpoint", real_save)
-    m = T.run_training(out=out, resume=True, device="cpu", progress=False)
+    monkeypatch.setattr(R, "save_checkpoint", real_save)
+    m = R.run_training(out=out, resume=True, device="cpu", progress=False)
     assert m["best_epoch"] == 2 and verify_checkpoint(latest_checkpoint(out / "best"))["epoch"] == 2
     _agree(out)
 
@@ -239,7 +239,7 @@ def _torchscript(path):
     export(get_model("seed", 2, size=16), path, "torchscript", Preprocess(16, (.5,) * 3, (.5,) * 3, 3, ("a", "b")), overwrite=True)
 def _figure(path):
     import matplotlib.pyplot as plt
-    from gpuvision_nb.train import save_figure
+    from gpuvision_nb.runs import save_figure
     save_figure(plt.figure(), path)
 
 
@@ -264,16 +264,16 @@ def test_a_writer_replaces_a_link_it_is_given_never_the_file_behind_it(tmp_path,
 
 
 def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
-    T.run_training(str(data), epochs=1, out=out, **RUN)
+    R.run_training(str(data), epochs=1, out=out, **RUN)
     for name in (".run.new", ".run.old"):                     # a user's hidden folders that happen to bear these names
         (tmp_path / name).mkdir(); (tmp_path / name / "notes.txt").write_text("mine")
     before = {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")}
     (tmp_path / ".run.new-abcd1234" / "checkpoints").mkdir(parents=True)      # what an --overwrite killed outright left
     (tmp_path / ".run.new-abcd1234").chmod(0o700)
-    T.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
     assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")} == before
 
 
@@ -325,15 +325,15 @@ def test_a_users_files_beside_a_run_survive_train_resume_and_overwrite(tmp_path,
         assert r.returncode == 0 and users() == mine, (extra, r.stderr)
 
 
-STAGES = {"lock": "gpuvision_nb.checkpoint._create_lock", "data": "gpuvision_nb.train._data",
+STAGES = {"lock": "gpuvision_nb.checkpoint._create_lock", "data": "gpuvision_nb.runs._data",
           "training": "gpuvision_nb.train.train_step", "checkpoint": "gpuvision_nb.checkpoint._write_file",
-          "best model": "gpuvision_nb.train.KeepBest._keep", "report": "gpuvision_nb.train.figure_png"}
+          "best model": "gpuvision_nb.runs.KeepBest._keep", "report": "gpuvision_nb.runs.figure_png"}
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
 @pytest.mark.parametrize("how", ["new", "resume"])
 def test_ctrl_c_at_each_stage_is_one_line_and_leaves_a_consistent_folder(tmp_path, gpuvision, monkeypatch, stage, how):
-    from gpuvision_nb.train import previous_run
+    from gpuvision_nb.runs import previous_run
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     if how == "resume": assert gpuvision("train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST).returncode == 0
@@ -351,25 +351,25 @@ def test_ctrl_c_at_each_stage_is_one_line_and_leaves_a_consistent_folder(tmp_pat
 
 def test_a_resume_refused_for_its_arguments_keeps_the_report(tmp_path):
     "A user error found when the resumed training starts (a schedule cut short) must not cost the finished run its report."
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
-    T.run_training(str(data), epochs=2, out=out, **RUN)
+    R.run_training(str(data), epochs=2, out=out, **RUN)
     before = _snapshot(tmp_path)
     with pytest.raises(ValueError, match="cut its schedule short"):
-        T.run_training(out=out, resume=True, epochs=1, device="cpu", progress=False)
+        R.run_training(out=out, resume=True, epochs=1, device="cpu", progress=False)
     assert _snapshot(tmp_path) == before
 
 
 def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_path):
     "A folder where the report's metrics.json goes: refused by name before the resumed training, not after it."
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R, gpuvision_nb.train as T
     from gpuvision_nb.bench import RecordError
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
-    T.run_training(str(data), epochs=1, out=out, **RUN)
+    R.run_training(str(data), epochs=1, out=out, **RUN)
     (out / "confusion.png").unlink(); (out / "confusion.png").mkdir()
     with mock.patch.object(T, "train_step", side_effect=AssertionError("trained")):
         with pytest.raises(RecordError, match=f"{out / 'confusion.png'}: it is a folder"):
-            T.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
+            R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
     assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()

@@ -8,7 +8,8 @@ from PIL import Image
 
 from gpuvision_nb.bench import OutputOverlapError
 from gpuvision_nb.checkpoint import latest_checkpoint, verify_checkpoint
-from gpuvision_nb.train import BEST_RULE, KeepBest, NonFiniteError, class_weights, plot_confusion, plot_misclassified, run_training
+from gpuvision_nb.runs import BEST_RULE, KeepBest, class_weights, plot_misclassified, run_training
+from gpuvision_nb.train import NonFiniteError, plot_confusion
 
 FAST = dict(device="cpu", progress=False, size=16, batch_size=8, augment="none")
 
@@ -42,19 +43,19 @@ def test_out_in_the_data_is_refused_before_anything_is_written(tmp_path, where):
 
 # ---- 21.2: --overwrite keeps the old run until the new one is complete ------------------------------------------
 def test_overwrite_that_fails_keeps_the_old_run_and_one_that_succeeds_replaces_it(tmp_path, monkeypatch):
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R, gpuvision_nb.train as T
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     run_training(str(data), epochs=1, out=out, **FAST)
     old = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    real_fit = T.fit
+    real_fit = R.fit
     def nan_fit(model, train, val, epochs, lr, **k):         # trains an epoch (checkpoint written), then "NaN"
         real_fit(model, train, val, 1, lr, **k)
         raise T._non_finite("the training loss became nan", 1, k["ckpt_dir"])
-    monkeypatch.setattr(T, "fit", nan_fit)
+    monkeypatch.setattr(R, "fit", nan_fit)
     with pytest.raises(NonFiniteError, match="kept as it was"): run_training(str(data), epochs=2, out=out, overwrite=True, **FAST)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]          # no temporary sibling left
-    monkeypatch.setattr(T, "fit", real_fit)
+    monkeypatch.setattr(R, "fit", real_fit)
     m = run_training(str(data), epochs=2, out=out, overwrite=True, **FAST)
     assert m["epochs"] == 2 and json.loads((out / "metrics.json").read_text())["epochs"] == 2
     assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2
@@ -86,13 +87,13 @@ def test_run_keeps_the_best_epoch_and_evaluates_with_it(tmp_path):
 
 
 def test_patience_stops_early(tmp_path, monkeypatch):
-    import gpuvision_nb.train as T
+    import gpuvision_nb.runs as R
     data = _folder(tmp_path / "data")
-    real_better = T._better
-    monkeypatch.setattr(T, "_better", lambda h, best: best is None)      # nothing after epoch 1 is better
+    real_better = R._better
+    monkeypatch.setattr(R, "_better", lambda h, best: best is None)      # nothing after epoch 1 is better
     m = run_training(str(data), epochs=10, out=tmp_path / "run", patience=2, **FAST)
     assert (m["epochs"], m["best_epoch"], m["settings"]["patience"]) == (3, 1, 2)
-    monkeypatch.setattr(T, "_better", real_better)
+    monkeypatch.setattr(R, "_better", real_better)
 
 
 # ---- 22.4: imbalanced classes --------------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def test_cli_passes_the_new_options_through(tmp_path, capsys):
 
 def test_a_finished_run_is_refused_with_what_to_do(tmp_path):
     "make mutate (train): the advice in the refusal was never checked."
-    from gpuvision_nb.train import RunExistsError
+    from gpuvision_nb.runs import RunExistsError
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     run_training(str(data), epochs=1, out=out, **FAST)
     with pytest.raises(RunExistsError, match=r"1 epoch done\): continue it with --resume"):
@@ -258,7 +259,7 @@ def test_metrics_name_device_and_torch_and_the_wrapped_model_is_trained(tmp_path
 
 def test_resume_of_a_folder_without_checkpoints_says_what_to_do(tmp_path):
     "make mutate (train, seed 7): the refusal's advice (joined with +) was never built by a test."
-    from gpuvision_nb.train import RunExistsError
+    from gpuvision_nb.runs import RunExistsError
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     out.mkdir(); (out / "metrics.json").write_text('{"history": []}')          # a run's metrics, its checkpoints gone
     with pytest.raises(RunExistsError, match=r"it has no checkpoint; start a new run with --overwrite, or in another folder"):

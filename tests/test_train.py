@@ -282,21 +282,23 @@ def test_fit_calls_set_epoch_every_epoch_also_after_a_resume(tmp_path):
 # --- the run folder's pieces -------------------------------------------------------------------------------------
 
 def test_default_epochs_follow_the_number_of_updates():
-    from gpuvision_nb.train import MAX_EPOCHS, MIN_UPDATES, RECIPES, default_epochs
+    from gpuvision_nb.runs import MAX_EPOCHS, MIN_UPDATES, default_epochs
+    from gpuvision_nb.train import RECIPES
     assert default_epochs("seed", 63) == RECIPES["seed"]["epochs"] == 6                  # shapes: the recipe as it is
     assert default_epochs("seed", 12) * 12 >= MIN_UPDATES > (default_epochs("seed", 12) - 1) * 12
     assert default_epochs("resnet", 1) == MAX_EPOCHS
 
 
 def test_class_report_per_class_and_confusion():
-    from gpuvision_nb.train import class_report
+    from gpuvision_nb.runs import class_report
     r = class_report(torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 1]), ["a", "b", "c"])
     assert r["confusion"] == [[1, 0, 0], [1, 1, 1], [0, 0, 1]]
     assert r["per_class_acc"] == {"a": 1.0, "b": pytest.approx(1 / 3), "c": 1.0} and r["acc"] == pytest.approx(0.6)
 
 
 def test_run_settings_defaults_ranges_and_resume_rules():
-    from gpuvision_nb.train import RECIPES, run_settings
+    from gpuvision_nb.runs import run_settings
+    from gpuvision_nb.train import RECIPES
     s = run_settings({"model": "resnet"})
     assert (s["lr"], s["batch_size"], s["augment"], s["seed"], s["epochs"]) == (RECIPES["resnet"]["lr"], 128, "crop", 0, None)
     for bad in ({"lr": 1e39}, {"lr": float("nan")}, {"seed": -1}, {"epochs": 0}, {"size": 4}, {"in_channels": 2},
@@ -319,7 +321,7 @@ def _folder(root, classes=("cat", "dog"), n=8, size=12):
 def test_run_training_on_a_presplit_grey_folder(tmp_path):
     "DIR/train|valid|test/<class>: the splits are kept; grey 1-channel input; no augmentation; everything recorded."
     import json
-    from gpuvision_nb.train import run_training
+    from gpuvision_nb.runs import run_training
     for split in ("train", "valid", "test"): _folder(tmp_path / "data" / split, n=8 if split == "train" else 3)
     m = run_training(str(tmp_path / "data"), epochs=2, out=tmp_path / "run", device="cpu", progress=False, size=16,
                      in_channels=1, augment="none", batch_size=4)
@@ -512,7 +514,7 @@ def test_shapes_loaders_make_images_of_the_asked_size(tmp_path, monkeypatch):
 # --- mutants of an unseen sample (tools/mutate.py train --sample 30 --seed 61) ---
 
 def test_resuming_on_other_data_is_refused_with_what_differs(tmp_path):
-    from gpuvision_nb.train import _check_same_data
+    from gpuvision_nb.runs import _check_same_data
     ck = tmp_path / "epoch-0001"
     _check_same_data({"images": 10, "hash": "a"}, {"images": 10, "hash": "a"}, False, ck)            # same: nothing said
     with pytest.raises(ValueError, match=r"images: 10 → 12.*--force-resume"): _check_same_data({"images": 10}, {"images": 12}, False, ck)
@@ -526,7 +528,7 @@ def test_fine_tuning_loads_the_source_model_on_the_cpu_first(tmp_path, monkeypat
     import gpuvision_nb.deploy as deploy
     from gpuvision_nb.data import MEAN, STD
     from gpuvision_nb.models import SeedCNN
-    from gpuvision_nb.train import _source
+    from gpuvision_nb.runs import _source
     f = deploy.save_model(SeedCNN(n_classes=2, widths=(4, 4, 4), hidden=8).eval(), tmp_path / "m.safetensors",
                           deploy.Preprocess(32, MEAN, STD, classes=["a", "b"]))
     seen, real = [], deploy.load_model
@@ -542,7 +544,7 @@ def test_the_optimizer_is_fused_only_on_cuda():
 
 
 def test_misclassified_grid_size_and_an_empty_history_say_what_they_are():
-    from gpuvision_nb.train import plot_misclassified
+    from gpuvision_nb.runs import plot_misclassified
     imgs = torch.zeros(10, 3, 8, 8, dtype=torch.uint8)
     fig = plot_misclassified(imgs, torch.zeros(10, dtype=torch.long), torch.ones(10, dtype=torch.long), ["a", "b"])
     assert tuple(fig.get_size_inches()) == pytest.approx((1.6 * 8, 1.8 * 2))        # 8 columns, 2 rows
@@ -552,7 +554,7 @@ def test_misclassified_grid_size_and_an_empty_history_say_what_they_are():
 
 
 def test_a_damaged_previous_run_is_reported_with_the_reason(tmp_path):
-    from gpuvision_nb.train import previous_run
+    from gpuvision_nb.runs import previous_run
     from gpuvision_nb.checkpoint import save_checkpoint
     save_checkpoint(tmp_path / "checkpoints", torch.nn.Linear(2, 2), epoch=1)    # a run's checkpoint, its `latest` damaged
     (tmp_path / "checkpoints" / "latest").write_text("../../etc")

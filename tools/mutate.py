@@ -27,7 +27,8 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "checkpoint": ["tests/test_checkpoint.py"],
     "bench": ["tests/test_bench.py", "tests/test_records.py"],
     "report": ["tests/test_records.py", "tests/test_evidence.py"],   # evidence: headline rows, charts, predictions
-    "train": ["tests/test_train.py", "tests/test_run_folder.py"],
+    "train": ["tests/test_train.py"],
+    "runs": ["tests/test_run_folder.py", "tests/test_run_files.py", "tests/test_train.py"],   # train: settings, reports
     "deploy": ["tests/test_deploy.py"],
     "data": ["tests/test_data.py", "tests/test_data_faults.py"],
     "distributed": ["tests/test_distributed.py"],
