@@ -4,7 +4,7 @@
 
 # %% ../nbs/A6_runs.ipynb #1b20d69a
 from __future__ import annotations
-import contextlib, io, json, math, os, re, shutil, stat, tempfile, time
+import contextlib, io, json, math, os, re, shutil, stat, tempfile, time, warnings
 from pathlib import Path
 
 import torch
@@ -225,12 +225,28 @@ def _sweep_siblings(real: Path, what: str) -> None:
     0700 folders of this user, as `mkdtemp` makes them; the caller holds the run folder's lock, so their run is dead).
     Only 'new' ones, a killed run's partial training: an 'old' one may hold the only copy of a run killed mid-swap."""
     if what != "new": return
-    pattern = re.compile(rf"\.{re.escape(real.name)}\.new-[a-z0-9_]{{8}}")
+    for p in _siblings(real, "new"): shutil.rmtree(p, ignore_errors=True)
+
+
+def _siblings(real: Path, what: str) -> list[Path]:
+    "The `.NAME.what-XXXXXXXX` siblings of run folder `real` that `_beside` made: private 0700 folders of this user."
+    pattern, found = re.compile(rf"\.{re.escape(real.name)}\.{what}-[a-z0-9_]{{8}}"), []
     for p in real.parent.iterdir():
         try: st = p.lstat()
         except OSError: continue
         if pattern.fullmatch(p.name) and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid():
-            shutil.rmtree(p, ignore_errors=True)
+            found.append(p)
+    return found
+
+
+def _warn_killed_swaps(out: Path) -> None:
+    """Warn, naming it, of an 'old' sibling of run folder `out`: only a process killed outright (SIGKILL, a power cut)
+    in the middle of `_swap_in` leaves one, and it holds the files of the run that --overwrite was replacing — `out`
+    may then hold part of each run. Never deleted here: it may be the only copy of the old run."""
+    if not out.exists(): return
+    for p in _siblings(out.resolve(), "old"):
+        warnings.warn(f"{p} holds files of a run that --overwrite was replacing when it was killed: {out} may mix the "
+                      "old run and the new one; check both, then delete that folder")
 
 
 def _not_ours(folder: Path) -> list[Path]:
@@ -243,17 +259,37 @@ def _swap_in(new: Path, out: Path) -> None:
     """Replace the run in `out` by the complete run in `new` (a sibling folder): the old run's files are moved aside
     (renames, into a sibling made for them), the new ones moved in, and only then is the old run deleted — the old
     run is never lost before the new one is complete and checked. A user's files that sat in the old run's
-    `checkpoints/` or `best/` (`_not_ours`) are moved into the new run's, not deleted with the old checkpoints."""
-    old = _beside(out, "old")
-    for f in RUN_FILES:
-        if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
-    for f in RUN_FILES:
-        if (new / f).exists(): (new / f).replace(out / f)
-    for d in ("checkpoints", "best"):
-        for p in _not_ours(old / d):
-            (out / d).mkdir(exist_ok=True)
-            if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
-    shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
+    `checkpoints/` or `best/` (`_not_ours`) are moved into the new run's, not deleted with the old checkpoints.
+    Ctrl-C, SIGTERM and SIGHUP wait until the swap is done (`_uninterrupted`): stopped halfway, it would leave the
+    folder holding part of each run."""
+    with _uninterrupted():
+        old = _beside(out, "old")
+        for f in RUN_FILES:
+            if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
+        for f in RUN_FILES:
+            if (new / f).exists(): (new / f).replace(out / f)
+        for d in ("checkpoints", "best"):
+            for p in _not_ours(old / d):
+                (out / d).mkdir(exist_ok=True)
+                if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
+        shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _uninterrupted(signals=("SIGINT", "SIGTERM", "SIGHUP")):
+    """Hold `signals` until the block is done, then deliver the first that came, to the handler that was in place
+    (Ctrl-C's KeyboardInterrupt, `gpuvision`'s Terminated, or the default: the process ends). For a few renames that
+    must happen all or not at all. Only the main thread can set handlers; elsewhere the block runs as it is."""
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    came, before = [], {}
+    for name in signals:
+        s = getattr(signal, name, None)
+        if s is not None and signal.getsignal(s) is not None: before[s] = signal.signal(s, lambda n, _: came.append(n))
+    try: yield
+    finally:
+        for s, handler in before.items(): signal.signal(s, handler)
+        if came: signal.raise_signal(came[0])
 
 
 def class_weights(counts: dict) -> torch.Tensor:
@@ -391,7 +427,6 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     `start_from`: fine-tune a pretrained name, a run folder or a model file (`freeze=True`: the head only).
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
-    import warnings
     from gpuvision_nb.bench import check_file_target, check_output, no_empty_folders
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
@@ -405,6 +440,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         check_output(out, [Path(start_from).expanduser()], "--out")
     made_now = not out.exists()
     with no_empty_folders(out if main else None), (lock_folder(out) if main else contextlib.nullcontext()):
+        if main: _warn_killed_swaps(out)
         prev = previous_run(out)
         if prev is not None and "foreign" in prev:              # a user's files: --overwrite would delete them
             raise FileExistsError(f"{out} holds {', '.join(prev['foreign'])}, named like a run's files, but no run (no "

@@ -277,6 +277,64 @@ def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
     assert {k: v for k, v in _snapshot(tmp_path).items() if k.parts[0].startswith(".run.")} == before
 
 
+
+def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path, monkeypatch):
+    """A Ctrl-C that lands between two of the swap's renames: without holding it the folder kept part of each run and
+    the old one's rest in a hidden sibling. Now it is delivered after the swap: the new run whole, nothing beside it."""
+    import signal
+    import gpuvision_nb.runs as R
+    from gpuvision_nb.checkpoint import verify_checkpoint
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    R.run_training(str(data), epochs=1, out=out, **RUN)
+    real_replace, calls = Path.replace, []
+    def replace(self, target):                                 # Ctrl-C right after the swap's first rename
+        r = real_replace(self, target); calls.append(self)
+        if len(calls) == 1: signal.raise_signal(signal.SIGINT)
+        return r
+    monkeypatch.setattr(Path, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        R.run_training(str(data), epochs=2, out=out, overwrite=True, **RUN)
+    monkeypatch.undo()
+    assert len(calls) > 2                                      # the swap went on after the signal
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+    assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_uninterrupted_delivers_the_first_signal_after_the_block_to_the_handler_in_place():
+    import signal
+    from gpuvision_nb.runs import _uninterrupted
+    got = []
+    before = signal.signal(signal.SIGTERM, lambda n, _: got.append(n))
+    try:
+        with _uninterrupted():
+            signal.raise_signal(signal.SIGTERM); signal.raise_signal(signal.SIGINT)
+            assert got == []                                   # held inside
+        assert got == [signal.SIGTERM]                         # the first one, once, after; SIGINT's is dropped with it
+    finally: signal.signal(signal.SIGTERM, before)
+
+
+def test_an_old_sibling_left_by_a_killed_swap_is_named_in_a_warning_and_kept(tmp_path):
+    """Only a SIGKILL mid-swap leaves `.NAME.old-XXXXXXXX`: it may be the only copy of the old run. The next run on the
+    folder says so, naming it; a user's folder of a similar name is not taken for one."""
+    import tempfile, warnings
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    R.run_training(str(data), epochs=1, out=out, **RUN)
+    left = Path(tempfile.mkdtemp(prefix=".run.old-", dir=tmp_path)); (left / "metrics.json").write_text("{}")
+    (tmp_path / ".run.old-notes").mkdir()                      # a user's: not 8 characters of mkdtemp's
+    with pytest.warns(UserWarning, match=f"{left} holds files of a run that --overwrite was replacing") as caught:
+        R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
+    assert len([w for w in caught if "--overwrite was replacing" in str(w.message)]) == 1
+    assert (left / "metrics.json").read_text() == "{}" and (tmp_path / ".run.old-notes").is_dir()
+    left.rename(tmp_path / "elsewhere")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        R.run_training(out=out, resume=True, epochs=3, device="cpu", progress=False)
+
 # ---- 4. two runs into one checkpoint folder, a read-only run folder, a user's files beside a run, Ctrl-C ------------
 def test_fit_into_a_checkpoint_folder_another_run_holds_fails_at_once(tmp_path):
     "flock locks belong to an open file: a second open in this process conflicts as another process's would."
