@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, contextlib, datetime, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time
+import atexit, contextlib, datetime, functools, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,12 +30,13 @@ def __getattr__(name: str):
 
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
-           'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'RecordError', 'repo_results_dir',
-           'results_dir', 'provenance', 'Record', 'check_file_target', 'check_replaceable', 'ensure_writable',
-           'record_path', 'scratch_dir', 'default_mode', 'fsync_path', 'write_files', 'write_atomic',
-           'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
-           'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes',
-           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
+           'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names',
+           'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record', 'check_file_target',
+           'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
+           'write_files', 'write_atomic', 'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number',
+           'number_arg', 'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
+           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
+           'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -269,6 +270,48 @@ class Comparison(Table):
 def compare(timings: list[Timing], baseline: int | str = 0, title: str = "", baseline_device: str | None = None) -> Comparison:
     "A `Comparison` of `timings` (all from one run) against `baseline` (index or label) or, per label, against `baseline_device`."
     return Comparison(timings, baseline, title, baseline_device)
+
+# %% ../nbs/02_bench.ipynb #5a66c787
+@functools.lru_cache(maxsize=None)
+def _charmap(path: str) -> frozenset:
+    "The characters the font file at `path` has a glyph for."
+    from matplotlib import ft2font
+    return frozenset(chr(c) for c in ft2font.FT2Font(path).get_charmap())
+
+
+def fonts_for(texts) -> tuple[list[str], set[str]]:
+    """The font families that draw `texts` — matplotlib's default font, then installed fonts that have the characters
+    it lacks (matplotlib falls back glyph by glyph: pass the list as `fontfamily=`) — and the characters no installed
+    font has, which would draw as empty boxes. Class names and file names are a user's: Chinese, Greek, emoji…"""
+    from matplotlib import font_manager as fm
+    default = fm.findfont(fm.FontProperties())
+    families, missing = [fm.get_font(default).family_name], {c for t in texts for c in str(t) if not c.isspace()} - _charmap(default)
+    regular = {f.name: f.fname for f in sorted(fm.fontManager.ttflist, key=lambda f: f.fname)   # what `fontfamily=NAME` picks
+               if f.style == "normal" and f.weight in (400, "normal", "regular")}
+    for name in sorted(set(regular) - set(families)):
+        if not missing: break
+        if "last resort" in name.lower(): continue            # it "has" every character: as a placeholder box
+        try: has = missing & _charmap(regular[name])
+        except (RuntimeError, OSError): continue              # a file FreeType can't read
+        if has: families.append(name); missing -= has
+    return families, missing
+
+
+def drawable_names(names: list[str], what: str, kind: str = "class") -> tuple[list[str], list[str]]:
+    """`names` ready to draw on figure `what`, and the font families to draw them with (`fonts_for`). A name with a
+    character no installed font has would draw a box per such character (and a warning per glyph): a class name is
+    drawn as '#i', its index in `names`; a file name (`kind='file'`) with '?' for each such character, which still
+    finds it as a shell pattern. One warning says which, and what to install."""
+    families, missing = fonts_for(names)
+    bad = [i for i, n in enumerate(names) if set(n) & missing]
+    if not bad: return list(names), families
+    shown = [(f"#{i}" if kind == "class" else "".join("?" if c in missing else c for c in n)) if i in bad else n
+             for i, n in enumerate(names)]
+    warnings.warn(f"{what}: no installed font draws the {kind} name(s) {', '.join(repr(names[i]) for i in bad[:5])}"
+                  f"{' …' if len(bad) > 5 else ''}: drawn as {', '.join(shown[i] for i in bad[:5])}"
+                  + (f" (the index in the {kind} list)" if kind == "class" else "")
+                  + "; install a font that has them (Debian: fonts-noto-cjk, fonts-noto-color-emoji) to see them")
+    return shown, families
 
 # %% ../nbs/02_bench.ipynb #9ac9a924
 RESULTS_ENV = "GPUVISION_RESULTS"

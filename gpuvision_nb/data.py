@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 try: import fcntl                                    # POSIX: the operating system's file locks (`cache_lock`)
 except ImportError: fcntl = None
 
-from .bench import Timing, time_fn
+from .bench import Timing, drawable_names, time_fn
 from .device import get_device
 
 # torchvision (its import pulls in torch._dynamo: seconds) and matplotlib are imported inside the functions that use
@@ -534,13 +534,14 @@ def show_batch(x: torch.Tensor, y: torch.Tensor | None = None, classes: list[str
     else: x = x.float() / 255
     x = x.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # gpu-ok: moved to the CPU above
     nrows = math.ceil(len(x) / ncols)
+    classes, fonts = drawable_names(classes, "show_batch") if classes else (classes, None)   # any script: a font that has it
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.axis("off")
         if i >= len(x): continue
         ax.imshow(x[i].squeeze(), cmap="gray" if x.shape[-1] == 1 else None, interpolation="nearest")
-        if y is not None: ax.set_title(classes[int(y[i])] if classes else str(int(y[i])), fontsize=8)
+        if y is not None: ax.set_title(classes[int(y[i])] if classes else str(int(y[i])), fontsize=8, fontfamily=fonts)
     fig.tight_layout()
     return fig
 

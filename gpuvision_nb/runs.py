@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bench import check_number, write_atomic, write_files
+from .bench import check_number, drawable_names, write_atomic, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import AUGMENTS, MAX_SIZE, FolderData, digits_root, folder_loaders, shapes_root
@@ -94,6 +94,10 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
     Returns the figure (None if there is no mistake)."""
     wrong = (preds != targets).nonzero().flatten()[:n].tolist()
     if not wrong: return None
+    classes, fonts = drawable_names(classes, "the misclassified images")      # any script: a font that has it
+    if names is not None:
+        shown, more = drawable_names([names[i] for i in wrong], "the misclassified images", kind="file")
+        names, fonts = dict(zip(wrong, shown)), fonts + [f for f in more if f not in fonts]
     cols = min(len(wrong), 8); rows = math.ceil(len(wrong) / cols)
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
@@ -102,7 +106,7 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
         img = images[i].cpu().permute(1, 2, 0).numpy()
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
         name = "" if names is None else (names[i] if len(names[i]) <= 24 else "…" + names[i][-23:]) + "\n"
-        ax.set_title(f"{name}{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red")
+        ax.set_title(f"{name}{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red", fontfamily=fonts)
     fig.suptitle("misclassified test images (true → predicted)", fontsize=9); fig.tight_layout()
     return fig
 

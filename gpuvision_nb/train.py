@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, no_empty_folders, text_table, time_fn
+from .bench import Timing, drawable_names, no_empty_folders, text_table, time_fn
 from .checkpoint import (CheckpointError, all_finite, check_checkpoint_folder, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (DIGITS_VERSION, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
@@ -454,9 +454,11 @@ def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int)
 
 def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
     """A confusion matrix as an annotated heat map. Long class names are shown whole: wrapped at 20 characters,
-    and the figure grows with the number of classes and the longest name's lines."""
+    and the figure grows with the number of classes and the longest name's lines. Names in any script are drawn in a
+    font that has them (`drawable_names`)."""
     import textwrap
-    labels = ["\n".join(textwrap.wrap(c, 20, break_long_words=True, break_on_hyphens=False)) or c for c in classes]
+    names, fonts = drawable_names(classes, "the confusion matrix")
+    labels = ["\n".join(textwrap.wrap(c, 20, break_long_words=True, break_on_hyphens=False)) or c for c in names]
     if ax is None:
         side = max(5.0, 0.45 * len(classes)); longest = max((len(l) for c in labels for l in c.split("\n")), default=1)
         import matplotlib.pyplot as plt
@@ -464,7 +466,8 @@ def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
         ax = fig.add_subplot()
     ax.imshow(torch.as_tensor(cm).cpu().numpy(), cmap="Blues")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
-    ax.set_xticklabels(labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8); ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xticklabels(labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, fontfamily=fonts)
+    ax.set_yticklabels(labels, fontsize=8, fontfamily=fonts)
     for (i, j), v in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(), cm.flatten().tolist()):
         if v: ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
     if len(ax.figure.axes) == 1: ax.figure.tight_layout()     # a figure of its own: make room for the names

@@ -391,6 +391,17 @@ def test_show_batch(shapes):
     with pytest.raises(ValueError, match="must be"): show_batch(torch.zeros(3, 32, 32))
 
 
+
+def test_show_batch_titles_class_names_in_any_script_without_boxes(recwarn):
+    "A class name the default font lacks (𝐀, in matplotlib's STIX fonts) is drawn with a fallback font, not as a box."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig = show_batch(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "\U0001D400"], n=2, ncols=2)
+    fig.canvas.draw()
+    assert [ax.get_title() for ax in fig.axes] == ["a", "\U0001D400"] and len(fig.axes[1].title.get_fontfamily()) >= 2
+    assert not [str(w.message) for w in recwarn if "Glyph" in str(w.message)]
+    plt.close(fig)
+
 # ---- CIFAR-10, offline ----------------------------------------------------------------------------------------------
 
 def test_cifar10_offline_gives_a_clear_message(tmp_path, monkeypatch):

@@ -178,6 +178,38 @@ def test_confusion_shows_long_class_names_whole():
     plt.close(fig)
 
 
+
+BOLD_A, NO_FONT = "\U0001D400", "\U000F0000"   # 𝐀: not in DejaVu Sans, in matplotlib's own STIX fonts; private use: no font
+
+
+def test_class_names_in_any_script_are_drawn_in_a_font_that_has_them(recwarn):
+    """Chinese, Greek, maths or emoji class names: drawn with a fallback font, not as boxes; a name no installed font
+    can draw is '#i' with one warning of ours naming it, never a matplotlib warning per missing glyph."""
+    import matplotlib.pyplot as plt
+    names = ["plain", "αβγ", f"bold {BOLD_A}", f"odd{NO_FONT}"]
+    ax = plot_confusion(torch.eye(4, dtype=torch.long), names)
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["plain", "αβγ", f"bold {BOLD_A}", "#3"]
+    assert len(ax.get_yticklabels()[0].get_fontfamily()) >= 2            # a fallback font for the bold A
+    messages = [str(w.message) for w in recwarn]
+    assert not [m for m in messages if "Glyph" in m], messages
+    assert [m for m in messages if "no installed font" in m] == [
+        f"the confusion matrix: no installed font draws the class name(s) {f'odd{NO_FONT}'!r}: drawn as #3 (the index in the "
+        "class list); install a font that has them (Debian: fonts-noto-cjk, fonts-noto-color-emoji) to see them"]
+    plt.close(ax.figure)
+
+
+def test_a_run_on_classes_no_font_draws_warns_once_per_figure_in_one_line(tmp_path, gpuvision):
+    "Class folders (and file names) of characters no installed font has: the run's figures say so in one line each."
+    data = _folder(tmp_path / "data", {f"a{NO_FONT}": 20, f"b{NO_FONT}": 20}, names={f"a{NO_FONT}": [f"{NO_FONT}{i}.png" for i in range(20)]})
+    r = gpuvision("train", "--data", data, "--epochs", "1", "--out", tmp_path / "run", "--size", "16", "--batch-size", "8",
+                  "--augment", "none", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if "font" in l or "Glyph" in l]
+    assert lines and all(l.startswith("gpuvision train: warning: the ") for l in lines), r.stderr
+    assert sum("the confusion matrix: no installed font draws the class name(s)" in l for l in lines) == 1
+    assert (tmp_path / "run" / "confusion.png").stat().st_size > 0
+
 # ---- 22.6: grey images -------------------------------------------------------------------------------------------
 def test_grey_folder_trains_on_one_channel_by_default(tmp_path, capsys):
     data = _folder(tmp_path / "data", grey=True)
