@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, signal, sys, warnings
+import argparse, json, os, re, signal, sys, warnings
 
 from pathlib import Path
 
@@ -13,18 +13,18 @@ import torch
 from .device import DeviceUnavailableError, device_report, get_device
 from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, results_dir, run_sweep
 from .checkpoint import CheckpointError
-from .data import DATASETS, make_digits, make_shapes, tree_hash
-from .train import AUGMENTS, CHOICES, RANGES, NonFiniteError, run_training, save_figure
+from .data import DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
+from .train import AUGMENTS, CHOICES, RANGES, TRAIN_DEFAULTS, NonFiniteError, run_training, save_figure
 from .deploy import FORMATS, export, keep_freed_memory, load_model, predict_files
-from .imagefile import image_files, stdin_paths
+from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
 
 # `gpuvision predict` and `--help` don't pay for video (PyAV), the demo, AMP, reports or torch.distributed: each command
 # imports those inside its function, when it runs.
 
 # %% auto #0
-__all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main',
-           'parse']
+__all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'split_hint', 'cmd_train',
+           'cmd_report', 'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated',
+           'main', 'parse']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -137,6 +137,27 @@ TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_si
               "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume", "patience", "balance", "start_from", "freeze")
 
 
+def split_hint(message: str, val_frac: float | None = None, test_frac: float | None = None) -> str:
+    """The `--val-frac`/`--test-frac` that would split the smallest class named in `folder_loaders`' 'too small to
+    split' `message` — one image at least in each split, the test split kept if `test_frac` asks for one and it fits
+    with half the images left for training — as a sentence to append to it; '' for any other message. The message
+    speaks of `splits=(…)`, the Python argument; a user of `gpuvision train` sets them with these two options."""
+    counts = [int(n) for n in re.findall(r"has (\d+) image\(s\), which splits=", message)]
+    if "too small to split" not in message or not counts: return ""
+    n = min(counts)
+    if n < 2: return f". In gpuvision train, no --val-frac helps a class of {n} image: it needs one to train on and one to validate"
+    vf, tf = (TRAIN_DEFAULTS[k] if x is None else x for k, x in (("val_frac", val_frac), ("test_frac", test_frac)))
+    steps = [k / 100 for k in range(max(1, round(100 * vf)), 51)]                # never less validation than asked
+    tried = ([(v, v) for v in steps if v <= 0.25] if tf else []) + [(v, 0.0) for v in steps]
+    for v, t in tried:
+        f = (1 - v - t, v, t) if t else (1 - v, v)
+        if min_per_class(f) <= n:
+            parts = "/".join(map(str, split_counts(n, f)))
+            return (f". In gpuvision train: --val-frac {v:g} --test-frac {t:g}{' (no test split)' if not t else ''} splits a "
+                    f"class of {n} images {parts} ({'train/val/test' if t else 'train/val'})")
+    return ""
+
+
 def cmd_train(args) -> int:
     """Train a model and write `--out/metrics.json`, `confusion.png`, `misclassified.png` and `checkpoints/`: in this
     process, in each process of a torchrun launch (DDP), or — with `--nproc N` — in N processes it launches."""
@@ -144,7 +165,10 @@ def cmd_train(args) -> int:
     if args.nproc > 1 and not dist_env()["launched"]: return run_nproc(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
     keep_freed_memory()          # each batch's activations and gradients without page faults (chapter 17)
-    m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
+    try: m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
+    except DatasetError as e:                                  # its splits=(…) said in this command's options
+        if hint := split_hint(str(e), args.val_frac, args.test_frac): raise DatasetError(f"{e}{hint}") from None
+        raise
     if not m: return 0                                         # a non-zero rank: rank 0 reports
     out, split = Path(args.out), m["evaluated_on"]
     acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
@@ -187,7 +211,13 @@ def cmd_predict(args) -> int:
     paths = early.paths if early is not None else [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
     if not paths: raise ValueError("no paths on stdin: list image files, one per line (or NUL-separated)")
     keep_freed_memory()                            # no page faults at every batch: a quarter less CPU time (chapter 17)
+    if Path(args.model).suffix.lower() in IMAGE_EXTENSIONS and Path(args.model).is_file():
+        raise ValueError(f"MODEL {args.model} is an image file: the model comes first (gpuvision predict MODEL PATH...), "
+                         "a run folder of gpuvision train or a model file of gpuvision export")
     model, prep = load_model(args.model, args.device)
+    if args.top_k > len(prep.classes):              # (predict_files says top_k, its Python name)
+        raise ValueError(f"--top-k {args.top_k}: {args.model} knows {len(prep.classes)} classes; give --top-k "
+                         f"{len(prep.classes)} or less")
     files, notes = (early.files, early.notes) if early is not None and early.files is not None else image_files(paths)
     ready = early.batches(prep, args.batch_size) if early is not None else ()     # () if it guessed the model's input wrong
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
