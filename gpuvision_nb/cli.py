@@ -174,10 +174,14 @@ def cmd_train(args) -> int:
     acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
     worst = f" (mean over classes {m['mean_class_acc']:.4f}, worst class {m['worst_class']!r} {m['worst_class_acc']:.4f})" if m.get("worst_class") else ""
     best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}; {split} evaluated with it), " if m.get("best_epoch") else ""
-    mistakes = (f"misclassified.png ({m['mistakes']} mistakes)" if m["mistakes"] else
+    count = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
+    mistakes = (f"misclassified.png ({count(m['mistakes'], 'mistake')})" if m["mistakes"] else
                 f"no misclassified.png: no mistakes on the {sum(map(sum, m['confusion']))} {split} images")
     skipped = f"; skipped files listed in {out / 'skipped.csv'}" if (out / "skipped.csv").exists() else ""
-    print0(f"{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training, {m['epochs']} epochs, {m['updates']} updates of "
+    data = m.get("data") or {}                                  # which images each split got: a presplit folder, or ours
+    where = "the folder's own split" if data.get("layout") == "presplit" else "split class by class"
+    images = f"images: {', '.join(f'{s} {n}' for s, n in data['images'].items())} ({where})\n" if data.get("images") else ""
+    print0(f"{images}{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training, {count(m['epochs'], 'epoch')}, {count(m['updates'], 'update')} of "
            f"global batch {m['global_batch']} (world size {m['world_size']}), {m['images_per_second']:.0f} img/s on "
            f"{m['device_name']}\nwrote {out / 'metrics.json'}, splits.csv, predictions.csv, confusion.png, {mistakes}, "
            f"best/ and checkpoints/{skipped}")

@@ -288,11 +288,11 @@ def test_the_readme_python_calls_fit_the_functions_they_call():
             inspect.signature(f).bind(*[None] * len(call.args), **{k.arg: None for k in call.keywords})   # TypeError if not
 
 
-def _class_folder(root: Path, counts: dict) -> Path:
-    "A flat folder of distinct 16×16 PNGs: `counts` {class: images}."
+def _class_folder(root: Path, counts: dict, seed: int = 0) -> Path:
+    "A flat folder of distinct 16×16 PNGs: `counts` {class: images}; another `seed`, other images."
     import numpy as np
     from PIL import Image
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for c, n in counts.items():
         (root / c).mkdir(parents=True)
         for i in range(n): Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(root / c / f"{i}.png")
@@ -310,6 +310,15 @@ def test_train_on_a_class_too_small_to_split_says_which_options_split_it(tmp_pat
                                      "3 images 2/1 (train/val)"), r.stderr
     r = gpuvision(*run, "--val-frac", "0.17", "--test-frac", "0")
     assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("images: train 9, val 3 (split class by class)\n"), r.stdout     # 2/1 and 7/2
+    assert ", 1 epoch, 1 update of global batch" in r.stdout                                    # not '1 epochs'
+
+
+def test_train_on_a_presplit_folder_says_it_kept_its_split(tmp_path, gpuvision):
+    "A user who split the folder sees that train/ and val/ were taken as they are, with their counts."
+    for seed, (part, n) in enumerate((("train", 4), ("val", 2))): _class_folder(tmp_path / "photos" / part, {"a": n, "b": n}, seed)
+    r = gpuvision("train", "--data", tmp_path / "photos", "--epochs", "1", "--device", "cpu", "--out", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0 and r.stdout.startswith("images: train 8, val 4 (the folder's own split)\n"), (r.stdout, r.stderr)
 
 
 @pytest.mark.parametrize("n, fractions, hint", [
