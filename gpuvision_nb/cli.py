@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, re, signal, sys, warnings
+import argparse, json, os, re, signal, sys, time, warnings
 
 from pathlib import Path
 
@@ -165,6 +165,7 @@ def cmd_train(args) -> int:
     if args.nproc > 1 and not dist_env()["launched"]: return run_nproc(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
     keep_freed_memory()          # each batch's activations and gradients without page faults (chapter 17)
+    start = time.perf_counter()
     try: m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
     except DatasetError as e:                                  # its splits=(…) said in this command's options
         if hint := split_hint(str(e), args.val_frac, args.test_frac): raise DatasetError(f"{e}{hint}") from None
@@ -181,7 +182,8 @@ def cmd_train(args) -> int:
     data = m.get("data") or {}                                  # which images each split got: a presplit folder, or ours
     where = "the folder's own split" if data.get("layout") == "presplit" else "split class by class"
     images = f"images: {', '.join(f'{s} {n}' for s, n in data['images'].items())} ({where})\n" if data.get("images") else ""
-    print0(f"{images}{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training, {count(m['epochs'], 'epoch')}, {count(m['updates'], 'update')} of "
+    print0(f"{images}{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training ({time.perf_counter() - start:.1f} s in all: reading the "
+           f"images, validation, checkpoints, the report), {count(m['epochs'], 'epoch')}, {count(m['updates'], 'update')} of "
            f"global batch {m['global_batch']} (world size {m['world_size']}), {m['images_per_second']:.0f} img/s on "
            f"{m['device_name']}\nwrote {out / 'metrics.json'}, splits.csv, predictions.csv, confusion.png, {mistakes}, "
            f"best/ and checkpoints/{skipped}")

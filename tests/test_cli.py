@@ -312,6 +312,9 @@ def test_train_on_a_class_too_small_to_split_says_which_options_split_it(tmp_pat
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("images: train 9, val 3 (split class by class)\n"), r.stdout     # 2/1 and 7/2
     assert ", 1 epoch, 1 update of global batch" in r.stdout                                    # not '1 epochs'
+    import re                                  # the seconds a user waited, not only those of the training steps
+    times = re.search(r"([\d.]+) s of training \(([\d.]+) s in all: reading the images, validation, checkpoints", r.stdout)
+    assert times and float(times[2]) >= float(times[1]), r.stdout
 
 
 def test_train_on_a_presplit_folder_says_it_kept_its_split(tmp_path, gpuvision):
