@@ -444,9 +444,12 @@ def _run(argv: list[str] | None, early) -> int:
     except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
     name = f"gpuvision {args.command}"
+    said = set()                                              # each warning once: a library may repeat one from two places
+    def warn(message, *_, **__):
+        if str(message) not in said: said.add(str(message)); print(f"{name}: warning: {message}", file=sys.stderr)
     try:
         with warnings.catch_warnings():                       # one line naming the command, not 'FILE.py:LINE: UserWarning'
-            warnings.showwarning = lambda message, *_, **__: print(f"{name}: warning: {message}", file=sys.stderr)
+            warnings.showwarning = warn
             return _finished(args.func(args), name)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:

@@ -342,3 +342,19 @@ def test_split_hint_names_the_least_change_that_splits_the_smallest_class(n, fra
 def test_split_hint_leaves_other_errors_alone():
     from gpuvision_nb.cli import split_hint
     assert split_hint("folder_loaders: X: val has no image of class 'a'. Every class needs at least one image in every split") == ""
+
+
+def test_a_warning_repeated_from_two_places_is_said_once(gpuvision, monkeypatch):
+    """matplotlib warns 'Glyph … missing from font(s)' from two places for one file name in misclassified.png's titles:
+    a user saw the same line twice. Each message once; different ones each."""
+    import warnings
+    import gpuvision_nb.cli as cli
+    def info(args):
+        warnings.warn("Glyph 29483 missing from font(s) DejaVu Sans.")
+        warnings.warn("Glyph 29483 missing from font(s) DejaVu Sans.")             # another line: another location
+        warnings.warn("something else")
+        return 0
+    monkeypatch.setattr(cli, "cmd_info", info)
+    r = gpuvision("info")
+    assert r.returncode == 0 and r.stderr.splitlines() == ["gpuvision info: warning: Glyph 29483 missing from font(s) DejaVu Sans.",
+                                                           "gpuvision info: warning: something else"], r.stderr
