@@ -14,7 +14,7 @@ from .device import DeviceUnavailableError, device_report, get_device
 from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, results_dir, run_sweep
 from .checkpoint import CheckpointError
 from .data import DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
-from .train import AUGMENTS, CHOICES, RANGES, TRAIN_DEFAULTS, NonFiniteError, run_training, save_figure
+from .train import AUGMENTS, CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, RECIPES, TRAIN_DEFAULTS, NonFiniteError, run_training, save_figure
 from .deploy import FORMATS, export, keep_freed_memory, load_model, predict_files
 from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
 
@@ -90,14 +90,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="'shapes' (default), 'digits', or a folder of images: DIR/<class>/… or "
                    "DIR/train|val|valid|test/<class>/…")
     p.add_argument("--model", default=None, choices=CHOICES["model"], help="seed (default) or resnet")
-    p.add_argument("--epochs", type=r("epochs"), default=None, help="default: enough for the recipe's number of updates "
-                   "(train.default_epochs), at any --nproc; with --resume, more than the run has extends it")
+    p.add_argument("--epochs", type=r("epochs"), default=None, help=f"default: the recipe's {RECIPES['seed']['epochs']}, or more on "
+                   f"a small folder: enough for {MIN_UPDATES} updates, at most {MAX_EPOCHS} epochs (train.default_epochs), at "
+                   "any --nproc; with --resume, more than the run has extends it")
     p.add_argument("--lr", type=r("lr"), default=None, help="peak learning rate; default: the model's recipe")
     p.add_argument("--batch-size", type=r("batch_size"), default=None, help="default: the model's recipe")
     p.add_argument("--precision", default=None, choices=CHOICES["precision"], help="fp32 (default), tf32, bf16 or fp16")
     p.add_argument("--seed", type=r("seed"), default=None, help="seed of the split, the initial weights, the shuffle "
                    "and the augmentation (default 0): the same seed gives the same run on a CPU")
-    p.add_argument("--size", type=r("size"), default=None, help="image side the images are resized to (default 32)")
+    p.add_argument("--size", type=r("size"), default=None, help="image side (default 32): each image's short side is resized to it, "
+                   "and the centre square kept (as predict does)")
     p.add_argument("--augment", default=None, choices=AUGMENTS, help="training augmentation (default crop: a random "
                    "shift; flip is opt-in: it turns a 'b' into a 'd')")
     p.add_argument("--val-frac", type=r("val_frac"), default=None, help="share of a flat folder for validation (default 0.1)")
