@@ -358,3 +358,22 @@ def test_a_warning_repeated_from_two_places_is_said_once(gpuvision, monkeypatch)
     r = gpuvision("info")
     assert r.returncode == 0 and r.stderr.splitlines() == ["gpuvision info: warning: Glyph 29483 missing from font(s) DejaVu Sans.",
                                                            "gpuvision info: warning: something else"], r.stderr
+
+
+def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvision, monkeypatch):
+    """The README's `gpuvision train` and `predict` lines, run in a folder laid out as they assume (train gets
+    `--epochs 1` and the CPU added, to take seconds): both succeed, and predict reads the folder and the quoted pattern.
+    (Its `export` line parses, `test_every_command_the_readme_shows_parses_as_written`; an ONNX export takes seconds more.)"""
+    import re, shlex
+    from PIL import Image
+    monkeypatch.chdir(tmp_path)
+    _class_folder(Path("photos"), {"cats": 8, "dogs": 8})
+    _class_folder(Path("new-photos"), {"x": 2}, seed=1)
+    Path("more").mkdir(); Image.new("RGB", (20, 20), (200, 30, 30)).save("more/a.jpg")
+    block = re.search(r"## Your own images.*?```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S).group(1)
+    lines = [w[1:] for w in map(lambda l: shlex.split(l, comments=True), block.splitlines()) if w[:1] == ["gpuvision"]]
+    assert [c[0] for c in lines] == ["train", "predict", "export"], lines
+    r = gpuvision(*lines[0], "--epochs", "1", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0 and Path("runs/photos/metrics.json").is_file(), r.stderr
+    r = gpuvision(*lines[1])
+    assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == ["new-photos/x/0.png", "new-photos/x/1.png", "more/a.jpg"], r
