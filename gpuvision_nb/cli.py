@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #add5e4e4
 from __future__ import annotations
-import argparse, json, os, signal, sys, warnings
+import argparse, json, os, re, signal, sys, time, warnings
 
 from pathlib import Path
 
@@ -13,19 +13,19 @@ import torch
 from .device import DeviceUnavailableError, device_report, get_device
 from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, results_dir, run_sweep
 from .checkpoint import CheckpointError
-from .data import AUGMENTS, DATASETS, make_digits, make_shapes, tree_hash
-from .runs import CHOICES, RANGES, run_training, save_figure
-from .train import NonFiniteError
+from .data import AUGMENTS, DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
+from .runs import CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, TRAIN_DEFAULTS, run_training, save_figure
+from .train import RECIPES, NonFiniteError
 from .deploy import FORMATS, export, keep_freed_memory, load_model, predict_files
-from .imagefile import image_files, stdin_paths
+from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
 
 # `gpuvision predict` and `--help` don't pay for video (PyAV), the demo, AMP, reports or torch.distributed: each command
 # imports those inside its function, when it runs.
 
 # %% auto #0
-__all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'cmd_train', 'cmd_report',
-           'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main',
-           'parse']
+__all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'split_hint', 'cmd_train',
+           'cmd_report', 'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated',
+           'main', 'parse']
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -91,14 +91,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="'shapes' (default), 'digits', or a folder of images: DIR/<class>/… or "
                    "DIR/train|val|valid|test/<class>/…")
     p.add_argument("--model", default=None, choices=CHOICES["model"], help="seed (default) or resnet")
-    p.add_argument("--epochs", type=r("epochs"), default=None, help="default: enough for the recipe's number of updates "
-                   "(runs.default_epochs), at any --nproc; with --resume, more than the run has extends it")
+    p.add_argument("--epochs", type=r("epochs"), default=None, help=f"default: the recipe's {RECIPES['seed']['epochs']}, or more on "
+                   f"a small folder: enough for {MIN_UPDATES} updates, at most {MAX_EPOCHS} epochs (runs.default_epochs), at "
+                   "any --nproc; with --resume, more than the run has extends it")
     p.add_argument("--lr", type=r("lr"), default=None, help="peak learning rate; default: the model's recipe")
     p.add_argument("--batch-size", type=r("batch_size"), default=None, help="default: the model's recipe")
     p.add_argument("--precision", default=None, choices=CHOICES["precision"], help="fp32 (default), tf32, bf16 or fp16")
     p.add_argument("--seed", type=r("seed"), default=None, help="seed of the split, the initial weights, the shuffle "
                    "and the augmentation (default 0): the same seed gives the same run on a CPU")
-    p.add_argument("--size", type=r("size"), default=None, help="image side the images are resized to (default 32)")
+    p.add_argument("--size", type=r("size"), default=None, help="image side (default 32): each image's short side is resized to it, "
+                   "and the centre square kept (as predict does)")
     p.add_argument("--augment", default=None, choices=AUGMENTS, help="training augmentation (default crop: a random "
                    "shift; flip is opt-in: it turns a 'b' into a 'd')")
     p.add_argument("--val-frac", type=r("val_frac"), default=None, help="share of a flat folder for validation (default 0.1)")
@@ -138,6 +140,27 @@ TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_si
               "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume", "patience", "balance", "start_from", "freeze")
 
 
+def split_hint(message: str, val_frac: float | None = None, test_frac: float | None = None) -> str:
+    """The `--val-frac`/`--test-frac` that would split the smallest class named in `folder_loaders`' 'too small to
+    split' `message` — one image at least in each split, the test split kept if `test_frac` asks for one and it fits
+    with half the images left for training — as a sentence to append to it; '' for any other message. The message
+    speaks of `splits=(…)`, the Python argument; a user of `gpuvision train` sets them with these two options."""
+    counts = [int(n) for n in re.findall(r"has (\d+) image\(s\), which splits=", message)]
+    if "too small to split" not in message or not counts: return ""
+    n = min(counts)
+    if n < 2: return f". In gpuvision train, no --val-frac helps a class of {n} image: it needs one to train on and one to validate"
+    vf, tf = (TRAIN_DEFAULTS[k] if x is None else x for k, x in (("val_frac", val_frac), ("test_frac", test_frac)))
+    steps = [k / 100 for k in range(max(1, round(100 * vf)), 51)]                # never less validation than asked
+    tried = ([(v, v) for v in steps if v <= 0.25] if tf else []) + [(v, 0.0) for v in steps]
+    for v, t in tried:
+        f = (1 - v - t, v, t) if t else (1 - v, v)
+        if min_per_class(f) <= n:
+            parts = "/".join(map(str, split_counts(n, f)))
+            return (f". In gpuvision train: --val-frac {v:g} --test-frac {t:g}{' (no test split)' if not t else ''} splits a "
+                    f"class of {n} images {parts} ({'train/val/test' if t else 'train/val'})")
+    return ""
+
+
 def cmd_train(args) -> int:
     """Train a model and write `--out/metrics.json`, `confusion.png`, `misclassified.png` and `checkpoints/`: in this
     process, in each process of a torchrun launch (DDP), or — with `--nproc N` — in N processes it launches."""
@@ -145,16 +168,25 @@ def cmd_train(args) -> int:
     if args.nproc > 1 and not dist_env()["launched"]: return run_nproc(args.nproc, sys.argv[1:] if args.argv is None else args.argv)
     kwargs = {k: getattr(args, k) for k in TRAIN_ARGS}
     keep_freed_memory()          # each batch's activations and gradients without page faults (chapter 17)
-    m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
+    start = time.perf_counter()
+    try: m = (train_distributed if dist_env()["launched"] else run_training)(**kwargs, progress=not args.no_progress)
+    except DatasetError as e:                                  # its splits=(…) said in this command's options
+        if hint := split_hint(str(e), args.val_frac, args.test_frac): raise DatasetError(f"{e}{hint}") from None
+        raise
     if not m: return 0                                         # a non-zero rank: rank 0 reports
     out, split = Path(args.out), m["evaluated_on"]
     acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
     worst = f" (mean over classes {m['mean_class_acc']:.4f}, worst class {m['worst_class']!r} {m['worst_class_acc']:.4f})" if m.get("worst_class") else ""
     best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}; {split} evaluated with it), " if m.get("best_epoch") else ""
-    mistakes = (f"misclassified.png ({m['mistakes']} mistakes)" if m["mistakes"] else
+    count = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
+    mistakes = (f"misclassified.png ({count(m['mistakes'], 'mistake')})" if m["mistakes"] else
                 f"no misclassified.png: no mistakes on the {sum(map(sum, m['confusion']))} {split} images")
     skipped = f"; skipped files listed in {out / 'skipped.csv'}" if (out / "skipped.csv").exists() else ""
-    print0(f"{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training, {m['epochs']} epochs, {m['updates']} updates of "
+    data = m.get("data") or {}                                  # which images each split got: a presplit folder, or ours
+    where = "the folder's own split" if data.get("layout") == "presplit" else "split class by class"
+    images = f"images: {', '.join(f'{s} {n}' for s, n in data['images'].items())} ({where})\n" if data.get("images") else ""
+    print0(f"{images}{acc}{worst}\n{best}{m['train_seconds']:.1f} s of training ({time.perf_counter() - start:.1f} s in all: reading the "
+           f"images, validation, checkpoints, the report), {count(m['epochs'], 'epoch')}, {count(m['updates'], 'update')} of "
            f"global batch {m['global_batch']} (world size {m['world_size']}), {m['images_per_second']:.0f} img/s on "
            f"{m['device_name']}\nwrote {out / 'metrics.json'}, splits.csv, predictions.csv, confusion.png, {mistakes}, "
            f"best/ and checkpoints/{skipped}")
@@ -188,7 +220,13 @@ def cmd_predict(args) -> int:
     paths = early.paths if early is not None else [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]
     if not paths: raise ValueError("no paths on stdin: list image files, one per line (or NUL-separated)")
     keep_freed_memory()                            # no page faults at every batch: a quarter less CPU time (chapter 17)
+    if Path(args.model).suffix.lower() in IMAGE_EXTENSIONS and Path(args.model).is_file():
+        raise ValueError(f"MODEL {args.model} is an image file: the model comes first (gpuvision predict MODEL PATH...), "
+                         "a run folder of gpuvision train or a model file of gpuvision export")
     model, prep = load_model(args.model, args.device)
+    if args.top_k > len(prep.classes):              # (predict_files says top_k, its Python name)
+        raise ValueError(f"--top-k {args.top_k}: {args.model} knows {len(prep.classes)} classes; give --top-k "
+                         f"{len(prep.classes)} or less")
     files, notes = (early.files, early.notes) if early is not None and early.files is not None else image_files(paths)
     ready = early.batches(prep, args.batch_size) if early is not None else ()     # () if it guessed the model's input wrong
     results = predict_files(model, files, args.batch_size, args.top_k, args.device, prep, args.workers,
@@ -409,9 +447,12 @@ def _run(argv: list[str] | None, early) -> int:
     except SystemExit as e: return _finished(e.code, "gpuvision")   # argparse printed the usage and what is wrong (or the help)
     args.argv, args.early = argv, early
     name = f"gpuvision {args.command}"
+    said = set()                                              # each warning once: a library may repeat one from two places
+    def warn(message, *_, **__):
+        if str(message) not in said: said.add(str(message)); print(f"{name}: warning: {message}", file=sys.stderr)
     try:
         with warnings.catch_warnings():                       # one line naming the command, not 'FILE.py:LINE: UserWarning'
-            warnings.showwarning = lambda message, *_, **__: print(f"{name}: warning: {message}", file=sys.stderr)
+            warnings.showwarning = warn
             return _finished(args.func(args), name)
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:

@@ -244,3 +244,136 @@ def test_report_chart_warns_once_per_unreadable_record(tmp_path, gpuvision, recw
     r = gpuvision("report", "--chart", tmp_path / "chart.png", GPUVISION_RESULTS=tmp_path)
     assert r.returncode == 0 and (tmp_path / "chart.png").stat().st_size > 1000
     assert r.stderr.count("bad--cpu.json") == 1 and not [w for w in recwarn if "bad--cpu.json" in str(w.message)]
+
+
+# --- a new user's path: the README's commands, and a folder of their own ----------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_commands() -> list[list[str]]:
+    """The argument lists of every `gpuvision ...` command README.md shows: the lines of its ```bash blocks and its
+    inline `gpuvision ...` spans, with `#` comments dropped and `[optional]` brackets opened (each option is checked)."""
+    import re, shlex
+    text = README.read_text(encoding="utf-8")
+    lines = [l for block in re.findall(r"```bash\n(.*?)```", text, re.S) for l in block.splitlines()]
+    words = (shlex.split(c.replace("[", "").replace("]", ""), comments=True) for c in lines + re.findall(r"`(gpuvision [^`]+)`", text))
+    return [w[1:] for w in words if w[:1] == ["gpuvision"]]
+
+
+def test_every_command_the_readme_shows_parses_as_written(capsys):
+    """A command copied from the README is one the CLI takes: its command, options and arguments, verbatim. (A bare
+    `gpuvision predict` in prose names the command: it only has to exist.)"""
+    import argparse
+    from gpuvision_nb.cli import build_parser, parse
+    commands = readme_commands()
+    assert {"train", "predict", "export", "data", "bench", "report"} <= {c[0] for c in commands}, commands
+    names = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for argv in commands:
+        assert argv[0] in names, argv
+        if len(argv) == 1: continue
+        try: parse(argv)
+        except SystemExit as e: assert e.code == 0, (argv, capsys.readouterr().err)     # 0: a `--help`
+
+
+def test_the_readme_python_calls_fit_the_functions_they_call():
+    "Each call in the README's Python blocks to a function it imports from the package binds to its signature."
+    import ast, importlib, inspect, re
+    for code in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S):
+        tree = ast.parse(code)
+        names = {a.asname or a.name: getattr(importlib.import_module(n.module), a.name) for n in ast.walk(tree)
+                 if isinstance(n, ast.ImportFrom) and n.module.startswith("gpuvision_nb") for a in n.names}
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names):
+            f = names[call.func.id]
+            inspect.signature(f).bind(*[None] * len(call.args), **{k.arg: None for k in call.keywords})   # TypeError if not
+
+
+def _class_folder(root: Path, counts: dict, seed: int = 0) -> Path:
+    "A flat folder of distinct 16×16 PNGs: `counts` {class: images}; another `seed`, other images."
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for c, n in counts.items():
+        (root / c).mkdir(parents=True)
+        for i in range(n): Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_train_on_a_class_too_small_to_split_says_which_options_split_it(tmp_path, gpuvision):
+    """The error named `splits=(0.8, 0.1, 0.1)`, the Python argument; a CLI user needs `--val-frac`/`--test-frac`, and
+    values that work: the ones it names train."""
+    data = _class_folder(tmp_path / "photos", {"few": 3, "many": 9})
+    run = ("train", "--data", data, "--epochs", "1", "--device", "cpu", "--out", tmp_path / "run", "--no-progress")
+    r = gpuvision(*run)
+    assert r.returncode == 2 and "too small to split" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.strip().endswith("In gpuvision train: --val-frac 0.17 --test-frac 0 (no test split) splits a class of "
+                                     "3 images 2/1 (train/val)"), r.stderr
+    r = gpuvision(*run, "--val-frac", "0.17", "--test-frac", "0")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("images: train 9, val 3 (split class by class)\n"), r.stdout     # 2/1 and 7/2
+    assert ", 1 epoch, 1 update of global batch" in r.stdout                                    # not '1 epochs'
+    import re                                  # the seconds a user waited, not only those of the training steps
+    times = re.search(r"([\d.]+) s of training \(([\d.]+) s in all: reading the images, validation, checkpoints", r.stdout)
+    assert times and float(times[2]) >= float(times[1]), r.stdout
+
+
+def test_train_on_a_presplit_folder_says_it_kept_its_split(tmp_path, gpuvision):
+    "A user who split the folder sees that train/ and val/ were taken as they are, with their counts."
+    for seed, (part, n) in enumerate((("train", 4), ("val", 2))): _class_folder(tmp_path / "photos" / part, {"a": n, "b": n}, seed)
+    r = gpuvision("train", "--data", tmp_path / "photos", "--epochs", "1", "--device", "cpu", "--out", tmp_path / "run", "--no-progress")
+    assert r.returncode == 0 and r.stdout.startswith("images: train 8, val 4 (the folder's own split)\n"), (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("n, fractions, hint", [
+    (1, (None, None), ". In gpuvision train, no --val-frac helps a class of 1 image"),
+    (2, (None, None), ". In gpuvision train: --val-frac 0.26 --test-frac 0 (no test split) splits a class of 2 images 1/1 (train/val)"),
+    (5, (None, None), ". In gpuvision train: --val-frac 0.16 --test-frac 0.16 splits a class of 5 images 3/1/1 (train/val/test)"),
+    (5, (None, 0.0), ". In gpuvision train: --val-frac 0.11 --test-frac 0 (no test split) splits a class of 5 images 4/1 (train/val)"),
+    (3, (0.3, 0.1), ". In gpuvision train: --val-frac 0.3 --test-frac 0 (no test split) splits a class of 3 images 2/1 (train/val)"),
+])
+def test_split_hint_names_the_least_change_that_splits_the_smallest_class(n, fractions, hint):
+    "The smallest class of those named decides; never less validation than asked; the test split kept while it fits."
+    from gpuvision_nb.cli import split_hint
+    msg = (f"folder_loaders: X is too small to split: class 'a' has {n} image(s), which splits=(0.8, 0.1, 0.1) divides "
+           f"as 1/0/0 (train/val/test): none for val; class 'b' has {n + 4} image(s), which splits=(0.8, 0.1, 0.1) ...")
+    assert split_hint(msg, *fractions).startswith(hint)
+
+
+def test_split_hint_leaves_other_errors_alone():
+    from gpuvision_nb.cli import split_hint
+    assert split_hint("folder_loaders: X: val has no image of class 'a'. Every class needs at least one image in every split") == ""
+
+
+def test_a_warning_repeated_from_two_places_is_said_once(gpuvision, monkeypatch):
+    """matplotlib warns 'Glyph … missing from font(s)' from two places for one file name in misclassified.png's titles:
+    a user saw the same line twice. Each message once; different ones each."""
+    import warnings
+    import gpuvision_nb.cli as cli
+    def info(args):
+        warnings.warn("Glyph 29483 missing from font(s) DejaVu Sans.")
+        warnings.warn("Glyph 29483 missing from font(s) DejaVu Sans.")             # another line: another location
+        warnings.warn("something else")
+        return 0
+    monkeypatch.setattr(cli, "cmd_info", info)
+    r = gpuvision("info")
+    assert r.returncode == 0 and r.stderr.splitlines() == ["gpuvision info: warning: Glyph 29483 missing from font(s) DejaVu Sans.",
+                                                           "gpuvision info: warning: something else"], r.stderr
+
+
+def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvision, monkeypatch):
+    """The README's `gpuvision train` and `predict` lines, run in a folder laid out as they assume (train gets
+    `--epochs 1` and the CPU added, to take seconds): both succeed, and predict reads the folder and the quoted pattern.
+    (Its `export` line parses, `test_every_command_the_readme_shows_parses_as_written`; an ONNX export takes seconds more.)"""
+    import re, shlex
+    from PIL import Image
+    monkeypatch.chdir(tmp_path)
+    _class_folder(Path("photos"), {"cats": 8, "dogs": 8})
+    _class_folder(Path("new-photos"), {"x": 2}, seed=1)
+    Path("more").mkdir(); Image.new("RGB", (20, 20), (200, 30, 30)).save("more/a.jpg")
+    block = re.search(r"## Your own images.*?```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S).group(1)
+    lines = [w[1:] for w in map(lambda l: shlex.split(l, comments=True), block.splitlines()) if w[:1] == ["gpuvision"]]
+    assert [c[0] for c in lines] == ["train", "predict", "export"], lines
+    r = gpuvision(*lines[0], "--epochs", "1", "--device", "cpu", "--no-progress")
+    assert r.returncode == 0 and Path("runs/photos/metrics.json").is_file(), r.stderr
+    r = gpuvision(*lines[1])
+    assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == ["new-photos/x/0.png", "new-photos/x/1.png", "more/a.jpg"], r

@@ -95,7 +95,8 @@ def test_predictions_match_the_model(world):
     (["predict", "{file}", "{root}/empty"], "empty holds no image files"),
     (["predict", "{file}", "{root}/missing.png"], "missing.png does not exist"),
     (["predict", "{root}/model.onnx", "{pics}"], "is an ONNX file: run it with onnxruntime"),
-    (["predict", "{file}", "{pics}", "--top-k", "4"], "top_k must be an integer from 1 to 3, got 4"),
+    (["predict", "{file}", "{pics}", "--top-k", "4"], "--top-k 4: {file} knows 3 classes; give --top-k 3 or less"),
+    (["predict", "{pics}/a/0.png", "{file}"], "MODEL {pics}/a/0.png is an image file: the model comes first (gpuvision predict MODEL PATH...)"),
     (["export", "{file}", "--format", "pickle"], "format must be one of ['safetensors', 'torchscript', 'onnx']"),
     (["export", "no-such-run", "--format", "onnx"], "model no-such-run does not exist"),
 ])
@@ -103,8 +104,15 @@ def test_cli_errors_are_one_line(world, args, msg):
     (world["root"] / "empty").mkdir(exist_ok=True)
     (world["root"] / "model.onnx").write_bytes(b"onnx")
     args = [a.format(file=world["file"], root=world["root"], pics=world["pics"]) for a in args]
+    msg = msg.format(file=world["file"], root=world["root"], pics=world["pics"])     # in the CLI's terms, not top_k's
     status, out, err = cli_in_process(*args)
     assert status == 2 and out == "" and msg in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_predict_files_checks_top_k_against_the_classes(world):
+    "The Python call says `top_k` (the CLI checks first and says --top-k: `test_cli_errors_are_one_line`)."
+    with pytest.raises(ValueError, match="top_k must be an integer from 1 to 3, got 4"):
+        predict_files(world["file"], [world["pics"]], top_k=4, device="cpu")
 
 
 @pytest.mark.parametrize("args", [["--top-k", "0"], ["--batch-size", "x"], ["--workers", "-1"]])
