@@ -319,14 +319,16 @@ def test_uninterrupted_delivers_the_first_signal_after_the_block_to_the_handler_
 def test_an_old_sibling_left_by_a_killed_swap_is_named_in_a_warning_and_kept(tmp_path):
     """Only a SIGKILL mid-swap leaves `.NAME.old-XXXXXXXX`: it may be the only copy of the old run. The next run on the
     folder says so, naming it; a user's folder of a similar name is not taken for one."""
-    import tempfile, warnings
+    import re, tempfile, warnings
     import gpuvision_nb.runs as R
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     R.run_training(str(data), epochs=1, out=out, **RUN)
     left = Path(tempfile.mkdtemp(prefix=".run.old-", dir=tmp_path)); (left / "metrics.json").write_text("{}")
     (tmp_path / ".run.old-notes").mkdir()                      # a user's: not 8 characters of mkdtemp's
-    with pytest.warns(UserWarning, match=f"{left} holds files of a run that --overwrite was replacing") as caught:
+    said = (f"{left} holds files of a run that --overwrite was replacing when it was killed: {out} may mix the old run and "
+            "the new one; check both, then delete that folder")
+    with pytest.warns(UserWarning, match=re.escape(said)) as caught:
         R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
     assert len([w for w in caught if "--overwrite was replacing" in str(w.message)]) == 1
     assert (left / "metrics.json").read_text() == "{}" and (tmp_path / ".run.old-notes").is_dir()

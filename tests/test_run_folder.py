@@ -280,6 +280,39 @@ def test_a_finished_run_is_refused_with_what_to_do(tmp_path):
         run_training(str(data), epochs=1, out=out, **FAST)
 
 
+
+def test_a_folder_with_a_runs_report_but_no_checkpoint_is_refused_without_details(tmp_path):
+    "make mutate (runs, seed 501): a run's traces without a checkpoint have no settings to quote in the refusal."
+    from gpuvision_nb.runs import RunExistsError
+    out = tmp_path / "run"; out.mkdir()
+    (out / "metrics.json").write_text(json.dumps({"history": []}))
+    with pytest.raises(RunExistsError, match=rf"^{out} already holds a run: continue it with --resume"):
+        run_training(str(_folder(tmp_path / "data")), epochs=1, out=out, **FAST)
+
+
+def test_the_seed_and_precision_given_are_the_runs(tmp_path):
+    "make mutate (runs, seed 501): an explicit seed or precision left out of the settings trained with the defaults."
+    m = run_training(str(_folder(tmp_path / "data")), epochs=1, out=tmp_path / "run", seed=3, precision="bf16", **FAST)
+    assert (m["settings"]["seed"], m["settings"]["precision"]) == (3, "bf16")
+
+
+def test_an_overwrite_whose_first_epoch_is_nan_says_only_that_the_old_run_is_kept(tmp_path, monkeypatch):
+    "make mutate (runs, seed 501): with no finite checkpoint in the new run, 'No finite checkpoint exists' is not said."
+    import gpuvision_nb.runs as R, gpuvision_nb.train as T
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    run_training(str(data), epochs=1, out=out, **FAST)
+    monkeypatch.setattr(R, "fit", lambda *a, **k: (_ for _ in ()).throw(T._non_finite("the training loss became nan", 0, k["ckpt_dir"])))
+    with pytest.raises(NonFiniteError) as e: run_training(str(data), epochs=1, out=out, overwrite=True, **FAST)
+    assert str(e.value) == f"fit: the training loss became nan in epoch 1; stopped before saving anything. The new run was discarded: the run in {out} is kept as it was."
+
+
+def test_one_misclassified_image_is_a_figure_of_one_panel():
+    "make mutate (runs, seed 501): one mistake is a 1×1 grid, which squeeze=True would make a bare Axes."
+    import matplotlib.pyplot as plt
+    fig = plot_misclassified(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1]), torch.tensor([0, 0]), ["a", "b"])
+    assert [ax.get_title() for ax in fig.axes] == ["b → a"]
+    plt.close(fig)
+
 def test_metrics_name_device_and_torch_and_the_wrapped_model_is_trained(tmp_path):
     "make mutate (train, seed 7): metrics' 'device'/'torch' and the `wrap` hook (DDP's) could be lost unnoticed."
     data, out, wrapped = _folder(tmp_path / "data"), tmp_path / "run", []
