@@ -857,9 +857,11 @@ def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path
         if none := [c for c in classes if total[c] == 0]:
             raise DatasetError(f"folder_loaders: class folder {', '.join(map(repr, none))} has no usable image (empty, or "
                                f"every file left out) under {root}: remove it or add images")
+        empty = {}                                             # class → the splits it has no image in, in order
+        for c, s in short: empty.setdefault(c, []).append(s)
         listed = "; ".join(f"class {c!r} has {total[c]} image(s), which splits={tuple(f)} divides as "
-                           f"{'/'.join(map(str, split_counts(total[c], f)))} ({'/'.join(parts)}): none for {s}"
-                           for c, s in short[:5])
+                           f"{'/'.join(map(str, split_counts(total[c], f)))} ({'/'.join(parts)}): none for {' or '.join(ss)}"
+                           for c, ss in list(empty.items())[:5])
         raise DatasetError(f"folder_loaders: {root} is too small to split: {listed}. Each class needs at least "
                            f"{min_per_class(f)} images for splits={tuple(f)}: add images, or give the smaller splits "
                            "larger fractions")

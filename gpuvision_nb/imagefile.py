@@ -341,11 +341,12 @@ def decode_pixels(paths, size: int, in_channels: int = 3) -> tuple[np.ndarray | 
 def stdin_paths(stream=None) -> list[str]:
     """The paths listed on `stream` (default: stdin's bytes), one per line, or NUL-separated if the input holds a NUL
     (`find … -print0`, taken byte for byte); bytes that are not UTF-8 are kept as the file system gives them
-    (`os.fsdecode`). A list saved on Windows reads too: its CRLF line ends and a UTF-8 BOM are not part of the names."""
+    (`os.fsdecode`). A list saved on Windows reads too: its CRLF line ends and a UTF-8 BOM are not part of the names.
+    A line of nothing but spaces or tabs is blank, as an empty one (an error "   does not exist" shows no name)."""
     data = (stream or sys.stdin.buffer).read()
     if b"\0" in data: return [os.fsdecode(p) for p in data.split(b"\0") if p]
     data = data.removeprefix(b"\xef\xbb\xbf")                       # Notepad's UTF-8 byte order mark
-    return [os.fsdecode(p.removesuffix(b"\r")) for p in data.split(b"\n") if p.strip(b"\r")]
+    return [os.fsdecode(p.removesuffix(b"\r")) for p in data.split(b"\n") if p.strip(b" \t\r")]
 
 # %% ../nbs/A2_imagefile.ipynb #0b2500f9
 def _expanded(paths):

@@ -88,9 +88,10 @@ def class_report(preds: torch.Tensor, targets: torch.Tensor, classes: list[str])
 
 
 def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch.Tensor, classes: list[str], n: int = 24,
-                       names: list[str] | None = None):
+                       names: list[str] | None = None, split: str = "test"):
     """A grid of (up to `n`) wrongly predicted `images` (uint8, (N, C, H, W)), each titled 'true → predicted' — under
-    the file's name (its last 24 characters) when `names` are given, so a mistake can be found and looked at.
+    the file's name (its last 24 characters) when `names` are given, so a mistake can be found and looked at;
+    `split`: the split the images are of, for the figure's title.
     Returns the figure (None if there is no mistake)."""
     wrong = (preds != targets).nonzero().flatten()[:n].tolist()
     if not wrong: return None
@@ -107,7 +108,7 @@ def plot_misclassified(images: torch.Tensor, targets: torch.Tensor, preds: torch
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
         name = "" if names is None else (names[i] if len(names[i]) <= 24 else "…" + names[i][-23:]) + "\n"
         ax.set_title(f"{name}{classes[targets[i]]} → {classes[preds[i]]}", fontsize=7, color="red", fontfamily=fonts)
-    fig.suptitle("misclassified test images (true → predicted)", fontsize=9); fig.tight_layout()
+    fig.suptitle(f"misclassified {'validation' if split == 'val' else split} images (true → predicted)", fontsize=9); fig.tight_layout()
     return fig
 
 
@@ -573,7 +574,8 @@ def _finish_run(out: Path, net: nn.Module, fd: FolderData, hist: History, meta: 
               "skipped.csv": _csv([(str(p), why) for p, why in fd.skipped], ("path", "reason")) if fd.skipped else None,
               "confusion.png": figure_png(plot_confusion(torch.tensor(rep["confusion"]), fd.classes).figure)}
     fig = plot_misclassified(loader.x[:, :, loader.padding:loader.x.shape[2] - loader.padding,
-                                      loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes, names=names)
+                                      loader.padding:loader.x.shape[3] - loader.padding], targets, preds, fd.classes, names=names,
+                             split=split_name)
     report["misclassified.png"] = figure_png(fig) if fig is not None else None
     for f in [f for f, data in report.items() if data is None]: (out / f).unlink(missing_ok=True)
     report["metrics.json"] = json.dumps(metrics, indent=1)           # last: its presence says the report is whole

@@ -993,6 +993,17 @@ def test_show_batch_figure_size_colour_map_and_pixels():
     plt.close("all")
 
 
+
+def test_too_small_to_split_names_each_class_once_with_every_split_it_misses(tmp_path):
+    "A class of 2 images at 0.8/0.1/0.1 misses val and test: said once ('none for val or test'), not once per split."
+    from PIL import Image
+    root = tmp_path / "small"
+    for c, n in (("a", 2), ("b", 20)):
+        (root / c).mkdir(parents=True)
+        for i in range(n): Image.new("RGB", (8, 8), (10 * i, 90 * (c == "b"), 0)).save(root / c / f"{i}.png")
+    with pytest.raises(DatasetError) as e: data.folder_loaders(root, size=8, device="cpu")
+    assert str(e.value).count("class 'a'") == 1 and "divides as 2/0/0 (train/val/test): none for val or test." in str(e.value)
+
 def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
     "Known gap: the root not passed to the split check (its messages name the folder)."
     root = tmp_path / "small"

@@ -355,3 +355,4 @@ def test_stdin_paths_reads_a_list_saved_on_windows():
     import io
     assert imagefile.stdin_paths(io.BytesIO(b"\xef\xbb\xbfIMG_1.jpg\r\nmy photos/b.jpg\r\n\r\n")) == ["IMG_1.jpg", "my photos/b.jpg"]
     assert imagefile.stdin_paths(io.BytesIO(b"odd\r\0b\0")) == ["odd\r", "b"]          # find -print0: every byte is the name's
+    assert imagefile.stdin_paths(io.BytesIO(b"a.jpg\n  \t \r\n\tb.jpg \n")) == ["a.jpg", "\tb.jpg "]   # a blank line of spaces; names kept whole

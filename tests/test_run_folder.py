@@ -312,6 +312,9 @@ def test_one_misclassified_image_is_a_figure_of_one_panel():
     fig = plot_misclassified(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1]), torch.tensor([0, 0]), ["a", "b"])
     assert [ax.get_title() for ax in fig.axes] == ["b → a"]
     plt.close(fig)
+    fig = plot_misclassified(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.tensor([1]), torch.tensor([0]), ["a", "b"], split="val")
+    assert fig._suptitle.get_text() == "misclassified validation images (true → predicted)"
+    plt.close(fig)
 
 def test_metrics_name_device_and_torch_and_the_wrapped_model_is_trained(tmp_path):
     "make mutate (train, seed 7): metrics' 'device'/'torch' and the `wrap` hook (DDP's) could be lost unnoticed."
