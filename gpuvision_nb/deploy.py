@@ -32,7 +32,7 @@ from .modelfile import (LIMITS, META_KEY, MODEL_FORMAT, _check_shapes, _check_si
 # %% auto #0
 __all__ = ['CPU_CHUNK', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX', 'FORMATS', 'Preprocess', 'model_meta',
            'save_model', 'load_model', 'escape_text', 'Prediction', 'decode_batch', 'decoded_batches', 'predict_files',
-           'time_predict', 'keep_freed_memory', 'ExportError', 'export_torchscript', 'export_onnx',
+           'time_predict', 'keep_freed_memory', 'ExportError', 'export_torchscript', 'export_onnx', 'standalone_script',
            'default_export_path', 'export']
 
 # %% ../nbs/17_deploy.ipynb #f4faaa68
@@ -415,6 +415,45 @@ def export_onnx(model: nn.Module, path: str | Path, prep: Preprocess) -> Path:
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {"gpuvision": json.dumps(meta)})
     return _write(path, proto.SerializeToString())
+
+# %% ../nbs/17_deploy.ipynb #0fd5318b
+_RUNTIMES = {
+    "onnx": ("import onnxruntime as ort\n"
+             "session = ort.InferenceSession(sys.argv[1], providers=[\"CPUExecutionProvider\"])\n"
+             "meta = json.loads(session.get_modelmeta().custom_metadata_map[\"gpuvision\"])\n",
+             "logits = session.run([\"logits\"], {\"images\": x})[0]\n"),
+    "torchscript": ("import torch\n"
+                    "extra = {\"gpuvision.json\": \"\"}\n"
+                    "model = torch.jit.load(sys.argv[1], _extra_files=extra).eval()\n"
+                    "meta = json.loads(extra[\"gpuvision.json\"])\n",
+                    "with torch.no_grad(): logits = model(torch.from_numpy(x)).numpy()\n")}
+
+
+def standalone_script(kind: str) -> str:
+    """A Python script that classifies image files with a model exported as `kind` ('onnx' or 'torchscript'):
+    `python SCRIPT MODEL IMAGE...` prints `path<TAB>class<TAB>probability` per image, needing NumPy, Pillow and
+    onnxruntime or torch — nothing of this package. It prepares each image exactly as `predict` does because it
+    contains the package's own functions, word for word (`inspect.getsource`): `upright` (EXIF orientation), `to_rgb`
+    (transparency composited on black, 16-bit and float images scaled), `fit_image` and `model_pixels`."""
+    import inspect
+    from gpuvision_nb import imagefile
+    if kind not in _RUNTIMES: raise ValueError(f"standalone_script: kind must be one of {list(_RUNTIMES)}, got {kind!r}")
+    load, run = _RUNTIMES[kind]
+    ours = "".join(inspect.getsource(f) + "\n" for f in (imagefile.upright, imagefile.to_rgb, imagefile.fit_image, imagefile.model_pixels))
+    return ("import json, sys\n"
+            "sys.modules[\"gpuvision_nb\"] = None                  # proof: any import of this package would fail from here on\n"
+            "import numpy as np\nfrom PIL import Image, ImageOps\n" + load +
+            "size, classes, channels = meta[\"size\"], meta[\"classes\"], meta[\"in_channels\"]\n"
+            "mean, std = np.float32(meta[\"mean\"]), np.float32(meta[\"std\"])\n\n"
+            f"ORIENTATION = {imagefile.ORIENTATION:#06x}\n" + ours +
+            "def load(path):\n"
+            "    \"As predict reads it: a JPEG decoded at a reduced scale >= size, upright, model_pixels; [0, 1], normalised, channels first.\"\n"
+            "    im = Image.open(path); im.draft(None, (size, size))\n"
+            "    return ((model_pixels(upright(im), size, channels) / np.float32(255) - mean) / std).transpose(2, 0, 1)\n\n"
+            "paths = sys.argv[2:]\n"
+            "x = np.stack([load(p) for p in paths]).astype(np.float32)\n" + run +
+            "probs = np.exp(logits - logits.max(1, keepdims=True)); probs /= probs.sum(1, keepdims=True)\n"
+            "for path, p in zip(paths, probs): print(f\"{path}\\t{classes[p.argmax()]}\\t{p.max():.4f}\")\n")
 
 # %% ../nbs/17_deploy.ipynb #cd0c8d1a
 def default_export_path(source: str | Path, format: str) -> Path:

@@ -193,6 +193,44 @@ def test_onnx_parity_and_dynamic_batch(world, tmp_path):
         assert out.shape == (n, 3) and ((out - ref).abs().max() / ref.abs().max()) < 1e-4
 
 
+
+def _awkward_images(folder: Path) -> list[Path]:
+    "Files whose pixels depend on to_rgb, upright and draft: transparency over colour, 16-bit grey, a sideways JPEG, a big one."
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    rgba = rng.integers(0, 256, (40, 48, 4), np.uint8); rgba[::2, :, 3] = 0              # half transparent, colour beneath
+    Image.fromarray(rgba, "RGBA").save(folder / "alpha.png")
+    Image.fromarray(rng.integers(0, 65536, (36, 36), np.uint16)).save(folder / "grey16.png")
+    pal = Image.fromarray(rng.integers(0, 256, (32, 32, 3), np.uint8)).quantize(16); pal.info["transparency"] = 3
+    pal.save(folder / "palette.png", transparency=3)
+    exif = Image.Exif(); exif[0x0112] = 6
+    Image.fromarray(rng.integers(0, 256, (30, 50, 3), np.uint8)).save(folder / "side.jpg", exif=exif, quality=95)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), np.uint8)).resize((1200, 900), Image.BICUBIC).save(folder / "big.jpg")   # decoded at 1/8
+    return sorted(folder.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["onnx", "torchscript"])
+def test_the_standalone_script_classifies_as_predict_does(world, tmp_path, kind):
+    """Chapter 17's standalone classifier (without this package) on images whose preparation is not a plain
+    convert('RGB'): it once dropped transparency where predict composites it on black, and took another class."""
+    from gpuvision_nb.deploy import standalone_script
+    if kind == "onnx": pytest.importorskip("onnxruntime")
+    model = export(world["file"], tmp_path / f"m.{'onnx' if kind == 'onnx' else 'pt'}", kind)
+    (tmp_path / "classify.py").write_text(standalone_script(kind))
+    images = _awkward_images(tmp_path / "pics")
+    r = subprocess.run([sys.executable, tmp_path / "classify.py", model, *images], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ours = {str(x.path): x for x in predict_files(world["file"], images, device="cpu")}
+    lines = [l.split("\t") for l in r.stdout.strip().splitlines()]
+    assert [l[0] for l in lines] == [str(p) for p in images]
+    for path, label, prob in lines:                                # printed to 4 decimals; float32 differences are ~1e-7
+        assert label == ours[path].labels[0] and abs(float(prob) - ours[path].probs[0]) <= 6e-5, (path, label, prob)
+
+
+def test_standalone_script_names_its_kinds():
+    from gpuvision_nb.deploy import standalone_script
+    with pytest.raises(ValueError, match=r"kind must be one of \['onnx', 'torchscript'\], got 'tflite'"): standalone_script("tflite")
+
 def test_onnx_without_onnxscript_says_what_to_install(world, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     with pytest.raises(ExportError, match="pip install onnxscript"): export(world["file"], tmp_path / "m.onnx", "onnx")
