@@ -4,7 +4,7 @@
 
 # %% ../nbs/A6_runs.ipynb #1b20d69a
 from __future__ import annotations
-import contextlib, io, json, math, os, re, shutil, stat, tempfile, time, warnings
+import contextlib, io, json, math, os, re, shutil, stat, sys, tempfile, time, warnings
 from pathlib import Path
 
 import torch
@@ -467,6 +467,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         check_output(out, [_data_folder(settings["data"])], "--out")
         dev = get_device(device)
         work = _beside(out, "new", make=main) if overwrite and prev is not None else out   # the old run stays until the new one is done
+        if main and progress: print(f"reading the images of {settings['data']} …", file=sys.stderr, flush=True)   # seconds for big photos
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fd = _data(settings, dev)

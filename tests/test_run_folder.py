@@ -316,6 +316,15 @@ def test_one_misclassified_image_is_a_figure_of_one_panel():
     assert fig._suptitle.get_text() == "misclassified validation images (true → predicted)"
     plt.close(fig)
 
+
+def test_a_run_with_progress_says_it_is_reading_the_images_before_the_silence(tmp_path, capsys):
+    "Decoding a folder of phone photos takes seconds before the first progress bar: one line says what is going on."
+    data = _folder(tmp_path / "data")
+    run_training(str(data), epochs=1, out=tmp_path / "run", **{**FAST, "progress": True})
+    assert capsys.readouterr().err.startswith(f"reading the images of {data} …\n")
+    run_training(str(data), epochs=1, out=tmp_path / "quiet", **FAST)
+    assert "reading the images" not in capsys.readouterr().err
+
 def test_metrics_name_device_and_torch_and_the_wrapped_model_is_trained(tmp_path):
     "make mutate (train, seed 7): metrics' 'device'/'torch' and the `wrap` hook (DDP's) could be lost unnoticed."
     data, out, wrapped = _folder(tmp_path / "data"), tmp_path / "run", []
