@@ -426,7 +426,7 @@ _RUNTIMES = {
                     "extra = {\"gpuvision.json\": \"\"}\n"
                     "model = torch.jit.load(sys.argv[1], _extra_files=extra).eval()\n"
                     "meta = json.loads(extra[\"gpuvision.json\"])\n",
-                    "with torch.no_grad(): logits = model(torch.from_numpy(x)).numpy()\n")}
+                    "with torch.no_grad(): logits = model(torch.from_numpy(x)).numpy()\n")}   # gpu-ok: the script runs on the CPU
 
 
 def standalone_script(kind: str) -> str:
