@@ -379,6 +379,7 @@ def last_finite_checkpoint(folder: str | Path) -> Path | None:
 # %% ../nbs/05_checkpoint.ipynb #c4e1a007
 LOCK = "run.lock"
 _LOCK_TEXT = re.compile(rb"pid \d+ on ")                     # how every lock file `lock_folder` writes begins
+_LOCK_TMP = re.compile(rf"\.{re.escape(LOCK)}\.(\d+)@(.+)\.[a-z0-9_]+\.tmp")   # `_create_lock`'s temporary file: its maker's pid@host
 
 
 class FolderInUseError(CheckpointError):
@@ -396,11 +397,18 @@ def _lock_line() -> bytes:
     return f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode()
 
 
+def _host_tag() -> str:
+    "This host's name as it stands in a file name: letters, digits, '.' and '-' only (others become '_'), at most 64."
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
+
+
 def _create_lock(path: Path) -> None:
     """Create lock file `path` already holding `_lock_line()` — written to a temporary file, then hard-linked into
     place (a link never replaces) — so a lock file is never seen empty, and anything else under its name is a
-    user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{LOCK}.", suffix=".tmp", dir=path.parent)
+    user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written.
+    The temporary file's name says who made it (`.run.lock.PID@HOST.*.tmp`): one left by a process killed meanwhile
+    is recognised, and removed, by the next `lock_folder` (`_remove_stale_temps`)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{LOCK}.{os.getpid()}@{_host_tag()}.", suffix=".tmp", dir=path.parent)
     try:
         os.write(fd, _lock_line()); os.fchmod(fd, default_mode())
         try: os.link(tmp, path)
@@ -411,6 +419,31 @@ def _create_lock(path: Path) -> None:
             os.write(new, _lock_line()); os.close(new)
     finally:
         os.close(fd); os.unlink(tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    "Whether a process `pid` exists on this host (another user's too); True when that can't be told."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (OSError, OverflowError): return True                 # (EPERM: it exists, but is not ours)
+    return True
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Remove from `folder` the temporary files of `_create_lock` that a process killed inside it (SIGKILL: no
+    `finally` runs) left behind — only those provably stale: named `.run.lock.PID@HOST.*.tmp` with this host's name
+    and the PID of no living process, a regular file, empty or holding a lock line. Anything else is left as it is."""
+    try: names = os.listdir(folder)
+    except OSError: return
+    for name in names:
+        m = _LOCK_TMP.fullmatch(name)
+        if not m or m[2] != _host_tag() or _pid_alive(int(m[1])): continue
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try: stale = stat.S_ISREG(os.fstat(fd).st_mode) and (not (head := os.pread(fd, 64, 0)) or _LOCK_TEXT.match(head))
+            finally: os.close(fd)
+            if stale: os.unlink(folder / name)
+        except OSError: pass                                     # gone meanwhile, a link, unreadable: not ours to judge
 
 
 def _foreign_lock(path: Path, fd: int | None) -> str | None:
@@ -463,6 +496,7 @@ def lock_folder(folder: str | Path):
         if fd is not None: os.close(fd)
     line = _lock_line()
     os.pwrite(fd, line, 0); os.ftruncate(fd, len(line))      # never empty, even if killed between the two
+    _remove_stale_temps(folder)
     try: yield path
     finally:
         try:                                                  # while still holding the lock: see the inode check above

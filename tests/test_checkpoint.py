@@ -284,6 +284,49 @@ def test_lock_is_exclusive_released_and_survives_a_stale_file(tmp_path):
         with lock_folder(blocker / "run"): pass
 
 
+def _dead_pid() -> int:
+    "The PID of a process that has exited (and been reaped): no process has it now, barring reuse."
+    import subprocess, sys
+    p = subprocess.Popen([sys.executable, "-c", ""]); p.wait()
+    return p.pid
+
+
+def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(tmp_path):
+    "A SIGKILL between _create_lock's mkstemp and its unlink left a hidden .run.lock.*.tmp in the run folder for ever."
+    import subprocess, sys
+    run = tmp_path / "run"
+    kill = ("import os, signal, gpuvision_nb.checkpoint as C\n"
+            "C.os.link = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"      # killed inside _create_lock
+            f"with C.lock_folder({str(run)!r}): pass\n")
+    r = subprocess.run([sys.executable, "-c", kill], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == -9
+    left, = [p.name for p in run.iterdir()]
+    assert left.startswith(f".{LOCK}.") and left.endswith(".tmp")
+    with lock_folder(run): pass
+    assert list(run.iterdir()) == []
+
+
+def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
+    from gpuvision_nb.checkpoint import _host_tag
+    run, dead, host = tmp_path / "run", _dead_pid(), _host_tag()
+    run.mkdir()
+    stale = [f".{LOCK}.{dead}@{host}.abcd_123.tmp", f".{LOCK}.{dead}@{host}.zzzzzzzz.tmp"]
+    (run / stale[0]).write_text(f"pid {dead} on {host}, since 2026-01-01 00:00:00")
+    (run / stale[1]).write_text("")                                     # killed before it wrote its line
+    kept = {f".{LOCK}.{os.getpid()}@{host}.abcd1234.tmp": "pid 1 on x",    # a living process's: it is still at work
+            f".{LOCK}.{dead}@another-host.abcd1234.tmp": "pid 1 on x",      # another host's PIDs can't be checked here
+            f".{LOCK}.abcd1234.tmp": "pid 1 on x",                           # no maker in its name
+            f".{LOCK}.{dead}@{host}.abcd1234.tmp.keep": "pid 1 on x",
+            f".{LOCK}.{dead}@{host}.notes.tmp": "my notes"}                  # a user's file: other text
+    for name, text in kept.items(): (run / name).write_text(text)
+    (run / f".{LOCK}.{dead}@{host}.dir12345.tmp").mkdir()                    # a folder
+    (run / f".{LOCK}.{dead}@{host}.link1234.tmp").symlink_to(run / f".{LOCK}.abcd1234.tmp")
+    with lock_folder(run): pass
+    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, f".{LOCK}.{dead}@{host}.dir12345.tmp",
+                                                           f".{LOCK}.{dead}@{host}.link1234.tmp"])
+    assert all((run / n).read_text() == t for n, t in kept.items())
+
+
 def test_load_restores_the_random_state_only_when_asked(tmp_path):
     import random, numpy as np
     m, m2 = tiny(), tiny()                                  # (tiny() seeds torch: build the models first)
