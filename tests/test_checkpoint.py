@@ -327,6 +327,37 @@ def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
     assert all((run / n).read_text() == t for n, t in kept.items())
 
 
+def test_load_of_a_checkpoint_saved_again_while_it_is_read_takes_one_whole_checkpoint(tmp_path, monkeypatch):
+    "Saved again (same epoch) after its hashes were checked, before its files were read: manifest and weights of one save."
+    import gpuvision_nb.checkpoint as C
+    old, new = tiny(), nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    save_checkpoint(tmp_path, old, epoch=1, meta={"which": "old"})
+    real, calls = C.torch.load, []
+    def load(*a, **kw):
+        if not calls: save_checkpoint(tmp_path, new, epoch=1, meta={"which": "new"})
+        calls.append(a[0]); return real(*a, **kw)
+    monkeypatch.setattr(C.torch, "load", load)
+    m = tiny()
+    info = load_checkpoint(tmp_path, m, restore_rng=False)
+    assert len(calls) == 2 and info["meta"] == {"which": "new"}
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), new.state_dict().values()))
+
+
+def test_load_of_a_checkpoint_pruned_while_it_is_read_reads_latest_again(tmp_path, monkeypatch):
+    "`latest` named epoch 1; a training saved epoch 2 (keep=1: epoch 1 deleted) before its files were hashed."
+    import gpuvision_nb.checkpoint as C
+    new = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    save_checkpoint(tmp_path, tiny(), epoch=1, keep=1)
+    real, calls = C.sha256, []
+    def sha256(path):
+        if not calls: save_checkpoint(tmp_path, new, epoch=2, keep=1)
+        calls.append(path); return real(path)
+    monkeypatch.setattr(C, "sha256", sha256)
+    assert load_checkpoint(tmp_path, tiny(), restore_rng=False)["epoch"] == 2
+    (tmp_path / "epoch-0002" / WEIGHTS).unlink()                          # missing for good: said, not retried away
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'epoch-0002' / WEIGHTS} is missing$"): load_checkpoint(tmp_path, tiny())
+
+
 def test_load_restores_the_random_state_only_when_asked(tmp_path):
     import random, numpy as np
     m, m2 = tiny(), tiny()                                  # (tiny() seeds torch: build the models first)
