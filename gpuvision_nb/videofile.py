@@ -149,12 +149,16 @@ class VideoWriter:
             self.frames += 1
 
     def close(self) -> None:
-        "Flush the encoder (B-frames wait for later frames), finish the file and rename it to `path` (replacing it)."
+        """Flush the encoder (B-frames wait for later frames), finish the file, write it to the disk and only then rename
+        it to `path` (replacing it): a power cut never leaves `path` naming a video whose frames were not written."""
+        from .bench import fsync_path                     # (here: importing this module stays light, without torch)
         try:
             if self.stream is not None: self.container.mux(self.stream.encode())
             self.container.close()
+            fsync_path(self.tmp)
             os.replace(self.tmp, self.path)
         except BaseException: self.abort(); raise
+        fsync_path(self.path.parent)                      # the rename itself
 
     def abort(self) -> None:
         "Give up: close the container and delete the temporary file; `path` is left as it was."

@@ -252,6 +252,18 @@ def test_an_existing_out_is_replaced_only_when_complete(tmp_path):
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)                       # not the temporary file's private mode
 
 
+def test_a_video_is_on_the_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    "VideoWriter renamed its file into place unflushed: after a power cut, `out` (the old video gone) could be empty."
+    import gpuvision_nb.bench as B
+    events, real = [], os.replace
+    monkeypatch.setattr(B, "fsync_path", lambda p: events.append(("fsync", Path(p))))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", Path(b))) or real(a, b))
+    out = write_video(tmp_path / "v.mp4", bar_frames(4))
+    (first, tmp), *rest = events
+    assert first == "fsync" and tmp.parent == tmp_path and tmp.name.startswith(".v.mp4.")
+    assert rest == [("replace", out), ("fsync", tmp_path)]
+
+
 @pytest.mark.parametrize("arch", ["perframe", "framediff"])
 def test_pretrained_clip_models_are_shipped_and_load_without_training(arch, tmp_path, monkeypatch):
     "Both clip models ship in gpuvision_nb/pretrained/ under today's recipe key and load from an empty cache, untrained."
