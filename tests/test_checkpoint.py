@@ -284,11 +284,15 @@ def test_lock_is_exclusive_released_and_survives_a_stale_file(tmp_path):
         with lock_folder(blocker / "run"): pass
 
 
-def _dead_pid() -> int:
-    "The PID of a process that has exited (and been reaped): no process has it now, barring reuse."
+def _dead_tag() -> str:
+    "The process tag (`bench._process_tag`) of a process that has exited and been reaped."
     import subprocess, sys
-    p = subprocess.Popen([sys.executable, "-c", ""]); p.wait()
-    return p.pid
+    from gpuvision_nb.bench import _process_tag
+    p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try: tag = _process_tag(p.pid)
+    finally: p.communicate()
+    assert tag is not None and _process_tag(p.pid) != tag
+    return tag
 
 
 def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(tmp_path):
@@ -307,23 +311,28 @@ def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(t
 
 
 def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
+    from gpuvision_nb.bench import _process_tag
     from gpuvision_nb.checkpoint import _host_tag
-    run, dead, host = tmp_path / "run", _dead_pid(), _host_tag()
+    run, dead, host, me = tmp_path / "run", _dead_tag(), _host_tag(), _process_tag(os.getpid())
+    ns, pid, start = me.split("-")
+    reused = f"{ns}-{pid}-{int(start) + 1}"                         # this process's PID, but not this process: its maker is gone
     run.mkdir()
-    stale = [f".{LOCK}.{dead}@{host}.abcd_123.tmp", f".{LOCK}.{dead}@{host}.zzzzzzzz.tmp"]
-    (run / stale[0]).write_text(f"pid {dead} on {host}, since 2026-01-01 00:00:00")
+    stale = [f".{LOCK}.{host}@{dead}.abcd_123.tmp", f".{LOCK}.{host}@{dead}.zzzzzzzz.tmp", f".{LOCK}.{host}@{reused}.abcd1234.tmp"]
+    (run / stale[0]).write_text(f"pid {dead.split('-')[1]} on {host}, since 2026-01-01 00:00:00")
     (run / stale[1]).write_text("")                                     # killed before it wrote its line
-    kept = {f".{LOCK}.{os.getpid()}@{host}.abcd1234.tmp": "pid 1 on x",    # a living process's: it is still at work
-            f".{LOCK}.{dead}@another-host.abcd1234.tmp": "pid 1 on x",      # another host's PIDs can't be checked here
-            f".{LOCK}.abcd1234.tmp": "pid 1 on x",                           # no maker in its name
-            f".{LOCK}.{dead}@{host}.abcd1234.tmp.keep": "pid 1 on x",
-            f".{LOCK}.{dead}@{host}.notes.tmp": "my notes"}                  # a user's file: other text
+    (run / stale[2]).write_text(f"pid {pid} on {host}, since 2026-01-01 00:00:00")
+    kept = {f".{LOCK}.{host}@{me}.abcd1234.tmp": "pid 1 on x",                # a living process's: it is still at work
+            f".{LOCK}.another-host@{dead}.abcd1234.tmp": "pid 1 on x",        # another host's processes can't be seen here
+            f".{LOCK}.{host}@{int(ns) + 1}-{dead.split('-', 1)[1]}.abcd1234.tmp": "pid 1 on x",   # another container's
+            f".{LOCK}.abcd1234.tmp": "pid 1 on x",                             # no maker in its name
+            f".{LOCK}.{host}@{dead}.abcd1234.tmp.keep": "pid 1 on x",
+            f".{LOCK}.{host}@{dead}.notes.tmp": "my notes"}                    # a user's file: other text
     for name, text in kept.items(): (run / name).write_text(text)
-    (run / f".{LOCK}.{dead}@{host}.dir12345.tmp").mkdir()                    # a folder
-    (run / f".{LOCK}.{dead}@{host}.link1234.tmp").symlink_to(run / f".{LOCK}.abcd1234.tmp")
+    (run / f".{LOCK}.{host}@{dead}.dir12345.tmp").mkdir()                      # a folder
+    (run / f".{LOCK}.{host}@{dead}.link1234.tmp").symlink_to(run / f".{LOCK}.abcd1234.tmp")
     with lock_folder(run): pass
-    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, f".{LOCK}.{dead}@{host}.dir12345.tmp",
-                                                           f".{LOCK}.{dead}@{host}.link1234.tmp"])
+    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, f".{LOCK}.{host}@{dead}.dir12345.tmp",
+                                                           f".{LOCK}.{host}@{dead}.link1234.tmp"])
     assert all((run / n).read_text() == t for n, t in kept.items())
 
 
