@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save as save_tensors
 
-from .bench import _process_tag, default_mode, fsync_path, no_empty_folders, write_atomic
+from .bench import default_mode, fsync_path, no_empty_folders, sweep_beside, temp_prefix, write_atomic
 
 try: import fcntl                                    # POSIX: the operating system's file locks
 except ImportError: fcntl = None
@@ -408,7 +408,6 @@ def last_finite_checkpoint(folder: str | Path) -> Path | None:
 # %% ../nbs/05_checkpoint.ipynb #c4e1a007
 LOCK = "run.lock"
 _LOCK_TEXT = re.compile(rb"pid \d+ on ")                     # how every lock file `lock_folder` writes begins
-_LOCK_TMP = re.compile(rf"\.{re.escape(LOCK)}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[a-z0-9_]+\.tmp")  # `_create_lock`'s: HOST@TAG of its maker
 
 
 class FolderInUseError(CheckpointError):
@@ -426,20 +425,13 @@ def _lock_line() -> bytes:
     return f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode()
 
 
-def _host_tag() -> str:
-    "This host's name as it stands in a file name: letters, digits, '.' and '-' only (others become '_'), at most 64."
-    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
-
-
 def _create_lock(path: Path) -> None:
     """Create lock file `path` already holding `_lock_line()` — written to a temporary file, then hard-linked into
     place (a link never replaces) — so a lock file is never seen empty, and anything else under its name is a
     user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written.
-    The temporary file's name says who made it (`.run.lock.HOST@TAG.*.tmp`, TAG: `bench._process_tag`, where Linux's
-    /proc tells it): one left by a process killed meanwhile is recognised, and removed, by the next `lock_folder`
-    (`_remove_stale_temps`)."""
-    tag = _process_tag(os.getpid())
-    fd, tmp = tempfile.mkstemp(prefix=f".{LOCK}.{_host_tag()}@{tag}." if tag else f".{LOCK}.", suffix=".tmp", dir=path.parent)
+    The temporary file's name says who made it (`bench.temp_prefix`): one left by a process killed meanwhile is
+    removed by the next `lock_folder` (`bench.sweep_beside`)."""
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.write(fd, _lock_line()); os.fchmod(fd, default_mode())
         try: os.link(tmp, path)
@@ -450,26 +442,6 @@ def _create_lock(path: Path) -> None:
             os.write(new, _lock_line()); os.close(new)
     finally:
         os.close(fd); os.unlink(tmp)
-
-
-def _remove_stale_temps(folder: Path) -> None:
-    """Remove from `folder` the temporary files of `_create_lock` that a process killed inside it (SIGKILL: no
-    `finally` runs) left behind — only those provably stale: named `.run.lock.HOST@TAG.*.tmp` with this host's name
-    and a process tag of this PID namespace whose process is gone (no process has its PID and start time now), a
-    regular file, empty or holding a lock line. Anything else — another host's, another container's — is left."""
-    mine = _process_tag(os.getpid())
-    if mine is None: return                                  # (not Linux: who made a file can't be told)
-    try: names = os.listdir(folder)
-    except OSError: return
-    for name in names:
-        m = _LOCK_TMP.fullmatch(name)
-        if not m or m[1] != _host_tag() or m[3] != mine.split("-")[0] or _process_tag(int(m[4])) == m[2]: continue
-        try:
-            fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            try: stale = stat.S_ISREG(os.fstat(fd).st_mode) and (not (head := os.pread(fd, 64, 0)) or _LOCK_TEXT.match(head))
-            finally: os.close(fd)
-            if stale: os.unlink(folder / name)
-        except OSError: pass                                     # gone meanwhile, a link, unreadable: not ours to judge
 
 
 def _foreign_lock(path: Path, fd: int | None) -> str | None:
@@ -522,7 +494,7 @@ def lock_folder(folder: str | Path):
         if fd is not None: os.close(fd)
     line = _lock_line()
     os.pwrite(fd, line, 0); os.ftruncate(fd, len(line))      # never empty, even if killed between the two
-    _remove_stale_temps(folder)
+    sweep_beside(path)                                        # what a process killed in `_create_lock` left
     try: yield path
     finally:
         try:                                                  # while still holding the lock: see the inode check above

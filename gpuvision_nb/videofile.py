@@ -99,11 +99,14 @@ def open_video(path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
 
 # %% ../nbs/A3_videofile.ipynb #9a5098cd
 def _temp_beside(path: Path) -> Path:
-    """Create a new empty file beside `path`, named `.{name}.<random>.tmp`, exclusively (never an existing file) and
-    with the mode any new file gets under this process's umask (0644 under the usual 022) — `tempfile.mkstemp` would
-    make it 0600, private, and the finished video would need a chmod. Returns its path."""
+    """Create a new empty file beside `path`, named `bench.temp_prefix(path)` + random + `.tmp`, exclusively (never an
+    existing file) and with the mode any new file gets under this process's umask (0644 under the usual 022) —
+    `tempfile.mkstemp` would make it 0600, private, and the finished video would need a chmod. Returns its path.
+    One that a writer killed outright left beside `path` is removed first (`bench.sweep_beside`)."""
+    from .bench import sweep_beside, temp_prefix      # (here: importing this module stays light, without torch)
+    sweep_beside(path)
     for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(4)}.tmp"
         try: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)); return tmp
         except FileExistsError: continue
     raise FileExistsError(f"VideoWriter: no free temporary file name beside {path}")

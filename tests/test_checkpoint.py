@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from conftest import dead_process_tag, linux_tags
 from gpuvision_nb.bench import default_mode
 from gpuvision_nb.checkpoint import (LATEST, LOCK, MANIFEST, STATE, WEIGHTS, CheckpointError, FolderInUseError, all_finite,
                                      checkpoints, epoch_of, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
@@ -284,17 +285,7 @@ def test_lock_is_exclusive_released_and_survives_a_stale_file(tmp_path):
         with lock_folder(blocker / "run"): pass
 
 
-def _dead_tag() -> str:
-    "The process tag (`bench._process_tag`) of a process that has exited and been reaped."
-    import subprocess, sys
-    from gpuvision_nb.bench import _process_tag
-    p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    try: tag = _process_tag(p.pid)
-    finally: p.communicate()
-    assert tag is not None and _process_tag(p.pid) != tag
-    return tag
-
-
+@linux_tags
 def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(tmp_path):
     "A SIGKILL between _create_lock's mkstemp and its unlink left a hidden .run.lock.*.tmp in the run folder for ever."
     import subprocess, sys
@@ -310,10 +301,10 @@ def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(t
     assert list(run.iterdir()) == []
 
 
+@linux_tags
 def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
-    from gpuvision_nb.bench import _process_tag
-    from gpuvision_nb.checkpoint import _host_tag
-    run, dead, host, me = tmp_path / "run", _dead_tag(), _host_tag(), _process_tag(os.getpid())
+    from gpuvision_nb.bench import _process_tag, host_tag
+    run, dead, host, me = tmp_path / "run", dead_process_tag(), host_tag(), _process_tag(os.getpid())
     ns, pid, start = me.split("-")
     reused = f"{ns}-{pid}-{int(start) + 1}"                         # this process's PID, but not this process: its maker is gone
     run.mkdir()
@@ -325,8 +316,7 @@ def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
             f".{LOCK}.another-host@{dead}.abcd1234.tmp": "pid 1 on x",        # another host's processes can't be seen here
             f".{LOCK}.{host}@{int(ns) + 1}-{dead.split('-', 1)[1]}.abcd1234.tmp": "pid 1 on x",   # another container's
             f".{LOCK}.abcd1234.tmp": "pid 1 on x",                             # no maker in its name
-            f".{LOCK}.{host}@{dead}.abcd1234.tmp.keep": "pid 1 on x",
-            f".{LOCK}.{host}@{dead}.notes.tmp": "my notes"}                    # a user's file: other text
+            f".{LOCK}.{host}@{dead}.abcd1234.tmp.keep": "pid 1 on x"}
     for name, text in kept.items(): (run / name).write_text(text)
     (run / f".{LOCK}.{host}@{dead}.dir12345.tmp").mkdir()                      # a folder
     (run / f".{LOCK}.{host}@{dead}.link1234.tmp").symlink_to(run / f".{LOCK}.abcd1234.tmp")

@@ -113,7 +113,7 @@ def test_an_unusable_cache_folder_is_named_with_its_variable(tmp_path, gpuvision
 
 
 def test_sigterm_leaves_no_half_written_output(tmp_path):
-    """`kill` (or `timeout`, a cancelled CI job) of `gpuvision data` left `.big.tmp-PID-…`, a half-generated data set
+    """`kill` (or `timeout`, a cancelled CI job) of `gpuvision data` left `.big.<writer>.tmp`, a half-generated data set
     (megabytes, growing with the run) — likewise `train --overwrite`'s `.RUN.new` and an export's temporary file:
     SIGTERM killed the process before any clean-up ran. It is now raised like Ctrl-C (`cli.Terminated`)."""
     import time
@@ -121,7 +121,7 @@ def test_sigterm_leaves_no_half_written_output(tmp_path):
                           str(tmp_path / "big")], env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".big.tmp-*/*/*.png")) and time.monotonic() < deadline and p.poll() is None: time.sleep(0.1)
+    while not list(tmp_path.glob(".big.*.tmp/*/*.png")) and time.monotonic() < deadline and p.poll() is None: time.sleep(0.1)
     p.terminate()
     out, err = p.communicate(timeout=120)
     assert p.returncode == 143 and "gpuvision data: terminated (SIGTERM)" in err and "Traceback" not in err, err
