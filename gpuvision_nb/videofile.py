@@ -103,7 +103,7 @@ def _temp_beside(path: Path) -> Path:
     existing file) and with the mode any new file gets under this process's umask (0644 under the usual 022) —
     `tempfile.mkstemp` would make it 0600, private, and the finished video would need a chmod. Returns its path.
     One that a writer killed outright left beside `path` is removed first (`bench.sweep_beside`)."""
-    from .bench import sweep_beside, temp_prefix      # (here: importing this module stays light, without torch)
+    from gpuvision_nb.bench import sweep_beside, temp_prefix      # (here: importing this module stays light, without torch)
     sweep_beside(path)
     for _ in range(100):
         tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(4)}.tmp"
@@ -154,7 +154,7 @@ class VideoWriter:
     def close(self) -> None:
         """Flush the encoder (B-frames wait for later frames), finish the file, write it to the disk and only then rename
         it to `path` (replacing it): a power cut never leaves `path` naming a video whose frames were not written."""
-        from .bench import fsync_path                     # (here: importing this module stays light, without torch)
+        from gpuvision_nb.bench import fsync_path                     # (here: importing this module stays light, without torch)
         try:
             if self.stream is not None: self.container.mux(self.stream.encode())
             self.container.close()
