@@ -48,7 +48,9 @@ html_static_path = ["_static"]
 html_css_files = ["gpuvision.css"]
 html_js_files = ["gv-site.js"]          # visible sidebar toggles that work, charts legible on a phone (see the file)
 # The chapters as notebooks, to download (tools/website.py copies nbs/*.ipynb there before the build).
-html_extra_path = [str(__import__("pathlib").Path(__file__).resolve().parents[1] / "_build" / "site-extra")]
+# ($GV_SITE_EXTRA: where this build staged them; each build of tools/website.py stages into a folder of its own.)
+html_extra_path = [__import__("os").environ.get("GV_SITE_EXTRA") or
+                   str(__import__("pathlib").Path(__file__).resolve().parents[1] / "_build" / "site-extra")]
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None

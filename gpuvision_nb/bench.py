@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, contextlib, datetime, functools, html, json, math, os, platform, re, shutil, stat, statistics, sys, tempfile, time, warnings
+import atexit, contextlib, datetime, functools, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,10 +33,10 @@ __all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fm
            'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names',
            'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record', 'check_file_target',
            'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
-           'write_files', 'write_atomic', 'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number',
-           'number_arg', 'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
-           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
-           'plot_sweep', 'quick_run', 'sized']
+           'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic', 'no_empty_folders',
+           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
+           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
+           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -516,18 +516,51 @@ def fsync_path(path: str | Path) -> None:
     finally: os.close(fd)
 
 
+def host_tag() -> str:
+    "This host's name as it stands in a file name: letters, digits, '.' and '-' only (others become '_'), at most 64."
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
+
+
+def temp_prefix(target: str | Path) -> str:
+    """How a temporary file or folder made beside `target` while it is written begins: `.{name}.HOST@TAG.` — TAG this
+    process's `_process_tag` — so that one left by a process killed outright (SIGKILL, a power cut: no `finally`
+    runs) is known for stale and removed by the next writer (`sweep_beside`). `.{name}.` where /proc can't tell."""
+    tag = _process_tag(os.getpid())
+    return f".{Path(target).name}.{host_tag()}@{tag}." if tag else f".{Path(target).name}."
+
+
+def sweep_beside(target: str | Path, folders: bool = False) -> None:
+    """Remove what writers of `target` that were killed outright left beside it: the entries named
+    `temp_prefix(target)` + random + `.tmp` by a process of this host and pid namespace that is gone (no process has
+    its PID and start time now) — files, and folders if `folders`. A living writer's, another host's or container's,
+    a link, or any other name is never touched."""
+    target, mine = Path(target), _process_tag(os.getpid())
+    if mine is None: return                                  # (not Linux: who made a file can't be told)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[A-Za-z0-9_]+\.tmp")
+    try: entries = list(os.scandir(target.parent))
+    except OSError: return
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if not m or m[1] != host_tag() or m[3] != mine.split("-")[0] or _process_tag(int(m[4])) == m[2]: continue
+        try:
+            if entry.is_file(follow_symlinks=False): os.unlink(entry.path)
+            elif folders and entry.is_dir(follow_symlinks=False): shutil.rmtree(entry.path)
+        except OSError: pass                                 # gone meanwhile, or not ours to remove
+
+
 def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]:
     """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
     rename is atomic: a reader sees an old file or a new one, never a mix). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
     and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
-    written (`check_file_target`)."""
+    written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
     for p in files: check_file_target(p, error)
     tmps, current = {}, None
     try:
         for current, data in ((Path(p), d) for p, d in files.items()):
-            fd, tmps[current] = tempfile.mkstemp(prefix=f".{current.name}.", suffix=".tmp", dir=current.parent)
+            sweep_beside(current)
+            fd, tmps[current] = tempfile.mkstemp(prefix=temp_prefix(current), suffix=".tmp", dir=current.parent)
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())

@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save as save_tensors
 
-from .bench import default_mode, fsync_path, no_empty_folders, write_atomic
+from .bench import default_mode, fsync_path, no_empty_folders, sweep_beside, temp_prefix, write_atomic
 
 try: import fcntl                                    # POSIX: the operating system's file locks
 except ImportError: fcntl = None
@@ -21,7 +21,7 @@ except ImportError: fcntl = None
 # %% auto #0
 __all__ = ['MANIFEST', 'WEIGHTS', 'STATE', 'LATEST', 'LOCK', 'rng_state', 'set_rng_state', 'CheckpointError', 'sha256', 'unwrap',
            'epoch_of', 'is_checkpoint', 'checkpoints', 'weights_bytes', 'check_checkpoint_folder', 'save_checkpoint',
-           'latest_checkpoint', 'verify_checkpoint', 'reader_path', 'load_checkpoint', 'all_finite',
+           'latest_checkpoint', 'verify_checkpoint', 'reader_path', 'while_current', 'load_checkpoint', 'all_finite',
            'last_finite_checkpoint', 'FolderInUseError', 'lock_folder']
 
 # %% ../nbs/05_checkpoint.ipynb #a3f8d032
@@ -329,15 +329,29 @@ def _check_state(state, path: Path, epoch: int) -> dict:
     return state
 
 
-def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer=None, scheduler=None, scaler=None,
-                    restore_rng: bool = True, map_location: str | torch.device = "cpu") -> dict:
-    """Load checkpoint `path` (a run folder, via `latest`, or one `epoch-NNNN` folder) into `model` and the
-    optional optimizer/scheduler/scaler; restore RNG states if asked. Every file is checked — hashes, then
-    structure — before anything is loaded. Returns {'epoch', 'history', 'meta', 'path'}."""
-    path = Path(path)
-    if not path.exists(): raise CheckpointError(f"checkpoint {path} does not exist")
-    ck = path if (path / MANIFEST).exists() else latest_checkpoint(path)
-    if ck is None: raise CheckpointError(f"{path} holds no checkpoint (no {LATEST} file and no {MANIFEST})")
+def _identity(ck: Path) -> tuple | None:
+    "Which files checkpoint folder `ck` holds now (its manifest's device, inode, change time), or None if no manifest."
+    try: st = os.stat(ck / MANIFEST)
+    except OSError: return None
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+def while_current(resolve, use):
+    """`use(ck)` for the checkpoint `ck = resolve()` names (`resolve` reads `latest`, say) — done once more, with what
+    `resolve()` names then, if `ck` changed under it: a training running in that folder pruned it (it failed: the
+    file named vanished) or saved that epoch again (another manifest). So a reader of a live run neither fails on nor
+    mixes the checkpoints a writer swaps; a checkpoint missing or damaged for good still raises its error."""
+    for again in (False, True):
+        ck = resolve(); before = _identity(ck)
+        try: result = use(ck)
+        except (CheckpointError, OSError):
+            if again or (resolve() == ck and _identity(ck) == before): raise
+            continue
+        if again or _identity(ck) == before: return result
+
+
+def _load_one(ck: Path, model, optimizer, scheduler, scaler, restore_rng: bool, map_location) -> dict:
+    "`load_checkpoint` of the one checkpoint folder `ck`."
     manifest = verify_checkpoint(ck)
     try: state = torch.load(ck / STATE, map_location=map_location, weights_only=True)
     except Exception as e: raise CheckpointError(f"{ck / STATE} refused by the safe loader (weights_only=True): {e}") from None
@@ -357,6 +371,21 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer=None, sc
         try: set_rng_state(state["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e: raise CheckpointError(f"{ck / STATE}: its random state is damaged: {e}") from None
     return {"epoch": state["epoch"], "history": state["history"], "meta": manifest["meta"], "path": ck}
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer=None, scheduler=None, scaler=None,
+                    restore_rng: bool = True, map_location: str | torch.device = "cpu") -> dict:
+    """Load checkpoint `path` (a run folder, via `latest`, or one `epoch-NNNN` folder) into `model` and the
+    optional optimizer/scheduler/scaler; restore RNG states if asked. Every file is checked — hashes, then
+    structure — before anything is loaded; a checkpoint that a training running there replaces meanwhile is read
+    again (`while_current`). Returns {'epoch', 'history', 'meta', 'path'}."""
+    path = Path(path)
+    if not path.exists(): raise CheckpointError(f"checkpoint {path} does not exist")
+    def resolve() -> Path:
+        ck = path if (path / MANIFEST).exists() else latest_checkpoint(path)
+        if ck is None: raise CheckpointError(f"{path} holds no checkpoint (no {LATEST} file and no {MANIFEST})")
+        return ck
+    return while_current(resolve, lambda ck: _load_one(ck, model, optimizer, scheduler, scaler, restore_rng, map_location))
 
 # %% ../nbs/05_checkpoint.ipynb #c4e1a004
 def all_finite(tensors) -> bool:
@@ -399,8 +428,10 @@ def _lock_line() -> bytes:
 def _create_lock(path: Path) -> None:
     """Create lock file `path` already holding `_lock_line()` — written to a temporary file, then hard-linked into
     place (a link never replaces) — so a lock file is never seen empty, and anything else under its name is a
-    user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{LOCK}.", suffix=".tmp", dir=path.parent)
+    user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written.
+    The temporary file's name says who made it (`bench.temp_prefix`): one left by a process killed meanwhile is
+    removed by the next `lock_folder` (`bench.sweep_beside`)."""
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.write(fd, _lock_line()); os.fchmod(fd, default_mode())
         try: os.link(tmp, path)
@@ -463,6 +494,7 @@ def lock_folder(folder: str | Path):
         if fd is not None: os.close(fd)
     line = _lock_line()
     os.pwrite(fd, line, 0); os.ftruncate(fd, len(line))      # never empty, even if killed between the two
+    sweep_beside(path)                                        # what a process killed in `_create_lock` left
     try: yield path
     finally:
         try:                                                  # while still holding the lock: see the inode check above

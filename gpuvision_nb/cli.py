@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, number_arg, ensure_writable, record, record_path, results_dir, run_sweep
+from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, ensure_writable, no_empty_folders, number_arg, record, record_path, results_dir, run_sweep
 from .checkpoint import CheckpointError
 from .data import AUGMENTS, DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
 from .runs import CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, TRAIN_DEFAULTS, run_training, save_figure
@@ -37,11 +37,18 @@ def cmd_info(args) -> int:
 # %% ../nbs/90_cli.ipynb #d661e6a1
 def cmd_bench(args) -> int:
     "Run the matmul and conv sweeps (or, with `train`, the training-knob sweep) on the CPU and `--device`; record it."
-    from gpuvision_nb.amp import bench_train, best_config
     dev = get_device(args.device)
     name = "bench" if args.what == "ops" else "amp-knobs"
-    out = ensure_writable(args.out or record_path(name, dev))        # fail now, not after minutes of measuring
-    if args.out: check_replaceable(out, "record")                      # an earlier record, never a user's file
+    out = args.out or record_path(name, dev)             # (a str: a trailing '/' is kept, and refused)
+    with no_empty_folders(Path(out).expanduser().parent):   # a failed or interrupted run leaves no folder it made
+        out = ensure_writable(out)                        # fail now, not after minutes of measuring
+        if args.out: check_replaceable(out, "record")     # an earlier record, never a user's file
+        return _bench(args, dev, name, out)
+
+
+def _bench(args, dev: torch.device, name: str, out: Path) -> int:
+    "`cmd_bench`'s measurements, recorded in `out`."
+    from gpuvision_nb.amp import bench_train, best_config
     if args.what == "train":
         ts = bench_train(dev, quick=args.quick)
         print(compare(ts, title="training throughput per knob (this run)"), "\n")
@@ -204,9 +211,10 @@ def cmd_report(args) -> int:
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
     if args.chart:
-        out = check_replaceable(ensure_writable(args.chart), "png", "--chart")
-        import matplotlib; matplotlib.use("Agg")
-        save_figure(headline_charts(recs), out)
+        with no_empty_folders(Path(args.chart).expanduser().parent):       # a failed chart leaves no folder it made
+            out = check_replaceable(ensure_writable(args.chart), "png", "--chart")
+            import matplotlib; matplotlib.use("Agg")
+            save_figure(headline_charts(recs), out)
         print(f"chart saved to {out}")
     return 0
 
@@ -280,10 +288,16 @@ def add_deploy_commands(sub) -> None:
 # %% ../nbs/90_cli.ipynb #9e4b7c1f
 def cmd_video(args) -> int:
     "Classify the video `path` with `model`; print the label and frame rates; `--out` writes it annotated."
-    from gpuvision_nb.video import classify_video, load_video_model
     dev = get_device(args.device)
-    if args.out:                                                # fail now, not after decoding the whole video
-        check_output(args.out, [args.path]); check_replaceable(ensure_writable(args.out), "mp4")
+    with no_empty_folders(Path(args.out).expanduser().parent if args.out else None):   # a failed run leaves no folder it made
+        if args.out:                                            # fail now, not after decoding the whole video
+            check_output(args.out, [args.path]); check_replaceable(ensure_writable(args.out), "mp4")
+        return _video(args, dev)
+
+
+def _video(args, dev: torch.device) -> int:
+    "`cmd_video`'s classification (and annotated video, with `--out`)."
+    from gpuvision_nb.video import classify_video, load_video_model
     model, spec = load_video_model(args.model, dev, progress=True)
     res = classify_video(model, args.path, spec, dev, args.batch_size, args.out)
     print(res)

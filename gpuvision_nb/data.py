@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 try: import fcntl                                    # POSIX: the operating system's file locks (`cache_lock`)
 except ImportError: fcntl = None
 
-from .bench import Timing, drawable_names, time_fn
+from .bench import Timing, drawable_names, sweep_beside, temp_prefix, time_fn
 from .device import get_device
 
 # torchvision (its import pulls in torch._dynamo: seconds) and matplotlib are imported inside the functions that use
@@ -152,10 +152,12 @@ def check_int(value, name: str, who: str, lo: int = 0, hi: int | None = None) ->
 def _write_atomically(root: Path, fill) -> Path:
     """Call `fill(tmp)` to fill a fresh temporary folder beside `root`, then rename it to `root` (which must not exist).
     The folder is made with `os.mkdir`, which honours the umask (0755 under the usual 022); `tempfile.mkdtemp` would
-    make it 0700, unreadable to other users of a shared machine."""
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    make it 0700, unreadable to other users of a shared machine. Its name is `bench.temp_prefix(root)` + random +
+    `.tmp`: one that a writer killed outright left (a whole half-written data set) is removed first (`bench.sweep_beside`)."""
+    tmp = root.parent / f"{temp_prefix(root)}{secrets.token_hex(4)}.tmp"
     try:
         root.parent.mkdir(parents=True, exist_ok=True)
+        sweep_beside(root, folders=True)
         tmp.mkdir()
         fill(tmp)
         os.rename(tmp, root)       # atomic; fails if another process made `root` meanwhile

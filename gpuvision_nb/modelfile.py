@@ -14,7 +14,7 @@ from safetensors.torch import load_model as load_tensors
 
 from .bench import check_output, no_empty_folders, write_files
 from .checkpoint import (LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, sha256,
-                                     reader_path, unwrap, verify_checkpoint, weights_bytes)
+                                     reader_path, unwrap, verify_checkpoint, weights_bytes, while_current)
 from .data import MEAN, STD
 from .models import build_model, get_model, model_config
 from .quantize import quiet_ao
@@ -314,12 +314,14 @@ def _checkpoint_in(path: Path) -> Path:
 
 
 def _load_run(path: Path, build) -> tuple:
-    "The model and preprocessing (made by `build`) of the checkpoint run folder `path` means (`_checkpoint_in`)."
-    ck = _checkpoint_in(path)
-    meta = _describes(_run_meta(verify_checkpoint(ck)["meta"]), ck / MANIFEST)
-    model, prep = build(meta, ck / MANIFEST, ck / WEIGHTS)
-    load_checkpoint(ck, model, restore_rng=False)
-    return model, prep
+    """The model and preprocessing (made by `build`) of the checkpoint run folder `path` means (`_checkpoint_in`) —
+    read again if a training running in `path` replaces that checkpoint meanwhile (`while_current`)."""
+    def use(ck: Path) -> tuple:
+        meta = _describes(_run_meta(verify_checkpoint(ck)["meta"]), ck / MANIFEST)
+        model, prep = build(meta, ck / MANIFEST, ck / WEIGHTS)
+        load_checkpoint(ck, model, restore_rng=False)
+        return model, prep
+    return while_current(lambda: _checkpoint_in(path), use)
 
 # %% ../nbs/A4_modelfile.ipynb #e9816d94
 def _export_inputs(source: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
 from .bench import Timing, check_output, time_fn
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
 from .data import (MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, _write_atomically,
                                cache_dir, cache_fill, cached_folder, shape_mask, shape_rng, split)
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
@@ -475,11 +475,14 @@ def save_video_model(folder: str | Path, model: PerFrame, spec: FrameSpec, histo
 
 
 def _load_saved(folder: Path, device: torch.device) -> tuple[PerFrame, FrameSpec, History]:
-    "A clip model saved by `save_video_model` in `folder`, its `FrameSpec` and its training history."
-    meta = verify_checkpoint(latest_checkpoint(folder) or folder)["meta"]
-    if "video_model" not in meta: raise ValueError(f"{folder} holds no video model saved by save_video_model (no 'video_model' in its manifest)")
-    model = video_model(**meta["video_model"])
-    info = load_checkpoint(folder, model, restore_rng=False, map_location=device)
+    """A clip model saved by `save_video_model` in `folder`, its `FrameSpec` and its training history: the manifest
+    and the weights of one checkpoint, read again if it is replaced meanwhile (`while_current`)."""
+    def use(ck: Path) -> tuple:
+        meta = verify_checkpoint(ck)["meta"]
+        if "video_model" not in meta: raise ValueError(f"{folder} holds no video model saved by save_video_model (no 'video_model' in its manifest)")
+        model = video_model(**meta["video_model"])
+        return meta, model, load_checkpoint(ck, model, restore_rng=False, map_location=device)
+    meta, model, info = while_current(lambda: latest_checkpoint(folder) or folder, use)
     spec = meta["spec"]
     return model.to(device), FrameSpec(**{**spec, "mean": tuple(spec["mean"]), "std": tuple(spec["std"])}), History(info["history"])
 

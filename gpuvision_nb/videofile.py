@@ -99,11 +99,14 @@ def open_video(path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
 
 # %% ../nbs/A3_videofile.ipynb #9a5098cd
 def _temp_beside(path: Path) -> Path:
-    """Create a new empty file beside `path`, named `.{name}.<random>.tmp`, exclusively (never an existing file) and
-    with the mode any new file gets under this process's umask (0644 under the usual 022) — `tempfile.mkstemp` would
-    make it 0600, private, and the finished video would need a chmod. Returns its path."""
+    """Create a new empty file beside `path`, named `bench.temp_prefix(path)` + random + `.tmp`, exclusively (never an
+    existing file) and with the mode any new file gets under this process's umask (0644 under the usual 022) —
+    `tempfile.mkstemp` would make it 0600, private, and the finished video would need a chmod. Returns its path.
+    One that a writer killed outright left beside `path` is removed first (`bench.sweep_beside`)."""
+    from gpuvision_nb.bench import sweep_beside, temp_prefix      # (here: importing this module stays light, without torch)
+    sweep_beside(path)
     for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(4)}.tmp"
         try: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)); return tmp
         except FileExistsError: continue
     raise FileExistsError(f"VideoWriter: no free temporary file name beside {path}")
@@ -149,12 +152,16 @@ class VideoWriter:
             self.frames += 1
 
     def close(self) -> None:
-        "Flush the encoder (B-frames wait for later frames), finish the file and rename it to `path` (replacing it)."
+        """Flush the encoder (B-frames wait for later frames), finish the file, write it to the disk and only then rename
+        it to `path` (replacing it): a power cut never leaves `path` naming a video whose frames were not written."""
+        from gpuvision_nb.bench import fsync_path                     # (here: importing this module stays light, without torch)
         try:
             if self.stream is not None: self.container.mux(self.stream.encode())
             self.container.close()
+            fsync_path(self.tmp)
             os.replace(self.tmp, self.path)
         except BaseException: self.abort(); raise
+        fsync_path(self.path.parent)                      # the rename itself
 
     def abort(self) -> None:
         "Give up: close the container and delete the temporary file; `path` is left as it was."

@@ -171,3 +171,17 @@ def overlapping_labels(fig) -> list:
     boxes = drawn_texts(fig)
     return [(a, b) for (a, ba), (b, bb) in combinations(boxes, 2)
             if min(ba.x1, bb.x1) - max(ba.x0, bb.x0) > 0.5 and min(ba.y1, bb.y1) - max(ba.y0, bb.y0) > 0.5]
+
+
+def dead_process_tag() -> str:
+    "The process tag (`bench._process_tag`: pid namespace, pid, start time) of a process that has exited and been reaped."
+    import subprocess
+    from gpuvision_nb.bench import _process_tag
+    p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try: tag = _process_tag(p.pid)
+    finally: p.communicate()
+    assert tag is not None and _process_tag(p.pid) != tag
+    return tag
+
+
+linux_tags = pytest.mark.skipif(not os.path.exists("/proc/self/ns/pid"), reason="process tags are read from Linux's /proc")

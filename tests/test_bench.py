@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import drawn_texts, overlapping_labels
+from conftest import dead_process_tag, drawn_texts, linux_tags, overlapping_labels
 from gpuvision_nb import bench
 from gpuvision_nb.bench import (default_mode, write_atomic, RESULTS_ENV, Record, RecordError, Timing, compare, ensure_writable, fmt_rate, fmt_time,
                                 Table, html_table, latest_gpu_record, load_record, load_records, record, record_path,
@@ -631,6 +631,41 @@ def test_process_tag_reads_the_start_time_past_a_command_name_with_spaces_and_pa
     finally:
         p.communicate(b""); p.wait()
     assert bench._process_tag(p.pid) is None                          # reaped: gone
+
+
+@linux_tags
+def test_write_atomic_removes_the_temporary_file_of_a_writer_killed_outright(tmp_path):
+    "A SIGKILL between write_files' mkstemp and its rename left a hidden .NAME.*.tmp beside the file for ever (an export's: a whole model)."
+    import subprocess
+    kill = ("import os, signal, gpuvision_nb.bench as B\n"
+            "B.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"B.write_atomic({str(tmp_path / 'r.json')!r}, 'new')\n")
+    (tmp_path / "r.json").write_text("old")
+    r = subprocess.run([sys.executable, "-c", kill], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == -9
+    left, = [p for p in tmp_path.iterdir() if p.name != "r.json"]
+    assert left.name.startswith(".r.json.") and left.read_text() == "new" and (tmp_path / "r.json").read_text() == "old"
+    write_atomic(tmp_path / "r.json", "newer")
+    assert list(tmp_path.iterdir()) == [tmp_path / "r.json"] and (tmp_path / "r.json").read_text() == "newer"
+
+
+@linux_tags
+def test_sweep_beside_removes_only_the_leftovers_of_dead_writers_of_that_target(tmp_path):
+    host, dead, me = bench.host_tag(), dead_process_tag(), bench._process_tag(os.getpid())
+    ns, pid, start = me.split("-")
+    gone = [tmp_path / f".out.bin.{host}@{dead}.abcd1234.tmp", tmp_path / f".out.bin.{host}@{ns}-{pid}-{int(start) + 1}.abcd_123.tmp"]
+    kept = [tmp_path / n for n in (f".out.bin.{host}@{me}.abcd1234.tmp",                     # a living writer's
+                                   f".out.bin.other-host@{dead}.abcd1234.tmp",               # another host's
+                                   f".out.bin.{host}@{int(ns) + 1}-{dead.split('-', 1)[1]}.abcd1234.tmp",   # another container's
+                                   f".other.bin.{host}@{dead}.abcd1234.tmp",                 # another target's
+                                   ".out.bin.abcd1234.tmp", f".out.bin.{host}@{dead}.abcd1234.tmp.keep", "out.bin")]
+    for p in [*gone, *kept]: p.write_text("x")
+    folder = tmp_path / f".out.bin.{host}@{dead}.dir12345.tmp"; folder.mkdir(); (folder / "f.png").write_text("x")
+    link = tmp_path / f".out.bin.{host}@{dead}.link1234.tmp"; link.symlink_to(tmp_path / "out.bin")
+    bench.sweep_beside(tmp_path / "out.bin")
+    assert not any(p.exists() for p in gone) and (folder / "f.png").exists() and link.is_symlink()   # folders: only when asked
+    bench.sweep_beside(tmp_path / "out.bin", folders=True)
+    assert not folder.exists() and link.is_symlink() and all(p.read_text() == "x" for p in kept)
 
 
 # --- charts a reader can read: no two labels on top of each other, the speed-ups clear of the bars ---

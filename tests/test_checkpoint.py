@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from conftest import dead_process_tag, linux_tags
 from gpuvision_nb.bench import default_mode
 from gpuvision_nb.checkpoint import (LATEST, LOCK, MANIFEST, STATE, WEIGHTS, CheckpointError, FolderInUseError, all_finite,
                                      checkpoints, epoch_of, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
@@ -282,6 +283,78 @@ def test_lock_is_exclusive_released_and_survives_a_stale_file(tmp_path):
     blocker = tmp_path / "file"; blocker.write_text("")
     with pytest.raises(CheckpointError, match="can't create run folder"):
         with lock_folder(blocker / "run"): pass
+
+
+@linux_tags
+def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(tmp_path):
+    "A SIGKILL between _create_lock's mkstemp and its unlink left a hidden .run.lock.*.tmp in the run folder for ever."
+    import subprocess, sys
+    run = tmp_path / "run"
+    kill = ("import os, signal, gpuvision_nb.checkpoint as C\n"
+            "C.os.link = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"      # killed inside _create_lock
+            f"with C.lock_folder({str(run)!r}): pass\n")
+    r = subprocess.run([sys.executable, "-c", kill], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == -9
+    left, = [p.name for p in run.iterdir()]
+    assert left.startswith(f".{LOCK}.") and left.endswith(".tmp")
+    with lock_folder(run): pass
+    assert list(run.iterdir()) == []
+
+
+@linux_tags
+def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
+    from gpuvision_nb.bench import _process_tag, host_tag
+    run, dead, host, me = tmp_path / "run", dead_process_tag(), host_tag(), _process_tag(os.getpid())
+    ns, pid, start = me.split("-")
+    reused = f"{ns}-{pid}-{int(start) + 1}"                         # this process's PID, but not this process: its maker is gone
+    run.mkdir()
+    stale = [f".{LOCK}.{host}@{dead}.abcd_123.tmp", f".{LOCK}.{host}@{dead}.zzzzzzzz.tmp", f".{LOCK}.{host}@{reused}.abcd1234.tmp"]
+    (run / stale[0]).write_text(f"pid {dead.split('-')[1]} on {host}, since 2026-01-01 00:00:00")
+    (run / stale[1]).write_text("")                                     # killed before it wrote its line
+    (run / stale[2]).write_text(f"pid {pid} on {host}, since 2026-01-01 00:00:00")
+    kept = {f".{LOCK}.{host}@{me}.abcd1234.tmp": "pid 1 on x",                # a living process's: it is still at work
+            f".{LOCK}.another-host@{dead}.abcd1234.tmp": "pid 1 on x",        # another host's processes can't be seen here
+            f".{LOCK}.{host}@{int(ns) + 1}-{dead.split('-', 1)[1]}.abcd1234.tmp": "pid 1 on x",   # another container's
+            f".{LOCK}.abcd1234.tmp": "pid 1 on x",                             # no maker in its name
+            f".{LOCK}.{host}@{dead}.abcd1234.tmp.keep": "pid 1 on x"}
+    for name, text in kept.items(): (run / name).write_text(text)
+    (run / f".{LOCK}.{host}@{dead}.dir12345.tmp").mkdir()                      # a folder
+    (run / f".{LOCK}.{host}@{dead}.link1234.tmp").symlink_to(run / f".{LOCK}.abcd1234.tmp")
+    with lock_folder(run): pass
+    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, f".{LOCK}.{host}@{dead}.dir12345.tmp",
+                                                           f".{LOCK}.{host}@{dead}.link1234.tmp"])
+    assert all((run / n).read_text() == t for n, t in kept.items())
+
+
+def test_load_of_a_checkpoint_saved_again_while_it_is_read_takes_one_whole_checkpoint(tmp_path, monkeypatch):
+    "Saved again (same epoch) after its hashes were checked, before its files were read: manifest and weights of one save."
+    import gpuvision_nb.checkpoint as C
+    old, new = tiny(), nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    save_checkpoint(tmp_path, old, epoch=1, meta={"which": "old"})
+    real, calls = C.torch.load, []
+    def load(*a, **kw):
+        if not calls: save_checkpoint(tmp_path, new, epoch=1, meta={"which": "new"})
+        calls.append(a[0]); return real(*a, **kw)
+    monkeypatch.setattr(C.torch, "load", load)
+    m = tiny()
+    info = load_checkpoint(tmp_path, m, restore_rng=False)
+    assert len(calls) == 2 and info["meta"] == {"which": "new"}
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), new.state_dict().values()))
+
+
+def test_load_of_a_checkpoint_pruned_while_it_is_read_reads_latest_again(tmp_path, monkeypatch):
+    "`latest` named epoch 1; a training saved epoch 2 (keep=1: epoch 1 deleted) before its files were hashed."
+    import gpuvision_nb.checkpoint as C
+    new = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    save_checkpoint(tmp_path, tiny(), epoch=1, keep=1)
+    real, calls = C.sha256, []
+    def sha256(path):
+        if not calls: save_checkpoint(tmp_path, new, epoch=2, keep=1)
+        calls.append(path); return real(path)
+    monkeypatch.setattr(C, "sha256", sha256)
+    assert load_checkpoint(tmp_path, tiny(), restore_rng=False)["epoch"] == 2
+    (tmp_path / "epoch-0002" / WEIGHTS).unlink()                          # missing for good: said, not retried away
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'epoch-0002' / WEIGHTS} is missing$"): load_checkpoint(tmp_path, tiny())
 
 
 def test_load_restores_the_random_state_only_when_asked(tmp_path):

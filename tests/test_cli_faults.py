@@ -113,7 +113,7 @@ def test_an_unusable_cache_folder_is_named_with_its_variable(tmp_path, gpuvision
 
 
 def test_sigterm_leaves_no_half_written_output(tmp_path):
-    """`kill` (or `timeout`, a cancelled CI job) of `gpuvision data` left `.big.tmp-PID-…`, a half-generated data set
+    """`kill` (or `timeout`, a cancelled CI job) of `gpuvision data` left `.big.<writer>.tmp`, a half-generated data set
     (megabytes, growing with the run) — likewise `train --overwrite`'s `.RUN.new` and an export's temporary file:
     SIGTERM killed the process before any clean-up ran. It is now raised like Ctrl-C (`cli.Terminated`)."""
     import time
@@ -121,7 +121,7 @@ def test_sigterm_leaves_no_half_written_output(tmp_path):
                           str(tmp_path / "big")], env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".big.tmp-*/*/*.png")) and time.monotonic() < deadline and p.poll() is None: time.sleep(0.1)
+    while not list(tmp_path.glob(".big.*.tmp/*/*.png")) and time.monotonic() < deadline and p.poll() is None: time.sleep(0.1)
     p.terminate()
     out, err = p.communicate(timeout=120)
     assert p.returncode == 143 and "gpuvision data: terminated (SIGTERM)" in err and "Traceback" not in err, err
@@ -323,3 +323,22 @@ def test_a_warning_is_one_line_naming_the_command_not_python_source(tmp_path, gp
     assert ran.returncode == 0, ran.stderr
     assert "gpuvision train: warning: load_folder: skipped 1 bad file(s)" in ran.stderr
     assert "UserWarning" not in ran.stderr and ".py:" not in ran.stderr
+
+
+@pytest.mark.parametrize("case", ["video: input missing", "video: model unknown", "bench: interrupted", "report --chart: disk full"])
+def test_a_failed_command_leaves_no_folder_its_out_made(tmp_path, gpuvision, monkeypatch, case):
+    "`ensure_writable` creates --out's folder before the work: a failure after it left that folder behind, empty."
+    import errno
+    import gpuvision_nb.cli as C
+    out = tmp_path / "new" / "sub"
+    if case == "video: input missing": r = gpuvision("video", "seed", tmp_path / "missing.mp4", "--out", out / "a.mp4", "--device", "cpu")
+    elif case == "video: model unknown": r = gpuvision("video", "nosuch", tmp_path / "missing.mp4", "--out", out / "a.mp4", "--device", "cpu")
+    elif case == "bench: interrupted":
+        monkeypatch.setattr(C, "run_sweep", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+        r = gpuvision("bench", "--quick", "--out", out / "b.json", "--device", "cpu")
+    else:
+        def full(fig, path): raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        monkeypatch.setattr(C, "save_figure", full)
+        r = gpuvision("report", "--chart", out / "c.png")
+    assert r.returncode in (2, 130) and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "new").exists()

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import gpuvision_nb.data as data
+from conftest import dead_process_tag, linux_tags
 from gpuvision_nb.data import (BAD_CASES, CACHE_ENV, SHAPES, BadImageError, DatasetError, DatasetUnavailableError,
                                GPULoader, cifar10, default_workers, load_folder, make_loader, make_shapes, open_rgb,
                                reference_image, render_shape, shape_rng, shapes_root, show_batch, split, to_tensors,
@@ -1354,3 +1355,13 @@ def test_normalizer_defaults_to_the_cpu():
     scale, shift = data.normalizer((0.5,), (0.25,))
     assert scale.device.type == shift.device.type == "cpu" and scale.shape == (1, 1, 1, 1)
     assert torch.allclose(scale * 255 + shift, torch.tensor(2.0))      # (1 − 0.5) / 0.25
+
+
+@linux_tags
+def test_a_data_set_half_written_by_a_killed_process_is_removed_by_the_next_one(tmp_path):
+    "A SIGKILL during `gpuvision data` left its hidden temporary folder (a half-generated data set, megabytes) for ever."
+    from gpuvision_nb.bench import host_tag
+    left = tmp_path / f".shapes.{host_tag()}@{dead_process_tag()}.0123abcd.tmp"
+    (left / "circle").mkdir(parents=True); (left / "circle" / "circle_00000.png").write_bytes(b"half")
+    data.make_shapes(tmp_path / "shapes", n_per_class=1, size=16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]

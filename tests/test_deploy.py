@@ -259,6 +259,46 @@ def test_a_run_folder_means_its_best_epoch_and_its_checkpoints_folder_its_last(w
     assert not same(weights(tmp_path / "run"), weights(tmp_path / "run" / "checkpoints"))
 
 
+def _trains_meanwhile(monkeypatch, folder, model, epoch, meta):
+    """Make the first file hash a reader computes happen just after a training running in `folder` saved `model` as
+    `epoch` (keep=1: the checkpoint the reader had chosen is pruned, or, same epoch, replaced): the race of a
+    `predict --model RUN` while RUN trains, without timing."""
+    import gpuvision_nb.checkpoint as C
+    real, calls = C.sha256, []
+    def sha256(path):
+        if not calls: save_checkpoint(folder, model, epoch=epoch, meta=meta, keep=1)
+        calls.append(path)
+        return real(path)
+    monkeypatch.setattr(C, "sha256", sha256)
+    return calls
+
+
+@pytest.mark.parametrize("epoch", [2, 1], ids=["pruned", "same-epoch-replaced"])
+def test_a_run_folder_read_while_its_training_replaces_the_best_checkpoint(world, tmp_path, monkeypatch, gpuvision, epoch):
+    "The checkpoint `best/latest` named vanished (or changed) between reading `latest` and opening it: read `latest` again."
+    meta, newer = {"model": "seed", "classes": CLASSES}, SeedCNN(n_classes=len(CLASSES))
+    run = tmp_path / "run"
+    save_checkpoint(run / "best", world["model"], epoch=1, meta=meta, keep=1)
+    calls = _trains_meanwhile(monkeypatch, run / "best", newer, epoch, meta)
+    model = load_model(run, "cpu")[0]
+    assert calls and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), newer.state_dict().values()))
+    save_checkpoint(run / "best", world["model"], epoch=1, meta=meta, keep=1)   # again, through the command
+    calls = _trains_meanwhile(monkeypatch, run / "best", newer, epoch, meta)
+    r = gpuvision("predict", run, world["pics"] / "a" / "0.png", "--device", "cpu")
+    assert r.returncode == 0 and calls and r.stdout.count("\t") >= 1, r.stderr
+
+
+def test_a_checkpoint_missing_or_damaged_for_good_is_still_refused(world, tmp_path, gpuvision):
+    from gpuvision_nb.checkpoint import WEIGHTS
+    run = tmp_path / "run"
+    ck = save_checkpoint(run / "best", world["model"], epoch=1, meta={"model": "seed", "classes": CLASSES})
+    (ck / WEIGHTS).write_bytes((ck / WEIGHTS).read_bytes()[:-8])
+    with pytest.raises(CheckpointError, match="does not match its SHA-256"): load_model(run, "cpu")
+    (ck / WEIGHTS).unlink()
+    r = gpuvision("predict", run, world["pics"] / "a" / "0.png", "--device", "cpu")
+    assert r.returncode != 0 and f"{ck / WEIGHTS} is missing" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_run_folder_from_gpuvision_train_predicts_and_exports(tmp_path, gpuvision):
     data = tmp_path / "data"
     for c, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):

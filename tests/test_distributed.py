@@ -373,17 +373,21 @@ def test_gpuvision_train_on_two_gloo_processes_then_resumed(tmp_path):
 
 
 def test_gpuvision_train_on_two_nodes_with_a_static_rendezvous(tmp_path):
+    "Each node's torchrun keeps its logs in the folder given (log_dir=), so it leaves no torchelastic_* folder behind."
     import json
-    data, out, port = _tiny_images(tmp_path / "data"), tmp_path / "run", free_port()
+    data, out, port, tmp = _tiny_images(tmp_path / "data"), tmp_path / "run", free_port(), tmp_path / "tmp"
+    tmp.mkdir()
     args = ["train", "--data", data, "--epochs", "1", "--out", out, *CLI_FAST]
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run",
                                *torchrun_command(args, 1, nnodes=2, node_rank=r, master_addr="127.0.0.1", master_port=port,
-                                                 module="gpuvision_nb.cli", launcher=())],
-                              env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                                 module="gpuvision_nb.cli", launcher=(), log_dir=tmp_path / "logs" / str(r))],
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp)},     # torchrun's default log dir would be here
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for r in range(2)]
     logs = [n.communicate(timeout=300)[0] for n in nodes]
     assert [n.returncode for n in nodes] == [0, 0], logs
     assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
+    assert not list(tmp.glob("torchelastic_*"))
 
 
 def test_nproc_shortcut_and_its_errors(tmp_path):

@@ -94,6 +94,50 @@ def test_chapter_bar_copy_buttons_and_downloads(built):
     assert any("clipboard.min.js" in u for u in page.loads) and any("gv-site.js" in u for u in page.loads)
 
 
+def _fake_sphinx(pages, during=None):
+    """A stand-in for sphinx-build: writes `pages` (and .buildinfo, and MyST-NB's jupyter_execute/ next to its output
+    folder) one by one, creating folders as Sphinx does, calling `during()` after the first page."""
+    def run(cmd, **kw):
+        html = Path(cmd[-1])
+        for i, name in enumerate([*pages, ".buildinfo"]):
+            html.mkdir(parents=True, exist_ok=True); (html / name).write_text(name)
+            if i == 0 and during: during()
+        (html.parent / "jupyter_execute").mkdir(exist_ok=True)
+        return subprocess.CompletedProcess(cmd, 0)
+    return run
+
+
+@pytest.fixture
+def fake_site(tmp_path, monkeypatch):
+    "tools/website.py building into tmp_path/_build with a fast stage() and the returned fake sphinx-build."
+    monkeypatch.setattr(gvsite, "ROOT", tmp_path); monkeypatch.setattr(gvsite, "BUILD", tmp_path / "_build", raising=False)
+    monkeypatch.setattr(gvsite, "stage", lambda dest=tmp_path / "_build" / "site-src", extra=None: dest.mkdir(parents=True, exist_ok=True) or dest)
+    return lambda run: monkeypatch.setattr(gvsite.subprocess, "run", run)
+
+
+def test_two_builds_at_once_both_succeed_and_leave_one_whole_site(tmp_path, fake_site):
+    "Two builds in one checkout raced on _build/html: the second deleted the first's output and the first moved its rest inside the second's site."
+    out, second = tmp_path / "_site", []
+    fake_site(_fake_sphinx(["index.html", "a.html"], during=lambda: (fake_site(_fake_sphinx(["index.html", "b.html"])),
+                                                                     second.append(gvsite.build(out)))))
+    assert gvsite.build(out) == 0 and second == [0]
+    assert sorted(p.name for p in out.iterdir()) == [".buildinfo", "a.html", "index.html"]     # the last to finish: whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_build", "_site"]
+    assert list((tmp_path / "_build").iterdir()) == []                                            # each build's own folder: gone
+
+
+def test_build_replaces_its_own_site_but_never_a_users_folder(tmp_path, fake_site, capsys):
+    fake_site(_fake_sphinx(["index.html"]))
+    out = tmp_path / "_site"
+    assert gvsite.build(out) == 0 and gvsite.build(out) == 0 and (out / "index.html").is_file()
+    mine = tmp_path / "mine"; mine.mkdir(); (mine / "thesis.tex").write_text("precious")
+    assert gvsite.build(mine) == 2 and (mine / "thesis.tex").read_text() == "precious" and len(list(mine.iterdir())) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (f"website: {mine} is a folder that is not a site built here "
+                                                                "(no .buildinfo): it is left as it is; choose another folder")
+    (tmp_path / "link").symlink_to(out)
+    assert gvsite.build(tmp_path / "link") == 2 and (out / "index.html").is_file()
+
+
 def test_figures_requirements_and_run_time_from_the_notebook():
     cell = {"cell_type": "code", "id": "abc", "source": 'plot(x, title="loss per epoch")', "metadata": {}, "outputs": [
         {"output_type": "stream", "name": "stdout", "text": "hi\n"},

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import dead_process_tag, linux_tags
 from gpuvision_nb.data import DatasetError, shape_rng
 from gpuvision_nb.device import DeviceUnavailableError, get_device
 from gpuvision_nb.models import SeedCNN
@@ -252,6 +253,27 @@ def test_an_existing_out_is_replaced_only_when_complete(tmp_path):
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)                       # not the temporary file's private mode
 
 
+@linux_tags
+def test_a_video_half_written_by_a_killed_process_is_removed_by_the_next_writer(tmp_path):
+    from gpuvision_nb.bench import host_tag
+    left = tmp_path / f".v.mp4.{host_tag()}@{dead_process_tag()}.0123abcd.tmp"
+    left.write_bytes(b"half a video")
+    write_video(tmp_path / "v.mp4", bar_frames(4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_a_video_is_on_the_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
+    "VideoWriter renamed its file into place unflushed: after a power cut, `out` (the old video gone) could be empty."
+    import gpuvision_nb.bench as B
+    events, real = [], os.replace
+    monkeypatch.setattr(B, "fsync_path", lambda p: events.append(("fsync", Path(p))))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", Path(b))) or real(a, b))
+    out = write_video(tmp_path / "v.mp4", bar_frames(4))
+    (first, tmp), *rest = events
+    assert first == "fsync" and tmp.parent == tmp_path and tmp.name.startswith(".v.mp4.")
+    assert rest == [("replace", out), ("fsync", tmp_path)]
+
+
 @pytest.mark.parametrize("arch", ["perframe", "framediff"])
 def test_pretrained_clip_models_are_shipped_and_load_without_training(arch, tmp_path, monkeypatch):
     "Both clip models ship in gpuvision_nb/pretrained/ under today's recipe key and load from an empty cache, untrained."
@@ -316,7 +338,7 @@ def test_a_finished_video_gets_the_usual_file_mode_and_no_temporary_is_left(tmp_
 def test_temporary_names_are_hidden_random_and_beside_the_output(tmp_path):
     from gpuvision_nb.videofile import _temp_beside
     a, b = _temp_beside(tmp_path / "out.mp4"), _temp_beside(tmp_path / "out.mp4")
-    assert a != b and a.parent == tmp_path and all(re.fullmatch(r"\.out\.mp4\.[0-9a-f]{8}\.tmp", p.name) for p in (a, b))
+    assert a != b and a.parent == tmp_path and all(re.fullmatch(r"\.out\.mp4\.([\w.-]+@\d+-\d+-\d+\.)?[0-9a-f]{8}\.tmp", p.name) for p in (a, b))
 
 
 def test_a_missing_video_is_named(tmp_path):

@@ -13,22 +13,26 @@ are pointed at the built pages or at the repository. Each chart becomes a number
 (`split_figures`); under each title a bar links the index, the notebook to download (copied into notebooks/), JupyterLab
 (Binder) and Colab, and says what the chapter needs and, when recorded, how long it runs (`chapter_bar`).
 The configuration is in course-site/conf.py; course-site/_static/gv-site.js makes the visible sidebar toggles work and
-keeps chart text legible on a phone. Sphinx builds into _build/html (MyST-NB's jupyter_execute/ lands in _build/,
-not in the repository), then the result moves to OUT.
+keeps chart text legible on a phone. Each build stages and builds in a private folder of _build/ (MyST-NB's
+jupyter_execute/ lands there too, not in the repository), then swaps the whole site into OUT in one rename: two builds
+at once both succeed, and OUT always holds one whole site. An OUT that is not a site built here is left alone.
 """
 from __future__ import annotations
 
-import configparser, json, os, re, shutil, subprocess, sys, time
+import configparser, json, os, re, shutil, subprocess, sys, tempfile, time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbwidgets import VIEW, add_fallbacks  # noqa: E402
+try: import fcntl                            # POSIX: the swap of a finished site is serialised (`publish`)
+except ImportError: fcntl = None
 
 ROOT = Path(__file__).resolve().parents[1]
-NBS, CONF, STAGE = ROOT / "nbs", ROOT / "course-site", ROOT / "_build" / "site-src"
-EXTRA = ROOT / "_build" / "site-extra"       # copied into the site as is (conf.py's html_extra_path): the notebooks
+BUILD = ROOT / "_build"
+NBS, CONF, STAGE = ROOT / "nbs", ROOT / "course-site", BUILD / "site-src"
+EXTRA = BUILD / "site-extra"       # copied into the site as is (conf.py's html_extra_path, or $GV_SITE_EXTRA): the notebooks
 DIRECTIVE = re.compile(r"^\s*(#\s*\|.*|#\s*NBVAL_\w+.*)$")
 HIDE = re.compile(r"^\s*#\s*\|\s*hide\s*$", re.M)
 EXPORT = re.compile(r"^\s*#\s*\|\s*default_exp\s+(\S+)", re.M)
@@ -285,12 +289,13 @@ def api_pages(pages: dict[str, str], modules: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def stage(dest: Path = STAGE) -> Path:
-    "Write the Sphinx source tree: staged notebooks, the API pages, and the index's table of contents."
+def stage(dest: Path = STAGE, extra: Path = EXTRA) -> Path:
+    """Write the Sphinx source tree into `dest`: staged notebooks, the API pages, and the index's table of contents;
+    and the notebooks to download into `extra`."""
     if dest.exists(): shutil.rmtree(dest)
     (dest / "api").mkdir(parents=True)
-    if EXTRA.exists(): shutil.rmtree(EXTRA)
-    (EXTRA / "notebooks").mkdir(parents=True)
+    if extra.exists(): shutil.rmtree(extra)
+    (extra / "notebooks").mkdir(parents=True)
     cfg = settings()
     repo_blob = f"{cfg['git_url']}/blob/{cfg.get('branch', 'main')}"
     paths = notebooks()
@@ -309,26 +314,65 @@ def stage(dest: Path = STAGE) -> Path:
                                           (toctree("Appendices", appendices) + "\n" if appendices else "") +
                                           toctree("Reference", ["api/index"])})
         (dest / p.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
-        shutil.copy2(p, EXTRA / "notebooks" / p.name)                # the notebook as committed, to download
+        shutil.copy2(p, extra / "notebooks" / p.name)                # the notebook as committed, to download
     for rel, text in api_pages(pages, modules).items(): (dest / rel).write_text(text, encoding="utf-8")
     return dest
 
 
+def not_a_site(out: Path) -> str | None:
+    "Why `out` may not be replaced by a build (a link, a file, a folder with no Sphinx `.buildinfo`: a user's), or None."
+    if out.is_symlink(): return "a link"
+    if not out.exists(): return None
+    if not out.is_dir(): return "a file"
+    if (out / ".buildinfo").is_file() or not any(out.iterdir()): return None
+    return "a folder that is not a site built here (no .buildinfo)"
+
+
+def publish(site: Path, out: Path) -> None:
+    """Put the built `site` at `out`: moved next to `out` first (copied, if on another file system), then swapped in
+    by renames while holding a lock on `out`'s parent folder, so two builds at once leave one whole site, and a
+    reader never finds half of one. The site it replaces is deleted after the swap."""
+    out = out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    old = None
+    try:
+        shutil.move(str(site), str(new / "site"))
+        lock = os.open(out.parent, os.O_RDONLY)
+        try:
+            if fcntl is not None: fcntl.flock(lock, fcntl.LOCK_EX)
+            if why := not_a_site(out): raise FileExistsError(f"{out} is {why}")
+            if out.exists(): old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)); os.rename(out, old / "site")
+            os.rename(new / "site", out)
+        finally: os.close(lock)
+    finally:
+        for d in (new, old):
+            if d is not None: shutil.rmtree(d, ignore_errors=True)
+
+
 def build(out: Path) -> int:
-    "Stage and run sphinx-build (quiet, warnings shown); returns its exit status."
+    """Stage and run sphinx-build (quiet, warnings shown) in a private folder of _build/, then `publish` the site at
+    `out`; returns sphinx-build's exit status, or 2 (and `out` untouched) if `out` is not a site built here."""
     t0 = time.perf_counter()
-    src = stage()
-    # MyST-NB writes its intermediate files into `jupyter_execute/` next to Sphinx's output folder: build into
-    # _build/html (so they land in _build/, out of the repository) and move the result to `out`.
-    html = ROOT / "_build" / "html"
-    for d in (html, out):
-        if d.exists(): shutil.rmtree(d)
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF), "-d", str(ROOT / "_build" / "doctrees"),
-           str(src), str(html)]
-    rc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}).returncode
-    if rc == 0: out.parent.mkdir(parents=True, exist_ok=True); shutil.move(str(html), str(out))
-    if rc == 0: print(f"site: {len(list(out.rglob('*.html')))} pages in {out}/ ({time.perf_counter() - t0:.0f} s); open {out / 'index.html'}")
-    return rc
+    if why := not_a_site(out):
+        print(f"website: {out} is {why}: it is left as it is; choose another folder", file=sys.stderr); return 2
+    BUILD.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="site-", dir=BUILD))    # this build's own: another build at once has its own
+    try:
+        src = stage(work / "site-src", work / "site-extra")
+        html = work / "html"        # (MyST-NB's jupyter_execute/ lands next to it, in `work`, out of the repository)
+        cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF), "-d", str(work / "doctrees"),
+               str(src), str(html)]
+        env = {**os.environ, "GV_SITE_EXTRA": str(work / "site-extra"),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        rc = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        if rc != 0: return rc
+        try: publish(html, out)
+        except FileExistsError as e:
+            print(f"website: {e}: it is left as it is; choose another folder", file=sys.stderr); return 2
+    finally: shutil.rmtree(work, ignore_errors=True)
+    print(f"site: {len(list(out.rglob('*.html')))} pages in {out}/ ({time.perf_counter() - t0:.0f} s); open {out / 'index.html'}")
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
