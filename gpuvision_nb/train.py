@@ -21,11 +21,11 @@ from .device import get_device, set_seed
 from .models import evaluating, get_model
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'DIGITS_RECIPE', 'NonFiniteError', 'check_precision', 'autocast', 'tf32',
-           'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer', 'make_scheduler', 'train_step',
-           'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options', 'scale_lr', 'one_sample_loop',
-           'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir', 'pretrained', 'confusion_matrix',
-           'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits']
+__all__ = ['PRECISIONS', 'SHAPES', 'RECIPES', 'BUNDLED', 'MAX_NAMED', 'DIGITS_RECIPE', 'NonFiniteError', 'check_precision',
+           'autocast', 'tf32', 'Meter', 'is_distributed', 'is_main_process', 'to_device', 'make_optimizer',
+           'make_scheduler', 'train_step', 'no_sync', 'evaluate', 'predict', 'History', 'fit', 'fast_options',
+           'scale_lr', 'one_sample_loop', 'shapes_loaders', 'save_pretrained', 'shipped_copy', 'bundled_dir',
+           'pretrained', 'confusion_matrix', 'plot_confusion', 'raw_step_timing', 'save_digits', 'pretrained_digits']
 
 # %% ../nbs/06_train.ipynb #f19804c5
 PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -452,25 +452,37 @@ def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int)
     return torch.bincount(targets.long() * n_classes + preds.long(), minlength=n_classes**2).reshape(n_classes, n_classes)
 
 
+MAX_NAMED = 40         # classes a confusion matrix names one by one, with a count in each cell
+
+
 def plot_confusion(cm: torch.Tensor, classes: list[str], ax=None):
     """A confusion matrix as an annotated heat map. Long class names are shown whole: wrapped at 20 characters,
     and the figure grows with the number of classes and the longest name's lines. Names in any script are drawn in a
-    font that has them (`drawable_names`)."""
+    font that has them (`drawable_names`). Beyond `MAX_NAMED` classes (a 200-species data set) a figure of one name
+    and one count per class would be metres wide — 70 s and 4 GB to draw 200 — so it stays `MAX_NAMED` rows tall,
+    names every k-th class, and shows counts by colour alone (a colour bar); the numbers are in metrics.json."""
     import textwrap
-    names, fonts = drawable_names(classes, "the confusion matrix")
+    n = len(classes); step = math.ceil(n / MAX_NAMED)
+    shown = list(range(0, n, step))
+    names, fonts = drawable_names([classes[i] for i in shown], "the confusion matrix")
     labels = ["\n".join(textwrap.wrap(c, 20, break_long_words=True, break_on_hyphens=False)) or c for c in names]
+    if step > 1: labels = [f"{l} (#{i})" for l, i in zip(labels, shown)]
     if ax is None:
-        side = max(5.0, 0.45 * len(classes)); longest = max((len(l) for c in labels for l in c.split("\n")), default=1)
+        side = max(5.0, 0.45 * len(shown)); longest = max((len(l) for c in labels for l in c.split("\n")), default=1)
         import matplotlib.pyplot as plt
-        fig = plt.figure(figsize=(side + 0.07 * longest + 1, side + 0.05 * longest))
+        fig = plt.figure(figsize=(side + 0.07 * longest + 1 + (step > 1), side + 0.05 * longest))
         ax = fig.add_subplot()
-    ax.imshow(torch.as_tensor(cm).cpu().numpy(), cmap="Blues")
-    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
+    image = ax.imshow(torch.as_tensor(cm).cpu().numpy(), cmap="Blues", interpolation="nearest")
+    ax.set(xticks=shown, yticks=shown, xlabel="predicted", ylabel="true")
     ax.set_xticklabels(labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, fontfamily=fonts)
     ax.set_yticklabels(labels, fontsize=8, fontfamily=fonts)
-    for (i, j), v in zip(torch.cartesian_prod(torch.arange(len(classes)), torch.arange(len(classes))).tolist(), cm.flatten().tolist()):
-        if v: ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
-    if len(ax.figure.axes) == 1: ax.figure.tight_layout()     # a figure of its own: make room for the names
+    if step > 1:
+        ax.figure.colorbar(image, ax=ax, shrink=0.6, label="images")
+        ax.set_title(f"{n} classes: every {step}th named (#index); counts in metrics.json", fontsize=9)
+    else:
+        for (i, j), v in zip(torch.cartesian_prod(torch.arange(n), torch.arange(n)).tolist(), cm.flatten().tolist()):
+            if v: ax.text(j, i, v, ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
+    if len(ax.figure.axes) == 1 + (step > 1): ax.figure.tight_layout()     # a figure of its own: make room for the names
     return ax
 
 # %% ../nbs/06_train.ipynb #bd456670

@@ -210,6 +210,21 @@ def test_a_run_on_classes_no_font_draws_warns_once_per_figure_in_one_line(tmp_pa
     assert sum("the confusion matrix: no installed font draws the class name(s)" in l for l in lines) == 1
     assert (tmp_path / "run" / "confusion.png").stat().st_size > 0
 
+
+def test_a_confusion_matrix_of_many_classes_stays_a_drawable_size():
+    """200 classes drew a 92-inch figure with 40,000 count labels (70 s and 4 GB on the dev box, after the training):
+    beyond MAX_NAMED classes, every k-th is named, counts are colours with a colour bar, the size stays that of 40."""
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import MAX_NAMED
+    names = [f"species {i}" for i in range(200)]
+    ax = plot_confusion(torch.eye(200, dtype=torch.long) * 3, names)
+    fig = ax.figure
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"species {i} (#{i})" for i in range(0, 200, 5)] and MAX_NAMED == 40
+    assert len(ax.texts) == 0 and len(fig.axes) == 2 and "200 classes: every 5th named" in ax.get_title()
+    small = plot_confusion(torch.eye(MAX_NAMED, dtype=torch.long), names[:MAX_NAMED]).figure
+    assert max(fig.get_size_inches()) <= 1.2 * max(small.get_size_inches()) and len(small.axes[0].texts) == MAX_NAMED
+    plt.close("all")
+
 # ---- 22.6: grey images -------------------------------------------------------------------------------------------
 def test_grey_folder_trains_on_one_channel_by_default(tmp_path, capsys):
     data = _folder(tmp_path / "data", grey=True)
