@@ -729,3 +729,49 @@ def test_a_chart_of_zero_times_draws_without_a_warning(recwarn):
     import matplotlib; matplotlib.use("Agg")
     ax = compare([Timing("a", "cpu", 0.0, 0.0, [0.0])]).plot()
     assert [p.get_width() for p in ax.patches] == [0.0] and not [w for w in recwarn if "xlim" in str(w.message)]
+
+
+# --- mutants of tools/mutate.py bench --sample 28 --seed 301 ---
+
+def test_sweeps_pass_on_their_run_time_and_dtype(monkeypatch):
+    "matmul_sweep and conv_sweep hand `min_run_time` to time_fn, and a matmul's params name its dtype."
+    seen = []
+    def fake(fn, *args, label=None, device=None, items=None, unit="item", params=None, min_run_time=None, **kw):
+        seen.append((min_run_time, params))
+        return Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, dict(params or {}))
+    monkeypatch.setattr(bench, "time_fn", fake)
+    bench.matmul_sweep("cpu", [4], dtype=torch.float64, min_run_time=0.05)
+    bench.conv_sweep("cpu", [1], channels=2, size=4, min_run_time=0.07)
+    assert seen == [(0.05, {"n": 4, "dtype": "torch.float64"}), (0.07, {"n": 1, "channels": 2, "size": 4})]
+
+
+def test_scratch_dir_registers_the_removal_of_its_own_folder(tmp_path, monkeypatch):
+    "In this process (the subprocess tests above can't be seen by mutmut): the exit hook it registers removes that folder."
+    hooks = []
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bench.atexit, "register", lambda fn, *args: hooks.append((fn, args)))
+    d = bench.scratch_dir("t-")
+    assert len(hooks) == 1 and d.is_dir()
+    fn, args = hooks[0]; fn(*args)
+    assert not d.exists()
+
+
+def test_a_run_on_a_gpu_shows_no_recorded_gpu_panel(monkeypatch, capsys):
+    "A local run with CUDA timings is its own GPU evidence: no recorded run is looked up, no 'no GPU record' note."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    looked = []
+    monkeypatch.setattr(bench, "recorded_sweep", lambda experiment: looked.append(experiment))
+    fig = bench.show_with_recorded(compare(_timings(), baseline_device="cpu"), "exp")
+    assert looked == [] and len(fig.axes) == 1 and "No GPU record" not in capsys.readouterr().out
+    plt.close(fig)
+
+
+def test_comparison_columns_and_a_timings_text():
+    "The table's columns by name; a Timing with work per call prints its rate, one without prints none."
+    c = compare(_timings())
+    assert list(c.table_rows()[0]) == ["what", "device", "median", "IQR", "rate", "vs mm 64"]
+    t = _timings()[0]
+    assert str(t) == "mm 64 [cpu]: 10 ms per call (IQR 1 ms, n=2), 10 kFLOP/s"
+    t.items = None
+    assert str(t) == "mm 64 [cpu]: 10 ms per call (IQR 1 ms, n=2)"
