@@ -562,3 +562,11 @@ def test_the_manifest_is_indented_one_space_and_a_quantized_model_is_told_what_t
         def set_extra_state(self, s): pass
     with pytest.raises(CheckpointError, match=r"\(a quantized model\? save the float model and quantize after loading\)$"):
         weights_bytes(Odd())
+
+
+def test_a_run_lock_of_other_text_is_left_and_named(tmp_path):
+    "Unseen sample seed 403 (96 %): the message for a user's run.lock file of other text."
+    (tmp_path / LOCK).write_text("my notes")
+    with pytest.raises(CheckpointError, match=r"run\.lock is a file that holds other text, not a lock file of gpuvision's"):
+        with lock_folder(tmp_path): pass
+    assert (tmp_path / LOCK).read_text() == "my notes"
