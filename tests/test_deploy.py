@@ -656,3 +656,16 @@ def test_predict_into_a_pipe_whose_reader_left_is_status_1_and_quiet(world, tmp_
     p.stdout.close()                                       # the reader is gone before the first line
     err = p.stderr.read().decode(); p.wait(timeout=300)
     assert p.returncode == 1 and err == "", err
+
+
+# --- mutants of tools/mutate.py deploy --sample 28 --seed 305 (93 %) ---
+
+def test_a_torchscript_file_carries_its_description_and_a_folder_target_is_an_export_error(world, tmp_path):
+    "The description inside the TorchScript file (extra file 'gpuvision.json') is model_meta's; a write failure is an ExportError."
+    import json
+    from gpuvision_nb.deploy import model_meta
+    extra = {"gpuvision.json": ""}
+    torch.jit.load(export_torchscript(world["model"], tmp_path / "m.pt", PREP), _extra_files=extra)
+    assert json.loads(extra["gpuvision.json"]) == json.loads(json.dumps(model_meta(world["model"], PREP)))
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(ExportError, match="folder.pt"): export_torchscript(world["model"], tmp_path / "folder.pt", PREP)
