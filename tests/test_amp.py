@@ -518,3 +518,63 @@ def test_every_sweep_configuration_is_a_train_throughput_call(monkeypatch):
 def test_train_throughput_defaults_to_fp32():
     t = train_throughput(device="cpu", batch_size=2, steps=1, warmup=0, min_run_time=1e-3)
     assert t.label == "fp32 · b2" and t.params["precision"] == "fp32"
+
+
+# ---- make mutate (amp, seed 306, sample 28: 52 %): the survivors a CPU can see ---------------------------------------
+def test_the_charts_name_their_axes():
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.amp import FORMATS, plot_formats, plot_grad_range
+    left, _ = plot_formats()
+    assert left.get_xlabel() == "bits" and [t.get_text() for t in left.get_yticklabels()] == [f.name for f in FORMATS.values()][::-1]
+    ax = plot_grad_range(torch.tensor([1e-3, 2e-6, 0.5]))
+    assert ax.get_xlabel() == "log₂ |gradient|"
+    plt.close("all")
+
+
+def test_roofline_shows_the_measured_copy_rate_behind_the_memory_limit():
+    from gpuvision_nb.amp import roofline
+    f, mm, cp = (Timing("fit", "cpu", 1.0, 0.0, [1.0], 100, "img"), Timing("mm", "cpu", 1.0, 0.0, [1.0], 1e9, "FLOP"),
+                 Timing("copy", "cpu", 1.0, 0.0, [1.0], 1e8, "B"))
+    rows = roofline([f, mm, cp], {"flops": 1e6, "bytes": 1e5})
+    assert rows[1] == {"what": "memory limit, measured", "img/s": "1,000", "of the roofline": "100%", "from": "copy: 100 MB/s"}
+
+
+def test_profile_epoch_writes_under_the_results_folder_by_default(monkeypatch):
+    "Without out_dir: $GPUVISION_RESULTS/profiles (conftest points it at this test's own folder)."
+    from pathlib import Path
+    from gpuvision_nb.amp import profile_epoch
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 2, (16,))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(256, 2))
+    p = profile_epoch(net, DataLoader(TensorDataset(x, y), batch_size=16), "cpu", max_batches=1)
+    assert p["trace"] == Path(os.environ["GPUVISION_RESULTS"]) / "profiles" / "trace-cpu.json" and p["trace"].is_file()
+
+
+def test_train_throughput_warms_up_a_compiled_step_once_more_and_labels_it(monkeypatch):
+    "make_train_step and time_fn stubbed: what train_throughput asks of them, nothing compiled or timed."
+    seen = []
+    monkeypatch.setattr(amp, "make_train_step", lambda *a, **k: (lambda: None))
+    monkeypatch.setattr(amp, "time_fn", lambda step, **kw: seen.append(kw) or Timing(kw["label"], "cpu", 1.0, 0.0, [1.0], 4, "img"))
+    train_throughput(device="cpu", batch_size=4, compile=True, compile_step=True)
+    train_throughput(device="cpu", batch_size=4)
+    assert [(kw["warmup"], kw["label"]) for kw in seen] == [(3, "fp32 + compile · b4 + compiled step"), (2, "fp32 · b4")]
+
+
+def test_cuda_graph_steps_are_marked_only_on_cuda(monkeypatch):
+    "compile='reduce-overhead' on the CPU (torch.compile stubbed: nothing compiled) marks no CUDA-graph step."
+    marks = []
+    monkeypatch.setattr(amp.torch, "compile", lambda model, mode=None: model)
+    monkeypatch.setattr(amp.torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    make_train_step(device="cpu", batch_size=2, compile="reduce-overhead")()
+    assert marks == []
+
+
+def test_peak_memory_on_a_cuda_device_is_the_allocators_peak_over_its_steps(monkeypatch):
+    "The CUDA calls stubbed (no GPU here): peak_memory accepts a CUDA device, runs `steps` steps and returns the peak."
+    steps = []
+    monkeypatch.setattr(amp, "get_device", lambda d: torch.device("cuda:0"))
+    monkeypatch.setattr(amp, "make_train_step", lambda *a, **k: (lambda: steps.append(1)))
+    monkeypatch.setattr(amp, "synchronize", lambda d: None)
+    for name, fn in (("empty_cache", lambda: None), ("reset_peak_memory_stats", lambda d: None), ("max_memory_allocated", lambda d: 1234)):
+        monkeypatch.setattr(amp.torch.cuda, name, fn)
+    assert peak_memory(device="cuda", steps=4) == 1234 and len(steps) == 4
