@@ -302,6 +302,7 @@ def test_fast_path_summary_ratios_fixed_cost_and_one_device_only():
     assert [r["fit ÷ raw step"] for r in rows] == ["0.90x", "0.95x"]
     assert rows[1]["fit ÷ one-sample loop"] == f"{0.95 * r8192 / 400:,.0f}x" and rows[1]["raw step ÷ one-sample loop"] == f"{r8192 / 400:,.0f}x"
     assert fixed["fixed_ms"] == pytest.approx(3.2) and fixed["per_image_us"] == pytest.approx(1.0)
+    assert fixed["batches"] == (256, 8192)                          # mutmut (seed 506): the batches the cost is fitted on
     with pytest.raises(ValueError, match="only within one device"): fast_path_summary(ts, Timing("l", "cpu", 1, 0, [], 1, "img"))
     with pytest.raises(ValueError, match="^fast_path_summary: needs a fit and a raw step timing per batch size$"): fast_path_summary(ts[:3])
 
@@ -557,7 +558,8 @@ def test_train_throughput_warms_up_a_compiled_step_once_more_and_labels_it(monke
     monkeypatch.setattr(amp, "time_fn", lambda step, **kw: seen.append(kw) or Timing(kw["label"], "cpu", 1.0, 0.0, [1.0], 4, "img"))
     train_throughput(device="cpu", batch_size=4, compile=True, compile_step=True)
     train_throughput(device="cpu", batch_size=4)
-    assert [(kw["warmup"], kw["label"]) for kw in seen] == [(3, "fp32 + compile · b4 + compiled step"), (2, "fp32 · b4")]
+    train_throughput(device="cpu", batch_size=4, warmup=5)
+    assert [(kw["warmup"], kw["label"]) for kw in seen] == [(3, "fp32 + compile · b4 + compiled step"), (2, "fp32 · b4"), (5, "fp32 · b4")]
 
 
 def test_cuda_graph_steps_are_marked_only_on_cuda(monkeypatch):
@@ -571,13 +573,15 @@ def test_cuda_graph_steps_are_marked_only_on_cuda(monkeypatch):
 
 def test_peak_memory_on_a_cuda_device_is_the_allocators_peak_over_its_steps(monkeypatch):
     "The CUDA calls stubbed (no GPU here): peak_memory accepts a CUDA device, runs `steps` steps and returns the peak."
-    steps = []
+    steps, made, peaks = [], [], []
     monkeypatch.setattr(amp, "get_device", lambda d: torch.device("cuda:0"))
-    monkeypatch.setattr(amp, "make_train_step", lambda *a, **k: (lambda: steps.append(1)))
+    monkeypatch.setattr(amp, "make_train_step", lambda *a, **k: made.append(a) or (lambda: steps.append(1)))
     monkeypatch.setattr(amp, "synchronize", lambda d: None)
-    for name, fn in (("empty_cache", lambda: None), ("reset_peak_memory_stats", lambda d: None), ("max_memory_allocated", lambda d: 1234)):
+    for name, fn in (("empty_cache", lambda: None), ("reset_peak_memory_stats", lambda d: None),
+                     ("max_memory_allocated", lambda d: peaks.append(d) or 1234)):
         monkeypatch.setattr(amp.torch.cuda, name, fn)
-    assert peak_memory(device="cuda", steps=4) == 1234 and len(steps) == 4
+    assert peak_memory(device="cuda", batch_size=8, precision="bf16", channels_last=True, steps=4) == 1234 and len(steps) == 4
+    assert made == [("seed", torch.device("cuda:0"), 8, "bf16", True)] and peaks == [torch.device("cuda:0")]
 
 
 # ---- make mutate (amp, unseen seed 406 after seed 306's tests: 57 %) -----------------------------------------------
@@ -640,4 +644,36 @@ def test_fit_throughput_passes_its_compile_mode_to_fit(monkeypatch):
     monkeypatch.setattr(amp, "shapes_loaders", lambda **kw: (src, None, None))
     monkeypatch.setattr(amp, "fit", lambda *a, **kw: seen.append(kw) or [{"seconds": 1.0, "images": 8}] * 2)
     t = amp.fit_throughput("cpu", batch_size=4, precision="fp32", channels_last=False, compile="reduce-overhead", epochs=2)
-    assert seen[0]["compile"] == "reduce-overhead" and t.items == 8 and t.params["compile"] == "reduce-overhead"
+    assert seen[0]["compile"] == "reduce-overhead" and t.items == 8
+    assert t.params == {"batch": 4, "precision": "fp32", "epochs": 2, "channels_last": False, "compile": "reduce-overhead"}
+
+
+# ---- make mutate (amp, unseen seed 506 after two rounds: 64 %) -------------------------------------------------------
+def test_ceilings_default_to_the_best_device(monkeypatch):
+    "get_device and time_fn stubbed: nothing timed."
+    asked = []
+    monkeypatch.setattr(amp, "get_device", lambda d: asked.append(d) or torch.device("cpu"))
+    monkeypatch.setattr(amp, "time_fn", lambda fn, *a, label, device, items, unit: Timing(label, str(device), 1.0, 0.0, [1.0], items, unit))
+    mm, cp = amp.ceilings(precision="fp32")
+    assert asked == ["auto"] and (mm.items, cp.items) == (2 * 1024**3, 2 * 2**26)
+
+
+def test_fast_path_times_the_raw_step_with_the_fast_options(monkeypatch):
+    "fast_options, fit_throughput and train_throughput stubbed: what the raw step is asked to run."
+    seen = []
+    fo = {"precision": "bf16", "channels_last": True, "compile": "max-autotune", "compiled_step": True}
+    monkeypatch.setattr(amp, "fast_options", lambda dev: fo)
+    monkeypatch.setattr(amp, "fit_throughput", lambda *a, **kw: "fit")
+    monkeypatch.setattr(amp, "train_throughput", lambda *a, **kw: seen.append((a, kw)) or "step")
+    assert amp.fast_path("cpu", batch_sizes=(4,)) == ["fit", "step"]
+    (a, kw), = seen
+    assert a == ("seed", torch.device("cpu"), 4, "bf16", True, "max-autotune") and kw["compile_step"] is True
+
+
+def test_host_reads_with_fused_none_use_the_optimizer_fit_builds(monkeypatch):
+    built = []
+    real = amp.make_optimizer
+    monkeypatch.setattr(amp, "make_optimizer", lambda *a, **k: built.append(a[1:]) or real(*a, **k))
+    host_reads_per_step("fp32", fused=None, steps=1)
+    host_reads_per_step("fp32", fused=False, steps=1)
+    assert built == [("sgd", 0.01)]
