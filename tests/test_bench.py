@@ -764,3 +764,113 @@ def test_a_chart_of_zero_times_draws_without_a_warning(recwarn):
     import matplotlib; matplotlib.use("Agg")
     ax = compare([Timing("a", "cpu", 0.0, 0.0, [0.0])]).plot()
     assert [p.get_width() for p in ax.patches] == [0.0] and not [w for w in recwarn if "xlim" in str(w.message)]
+
+
+# --- mutants of tools/mutate.py bench --sample 28 --seed 301 ---
+
+def test_sweeps_pass_on_their_run_time_and_dtype(monkeypatch):
+    "matmul_sweep and conv_sweep hand `min_run_time` to time_fn, and a matmul's params name its dtype."
+    seen = []
+    def fake(fn, *args, label=None, device=None, items=None, unit="item", params=None, min_run_time=None, **kw):
+        seen.append((min_run_time, params))
+        return Timing(label, str(device), 1.0, 0.0, [1.0], items, unit, dict(params or {}))
+    monkeypatch.setattr(bench, "time_fn", fake)
+    bench.matmul_sweep("cpu", [4], dtype=torch.float64, min_run_time=0.05)
+    bench.conv_sweep("cpu", [1], channels=2, size=4, min_run_time=0.07)
+    assert seen == [(0.05, {"n": 4, "dtype": "torch.float64"}), (0.07, {"n": 1, "channels": 2, "size": 4})]
+
+
+def test_scratch_dir_registers_the_removal_of_its_own_folder(tmp_path, monkeypatch):
+    "In this process (the subprocess tests above can't be seen by mutmut): the exit hook it registers removes that folder."
+    hooks = []
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bench.atexit, "register", lambda fn, *args: hooks.append((fn, args)))
+    d = bench.scratch_dir("t-")
+    assert len(hooks) == 1 and d.is_dir()
+    fn, args = hooks[0]; fn(*args)
+    assert not d.exists()
+
+
+def test_a_run_on_a_gpu_shows_no_recorded_gpu_panel(monkeypatch, capsys):
+    "A local run with CUDA timings is its own GPU evidence: no recorded run is looked up, no 'no GPU record' note."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    looked = []
+    monkeypatch.setattr(bench, "recorded_sweep", lambda experiment: looked.append(experiment))
+    fig = bench.show_with_recorded(compare(_timings(), baseline_device="cpu"), "exp")
+    assert looked == [] and len(fig.axes) == 1 and "No GPU record" not in capsys.readouterr().out
+    plt.close(fig)
+
+
+def test_comparison_columns_and_a_timings_text():
+    "The table's columns by name; a Timing with work per call prints its rate, one without prints none."
+    c = compare(_timings())
+    assert list(c.table_rows()[0]) == ["what", "device", "median", "IQR", "rate", "vs mm 64"]
+    t = _timings()[0]
+    assert str(t) == "mm 64 [cpu]: 10 ms per call (IQR 1 ms, n=2), 10 kFLOP/s"
+    t.items = None
+    assert str(t) == "mm 64 [cpu]: 10 ms per call (IQR 1 ms, n=2)"
+
+
+# --- mutants of the unseen sample seed 401 (the 'after' measurement of seed 301's tests) ---
+
+def test_a_timings_unknown_keys_are_named_five_at_most(tmp_path):
+    t = {**_timings()[0].to_dict(), **{f"k{i}": 1 for i in range(7)}}
+    p = _write(tmp_path / "x--cpu.json", {"schema": 1, "experiment": "x", "timings": [t],
+               "provenance": bench.provenance("x")})
+    with pytest.raises(RecordError, match=r"unknown keys \['k0', 'k1', 'k2', 'k3', 'k4'\]$"): load_record(p)
+
+
+def test_an_output_that_is_a_hard_link_to_an_input_is_refused(tmp_path):
+    "Two paths, one file: writing the output would destroy the input (os.path.samefile, not path equality)."
+    from gpuvision_nb.bench import OutputOverlapError, check_output
+    src = tmp_path / "in.png"; src.write_bytes(b"x"); os.link(src, tmp_path / "out.png")
+    with pytest.raises(OutputOverlapError, match="is the input"): check_output(tmp_path / "out.png", [src])
+
+
+def test_linear_ticks_step_by_one_two_or_five(tmp_path):
+    "eng_ticks on a linear axis: round steps (1, 2 or 5 times a power of ten), engineering labels."
+    import math
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.bench import eng_ticks
+    fig, ax = plt.subplots(figsize=(7, 2)); ax.set_xlim(0, 26_000); eng_ticks(ax.xaxis)
+    locs = ax.get_xticks(); step = locs[1] - locs[0]
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1, 2, 5) and ax.xaxis.get_major_formatter()(locs[1]) == f"{locs[1] / 1e3:g} k"
+    plt.close(fig)
+
+
+def test_ensure_writable_probes_the_target_folder_itself(tmp_path, monkeypatch):
+    "A folder that refuses new files (simulated: the tests may run as root, where chmod can't) is found before any work."
+    real = bench.tempfile.NamedTemporaryFile
+    def probe(*a, dir=None, **k):
+        if dir is not None and Path(dir) == tmp_path / "ro": raise PermissionError(13, "Permission denied")
+        return real(*a, dir=dir, **k)
+    monkeypatch.setattr(bench.tempfile, "NamedTemporaryFile", probe)
+    (tmp_path / "ro").mkdir()
+    with pytest.raises(RecordError, match=r"ro is not a writable folder \(Permission denied\)"): ensure_writable(tmp_path / "ro" / "a.json")
+
+
+def test_show_with_recorded_titles_each_sweep_panel(monkeypatch):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    c = compare([Timing("m 1", "cpu", 2.0, 0.0, [2.0], 1, "img", {"n": 1}), Timing("m 2", "cpu", 1.0, 0.0, [1.0], 1, "img", {"n": 2})],
+                title="this run")
+    fig = bench.show_with_recorded(c, "exp", plot="sweep", cpu_only=True)
+    assert [ax.get_title() for ax in fig.axes] == ["this run"]
+    plt.close(fig)
+
+
+def test_time_fn_labels_a_nameless_callable_fn():
+    import functools
+    t = time_fn(functools.partial(int, "3"), min_run_time=0.001, warmup=0, min_repeats=1)
+    assert t.label == "fn"
+
+
+def test_write_files_writes_a_hidden_temporary_named_after_its_target(tmp_path, monkeypatch):
+    "The temporary beside the target is '.<name>.<random>.tmp': hidden, and a leftover says which file it was for."
+    replaced, real = [], os.replace
+    monkeypatch.setattr(bench.os, "replace", lambda a, b: replaced.append(Path(a).name) or real(a, b))
+    write_atomic(tmp_path / "a.json", "{}")
+    assert len(replaced) == 1 and replaced[0].startswith(".a.json.") and replaced[0].endswith(".tmp")

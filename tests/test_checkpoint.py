@@ -602,3 +602,44 @@ def test_sweep_removes_only_what_a_save_leaves_and_never_fails_on_it(tmp_path, m
         with pytest.raises(CheckpointError, match="epoch-0003: No space left on device; the previous checkpoint .*epoch-0002 is intact"):
             save_checkpoint(tmp_path, tiny(), epoch=3)
     assert (tmp_path / LATEST).read_text() == "epoch-0002"
+
+
+# --- mutants of tools/mutate.py checkpoint --sample 28 --seed 303 (81 %) ---
+
+def test_a_run_lock_that_is_a_folder_or_a_pipe_is_left_and_named(tmp_path):
+    "A user's run.lock that is no regular file is refused by name (a pipe is opened: read/write never blocks on Linux)."
+    (tmp_path / "a" / LOCK).mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"run\.lock is a folder, not a lock file of gpuvision's"):
+        with lock_folder(tmp_path / "a"): pass
+    (tmp_path / "b").mkdir(); os.mkfifo(tmp_path / "b" / LOCK)
+    with pytest.raises(CheckpointError, match=r"run\.lock is not a regular file, not a lock file of gpuvision's"):
+        with lock_folder(tmp_path / "b"): pass
+    assert (tmp_path / "a" / LOCK).is_dir() and (tmp_path / "b" / LOCK).exists()
+
+
+def test_a_latest_that_is_not_save_checkpoints_is_refused_by_kind(tmp_path):
+    "A `latest` of bytes that are not UTF-8 names no checkpoint (no decoding error); a pipe is not a regular file."
+    (tmp_path / "a").mkdir(); (tmp_path / "a" / LATEST).write_bytes(b"\xff\xfeepoch-0001")
+    with pytest.raises(CheckpointError, match=r"latest is a file that names no checkpoint, not written by save_checkpoint"):
+        save_checkpoint(tmp_path / "a", tiny(), epoch=1)
+    (tmp_path / "b").mkdir(); os.mkfifo(tmp_path / "b" / LATEST)
+    with pytest.raises(CheckpointError, match=r"latest is not a regular file, not written by save_checkpoint"):
+        save_checkpoint(tmp_path / "b", tiny(), epoch=1)
+
+
+def test_the_manifest_is_indented_one_space_and_a_quantized_model_is_told_what_to_do(tmp_path):
+    ck = save_checkpoint(tmp_path, tiny(), epoch=1)
+    assert (ck / MANIFEST).read_text().splitlines()[:2] == ["{", ' "format": 1,']
+    class Odd(nn.Module):
+        def get_extra_state(self): return {"x": 1}
+        def set_extra_state(self, s): pass
+    with pytest.raises(CheckpointError, match=r"\(a quantized model\? save the float model and quantize after loading\)$"):
+        weights_bytes(Odd())
+
+
+def test_a_run_lock_of_other_text_is_left_and_named(tmp_path):
+    "Unseen sample seed 403 (96 %): the message for a user's run.lock file of other text."
+    (tmp_path / LOCK).write_text("my notes")
+    with pytest.raises(CheckpointError, match=r"run\.lock is a file that holds other text, not a lock file of gpuvision's"):
+        with lock_folder(tmp_path): pass
+    assert (tmp_path / LOCK).read_text() == "my notes"

@@ -1010,7 +1010,8 @@ def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
     root = tmp_path / "small"
     shutil.copytree(shapes / "star", root / "star")
     (root / "ring").mkdir(); shutil.copy(sorted((shapes / "ring").iterdir())[0], root / "ring")
-    with pytest.raises(DatasetError, match=f"folder_loaders: {root} is too small to split"): data.folder_loaders(root, device="cpu")
+    with pytest.raises(DatasetError, match=f"folder_loaders: {root} is too small to split") as e: data.folder_loaders(root, device="cpu")
+    assert "class 'ring' has 1 image(s), which splits=" in str(e.value) and "divides as 1/0/0 (train/val/test): none for val" in str(e.value)
     pre = tmp_path / "pre"
     for s, cls in (("train", ("star", "ring")), ("val", ("star", "ring")), ("test", ("star", "ring"))):
         for c in cls: (pre / s / c).mkdir(parents=True)
@@ -1212,6 +1213,10 @@ def test_make_digits_default_size_is_32(tmp_path, monkeypatch):
     monkeypatch.setattr(sklearn.datasets, "load_digits", lambda: fake)               # 10 images, not 1,797: fast
     root = data.make_digits(tmp_path / "d")
     with Image.open(root / "3" / "3_0000.png") as im: assert (im.size, im.mode) == ((32, 32), "L")
+    text = (root / "digits.json").read_text()                      # mutmut (seed 304): the image count, the indent
+    meta = __import__("json").loads(text)
+    assert (meta["images"], meta["size"], meta["classes"], meta["version"]) == (10, 32, [str(k) for k in range(10)], 1)
+    assert text.splitlines()[:2] == ["{", ' "version": 1,']
 
 
 # ---- make mutate (data, seed 59, sample 40: another unseen sample) -----------------------------------------------
@@ -1365,3 +1370,28 @@ def test_a_data_set_half_written_by_a_killed_process_is_removed_by_the_next_one(
     (left / "circle").mkdir(parents=True); (left / "circle" / "circle_00000.png").write_bytes(b"half")
     data.make_shapes(tmp_path / "shapes", n_per_class=1, size=16)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]
+
+
+# ---- make mutate (data, seed 304, sample 28, 86 %) -------------------------------------------------------------------
+def test_dataset_root_makes_the_named_dataset(monkeypatch):
+    monkeypatch.setattr(data, "shapes_root", lambda size: ("shapes", size))
+    monkeypatch.setattr(data, "digits_root", lambda size: ("digits", size))
+    assert [data.dataset_root(d, size=24) for d in ("shapes", "digits")] == [("shapes", 24), ("digits", 24)]
+
+
+def test_tree_hash_is_the_published_format(tmp_path):
+    "tree_hash: each file's relative POSIX path, NUL, its bytes, NUL, in sorted order: a format recorded hashes rely on."
+    import hashlib
+    (tmp_path / "d").mkdir(); (tmp_path / "a.txt").write_bytes(b"x"); (tmp_path / "d" / "b.txt").write_bytes(b"yz")
+    assert tree_hash(tmp_path) == hashlib.sha256(b"a.txt\0x\0d/b.txt\0yz\0").hexdigest()[:16]
+
+
+# ---- make mutate (data, seed 404: the unseen sample after seed 304's tests, 89 %) -----------------------------------
+def test_gpu_loader_crops_at_every_offset_from_0_to_twice_the_padding():
+    "One 1x3 image [10, 20, 30] padded by 1: the 3x3 crop positions give 4 distinct results, the left-most [0, 10, 20] included."
+    x = torch.tensor([10, 20, 30], dtype=torch.uint8).view(1, 1, 1, 3).expand(200, 1, 1, 3).contiguous()
+    loader = GPULoader(x, torch.zeros(200, dtype=torch.long), batch_size=200, shuffle=False, augment="crop", device="cpu",
+                       mean=(0.0,), std=(1.0,), padding=1)
+    xb, _ = next(iter(loader))
+    seen = {tuple(round(v * 255) for v in row) for row in xb[:, 0, 0].tolist()}
+    assert seen == {(0, 0, 0), (0, 10, 20), (10, 20, 30), (20, 30, 0)}

@@ -742,3 +742,34 @@ def test_predict_into_a_pipe_whose_reader_left_is_status_1_and_quiet(world, tmp_
     p.stdout.close()                                       # the reader is gone before the first line
     err = p.stderr.read().decode(); p.wait(timeout=300)
     assert p.returncode == 1 and err == "", err
+
+
+# --- mutants of tools/mutate.py deploy --sample 28 --seed 305 (93 %) ---
+
+def test_a_torchscript_file_carries_its_description_and_a_folder_target_is_an_export_error(world, tmp_path):
+    "The description inside the TorchScript file (extra file 'gpuvision.json') is model_meta's; a write failure is an ExportError."
+    import json
+    from gpuvision_nb.deploy import model_meta
+    extra = {"gpuvision.json": ""}
+    torch.jit.load(export_torchscript(world["model"], tmp_path / "m.pt", PREP), _extra_files=extra)
+    assert json.loads(extra["gpuvision.json"]) == json.loads(json.dumps(model_meta(world["model"], PREP)))
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(ExportError, match="folder.pt"): export_torchscript(world["model"], tmp_path / "folder.pt", PREP)
+
+
+# --- mutants of the unseen sample deploy seed 405 (85 %, after the seed-305 tests) ---
+
+def test_time_predict_runs_on_the_models_device_and_records_its_settings(world, monkeypatch):
+    "predict_files stubbed: each timed run is asked for the device the model sits on; the params name the settings."
+    import gpuvision_nb.deploy as D
+    devices = []
+    monkeypatch.setattr(D, "predict_files", lambda model, files, bs, k, dev, prep, workers, progress: devices.append(dev) or iter(()))
+    t = D.time_predict(world["model"], [Path("a.png")] * 3, device="cpu", batch_size=2, workers=2, preprocess=PREP, min_run_time=0.001)
+    assert devices and set(devices) == {torch.device("cpu")}
+    assert t.params == {"batch": 2, "workers": 2, "images": 3}
+
+
+def test_preprocess_of_a_uint8_tensor_normalises_with_its_mean_and_std():
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(PREP(x), (x.float() / 255 - mean) / std, rtol=1e-5, atol=1e-5)   # a few float32 ulps of values < 3: the two formulas round differently
