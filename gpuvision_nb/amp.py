@@ -487,7 +487,7 @@ def roofline(timings: list[Timing], cost: dict, gpu: str | None = None, precisio
     entry in `GPUS`, the datasheet's two (`predict_rate` in `precision`). 'of the roofline' is each rate over the
     lower *measured* limit."""
     by_unit = {t.unit: t for t in timings}
-    if set(by_unit) < {"img", "FLOP", "B"}: raise ValueError(f"roofline: need 'img', 'FLOP' and 'B' timings, got {sorted(by_unit)}")
+    if not {"img", "FLOP", "B"} <= set(by_unit): raise ValueError(f"roofline: need 'img', 'FLOP' and 'B' timings, got {sorted(by_unit)}")
     fit_, mm, cp = by_unit["img"], by_unit["FLOP"], by_unit["B"]
     compute, memory = mm.rate / cost["flops"], cp.rate / cost["bytes"]
     roof = min(compute, memory)
