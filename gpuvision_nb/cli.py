@@ -292,6 +292,8 @@ def cmd_video(args) -> int:
     with no_empty_folders(Path(args.out).expanduser().parent if args.out else None):   # a failed run leaves no folder it made
         if args.out:                                            # fail now, not after decoding the whole video
             check_output(args.out, [args.path]); check_replaceable(ensure_writable(args.out), "mp4")
+        from gpuvision_nb.videofile import open_video
+        open_video(args.path)[0].close()    # a missing or unreadable video: said now, not after loading (or training) the model
         return _video(args, dev)
 
 

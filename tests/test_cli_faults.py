@@ -325,6 +325,16 @@ def test_a_warning_is_one_line_naming_the_command_not_python_source(tmp_path, gp
     assert "UserWarning" not in ran.stderr and ".py:" not in ran.stderr
 
 
+
+@pytest.mark.parametrize("bad", ["missing.mp4", "empty.mp4", "notes.mp4"])
+def test_video_names_a_bad_input_before_loading_the_model(tmp_path, gpuvision, monkeypatch, bad):
+    "On an empty cache loading 'seed' trains it (minutes): a missing or unreadable video must be said before that."
+    import gpuvision_nb.video as V
+    monkeypatch.setattr(V, "load_video_model", lambda *a, **k: pytest.fail("loaded the model for a video it can't read"))
+    (tmp_path / "empty.mp4").write_bytes(b""); (tmp_path / "notes.mp4").write_text("not a video")
+    r = gpuvision("video", "seed", tmp_path / bad, "--device", "cpu")
+    assert r.returncode == 2 and r.stderr.startswith(f"gpuvision video: error: {tmp_path / bad}: ") and "Traceback" not in r.stderr, r.stderr
+
 @pytest.mark.parametrize("case", ["video: input missing", "video: model unknown", "bench: interrupted", "report --chart: disk full"])
 def test_a_failed_command_leaves_no_folder_its_out_made(tmp_path, gpuvision, monkeypatch, case):
     "`ensure_writable` creates --out's folder before the work: a failure after it left that folder behind, empty."
