@@ -15,8 +15,9 @@ import numpy as np
 from .imagefile import DatasetError, check_new_files
 
 # %% auto #0
-__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo', 'mp4_truncation',
-           'open_video', 'VideoWriter', 'write_video', 'bar_frames', 'write_bad_videos']
+__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'MP4_SUFFIXES', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo',
+           'mp4_truncation', 'open_video', 'check_mp4_name', 'VideoWriter', 'write_video', 'bar_frames',
+           'write_bad_videos']
 
 # %% ../nbs/A3_videofile.ipynb #634a2ef5
 MAX_VIDEO_PIXELS = 1 << 25      # 33.5 megapixels per frame (8K UHD is 33.2 M): larger declared sizes are refused
@@ -112,6 +113,20 @@ def _temp_beside(path: Path) -> Path:
     raise FileExistsError(f"VideoWriter: no free temporary file name beside {path}")
 
 
+MP4_SUFFIXES = (".mp4", ".m4v")
+
+
+def check_mp4_name(path: str | Path) -> Path:
+    """`path` if its name ends in .mp4 or .m4v (any case): `VideoWriter` writes an MP4 file, and players, browsers and
+    file managers go by the extension — MP4 bytes under `out.avi` or `out.mkv` are a file that lies about itself.
+    Otherwise a `ValueError` naming it, before any frame is decoded or encoded."""
+    p = Path(path)
+    if p.suffix.lower() not in MP4_SUFFIXES:
+        raise ValueError(f"{p}: the annotated video is written as MP4 (H.264), so its name must end in .mp4 or .m4v, "
+                         f"not {repr(p.suffix) if p.suffix else 'no extension'}")
+    return p
+
+
 class VideoWriter:
     """Encode RGB uint8 frames (H, W, 3), one or a batch at a time, into an MP4 file: H.264 by libx264 in yuv420p,
     `crf` quality (lower is better). `gop`: a keyframe exactly every `gop` frames (else the encoder's choice);
@@ -125,7 +140,7 @@ class VideoWriter:
         if gop is not None and (isinstance(gop, bool) or not isinstance(gop, int) or gop < 1):
             raise ValueError(f"VideoWriter: gop must be an int >= 1 or None, got {gop!r}")
         if "libx264" not in av.codecs_available: raise ValueError("VideoWriter: this PyAV/FFmpeg build has no libx264 (H.264) encoder")
-        self.path, self.fps, self.frames = Path(path), Fraction(fps).limit_denominator(1001), 0     # 29.97 → 30000/1001
+        self.path, self.fps, self.frames = check_mp4_name(path), Fraction(fps).limit_denominator(1001), 0     # 29.97 → 30000/1001
         self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
         if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
         self.stream = None
