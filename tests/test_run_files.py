@@ -289,7 +289,7 @@ def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path
     R.run_training(str(data), epochs=1, out=out, **RUN)
     real_replace, calls = Path.replace, []
     def replace(self, target):                                 # Ctrl-C right after the swap's first rename
-        r = real_replace(self, target); calls.append(self)
+        r = real_replace(self, target); calls.append((self, Path(target)))
         if len(calls) == 1: signal.raise_signal(signal.SIGINT)
         return r
     monkeypatch.setattr(Path, "replace", replace)
@@ -297,6 +297,7 @@ def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path
         R.run_training(str(data), epochs=2, out=out, overwrite=True, **RUN)
     monkeypatch.undo()
     assert len(calls) > 2                                      # the swap went on after the signal
+    assert calls[0][0].parent == out and calls[0][1].parent.name.startswith(".run.old-")   # moved aside where _warn_killed_swaps looks
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
     assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2

@@ -116,6 +116,18 @@ def test_balance_weighs_the_loss_by_the_training_counts_and_reports_the_worst_cl
     assert "class_weights" not in plain and plain["worst_class_acc"] is not None
 
 
+def test_balance_passes_the_class_weights_to_the_loss(tmp_path, monkeypatch):
+    "make mutate (runs, seed 601): a loss without weight=… trained unbalanced while metrics.json listed the weights."
+    import types
+    import torch.nn.functional as real_F
+    import gpuvision_nb.runs as R
+    seen = []
+    def cross_entropy(out, y, **k): seen.append(k.get("weight")); return real_F.cross_entropy(out, y, **k)
+    monkeypatch.setattr(R, "F", types.SimpleNamespace(cross_entropy=cross_entropy))
+    m = run_training(str(_folder(tmp_path / "data", {"few": 10, "many": 40})), epochs=1, out=tmp_path / "run", balance=True, **FAST)
+    assert seen and all(w is not None and w.tolist() == pytest.approx(list(m["class_weights"].values())) for w in seen)
+
+
 # ---- 22.5: splits, predictions, mistakes, files left out, long class names -----------------------------------------
 def test_splits_and_predictions_name_every_file_csv_escaped(tmp_path):
     odd = ['a, "quoted" one.png', "b\nnewline.png"]
@@ -307,8 +319,8 @@ def test_a_folder_with_a_runs_report_but_no_checkpoint_is_refused_without_detail
 
 def test_the_seed_and_precision_given_are_the_runs(tmp_path):
     "make mutate (runs, seed 501): an explicit seed or precision left out of the settings trained with the defaults."
-    m = run_training(str(_folder(tmp_path / "data")), epochs=1, out=tmp_path / "run", seed=3, precision="bf16", **FAST)
-    assert (m["settings"]["seed"], m["settings"]["precision"]) == (3, "bf16")
+    m = run_training(str(_folder(tmp_path / "data")), epochs=1, out=tmp_path / "run", seed=3, precision="bf16", val_frac=0.25, **FAST)
+    assert (m["settings"]["seed"], m["settings"]["precision"], m["settings"]["val_frac"]) == (3, "bf16", 0.25)
 
 
 def test_an_overwrite_whose_first_epoch_is_nan_says_only_that_the_old_run_is_kept(tmp_path, monkeypatch):
@@ -326,6 +338,9 @@ def test_one_misclassified_image_is_a_figure_of_one_panel():
     import matplotlib.pyplot as plt
     fig = plot_misclassified(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1]), torch.tensor([0, 0]), ["a", "b"])
     assert [ax.get_title() for ax in fig.axes] == ["b → a"]
+    plt.close(fig)
+    fig = plot_misclassified(torch.zeros(9, 3, 8, 8, dtype=torch.uint8), torch.ones(9, dtype=torch.long), torch.zeros(9, dtype=torch.long), ["a", "b"])
+    assert len(fig.axes) == 16 and fig.get_size_inches().tolist() == pytest.approx([1.6 * 8, 1.8 * 2])   # 9 mistakes: 2 rows of 8
     plt.close(fig)
     fig = plot_misclassified(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.tensor([1]), torch.tensor([0]), ["a", "b"], split="val")
     assert fig._suptitle.get_text() == "misclassified validation images (true → predicted)"
