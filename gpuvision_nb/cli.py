@@ -292,7 +292,7 @@ def cmd_video(args) -> int:
     with no_empty_folders(Path(args.out).expanduser().parent if args.out else None):   # a failed run leaves no folder it made
         from gpuvision_nb.videofile import check_mp4_name, open_video
         if args.out:                                            # fail now, not after decoding the whole video
-            check_mp4_name(args.out); check_output(args.out, [args.path]); check_replaceable(ensure_writable(args.out), "mp4")
+            check_output(args.out, [args.path]); check_mp4_name(check_replaceable(ensure_writable(args.out), "mp4"))
         open_video(args.path)[0].close()    # a missing or unreadable video: said now, not after loading (or training) the model
         return _video(args, dev)
 
