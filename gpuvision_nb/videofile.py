@@ -122,7 +122,7 @@ def check_mp4_name(path: str | Path) -> Path:
     Otherwise a `ValueError` naming it, before any frame is decoded or encoded."""
     p = Path(path)
     if p.suffix.lower() not in MP4_SUFFIXES:
-        raise ValueError(f"{p}: the annotated video is written as MP4 (H.264), so its name must end in .mp4 or .m4v, "
+        raise ValueError(f"{p}: the video is written as MP4 (H.264), so its name must end in .mp4 or .m4v, "
                          f"not {repr(p.suffix) if p.suffix else 'no extension'}")
     return p
 

@@ -340,14 +340,14 @@ def test_video_names_a_bad_input_before_loading_the_model(tmp_path, gpuvision, m
 def test_video_out_must_be_named_as_the_mp4_it_is(tmp_path, gpuvision, name):
     "MP4 bytes were written under any name (`--out a.avi`): a file whose extension lies to players. Refused first."
     r = gpuvision("video", "seed", tmp_path / "missing.mp4", "--out", tmp_path / name, "--device", "cpu")
-    assert r.returncode == 2 and r.stderr.startswith(f"gpuvision video: error: {tmp_path / name}: the annotated video is written as MP4"), r.stderr
+    assert r.returncode == 2 and r.stderr.startswith(f"gpuvision video: error: {tmp_path / name}: the video is written as MP4"), r.stderr
     assert sorted(tmp_path.iterdir()) == []
 
 
 def test_video_writer_takes_mp4_names_in_any_case(tmp_path):
     from gpuvision_nb.videofile import VideoWriter, check_mp4_name
     assert check_mp4_name(tmp_path / "A.MP4") == tmp_path / "A.MP4" and check_mp4_name("b.m4v") == Path("b.m4v")
-    with pytest.raises(ValueError, match=r"x\.mkv: the annotated video is written as MP4 .* not '\.mkv'"): VideoWriter(tmp_path / "x.mkv")
+    with pytest.raises(ValueError, match=r"x\.mkv: the video is written as MP4 .* not '\.mkv'"): VideoWriter(tmp_path / "x.mkv")
     assert sorted(tmp_path.iterdir()) == []
 
 @pytest.mark.parametrize("case", ["video: input missing", "video: model unknown", "bench: interrupted", "report --chart: disk full"])
