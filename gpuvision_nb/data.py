@@ -4,10 +4,9 @@
 
 # %% ../nbs/03_data.ipynb #81a280db
 from __future__ import annotations
-import errno, hashlib, inspect, io, json, math, os, secrets, shutil, sys, tempfile, threading, time, warnings, zlib
+import hashlib, inspect, io, json, math, os, tempfile, time, warnings, zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
@@ -18,25 +17,24 @@ import torch.nn.functional as F
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset, Subset
 
-try: import fcntl                                    # POSIX: the operating system's file locks (`cache_lock`)
-except ImportError: fcntl = None
-
-from .bench import Timing, drawable_names, sweep_beside, temp_prefix, time_fn
+from .bench import Timing, drawable_names, time_fn
 from .device import get_device
+from .folders import (CACHE_ENV, cache_dir, cache_fill, cache_lock, cached_folder, check_new_folder,  # Appendix A7;
+                                  write_atomically)                          # still importable from here
 
 # torchvision (its import pulls in torch._dynamo: seconds) and matplotlib are imported inside the functions that use
 # them, so that `gpuvision predict`, which needs neither, starts without them.
 
 # %% auto #0
-__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'CACHE_ENV', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
+__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
            'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape',
-           'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'cache_dir', 'cache_lock', 'cache_fill',
-           'cached_folder', 'shapes_root', 'uint8_transform', 'decode_threads', 'CheckedImageFolder', 'load_folder',
-           'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split',
-           'normalize_transform', 'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders',
-           'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader',
-           'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData', 'is_grey', 'folder_loaders',
-           'upscale_digits', 'make_digits', 'digits_root', 'dataset_root', 'DatasetUnavailableError', 'cifar10']
+           'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'shapes_root', 'uint8_transform', 'decode_threads',
+           'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts',
+           'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed', 'default_workers',
+           'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer',
+           'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData',
+           'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
+           'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "arrow", "crescent")
@@ -149,40 +147,6 @@ def check_int(value, name: str, who: str, lo: int = 0, hi: int | None = None) ->
     return int(value)
 
 
-def _write_atomically(root: Path, fill) -> Path:
-    """Call `fill(tmp)` to fill a fresh temporary folder beside `root`, then rename it to `root` (which must not exist).
-    The folder is made with `os.mkdir`, which honours the umask (0755 under the usual 022); `tempfile.mkdtemp` would
-    make it 0700, unreadable to other users of a shared machine. Its name is `bench.temp_prefix(root)` + random +
-    `.tmp`: one that a writer killed outright left (a whole half-written data set) is removed first (`bench.sweep_beside`)."""
-    tmp = root.parent / f"{temp_prefix(root)}{secrets.token_hex(4)}.tmp"
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        sweep_beside(root, folders=True)
-        tmp.mkdir()
-        fill(tmp)
-        os.rename(tmp, root)       # atomic; fails if another process made `root` meanwhile
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and root.exists():
-            raise FileExistsError(f"{root} was made by another process while this one wrote it; nothing was written "
-                                  "(the other's data set is there)") from None
-        if isinstance(e, OSError) and not isinstance(e, FileExistsError):    # a full disk, a read-only folder: say where
-            raise OSError(f"can't write the data set {root}: {e.strerror or e}; nothing was written") from None
-        raise
-    return root
-
-
-def _check_new_folder(root: str | Path, who: str) -> Path:
-    """`root` as a Path that does not exist yet (an empty folder is removed); `FileExistsError` naming it otherwise.
-    A symbolic link is followed: the data goes where it points (the link stays), not over the link."""
-    root = Path(root).expanduser()
-    if root.is_symlink(): root = Path(os.path.realpath(root))
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(f"{who}: {root} already exists and is not an empty folder; choose a new --out folder")
-    if root.is_dir(): root.rmdir()
-    return root
-
-
 def make_shapes(root: str | Path, n_per_class: int = 1000, size: int = 32, seed: int = 0, noise: float = 5.0,
                 clutter: int = 2, scale: tuple[float, float] = (0.35, 0.5), rotation: float = 30.0) -> Path:
     """Write the shapes dataset as an ImageFolder tree of PNG files, `root/<class>/<class>_<i>.png`, atomically:
@@ -192,7 +156,7 @@ def make_shapes(root: str | Path, n_per_class: int = 1000, size: int = 32, seed:
     n_per_class = check_int(n_per_class, "n_per_class", "make_shapes", 1, 100_000)
     size = check_int(size, "size", "make_shapes", 8, MAX_SIZE)
     seed = check_int(seed, "seed", "make_shapes", 0, 2**32 - 1)
-    root = _check_new_folder(root, "make_shapes")
+    root = check_new_folder(root, "make_shapes")
     knobs = dict(noise=noise, clutter=clutter, scale=tuple(scale), rotation=rotation)
     params = dict(version=SHAPES_VERSION, n_per_class=n_per_class, size=size, seed=seed, **knobs, classes=SHAPES)
 
@@ -203,7 +167,7 @@ def make_shapes(root: str | Path, n_per_class: int = 1000, size: int = 32, seed:
                 img = render_shape(name, size, shape_rng(seed, k, i), **knobs)
                 Image.fromarray(img, "RGB").save(tmp / name / f"{name}_{i:05d}.png", format="PNG")
         (tmp / "shapes.json").write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")
-    return _write_atomically(root, fill)
+    return write_atomically(root, fill)
 
 # %% ../nbs/03_data.ipynb #a3daf5c2
 def tree_hash(root: str | Path) -> str:
@@ -214,76 +178,6 @@ def tree_hash(root: str | Path) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/03_data.ipynb #79a7fa3a
-CACHE_ENV = "GPUVISION_CACHE"
-
-
-def cache_dir() -> Path:
-    "Where generated data is cached: `$GPUVISION_CACHE`, else `$XDG_CACHE_HOME/gpuvision`, else `~/.cache/gpuvision`."
-    env = os.environ.get(CACHE_ENV, "").strip()
-    if env: return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache").expanduser() / "gpuvision"
-
-
-_IN_PROCESS = {}                                         # a threading.Lock per cache entry, for threads of one process
-if hasattr(os, "register_at_fork"):                      # POSIX: a forked child starts with none held (it has no such threads)
-    os.register_at_fork(after_in_child=_IN_PROCESS.clear)
-
-
-@contextmanager
-def cache_lock(entry: str | Path):
-    """Hold the lock of the cache entry `entry` (the file `<entry>.lock` beside it) for the `with` block, so that one
-    process at a time makes it: a second process that wants the same entry waits here (saying so on stderr), then
-    finds it made — one training or generation, not one per process; the holder removes the file when done. The
-    lock is the operating system's POSIX record lock (`fcntl.lockf`): it dies with its holder, even one killed, and,
-    unlike `flock`, is not inherited by the processes the holder forks (data-loader workers), which would otherwise
-    keep it after the holder let go.
-    Threads of one process take a `threading.Lock` first. Where there is no `fcntl` (Windows): that lock only."""
-    entry = Path(entry)
-    unusable = lambda e: OSError(f"can't use the cache folder {entry.parent} ({e.strerror or e}): set {CACHE_ENV} to a "
-                                 "writable folder")      # a cache folder that is a file, on a read-only disk, under a bad HOME
-    try: entry.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise unusable(e) from None
-    with _IN_PROCESS.setdefault(str(entry.resolve()), threading.Lock()):
-        if fcntl is None: yield; return
-        path, told = entry.parent / f"{entry.name}.lock", False
-        while True:
-            try: fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError as e: raise unusable(e) from None
-            try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EACCES, errno.EAGAIN): os.close(fd); raise
-                if not told: print(f"waiting for another process that is making {entry} ...", file=sys.stderr, flush=True)
-                told = True
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-            try:
-                if os.stat(path).st_ino == os.fstat(fd).st_ino: break    # not a file its last holder removed
-            except FileNotFoundError: pass
-            os.close(fd)
-        try: yield
-        finally:
-            path.unlink(missing_ok=True)               # while still holding it: a waiter then finds it gone and retries
-            os.close(fd)                               # closing the file releases the lock
-
-
-@contextmanager
-def cache_fill(entry: str | Path, is_made):
-    """`with cache_fill(entry, is_made) as missing:` — `missing` is True when the caller must make `entry` now (it
-    then holds `cache_lock(entry)` for the block), False when `is_made()` says it is there, checked again after
-    waiting for the lock: what a process that waited finds is the other's result."""
-    if is_made(): yield False; return
-    with cache_lock(entry): yield not is_made()
-
-
-def cached_folder(root: Path, make) -> Path:
-    "`root`, made first by `make(root)` if it is missing — by one process at a time (`cache_fill`)."
-    with cache_fill(root, root.is_dir) as missing:
-        if missing:
-            try: make(root)
-            except OSError:                  # made meanwhile by a process that could not lock (no fcntl): use theirs
-                if not root.is_dir(): raise
-    return root
-
-
 def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs) -> Path:
     """The folder of the shapes dataset made by `make_shapes(…, n_per_class, size, seed, **knobs)` in `cache_dir()`,
     generated on first use."""
@@ -958,7 +852,7 @@ def make_digits(root: str | Path, size: int = 32) -> Path:
     `root/<digit>/<digit>_<i>.png`, upscaled to `size`×`size` (`upscale_digits`), atomically, with `digits.json`
     (source and arguments). Same arguments → byte-identical files. `FileExistsError` if `root` is not empty."""
     size = check_int(size, "size", "make_digits", 8, MAX_SIZE)
-    root = _check_new_folder(root, "make_digits")
+    root = check_new_folder(root, "make_digits")
     from sklearn.datasets import load_digits                     # imported here, when needed: it takes a second
     d = load_digits()
     images, labels = upscale_digits(d.images, size), d.target
@@ -970,7 +864,7 @@ def make_digits(root: str | Path, size: int = 32) -> Path:
                 Image.fromarray(img, "L").save(tmp / str(k) / f"{k}_{i:04d}.png", format="PNG")
         meta = dict(version=DIGITS_VERSION, size=size, images=len(labels), classes=[str(k) for k in range(10)], source=DIGITS_SOURCE)
         (tmp / "digits.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    return _write_atomically(root, fill)
+    return write_atomically(root, fill)
 
 
 def digits_root(size: int = 32) -> Path:

@@ -21,9 +21,9 @@ from torch.utils.data import Dataset
 
 from .bench import Timing, check_output, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
-from .data import (MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, _write_atomically,
-                               cache_dir, cache_fill, cached_folder, shape_mask, shape_rng, split)
+from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, shape_mask, shape_rng, split
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
+from .folders import cache_dir, cache_fill, cached_folder, write_atomically
 from .models import SeedCNN, flops_per_image
 from .train import History, fit, pretrained, shipped_copy
 
@@ -142,7 +142,7 @@ def make_videos(root: str | Path, n_per_class: int = 300, frames: int = 16, size
                 clip = render_clip(random_motion(rng, size, clockwise=c == 0), frames, size, noise, rng)
                 write_video(tmp / name / f"{name}_{i:05d}.mp4", clip, fps, crf=crf)
         (tmp / "videos.json").write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")
-    return _write_atomically(root, fill)
+    return write_atomically(root, fill)
 
 
 def video_root(n_per_class: int = 300, frames: int = 16, size: int = 64, fps: int = 25, seed: int = 0, **knobs) -> Path:

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
               "A4_modelfile": "modelfile", "A5_launch": "launch",
-              "A6_runs": "runs"}
+              "A6_runs": "runs", "A7_folders": "folders"}
 
 
 def tool(name):
@@ -17,7 +17,7 @@ def tool(name):
 
 
 def test_moved_names_are_still_importable_from_their_old_modules():
-    from gpuvision_nb import data, imagefile, modelfile, robust, supervisor, video, videofile
+    from gpuvision_nb import data, folders, imagefile, modelfile, robust, supervisor, video, videofile
     assert robust.supervise is supervisor.supervise
     from gpuvision_nb import distributed
     for name in ("NPROC_WORKER", "lost_peer", "cli_worker", "failure_summary"):
@@ -36,6 +36,8 @@ def test_moved_names_are_still_importable_from_their_old_modules():
                  "VideoWriter", "write_video", "bar_frames"):
         assert getattr(video, name) is getattr(videofile, name), name
     assert issubclass(videofile.BadVideoError, data.DatasetError)
+    for name in ("CACHE_ENV", "cache_dir", "cache_lock", "cache_fill", "cached_folder", "check_new_folder", "write_atomically"):
+        assert getattr(data, name) is getattr(folders, name), name
     for name in ("open_rgb", "to_rgb", "walk_images", "write_bad_images", "BadImageError", "DatasetError",
                  "IMAGE_EXTENSIONS", "TORCHVISION_EXTENSIONS", "MAX_PIXELS", "BAD_CASES", "UNREADABLE", "pillow_extensions", "bomb_png", "reference_image"):
         assert getattr(data, name) is getattr(imagefile, name), name
@@ -61,7 +63,9 @@ def test_run_folder_names_still_import_from_train_with_a_warning_naming_their_ne
                                                ("modelfile", ["gpuvision_nb.robust", "gpuvision_nb.deploy"]),
                                                ("launch", ["gpuvision_nb.cli", "gpuvision_nb.deploy", "torch"]),
                                                ("runs", ["gpuvision_nb.distributed", "gpuvision_nb.demo", "gpuvision_nb.cli",
-                                                         "gpuvision_nb.deploy"])])
+                                                         "gpuvision_nb.deploy"]),
+                                               ("folders", ["gpuvision_nb.data", "gpuvision_nb.video", "gpuvision_nb.train",
+                                                            "torchvision"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
     code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
@@ -84,7 +88,8 @@ def _imported_modules(path: Path, package: str = "gpuvision_nb") -> set[str]:
 
 @pytest.mark.parametrize("module, chapter", [("videofile", "video"), ("imagefile", "data"), ("supervisor", "robust"),
                                              ("modelfile", "robust"), ("modelfile", "deploy"), ("runs", "distributed"),
-                                             ("runs", "cli"), ("runs", "demo")])
+                                             ("runs", "cli"), ("runs", "demo"), ("folders", "data"), ("folders", "video"),
+                                             ("folders", "train")])
 def test_appendix_sources_name_no_chapter_module_that_uses_them(module, chapter):
     "The import graph is one-way in the source too: no import of the chapter's module, not even inside a function."
     found = _imported_modules(ROOT / "gpuvision_nb" / f"{module}.py")

@@ -188,12 +188,12 @@ def test_a_pipe_or_device_given_as_an_image_is_named_as_such(tmp_path):
 
 def test_two_data_commands_on_one_folder(tmp_path):
     "The loser of two `gpuvision data --out same` at once said 'Directory not empty'; it now says what happened."
-    from gpuvision_nb.data import _write_atomically
+    from gpuvision_nb.folders import write_atomically
     root = tmp_path / "d"
     def fill(tmp):                                             # the other process finishes first
         (tmp / "mine").write_text("x"); root.mkdir(); (root / "theirs").write_text("y")
     with pytest.raises(FileExistsError, match="made by another process while this one wrote it; nothing was written"):
-        _write_atomically(root, fill)
+        write_atomically(root, fill)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"] and [p.name for p in root.iterdir()] == ["theirs"]
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import gpuvision_nb.data as data
-from conftest import dead_process_tag, linux_tags
+from conftest import linux_tags
 from gpuvision_nb.data import (BAD_CASES, CACHE_ENV, SHAPES, BadImageError, DatasetError, DatasetUnavailableError,
                                GPULoader, cifar10, default_workers, load_folder, make_loader, make_shapes, open_rgb,
                                reference_image, render_shape, shape_rng, shapes_root, show_batch, split, to_tensors,
@@ -1023,16 +1023,6 @@ def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
         data.folder_loaders(pre, device="cpu", on_bad="skip")
 
 
-def test_cache_dir_follows_xdg_cache_home(tmp_path, monkeypatch):
-    "mutmut (seed 23): the variable's name `XDG_CACHE_HOME` could change unnoticed."
-    monkeypatch.delenv(CACHE_ENV, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.cache_dir() == tmp_path / "xdg" / "gpuvision"
-    monkeypatch.setenv("XDG_CACHE_HOME", "  ")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert data.cache_dir() == tmp_path / "home" / ".cache" / "gpuvision"
-
-
 def test_dataloaders_pass_their_options_to_the_evaluation_loaders_too():
     "mutmut (seed 23): the keyword arguments dropped from the evaluation loaders (default mean/std, workers) survived."
     ds = _Pictures(6)
@@ -1269,85 +1259,6 @@ def test_loader_benchmark_counts_only_full_batches(monkeypatch):
     assert [t.items for t in out] == [16, 16]
 
 
-# ---- one process at a time fills a cache entry ----------------------------------------------------------------------
-
-def _fill_after(entry: str, log: str, started: str) -> None:
-    "Child process: `cached_folder(entry)` whose `make` appends to `log`; `started` is touched just before it asks."
-    def make(r: Path):
-        with open(log, "a") as f: f.write("made\n")
-        r.mkdir()
-    Path(started).touch()
-    data.cached_folder(Path(entry), make)
-
-
-def test_a_second_process_waits_for_the_first_fill_then_uses_it(tmp_path, capfd):
-    "The parent holds the entry's lock (as a process making it would); a child asking meanwhile waits, says so, then finds it made."
-    import multiprocessing as mp, time
-    entry, log, started = tmp_path / "entry", tmp_path / "log", tmp_path / "started"
-    ctx = mp.get_context("fork")
-    with data.cache_lock(entry):
-        child = ctx.Process(target=_fill_after, args=(str(entry), str(log), str(started)))
-        child.start()
-        while not started.exists(): time.sleep(0.01)
-        child.join(0.3)
-        assert child.is_alive()                                   # blocked on the lock (it would have finished at once)
-        entry.mkdir()                                             # what the holder was making
-    child.join(30)
-    assert child.exitcode == 0 and not log.exists()               # it waited, then used ours: never made it again
-    assert f"waiting for another process that is making {entry}" in capfd.readouterr().err
-    assert not (tmp_path / "entry.lock").exists()                  # removed by its last holder
-
-
-def test_cache_fill_says_missing_only_to_the_process_that_must_make_it(tmp_path):
-    entry = tmp_path / "sub" / "e"
-    with data.cache_fill(entry, entry.is_dir) as missing:
-        assert missing and entry.parent.is_dir()                  # the lock's folder is made
-        entry.mkdir()
-    with data.cache_fill(entry, entry.is_dir) as missing: assert not missing
-    made = []
-    assert data.cached_folder(tmp_path / "f", lambda r: (made.append(r), r.mkdir())) == tmp_path / "f"
-    assert data.cached_folder(tmp_path / "f", lambda r: made.append(r)) == tmp_path / "f" and made == [tmp_path / "f"]
-
-
-def test_cached_folder_uses_a_folder_another_process_finished_but_reraises_a_real_failure(tmp_path):
-    def raced(r: Path):
-        r.mkdir(); raise FileExistsError(r)                       # another process (without a lock) renamed it in first
-    assert data.cached_folder(tmp_path / "r", raced) == tmp_path / "r"
-    def disk_full(r: Path): raise OSError(28, "No space left on device")
-    with pytest.raises(OSError, match="No space left"): data.cached_folder(tmp_path / "full", disk_full)
-
-
-def _try_lock(lock_file: str, q) -> None:
-    "Child process: whether a non-blocking lock of `lock_file` succeeds (what a second process asking would get)."
-    import fcntl, os
-    fd = os.open(lock_file, os.O_RDWR)
-    try: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); q.put("free")
-    except OSError: q.put("held")
-    finally: os.close(fd)
-
-
-def _take(entry: str, q) -> None:
-    "Child process: take `cache_lock(entry)` and report what it said on stderr (a line if it had to wait)."
-    import contextlib, io
-    with contextlib.redirect_stderr(io.StringIO()) as err:
-        with data.cache_lock(Path(entry)): pass
-    q.put(err.getvalue())
-
-
-def test_a_process_forked_while_the_lock_is_held_does_not_keep_it(tmp_path):
-    "A holder's data-loader workers (forked, alive after it lets go) must not keep the entry locked (flock's pitfall)."
-    import multiprocessing as mp
-    ctx, entry = mp.get_context("fork"), tmp_path / "entry"
-    q, gate = ctx.Queue(), ctx.Event()
-    with data.cache_lock(entry):
-        worker = ctx.Process(target=gate.wait, args=(60,)); worker.start()     # forked while the lock is held
-        probe = ctx.Process(target=_try_lock, args=(str(tmp_path / "entry.lock"), q)); probe.start(); probe.join(30)
-        assert q.get(timeout=30) == "held"
-    probe = ctx.Process(target=_take, args=(str(entry), q)); probe.start(); probe.join(30)
-    try: assert worker.is_alive() and q.get(timeout=30) == ""                    # taken at once: no "waiting" line
-    finally: gate.set(); worker.join(30)
-
-
 def test_make_shapes_seed_is_a_32_bit_int_checked_before_any_work(tmp_path):
     "mutmut (seed 71): the upper bound of make_shapes' seed survived."
     with pytest.raises(ValueError, match=r"make_shapes: seed must be an int in \[0, 4294967295\], got 4294967296"):
@@ -1363,15 +1274,6 @@ def test_normalizer_defaults_to_the_cpu():
 
 
 @linux_tags
-def test_a_data_set_half_written_by_a_killed_process_is_removed_by_the_next_one(tmp_path):
-    "A SIGKILL during `gpuvision data` left its hidden temporary folder (a half-generated data set, megabytes) for ever."
-    from gpuvision_nb.bench import host_tag
-    left = tmp_path / f".shapes.{host_tag()}@{dead_process_tag()}.0123abcd.tmp"
-    (left / "circle").mkdir(parents=True); (left / "circle" / "circle_00000.png").write_bytes(b"half")
-    data.make_shapes(tmp_path / "shapes", n_per_class=1, size=16)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]
-
-
 # ---- make mutate (data, seed 304, sample 28, 86 %) -------------------------------------------------------------------
 def test_dataset_root_makes_the_named_dataset(monkeypatch):
     monkeypatch.setattr(data, "shapes_root", lambda size: ("shapes", size))
