@@ -72,6 +72,28 @@ def test_sync_tree_closes_its_folder_descriptor_even_when_syncfs_fails(tmp_path,
     assert len(opened) == 2 and closed == opened
 
 
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM])
+def test_a_file_system_that_refuses_syncfs_is_flushed_file_by_file_and_one_that_cant_flush_at_all_is_skipped(tmp_path, monkeypatch, code):
+    (tmp_path / "ds").mkdir(); (tmp_path / "ds" / "a").write_bytes(b"x"); (tmp_path / "ds" / "b").write_bytes(b"y")
+    def refused(fd): ctypes.set_errno(code); return -1
+    seen = []
+    def fsync(p):
+        seen.append(Path(p).name)
+        if Path(p).name == "a": raise OSError(code, os.strerror(code))     # this one can't be flushed: skipped
+    monkeypatch.setattr(folders, "_syncfs", lambda: refused)
+    monkeypatch.setattr(folders, "fsync_path", fsync)
+    folders.sync_tree(tmp_path / "ds")
+    assert sorted(seen) == ["a", "b", "ds"]
+
+
+def test_an_io_error_of_one_file_is_not_skipped(tmp_path, monkeypatch):
+    (tmp_path / "ds").mkdir(); (tmp_path / "ds" / "a").write_bytes(b"x")
+    def eio(p): raise OSError(errno.EIO, "Input/output error")
+    monkeypatch.setattr(folders, "_syncfs", lambda: None)
+    monkeypatch.setattr(folders, "fsync_path", eio)
+    with pytest.raises(OSError, match="Input/output error"): folders.sync_tree(tmp_path / "ds")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
 def test_syncfs_is_found_on_linux_and_not_elsewhere(monkeypatch):
     assert folders._syncfs() is not None
