@@ -23,7 +23,7 @@ from .bench import Timing, check_output, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
 from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, shape_mask, shape_rng, split
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
-from .folders import cache_dir, cache_fill, cached_folder, write_atomically
+from .folders import cache_dir, cache_fill, cached_folder, check_new_folder, write_atomically
 from .models import SeedCNN, flops_per_image
 from .train import History, fit, pretrained, shipped_copy
 
@@ -123,13 +123,10 @@ def make_videos(root: str | Path, n_per_class: int = 300, frames: int = 16, size
     clips of `frames` frames, `size`×`size`, `fps`, for each of `VIDEO_CLASSES`. The same arguments give the same
     rendered frames on every machine, and the same file bytes with the same FFmpeg build (see `videos.json`).
     Returns `root`; `FileExistsError` if `root` exists and is not empty."""
-    root = Path(root).expanduser()
     for name, v, low in (("n_per_class", n_per_class, 1), ("frames", frames, 2), ("size", size, 16), ("fps", fps, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < low: raise ValueError(f"make_videos: {name} must be an int >= {low}, got {v!r}")
     if size % 2: raise ValueError(f"make_videos: size must be even (H.264 in yuv420p), got {size}")
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise FileExistsError(f"make_videos: {root} already exists and is not an empty folder; choose a new folder")
-    if root.is_dir(): root.rmdir()
+    root = check_new_folder(root, "make_videos")
     params = dict(version=VIDEOS_VERSION, n_per_class=n_per_class, frames=frames, size=size, fps=fps, seed=seed,
                   noise=noise, crf=crf, classes=VIDEO_CLASSES, av=av.__version__,
                   libavcodec=".".join(map(str, av.library_versions["libavcodec"])))

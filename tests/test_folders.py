@@ -15,11 +15,11 @@ from gpuvision_nb.folders import CACHE_ENV
 def test_check_new_folder_takes_a_new_or_empty_folder_and_refuses_anything_else(tmp_path):
     assert folders.check_new_folder(tmp_path / "new", "demo") == tmp_path / "new"
     (tmp_path / "empty").mkdir()
-    assert folders.check_new_folder(tmp_path / "empty", "demo") == tmp_path / "empty" and not (tmp_path / "empty").exists()
+    assert folders.check_new_folder(tmp_path / "empty", "demo") == tmp_path / "empty" and (tmp_path / "empty").is_dir()
     (tmp_path / "full").mkdir(); (tmp_path / "full" / "notes.txt").write_text("mine"); (tmp_path / "file").write_text("mine")
     for name in ("full", "file"):
         with pytest.raises(FileExistsError, match=f"^demo: {tmp_path / name} already exists and is not an empty folder; "
-                                                  "choose a new --out folder$"):
+                                                  "choose a new or empty folder$"):
             folders.check_new_folder(tmp_path / name, "demo")
     assert (tmp_path / "full" / "notes.txt").read_text() == "mine" and (tmp_path / "file").read_text() == "mine"
 
@@ -144,6 +144,17 @@ def test_write_atomically_gives_the_umask_modes_and_makes_the_parent(tmp_path):
     from gpuvision_nb.bench import default_mode
     root = folders.write_atomically(tmp_path / "a" / "b" / "ds", lambda tmp: (tmp / "f").write_text("x"))
     assert root.stat().st_mode & 0o777 == default_mode(folder=True)
+
+
+def test_a_users_empty_folder_is_kept_when_the_write_fails_and_replaced_when_it_works(tmp_path):
+    "It used to be removed first: a full disk then cost the user the folder they had made (its place, its mode)."
+    mine = tmp_path / "mine"; mine.mkdir(); os.chmod(mine, 0o700)
+    def full(tmp): (tmp / "a").write_text("x"); raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError, match="nothing was written"):
+        folders.write_atomically(folders.check_new_folder(mine, "demo"), full)
+    assert mine.is_dir() and os.listdir(mine) == [] and mine.stat().st_mode & 0o777 == 0o700
+    assert folders.write_atomically(folders.check_new_folder(mine, "demo"), lambda tmp: (tmp / "a").write_text("x")) == mine
+    assert os.listdir(mine) == ["a"] and sorted(os.listdir(tmp_path)) == ["mine"]
 
 
 # ---- the cache ----------------------------------------------------------------------------------------------------------
