@@ -410,8 +410,11 @@ def export_onnx(model: nn.Module, path: str | Path, prep: Preprocess) -> Path:
     _need("onnx", "onnxscript", what="ONNX export")
     import onnx
     meta = model_meta(model, prep)
-    program = torch.onnx.export(_cpu_copy(model), (_example(prep),), dynamo=True, input_names=["images"],
-                                output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
+    with warnings.catch_warnings():      # deprecations inside torch's own exporter (torch 2.11: pytree's LeafSpec): not
+        for kind in (FutureWarning, DeprecationWarning):      # the user's to act on, and noise in `gpuvision export`
+            warnings.filterwarnings("ignore", category=kind, module=r"(torch|onnxscript|copyreg)(\.|$)")
+        program = torch.onnx.export(_cpu_copy(model), (_example(prep),), dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                    dynamo=True, input_names=["images"], output_names=["logits"], verbose=False)
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {"gpuvision": json.dumps(meta)})
     return _write(path, proto.SerializeToString())
