@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, contextlib, datetime, functools, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
+import atexit, contextlib, datetime, functools, hashlib, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,11 +29,11 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
-           'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names',
-           'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record', 'check_file_target',
-           'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
-           'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic', 'no_empty_folders',
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'NAME_IN_TEMP', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn',
+           'sync_pitfall', 'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for',
+           'drawable_names', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
+           'check_file_target', 'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode',
+           'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic', 'no_empty_folders',
            'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
            'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
            'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
@@ -521,12 +521,27 @@ def host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
 
 
+NAME_IN_TEMP = 100      # bytes of a target's name kept in a temporary file's name: with the host (<= 64), the process
+                        # tag (<= 39) and the random part, at most 219 bytes, within the 255 of Linux and macOS
+
+
+def _name_in_temp(target: str | Path) -> str:
+    """`target`'s name as it stands in the name of a temporary file beside it: whole if it has at most `NAME_IN_TEMP`
+    bytes, else its first bytes, '~' and 12 hex digits of its SHA-1 — the same for the same name, so `sweep_beside`
+    still knows the writer's leftovers. Without the cut, a file with a long name (over about 140 bytes of 255: 50
+    Chinese characters) could not be written at all: its temporary file's name was too long."""
+    raw = os.fsencode(Path(target).name)
+    if len(raw) <= NAME_IN_TEMP: return Path(target).name
+    return os.fsdecode(raw[:NAME_IN_TEMP - 13]) + "~" + hashlib.sha1(raw).hexdigest()[:12]
+
+
 def temp_prefix(target: str | Path) -> str:
     """How a temporary file or folder made beside `target` while it is written begins: `.{name}.HOST@TAG.` — TAG this
     process's `_process_tag` — so that one left by a process killed outright (SIGKILL, a power cut: no `finally`
-    runs) is known for stale and removed by the next writer (`sweep_beside`). `.{name}.` where /proc can't tell."""
-    tag = _process_tag(os.getpid())
-    return f".{Path(target).name}.{host_tag()}@{tag}." if tag else f".{Path(target).name}."
+    runs) is known for stale and removed by the next writer (`sweep_beside`). `.{name}.` where /proc can't tell.
+    A long name is cut (`_name_in_temp`): the temporary file's name must fit where `target`'s does."""
+    tag, name = _process_tag(os.getpid()), _name_in_temp(target)
+    return f".{name}.{host_tag()}@{tag}." if tag else f".{name}."
 
 
 def sweep_beside(target: str | Path, folders: bool = False) -> None:
@@ -536,7 +551,7 @@ def sweep_beside(target: str | Path, folders: bool = False) -> None:
     a link, or any other name is never touched."""
     target, mine = Path(target), _process_tag(os.getpid())
     if mine is None: return                                  # (not Linux: who made a file can't be told)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[A-Za-z0-9_]+\.tmp")
+    pattern = re.compile(rf"\.{re.escape(_name_in_temp(target))}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[A-Za-z0-9_]+\.tmp")
     try: entries = list(os.scandir(target.parent))
     except OSError: return
     for entry in entries:
