@@ -4,7 +4,7 @@
 
 # %% ../nbs/A3_videofile.ipynb #25ec5d35
 from __future__ import annotations
-import os, secrets, tempfile
+import errno, os, secrets, tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -133,7 +133,7 @@ class VideoWriter:
     `faststart`: the index at the front of the file. Deterministic: one encoder thread and no macroblock-tree rate
     control, so the same frames give the same bytes with the same FFmpeg build. Used as a context manager. The
     frames go to a temporary file beside `path`, renamed to `path` by `close` once the video is complete: an existing
-    `path` stays untouched until then, and on an error (`abort`) only the temporary file is deleted."""
+    `path` stays untouched until then, and on an error (`abort`) only the temporary file is deleted, and an `OSError` names `path`."""
     def __init__(self, path: str | Path, fps: float = 25, crf: int = 23, gop: int | None = None, faststart: bool = False):
         if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0:
             raise ValueError(f"VideoWriter: fps must be a number > 0, got {fps!r}")
@@ -144,9 +144,21 @@ class VideoWriter:
         self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
         if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
         self.stream = None
-        self.tmp = _temp_beside(self.path)
+        try: self.tmp = _temp_beside(self.path)
+        except OSError as e: raise self._failed(e) from None
         try: self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
-        except BaseException: self.tmp.unlink(missing_ok=True); raise
+        except BaseException as e:
+            self.tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError): raise self._failed(e) from None
+            raise
+
+    def _failed(self, e: OSError) -> OSError:
+        """`e`, raised writing the temporary file beside `path` (a full disk, a folder removed meanwhile, no permission),
+        as an `OSError` with its errno that names `path` — the file asked for — not the hidden temporary one."""
+        why = (f"its folder {self.path.parent} does not exist (or was removed while the video was written)"
+               if e.errno == errno.ENOENT else e.strerror or str(e))
+        err = OSError(f"can't write {self.path}: {why}"); err.errno = e.errno
+        return err
 
     def write(self, frames: np.ndarray) -> None:
         "Encode one RGB frame (H, W, 3) or a batch (N, H, W, 3), uint8; every frame must have the first frame's size."
@@ -162,9 +174,11 @@ class VideoWriter:
         elif frames.shape[1:3] != (self.stream.height, self.stream.width):
             raise ValueError(f"VideoWriter.write: frame size {frames.shape[2]}×{frames.shape[1]} differs from the "
                              f"first frame's {self.stream.width}×{self.stream.height}")
-        for f in frames:
-            self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-            self.frames += 1
+        try:
+            for f in frames:
+                self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+                self.frames += 1
+        except OSError as e: self.abort(); raise self._failed(e) from None
 
     def close(self) -> None:
         """Flush the encoder (B-frames wait for later frames), finish the file, write it to the disk and only then rename
@@ -175,7 +189,10 @@ class VideoWriter:
             self.container.close()
             fsync_path(self.tmp)
             os.replace(self.tmp, self.path)
-        except BaseException: self.abort(); raise
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError): raise self._failed(e) from None
+            raise
         fsync_path(self.path.parent)                      # the rename itself
 
     def abort(self) -> None:

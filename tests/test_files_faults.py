@@ -42,3 +42,37 @@ def test_the_leftover_of_a_killed_writer_of_a_long_name_is_swept(tmp_path):
     dead.write_text("x"); other.write_text("x")
     write_atomic(target, "new")
     assert not dead.exists() and other.exists() and target.read_text() == "new"
+
+
+def _fsize_limited(code: str, limit: int):
+    "Run `code` in a Python process whose files may grow to `limit` bytes (a full disk: write raises EFBIG, SIGXFSZ ignored)."
+    import subprocess
+    pre = (f"import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+           f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n")
+    return subprocess.run([sys.executable, "-c", pre + code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"})
+
+
+def test_a_video_on_a_full_disk_names_the_video_not_its_temporary_file(tmp_path):
+    """`gpuvision video --out clip.mp4` on a full disk said "[Errno 27] File too large: '.clip.mp4.vm@4026531836-27788-
+    4845038.b9b4d107.tmp'" — a hidden file the user never named, and that no longer existed."""
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"the user's old clip")
+    code = ("from gpuvision_nb.videofile import bar_frames, write_video\n"
+            f"try: write_video({str(out)!r}, bar_frames(200, 256))\n"
+            "except OSError as e: print(e.errno, e)\n")
+    r = _fsize_limited(code, 20_000)
+    assert r.stdout.strip() == f"27 can't write {out}: File too large", r.stdout + r.stderr
+    assert out.read_bytes() == b"the user's old clip" and list(tmp_path.iterdir()) == [out]
+
+
+def test_a_video_whose_folder_vanishes_midway_names_the_folder(tmp_path):
+    import shutil
+    from gpuvision_nb.videofile import VideoWriter, bar_frames
+    folder = tmp_path / "clips"; folder.mkdir()
+    w = VideoWriter(folder / "a.mp4")
+    w.write(np.stack(list(bar_frames(4, 16))))
+    shutil.rmtree(folder)
+    with pytest.raises(OSError, match=f"^can't write {folder / 'a.mp4'}: its folder {folder} does not exist"): w.close()
+    with pytest.raises(OSError, match=f"^can't write {folder / 'a.mp4'}: its folder {folder} does not exist"): VideoWriter(folder / "a.mp4")
+    assert list(tmp_path.iterdir()) == []
