@@ -31,12 +31,12 @@ def __getattr__(name: str):
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'NAME_IN_TEMP', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn',
            'sync_pitfall', 'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for',
-           'drawable_names', 'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record',
-           'check_file_target', 'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode',
-           'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic', 'no_empty_folders',
-           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
-           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
-           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
+           'drawable_names', 'RecordError', 'repo_results_dir', 'results_dir', 'user_results_dir', 'provenance',
+           'Record', 'check_file_target', 'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir',
+           'default_mode', 'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic',
+           'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
+           'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes',
+           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -331,9 +331,19 @@ def repo_results_dir() -> Path | None:
 
 
 def results_dir() -> Path:
-    "Where records are written: `$GPUVISION_RESULTS`, else the checkout's `nbs/results/`, else `./gpuvision-results`."
+    """Where the chapters' records are written: `$GPUVISION_RESULTS`, else the checkout's `nbs/results/`, else
+    `./gpuvision-results`."""
     env = os.environ.get(RESULTS_ENV, "").strip()
-    return Path(env).expanduser() if env else (repo_results_dir() or Path.cwd() / "gpuvision-results")
+    return Path(env).expanduser() if env else (repo_results_dir() or user_results_dir())
+
+
+def user_results_dir() -> Path:
+    """Where a command (`gpuvision bench`) writes its records by default: `$GPUVISION_RESULTS`, else
+    `./gpuvision-results` in the current folder — never into the package's own files. (With an editable install,
+    `results_dir()` is the checkout's `nbs/results/`: the course's committed records, which only the chapters
+    write; a user's `gpuvision bench` landed there, in the source tree, wherever it was run from.)"""
+    env = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.cwd() / "gpuvision-results"
 
 
 def provenance(what: str, devices: list[str] | None = None) -> dict:

@@ -76,3 +76,24 @@ def test_a_video_whose_folder_vanishes_midway_names_the_folder(tmp_path):
     with pytest.raises(OSError, match=f"^can't write {folder / 'a.mp4'}: its folder {folder} does not exist"): w.close()
     with pytest.raises(OSError, match=f"^can't write {folder / 'a.mp4'}: its folder {folder} does not exist"): VideoWriter(folder / "a.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_records_where_the_user_runs_it_never_into_the_package(tmp_path, monkeypatch, gpuvision):
+    """With an editable install `gpuvision bench` (no --out, no GPUVISION_RESULTS) wrote its record into the
+    checkout's nbs/results/ — the course's committed records — from whatever folder it was run in. It now writes
+    ./gpuvision-results/ (or $GPUVISION_RESULTS), and `gpuvision report` run there shows it; the chapters still
+    record into nbs/results/ (`results_dir`)."""
+    import gpuvision_nb.bench as B
+    import gpuvision_nb.cli as C
+    from gpuvision_nb.bench import Timing
+    checkout = tmp_path / "checkout" / "nbs" / "results"                # stands for the package's own nbs/results/
+    monkeypatch.setattr(B, "repo_results_dir", lambda: checkout); monkeypatch.setattr(C, "repo_results_dir", lambda: checkout, raising=False)
+    monkeypatch.setattr(C, "run_sweep", lambda kind, dev, **k: [Timing(f"{kind} 64", "cpu", 1e-3, 1e-4, [1e-3], 1.0, "FLOP")])
+    monkeypatch.delenv("GPUVISION_RESULTS"); monkeypatch.chdir(tmp_path)
+    r = gpuvision("bench", "--quick", "--device", "cpu")
+    assert r.returncode == 0 and f"recorded 2 timings to {tmp_path / 'gpuvision-results' / 'bench--cpu.json'}" in r.stdout, r.stdout + r.stderr
+    assert not (tmp_path / "checkout").exists() and B.results_dir() == checkout     # the chapters' default stays
+    shown = gpuvision("report")
+    assert shown.returncode == 0 and "bench" in shown.stdout and "no recorded results" not in shown.stdout, shown.stdout
+    r = gpuvision("bench", "--quick", "--device", "cpu", GPUVISION_RESULTS=tmp_path / "mine")
+    assert r.returncode == 0 and (tmp_path / "mine" / "bench--cpu.json").is_file()
