@@ -97,3 +97,27 @@ def test_bench_records_where_the_user_runs_it_never_into_the_package(tmp_path, m
     assert shown.returncode == 0 and "bench" in shown.stdout and "no recorded results" not in shown.stdout, shown.stdout
     r = gpuvision("bench", "--quick", "--device", "cpu", GPUVISION_RESULTS=tmp_path / "mine")
     assert r.returncode == 0 and (tmp_path / "mine" / "bench--cpu.json").is_file()
+
+
+def test_the_standalone_script_names_what_it_cant_read_and_classifies_the_rest(tmp_path):
+    """Chapter 17's standalone classifier (`python classify.py MODEL IMAGE...`) ended in a traceback — and printed
+    nothing for the good images — on one unreadable or missing image (the chapter leaves its broken image out to
+    run it), on a missing model, and with no arguments. Now a line per such file on stderr, the others classified,
+    exit status 1."""
+    import subprocess
+    from PIL import Image
+    from gpuvision_nb.data import MEAN, STD
+    from gpuvision_nb.deploy import Preprocess, export, standalone_script
+    from gpuvision_nb.models import get_model
+    model = export(get_model("seed", 2, 3, 16), tmp_path / "m.pt", "torchscript", Preprocess(16, MEAN, STD, 3, ("a", "b")))
+    (tmp_path / "classify.py").write_text(standalone_script("torchscript"))
+    Image.new("RGB", (20, 20), "red").save(tmp_path / "ok.png"); (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    run = lambda *args: subprocess.run([sys.executable, tmp_path / "classify.py", *args], capture_output=True, text=True, cwd=tmp_path)
+    r = run(model, tmp_path / "ok.png", tmp_path / "bad.png", tmp_path / "missing.png")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert [l.split("\t")[0] for l in r.stdout.splitlines()] == [str(tmp_path / "ok.png")]
+    assert [l.split(": skipped: ")[0] for l in r.stderr.splitlines()] == [str(tmp_path / "bad.png"), str(tmp_path / "missing.png")]
+    r = run(tmp_path / "missing.pt", tmp_path / "ok.png")
+    assert r.returncode == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1 and f"can't load the model {tmp_path / 'missing.pt'}" in r.stderr
+    r = run()
+    assert r.returncode == 1 and r.stderr.startswith("usage: python ") and "Traceback" not in r.stderr
