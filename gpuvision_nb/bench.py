@@ -573,10 +573,33 @@ def sweep_beside(target: str | Path, folders: bool = False) -> None:
         except OSError: pass                                 # gone meanwhile, or not ours to remove
 
 
+try: import fcntl                          # POSIX: the renames that publish several files at once are serialised
+except ImportError: fcntl = None
+
+
+@contextlib.contextmanager
+def _publishing(folders):
+    """Hold an exclusive `flock` on each of `folders` (in sorted order: no two writers wait on each other) for the
+    `with` block: the renames that publish a set of files — a model and its manifest — are then never interleaved
+    with another writer's. Without it, two exports to one `--out` at once could leave one's model beside the other's
+    manifest, both reported written. Held for the renames only; nothing where the platform or folder has no lock."""
+    fds = []
+    try:
+        for folder in sorted({os.path.realpath(f) for f in folders}):
+            if fcntl is None: break
+            try: fd = os.open(folder, os.O_RDONLY)
+            except OSError: continue                      # the rename will say what is wrong
+            fds.append(fd); fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds: os.close(fd)                       # (closing releases the lock)
+
+
 def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]:
     """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
-    rename is atomic: a reader sees an old file or a new one, never a mix). The files get the usual permissions
+    rename is atomic: a reader sees an old file or a new one, never a mix; two writers of one set of files publish one
+    after the other: `_publishing`). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
     and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
     written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
@@ -589,7 +612,8 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())
-        for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
+        with _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set of files: none interleaved
+            for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
         for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)

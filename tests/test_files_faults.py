@@ -121,3 +121,35 @@ def test_the_standalone_script_names_what_it_cant_read_and_classifies_the_rest(t
     assert r.returncode == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1 and f"can't load the model {tmp_path / 'missing.pt'}" in r.stderr
     r = run()
     assert r.returncode == 1 and r.stderr.startswith("usage: python ") and "Traceback" not in r.stderr
+
+
+def test_two_writers_of_one_model_and_manifest_never_mix_them(tmp_path, monkeypatch):
+    """Two `gpuvision export --overwrite` (or save_model calls) to one path at once: each renamed its model, then its
+    manifest, so one's model could end beside the other's manifest — both said 'wrote', and the model then failed
+    its manifest check. Here writer B runs while A is between its two renames; the pair must be one writer's.
+    (B signals when it waits for the lock, or when it is done: no timing.)"""
+    import threading
+    model, manifest = tmp_path / "m.safetensors", tmp_path / "m.safetensors.manifest.json"
+    b_waits_or_done, real_replace, real_fcntl = threading.Event(), os.replace, getattr(bench, "fcntl", None)
+    state = {"replaced": 0}
+
+    class SeesB:                                        # bench.fcntl, telling when writer B asks for the lock
+        LOCK_EX = getattr(real_fcntl, "LOCK_EX", 2)
+        def flock(self, fd, op):
+            if threading.current_thread() is not threading.main_thread(): b_waits_or_done.set()
+            return real_fcntl.flock(fd, op)
+
+    def b(): write_files({model: "B model", manifest: "B manifest"}); b_waits_or_done.set()
+    writer_b = threading.Thread(target=b)
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if threading.current_thread() is threading.main_thread() and state["replaced"] == 0:
+            state["replaced"] = 1; writer_b.start(); b_waits_or_done.wait()
+    from gpuvision_nb.bench import write_files
+    monkeypatch.setattr(bench, "fcntl", SeesB() if real_fcntl else None, raising=False)
+    monkeypatch.setattr(bench.os, "replace", replace)
+    write_files({model: "A model", manifest: "A manifest"})
+    writer_b.join()
+    assert (model.read_text()[0], manifest.read_text()[0]) in (("A", "A"), ("B", "B"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([manifest.name, model.name])
