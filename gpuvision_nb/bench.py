@@ -443,13 +443,19 @@ def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
 
 def ensure_writable(path: str | Path, hint: str = "") -> Path:
     """Check — before any work is done — that file `path` can be written (its folder is created; `check_file_target`:
-    it is no folder, device or pipe); `RecordError` otherwise."""
+    it is no folder, device or pipe; its name is not longer than the folder's file system allows); `RecordError`
+    otherwise."""
     path = check_file_target(path, RecordError, hint)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".probe"): pass
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp"): pass   # (swept if killed here)
     except OSError as e:
         raise RecordError(f"can't write {path}: {path.parent} is not a writable folder ({e.strerror or e}){hint}") from None
+    try: most = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError): most = 255       # (no pathconf: Windows)
+    if len(os.fsencode(path.name)) > most:                          # else found only when the work is done and written
+        raise RecordError(f"can't write {path}: its name has {len(os.fsencode(path.name))} bytes, more than the {most} a "
+                          f"file name may have in {path.parent}{hint}; choose a shorter name")
     return path
 
 
@@ -649,8 +655,10 @@ class OutputOverlapError(ValueError):
 
 
 def _resolved(p: str | Path) -> Path:
-    "`p` with `~` expanded, symlinks followed and `..` removed (as far as it exists)."
-    return Path(p).expanduser().resolve(strict=False)
+    """`p` with `~` expanded, symlinks followed and `..` removed (as far as it exists). A name the system refuses to look
+    up (too long: ENAMETOOLONG) is taken as it is: nothing is there, and the write's own checks (`ensure_writable`) say why."""
+    try: return Path(p).expanduser().resolve(strict=False)
+    except OSError: return Path(os.path.abspath(Path(p).expanduser()))
 
 
 def check_output(out: str | Path, inputs, name: str = "--out") -> Path:
@@ -661,7 +669,7 @@ def check_output(out: str | Path, inputs, name: str = "--out") -> Path:
     for given in inputs:
         if given is None: continue
         src = _resolved(given)
-        same = target == src or (target.exists() and src.exists() and os.path.samefile(target, src))
+        same = target == src or (os.path.exists(target) and os.path.exists(src) and os.path.samefile(target, src))   # (os.path: False, not an error, for a name too long)
         if same: raise OutputOverlapError(f"{name} {out} is the input {given}: writing it would destroy it; choose another path")
         if src.is_dir() and target.is_relative_to(src):
             raise OutputOverlapError(f"{name} {out} lies inside the input folder {given}: its files would be read as input "

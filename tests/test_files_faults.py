@@ -153,3 +153,20 @@ def test_two_writers_of_one_model_and_manifest_never_mix_them(tmp_path, monkeypa
     writer_b.join()
     assert (model.read_text()[0], manifest.read_text()[0]) in (("A", "A"), ("B", "B"))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([manifest.name, model.name])
+
+
+@pytest.mark.parametrize("command", ["bench", "report --chart", "video"])
+def test_an_output_name_too_long_is_refused_before_the_work(tmp_path, monkeypatch, gpuvision, command):
+    """`gpuvision bench --out NAME` with a name of over 255 bytes measured for minutes, then failed to write ('File
+    name too long') and lost the measurements; `video --out` encoded the whole video first. `ensure_writable` (the
+    check every command makes before its work) now says so at once."""
+    import gpuvision_nb.cli as C
+    monkeypatch.setattr(C, "run_sweep", lambda *a, **k: pytest.fail("measured for an --out it can't write"))
+    monkeypatch.setattr(C, "_video", lambda *a, **k: pytest.fail("decoded a video for an --out it can't write"))
+    name = tmp_path / ("n" * 300)
+    args = {"bench": ["bench", "--quick", "--device", "cpu", "--out", f"{name}.json"], "report --chart": ["report", "--chart", f"{name}.png"],
+            "video": ["video", "seed", tmp_path / "in.mp4", "--out", f"{name}.mp4", "--device", "cpu"]}[command]
+    r = gpuvision(*args)
+    assert r.returncode == 2 and f"its name has {len(Path(args[-1 if command != 'video' else -3]).name)} bytes, more than the 255" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
