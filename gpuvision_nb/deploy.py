@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_deploy.ipynb #0d871d79
 from __future__ import annotations
-import copy, ctypes, hashlib, hmac, importlib, io, json, math, struct, sys, warnings
+import copy, ctypes, hashlib, hmac, importlib, io, json, math, os, struct, sys, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,6 +174,8 @@ def load_model(path: str | Path, device: str | torch.device = "auto", key: bytes
         if key is not None: raise ValueError(f"load_model: key= checks exported model files; {path} is a run folder (checkpoints are not signed)")
         model, prep = _load_run(path, _build)
     elif path.is_file(): model, prep = _load_file(path, key, _build)
+    elif os.path.exists(path): raise CheckpointError(f"model {path} is not a file or folder (a pipe, socket or device): give the model file "
+                                                     "or run folder itself")
     else: raise CheckpointError(f"model {path} does not exist")
     return _place(model, device), prep
 

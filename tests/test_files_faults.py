@@ -170,3 +170,13 @@ def test_an_output_name_too_long_is_refused_before_the_work(tmp_path, monkeypatc
     assert r.returncode == 2 and f"its name has {len(Path(args[-1 if command != 'video' else -3]).name)} bytes, more than the 255" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_a_pipe_given_as_the_model_is_named_as_such(tmp_path, gpuvision, command):
+    "`gpuvision predict FIFO …` said 'model FIFO does not exist', though it is there (a pipe, a device): misleading."
+    fifo = tmp_path / "model.safetensors"; os.mkfifo(fifo)
+    args = [fifo, tmp_path / "a.png"] if command == "predict" else [fifo, "--format", "torchscript", "--out", tmp_path / "m.pt"]
+    r = gpuvision(command, *args)
+    assert r.returncode == 2 and f"model {fifo} is not a file or folder (a pipe, socket or device)" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
