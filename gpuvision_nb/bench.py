@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, contextlib, datetime, functools, hashlib, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
+import atexit, contextlib, datetime, errno, functools, hashlib, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,10 +33,11 @@ __all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'NAME_IN_TEMP', 'QUICK_ENV',
            'sync_pitfall', 'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for',
            'drawable_names', 'RecordError', 'repo_results_dir', 'results_dir', 'user_results_dir', 'provenance',
            'Record', 'check_file_target', 'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir',
-           'default_mode', 'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic',
-           'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown',
-           'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes',
-           'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
+           'default_mode', 'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files',
+           'write_atomic', 'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg',
+           'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
+           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
+           'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -601,6 +602,15 @@ def _publishing(folders):
         for fd in fds: os.close(fd)                       # (closing releases the lock)
 
 
+def write_failure(path: str | Path, e: OSError) -> str:
+    """Why file `path` could not be written, from the `OSError` `e` that writing it (or its temporary file beside it)
+    raised: a folder that is not there — never made, or removed while the file was written — is said as such (the
+    system says only 'No such file or directory'); else `e`'s own words. Writers say `can't write {path}: {this}`."""
+    if e.errno == errno.ENOENT and not os.path.isdir(Path(path).parent):
+        return f"its folder {Path(path).parent} does not exist (or was removed while it was written)"
+    return e.strerror or str(e)
+
+
 def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]:
     """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
@@ -623,7 +633,7 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
         for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError): raise error(f"can't write {current}: {e.strerror or e}") from None
+        if isinstance(e, OSError): raise error(f"can't write {current}: {write_failure(current, e)}") from None
         raise
     return [Path(p) for p in files]
 

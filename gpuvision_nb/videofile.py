@@ -4,7 +4,7 @@
 
 # %% ../nbs/A3_videofile.ipynb #25ec5d35
 from __future__ import annotations
-import errno, os, secrets, tempfile
+import os, secrets, tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -155,9 +155,8 @@ class VideoWriter:
     def _failed(self, e: OSError) -> OSError:
         """`e`, raised writing the temporary file beside `path` (a full disk, a folder removed meanwhile, no permission),
         as an `OSError` with its errno that names `path` — the file asked for — not the hidden temporary one."""
-        why = (f"its folder {self.path.parent} does not exist (or was removed while the video was written)"
-               if e.errno == errno.ENOENT else e.strerror or str(e))
-        err = OSError(f"can't write {self.path}: {why}"); err.errno = e.errno
+        from gpuvision_nb.bench import write_failure                  # (here: importing this module stays light, without torch)
+        err = OSError(f"can't write {self.path}: {write_failure(self.path, e)}"); err.errno = e.errno
         return err
 
     def write(self, frames: np.ndarray) -> None:

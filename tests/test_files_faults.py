@@ -180,3 +180,16 @@ def test_a_pipe_given_as_the_model_is_named_as_such(tmp_path, gpuvision, command
     r = gpuvision(command, *args)
     assert r.returncode == 2 and f"model {fifo} is not a file or folder (a pipe, socket or device)" in r.stderr, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_a_record_whose_folder_vanishes_midway_names_the_folder(tmp_path, monkeypatch):
+    "A folder removed while a record (a model, a chart) was written: 'can't write X: No such file or directory' — which?"
+    import shutil
+    from gpuvision_nb.bench import RecordError
+    folder, real_replace = tmp_path / "results", os.replace
+    folder.mkdir()
+    monkeypatch.setattr(bench.os, "replace", lambda src, dst: (shutil.rmtree(folder), real_replace(src, dst)))
+    with pytest.raises(RecordError, match=f"^can't write {folder / 'r.json'}: its folder {folder} does not exist "
+                                          r"\(or was removed while it was written\)$"):
+        write_atomic(folder / "r.json", "{}")
+    assert list(tmp_path.iterdir()) == []
