@@ -421,23 +421,31 @@ def check_file_target(path: str | Path, error: type[Exception] = RecordError, hi
     raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
 
 
-OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda head: head.lstrip().startswith(b"{") and b'"schema"' in head),
-                "png": ("a PNG image", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
-                "mp4": ("an MP4 video", lambda head: head[4:8] == b"ftyp")}
+def _our_mp4(path: Path, head: bytes) -> bool:
+    "Is `path` an MP4 file `videofile.VideoWriter` wrote (its mark in the index)? A camera's or another program's is not."
+    from gpuvision_nb.videofile import written_by_us          # (PyAV: only when an MP4 is checked)
+    return head[4:8] == b"ftyp" and written_by_us(path)
+
+
+OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and b'"schema"' in head),
+                "png": ("a chart gpuvision drew (a PNG made by Matplotlib)",   # its 'Software' text chunk, before the pixels
+                        lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head),
+                "mp4": ("an MP4 video gpuvision wrote", _our_mp4)}
 
 
 def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
     """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
     what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
     (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
-    any work: a command may replace its own output, never a user's file. Folders, devices and pipes:
+    any work: a command may replace its own output, never a user's file — nor a photo or a video of the same format
+    (a PNG not drawn by Matplotlib, an MP4 without `VideoWriter`'s mark). Folders, devices and pipes:
     `check_file_target`."""
     what, looks_like = OUTPUT_KINDS[kind]
     path = check_file_target(path, FileExistsError)
     try:
-        with open(path, "rb") as f: head = f.read(64)
+        with open(path, "rb") as f: head = f.read(4096)
     except OSError: return path                            # nothing there (or unreadable: writing it will say so)
-    if looks_like(head): return path
+    if looks_like(path, head): return path
     raise FileExistsError(f"{name} {path} already exists and is not {what}: writing would destroy it; choose another "
                           "path (or remove the file first)")
 

@@ -15,9 +15,9 @@ import numpy as np
 from .imagefile import DatasetError, check_new_files
 
 # %% auto #0
-__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'MP4_SUFFIXES', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo',
-           'mp4_truncation', 'open_video', 'check_mp4_name', 'VideoWriter', 'write_video', 'bar_frames',
-           'write_bad_videos']
+__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'MP4_SUFFIXES', 'MP4_MARK', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo',
+           'mp4_truncation', 'open_video', 'written_by_us', 'check_mp4_name', 'VideoWriter', 'write_video',
+           'bar_frames', 'write_bad_videos']
 
 # %% ../nbs/A3_videofile.ipynb #634a2ef5
 MAX_VIDEO_PIXELS = 1 << 25      # 33.5 megapixels per frame (8K UHD is 33.2 M): larger declared sizes are refused
@@ -114,6 +114,26 @@ def _temp_beside(path: Path) -> Path:
 
 
 MP4_SUFFIXES = (".mp4", ".m4v")
+MP4_MARK = "written by gpuvision"       # `VideoWriter`'s comment in the file's index: what a rerun may replace
+
+
+def written_by_us(path: str | Path, most: int = 1 << 26) -> bool:
+    """Does MP4 file `path` carry `VideoWriter`'s `MP4_MARK` in its 'moov' index box (read if at most `most` bytes)?
+    `gpuvision video --out` replaces such a file — its own earlier output — but never a camera's or another
+    program's video (`bench.check_replaceable`). False for anything unreadable or not an MP4."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            off = 0
+            while off + 8 <= size:                              # the top-level boxes, as `mp4_truncation` walks them
+                f.seek(off); h = f.read(16)
+                n, kind = int.from_bytes(h[:4], "big"), h[4:8]
+                n = int.from_bytes(h[8:16], "big") if n == 1 else size - off if n == 0 else n
+                if n < 8: return False
+                if kind == b"moov": return n <= most and MP4_MARK.encode() in f.read(n)
+                off += n
+    except OSError: pass
+    return False
 
 
 def check_mp4_name(path: str | Path) -> Path:
@@ -146,7 +166,9 @@ class VideoWriter:
         self.stream = None
         try: self.tmp = _temp_beside(self.path)
         except OSError as e: raise self._failed(e) from None
-        try: self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
+        try:
+            self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
+            self.container.metadata["comment"] = MP4_MARK            # ours: a rerun may replace it (`written_by_us`)
         except BaseException as e:
             self.tmp.unlink(missing_ok=True)
             if isinstance(e, OSError): raise self._failed(e) from None

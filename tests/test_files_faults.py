@@ -193,3 +193,31 @@ def test_a_record_whose_folder_vanishes_midway_names_the_folder(tmp_path, monkey
                                           r"\(or was removed while it was written\)$"):
         write_atomic(folder / "r.json", "{}")
     assert list(tmp_path.iterdir()) == []
+
+
+def _camera_clip(path: Path) -> Path:
+    "An MP4 another program wrote (a phone, a video editor): H.264 frames muxed by PyAV without `VideoWriter`'s mark."
+    import av
+    with av.open(str(path), "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=25); s.width = s.height = 16; s.pix_fmt = "yuv420p"
+        for _ in range(3): c.mux(s.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")))
+        c.mux(s.encode())
+    return path
+
+
+def test_an_output_never_replaces_a_users_photo_or_video(tmp_path, gpuvision):
+    """`gpuvision video MODEL in.mp4 --out holiday.mp4` replaced the user's own video, and `report --chart photo.png` their
+    photo (exit 0): any file with an MP4 or PNG header passed for the command's earlier output. Now only a video
+    `VideoWriter` marked, or a chart Matplotlib drew, is replaced; a rerun still replaces its own."""
+    from PIL import Image
+    from gpuvision_nb.videofile import bar_frames, write_video
+    holiday, photo = _camera_clip(tmp_path / "holiday.mp4"), tmp_path / "photo.png"
+    Image.new("RGB", (8, 8), "blue").save(photo)
+    before = {p: p.read_bytes() for p in (holiday, photo)}
+    for args, mine in ((["video", "seed", tmp_path / "in.mp4", "--out", holiday, "--device", "cpu"], holiday), (["report", "--chart", photo], photo)):
+        r = gpuvision(*args)
+        assert r.returncode == 2 and f"{mine} already exists and is not" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert all(p.read_bytes() == b for p, b in before.items())
+    ours = write_video(tmp_path / "ours.mp4", np.stack(list(bar_frames(2, 16))))     # an earlier `gpuvision video --out`
+    r = gpuvision("video", "seed", tmp_path / "in.mp4", "--out", ours, "--device", "cpu")
+    assert r.returncode == 2 and f"{tmp_path / 'in.mp4'}: does not exist" in r.stderr, r.stderr   # past the --out check
