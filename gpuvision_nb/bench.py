@@ -427,7 +427,8 @@ def _our_mp4(path: Path, head: bytes) -> bool:
     return head[4:8] == b"ftyp" and written_by_us(path)
 
 
-OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and b'"schema"' in head),
+OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and     # `Record.to_dict`'s first keys
+                             all(k in head for k in (b'"schema"', b'"experiment"', b'"provenance"'))),
                 "png": ("a chart gpuvision drew (a PNG made by Matplotlib)",   # its 'Software' text chunk, before the pixels
                         lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head),
                 "mp4": ("an MP4 video gpuvision wrote", _our_mp4)}

@@ -221,3 +221,13 @@ def test_an_output_never_replaces_a_users_photo_or_video(tmp_path, gpuvision):
     ours = write_video(tmp_path / "ours.mp4", np.stack(list(bar_frames(2, 16))))     # an earlier `gpuvision video --out`
     r = gpuvision("video", "seed", tmp_path / "in.mp4", "--out", ours, "--device", "cpu")
     assert r.returncode == 2 and f"{tmp_path / 'in.mp4'}: does not exist" in r.stderr, r.stderr   # past the --out check
+
+
+def test_bench_never_replaces_a_users_json_that_has_a_schema_key(tmp_path, gpuvision, monkeypatch):
+    "`gpuvision bench --out config.json` replaced any JSON object with a \"schema\" key (a user's config) by a record."
+    import gpuvision_nb.cli as C
+    monkeypatch.setattr(C, "run_sweep", lambda *a, **k: pytest.fail("measured for an --out it may not replace"))
+    mine = tmp_path / "config.json"; mine.write_text('{"schema": 2, "name": "my settings"}')
+    r = gpuvision("bench", "--quick", "--device", "cpu", "--out", mine)
+    assert r.returncode == 2 and f"{mine} already exists and is not a gpuvision record" in r.stderr, r.stderr
+    assert mine.read_text() == '{"schema": 2, "name": "my settings"}'
