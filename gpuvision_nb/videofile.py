@@ -164,6 +164,8 @@ class VideoWriter:
         self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
         if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
         self.stream = None
+        from gpuvision_nb.bench import check_file_target    # a folder, pipe or device at `path`: refused before any frame
+        check_file_target(self.path, ValueError)
         try: self.tmp = _temp_beside(self.path)
         except OSError as e: raise self._failed(e) from None
         try:

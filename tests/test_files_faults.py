@@ -231,3 +231,14 @@ def test_bench_never_replaces_a_users_json_that_has_a_schema_key(tmp_path, gpuvi
     r = gpuvision("bench", "--quick", "--device", "cpu", "--out", mine)
     assert r.returncode == 2 and f"{mine} already exists and is not a gpuvision record" in r.stderr, r.stderr
     assert mine.read_text() == '{"schema": 2, "name": "my settings"}'
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_video_writer_refuses_a_folder_or_pipe_before_any_frame(tmp_path, kind):
+    """`write_video(path, …)` / `classify_video(out=path)` with a folder at `path` encoded every frame, then failed to
+    rename ('Is a directory'); with a pipe there it replaced the pipe by a file, reporting success."""
+    from gpuvision_nb.videofile import VideoWriter
+    target = tmp_path / "out.mp4"
+    target.mkdir() if kind == "folder" else os.mkfifo(target)
+    with pytest.raises(ValueError, match=f"can't write {target}: it is a (folder|pipe)"): VideoWriter(target)
+    assert list(tmp_path.iterdir()) == [target] and (target.is_dir() if kind == "folder" else not target.is_file())
