@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, contextlib, datetime, functools, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
+import atexit, contextlib, datetime, errno, functools, hashlib, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,14 +29,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
-           'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names',
-           'RecordError', 'repo_results_dir', 'results_dir', 'provenance', 'Record', 'check_file_target',
-           'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir', 'default_mode', 'fsync_path',
-           'host_tag', 'temp_prefix', 'sweep_beside', 'write_files', 'write_atomic', 'no_empty_folders',
-           'OutputOverlapError', 'check_output', 'check_number', 'number_arg', 'record', 'shown', 'load_record',
-           'load_records', 'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep',
-           'conv_sweep', 'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'NAME_IN_TEMP', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn',
+           'sync_pitfall', 'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for',
+           'drawable_names', 'RecordError', 'repo_results_dir', 'results_dir', 'user_results_dir', 'provenance',
+           'Record', 'check_file_target', 'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir',
+           'default_mode', 'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files',
+           'write_atomic', 'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg',
+           'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
+           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
+           'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -331,9 +332,19 @@ def repo_results_dir() -> Path | None:
 
 
 def results_dir() -> Path:
-    "Where records are written: `$GPUVISION_RESULTS`, else the checkout's `nbs/results/`, else `./gpuvision-results`."
+    """Where the chapters' records are written: `$GPUVISION_RESULTS`, else the checkout's `nbs/results/`, else
+    `./gpuvision-results`."""
     env = os.environ.get(RESULTS_ENV, "").strip()
-    return Path(env).expanduser() if env else (repo_results_dir() or Path.cwd() / "gpuvision-results")
+    return Path(env).expanduser() if env else (repo_results_dir() or user_results_dir())
+
+
+def user_results_dir() -> Path:
+    """Where a command (`gpuvision bench`) writes its records by default: `$GPUVISION_RESULTS`, else
+    `./gpuvision-results` in the current folder — never into the package's own files. (With an editable install,
+    `results_dir()` is the checkout's `nbs/results/`: the course's committed records, which only the chapters
+    write; a user's `gpuvision bench` landed there, in the source tree, wherever it was run from.)"""
+    env = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.cwd() / "gpuvision-results"
 
 
 def provenance(what: str, devices: list[str] | None = None) -> dict:
@@ -410,36 +421,51 @@ def check_file_target(path: str | Path, error: type[Exception] = RecordError, hi
     raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
 
 
-OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda head: head.lstrip().startswith(b"{") and b'"schema"' in head),
-                "png": ("a PNG image", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
-                "mp4": ("an MP4 video", lambda head: head[4:8] == b"ftyp")}
+def _our_mp4(path: Path, head: bytes) -> bool:
+    "Is `path` an MP4 file `videofile.VideoWriter` wrote (its mark in the index)? A camera's or another program's is not."
+    from gpuvision_nb.videofile import written_by_us          # (PyAV: only when an MP4 is checked)
+    return head[4:8] == b"ftyp" and written_by_us(path)
+
+
+OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and     # `Record.to_dict`'s first keys
+                             all(k in head for k in (b'"schema"', b'"experiment"', b'"provenance"'))),
+                "png": ("a chart gpuvision drew (a PNG made by Matplotlib)",   # its 'Software' text chunk, before the pixels
+                        lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head),
+                "mp4": ("an MP4 video gpuvision wrote", _our_mp4)}
 
 
 def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
     """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
     what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
     (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
-    any work: a command may replace its own output, never a user's file. Folders, devices and pipes:
+    any work: a command may replace its own output, never a user's file — nor a photo or a video of the same format
+    (a PNG not drawn by Matplotlib, an MP4 without `VideoWriter`'s mark). Folders, devices and pipes:
     `check_file_target`."""
     what, looks_like = OUTPUT_KINDS[kind]
     path = check_file_target(path, FileExistsError)
     try:
-        with open(path, "rb") as f: head = f.read(64)
+        with open(path, "rb") as f: head = f.read(4096)
     except OSError: return path                            # nothing there (or unreadable: writing it will say so)
-    if looks_like(head): return path
+    if looks_like(path, head): return path
     raise FileExistsError(f"{name} {path} already exists and is not {what}: writing would destroy it; choose another "
                           "path (or remove the file first)")
 
 
 def ensure_writable(path: str | Path, hint: str = "") -> Path:
     """Check — before any work is done — that file `path` can be written (its folder is created; `check_file_target`:
-    it is no folder, device or pipe); `RecordError` otherwise."""
+    it is no folder, device or pipe; its name is not longer than the folder's file system allows); `RecordError`
+    otherwise."""
     path = check_file_target(path, RecordError, hint)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".probe"): pass
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp"): pass   # (swept if killed here)
     except OSError as e:
         raise RecordError(f"can't write {path}: {path.parent} is not a writable folder ({e.strerror or e}){hint}") from None
+    try: most = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError): most = 255       # (no pathconf: Windows)
+    if len(os.fsencode(path.name)) > most:                          # else found only when the work is done and written
+        raise RecordError(f"can't write {path}: its name has {len(os.fsencode(path.name))} bytes, more than the {most} a "
+                          f"file name may have in {path.parent}{hint}; choose a shorter name")
     return path
 
 
@@ -521,12 +547,27 @@ def host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
 
 
+NAME_IN_TEMP = 100      # bytes of a target's name kept in a temporary file's name: with the host (<= 64), the process
+                        # tag (<= 39) and the random part, at most 219 bytes, within the 255 of Linux and macOS
+
+
+def _name_in_temp(target: str | Path) -> str:
+    """`target`'s name as it stands in the name of a temporary file beside it: whole if it has at most `NAME_IN_TEMP`
+    bytes, else its first bytes, '~' and 12 hex digits of its SHA-1 — the same for the same name, so `sweep_beside`
+    still knows the writer's leftovers. Without the cut, a file with a long name (over about 140 bytes of 255: 50
+    Chinese characters) could not be written at all: its temporary file's name was too long."""
+    raw = os.fsencode(Path(target).name)
+    if len(raw) <= NAME_IN_TEMP: return Path(target).name
+    return os.fsdecode(raw[:NAME_IN_TEMP - 13]) + "~" + hashlib.sha1(raw).hexdigest()[:12]
+
+
 def temp_prefix(target: str | Path) -> str:
     """How a temporary file or folder made beside `target` while it is written begins: `.{name}.HOST@TAG.` — TAG this
     process's `_process_tag` — so that one left by a process killed outright (SIGKILL, a power cut: no `finally`
-    runs) is known for stale and removed by the next writer (`sweep_beside`). `.{name}.` where /proc can't tell."""
-    tag = _process_tag(os.getpid())
-    return f".{Path(target).name}.{host_tag()}@{tag}." if tag else f".{Path(target).name}."
+    runs) is known for stale and removed by the next writer (`sweep_beside`). `.{name}.` where /proc can't tell.
+    A long name is cut (`_name_in_temp`): the temporary file's name must fit where `target`'s does."""
+    tag, name = _process_tag(os.getpid()), _name_in_temp(target)
+    return f".{name}.{host_tag()}@{tag}." if tag else f".{name}."
 
 
 def sweep_beside(target: str | Path, folders: bool = False) -> None:
@@ -536,7 +577,7 @@ def sweep_beside(target: str | Path, folders: bool = False) -> None:
     a link, or any other name is never touched."""
     target, mine = Path(target), _process_tag(os.getpid())
     if mine is None: return                                  # (not Linux: who made a file can't be told)
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[A-Za-z0-9_]+\.tmp")
+    pattern = re.compile(rf"\.{re.escape(_name_in_temp(target))}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[A-Za-z0-9_]+\.tmp")
     try: entries = list(os.scandir(target.parent))
     except OSError: return
     for entry in entries:
@@ -548,10 +589,42 @@ def sweep_beside(target: str | Path, folders: bool = False) -> None:
         except OSError: pass                                 # gone meanwhile, or not ours to remove
 
 
+try: import fcntl                          # POSIX: the renames that publish several files at once are serialised
+except ImportError: fcntl = None
+
+
+@contextlib.contextmanager
+def _publishing(folders):
+    """Hold an exclusive `flock` on each of `folders` (in sorted order: no two writers wait on each other) for the
+    `with` block: the renames that publish a set of files — a model and its manifest — are then never interleaved
+    with another writer's. Without it, two exports to one `--out` at once could leave one's model beside the other's
+    manifest, both reported written. Held for the renames only; nothing where the platform or folder has no lock."""
+    fds = []
+    try:
+        for folder in sorted({os.path.realpath(f) for f in folders}):
+            if fcntl is None: break
+            try: fd = os.open(folder, os.O_RDONLY)
+            except OSError: continue                      # the rename will say what is wrong
+            fds.append(fd); fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds: os.close(fd)                       # (closing releases the lock)
+
+
+def write_failure(path: str | Path, e: OSError) -> str:
+    """Why file `path` could not be written, from the `OSError` `e` that writing it (or its temporary file beside it)
+    raised: a folder that is not there — never made, or removed while the file was written — is said as such (the
+    system says only 'No such file or directory'); else `e`'s own words. Writers say `can't write {path}: {this}`."""
+    if e.errno == errno.ENOENT and not os.path.isdir(Path(path).parent):
+        return f"its folder {Path(path).parent} does not exist (or was removed while it was written)"
+    return e.strerror or str(e)
+
+
 def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]:
     """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
-    rename is atomic: a reader sees an old file or a new one, never a mix). The files get the usual permissions
+    rename is atomic: a reader sees an old file or a new one, never a mix; two writers of one set of files publish one
+    after the other: `_publishing`). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
     and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
     written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
@@ -564,11 +637,12 @@ def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())
-        for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
+        with _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set of files: none interleaved
+            for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
         for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError): raise error(f"can't write {current}: {e.strerror or e}") from None
+        if isinstance(e, OSError): raise error(f"can't write {current}: {write_failure(current, e)}") from None
         raise
     return [Path(p) for p in files]
 
@@ -600,8 +674,10 @@ class OutputOverlapError(ValueError):
 
 
 def _resolved(p: str | Path) -> Path:
-    "`p` with `~` expanded, symlinks followed and `..` removed (as far as it exists)."
-    return Path(p).expanduser().resolve(strict=False)
+    """`p` with `~` expanded, symlinks followed and `..` removed (as far as it exists). A name the system refuses to look
+    up (too long: ENAMETOOLONG) is taken as it is: nothing is there, and the write's own checks (`ensure_writable`) say why."""
+    try: return Path(p).expanduser().resolve(strict=False)
+    except OSError: return Path(os.path.abspath(Path(p).expanduser()))
 
 
 def check_output(out: str | Path, inputs, name: str = "--out") -> Path:
@@ -612,7 +688,7 @@ def check_output(out: str | Path, inputs, name: str = "--out") -> Path:
     for given in inputs:
         if given is None: continue
         src = _resolved(given)
-        same = target == src or (target.exists() and src.exists() and os.path.samefile(target, src))
+        same = target == src or (os.path.exists(target) and os.path.exists(src) and os.path.samefile(target, src))   # (os.path: False, not an error, for a name too long)
         if same: raise OutputOverlapError(f"{name} {out} is the input {given}: writing it would destroy it; choose another path")
         if src.is_dir() and target.is_relative_to(src):
             raise OutputOverlapError(f"{name} {out} lies inside the input folder {given}: its files would be read as input "

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .device import DeviceUnavailableError, device_report, get_device
-from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, ensure_writable, no_empty_folders, number_arg, record, record_path, results_dir, run_sweep
+from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, ensure_writable, no_empty_folders, number_arg, record, record_path, repo_results_dir, run_sweep, user_results_dir
 from .checkpoint import CheckpointError
 from .data import AUGMENTS, DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
 from .runs import CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, TRAIN_DEFAULTS, run_training, save_figure
@@ -39,9 +39,10 @@ def cmd_bench(args) -> int:
     "Run the matmul and conv sweeps (or, with `train`, the training-knob sweep) on the CPU and `--device`; record it."
     dev = get_device(args.device)
     name = "bench" if args.what == "ops" else "amp-knobs"
-    out = args.out or record_path(name, dev)             # (a str: a trailing '/' is kept, and refused)
+    out = args.out or record_path(name, dev, user_results_dir())   # (a str: a trailing '/' is kept, and refused)
+    hint = "" if args.out else f"; give --out FILE, or set {RESULTS_ENV} to a writable folder"
     with no_empty_folders(Path(out).expanduser().parent):   # a failed or interrupted run leaves no folder it made
-        out = ensure_writable(out)                        # fail now, not after minutes of measuring
+        out = ensure_writable(out, hint)                  # fail now, not after minutes of measuring
         if args.out: check_replaceable(out, "record")     # an earlier record, never a user's file
         return _bench(args, dev, name, out)
 
@@ -205,9 +206,9 @@ def cmd_report(args) -> int:
     from gpuvision_nb.report import headline_charts, load_records, results_table
     skipped = []
     env = os.environ.get(RESULTS_ENV, "").strip()
-    if env and not results_dir().is_dir():                 # a typo there would silently show only the other records
+    if env and not user_results_dir().is_dir():            # a typo there would silently show only the other records
         print(f"gpuvision report: warning: {RESULTS_ENV}={env}: no such folder (yet); the table shows the other records only", file=sys.stderr)
-    recs = load_records(skipped=skipped)
+    recs = load_records(folders=[user_results_dir(), *filter(None, [repo_results_dir()])], skipped=skipped)   # gpuvision bench's, and the course's
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
     if args.chart:

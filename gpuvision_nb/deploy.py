@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_deploy.ipynb #0d871d79
 from __future__ import annotations
-import copy, ctypes, hashlib, hmac, importlib, io, json, math, struct, sys, warnings
+import copy, ctypes, hashlib, hmac, importlib, io, json, math, os, struct, sys, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,6 +174,8 @@ def load_model(path: str | Path, device: str | torch.device = "auto", key: bytes
         if key is not None: raise ValueError(f"load_model: key= checks exported model files; {path} is a run folder (checkpoints are not signed)")
         model, prep = _load_run(path, _build)
     elif path.is_file(): model, prep = _load_file(path, key, _build)
+    elif os.path.exists(path): raise CheckpointError(f"model {path} is not a file or folder (a pipe, socket or device): give the model file "
+                                                     "or run folder itself")
     else: raise CheckpointError(f"model {path} does not exist")
     return _place(model, device), prep
 
@@ -425,7 +427,8 @@ _RUNTIMES = {
              "session = ort.InferenceSession(sys.argv[1], providers=[\"CPUExecutionProvider\"])\n"
              "meta = json.loads(session.get_modelmeta().custom_metadata_map[\"gpuvision\"])\n",
              "logits = session.run([\"logits\"], {\"images\": x})[0]\n"),
-    "torchscript": ("import torch\n"
+    "torchscript": ("import torch, warnings\n"
+                    "warnings.filterwarnings(\"ignore\", \".*torch.jit.load. is deprecated\", FutureWarning)   # a notice per run, to every user\n"
                     "extra = {\"gpuvision.json\": \"\"}\n"
                     "model = torch.jit.load(sys.argv[1], _extra_files=extra).eval()\n"
                     "meta = json.loads(extra[\"gpuvision.json\"])\n",
@@ -434,18 +437,22 @@ _RUNTIMES = {
 
 def standalone_script(kind: str) -> str:
     """A Python script that classifies image files with a model exported as `kind` ('onnx' or 'torchscript'):
-    `python SCRIPT MODEL IMAGE...` prints `path<TAB>class<TAB>probability` per image, needing NumPy, Pillow and
+    `python SCRIPT MODEL IMAGE...` prints `path<TAB>class<TAB>probability` per image (an unreadable one: a line on
+    stderr, the others still classified, exit status 1; a model it can't load: one line, status 1), needing NumPy, Pillow and
     onnxruntime or torch — nothing of this package. It prepares each image exactly as `predict` does because it
     contains the package's own functions, word for word (`inspect.getsource`): `upright` (EXIF orientation), `to_rgb`
     (transparency composited on black, 16-bit and float images scaled), `fit_image` and `model_pixels`."""
-    import inspect
+    import inspect, textwrap
     from gpuvision_nb import imagefile
     if kind not in _RUNTIMES: raise ValueError(f"standalone_script: kind must be one of {list(_RUNTIMES)}, got {kind!r}")
     load, run = _RUNTIMES[kind]
     ours = "".join(inspect.getsource(f) + "\n" for f in (imagefile.upright, imagefile.to_rgb, imagefile.fit_image, imagefile.model_pixels))
     return ("import json, sys\n"
             "sys.modules[\"gpuvision_nb\"] = None                  # proof: any import of this package would fail from here on\n"
-            "import numpy as np\nfrom PIL import Image, ImageOps\n" + load +
+            "import numpy as np\nfrom PIL import Image, ImageOps\n"
+            "if len(sys.argv) < 3: sys.exit(f\"usage: python {sys.argv[0]} MODEL IMAGE...\")\n"
+            "try:\n" + textwrap.indent(load, "    ") +
+            "except Exception as e: sys.exit(f\"{sys.argv[0]}: can't load the model {sys.argv[1]}: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}\")\n" +
             "size, classes, channels = meta[\"size\"], meta[\"classes\"], meta[\"in_channels\"]\n"
             "mean, std = np.float32(meta[\"mean\"]), np.float32(meta[\"std\"])\n\n"
             f"ORIENTATION = {imagefile.ORIENTATION:#06x}\n" + ours +
@@ -453,10 +460,15 @@ def standalone_script(kind: str) -> str:
             "    \"As predict reads it: a JPEG decoded at a reduced scale >= size, upright, model_pixels; [0, 1], normalised, channels first.\"\n"
             "    im = Image.open(path); im.draft(None, (size, size))\n"
             "    return ((model_pixels(upright(im), size, channels) / np.float32(255) - mean) / std).transpose(2, 0, 1)\n\n"
-            "paths = sys.argv[2:]\n"
-            "x = np.stack([load(p) for p in paths]).astype(np.float32)\n" + run +
-            "probs = np.exp(logits - logits.max(1, keepdims=True)); probs /= probs.sum(1, keepdims=True)\n"
-            "for path, p in zip(paths, probs): print(f\"{path}\\t{classes[p.argmax()]}\\t{p.max():.4f}\")\n")
+            "paths, pixels = [], []\n"
+            "for path in sys.argv[2:]:                              # an unreadable file: said, and the others classified\n"
+            "    try: pixels.append(load(path)); paths.append(path)\n"
+            "    except Exception as e: print(f\"{path}: skipped: not a readable image ({type(e).__name__}: {e})\", file=sys.stderr)\n"
+            "if paths:\n"
+            "    x = np.stack(pixels).astype(np.float32)\n" + textwrap.indent(run, "    ") +
+            "    probs = np.exp(logits - logits.max(1, keepdims=True)); probs /= probs.sum(1, keepdims=True)\n"
+            "    for path, p in zip(paths, probs): print(f\"{path}\\t{classes[p.argmax()]}\\t{p.max():.4f}\")\n"
+            "sys.exit(0 if len(paths) == len(sys.argv) - 2 else 1)\n")
 
 # %% ../nbs/17_deploy.ipynb #cd0c8d1a
 def default_export_path(source: str | Path, format: str) -> Path:

@@ -15,9 +15,9 @@ import numpy as np
 from .imagefile import DatasetError, check_new_files
 
 # %% auto #0
-__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'MP4_SUFFIXES', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo',
-           'mp4_truncation', 'open_video', 'check_mp4_name', 'VideoWriter', 'write_video', 'bar_frames',
-           'write_bad_videos']
+__all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'MP4_SUFFIXES', 'MP4_MARK', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo',
+           'mp4_truncation', 'open_video', 'written_by_us', 'check_mp4_name', 'VideoWriter', 'write_video',
+           'bar_frames', 'write_bad_videos']
 
 # %% ../nbs/A3_videofile.ipynb #634a2ef5
 MAX_VIDEO_PIXELS = 1 << 25      # 33.5 megapixels per frame (8K UHD is 33.2 M): larger declared sizes are refused
@@ -114,6 +114,26 @@ def _temp_beside(path: Path) -> Path:
 
 
 MP4_SUFFIXES = (".mp4", ".m4v")
+MP4_MARK = "written by gpuvision"       # `VideoWriter`'s comment in the file's index: what a rerun may replace
+
+
+def written_by_us(path: str | Path, most: int = 1 << 26) -> bool:
+    """Does MP4 file `path` carry `VideoWriter`'s `MP4_MARK` in its 'moov' index box (read if at most `most` bytes)?
+    `gpuvision video --out` replaces such a file — its own earlier output — but never a camera's or another
+    program's video (`bench.check_replaceable`). False for anything unreadable or not an MP4."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            off = 0
+            while off + 8 <= size:                              # the top-level boxes, as `mp4_truncation` walks them
+                f.seek(off); h = f.read(16)
+                n, kind = int.from_bytes(h[:4], "big"), h[4:8]
+                n = int.from_bytes(h[8:16], "big") if n == 1 else size - off if n == 0 else n
+                if n < 8: return False
+                if kind == b"moov": return n <= most and MP4_MARK.encode() in f.read(n)
+                off += n
+    except OSError: pass
+    return False
 
 
 def check_mp4_name(path: str | Path) -> Path:
@@ -133,7 +153,7 @@ class VideoWriter:
     `faststart`: the index at the front of the file. Deterministic: one encoder thread and no macroblock-tree rate
     control, so the same frames give the same bytes with the same FFmpeg build. Used as a context manager. The
     frames go to a temporary file beside `path`, renamed to `path` by `close` once the video is complete: an existing
-    `path` stays untouched until then, and on an error (`abort`) only the temporary file is deleted."""
+    `path` stays untouched until then, and on an error (`abort`) only the temporary file is deleted, and an `OSError` names `path`."""
     def __init__(self, path: str | Path, fps: float = 25, crf: int = 23, gop: int | None = None, faststart: bool = False):
         if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not fps > 0:
             raise ValueError(f"VideoWriter: fps must be a number > 0, got {fps!r}")
@@ -144,9 +164,24 @@ class VideoWriter:
         self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
         if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
         self.stream = None
-        self.tmp = _temp_beside(self.path)
-        try: self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
-        except BaseException: self.tmp.unlink(missing_ok=True); raise
+        from gpuvision_nb.bench import check_file_target    # a folder, pipe or device at `path`: refused before any frame
+        check_file_target(self.path, ValueError)
+        try: self.tmp = _temp_beside(self.path)
+        except OSError as e: raise self._failed(e) from None
+        try:
+            self.container = av.open(str(self.tmp), "w", format="mp4", options={"movflags": "faststart"} if faststart else {})
+            self.container.metadata["comment"] = MP4_MARK            # ours: a rerun may replace it (`written_by_us`)
+        except BaseException as e:
+            self.tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError): raise self._failed(e) from None
+            raise
+
+    def _failed(self, e: OSError) -> OSError:
+        """`e`, raised writing the temporary file beside `path` (a full disk, a folder removed meanwhile, no permission),
+        as an `OSError` with its errno that names `path` — the file asked for — not the hidden temporary one."""
+        from gpuvision_nb.bench import write_failure                  # (here: importing this module stays light, without torch)
+        err = OSError(f"can't write {self.path}: {write_failure(self.path, e)}"); err.errno = e.errno
+        return err
 
     def write(self, frames: np.ndarray) -> None:
         "Encode one RGB frame (H, W, 3) or a batch (N, H, W, 3), uint8; every frame must have the first frame's size."
@@ -162,9 +197,11 @@ class VideoWriter:
         elif frames.shape[1:3] != (self.stream.height, self.stream.width):
             raise ValueError(f"VideoWriter.write: frame size {frames.shape[2]}×{frames.shape[1]} differs from the "
                              f"first frame's {self.stream.width}×{self.stream.height}")
-        for f in frames:
-            self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-            self.frames += 1
+        try:
+            for f in frames:
+                self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+                self.frames += 1
+        except OSError as e: self.abort(); raise self._failed(e) from None
 
     def close(self) -> None:
         """Flush the encoder (B-frames wait for later frames), finish the file, write it to the disk and only then rename
@@ -175,7 +212,10 @@ class VideoWriter:
             self.container.close()
             fsync_path(self.tmp)
             os.replace(self.tmp, self.path)
-        except BaseException: self.abort(); raise
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError): raise self._failed(e) from None
+            raise
         fsync_path(self.path.parent)                      # the rename itself
 
     def abort(self) -> None:

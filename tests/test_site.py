@@ -1,7 +1,7 @@
 """The course website (tools/website.py, course-site/conf.py): it builds from the stored notebooks, every page has a title,
 every internal link and anchor resolves, nothing is loaded from outside the site, and the stored widgets, maths and
 API links are there. The checks themselves are tested on small hand-made sites, so that they can fail."""
-import json, re, shutil, subprocess, sys
+import json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -136,6 +136,50 @@ def test_build_replaces_its_own_site_but_never_a_users_folder(tmp_path, fake_sit
                                                                 "(no .buildinfo): it is left as it is; choose another folder")
     (tmp_path / "link").symlink_to(out)
     assert gvsite.build(tmp_path / "link") == 2 and (out / "index.html").is_file()
+
+
+_KILLED_BUILD = """
+import os, signal, subprocess, sys
+from pathlib import Path
+sys.path.insert(0, {tools!r}); import website as W
+tmp, where = Path(sys.argv[1]), sys.argv[2]
+W.ROOT, W.BUILD = tmp, tmp / "_build"
+W.stage = lambda dest, extra=None: dest.mkdir(parents=True, exist_ok=True) or dest
+def run(cmd, **kw):
+    html = Path(cmd[-1]); html.mkdir(parents=True); (html / "index.html").write_text("x"); (html / ".buildinfo").write_text("")
+    if where == "sphinx": os.kill(os.getpid(), signal.SIGKILL)
+    return subprocess.CompletedProcess(cmd, 0)
+W.subprocess.run = run
+if where == "swap": W.os.rename = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+W.build(tmp / "_site")
+"""
+
+
+def test_what_a_killed_build_left_is_removed_by_the_next(tmp_path, fake_site):
+    """A build killed outright (SIGKILL, a power cut) left its whole private build folder in _build/ (site-XXXX), or
+    its finished site in .OUT.new-XXXX beside OUT, for ever: each a full site. The next build removes them."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for where in ("sphinx", "swap"):
+        r = subprocess.run([sys.executable, "-c", _KILLED_BUILD.format(tools=str(ROOT / "tools")), str(tmp_path), where], env=env)
+        assert r.returncode == -9
+    assert list((tmp_path / "_build").iterdir()) and len(list(tmp_path.iterdir())) >= 2     # what the kills left
+    fake_site(_fake_sphinx(["index.html"]))
+    assert gvsite.build(tmp_path / "_site") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_build", "_site"] and list((tmp_path / "_build").iterdir()) == []
+
+
+def test_a_build_that_cant_write_or_is_interrupted_says_so_in_one_line(tmp_path, fake_site, capsys):
+    """An OUT under a file, a full disk or Ctrl-C ended `website.py build` in a Python traceback (after a minute of
+    Sphinx, for an OUT that could never be written). Now one line and status 1 (130 for Ctrl-C), OUT as it was."""
+    (tmp_path / "afile").write_text("mine")
+    fake_site(lambda *a, **k: pytest.fail("ran Sphinx for an OUT it can't write"))
+    assert gvsite.main(["build", str(tmp_path / "afile" / "site")]) == 1
+    assert capsys.readouterr().err == f"website: error: can't write into {tmp_path / 'afile'}: it is a file, not a folder\n"
+    fake_site(_fake_sphinx(["index.html"])); assert gvsite.build(tmp_path / "_site") == 0
+    fake_site(_fake_sphinx(["index.html", "b.html"], during=lambda: (_ for _ in ()).throw(KeyboardInterrupt())))
+    assert gvsite.main(["build", str(tmp_path / "_site")]) == 130 and capsys.readouterr().err.endswith("website: interrupted\n")
+    assert sorted(p.name for p in (tmp_path / "_site").iterdir()) == [".buildinfo", "index.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_build", "_site", "afile"] and list((tmp_path / "_build").iterdir()) == []
 
 
 def test_figures_requirements_and_run_time_from_the_notebook():

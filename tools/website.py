@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbwidgets import VIEW, add_fallbacks  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parents[1]))     # this checkout's package, if it is not installed
 try: import fcntl                            # POSIX: the swap of a finished site is serialised (`publish`)
 except ImportError: fcntl = None
 
@@ -328,13 +329,22 @@ def not_a_site(out: Path) -> str | None:
     return "a folder that is not a site built here (no .buildinfo)"
 
 
+def temp_folder(beside: Path) -> Path:
+    """A new private folder next to `beside`, named by `bench.temp_prefix(beside)` (which says which process made it);
+    what builds killed outright (SIGKILL, a power cut: no `finally` ran) left there — a whole site, each time — is
+    removed first (`bench.sweep_beside`)."""
+    from gpuvision_nb.bench import sweep_beside, temp_prefix
+    sweep_beside(beside, folders=True)
+    return Path(tempfile.mkdtemp(prefix=temp_prefix(beside), suffix=".tmp", dir=beside.parent))
+
+
 def publish(site: Path, out: Path) -> None:
     """Put the built `site` at `out`: moved next to `out` first (copied, if on another file system), then swapped in
     by renames while holding a lock on `out`'s parent folder, so two builds at once leave one whole site, and a
     reader never finds half of one. The site it replaces is deleted after the swap."""
     out = out.absolute()
     out.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    new = temp_folder(out)
     old = None
     try:
         shutil.move(str(site), str(new / "site"))
@@ -342,12 +352,21 @@ def publish(site: Path, out: Path) -> None:
         try:
             if fcntl is not None: fcntl.flock(lock, fcntl.LOCK_EX)
             if why := not_a_site(out): raise FileExistsError(f"{out} is {why}")
-            if out.exists(): old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)); os.rename(out, old / "site")
+            if out.exists(): old = temp_folder(out); os.rename(out, old / "site")
             os.rename(new / "site", out)
         finally: os.close(lock)
     finally:
         for d in (new, old):
             if d is not None: shutil.rmtree(d, ignore_errors=True)
+
+
+def writable_folder(folder: Path) -> None:
+    "Create `folder` if needed and check that a file can be made in it; `OSError` naming it if not."
+    if folder.exists() and not folder.is_dir(): raise NotADirectoryError(f"can't write into {folder}: it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder): pass
+    except OSError as e: raise OSError(f"can't write into {folder}: {e.strerror or e}") from None
 
 
 def build(out: Path) -> int:
@@ -356,8 +375,9 @@ def build(out: Path) -> int:
     t0 = time.perf_counter()
     if why := not_a_site(out):
         print(f"website: {out} is {why}: it is left as it is; choose another folder", file=sys.stderr); return 2
+    writable_folder(out.absolute().parent)                        # said now, not after a minute of Sphinx
     BUILD.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="site-", dir=BUILD))    # this build's own: another build at once has its own
+    work = temp_folder(BUILD / "site")         # this build's own: another build at once has its own
     try:
         src = stage(work / "site-src", work / "site-extra")
         html = work / "html"        # (MyST-NB's jupyter_execute/ lands next to it, in `work`, out of the repository)
@@ -449,13 +469,18 @@ def check(site: Path) -> list[str]:
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "build"
     out = Path(argv[1]) if len(argv) > 1 else ROOT / "_site"
-    if cmd == "build": return build(out)
-    if cmd == "stage": print(stage()); return 0
-    if cmd == "check":
-        problems = check(out)
-        for p in problems: print(p, file=sys.stderr)
-        print(f"site check: {len(problems)} problem(s) in {out}/")
-        return 1 if problems else 0
+    try:
+        if cmd == "build": return build(out)
+        if cmd == "stage": print(stage()); return 0
+        if cmd == "check":
+            problems = check(out)
+            for p in problems: print(p, file=sys.stderr)
+            print(f"site check: {len(problems)} problem(s) in {out}/")
+            return 1 if problems else 0
+    except OSError as e:             # a full disk, a folder that can't be written: one line, not a traceback
+        print(f"website: error: {e}", file=sys.stderr); return 1
+    except KeyboardInterrupt:        # (`build` removed its own folder; OUT is the old site or the new one, whole)
+        print("website: interrupted", file=sys.stderr); return 130
     print(__doc__, file=sys.stderr); return 2
 
 
