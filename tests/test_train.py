@@ -169,27 +169,27 @@ class Clock:
 
 
 def test_checkpoint_every_saves_after_enough_time_the_last_epoch_and_an_early_stop(tmp_path, monkeypatch):
-    """Epochs of 4 s, checkpoint_every=10: checkpoints after epochs 3 (12 s) and 6 (the last), each after before_save;
-    an early stop (on_epoch) keeps its epoch. Then a kill in epoch 5: the resumed run redoes exactly epochs 4-6, to
-    the weights of the uninterrupted run."""
+    """Epochs of 4 s, checkpoint_every=14: checkpoints after epochs 4 (16 s) and 6 (the last, 8 s later), each after
+    before_save; an early stop (on_epoch) keeps its epoch. Then a kill in epoch 6: the resumed run redoes exactly
+    epochs 5-6, to the weights of the uninterrupted run."""
     import gpuvision_nb.train as T
     real_save, saves = T.save_checkpoint, []
     monkeypatch.setattr(T, "save_checkpoint", lambda folder, *a, **k: saves.append(("save", a[4])) or real_save(folder, *a, **k))
     run = lambda m, data, folder, **k: fit(m, data, loader(shuffle=False), epochs=6, lr=0.05, progress=False,
-                                           ckpt_dir=tmp_path / folder, checkpoint_every=10, **k)
+                                           ckpt_dir=tmp_path / folder, checkpoint_every=14, **k)
     Clock(monkeypatch); set_seed(0); ref = model()
     run(ref, loader(), "ref", before_save=lambda: saves.append("before"))
-    assert saves == ["before", ("save", 3), "before", ("save", 6)]
+    assert saves == ["before", ("save", 4), "before", ("save", 6)]
     saves.clear(); Clock(monkeypatch)
     run(model(), loader(), "stop", on_epoch=lambda h: len(h) == 2)
     assert saves == [("save", 2)]                              # 8 s: not due, but the run stops there
     saves.clear(); Clock(monkeypatch); set_seed(0)
-    with pytest.raises(Stop): run(model(), FailAfter(loader(), 8 * 4 + 3), "killed")      # dies in epoch 5
-    assert saves == [("save", 3)] and latest_checkpoint(tmp_path / "killed").name == "epoch-0003"
+    with pytest.raises(Stop): run(model(), FailAfter(loader(), 8 * 5 + 3), "killed")      # dies in epoch 6
+    assert saves == [("save", 4)] and latest_checkpoint(tmp_path / "killed").name == "epoch-0004"
     saves.clear(); Clock(monkeypatch); torch.manual_seed(999)
     trained, hook = [], lambda h: trained.append(h[-1]["epoch"])
     resumed = model(); run(resumed, loader(), "killed", resume=True, on_epoch=hook)
-    assert trained == [4, 5, 6] and saves == [("save", 6)] and same(ref, resumed)
+    assert trained == [5, 6] and saves == [("save", 6)] and same(ref, resumed)
 
 
 @pytest.mark.parametrize("every", [-1, float("inf"), float("nan"), True, "10"])
