@@ -383,9 +383,11 @@ def test_fine_tuning_grey_data_says_how_its_images_are_read(tmp_path, capsys):
     assert "training on 1 input channel" not in out
 
 
-def test_checkpoint_every_from_the_cli_sets_how_often_a_run_saves_and_is_range_checked(tmp_path, capsys):
-    "--checkpoint-every 0: a checkpoint after every epoch; the default (30 s) on a run of a second: the last epoch's only."
+def test_checkpoint_every_from_the_cli_sets_how_often_a_run_saves_and_is_range_checked(tmp_path, capsys, monkeypatch):
+    "--checkpoint-every 0: a checkpoint after every epoch; the default (30 s) on a run whose clock stands still: the last epoch's only."
+    import gpuvision_nb.train as T
     from gpuvision_nb.checkpoint import checkpoints
+    monkeypatch.setattr(T, "_now", lambda: 0.0)               # no timing window: the run takes no time at all
     from gpuvision_nb.cli import main
     data = _folder(tmp_path / "data")
     base = ["--data", str(data), "--epochs", "2", "--size", "16", "--batch-size", "8", "--augment", "none", "--device", "cpu", "--no-progress"]
