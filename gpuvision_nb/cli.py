@@ -138,6 +138,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "one has finished)")
     p.add_argument("--force-resume", action="store_true", help="with --resume: continue on data whose images changed "
                    "(same classes, size and channels)")
+    from gpuvision_nb.runs import CHECKPOINT_EVERY
+    p.add_argument("--checkpoint-every", type=r("checkpoint_every"), default=None, metavar="SECONDS", help="at least "
+                   f"SECONDS between checkpoints (default {CHECKPOINT_EVERY:g}; 0: after every epoch); the last epoch is always "
+                   "saved: a killed run loses less than SECONDS of training plus the epoch in progress, which --resume redoes")
     p.add_argument("--nproc", type=number_arg(1, 1024, int), default=1, metavar="N", help="train in N processes on this "
                    "machine (DDP, one per GPU, or gloo on the CPU): the same as torchrun --standalone --nproc_per_node=N. "
                    "--batch-size stays the global batch (each process takes 1/N of it): the same updates as one process")
@@ -145,7 +149,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 # %% ../nbs/90_cli.ipynb #7519cd11
 TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_size", "lr", "resume", "seed", "size", "augment",
-              "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume", "patience", "balance", "start_from", "freeze")
+              "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume", "patience", "balance", "start_from", "freeze",
+              "checkpoint_every")
 
 
 def split_hint(message: str, val_frac: float | None = None, test_frac: float | None = None) -> str:

@@ -21,8 +21,8 @@ from .train import (PRECISIONS, RECIPES, SHAPES, History, NonFiniteError, _resum
                                 is_distributed, is_main_process, plot_confusion, pretrained, to_device)
 
 # %% auto #0
-__all__ = ['MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHOICES', 'FIXED', 'EXPORT_FILES', 'REPORT_FILES',
-           'RUN_FILES', 'BEST_RULE', 'default_epochs', 'check_settings', 'run_settings', 'class_report',
+__all__ = ['MIN_UPDATES', 'MAX_EPOCHS', 'TRAIN_DEFAULTS', 'RANGES', 'CHECKPOINT_EVERY', 'CHOICES', 'FIXED', 'EXPORT_FILES',
+           'REPORT_FILES', 'RUN_FILES', 'BEST_RULE', 'default_epochs', 'check_settings', 'run_settings', 'class_report',
            'plot_misclassified', 'figure_png', 'save_figure', 'RunExistsError', 'previous_run', 'class_weights',
            'KeepBest', 'run_training']
 
@@ -42,7 +42,8 @@ TRAIN_DEFAULTS = {"data": "shapes", "model": "seed", "epochs": None, "lr": None,
                   "on_bad": "raise", "patience": None, "balance": False, "start_from": None, "freeze": False}
 RANGES = {"epochs": (1, 10_000, int), "lr": (1e-8, 10.0, float), "batch_size": (1, 65_536, int),
           "seed": (0, 2**32 - 1, int), "size": (8, MAX_SIZE, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float),
-          "patience": (1, 10_000, int)}
+          "patience": (1, 10_000, int), "checkpoint_every": (0.0, 86_400.0, float)}
+CHECKPOINT_EVERY = 30.0      # seconds: a run's default `checkpoint_every` (not a setting: it never changes the result)
 CHOICES = {"model": tuple(RECIPES), "precision": tuple(PRECISIONS), "augment": AUGMENTS, "in_channels": (1, 3, "auto"),
            "on_bad": ("raise", "skip"), "balance": (True, False), "freeze": (True, False)}
 FIXED = ("model", "lr", "batch_size", "precision", "seed", "size", "augment", "val_frac", "test_frac", "in_channels", "balance",
@@ -313,9 +314,14 @@ def _better(h: dict, best: dict | None) -> bool:
 class KeepBest:
     """`fit`'s `on_epoch` hook of a run: after each epoch better than all before it (`BEST_RULE`), save the model's
     weights as a checkpoint in `folder` (`folder/latest` → `epoch-NNNN`; the main process only). With `patience`,
-    stop after that many epochs without a better one. `best`: the best epoch's history entry (kept over a resume)."""
-    def __init__(self, model: nn.Module, folder: str | Path, meta: dict, patience: int | None = None, main: bool = True):
+    stop after that many epochs without a better one. `best`: the best epoch's history entry (kept over a resume).
+    `defer=True` (for `fit`'s `checkpoint_every`): a better epoch's weights are only copied (to the CPU) and written
+    by `flush` — `fit`'s `before_save`, so before the next checkpoint, and once more after `fit`. No checkpoint is
+    then ever ahead of `best/`: a run killed in between redoes the epoch, or `catch_up` finds it."""
+    def __init__(self, model: nn.Module, folder: str | Path, meta: dict, patience: int | None = None, main: bool = True,
+                 defer: bool = False):
         self.model, self.folder, self.meta, self.patience, self.main = model, Path(folder), meta, patience, main
+        self.defer, self.pending = defer, None
         ck = latest_checkpoint(self.folder)
         self.best = verify_checkpoint(ck)["meta"].get("best") if ck is not None else None
 
@@ -326,11 +332,20 @@ class KeepBest:
         return self.patience is not None and h["epoch"] - self.best["epoch"] >= self.patience
 
     def _keep(self, history: list) -> None:
-        "Make the model, at the last epoch of `history`, the best one (saved by the main process)."
+        "Make the model, at the last epoch of `history`, the best one (saved by the main process; with `defer`, held)."
         self.best = dict(history[-1])
-        if self.main:
-            save_checkpoint(self.folder, self.model, epoch=self.best["epoch"], history=history, keep=1,
-                            meta={**self.meta, "best": self.best, "best_rule": BEST_RULE})
+        if not self.main: return
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in unwrap(self.model).state_dict().items()} if self.defer else self.model
+        self.pending = (list(history), weights)
+        if not self.defer: self.flush()
+
+    def flush(self) -> None:
+        "Write the best model held back (`defer`), if any, to `folder`."
+        if self.pending is None: return
+        history, weights = self.pending
+        save_checkpoint(self.folder, weights, epoch=history[-1]["epoch"], history=history, keep=1,
+                        meta={**self.meta, "best": dict(history[-1]), "best_rule": BEST_RULE})
+        self.pending = None
 
     def catch_up(self, ck: str | Path) -> None:
         """Before a run resumes from checkpoint `ck`: if its epoch is better than the best saved (the run was stopped
@@ -339,7 +354,7 @@ class KeepBest:
         info = load_checkpoint(ck, self.model, restore_rng=False)
         history = info["history"]
         if history and history[-1]["epoch"] == info["epoch"] and history[-1].get("val_acc") is not None \
-                and _better(history[-1], self.best): self._keep(history)
+                and _better(history[-1], self.best): self._keep(history); self.flush()
 
 
 def _data(settings: dict, device) -> FolderData:
@@ -413,9 +428,9 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                  test_frac: float | None = None, on_bad: str | None = None, in_channels: int | str | None = None,
                  overwrite: bool = False, force_resume: bool = False, patience: int | None = None,
                  balance: bool | None = None, start_from: str | None = None, freeze: bool | None = None,
-                 shard=None, wrap=None) -> dict:
+                 shard=None, wrap=None, checkpoint_every: float | None = None) -> dict:
     """Train `model` ('seed'|'resnet') on `data` ('shapes', 'digits' or an image folder, via `folder_loaders`) and write
-    the run to `out`: `checkpoints/` (one per epoch), `best/` (the weights of the best epoch by `BEST_RULE`),
+    the run to `out`: `checkpoints/` (see `checkpoint_every`), `best/` (the weights of the best epoch by `BEST_RULE`),
     `metrics.json` (accuracy per class, confusion matrix, settings, data fingerprint, normalisation, best epoch,
     batch rule), `splits.csv` (which file went to which split), `predictions.csv` (the test split, file by file),
     `confusion.png`, `misclassified.png` (only if there are mistakes) and `skipped.csv` (with `on_bad='skip'`).
@@ -430,6 +445,8 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     was). `patience`: stop after that many epochs without a better validation result. `balance`: class-weighted
     loss. `in_channels='auto'` (default) trains grey data (all images with equal channels) on 1 channel.
     `start_from`: fine-tune a pretrained name, a run folder or a model file (`freeze=True`: the head only).
+    `checkpoint_every`: seconds between checkpoints (default `CHECKPOINT_EVERY`; 0: after every epoch; see `fit`): a
+    run killed loses less than that much training, plus the epoch in progress; `--resume` redoes it exactly.
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
     from gpuvision_nb.bench import check_file_target, check_output, no_empty_folders
@@ -437,6 +454,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
                     patience=patience, balance=balance, start_from=start_from, freeze=freeze)
     check_settings(explicit)                                   # every number checked before any work
+    every = CHECKPOINT_EVERY if checkpoint_every is None else check_number(checkpoint_every, "checkpoint_every", *RANGES["checkpoint_every"])
     if resume and overwrite: raise ValueError("resume and overwrite exclude each other: one continues the run in out, the other replaces it")
     if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
     out, main = Path(out), is_main_process()
@@ -499,7 +517,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             weight = class_weights(fd.counts["train"]).to(dev)
             loss_fn = lambda out_, y: F.cross_entropy(out_, y, weight=weight)
             meta["class_weights"] = dict(zip(fd.classes, weight.tolist()))
-        keep = KeepBest(net, work / "best", meta, settings.get("patience"), main)
+        keep = KeepBest(net, work / "best", meta, settings.get("patience"), main, defer=every > 0)
         recipe = RECIPES[settings["model"]]
         if saved is not None:                                  # what fit would refuse, refused before the report goes
             keep.catch_up(prev["path"])                        # (best/ first: a stopped run's best epoch is kept anyway)
@@ -511,8 +529,10 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             hist = fit(wrap(net) if wrap is not None else net, fd.train, fd.val, settings["epochs"], settings["lr"],
                        opt=recipe["opt"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"], device=dev,
                        precision=settings["precision"], ckpt_dir=work / "checkpoints", resume=saved is not None, meta=meta,
-                       seed=settings["seed"], progress=progress, loss_fn=loss_fn, on_epoch=keep)
+                       seed=settings["seed"], progress=progress, loss_fn=loss_fn, on_epoch=keep,
+                       checkpoint_every=every, before_save=keep.flush)
             if not main: return {}
+            keep.flush()                                       # the last epoch's, if it was the best
             m = _finish_run(work, net, fd, hist, meta, dev, time.perf_counter() - t0, keep)
         except BaseException as e:
             if work == out: raise

@@ -233,25 +233,35 @@ def _checkpoint_folder(folder):
         check_checkpoint_folder(folder); yield
 
 
+_now = time.monotonic          # fit's clock for `checkpoint_every` (a test sets its own)
+
+
 def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *, opt: str = "sgd",
         weight_decay: float = 5e-4, schedule: str = "onecycle", device: str | torch.device = "auto",
         precision: str = "fp32", channels_last: bool = False, compile: bool | str = False,
         ckpt_dir: str | Path | None = None, resume: bool = False, meta: dict | None = None,
         seed: int | None = None, progress: bool = True, accumulate: int = 1, loss_fn=F.cross_entropy,
-        on_epoch=None, fast: bool = False) -> History:
+        on_epoch=None, fast: bool = False, checkpoint_every: float = 0.0, before_save=None) -> History:
     """Train `model` on `train` (an iterable of (x, y) batches with `len`) for `epochs`, validating on `val`.
 
     Moves batches with `non_blocking`, never reads a device value inside an epoch (losses and accuracies are summed on
     the device and read once per epoch), zeroes gradients with `set_to_none`, and steps a per-batch LR schedule.
     `precision`: fp32, tf32, bf16 or fp16 (autocast; fp16 uses a GradScaler). `ckpt_dir`: save a checkpoint after
-    every epoch there (the main process only, under torchrun; the folder is locked for the run: `lock_folder`); with
+    every epoch (or see `checkpoint_every`) there (the main process only, under torchrun; the folder is locked for the run: `lock_folder`); with
     `resume=True` continue from its latest one —
     and with more `epochs` than the run was planned for, extend it by a new schedule over the added epochs.
+    `checkpoint_every`: at least that many seconds between checkpoints (0: after every epoch). A checkpoint is then
+    written after the first epoch that ends that long after the last one (or the start), after the last epoch, and
+    when `on_epoch` stops the run: a kill loses only the epochs since the last checkpoint — less than
+    `checkpoint_every` seconds of training, plus the epoch in progress — and the resumed run redoes them exactly.
+    `before_save()`, if given, is called right before each checkpoint is written (a hook that holds state of its own
+    back, like `runs.KeepBest`'s best model, writes it then, so that no checkpoint gets ahead of it).
     Once per epoch, before anything is saved, the training loss, the weights and the validation loss are checked:
     a NaN/inf raises `NonFiniteError` naming the last checkpoint whose weights are finite. `accumulate=k` sums the
     gradients of k batches per optimizer step (the same update as one k-times-larger batch); under DDP the first
     k-1 of them skip the gradient all-reduce (`no_sync`). `on_epoch(history)`, if given, is called after each epoch
-    (after its checkpoint is written, in every process): a true return value stops training there (early stopping).
+    (after its checkpoint, if one is due, is written; in every process): a true return value stops training there
+    (early stopping).
     `compile`: True (default mode) or a `torch.compile` mode name. `fast=True` switches on what the roofline says the
     device needs, and only what is valid there (`fast_options`): on CUDA bf16 autocast, channels_last (a
     `GPULoader` then yields channels-last batches itself), the model compiled with CUDA graphs
@@ -266,6 +276,8 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     if resume and ckpt_dir is None: raise ValueError("fit: resume=True needs ckpt_dir")
     if isinstance(accumulate, bool) or not (isinstance(accumulate, int) and accumulate >= 1):
         raise ValueError(f"fit: accumulate must be an int >= 1, got {accumulate!r}")
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, float)) or not 0 <= checkpoint_every < math.inf:
+        raise ValueError(f"fit: checkpoint_every must be a finite number of seconds >= 0, got {checkpoint_every!r}")
     if seed is not None: set_seed(seed)
     dev = get_device(device)
     if fast:
@@ -293,6 +305,14 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
             if p is not None and start > p[0]: sched = new_schedule(p)      # stopped inside a phase: restore its schedule
             history = History(load_checkpoint(ck, model, optimizer, sched, scaler, map_location=dev)["history"])
         bar = tqdm(total=(epochs - start) * n, disable=not (progress and main), unit="batch", desc="fit")
+        def save(epoch: int) -> float:
+            "Write the checkpoint after `epoch` (0-based) — `before_save` first; the time it was done (`_now`)."
+            if before_save is not None: before_save()
+            save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
+                            {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
+                             "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
+            return _now()
+        saved_at = _now()
         with tf32(precision == "tf32"):
             for epoch in range(start, epochs):
                 p = _phase(phases, epoch)
@@ -324,11 +344,11 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
                                 "val_loss": v.get("loss"), "val_acc": v.get("acc"), "seconds": seconds,
                                 "images": meter.n, "images_per_second": meter.n / seconds, "lr": sched.get_last_lr()[0]})
                 bar.set_postfix(loss=f"{train_loss:.3f}", val_acc="—" if val is None else f"{v['acc']:.3f}")
-                if ckpt_dir is not None and main:
-                    save_checkpoint(ckpt_dir, model, optimizer, sched, scaler, epoch + 1, history,
-                                    {**(meta or {}), "precision": precision, "device": str(dev), "epochs": epochs,
-                                     "phases": phases, "steps_per_epoch": n, "accumulate": accumulate})
-                if on_epoch is not None and on_epoch(history): break
+                due = ckpt_dir is not None and main and (epoch + 1 == epochs or _now() - saved_at >= checkpoint_every)
+                if due: saved_at = save(epoch)
+                if on_epoch is not None and on_epoch(history):
+                    if ckpt_dir is not None and main and not due: save(epoch)    # an early stop keeps its last epoch
+                    break
         bar.close()
     return history
 

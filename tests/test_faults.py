@@ -91,7 +91,7 @@ def test_non_finite_weights_stop_the_run_before_saving_and_name_the_last_finite_
         return out
     monkeypatch.setattr(T, "train_step", overflowing)
     out = tmp_path / "run"
-    code, _, err = cli("train", "--data", data, "--epochs", "3", "--out", out, *FAST)
+    code, _, err = cli("train", "--data", data, "--epochs", "3", "--out", out, "--checkpoint-every", "0", *FAST)   # epoch 1 saved
     one_line_error(code, err, "weights became NaN or infinite", "in epoch 2", f"{out / 'checkpoints' / 'epoch-0001'}")
     assert epoch_dirs(out / "checkpoints") == ["epoch-0001"] and weights_finite(out / "checkpoints" / "epoch-0001")
     assert not (out / "metrics.json").exists()
@@ -110,7 +110,7 @@ def test_a_nan_loss_at_any_point_exits_2(tmp_path, data, monkeypatch):
 
 def test_reusing_an_out_folder_is_refused_unless_resume_or_overwrite(tmp_path, data):
     out = tmp_path / "run"
-    assert cli("train", "--data", data, "--epochs", "3", "--out", out, *FAST)[0] == 0
+    assert cli("train", "--data", data, "--epochs", "3", "--out", out, "--checkpoint-every", "0", *FAST)[0] == 0
     code, _, err = cli("train", "--data", data, "--epochs", "1", "--out", out, *FAST)
     one_line_error(code, err, "already holds a run", "--resume", "--overwrite")
     assert epoch_dirs(out / "checkpoints") == ["epoch-0002", "epoch-0003"]            # untouched
@@ -199,7 +199,7 @@ def test_disk_full_during_training_is_one_clear_line_and_keeps_the_last_checkpoi
             return real(path, b)
         monkeypatch.setattr(C, "_write_file", full)
     out = (small_disk or tmp_path) / "run"                 # each checkpoint ~14 MB: the second does not fit in 24 MB
-    code, _, err = cli("train", "--data", data, "--epochs", "3", "--out", out, *FAST)
+    code, _, err = cli("train", "--data", data, "--epochs", "3", "--out", out, "--checkpoint-every", "0", *FAST)
     one_line_error(code, err, "No space left on device", f"{out / 'checkpoints' / 'epoch-0001'} is intact")
     assert len(err.strip().splitlines()) == 1
     ck = out / "checkpoints"

@@ -198,12 +198,16 @@ def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(
     _agree(out)
 
 
-def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caught_up_on_resume(tmp_path, monkeypatch):
+@pytest.mark.parametrize("every", [0, 10])
+def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caught_up_on_resume(tmp_path, monkeypatch, every):
     """Ctrl-C while KeepBest saves a better epoch (its checkpoint is already written): the resumed run's best/ and
-    metrics.json must still name the best epoch of the history by BEST_RULE, not the one before it."""
+    metrics.json must still name the best epoch of the history by BEST_RULE, not the one before it. `every`: the
+    run's checkpoint_every — 0, or 10 s with epochs of 20 s (every epoch saved; KeepBest writes best/ deferred)."""
     import gpuvision_nb.runs as R
     from gpuvision_nb.checkpoint import verify_checkpoint
     from test_run_folder import _folder
+    from test_train import Clock
+    if every: Clock(monkeypatch, tick=20)
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     monkeypatch.setattr(R, "_better", lambda h, best: best is None or h["epoch"] == 2)    # epoch 2 is the best
     real_save = R.save_checkpoint
@@ -211,11 +215,52 @@ def test_an_interruption_between_an_epochs_checkpoint_and_its_best_model_is_caug
         if Path(folder).name == "best" and k.get("epoch") == 2: raise KeyboardInterrupt     # (KeepBest passes it by name)
         return real_save(folder, *a, **k)
     monkeypatch.setattr(R, "save_checkpoint", save)
-    with pytest.raises(KeyboardInterrupt): R.run_training(str(data), epochs=3, out=out, **RUN)
+    with pytest.raises(KeyboardInterrupt): R.run_training(str(data), epochs=3, out=out, **RUN, checkpoint_every=every)
     assert verify_checkpoint(latest_checkpoint(out / "checkpoints"))["epoch"] == 2          # saved before the best
     monkeypatch.setattr(R, "save_checkpoint", real_save)
     m = R.run_training(out=out, resume=True, device="cpu", progress=False)
     assert m["best_epoch"] == 2 and verify_checkpoint(latest_checkpoint(out / "best"))["epoch"] == 2
+    _agree(out)
+
+
+@pytest.mark.parametrize("kill", ["in epoch 5", "right after checkpoint 3"])
+def test_a_run_killed_between_checkpoints_resumes_to_the_uninterrupted_run_and_its_best_model(tmp_path, monkeypatch, kill):
+    """checkpoint_every=10 with epochs of 4 s (a fake clock): checkpoints after epochs 3 and 6 only. Epoch 2 is the
+    best, held back by KeepBest: it must reach best/ before checkpoint 3 — written after it, a kill in between would
+    lose it for good (the resumed run starts after epoch 3). Killed in epoch 5 or right after checkpoint 3, the
+    resumed run redoes the unsaved epochs and ends as the uninterrupted one: same history, best epoch, weights."""
+    import gpuvision_nb.runs as R, gpuvision_nb.train as T
+    from test_run_folder import _folder
+    from test_train import Clock
+    data = _folder(tmp_path / "data")
+    monkeypatch.setattr(R, "_better", lambda h, best: best is None or h["epoch"] == 2)
+    train = lambda out, **k: R.run_training(**({} if k.get("resume") else {"data": str(data)}), epochs=6, out=out,
+                                            checkpoint_every=10, **RUN, **k)
+    weights = lambda out, d: (latest_checkpoint(out / d) / "model.safetensors").read_bytes()
+    Clock(monkeypatch); ref = train(tmp_path / "ref")
+    assert [p.name for p in checkpoints(tmp_path / "ref" / "checkpoints")] == ["epoch-0003", "epoch-0006"]
+    Clock(monkeypatch); out = tmp_path / "run"
+    if kill == "in epoch 5":
+        real, steps = T.train_step, []
+        def step(*a, **k):
+            steps.append(1)
+            if len(steps) > 4.5 * ref["updates_per_epoch"]: raise KeyboardInterrupt
+            return real(*a, **k)
+        monkeypatch.setattr(T, "train_step", step)
+    else:
+        real_save = T.save_checkpoint
+        def save(folder, *a, **k):
+            real_save(folder, *a, **k)
+            if a[4] == 3: raise KeyboardInterrupt
+        monkeypatch.setattr(T, "save_checkpoint", save)
+    with pytest.raises(KeyboardInterrupt): train(out)
+    assert latest_checkpoint(out / "checkpoints").name == "epoch-0003"
+    monkeypatch.setattr(T, "train_step", real if kill == "in epoch 5" else T.train_step)
+    monkeypatch.setattr(T, "save_checkpoint", real_save if kill != "in epoch 5" else T.save_checkpoint)
+    Clock(monkeypatch); m = train(out, resume=True)
+    strip = lambda hist: [{k: v for k, v in h.items() if k not in ("seconds", "images_per_second")} for h in hist]
+    assert strip(m["history"]) == strip(ref["history"]) and m["best_epoch"] == ref["best_epoch"] == 2
+    assert weights(out, "best") == weights(tmp_path / "ref", "best") and weights(out, "checkpoints") == weights(tmp_path / "ref", "checkpoints")
     _agree(out)
 
 

@@ -381,3 +381,23 @@ def test_fine_tuning_grey_data_says_how_its_images_are_read(tmp_path, capsys):
     out = capsys.readouterr().out
     assert m["in_channels"] == 3 and "fine-tuning resnet: images are read as its input takes them: 3 channel(s), 32×32 px" in out
     assert "training on 1 input channel" not in out
+
+
+def test_checkpoint_every_from_the_cli_sets_how_often_a_run_saves_and_is_range_checked(tmp_path, capsys, monkeypatch):
+    "--checkpoint-every 0: a checkpoint after every epoch; the default (30 s) on a run whose clock stands still: the last epoch's only."
+    import gpuvision_nb.train as T
+    from gpuvision_nb.checkpoint import checkpoints
+    monkeypatch.setattr(T, "_now", lambda: 0.0)               # no timing window: the run takes no time at all
+    from gpuvision_nb.cli import main
+    data = _folder(tmp_path / "data")
+    base = ["--data", str(data), "--epochs", "2", "--size", "16", "--batch-size", "8", "--augment", "none", "--device", "cpu", "--no-progress"]
+    assert main(["train", *base, "--out", str(tmp_path / "every"), "--checkpoint-every", "0"]) == 0
+    assert main(["train", *base, "--out", str(tmp_path / "default")]) == 0
+    assert [p.name for p in checkpoints(tmp_path / "every" / "checkpoints")] == ["epoch-0001", "epoch-0002"]
+    assert [p.name for p in checkpoints(tmp_path / "default" / "checkpoints")] == ["epoch-0002"]
+    for bad in ("-1", "1e9", "nan", "soon"):
+        assert main(["train", *base, "--out", str(tmp_path / "bad"), "--checkpoint-every", bad]) == 2
+        assert "argument --checkpoint-every: " in capsys.readouterr().err
+    with pytest.raises(ValueError, match="checkpoint_every must be a finite number from 0 to 86400"):
+        run_training(str(data), epochs=1, out=tmp_path / "bad", checkpoint_every=-1, **FAST)
+    assert not (tmp_path / "bad").exists()

@@ -157,6 +157,47 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path):
     assert len(h) == 1 and latest_checkpoint(tmp_path / "new").name == "epoch-0001"
 
 
+class Clock:
+    "A fake `train._now` that moves only when told: `tick` seconds each time `train.evaluate` runs (once per epoch)."
+    def __init__(self, monkeypatch, tick: float = 4.0):
+        import gpuvision_nb.train as T
+        self.t, real = 0.0, T.evaluate
+        def evaluate(*a, **k):
+            self.t += tick
+            return real(*a, **k)
+        monkeypatch.setattr(T, "evaluate", evaluate); monkeypatch.setattr(T, "_now", lambda: self.t)
+
+
+def test_checkpoint_every_saves_after_enough_time_the_last_epoch_and_an_early_stop(tmp_path, monkeypatch):
+    """Epochs of 4 s, checkpoint_every=14: checkpoints after epochs 4 (16 s) and 6 (the last, 8 s later), each after
+    before_save; an early stop (on_epoch) keeps its epoch. Then a kill in epoch 6: the resumed run redoes exactly
+    epochs 5-6, to the weights of the uninterrupted run."""
+    import gpuvision_nb.train as T
+    real_save, saves = T.save_checkpoint, []
+    monkeypatch.setattr(T, "save_checkpoint", lambda folder, *a, **k: saves.append(("save", a[4])) or real_save(folder, *a, **k))
+    run = lambda m, data, folder, **k: fit(m, data, loader(shuffle=False), epochs=6, lr=0.05, progress=False,
+                                           ckpt_dir=tmp_path / folder, checkpoint_every=14, **k)
+    Clock(monkeypatch); set_seed(0); ref = model()
+    run(ref, loader(), "ref", before_save=lambda: saves.append("before"))
+    assert saves == ["before", ("save", 4), "before", ("save", 6)]
+    saves.clear(); Clock(monkeypatch)
+    run(model(), loader(), "stop", on_epoch=lambda h: len(h) == 2)
+    assert saves == [("save", 2)]                              # 8 s: not due, but the run stops there
+    saves.clear(); Clock(monkeypatch); set_seed(0)
+    with pytest.raises(Stop): run(model(), FailAfter(loader(), 8 * 5 + 3), "killed")      # dies in epoch 6
+    assert saves == [("save", 4)] and latest_checkpoint(tmp_path / "killed").name == "epoch-0004"
+    saves.clear(); Clock(monkeypatch); torch.manual_seed(999)
+    trained, hook = [], lambda h: trained.append(h[-1]["epoch"])
+    resumed = model(); run(resumed, loader(), "killed", resume=True, on_epoch=hook)
+    assert trained == [5, 6] and saves == [("save", 6)] and same(ref, resumed)
+
+
+@pytest.mark.parametrize("every", [-1, float("inf"), float("nan"), True, "10"])
+def test_checkpoint_every_must_be_a_finite_number_of_seconds(every):
+    with pytest.raises(ValueError, match="checkpoint_every must be a finite number of seconds >= 0"):
+        fit(model(), loader(), None, progress=False, checkpoint_every=every)
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(NonFiniteError, match=r"epoch 2.*epoch-0001"):
         fit(model(), FailAfter(loader(), 8 + 2, nan=True), None, epochs=3, lr=0.05, progress=False, ckpt_dir=tmp_path)
