@@ -104,11 +104,15 @@ def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.05, weight
     raise ValueError(f"opt must be 'sgd' or 'adamw', got {name!r}")
 
 
-def make_scheduler(opt: torch.optim.Optimizer, name: str, lr: float, total_steps: int):
+def make_scheduler(opt: torch.optim.Optimizer, name: str, lr: float, total_steps: int, cycle_momentum: bool = True):
     """A per-step LR schedule: 'onecycle' (warm-up for a quarter of the steps, then anneal), 'cosine', or 'constant'.
-    One-cycle needs at least 4 steps (a warm-up and an anneal of ≥ 2 steps each); shorter runs get a constant LR."""
+    One-cycle needs at least 4 steps (a warm-up and an anneal of ≥ 2 steps each); shorter runs get a constant LR.
+    One-cycle also cycles the momentum (SGD's momentum, AdamW's beta1: 0.95 → 0.85 → 0.95) unless `cycle_momentum`
+    is False: a compiled optimizer step needs it fixed, as it recompiles for every new value of that Python float
+    (chapter 07)."""
     if name == "onecycle" and total_steps >= 4:
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=min(max(0.25, 2 / total_steps), 0.5))
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=min(max(0.25, 2 / total_steps), 0.5),
+                                                   cycle_momentum=cycle_momentum)
     if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
     if name in ("constant", "onecycle"): return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     raise ValueError(f"schedule must be 'onecycle', 'cosine' or 'constant', got {name!r}")
@@ -266,7 +270,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     device needs, and only what is valid there (`fast_options`): on CUDA bf16 autocast, channels_last (a
     `GPULoader` then yields channels-last batches itself), the model compiled with CUDA graphs
     (`mode="reduce-overhead"`), the fused optimizer's step compiled too (LR as a device tensor, so the schedule
-    never recompiles it); on a CPU it changes nothing that could make it slower or less accurate. The batch size is
+    never recompiles it, and the one-cycle momentum fixed, for the same reason); on a CPU it changes nothing that could make it slower or less accurate. The batch size is
     the data's: for the big batches a GPU wants, scale the LR with `scale_lr`."""
     check_precision(precision)
     if isinstance(epochs, bool) or not (isinstance(epochs, int) and epochs >= 1): raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
@@ -291,7 +295,7 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
     if fast and compile:      # the update compiled too: a bound method, as the LR scheduler's step tracking expects
         optimizer.step = torch.compile(type(optimizer).step).__get__(optimizer)
     n = len(train); steps = math.ceil(n / accumulate)
-    new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps)
+    new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps, cycle_momentum=not (fast and compile))
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = (torch.compile(model, mode=compile) if isinstance(compile, str) else torch.compile(model)) if compile else model
     history, start, phases, sched = History(), 0, [[0, epochs]], None

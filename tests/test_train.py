@@ -613,3 +613,23 @@ def test_history_plot_marks_whole_epochs_only():
         lo, hi = ax.get_xlim()
         assert [x for x in ax.get_xticks() if lo <= x <= hi] == [1, 2, 3]
     plt.close(axs[0].figure)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adamw"])
+def test_the_compiled_optimizer_step_is_compiled_a_bounded_number_of_times_whatever_the_steps(monkeypatch, opt):
+    """OneCycleLR cycled the momentum (SGD's momentum, AdamW's beta1): a Python float that the compiled update guards
+    on, so it was recompiled at every step until dynamo's limit (8), then ran uncompiled — on a GPU, minutes of
+    compiling in the first epoch, then the slower step. The compiled path keeps the momentum fixed. The 'aot_eager'
+    backend specializes the float as inductor does (plain 'eager' traces it symbolically and hides the fault), in
+    seconds instead of inductor's minutes."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+    real = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda f, **k: real(f, **{**k, "backend": "aot_eager"}))
+    torch._dynamo.reset(); counters.clear()
+    try:
+        set_seed(0)
+        h = fit(plain(), loader(16), None, epochs=2, lr=0.05, opt=opt, progress=False, device="cpu", fast=True, compile=True)
+        graphs = counters["stats"]["unique_graphs"]
+    finally: torch._dynamo.reset()
+    assert len(h) == 2 and graphs <= 3, graphs        # the model once, the update twice (its state is made at step 1)
