@@ -11,7 +11,7 @@ from pathlib import Path
 try: import fcntl                                    # POSIX: the operating system's file locks (`cache_lock`)
 except ImportError: fcntl = None
 
-from .bench import fsync_path, sweep_beside, temp_prefix
+from .bench import fsync_path, sweep_beside, temp_prefix, write_failure
 
 # %% auto #0
 __all__ = ['UNSUPPORTED', 'CACHE_ENV', 'check_new_folder', 'sync_tree', 'write_atomically', 'cache_dir', 'cache_lock',
@@ -80,12 +80,13 @@ def write_atomically(root: Path, fill) -> Path:
         os.rename(tmp, root)       # atomic; fails if another process made `root` meanwhile
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY) and root.exists():
+        if not isinstance(e, OSError): raise
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and root.is_dir() and any(root.iterdir()):
             raise FileExistsError(f"{root} was made by another process while this one wrote it; nothing was written "
                                   "(the other's data set is there)") from None
-        if isinstance(e, OSError) and not isinstance(e, FileExistsError):    # a full disk, a read-only folder: say where
-            raise OSError(f"can't write the data set {root}: {e.strerror or e}; nothing was written") from None
-        raise
+        file = next((p for p in root.parents if p.exists() and not p.is_dir()), None)   # where its folder should be
+        why = f"{file} is a file, not a folder" if file else write_failure(root, e)    # (else a full disk, no permission…)
+        raise OSError(f"can't write the data set {root}: {why}; nothing was written") from None
     with suppress(OSError): fsync_path(root.parent)    # the rename itself; if it is lost, the next run remakes the folder
     return root
 

@@ -150,11 +150,36 @@ def test_a_users_empty_folder_is_kept_when_the_write_fails_and_replaced_when_it_
     "It used to be removed first: a full disk then cost the user the folder they had made (its place, its mode)."
     mine = tmp_path / "mine"; mine.mkdir(); os.chmod(mine, 0o700)
     def full(tmp): (tmp / "a").write_text("x"); raise OSError(errno.ENOSPC, "No space left on device")
-    with pytest.raises(OSError, match="nothing was written"):
-        folders.write_atomically(folders.check_new_folder(mine, "demo"), full)
+    with pytest.raises(OSError, match=f"^can't write the data set {mine}: No space left on device; nothing was written$"):
+        folders.write_atomically(folders.check_new_folder(mine, "demo"), full)     # (not 'made by another process')
     assert mine.is_dir() and os.listdir(mine) == [] and mine.stat().st_mode & 0o777 == 0o700
     assert folders.write_atomically(folders.check_new_folder(mine, "demo"), lambda tmp: (tmp / "a").write_text("x")) == mine
     assert os.listdir(mine) == ["a"] and sorted(os.listdir(tmp_path)) == ["mine"]
+
+
+@pytest.mark.parametrize("under", ["file", "file/sub"])
+def test_a_file_where_the_data_sets_folder_should_be_is_named(tmp_path, under):
+    "mkdir's bare FileExistsError ('File exists') used to reach the user unexplained (mutation run, seed 801)."
+    (tmp_path / "file").write_text("mine")
+    root = tmp_path / under / "ds"
+    with pytest.raises(OSError, match=f"^can't write the data set {root}: {tmp_path / 'file'} is a file, not a folder; "
+                                      "nothing was written$"):
+        folders.write_atomically(root, lambda tmp: pytest.fail("filled"))
+    assert (tmp_path / "file").read_text() == "mine" and sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_a_folder_removed_while_the_data_set_was_written_is_said_so(tmp_path):
+    import shutil
+    def fill(tmp): shutil.rmtree(tmp_path / "parent")
+    with pytest.raises(OSError, match=f"its folder {tmp_path / 'parent'} does not exist"):
+        folders.write_atomically(tmp_path / "parent" / "ds", fill)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_syncfs_reports_its_errno(tmp_path):
+    "Without use_errno, ctypes.get_errno() read 0 after a failed syncfs, and a failed flush passed for a success."
+    ctypes.set_errno(0)
+    assert folders._syncfs()(-1) == -1 and ctypes.get_errno() == errno.EBADF
 
 
 # ---- the cache ----------------------------------------------------------------------------------------------------------
