@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .device import DeviceUnavailableError, device_report, get_device
+from .device import DeviceUnavailableError, device_report, device_spec, get_device
 from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, ensure_writable, no_empty_folders, number_arg, record, record_path, repo_results_dir, run_sweep, user_results_dir
 from .checkpoint import CheckpointError
 from .data import AUGMENTS, DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
@@ -23,9 +23,54 @@ from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
 # imports those inside its function, when it runs.
 
 # %% auto #0
-__all__ = ['TRAIN_ARGS', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data', 'add_train_arguments', 'split_hint', 'cmd_train',
-           'cmd_report', 'cmd_predict', 'cmd_export', 'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated',
-           'main', 'parse']
+__all__ = ['NEGATIVE_NUMBER', 'TRAIN_ARGS', 'path_arg', 'device_arg', 'Parser', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data',
+           'add_train_arguments', 'split_hint', 'cmd_train', 'cmd_report', 'cmd_predict', 'cmd_export',
+           'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main', 'parse']
+
+# %% ../nbs/90_cli.ipynb #db2f57d8
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)   # -1, -.5, -1e30, -inf
+
+
+def path_arg(dash: bool = False):
+    """An argparse `type=` for a file or folder: the text, unless it is empty or blank — `Path('')` is '.', so
+    `predict RUN ""` (an unset shell variable) classified every image under the current folder, and `train --out ""`
+    wrote its run there — or, unless `dash`, '-': standard input or output, which that argument does not read or write
+    (`bench --out -` wrote a file named '-'; ./- names such a file)."""
+    def path(text: str) -> str:
+        if not text.strip(): raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+        if text == "-" and not dash:
+            raise argparse.ArgumentTypeError("'-' (standard input or output) is not supported here: give a path (./- for a file named '-')")
+        return text
+    return path
+
+
+def device_arg(text: str) -> str:
+    """An argparse `type=` for `--device`: `text` if `device_spec` reads it (whether this machine has that device is
+    checked when the command runs), else a usage error naming `--device`, before any work."""
+    try: device_spec(text, "it")
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("it: ")) from None
+    return text
+
+
+class _Once(argparse._StoreAction):
+    "An option that takes a value, given at most once: `--out a ... --out b` is refused, not settled silently by the last one."
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = vars(namespace).setdefault("_given", {})
+        if self.option_strings and self.dest in given:
+            parser.error(f"argument {'/'.join(self.option_strings)}: given twice ({given[self.dest]!r}, then {values!r}); give it once")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of `gpuvision` and of each of its commands: an option's value may be a negative number in any
+    notation (`--lr -inf`, `--seed -1e3`: read, then refused by its range, not 'expected one argument'), and an option
+    that takes a value may be given once (`_Once`)."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER           # (argparse's own: -1 and -0.5 only)
+        for name in (None, "store"): self.register("action", name, _Once)
+
 
 # %% ../nbs/90_cli.ipynb #bc804583
 def cmd_info(args) -> int:
@@ -96,7 +141,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of `gpuvision train`. Settings without a default here (None) take the model's recipe — or, with
     `--resume`, the run's saved settings, which a resumed run may not change (see `runs.run_settings`)."""
     r = lambda name: number_arg(*RANGES[name])
-    p.add_argument("--data", default=None, help="'shapes' (default), 'digits', or a folder of images: DIR/<class>/… or "
+    p.add_argument("--data", type=path_arg(), default=None, help="'shapes' (default), 'digits', or a folder of images: DIR/<class>/… or "
                    "DIR/train|val|valid|test/<class>/…")
     p.add_argument("--model", default=None, choices=CHOICES["model"], help="seed (default) or resnet")
     p.add_argument("--epochs", type=r("epochs"), default=None, help=f"default: the recipe's {RECIPES['seed']['epochs']}, or more on "
@@ -125,13 +170,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "either way, and the test split is evaluated with them")
     p.add_argument("--balance", action="store_true", default=None, help="weigh each class's loss by the inverse of its "
                    "share of the training images (for imbalanced classes); the worst class's accuracy is reported either way")
-    p.add_argument("--from", dest="start_from", default=None, metavar="RUN_OR_MODEL", help="fine-tune instead of training "
+    p.add_argument("--from", type=path_arg(), dest="start_from", default=None, metavar="RUN_OR_MODEL", help="fine-tune instead of training "
                    "from scratch: a run folder (its best weights), a model file of gpuvision export, or a pretrained name "
                    "(seed, resnet: trained on the shapes); new classes get a new head")
     p.add_argument("--freeze", action="store_true", default=None, help="with --from: train the new head only (the "
                    "features stay as they are); default: fine-tune the whole model")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--out", default="runs/train", metavar="DIR", help="the run's folder (default runs/train); it may "
+    p.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--out", type=path_arg(), default="runs/train", metavar="DIR", help="the run's folder (default runs/train); it may "
                    "hold one run")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (with its saved settings)")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out (the old run stays until the new "
@@ -212,7 +257,8 @@ def cmd_report(args) -> int:
     skipped = []
     env = os.environ.get(RESULTS_ENV, "").strip()
     if env and not user_results_dir().is_dir():            # a typo there would silently show only the other records
-        print(f"gpuvision report: warning: {RESULTS_ENV}={env}: no such folder (yet); the table shows the other records only", file=sys.stderr)
+        what = "not a folder" if user_results_dir().exists() else "no such folder (yet)"
+        print(f"gpuvision report: warning: {RESULTS_ENV}={env}: {what}; the table shows the other records only", file=sys.stderr)
     recs = load_records(folders=[user_results_dir(), *filter(None, [repo_results_dir()])], skipped=skipped)   # gpuvision bench's, and the course's
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
@@ -269,8 +315,8 @@ def add_deploy_commands(sub) -> None:
                           "In PATH and CLASS, a backslash is written \\\\, tab, newline and carriage return \\t \\n \\r, "
                           "other control characters \\xNN, and bytes of a file name that are not UTF-8 \\xNN (as ls -b "
                           "does), so every image is exactly one line.")
-    pred.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
-    pred.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders searched recursively for images "
+    pred.add_argument("model", type=path_arg(), metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
+    pred.add_argument("paths", type=path_arg(dash=True), nargs="+", metavar="PATH", help="image files, folders searched recursively for images "
                       "(not hidden or system folders such as __MACOSX, nor ._ files), or quoted patterns ('photos/*.jpg'); "
                       "-: read paths from stdin, one per line or NUL-separated (find ... -print0 | gpuvision predict MODEL -); "
                       "a path that starts with - goes after --")
@@ -278,15 +324,15 @@ def add_deploy_commands(sub) -> None:
     pred.add_argument("--json", action="store_true", help="one JSON object per line: path, class, prob (and top with --top-k); "
                       "a probability that is not a number is null")
     pred.add_argument("--batch-size", type=number_arg(*RANGES["batch_size"]), default=256, metavar="N", help="images per batch (default 256)")
-    pred.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    pred.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")
     pred.add_argument("--workers", type=number_arg(0, 64, int), default=min(4, os.cpu_count() or 1), metavar="N",
                       help="threads decoding ahead of the model, in parallel (default: the CPU cores, at most 4; 0: none)")
     pred.add_argument("--no-progress", action="store_true", help="no progress bar")
     pred.set_defaults(func=cmd_predict)
     exp = sub.add_parser("export", help="write a model as TorchScript, ONNX or a self-describing safetensors file")
-    exp.add_argument("model", metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
-    exp.add_argument("--format", required=True, metavar="{" + ",".join(FORMATS) + "}", help="the file format to write")
-    exp.add_argument("--out", default=None, metavar="PATH", help="default: model.<format> in the run folder, or beside the model file")
+    exp.add_argument("model", type=path_arg(), metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
+    exp.add_argument("--format", required=True, choices=FORMATS, metavar="{" + ",".join(FORMATS) + "}", help="the file format to write")
+    exp.add_argument("--out", type=path_arg(), default=None, metavar="PATH", help="default: model.<format> in the run folder, or beside the model file")
     exp.add_argument("--overwrite", action="store_true", help="replace an existing --out (once the new file is complete; "
                      "never MODEL itself)")
     exp.set_defaults(func=cmd_export)
@@ -315,7 +361,7 @@ def _video(args, dev: torch.device) -> int:
 # %% ../nbs/90_cli.ipynb #af96f825
 def build_parser() -> argparse.ArgumentParser:
     "The `gpuvision` argument parser, one sub-parser per command."
-    p = argparse.ArgumentParser(prog="gpuvision", description="GPU-accelerated deep learning for computer vision: the course's tools.")
+    p = Parser(prog="gpuvision", description="GPU-accelerated deep learning for computer vision: the course's tools.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     info = sub.add_parser("info", help="print this machine's devices and versions")
     info.add_argument("--json", action="store_true", help="print JSON instead of a report")
@@ -323,19 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time matmul/conv (or, with 'train', training knobs) on the CPU and the best device; record it")
     bench.add_argument("what", nargs="?", choices=["ops", "train"], default="ops", help="ops (default): matmul and conv; train: training knobs")
     bench.add_argument("--quick", action="store_true", help="fewer, smaller sizes (a few seconds)")
-    bench.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    bench.add_argument("--out", default=None, metavar="FILE", help="write the record here (default: the results folder)")
+    bench.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")
+    bench.add_argument("--out", type=path_arg(), default=None, metavar="FILE", help="write the record here (default: the results folder)")
     bench.add_argument("--min-run-time", type=number_arg(0.001, 60), default=0.2, metavar="S", help="seconds of readings per size (default 0.2)")
     bench.set_defaults(func=cmd_bench)
     demo = sub.add_parser("demo", help="the main job: train, compare devices, AMP, prune, quantize; write a report")
-    demo.add_argument("--out", default=None, metavar="DIR", help="report folder (default runs/demo-<time>)")
-    demo.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    demo.add_argument("--out", type=path_arg(), default=None, metavar="DIR", help="report folder (default runs/demo-<time>)")
+    demo.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")
     demo.add_argument("--quick", action="store_true", help="a tiny run (seconds), for trying it out")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
     data = sub.add_parser("data", help="write a dataset to disk")
     data.add_argument("name", choices=list(DATASETS), help="shapes (generated) or digits (scikit-learn's handwritten digits)")
-    data.add_argument("--out", required=True, metavar="DIR", help="folder to write the ImageFolder tree to")
+    data.add_argument("--out", type=path_arg(), required=True, metavar="DIR", help="folder to write the ImageFolder tree to")
     data.add_argument("--n-per-class", type=number_arg(1, 100_000, int), default=None, metavar="N", help="shapes: images per class (default 1000)")
     data.add_argument("--size", type=number_arg(*RANGES["size"]), default=32, help="image side in pixels (default 32)")
     data.add_argument("--seed", type=number_arg(*RANGES["seed"]), default=None, help="shapes: random seed (default 0); the same seed gives byte-identical files")
@@ -344,13 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(train)
     train.set_defaults(func=cmd_train)
     report = sub.add_parser("report", help="print every recorded result (GPU runs next to this machine's)")
-    report.add_argument("--chart", default=None, metavar="FILE", help="also save the headline chart (PNG)")
+    report.add_argument("--chart", type=path_arg(), default=None, metavar="FILE", help="also save the headline chart (PNG)")
     report.set_defaults(func=cmd_report)
     video = sub.add_parser("video", help="classify a video (a clip, or every frame) with a model; optionally write it annotated")
-    video.add_argument("model", help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models) or a saved video-model folder")
-    video.add_argument("path", help="the video file")
-    video.add_argument("--out", default=None, metavar="FILE", help="also write an MP4 with the predicted label drawn on every frame")
-    video.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    video.add_argument("model", type=path_arg(), help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models) or a saved video-model folder")
+    video.add_argument("path", type=path_arg(), help="the video file")
+    video.add_argument("--out", type=path_arg(), default=None, metavar="FILE", help="also write an MP4 with the predicted label drawn on every frame")
+    video.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")
     video.add_argument("--batch-size", type=number_arg(*RANGES["batch_size"]), default=256, metavar="N", help="frames per model call (default 256)")
     video.set_defaults(func=cmd_video)
     add_deploy_commands(sub)
@@ -440,8 +486,7 @@ def _dash_file_hint(p: argparse.ArgumentParser, argv: list[str]) -> None:
     """Stop, with the command's usage, if a word of `argv` before any `--` starts with '-' and names an existing file
     (`-rf.jpg`): argparse takes it for an option and says 'PATH is required' or 'unrecognized arguments', not why."""
     words = argv[:argv.index("--")] if "--" in argv else argv
-    number = lambda a: a[1:].replace(".", "", 1).isdigit()         # -3, -0.5: argparse's negative numbers, values
-    dashed = next((a for a in words if a.startswith("-") and a != "-" and not number(a) and os.path.lexists(a)), None)
+    dashed = next((a for a in words if a.startswith("-") and a != "-" and not NEGATIVE_NUMBER.match(a) and os.path.lexists(a)), None)
     if dashed is None: return
     subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
     sub = subs.get(argv[0], p)

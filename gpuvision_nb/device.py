@@ -12,8 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISION_COLUMNS', 'DATASHEET', 'GPUS', 'DEVICE_ENV', 'dense', 'check_column', 'GPUSpec', 'datasheet_rows',
-           'gpu_spec', 'Prediction', 'predict_rate', 'DeviceUnavailableError', 'available_devices', 'get_device',
-           'synchronize', 'cpu_name', 'gpu_info', 'device_name', 'DeviceReport', 'device_report', 'set_seed']
+           'gpu_spec', 'Prediction', 'predict_rate', 'DeviceUnavailableError', 'available_devices', 'device_spec',
+           'get_device', 'synchronize', 'cpu_name', 'gpu_info', 'device_name', 'DeviceReport', 'device_report',
+           'set_seed']
 
 # %% ../nbs/01_device.ipynb #479f3822
 PRECISION_COLUMNS = ("fp32", "tf32", "bf16", "fp16")
@@ -198,6 +199,22 @@ def _check_available(dev: torch.device, source: str) -> torch.device:
     return dev
 
 
+def device_spec(spec: str, source: str) -> torch.device | None:
+    """The device `spec` names ('cpu', 'cuda', 'cuda:N', 'mps', any case; None for 'auto'), without asking whether this
+    machine has it; else `ValueError` starting with `source`. The CPU and MPS are one device each: 'cpu:1' is refused,
+    not taken (torch takes it, and the tensors a checkpoint then saves carry a device no loader knows), and 'cpu:0'
+    is 'cpu'. `get_device` and `gpuvision`'s `--device` (checked as it is parsed) read a spec with it."""
+    spec = spec.strip().lower()
+    if spec == "auto": return None
+    try: dev = torch.device(spec)
+    except (RuntimeError, ValueError): raise ValueError(f"{source}: unknown device {spec!r}; {_SPEC_HELP}") from None
+    if dev.type not in _SUPPORTED:
+        raise ValueError(f"{source}: device type {dev.type!r} is not supported by this course; {_SPEC_HELP}")
+    if dev.type != "cuda" and dev.index not in (None, 0):
+        raise ValueError(f"{source}: {spec!r}: there is one {dev.type} device, {dev.type!r}; {_SPEC_HELP}")
+    return dev if dev.type == "cuda" else torch.device(dev.type)
+
+
 def get_device(prefer: str | torch.device | None = "auto") -> torch.device:
     """The `torch.device` to compute on.
 
@@ -212,12 +229,8 @@ def get_device(prefer: str | torch.device | None = "auto") -> torch.device:
     spec = prefer.strip().lower()
     if spec == "auto" and os.environ.get(DEVICE_ENV, "").strip():
         spec, source = os.environ[DEVICE_ENV].strip().lower(), f"environment variable {DEVICE_ENV}={os.environ[DEVICE_ENV]!r}"
-    if spec == "auto": return _check_available(torch.device(available_devices()[0]), source)
-    try: dev = torch.device(spec)
-    except (RuntimeError, ValueError): raise ValueError(f"{source}: unknown device {spec!r}; {_SPEC_HELP}") from None
-    if dev.type not in _SUPPORTED:
-        raise ValueError(f"{source}: device type {dev.type!r} is not supported by this course; {_SPEC_HELP}")
-    return _check_available(dev, source)
+    dev = device_spec(spec, source)
+    return _check_available(torch.device(available_devices()[0]) if dev is None else dev, source)
 
 # %% ../nbs/01_device.ipynb #f0b065f0
 def synchronize(device: str | torch.device | None = None) -> None:

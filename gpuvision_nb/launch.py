@@ -111,6 +111,7 @@ def start_early_decode(argv: list[str]) -> EarlyDecode | None:
     if "torch" in sys.modules or sys.platform != "linux" or cores < 2: return None
     args = _predict_args(argv)
     if args is None or args.workers < 1 or not 1 <= args.batch_size <= 65_536: return None
+    if not all(a.strip() for a in [args.model, *args.paths]): return None    # '' is '.': cli refuses it, after a walk of it here
     shape = model_input(args.model)
     if shape is None or args.batch_size * shape[0] ** 2 * shape[1] > EARLY_BYTES: return None    # one batch too big
     try: paths = [p for a in args.paths for p in (stdin_paths() if a == "-" else [a])]

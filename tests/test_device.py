@@ -334,3 +334,13 @@ def test_synchronize_waits_on_mps():
     with mock.patch("torch.mps.synchronize") as sync:
         synchronize("mps")
     sync.assert_called_once_with()
+
+
+def test_the_cpu_and_mps_are_one_device_each(monkeypatch):
+    """'cpu:1' was taken (torch.device accepts it): `gpuvision train --device cpu:1` trained, then could not load its own
+    checkpoint (its tensors tagged with a device no loader knows). Refused now, with GPUVISION_DEVICE too; 'cpu:0' is 'cpu'."""
+    assert get_device("cpu:0") == torch.device("cpu") and str(get_device(" CPU:0 ")) == "cpu"
+    for spec in ("cpu:1", "mps:1", "mps:7"):
+        with pytest.raises(ValueError, match=f"{spec!r}: there is one"): get_device(spec)
+    monkeypatch.setenv("GPUVISION_DEVICE", "cpu:1")
+    with pytest.raises(ValueError, match="environment variable GPUVISION_DEVICE='cpu:1'"): get_device()

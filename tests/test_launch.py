@@ -256,6 +256,14 @@ def test_start_early_decode_decides_in_this_process(models, before_torch, monkey
     assert launch.start_early_decode(["predict", f, pics, "--batch-size", "16"]) is not None
 
 
+@pytest.mark.parametrize("blank", ["", " "])
+def test_start_early_decode_leaves_a_blank_path_to_the_cli(models, before_torch, blank):
+    """`gpuvision predict MODEL ""` (an unset shell variable): '' is '.', which the head start listed — a walk of the
+    whole current folder, and decoding begun — before `cli` refused the blank PATH (found by tests/test_cli_args.py)."""
+    f, pics = str(models["file"]), str(models["pics"])
+    assert launch.start_early_decode(["predict", f, pics, blank]) is None and before_torch == []
+
+
 @pytest.mark.parametrize("why", ["torch loaded", "not linux", "one core"])
 def test_start_early_decode_declines(models, before_torch, monkeypatch, why):
     if why == "torch loaded": monkeypatch.setitem(sys.modules, "torch", object())
