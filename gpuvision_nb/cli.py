@@ -25,7 +25,7 @@ from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
 # %% auto #0
 __all__ = ['NEGATIVE_NUMBER', 'TRAIN_ARGS', 'path_arg', 'device_arg', 'Parser', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data',
            'add_train_arguments', 'split_hint', 'cmd_train', 'cmd_report', 'cmd_predict', 'cmd_export',
-           'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main', 'parse']
+           'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main', 'parse', 'without_api_name']
 
 # %% ../nbs/90_cli.ipynb #db2f57d8
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)   # -1, -.5, -1e30, -inf
@@ -508,6 +508,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def without_api_name(message: str) -> str:
+    """A library error's text without the name of the package's function that it starts with ('folder_loaders: photos
+    has only 1 class folder' → 'photos has only 1 class folder'): a command-line user ran a `gpuvision` command, which
+    the line already names, not that function. Only the names of the package's own functions and classes are cut
+    (`_modidx`), so a message that starts with a path or a word is left as it is."""
+    from gpuvision_nb._modidx import d
+    m = re.match(r"([A-Za-z_][A-Za-z0-9_.]*): ", message)
+    names = {s.rsplit(".", 1)[-1] for syms in d["syms"].values() for s in syms}
+    return message[m.end():] if m and m[1].rsplit(".", 1)[-1] in names else message
+
+
 def _run(argv: list[str] | None, early) -> int:
     "`main`'s work, with standard output watched (`_Watched`)."
     try: args = parse(argv)
@@ -524,7 +535,7 @@ def _run(argv: list[str] | None, early) -> int:
     except (ValueError, TypeError, OSError, DeviceUnavailableError, RecordError, CheckpointError, NonFiniteError,
             MemoryError, torch.cuda.OutOfMemoryError) as e:
         if isinstance(e, OSError) and e is sys.stdout.error: return _stdout_lost(e, name)
-        print(f"{name}: error: {e or type(e).__name__}", file=sys.stderr)
+        print(f"{name}: error: {without_api_name(str(e)) or type(e).__name__}", file=sys.stderr)
         return 2
     except Terminated as e:
         print(f"{name}: terminated ({e})", file=sys.stderr)

@@ -377,3 +377,18 @@ def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvis
     assert r.returncode == 0 and Path("runs/photos/metrics.json").is_file(), r.stderr
     r = gpuvision(*lines[1])
     assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == ["new-photos/x/0.png", "new-photos/x/1.png", "more/a.jpg"], r
+
+
+def test_a_library_errors_function_name_is_not_shown_to_a_command_line_user(tmp_path, gpuvision):
+    "'gpuvision train: error: folder_loaders: one has only 1 class folder': the user ran gpuvision train, not folder_loaders."
+    from gpuvision_nb.cli import without_api_name
+    assert without_api_name("folder_loaders: photos has only 1 class folder") == "photos has only 1 class folder"
+    assert without_api_name("GPULoader: batch_size must be an int") == "batch_size must be an int"
+    assert without_api_name("NumberFormat.bits: no") == "no"
+    for kept in ("photos: test has no image of class 'ring'", "model x does not exist", "lr: 0.5", ""):
+        assert without_api_name(kept) == kept                   # a path, a sentence, a word that names no function
+    (tmp_path / "one" / "cat").mkdir(parents=True)
+    from PIL import Image
+    for i in range(3): Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / "one" / "cat" / f"{i}.png")
+    r = gpuvision("train", "--data", tmp_path / "one", "--out", tmp_path / "run", "--epochs", "1", "--device", "cpu", "--no-progress")
+    assert r.returncode == 2 and r.stderr.startswith(f"gpuvision train: error: {tmp_path / 'one'} has only 1 class folder"), r.stderr
