@@ -95,10 +95,15 @@ CACHE_ENV = "GPUVISION_CACHE"
 
 
 def cache_dir() -> Path:
-    "Where generated data is cached: `$GPUVISION_CACHE`, else `$XDG_CACHE_HOME/gpuvision`, else `~/.cache/gpuvision`."
+    """Where generated data is cached: `$GPUVISION_CACHE`, else `$XDG_CACHE_HOME/gpuvision`, else `~/.cache/gpuvision`.
+    A file there is refused at once, naming the variable: every read below it would fail with 'Not a directory'."""
     env = os.environ.get(CACHE_ENV, "").strip()
-    if env: return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache").expanduser() / "gpuvision"
+    path = Path(env).expanduser() if env else \
+           Path(os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache").expanduser() / "gpuvision"
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"can't use the cache folder {path} (it is a file): set {CACHE_ENV} to a writable folder"
+                                 + ("" if env else " (or remove the file)"))
+    return path
 
 # %% ../nbs/A7_folders.ipynb #a447ce3c
 _IN_PROCESS = {}                                         # a threading.Lock per cache entry, for threads of one process

@@ -289,3 +289,13 @@ def test_a_data_set_half_written_by_a_killed_process_is_removed_by_the_next_one(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]
 
 
+
+
+def test_a_cache_folder_that_is_a_file_is_named_with_its_variable(tmp_path, monkeypatch):
+    "gpuvision train --from seed said 'can't read F/pretrained/…/latest: Not a directory', not naming the variable."
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "f"))
+    with pytest.raises(NotADirectoryError, match=f"^can't use the cache folder {tmp_path / 'f'} \\(it is a file\\): set {CACHE_ENV} to a writable folder$"):
+        folders.cache_dir()
+    monkeypatch.delenv(CACHE_ENV); monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path)); (tmp_path / "gpuvision").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"set GPUVISION_CACHE to a writable folder \(or remove the file\)$"): folders.cache_dir()
