@@ -392,3 +392,61 @@ def test_a_library_errors_function_name_is_not_shown_to_a_command_line_user(tmp_
     for i in range(3): Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / "one" / "cat" / f"{i}.png")
     r = gpuvision("train", "--data", tmp_path / "one", "--out", tmp_path / "run", "--epochs", "1", "--device", "cpu", "--no-progress")
     assert r.returncode == 2 and r.stderr.startswith(f"gpuvision train: error: {tmp_path / 'one'} has only 1 class folder"), r.stderr
+
+
+# ---- tools/mutate.py cli --sample 25 --seed 710: survivors killed (in this process: mutmut sees no subprocess) -------
+def test_train_takes_balance_as_a_flag_and_batch_size_as_a_checked_number(capsys):
+    "mutmut: --balance without action='store_true' (it then wanted a value) and --batch-size without its type survived."
+    from gpuvision_nb.cli import build_parser
+    a = build_parser().parse_args(["train", "--out", "o", "--balance", "--batch-size", "64"])
+    assert (a.balance, a.batch_size) == (True, 64)
+    with pytest.raises(SystemExit): build_parser().parse_args(["train", "--out", "o", "--batch-size", "0"])
+    assert "--batch-size" in capsys.readouterr().err
+
+
+def test_help_of_data_and_export_as_written(capsys):
+    "mutmut: --n-per-class's metavar N → n and --overwrite's help 'never MODEL itself)' → 'XX…XX' survived."
+    from gpuvision_nb.cli import build_parser
+    for sub, text in (("data", "--n-per-class N"), ("export", "(once the new file is complete; never MODEL itself)")):
+        with pytest.raises(SystemExit): build_parser().parse_args([sub, "--help"])
+        assert text in " ".join(capsys.readouterr().out.split())
+
+
+def test_an_interrupted_demo_points_to_its_partial_report(monkeypatch, capsys):
+    "mutmut: the message → 'XX…XX' survived (run_demo stubbed to be interrupted)."
+    import gpuvision_nb.demo as D
+    from gpuvision_nb.cli import build_parser, cmd_demo
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(D, "run_demo", interrupted)
+    assert cmd_demo(build_parser().parse_args(["demo", "--quick"])) == 130
+    assert capsys.readouterr().err == "gpuvision demo: interrupted; the partial report is in the output folder's report.md\n"
+
+
+def test_bench_prints_each_table_then_the_best_and_the_record(monkeypatch, capsys, tmp_path):
+    "mutmut: best_config(ts, dev) → best_config(dev) and the tables' '\\n' → 'XX\\nXX' survived (measurements stubbed)."
+    import types
+    import gpuvision_nb.amp as A
+    import gpuvision_nb.cli as C
+    monkeypatch.setattr(A, "bench_train", lambda dev, quick: ["t"])
+    monkeypatch.setattr(A, "best_config", lambda ts, dev: f"best of {ts} on {dev}")
+    monkeypatch.setattr(C, "run_sweep", lambda kind, dev, **k: [kind])
+    monkeypatch.setattr(C, "compare", lambda ts, **k: f"table of {ts}")
+    monkeypatch.setattr(C, "record", lambda name, ts, what, path: types.SimpleNamespace(path=path / f"{name}.json"))
+    cpu = torch.device("cpu")
+    assert C._bench(types.SimpleNamespace(what="train", quick=True), cpu, "amp", tmp_path) == 0
+    assert capsys.readouterr().out == f"table of ['t'] \n\nbest: best of ['t'] on cpu\nrecorded 1 timings to {tmp_path / 'amp.json'}\n"
+    assert C._bench(types.SimpleNamespace(what="sweep", quick=True, min_run_time=0.1), cpu, "bench", tmp_path) == 0
+    assert capsys.readouterr().out == ("table of ['matmul'] \n\ntable of ['conv'] \n\n"
+                                       f"recorded 2 timings to {tmp_path / 'bench.json'}\n")
+
+
+def test_train_too_small_to_split_hints_with_the_test_frac_given(monkeypatch):
+    "--test-frac 0 asked: the hint keeps no test split (mutmut: split_hint(…, args.test_frac) → None survived; run_training stubbed)."
+    import gpuvision_nb.cli as C
+    from gpuvision_nb.imagefile import DatasetError
+    msg = "load_folder: class 'a' has 5 image(s), which splits=(0.9, 0.1) can't share: too small to split"
+    def too_small(**kw): raise DatasetError(msg)
+    monkeypatch.setattr(C, "run_training", too_small)
+    with pytest.raises(DatasetError) as e:
+        C.cmd_train(C.build_parser().parse_args(["train", "--out", "o", "--test-frac", "0", "--no-progress"]))
+    assert str(e.value) == msg + ". In gpuvision train: --val-frac 0.11 --test-frac 0 (no test split) splits a class of 5 images 4/1 (train/val)"

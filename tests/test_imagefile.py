@@ -356,3 +356,34 @@ def test_stdin_paths_reads_a_list_saved_on_windows():
     assert imagefile.stdin_paths(io.BytesIO(b"\xef\xbb\xbfIMG_1.jpg\r\nmy photos/b.jpg\r\n\r\n")) == ["IMG_1.jpg", "my photos/b.jpg"]
     assert imagefile.stdin_paths(io.BytesIO(b"odd\r\0b\0")) == ["odd\r", "b"]          # find -print0: every byte is the name's
     assert imagefile.stdin_paths(io.BytesIO(b"a.jpg\n  \t \r\n\tb.jpg \n")) == ["a.jpg", "\tb.jpg "]   # a blank line of spaces; names kept whole
+
+
+# ---- tools/mutate.py imagefile --sample 25 --seed 706: survivors killed ------------------------------------------
+def test_class_folders_differing_by_case_are_named_with_what_to_do(tmp_path):
+    "mutmut: the message's last words 'are one class' → 'XXare one classXX' survived."
+    from gpuvision_nb.imagefile import check_case_distinct
+    with pytest.raises(DatasetError) as e: check_case_distinct(["cat", "Cat"], tmp_path, "load_folder")
+    assert str(e.value) == (f"load_folder: class folders 'Cat' and 'cat' under {tmp_path} differ only by case or by how their "
+                            "accents are encoded: on macOS and Windows they are one folder; rename one, or merge them if "
+                            "they are one class")
+
+
+def test_a_missing_odd_name_of_121_escaped_characters_is_cut_with_an_ellipsis(tmp_path):
+    "Over 120 characters shown escaped: the first 120 and '…' (mutmut: > 120 → > 121 survived)."
+    name = "a" * 115 + "\x01"                # a relative name; ascii() adds 2 quotes and 3 characters (\x01): 121
+    assert len(ascii(name)) == 121
+    with pytest.raises(FileNotFoundError) as e: imagefile.image_files([name])
+    assert str(e.value).startswith(ascii(name)[:120] + "… does not exist")
+
+
+def test_a_dot_file_is_data_only_apple_double_files_are_not():
+    "Only folders are skipped for a leading dot; a file only for macOS's '._' (mutmut: `if is_dir` → always survived)."
+    assert not imagefile.not_data(".cat.jpg", False) and imagefile.not_data("._cat.jpg", False)
+    assert imagefile.not_data(".cache", True) and not imagefile.not_data("__MACOSX", False)
+
+
+def test_write_bad_images_names_itself_when_a_file_is_in_the_way(tmp_path):
+    "mutmut: check_new_files' who 'write_bad_images' → 'XXwrite_bad_imagesXX' survived."
+    (tmp_path / "empty.png").write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match=r"^write_bad_images: .*empty\.png already exists"): write_bad_images(tmp_path)
+    assert (tmp_path / "empty.png").read_bytes() == b"mine"

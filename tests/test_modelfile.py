@@ -70,3 +70,31 @@ def test_export_makes_missing_parent_folders_and_refuses_a_file_as_one(tmp_path)
     assert p.is_file() and manifest_for(p).is_file()
     (tmp_path / "f").write_text("")
     with pytest.raises(CheckpointError, match=r"can't create folder .*f/x"): export_model(nn.Linear(2, 2), tmp_path / "f" / "x" / "m.safetensors")
+
+
+# ---- tools/mutate.py modelfile --sample 25 --seed 707: survivors killed -----------------------------------------
+def test_weights_under_other_names_are_listed_missing_and_unexpected(tmp_path):
+    "safetensors is asked for the lists, not its own error (mutmut: strict=False → True survived)."
+    path = export_model(nn.Linear(2, 2), tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match=r"m\.safetensors does not fit this model: missing \['0\.bias', '0\.weight'\], "
+                                              r"unexpected \['bias', 'weight'\]$"):
+        load_exported(path, nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_a_description_whose_classes_are_no_list_is_refused_with_the_limit(tmp_path):
+    "mutmut: LIMITS['n_classes'] → LIMITS['N_CLASSES'] in the message survived (a KeyError instead)."
+    from gpuvision_nb.modelfile import _check_sizes
+    meta = {"model": {"arch": "seed", "kwargs": {"n_classes": 2}}, "size": 32, "classes": "ab"}
+    with pytest.raises(CheckpointError, match=r"^m\.json describes an impossible model: classes must be a list of at most 100,000 names$"):
+        _check_sizes(meta, Path("m.json"))
+
+
+def test_a_model_file_without_manifest_or_description_says_what_to_do(tmp_path):
+    "mutmut: the message's second half upper-cased survived."
+    from safetensors.torch import save_file
+    from gpuvision_nb.modelfile import _load_single
+    save_file({"w": torch.zeros(2)}, tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match=r"m\.safetensors has no manifest m\.safetensors\.manifest\.json next to it and no description inside "
+                                              r"\(written before descriptions were embedded\): copy its manifest with it, "
+                                              r"or re-export it$"):
+        _load_single(tmp_path / "m.safetensors", None, None)

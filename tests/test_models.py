@@ -368,3 +368,30 @@ def test_time_model_batch_defaults_to_64_on_the_cpu(monkeypatch):
     import gpuvision_nb.models as models
     monkeypatch.setattr(models, "time_fn", lambda step, **kw: kw)
     assert time_model("seed", "inference", "cpu")["items"] == 64
+
+
+# ---- tools/mutate.py models --sample 25 --seed 705: survivors killed ----------------------------------------------
+def test_a_res_block_adds_its_shortcut():
+    "relu(bn2(conv2(...)) + shortcut(x)), with a 1×1-conv shortcut (mutmut: + → - survived)."
+    torch.manual_seed(0)
+    block, x = ResBlock(4, 8, stride=2).eval(), torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        main = block.bn2(block.conv2(block.relu1(block.bn1(block.conv1(x)))))
+        assert torch.allclose(block(x), F.relu(main + block.shortcut(x)), rtol=1e-5, atol=1e-6)   # the same ops: rounding only
+
+
+def test_time_model_inference_leaves_the_weights_alone(monkeypatch):
+    "The inference step is a forward pass in eval mode, not an SGD step (mutmut: mode == 'inference' → 'XXinferenceXX' survived)."
+    import gpuvision_nb.models as models
+    torch.manual_seed(0); m = SeedCNN(widths=(4, 4, 8), hidden=8)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    monkeypatch.setattr(models, "get_model", lambda name: m)
+    monkeypatch.setattr(models, "time_fn", lambda step, **kw: step())
+    time_model("seed", "inference", "cpu", batch_size=2)
+    assert not m.training and all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+
+
+def test_size_errors_name_their_function():
+    "mutmut: the who 'flops_per_image' and 'SeedCNN' of the size checks → 'XX…XX' survived."
+    with pytest.raises(ValueError, match=r"^flops_per_image: input_size"): flops_per_image(SeedCNN(), (3, 32))
+    with pytest.raises(ValueError, match=r"^SeedCNN: size must be"): SeedCNN(size=2)

@@ -337,3 +337,48 @@ def test_sparsity_report_table(seed):
     assert rows[-2] == {"layer": "fc2", "type": "Linear", "weights": "320", "zeros": "160", "sparsity": "50.00%",
                         "stored as": "dense + mask"}
     assert rows[-1]["layer"] == "total" and rows[-1]["zeros"] == "160"
+
+
+# ---- tools/mutate.py prune --sample 25 --seed 703: survivors killed ------------------------------------------------
+def test_mask_2to4_of_a_head_whose_outputs_are_not_a_multiple_of_4():
+    "A 3-class head: 2 of every 4 inputs kept in each row (mutmut: reshape(weight.shape[0], ...) → shape[1] survived: it raised)."
+    w = torch.tensor([[4., 1., 3., 2., 0., 5., 6., 0.], [1., 2., 3., 4., 8., 7., 6., 5.], [-9., 1., 1., 9., 0., 0., 1., 2.]])
+    assert mask_2to4(w).int().tolist() == [[1, 0, 1, 0, 0, 1, 1, 0], [0, 0, 1, 1, 1, 1, 0, 0], [1, 0, 0, 1, 0, 0, 1, 1]]
+
+
+def test_plot_curves_labels_the_accuracy_axis_and_keeps_the_legend_small():
+    "mutmut: ylabel 'validation accuracy' → None and the legend's fontsize 8 → 9 survived."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.prune import plot_curves
+    ax = plot_curves([{"method": "unstructured", "amount": 0, "acc": .8}])
+    assert ax.get_ylabel() == "validation accuracy" and {t.get_fontsize() for t in ax.get_legend().get_texts()} == {8}
+    plt.close(ax.figure)
+
+
+def test_prunable_layers_names_the_type_it_got():
+    "mutmut: type(model) → type(None) in the TypeError survived (it said 'got NoneType' for anything)."
+    from gpuvision_nb.prune import prunable_layers
+    with pytest.raises(TypeError, match=r"^prunable_layers: model must be an nn.Module, got str$"): prunable_layers("fc1")
+
+
+def test_pruning_slider_prunes_structured_by_default_and_only_the_layers_named(seed, capsys):
+    "mutmut: the default method 'structured' → 'STRUCTURED' (it raised) and pruned_copy without `layers` survived."
+    pytest.importorskip("ipywidgets")
+    from gpuvision_nb.prune import pruning_slider
+    data = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    box = pruning_slider(seed, data, layers=["fc1"], device="cpu")
+    capsys.readouterr(); box.children[0].value = 0.5
+    n = nonzero_params(pruned_copy(seed, 0.5, "structured", ["fc1"]))
+    assert n != nonzero_params(pruned_copy(seed, 0.5, "structured")) and \
+        f"50% pruned: {n:,} non-zero parameters" in capsys.readouterr().out
+
+
+def test_time_2to4_records_size_batch_dtype_and_kind(monkeypatch):
+    """The timing records' params (n, batch, dtype, kind), on a CPU with the CUDA-only conversion and the timer stubbed
+    (mutmut: the key 'batch' → 'BATCH' reached no test: time_2to4 needs a GPU)."""
+    import gpuvision_nb.prune as P
+    monkeypatch.setattr(P, "to_semi_structured", lambda m: m)
+    monkeypatch.setattr(P, "time_fn", lambda *a, **k: k["params"])
+    assert P.time_2to4(sizes=(8,), batch=4, dtype=torch.float32, device="cpu") == [
+        {"n": 8, "batch": 4, "dtype": "torch.float32", "kind": kind} for kind in ("dense", "2:4 sparse")]

@@ -225,3 +225,30 @@ def test_a_torch_without_ao_quantization_is_explained(monkeypatch):
     for method, kw in (("dynamic", {}), ("static", {"calib": torch.randn(2, 3, 32, 32)})):
         with pytest.raises(ImportError, match=f"^quantize_{method}: this torch .* no longer has torch.ao.quantization"):
             quantize(SeedCNN(), method, **kw)
+
+
+# ---- tools/mutate.py quantize --sample 25 --seed 704: survivors killed --------------------------------------------
+def test_a_linear_relu_pair_is_fused():
+    "mutmut: the Linear → ReLU fusion pattern switched off survived (only conv chains were fused)."
+    from torch.ao.nn.intrinsic import LinearReLU
+    body = quantizable(nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 2)))
+    assert [type(m) for m in body] == [nn.Flatten, LinearReLU, nn.Identity, nn.Linear]
+
+
+def test_calibration_errors_word_for_word():
+    "mutmut: the missing calib's message upper-cased and the wrong kind named as 'NoneType' survived."
+    with pytest.raises(ValueError, match=r"^quantize_static: static quantization needs calibration data \(calib=\): a few "
+                                         r"batches of representative images, e.g. the training loader; without it the "
+                                         r"activation scales are made up$"):
+        calibration_batches(None, 8)
+    with pytest.raises(TypeError, match=r"^quantize_static: calib must be a tensor of images or an iterable of batches, got int$"):
+        calibration_batches(5, 8)
+
+
+def test_time_inference_times_one_image_on_the_device_asked(monkeypatch):
+    """A batch of 1 is allowed; the timer gets the device (it synchronizes it and names it in the record) and the
+    dtype's short name (mutmut: batch < 1 → <= 1, device=dev → None, and 'torch.' → 'XXXX' survived; timer stubbed)."""
+    import gpuvision_nb.quantize as Q
+    monkeypatch.setattr(Q, "time_fn", lambda fn, x, **kw: kw)
+    kw = time_inference(nn.Flatten(), 1, device="cpu")
+    assert (kw["device"], kw["items"], kw["params"]) == (torch.device("cpu"), 1, {"batch": 1, "dtype": "float32"})

@@ -633,3 +633,55 @@ def test_the_compiled_optimizer_step_is_compiled_a_bounded_number_of_times_whate
         graphs = counters["stats"]["unique_graphs"]
     finally: torch._dynamo.reset()
     assert len(h) == 2 and graphs <= 3, graphs        # the model once, the update twice (its state is made at step 1)
+
+
+# ---- tools/mutate.py train --sample 25 --seed 701: survivors killed --------------------------------------------
+def test_a_non_main_rank_neither_locks_nor_writes_the_checkpoint_folder(tmp_path, monkeypatch):
+    """Under torchrun only rank 0 locks the run folder and saves: another rank that locked it too would find rank 0's
+    lock and stop with FolderInUseError (mutmut: `ckpt_dir if main else None` → always ckpt_dir survived)."""
+    import gpuvision_nb.train as T
+    from gpuvision_nb.checkpoint import lock_folder
+    monkeypatch.setattr(T, "is_main_process", lambda: False)
+    with lock_folder(tmp_path / "ck"):                            # rank 0 holds it
+        h = fit(plain(), loader(64), epochs=1, ckpt_dir=tmp_path / "ck", progress=False, device="cpu")
+    assert len(h) == 1 and latest_checkpoint(tmp_path / "ck") is None
+
+
+def test_plot_confusion_names_and_counts_in_small_type_counts_white_on_dark_cells():
+    """The names are drawn at 8 pt (the figure's size is reckoned for that), a count above half the largest in white
+    (mutmut: fontsize=8 → None, and the white → always black, survived)."""
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import plot_confusion
+    ax = plot_confusion(torch.tensor([[3, 1], [0, 2]]), ["a", "b"])
+    assert {t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels()} == {8}
+    assert [(t.get_text(), t.get_color()) for t in ax.texts] == [("3", "white"), ("1", "black"), ("2", "white")]
+    plt.close(ax.figure)
+
+
+def test_pretrained_trains_on_the_recipes_batch_size_on_the_asked_device(tmp_path, monkeypatch):
+    "mutmut: shapes_loaders(bs, dev) → shapes_loaders(None, dev) and → shapes_loaders(dev) survived (the loaders are stubbed)."
+    import inspect
+    import gpuvision_nb.train as T
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    asked, signature = [], inspect.signature(T.shapes_loaders)
+    def loaders(*a, **k):
+        asked.append(signature.bind(*a, **k).arguments); raise Stop
+    monkeypatch.setattr(T, "shapes_loaders", loaders)
+    with pytest.raises(Stop): T.pretrained("seed", device="cpu")
+    assert asked == [{"batch_size": T.RECIPES["seed"]["batch_size"], "device": torch.device("cpu")}]
+
+
+def test_pretrained_digits_defaults_to_the_auto_device(monkeypatch):
+    "mutmut: the default device 'auto' → 'XXautoXX' (then pretrained_digits() raised) survived (get_device stubbed)."
+    import gpuvision_nb.train as T
+    asked = []
+    def get_device(device): asked.append(device); raise Stop
+    monkeypatch.setattr(T, "get_device", get_device)
+    with pytest.raises(Stop): T.pretrained_digits()
+    assert asked == ["auto"]
+
+
+def test_a_meter_that_saw_nothing_reads_nan():
+    "An epoch of no batches (a rank's empty shard) reads NaN loss and accuracy, not a ZeroDivisionError (mutmut: 'nan' → 'XXnanXX')."
+    from gpuvision_nb.train import Meter
+    assert all(math.isnan(v) for v in Meter(torch.device("cpu")).read())

@@ -263,3 +263,39 @@ def test_zoo_messages_name_their_function_and_what_was_found(offline):
     lst = offline / "list.pth"; torch.save([1, 2], lst)
     with pytest.raises(ValueError, match="holds a list, not a state dict of 'resnet18'"): load_zoo_weights("resnet18", lst)
     with pytest.raises(WeightsNotFoundError, match="resnet18-f37072fd.pth"): load_zoo_weights()   # resnet18 by default
+
+
+# ---- tools/mutate.py transfer --sample 25 --seed 708: survivors killed ------------------------------------------
+def test_compare_transfer_trains_without_progress_bars(monkeypatch):
+    "Its runs draw no bars of their own (mutmut: dropping progress=False survived; fine_tune stubbed: the flag it gets is checked)."
+    import gpuvision_nb.transfer as T
+    from gpuvision_nb.train import History
+    asked = []
+    def fine_tune(*a, **kw): asked.append(kw.get("progress", "not given")); return History()
+    monkeypatch.setattr(T, "fine_tune", fine_tune)
+    compare_transfer(SmallResNet(10, widths=(4, 8, 8)), 4, [], [], strategies=("head", "full"))
+    assert asked == [False, False]
+
+
+def test_freeze_keeps_a_parametrized_heads_parameters_training():
+    """A weight-normalised head keeps its weight in sub-module 'head.parametrizations.weight': it trains too
+    (mutmut: name.startswith(head + '.') → head + 'XX.XX' survived)."""
+    from torch.nn.utils.parametrizations import weight_norm
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), weight_norm(nn.Linear(4, 2)))
+    assert sorted(freeze(model)) == ["2.bias", "2.parametrizations.weight.original0", "2.parametrizations.weight.original1"]
+
+
+def test_weights_are_read_without_unpickling_even_when_the_environment_allows_it(offline, monkeypatch):
+    """TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 makes torch.load unpickle objects unless weights_only is passed explicitly
+    (mutmut: weights_only=True → None survived: the same under torch's default)."""
+    from pathlib import PurePosixPath
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    f = offline / "objects.pth"
+    torch.save({"fc.bias": torch.zeros(2), "note": PurePosixPath("x")}, f)
+    with pytest.raises(ValueError, match="can't be read as the weights of 'resnet18'"): load_zoo_weights("resnet18", f)
+
+
+def test_rotation_task_refuses_no_shapes_word_for_word():
+    "mutmut: the message → 'XX…XX' survived."
+    from gpuvision_nb.transfer import rotation_task
+    with pytest.raises(ValueError, match=r"^rotation_task: shapes is empty$"): rotation_task(2, shapes=())

@@ -543,3 +543,39 @@ def test_a_frame_of_another_size_is_named_width_by_height(tmp_path):
             w.write(np.zeros((32, 16, 3), np.uint8)); w.write(np.zeros((8, 24, 3), np.uint8))
     assert str(e.value) == "VideoWriter.write: frame size 24×8 differs from the first frame's 16×32"
     assert list(tmp_path.iterdir()) == []                               # nothing left behind
+
+
+# ---- tools/mutate.py video --sample 25 --seed 702: survivors killed --------------------------------------------
+def test_nvdec_status_gives_each_ways_own_reason(monkeypatch):
+    "mutmut: status[way] = str(e) → str(None) survived (every reason read 'None'; decode_frames stubbed)."
+    import gpuvision_nb.video as V
+    def decode(path, way): raise DeviceUnavailableError(f"no {way} here")
+    monkeypatch.setattr(V, "decode_frames", decode)
+    assert V.nvdec_status("any.mp4") == {"nvdec": "no nvdec here", "cuvid": "no cuvid here"}
+
+
+def test_yuv420_to_rgb_saturates_colours_beyond_the_rgb_cube():
+    """Studio white with full red chroma is R = 255 + 1.402·145 ≈ 458 before the clamp: it must read 255, not wrap
+    (mutmut: clamp_(0, 255) → clamp_(0) survived; the clips' colours stay inside the cube)."""
+    h, w = 4, 4
+    yuv = torch.cat([torch.full((1, h, w), 235), torch.full((1, h // 2, w), 128)], 1).to(torch.uint8)
+    yuv[:, h + h // 4:] = 255                                      # the V plane: the last quarter-frame
+    rgb = yuv420_to_rgb(yuv)
+    assert rgb[:, 0].eq(255).all() and rgb[:, 2].eq(255).all()     # R over-driven; B = Y = white
+
+
+def test_video_loaders_split_with_the_seed_given(clips, monkeypatch):
+    "mutmut: split(ds, (0.8, 0.2), seed=seed) → without the seed survived (the split stubbed: the seed it gets is checked)."
+    import gpuvision_nb.video as V
+    class Stop(Exception): pass
+    seeds = []
+    def split(ds, fractions, seed=0): seeds.append(seed); raise Stop
+    monkeypatch.setattr(V, "split", split)
+    with pytest.raises(Stop): V.video_loaders(clips, frames=4, stride=2, size=16, device="cpu", seed=5)
+    assert seeds == [5]
+
+
+def test_video_reader_names_itself_for_a_bad_min_frames(tmp_path):
+    "mutmut: the who of min_frames' check 'VideoReader' → None survived (the error began 'None:')."
+    with pytest.raises(ValueError, match="^VideoReader: min_frames must be an int >= 1, got 0$"):
+        VideoReader(tmp_path / "v.mp4", min_frames=0)

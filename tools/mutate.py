@@ -75,7 +75,8 @@ def scratch_tree(module: str) -> Path:
     shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
     shutil.copytree(REPO / "gpuvision_nb", work / "gpuvision_nb", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("nbs", "tools", "settings.ini"): (work / name).symlink_to(REPO / name)   # read by a few tests
+    for name in ("nbs", "tools", "settings.ini", "README.md", "docs"):   # read by a few tests (test_cli: the README's commands)
+        (work / name).symlink_to(REPO / name)
     q = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
