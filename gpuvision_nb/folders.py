@@ -94,6 +94,11 @@ def write_atomically(root: Path, fill) -> Path:
 CACHE_ENV = "GPUVISION_CACHE"
 
 
+def _unusable(folder: Path, why: str) -> OSError:
+    "The error of a cache folder that can't be used — a file, a read-only disk, a bad HOME — naming the variable to set."
+    return OSError(f"can't use the cache folder {folder} ({why}): set {CACHE_ENV} to a writable folder")
+
+
 def cache_dir() -> Path:
     """Where generated data is cached: `$GPUVISION_CACHE`, else `$XDG_CACHE_HOME/gpuvision`, else `~/.cache/gpuvision`.
     A file there is refused at once, naming the variable: every read below it would fail with 'Not a directory'."""
@@ -101,8 +106,8 @@ def cache_dir() -> Path:
     path = Path(env).expanduser() if env else \
            Path(os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache").expanduser() / "gpuvision"
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"can't use the cache folder {path} (it is a file): set {CACHE_ENV} to a writable folder"
-                                 + ("" if env else " (or remove the file)"))
+        e = _unusable(path, "it is a file")
+        raise NotADirectoryError(f"{e}{'' if env else ' (or remove the file)'}")
     return path
 
 # %% ../nbs/A7_folders.ipynb #a447ce3c
@@ -121,8 +126,7 @@ def cache_lock(entry: str | Path):
     keep it after the holder let go.
     Threads of one process take a `threading.Lock` first. Where there is no `fcntl` (Windows): that lock only."""
     entry = Path(entry)
-    unusable = lambda e: OSError(f"can't use the cache folder {entry.parent} ({e.strerror or e}): set {CACHE_ENV} to a "
-                                 "writable folder")      # a cache folder that is a file, on a read-only disk, under a bad HOME
+    unusable = lambda e: _unusable(entry.parent, e.strerror or str(e))
     try: entry.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise unusable(e) from None
     with _IN_PROCESS.setdefault(str(entry.resolve()), threading.Lock()):

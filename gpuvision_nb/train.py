@@ -291,11 +291,12 @@ def fit(model: nn.Module, train, val=None, epochs: int = 1, lr: float = 0.05, *,
             train.channels_last = True                      # the GPULoader lays out the batch once, not to_device again
     graphs = compile == "reduce-overhead"
     model.to(dev, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = make_optimizer(model, opt, torch.tensor(float(lr), device=dev) if fast and compile else lr, weight_decay)
-    if fast and compile:      # the update compiled too: a bound method, as the LR scheduler's step tracking expects
+    compiled_step = bool(fast and compile)                  # the update compiled too (LR a tensor, momentum fixed)
+    optimizer = make_optimizer(model, opt, torch.tensor(float(lr), device=dev) if compiled_step else lr, weight_decay)
+    if compiled_step:         # a bound method, as the LR scheduler's step tracking expects
         optimizer.step = torch.compile(type(optimizer).step).__get__(optimizer)
     n = len(train); steps = math.ceil(n / accumulate)
-    new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps, cycle_momentum=not (fast and compile))
+    new_schedule = lambda p: make_scheduler(optimizer, schedule, lr, (p[1] - p[0]) * steps, cycle_momentum=not compiled_step)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     run = (torch.compile(model, mode=compile) if isinstance(compile, str) else torch.compile(model)) if compile else model
     history, start, phases, sched = History(), 0, [[0, epochs]], None
