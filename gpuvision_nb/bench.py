@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bench.ipynb #42eb3218
 from __future__ import annotations
-import atexit, contextlib, datetime, errno, functools, hashlib, html, json, math, os, platform, re, shutil, socket, stat, statistics, sys, tempfile, time, warnings
+import datetime, functools, html, json, math, os, platform, re, statistics, sys, time, warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,10 @@ import logging
 import torch
 
 from .device import cpu_name, device_name, get_device, gpu_info, synchronize
+from .files import (OutputOverlapError, WriteError, check_file_target, check_output,   # appendix A7: files written
+                                check_replaceable, default_mode, ensure_writable, fsync_path,      # safely (still importable
+                                no_empty_folders, scratch_dir, sweep_beside, temp_prefix,          # from here)
+                                write_atomic, write_failure, write_files)
 
 # matplotlib and torch.utils.benchmark are imported inside the functions that use them (a second or more together),
 # so that commands that neither plot nor time, like `gpuvision predict`, start without them.
@@ -29,13 +33,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'OUTPUT_KINDS', 'NAME_IN_TEMP', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn',
-           'sync_pitfall', 'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for',
-           'drawable_names', 'RecordError', 'repo_results_dir', 'results_dir', 'user_results_dir', 'provenance',
-           'Record', 'check_file_target', 'check_replaceable', 'ensure_writable', 'record_path', 'scratch_dir',
-           'default_mode', 'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files',
-           'write_atomic', 'no_empty_folders', 'OutputOverlapError', 'check_output', 'check_number', 'number_arg',
-           'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
+           'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names', 'RecordError',
+           'repo_results_dir', 'results_dir', 'user_results_dir', 'provenance', 'Record', 'record_path', 'check_number',
+           'number_arg', 'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
            'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
            'plot_sweep', 'quick_run', 'sized']
 
@@ -402,298 +403,11 @@ class Record:
                 "timings": [t.to_dict() for t in self.timings]}
 
 # %% ../nbs/02_bench.ipynb #f8fe40b9
-def check_file_target(path: str | Path, error: type[Exception] = RecordError, hint: str = "") -> Path:
-    """`path` (`~` expanded) if a written file may take its place: nothing is there, or a regular file (or a link to
-    one). A folder, a device (`/dev/null`, `/dev/full`), a pipe or a socket — or a link to one, such as `/dev/stdout` —
-    raises `error` naming it: a file is published by a rename, which would replace the device node itself (for root,
-    `/dev/null` would become a file) and report success for output that went nowhere. Called by `ensure_writable`
-    (before any work) and by `write_files` (before writing). A name given as text that ends in '/' names a folder
-    (`bench --out results/`): refused too, instead of writing a file called `results`."""
-    if isinstance(path, str) and path.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))):
-        raise error(f"can't write {path}: a name that ends in '/' is a folder, not a file{hint}; name the file to write, "
-                    f"{path}<name>")
-    path = Path(path).expanduser()
-    try: mode = os.stat(path).st_mode                     # follows links: what a write would really hit
-    except OSError: return path                           # nothing there (or unreadable): writing it says what is wrong
-    if stat.S_ISREG(mode): return path
-    kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
-    raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
-
-
-def _our_mp4(path: Path, head: bytes) -> bool:
-    "Is `path` an MP4 file `videofile.VideoWriter` wrote (its mark in the index)? A camera's or another program's is not."
-    from gpuvision_nb.videofile import written_by_us          # (PyAV: only when an MP4 is checked)
-    return head[4:8] == b"ftyp" and written_by_us(path)
-
-
-OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and     # `Record.to_dict`'s first keys
-                             all(k in head for k in (b'"schema"', b'"experiment"', b'"provenance"'))),
-                "png": ("a chart gpuvision drew (a PNG made by Matplotlib)",   # its 'Software' text chunk, before the pixels
-                        lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head),
-                "mp4": ("an MP4 video gpuvision wrote", _our_mp4)}
-
-
-def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
-    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
-    what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
-    (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
-    any work: a command may replace its own output, never a user's file — nor a photo or a video of the same format
-    (a PNG not drawn by Matplotlib, an MP4 without `VideoWriter`'s mark). Folders, devices and pipes:
-    `check_file_target`."""
-    what, looks_like = OUTPUT_KINDS[kind]
-    path = check_file_target(path, FileExistsError)
-    try:
-        with open(path, "rb") as f: head = f.read(4096)
-    except OSError: return path                            # nothing there (or unreadable: writing it will say so)
-    if looks_like(path, head): return path
-    raise FileExistsError(f"{name} {path} already exists and is not {what}: writing would destroy it; choose another "
-                          "path (or remove the file first)")
-
-
-def ensure_writable(path: str | Path, hint: str = "") -> Path:
-    """Check — before any work is done — that file `path` can be written (its folder is created; `check_file_target`:
-    it is no folder, device or pipe; its name is not longer than the folder's file system allows); `RecordError`
-    otherwise."""
-    path = check_file_target(path, RecordError, hint)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp"): pass   # (swept if killed here)
-    except OSError as e:
-        raise RecordError(f"can't write {path}: {path.parent} is not a writable folder ({e.strerror or e}){hint}") from None
-    try: most = os.pathconf(path.parent, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError): most = 255       # (no pathconf: Windows)
-    if len(os.fsencode(path.name)) > most:                          # else found only when the work is done and written
-        raise RecordError(f"can't write {path}: its name has {len(os.fsencode(path.name))} bytes, more than the {most} a "
-                          f"file name may have in {path.parent}{hint}; choose a shorter name")
-    return path
-
-
 def record_path(experiment: str, device: str | torch.device, folder: str | Path | None = None) -> Path:
     "Where `record` puts `experiment` measured on `device`: `{folder}/{experiment}--{gpu name or 'cpu'}.json`."
     dev = torch.device(device)
     name = _slug(device_name(dev)) if dev.type == "cuda" else "cpu"
     return Path(folder if folder is not None else results_dir()) / f"{experiment}--{name}.json"
-
-# %% ../nbs/02_bench.ipynb #388d39c3
-def _remove_if_owner(folder: Path, owner: int) -> None:
-    "Remove `folder` and everything in it if this is process `owner` (an `atexit` hook a forked child also inherits)."
-    if os.getpid() == owner: shutil.rmtree(folder, ignore_errors=True)
-
-
-def _process_tag(pid: int) -> str | None:
-    """`<pid namespace>-<pid>-<start>` for the living process `pid`, or None where /proc can't tell (the process is
-    gone, or this is not Linux). The start time (clock ticks since boot) tells it from a later process that is given
-    the same number; the namespace, from a process of another container that shares this temporary folder."""
-    try:
-        namespace = os.stat("/proc/self/ns/pid").st_ino
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError: return None
-    start = stat_line.rsplit(")", 1)[1].split()[19]   # field 22; the command name before ")" may hold spaces
-    return f"{namespace}-{pid}-{start}"
-
-
-_SCRATCH_TAG = re.compile(r"\.(\d+)-(\d+)-(\d+)$")
-
-
-def _sweep_dead_scratch(parent: Path, mine: str) -> None:
-    """Remove the scratch folders in `parent` whose process died without its exit hooks (killed by SIGKILL, say, as a
-    test runner does to a hung kernel). Only folders this user owns, private (0o700) as `scratch_dir` makes them,
-    named with a tag of this pid namespace (`mine`: this process's tag) whose process is gone, are touched; never a
-    link, a file or a live one's."""
-    namespace, uid = mine.split("-")[0], os.getuid()
-    try: entries = list(os.scandir(parent))
-    except OSError: return                                 # an unreadable temporary folder: mkdtemp will say so
-    for entry in entries:
-        m = _SCRATCH_TAG.search(entry.name)
-        if not m or m[1] != namespace or _process_tag(int(m[2])) == "-".join(m.groups()): continue
-        try: st = entry.stat(follow_symlinks=False)
-        except OSError: continue
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == uid and stat.S_IMODE(st.st_mode) == 0o700:
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def scratch_dir(prefix: str = "gpuvision-") -> Path:
-    """A new empty folder, readable by this user only, under the system's temporary folder (`$TMPDIR`), named
-    `<prefix><random>.<process tag>`; it and everything in it are removed when this Python process exits. Folders
-    left by processes that died without cleaning up (killed outright) are removed here, when a new one is made."""
-    parent, mine = Path(tempfile.gettempdir()), _process_tag(os.getpid())
-    if mine is not None: _sweep_dead_scratch(parent, mine)
-    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=f".{mine or 0}", dir=parent))
-    atexit.register(_remove_if_owner, folder, os.getpid())
-    return folder
-
-# %% ../nbs/02_bench.ipynb #7b1f0c2e
-def default_mode(folder: bool = False) -> int:
-    """The permissions a new file (0o666) or folder (0o777) gets under this process's umask: 0644 / 0755 under the
-    usual umask 022. `tempfile.mkstemp`/`mkdtemp` ignore the umask (they create 0600 / 0700, private to their
-    owner), so whatever we create through them and then publish must be given these modes by hand."""
-    mask = os.umask(0o022); os.umask(mask)            # reading the umask means setting it: put it straight back
-    return (0o777 if folder else 0o666) & ~mask
-
-
-def fsync_path(path: str | Path) -> None:
-    """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
-    power cut can keep a rename that published a file but lose the data inside it. Folders: POSIX only."""
-    path = Path(path)
-    if path.is_dir() and os.name != "posix": return
-    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)   # (Windows can only flush a writable file)
-    try: os.fsync(fd)
-    finally: os.close(fd)
-
-
-def host_tag() -> str:
-    "This host's name as it stands in a file name: letters, digits, '.' and '-' only (others become '_'), at most 64."
-    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
-
-
-NAME_IN_TEMP = 100      # bytes of a target's name kept in a temporary file's name: with the host (<= 64), the process
-                        # tag (<= 39) and the random part, at most 219 bytes, within the 255 of Linux and macOS
-
-
-def _name_in_temp(target: str | Path) -> str:
-    """`target`'s name as it stands in the name of a temporary file beside it: whole if it has at most `NAME_IN_TEMP`
-    bytes, else its first bytes, '~' and 12 hex digits of its SHA-1 — the same for the same name, so `sweep_beside`
-    still knows the writer's leftovers. Without the cut, a file with a long name (over about 140 bytes of 255: 50
-    Chinese characters) could not be written at all: its temporary file's name was too long."""
-    raw = os.fsencode(Path(target).name)
-    if len(raw) <= NAME_IN_TEMP: return Path(target).name
-    return os.fsdecode(raw[:NAME_IN_TEMP - 13]) + "~" + hashlib.sha1(raw).hexdigest()[:12]
-
-
-def temp_prefix(target: str | Path) -> str:
-    """How a temporary file or folder made beside `target` while it is written begins: `.{name}.HOST@TAG.` — TAG this
-    process's `_process_tag` — so that one left by a process killed outright (SIGKILL, a power cut: no `finally`
-    runs) is known for stale and removed by the next writer (`sweep_beside`). `.{name}.` where /proc can't tell.
-    A long name is cut (`_name_in_temp`): the temporary file's name must fit where `target`'s does."""
-    tag, name = _process_tag(os.getpid()), _name_in_temp(target)
-    return f".{name}.{host_tag()}@{tag}." if tag else f".{name}."
-
-
-def sweep_beside(target: str | Path, folders: bool = False) -> None:
-    """Remove what writers of `target` that were killed outright left beside it: the entries named
-    `temp_prefix(target)` + random + `.tmp` by a process of this host and pid namespace that is gone (no process has
-    its PID and start time now) — files, and folders if `folders`. A living writer's, another host's or container's,
-    a link, or any other name is never touched."""
-    target, mine = Path(target), _process_tag(os.getpid())
-    if mine is None: return                                  # (not Linux: who made a file can't be told)
-    pattern = re.compile(rf"\.{re.escape(_name_in_temp(target))}\.([A-Za-z0-9._-]+)@((\d+)-(\d+)-\d+)\.[A-Za-z0-9_]+\.tmp")
-    try: entries = list(os.scandir(target.parent))
-    except OSError: return
-    for entry in entries:
-        m = pattern.fullmatch(entry.name)
-        if not m or m[1] != host_tag() or m[3] != mine.split("-")[0] or _process_tag(int(m[4])) == m[2]: continue
-        try:
-            if entry.is_file(follow_symlinks=False): os.unlink(entry.path)
-            elif folders and entry.is_dir(follow_symlinks=False): shutil.rmtree(entry.path)
-        except OSError: pass                                 # gone meanwhile, or not ours to remove
-
-
-try: import fcntl                          # POSIX: the renames that publish several files at once are serialised
-except ImportError: fcntl = None
-
-
-@contextlib.contextmanager
-def _publishing(folders):
-    """Hold an exclusive `flock` on each of `folders` (in sorted order: no two writers wait on each other) for the
-    `with` block: the renames that publish a set of files — a model and its manifest — are then never interleaved
-    with another writer's. Without it, two exports to one `--out` at once could leave one's model beside the other's
-    manifest, both reported written. Held for the renames only; nothing where the platform or folder has no lock."""
-    fds = []
-    try:
-        for folder in sorted({os.path.realpath(f) for f in folders}):
-            if fcntl is None: break
-            try: fd = os.open(folder, os.O_RDONLY)
-            except OSError: continue                      # the rename will say what is wrong
-            fds.append(fd); fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        for fd in fds: os.close(fd)                       # (closing releases the lock)
-
-
-def write_failure(path: str | Path, e: OSError) -> str:
-    """Why file `path` could not be written, from the `OSError` `e` that writing it (or its temporary file beside it)
-    raised: a folder that is not there — never made, or removed while the file was written — is said as such (the
-    system says only 'No such file or directory'); else `e`'s own words. Writers say `can't write {path}: {this}`."""
-    if e.errno == errno.ENOENT and not os.path.isdir(Path(path).parent):
-        return f"its folder {Path(path).parent} does not exist (or was removed while it was written)"
-    return e.strerror or str(e)
-
-
-def write_files(files: dict, error: type[Exception] = RecordError) -> list[Path]:
-    """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
-    file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
-    rename is atomic: a reader sees an old file or a new one, never a mix; two writers of one set of files publish one
-    after the other: `_publishing`). The files get the usual permissions
-    (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
-    and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
-    written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
-    for p in files: check_file_target(p, error)
-    tmps, current = {}, None
-    try:
-        for current, data in ((Path(p), d) for p, d in files.items()):
-            sweep_beside(current)
-            fd, tmps[current] = tempfile.mkstemp(prefix=temp_prefix(current), suffix=".tmp", dir=current.parent)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
-            os.chmod(tmps[current], default_mode())
-        with _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set of files: none interleaved
-            for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
-        for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
-    except BaseException as e:
-        for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError): raise error(f"can't write {current}: {write_failure(current, e)}") from None
-        raise
-    return [Path(p) for p in files]
-
-
-def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = RecordError) -> Path:
-    "Replace file `path` by `data` atomically (`write_files` with one file): the old content or the new, never a mix."
-    return write_files({path: data}, error)[0]
-
-
-@contextlib.contextmanager
-def no_empty_folders(folder: str | Path | None):
-    """For the `with` block that writes into `folder`: at its end, remove the folders on the way to `folder` (itself
-    included; a link followed to where it points) that did not exist before the block and are empty after it. A
-    write that failed (a full disk, a typo found late) then leaves no empty folder behind — one that made the next
-    `gpuvision train` think a run was there. A folder that holds anything is never touched. None: nothing to do."""
-    made = []
-    if folder is not None:
-        p = Path(os.path.realpath(Path(folder).expanduser()))
-        while not os.path.lexists(p) and p != p.parent: made.append(p); p = p.parent
-    try: yield
-    finally:
-        for p in made:                                         # the innermost first
-            try: p.rmdir()                                     # only if empty
-            except OSError: break
-
-# %% ../nbs/02_bench.ipynb #aa22c3c3
-class OutputOverlapError(ValueError):
-    "An output path that would overwrite or land inside one of the command's inputs."
-
-
-def _resolved(p: str | Path) -> Path:
-    """`p` with `~` expanded, symlinks followed and `..` removed (as far as it exists). A name the system refuses to look
-    up (too long: ENAMETOOLONG) is taken as it is: nothing is there, and the write's own checks (`ensure_writable`) say why."""
-    try: return Path(p).expanduser().resolve(strict=False)
-    except OSError: return Path(os.path.abspath(Path(p).expanduser()))
-
-
-def check_output(out: str | Path, inputs, name: str = "--out") -> Path:
-    """`out`, resolved, if it is none of `inputs` (files or folders) and lies inside none of them (after following
-    symlinks; a hard link to an input counts as the input); else `OutputOverlapError` naming `name` and the input.
-    Call it before any work, in every command that writes a file or folder."""
-    target = _resolved(out)
-    for given in inputs:
-        if given is None: continue
-        src = _resolved(given)
-        same = target == src or (os.path.exists(target) and os.path.exists(src) and os.path.samefile(target, src))   # (os.path: False, not an error, for a name too long)
-        if same: raise OutputOverlapError(f"{name} {out} is the input {given}: writing it would destroy it; choose another path")
-        if src.is_dir() and target.is_relative_to(src):
-            raise OutputOverlapError(f"{name} {out} lies inside the input folder {given}: its files would be read as input "
-                                     "next time; choose a path outside it")
-    return target
 
 # %% ../nbs/02_bench.ipynb #7b1f0c30
 def check_number(value, name: str, lo: float, hi: float, kind: type = float):
@@ -736,8 +450,9 @@ def record(experiment: str, timings: list[Timing], what: str, folder: str | Path
         gpu = next((t.device for t in timings if rec.gpu and torch.device(t.device).type == "cuda"), "cpu")
         path = record_path(experiment, gpu, folder)
     with no_empty_folders(Path(path).expanduser().parent):    # a failed write leaves no folder it made
-        path = ensure_writable(path, hint)
-        try: write_atomic(path, json.dumps(rec.to_dict(), indent=1))        # a reader never sees half a record
+        try: path = ensure_writable(path, hint)
+        except WriteError as e: raise RecordError(str(e)) from None
+        try: write_atomic(path, json.dumps(rec.to_dict(), indent=1), RecordError)     # a reader never sees half a record
         except RecordError as e: raise RecordError(f"record({experiment!r}): {e}{hint}") from None
     rec.path = path
     return rec

@@ -14,7 +14,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save as save_tensors
 
-from .bench import default_mode, fsync_path, no_empty_folders, sweep_beside, temp_prefix, write_atomic
+from .files import default_mode, fsync_path, no_empty_folders, sweep_beside, temp_prefix, write_atomic
 
 try: import fcntl                                    # POSIX: the operating system's file locks
 except ImportError: fcntl = None
@@ -438,8 +438,8 @@ def _create_lock(path: Path) -> None:
     """Create lock file `path` already holding `_lock_line()` — written to a temporary file, then hard-linked into
     place (a link never replaces) — so a lock file is never seen empty, and anything else under its name is a
     user's. Nothing is done if `path` exists; a file system without hard links gets it created, then written.
-    The temporary file's name says who made it (`bench.temp_prefix`): one left by a process killed meanwhile is
-    removed by the next `lock_folder` (`bench.sweep_beside`)."""
+    The temporary file's name says who made it (`files.temp_prefix`): one left by a process killed meanwhile is
+    removed by the next `lock_folder` (`files.sweep_beside`)."""
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.write(fd, _lock_line()); os.fchmod(fd, default_mode())

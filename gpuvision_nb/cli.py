@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 
 from .device import DeviceUnavailableError, device_report, device_spec, get_device
-from .bench import RESULTS_ENV, RecordError, check_output, check_replaceable, compare, ensure_writable, no_empty_folders, number_arg, record, record_path, repo_results_dir, run_sweep, user_results_dir
+from .bench import (RESULTS_ENV, RecordError, compare, number_arg, record, record_path, repo_results_dir,
+                                run_sweep, user_results_dir)
+from .files import check_output, check_replaceable, ensure_writable, no_empty_folders
 from .checkpoint import CheckpointError
 from .data import AUGMENTS, DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
 from .runs import CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, TRAIN_DEFAULTS, run_training, save_figure

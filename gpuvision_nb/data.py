@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from .bench import Timing, drawable_names, time_fn
 from .device import get_device
-from .folders import (CACHE_ENV, cache_dir, cache_fill, cache_lock, cached_folder, check_new_folder,  # Appendix A7;
+from .folders import (CACHE_ENV, cache_dir, cache_fill, cache_lock, cached_folder, check_new_folder,  # Appendix A8;
                                   write_atomically)                          # still importable from here
 
 # torchvision (its import pulls in torch._dynamo: seconds) and matplotlib are imported inside the functions that use

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from .amp import train_throughput
-from .bench import (RecordError, Timing, compare, ensure_writable, fmt_rate, latest_gpu_record,
-                                 repo_results_dir, write_atomic)
+from .bench import RecordError, Timing, compare, fmt_rate, latest_gpu_record, repo_results_dir
+from .files import WriteError, ensure_writable, write_atomic
 from .device import DeviceUnavailableError, device_name, get_device, set_seed
 from .models import get_model
 from .prune import finetune, prune_channels
@@ -65,7 +65,7 @@ def check_out(out: str | Path | None) -> Path:
         raise ValueError(f"run_demo: out={str(out)!r} holds other files ({other.name}, …) and no earlier demo report: "
                          "the report's files (report.md, summary.json, plots) would replace theirs; choose a new folder")
     try: ensure_writable(out / "summary.json")
-    except RecordError as e: raise ValueError(f"run_demo: out={str(out)!r} is not writable: {e}") from None
+    except WriteError as e: raise ValueError(f"run_demo: out={str(out)!r} is not writable: {e}") from None
     return out
 
 
@@ -154,7 +154,7 @@ STAGES = {"train": stage_train, "devices": stage_devices, "amp": stage_amp, "pru
 
 # %% ../nbs/16_demo.ipynb #ac236947
 def _save_fig(path: Path, fig=None) -> None:
-    """Write `fig` (default: the current figure) as a PNG to `path` with `bench.write_atomic`, as every report file:
+    """Write `fig` (default: the current figure) as a PNG to `path` with `files.write_atomic`, as every report file:
     whole or not at all, with the usual permissions (a private temporary file renamed into place had left the
     report's files 0600, unreadable to the others on a shared machine), a folder or device there refused by name."""
     write_atomic(path, figure_png(fig or plt.gcf(), dpi=100))

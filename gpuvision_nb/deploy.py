@@ -16,7 +16,8 @@ import torch.nn as nn
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .bench import Timing, check_file_target, check_number, check_output, no_empty_folders, time_fn, write_atomic, write_files
+from .bench import Timing, check_number, time_fn
+from .files import check_file_target, check_output, no_empty_folders, write_atomic, write_files
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
 from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
 from .device import get_device
@@ -364,7 +365,7 @@ class ExportError(CheckpointError):
 
 
 def _write(path: str | Path, data: bytes) -> Path:
-    """Write `data` to file `path` atomically (`bench.write_atomic`; its folder is created, and removed again if the
+    """Write `data` to file `path` atomically (`files.write_atomic`; its folder is created, and removed again if the
     write fails); `ExportError` naming it if it can't."""
     path = Path(path)
     with no_empty_folders(path.parent):

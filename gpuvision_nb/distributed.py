@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .bench import RecordError, Timing, check_file_target, fmt_time, number_arg, write_atomic, write_files
+from .bench import Timing, fmt_time, number_arg
+from .files import WriteError, check_file_target, write_atomic, write_files
 from .checkpoint import unwrap, weights_bytes
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
@@ -272,18 +273,18 @@ class Interleaved:
 
 def _results_folder(out: str | Path) -> Path:
     """Rank 0's output folder `out` (`~` expanded), checked before any work: not a file, and neither file written into
-    it (`model.safetensors`, `metrics.json`) a folder, device or pipe (`bench.check_file_target`); `RecordError`
+    it (`model.safetensors`, `metrics.json`) a folder, device or pipe (`files.check_file_target`); `WriteError`
     naming it — not an OSError after the whole training ('File exists', and a traceback from `ddp_main`)."""
     out = Path(out).expanduser()
-    if out.exists() and not out.is_dir(): raise RecordError(f"can't write into --out {out}: it is a file; choose a folder")
+    if out.exists() and not out.is_dir(): raise WriteError(f"can't write into --out {out}: it is a file; choose a folder")
     for f in ("model.safetensors", "metrics.json"): check_file_target(out / f)
     return out
 
 
 def _write_results(out: Path, files: dict) -> None:
-    "Write `files` ({name: data}) into folder `out`, made if needed, with `bench.write_files`: all of them whole, or none."
+    "Write `files` ({name: data}) into folder `out`, made if needed, with `files.write_files`: all of them whole, or none."
     try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise RecordError(f"can't create --out folder {out}: {e.strerror or e}") from None
+    except OSError as e: raise WriteError(f"can't create --out folder {out}: {e.strerror or e}") from None
     write_files({out / name: data for name, data in files.items()})
 
 

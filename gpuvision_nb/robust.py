@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_model
 
-from .bench import Timing, sweep_devices, time_fn, write_files
+from .bench import Timing, sweep_devices, time_fn
+from .files import write_files
 from .checkpoint import CheckpointError, sha256, unwrap, weights_bytes
 from .data import MEAN, STD
 

@@ -11,7 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bench import check_number, drawable_names, write_atomic, write_files
+from .bench import check_number, drawable_names
+from .files import write_atomic, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import AUGMENTS, MAX_SIZE, FolderData, digits_root, folder_loaders, shapes_root
@@ -123,7 +124,7 @@ def figure_png(fig, dpi: int = 110) -> bytes:
 
 
 def save_figure(fig, path: Path) -> Path:
-    "Write `fig` as a PNG to `path` atomically (a full disk: `RecordError`, no half-written image) and close it."
+    "Write `fig` as a PNG to `path` atomically (a full disk: `WriteError`, no half-written image) and close it."
     return write_atomic(path, figure_png(fig))
 
 # %% ../nbs/A6_runs.ipynb #a8e9ab01
@@ -449,7 +450,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     run killed loses less than that much training, plus the epoch in progress; `--resume` redoes it exactly.
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
     data and the model to a process group (`distributed.train_distributed`); the global batch stays the same."""
-    from gpuvision_nb.bench import check_file_target, check_output, no_empty_folders
+    from gpuvision_nb.files import check_file_target, check_output, no_empty_folders
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
                     patience=patience, balance=balance, start_from=start_from, freeze=freeze)

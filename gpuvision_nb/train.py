@@ -12,7 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, drawable_names, no_empty_folders, text_table, time_fn
+from .bench import Timing, drawable_names, text_table, time_fn
+from .files import no_empty_folders
 from .checkpoint import (CheckpointError, all_finite, check_checkpoint_folder, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import (DIGITS_VERSION, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,

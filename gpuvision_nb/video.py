@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
 
-from .bench import Timing, check_output, time_fn
+from .bench import Timing, time_fn
+from .files import check_output
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
 from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, shape_mask, shape_rng, split
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
@@ -705,7 +706,7 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
     """Classify video `path` with `model`: an image model (`spec.clip_frames` None: every frame) or a clip model
     (windows of `spec.clip_frames` frames, `spec.stride` apart), about `batch_size` frames per model call, on
     `device`. Streams the video in bounded memory; `out`: also write it with the labels drawn on (MP4) — never the
-    input itself or a link to it (`bench.check_output`), and an existing `out` is replaced only once the new video is
+    input itself or a link to it (`files.check_output`), and an existing `out` is replaced only once the new video is
     complete. Bad or too short videos: `BadVideoError` naming the file."""
     t_start = time.perf_counter()
     if out is not None: check_output(out, [path])

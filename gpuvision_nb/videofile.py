@@ -100,11 +100,11 @@ def open_video(path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
 
 # %% ../nbs/A3_videofile.ipynb #9a5098cd
 def _temp_beside(path: Path) -> Path:
-    """Create a new empty file beside `path`, named `bench.temp_prefix(path)` + random + `.tmp`, exclusively (never an
+    """Create a new empty file beside `path`, named `files.temp_prefix(path)` + random + `.tmp`, exclusively (never an
     existing file) and with the mode any new file gets under this process's umask (0644 under the usual 022) —
     `tempfile.mkstemp` would make it 0600, private, and the finished video would need a chmod. Returns its path.
-    One that a writer killed outright left beside `path` is removed first (`bench.sweep_beside`)."""
-    from gpuvision_nb.bench import sweep_beside, temp_prefix      # (here: importing this module stays light, without torch)
+    One that a writer killed outright left beside `path` is removed first (`files.sweep_beside`)."""
+    from gpuvision_nb.files import sweep_beside, temp_prefix      # (here: importing this module stays light, without torch)
     sweep_beside(path)
     for _ in range(100):
         tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(4)}.tmp"
@@ -120,7 +120,7 @@ MP4_MARK = "written by gpuvision"       # `VideoWriter`'s comment in the file's 
 def written_by_us(path: str | Path, most: int = 1 << 26) -> bool:
     """Does MP4 file `path` carry `VideoWriter`'s `MP4_MARK` in its 'moov' index box (read if at most `most` bytes)?
     `gpuvision video --out` replaces such a file — its own earlier output — but never a camera's or another
-    program's video (`bench.check_replaceable`). False for anything unreadable or not an MP4."""
+    program's video (`files.check_replaceable`). False for anything unreadable or not an MP4."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -164,7 +164,7 @@ class VideoWriter:
         self.options = {"crf": str(crf), "threads": "1", "mbtree": "0"}
         if gop: self.options.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")   # fixed GOP: no scene-cut keyframes
         self.stream = None
-        from gpuvision_nb.bench import check_file_target    # a folder, pipe or device at `path`: refused before any frame
+        from gpuvision_nb.files import check_file_target    # a folder, pipe or device at `path`: refused before any frame
         check_file_target(self.path, ValueError)
         try: self.tmp = _temp_beside(self.path)
         except OSError as e: raise self._failed(e) from None
@@ -179,7 +179,7 @@ class VideoWriter:
     def _failed(self, e: OSError) -> OSError:
         """`e`, raised writing the temporary file beside `path` (a full disk, a folder removed meanwhile, no permission),
         as an `OSError` with its errno that names `path` — the file asked for — not the hidden temporary one."""
-        from gpuvision_nb.bench import write_failure                  # (here: importing this module stays light, without torch)
+        from gpuvision_nb.files import write_failure                  # (here: importing this module stays light, without torch)
         err = OSError(f"can't write {self.path}: {write_failure(self.path, e)}"); err.errno = e.errno
         return err
 
@@ -206,7 +206,7 @@ class VideoWriter:
     def close(self) -> None:
         """Flush the encoder (B-frames wait for later frames), finish the file, write it to the disk and only then rename
         it to `path` (replacing it): a power cut never leaves `path` naming a video whose frames were not written."""
-        from gpuvision_nb.bench import fsync_path                     # (here: importing this module stays light, without torch)
+        from gpuvision_nb.files import fsync_path                     # (here: importing this module stays light, without torch)
         try:
             if self.stream is not None: self.container.mux(self.stream.encode())
             self.container.close()

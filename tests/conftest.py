@@ -174,9 +174,9 @@ def overlapping_labels(fig) -> list:
 
 
 def dead_process_tag() -> str:
-    "The process tag (`bench._process_tag`: pid namespace, pid, start time) of a process that has exited and been reaped."
+    "The process tag (`files._process_tag`: pid namespace, pid, start time) of a process that has exited and been reaped."
     import subprocess
-    from gpuvision_nb.bench import _process_tag
+    from gpuvision_nb.files import _process_tag
     p = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try: tag = _process_tag(p.pid)
     finally: p.communicate()

@@ -42,7 +42,7 @@ def test_checkpoints_never_prune_or_replace_a_users_folder_of_the_same_name(tmp_
 def test_a_save_that_fails_on_a_full_disk_leaves_no_folder_it_made(tmp_path, monkeypatch):
     """A full disk at the first checkpoint left an empty `checkpoints/` (and with it the run folder): the next
     `gpuvision train --out RUN` was then refused, 'RUN already holds a run'. Nothing half-made stays now
-    (`bench.no_empty_folders`); a folder that was there before, or holds anything, stays."""
+    (`files.no_empty_folders`); a folder that was there before, or holds anything, stays."""
     monkeypatch.setattr("gpuvision_nb.checkpoint._write_file", mock.Mock(side_effect=FULL))
     with pytest.raises(CheckpointError, match="No space left on device; no checkpoint was written"):
         save_checkpoint(tmp_path / "a" / "b" / "ckpt", nn.Linear(2, 2), epoch=1)
@@ -120,11 +120,11 @@ def test_the_bad_file_writers_never_replace_or_delete_a_users_file(tmp_path):
 
 def test_demo_report_files_are_readable_and_a_users_summary_json_is_not_a_report(tmp_path, gpuvision):
     """`run_demo` wrote its report through a private temporary file renamed into place: report.md, summary.json and
-    the plots were 0600, unreadable to the others on a shared machine (every other writer uses `bench.write_files`).
+    the plots were 0600, unreadable to the others on a shared machine (every other writer uses `files.write_files`).
     And any file named summary.json made a folder count as an earlier report: `run_demo(out='~/notes')` then
     replaced the user's report.md there."""
     import matplotlib.pyplot as plt
-    from gpuvision_nb.bench import default_mode
+    from gpuvision_nb.files import default_mode
     from gpuvision_nb.demo import _save_fig, write_report
     s = {"date": "d", "device": "cpu", "device_name": "cpu", "torch": torch.__version__, "quick": True, "status": "running",
          "stages": {"train": {"status": "not run", "seconds": None, "result": None}}}
@@ -141,19 +141,19 @@ def test_ddp_train_checks_its_out_before_training_and_writes_whole_files(tmp_pat
     """`ddp_train(out=...)` (`torchrun -m gpuvision_nb.distributed train --out`) trained fully, then failed with a bare
     'File exists' for an --out that is a file (a traceback from `ddp_main`: not a ValueError), or 'Is a directory';
     and it wrote model.safetensors and metrics.json in place, half-written on a full disk. Checked before any work
-    now, and written with `bench.write_files` (both whole, or neither)."""
-    from gpuvision_nb.bench import RecordError
+    now, and written with `files.write_files` (both whole, or neither)."""
+    from gpuvision_nb.files import WriteError
     from gpuvision_nb import distributed
     trained = mock.Mock(side_effect=AssertionError("trained before the check"))
     (tmp_path / "file").write_text("mine"); (tmp_path / "run" / "metrics.json").mkdir(parents=True)
     with monkeypatch.context() as m:
         m.setattr(distributed, "fit", trained)
-        with pytest.raises(RecordError, match="it is a file; choose a folder"):
+        with pytest.raises(WriteError, match="it is a file; choose a folder"):
             distributed.ddp_train("tiny", n=16, batch_size=4, device="cpu", out=tmp_path / "file")
-        with pytest.raises(RecordError, match="metrics.json: it is a folder"):
+        with pytest.raises(WriteError, match="metrics.json: it is a folder"):
             distributed.ddp_train("tiny", n=16, batch_size=4, device="cpu", out=tmp_path / "run")
     assert (tmp_path / "file").read_text() == "mine"
-    monkeypatch.setattr("gpuvision_nb.bench.os.replace", mock.Mock(side_effect=FULL))
-    with pytest.raises(RecordError, match="No space left on device"):
+    monkeypatch.setattr("gpuvision_nb.files.os.replace", mock.Mock(side_effect=FULL))
+    with pytest.raises(WriteError, match="No space left on device"):
         distributed.ddp_train("tiny", n=16, batch_size=4, device="cpu", out=tmp_path / "new")
     assert list((tmp_path / "new").iterdir()) == []                    # no half-written file, no temporary one

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
               "A4_modelfile": "modelfile", "A5_launch": "launch",
-              "A6_runs": "runs", "A7_folders": "folders"}
+              "A6_runs": "runs", "A7_files": "files", "A8_folders": "folders"}
 
 
 def tool(name):
@@ -17,7 +17,11 @@ def tool(name):
 
 
 def test_moved_names_are_still_importable_from_their_old_modules():
-    from gpuvision_nb import data, folders, imagefile, modelfile, robust, supervisor, video, videofile
+    from gpuvision_nb import bench, data, files, folders, imagefile, modelfile, robust, supervisor, video, videofile
+    for name in ("OutputOverlapError", "WriteError", "check_file_target", "check_output", "check_replaceable", "default_mode",
+                 "ensure_writable", "fsync_path", "no_empty_folders", "scratch_dir", "sweep_beside", "temp_prefix",
+                 "write_atomic", "write_failure", "write_files"):
+        assert getattr(bench, name) is getattr(files, name), name
     assert robust.supervise is supervisor.supervise
     from gpuvision_nb import distributed
     for name in ("NPROC_WORKER", "lost_peer", "cli_worker", "failure_summary"):
@@ -64,7 +68,9 @@ def test_run_folder_names_still_import_from_train_with_a_warning_naming_their_ne
                                                ("launch", ["gpuvision_nb.cli", "gpuvision_nb.deploy", "torch"]),
                                                ("runs", ["gpuvision_nb.distributed", "gpuvision_nb.demo", "gpuvision_nb.cli",
                                                          "gpuvision_nb.deploy"]),
-                                               ("folders", ["gpuvision_nb.data", "gpuvision_nb.video", "gpuvision_nb.train",
+                                               ("files", ["gpuvision_nb.bench", "gpuvision_nb.data", "gpuvision_nb.videofile",
+                                                          "torch"]),
+                                               ("folders", ["gpuvision_nb.bench", "gpuvision_nb.data", "gpuvision_nb.video", "gpuvision_nb.train",
                                                             "torchvision"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
@@ -89,7 +95,7 @@ def _imported_modules(path: Path, package: str = "gpuvision_nb") -> set[str]:
 @pytest.mark.parametrize("module, chapter", [("videofile", "video"), ("imagefile", "data"), ("supervisor", "robust"),
                                              ("modelfile", "robust"), ("modelfile", "deploy"), ("runs", "distributed"),
                                              ("runs", "cli"), ("runs", "demo"), ("folders", "data"), ("folders", "video"),
-                                             ("folders", "train")])
+                                             ("folders", "train"), ("files", "bench"), ("files", "data"), ("files", "cli")])
 def test_appendix_sources_name_no_chapter_module_that_uses_them(module, chapter):
     "The import graph is one-way in the source too: no import of the chapter's module, not even inside a function."
     found = _imported_modules(ROOT / "gpuvision_nb" / f"{module}.py")
@@ -98,7 +104,9 @@ def test_appendix_sources_name_no_chapter_module_that_uses_them(module, chapter)
 
 def test_every_tool_that_lists_chapters_lists_the_appendices():
     render, website, gpu_check = tool("render"), tool("website"), tool("gpu_check")
+    readme = (ROOT / "README.md").read_text()
     for stem, module in APPENDICES.items():
+        assert f"(nbs/{stem}.ipynb)" in readme and f"(gpuvision_nb/{module}.py)" in readme, stem     # the README's table
         assert (ROOT / "nbs" / f"{stem}.ipynb").exists() and (ROOT / "gpuvision_nb" / f"{module}.py").exists()
         assert stem in {p.stem for p in render.chapters()}
         assert stem in {p.stem for p in website.notebooks()}

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from conftest import dead_process_tag, linux_tags
-from gpuvision_nb.bench import default_mode
+from gpuvision_nb.files import default_mode
 from gpuvision_nb.checkpoint import (LATEST, LOCK, MANIFEST, STATE, WEIGHTS, CheckpointError, FolderInUseError, all_finite,
                                      checkpoints, epoch_of, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, rng_state, save_checkpoint, set_rng_state, sha256, verify_checkpoint,
@@ -189,7 +189,7 @@ def test_latest_moves_only_after_the_checkpoint_is_in_place(tmp_path):
 
 def test_a_failed_latest_update_keeps_the_old_state(tmp_path):
     m = tiny(); save_checkpoint(tmp_path, m, epoch=1)
-    with mock.patch("gpuvision_nb.bench.os.fdopen", side_effect=OSError(28, "No space left on device")):
+    with mock.patch("gpuvision_nb.files.os.fdopen", side_effect=OSError(28, "No space left on device")):
         with pytest.raises(CheckpointError, match="latest: No space left on device; the previous checkpoint .*epoch-0001"):
             save_checkpoint(tmp_path, m, epoch=2)
     assert latest_checkpoint(tmp_path).name == "epoch-0001" and [p.name for p in checkpoints(tmp_path)] == ["epoch-0001"]
@@ -303,7 +303,7 @@ def test_lock_removes_the_temporary_file_of_a_process_killed_while_creating_it(t
 
 @linux_tags
 def test_lock_removes_only_provably_stale_temporary_files(tmp_path):
-    from gpuvision_nb.bench import _process_tag, host_tag
+    from gpuvision_nb.files import _process_tag, host_tag
     run, dead, host, me = tmp_path / "run", dead_process_tag(), host_tag(), _process_tag(os.getpid())
     ns, pid, start = me.split("-")
     reused = f"{ns}-{pid}-{int(start) + 1}"                         # this process's PID, but not this process: its maker is gone

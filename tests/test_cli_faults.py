@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gpuvision_nb.bench import RecordError, write_atomic
+
+from gpuvision_nb.files import WriteError, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ def test_a_file_output_never_replaces_a_device_or_pipe(tmp_path, kind, gpuvision
     (`ensure_writable`) now refuses a target that is not a regular file."""
     target = _special(tmp_path, kind)
     mode = os.stat(target).st_mode
-    with pytest.raises(RecordError, match="not a file"): write_atomic(target, "data")
+    with pytest.raises(WriteError, match="not a file"): write_atomic(target, "data")
     r = gpuvision("report", "--chart", target)
     assert r.returncode == 2 and "not a file" in r.stderr and str(target) in r.stderr and "Traceback" not in r.stderr
     assert os.stat(target).st_mode == mode and not stat.S_ISREG(mode)          # still the pipe (or socket) it was
@@ -133,7 +134,7 @@ def test_sigterm_leaves_no_half_written_output(tmp_path):
 def test_an_output_never_destroys_a_users_file(tmp_path, args, gpuvision, monkeypatch):
     """`gpuvision bench --out notes.txt` replaced the user's notes with a record, exit 0 (`report --chart`, `video --out`
     alike); only `export` asked for --overwrite. A command may replace its own earlier output (a record, a PNG chart,
-    an MP4), never another file — refused before any work (`bench.check_replaceable`)."""
+    an MP4), never another file — refused before any work (`files.check_replaceable`)."""
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "notes.txt"
     mine.write_text("my notes")

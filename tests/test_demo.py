@@ -201,12 +201,12 @@ def test_cli_demo_ctrl_c_is_status_130_and_points_to_the_partial_report(quick_ru
 
 
 def test_a_failed_figure_write_leaves_no_file_and_no_temporary_file(tmp_path, monkeypatch):
-    "A report's figure goes through bench.write_atomic: a disk that fills mid-write leaves neither the PNG nor a temporary."
+    "A report's figure goes through files.write_atomic: a disk that fills mid-write leaves neither the PNG nor a temporary."
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     monkeypatch.setattr("os.fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     plt.figure(); plt.plot([0, 1])
-    with pytest.raises(demo.RecordError, match=r"can't write .*speed_bars\.png: No space left on device"):
+    with pytest.raises(demo.WriteError, match=r"can't write .*speed_bars\.png: No space left on device"):
         demo._save_fig(tmp_path / "speed_bars.png")
     assert list(tmp_path.iterdir()) == []
 

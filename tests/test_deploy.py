@@ -572,7 +572,7 @@ def test_cpu_predict_equals_the_model_and_leaves_it_as_it_is(tmp_path):
 # ---- make mutate (deploy, seed 7, sample 40): survivors killed --------------------------------------------------
 def test_export_refusals_name_the_option_and_the_way_out(world, tmp_path):
     "mutmut: the '--out' label of the overlap refusal and the advice of the exists refusal could change unnoticed."
-    from gpuvision_nb.bench import OutputOverlapError
+    from gpuvision_nb.files import OutputOverlapError
     with pytest.raises(OutputOverlapError, match=r"^--out .* is the input"): export(world["file"], world["file"], overwrite=True)
     out = tmp_path / "m.safetensors"; out.write_bytes(b"old")
     with pytest.raises(FileExistsError, match=r"already exists: choose another --out, or pass --overwrite \(export\(\.\.\., "

@@ -533,10 +533,10 @@ def test_time_cudnn_benchmark_needs_cuda():
 
 
 def test_an_out_folder_that_cant_be_made_is_named(tmp_path):
-    from gpuvision_nb.bench import RecordError
+    from gpuvision_nb.files import WriteError
     from gpuvision_nb.distributed import _write_results
     f = tmp_path / "file"; f.write_text("x")
-    with pytest.raises(RecordError, match=rf"^can't create --out folder {f / 'sub'}: "):
+    with pytest.raises(WriteError, match=rf"^can't create --out folder {f / 'sub'}: "):
         _write_results(f / "sub", {"a.json": "{}"})
 
 

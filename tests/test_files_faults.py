@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpuvision_nb import bench
-from gpuvision_nb.bench import write_atomic
+from gpuvision_nb import files
+from gpuvision_nb.files import WriteError, write_atomic
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import dead_process_tag, linux_tags  # noqa: E402
@@ -24,7 +24,7 @@ def test_a_file_with_a_long_name_can_be_written(tmp_path, name):
     target = tmp_path / name
     target.write_text("old")
     assert write_atomic(target, "new").read_text() == "new" and list(tmp_path.iterdir()) == [target]
-    assert len(os.fsencode(bench.temp_prefix(target))) + len(".abcd1234.tmp") <= 255 - 64 + len(bench.host_tag())
+    assert len(os.fsencode(files.temp_prefix(target))) + len(".abcd1234.tmp") <= 255 - 64 + len(files.host_tag())
 
 
 def test_a_video_with_a_long_name_can_be_written(tmp_path):
@@ -35,10 +35,10 @@ def test_a_video_with_a_long_name_can_be_written(tmp_path):
 
 @linux_tags
 def test_the_leftover_of_a_killed_writer_of_a_long_name_is_swept(tmp_path):
-    "The cut name (`bench._name_in_temp`) is the same for the same target: a dead writer's temporary file still goes."
+    "The cut name (`files._name_in_temp`) is the same for the same target: a dead writer's temporary file still goes."
     target = tmp_path / LONG[1]
-    prefix = bench.temp_prefix(target).rsplit("@", 1)[0]
-    dead, other = tmp_path / f"{prefix}@{dead_process_tag()}.abcd1234.tmp", tmp_path / f".{'x' * 99}.{bench.host_tag()}@{dead_process_tag()}.abcd1234.tmp"
+    prefix = files.temp_prefix(target).rsplit("@", 1)[0]
+    dead, other = tmp_path / f"{prefix}@{dead_process_tag()}.abcd1234.tmp", tmp_path / f".{'x' * 99}.{files.host_tag()}@{dead_process_tag()}.abcd1234.tmp"
     dead.write_text("x"); other.write_text("x")
     write_atomic(target, "new")
     assert not dead.exists() and other.exists() and target.read_text() == "new"
@@ -130,10 +130,10 @@ def test_two_writers_of_one_model_and_manifest_never_mix_them(tmp_path, monkeypa
     (B signals when it waits for the lock, or when it is done: no timing.)"""
     import threading
     model, manifest = tmp_path / "m.safetensors", tmp_path / "m.safetensors.manifest.json"
-    b_waits_or_done, real_replace, real_fcntl = threading.Event(), os.replace, getattr(bench, "fcntl", None)
+    b_waits_or_done, real_replace, real_fcntl = threading.Event(), os.replace, getattr(files, "fcntl", None)
     state = {"replaced": 0}
 
-    class SeesB:                                        # bench.fcntl, telling when writer B asks for the lock
+    class SeesB:                                        # files.fcntl, telling when writer B asks for the lock
         LOCK_EX = getattr(real_fcntl, "LOCK_EX", 2)
         def flock(self, fd, op):
             if threading.current_thread() is not threading.main_thread(): b_waits_or_done.set()
@@ -146,9 +146,9 @@ def test_two_writers_of_one_model_and_manifest_never_mix_them(tmp_path, monkeypa
         real_replace(src, dst)
         if threading.current_thread() is threading.main_thread() and state["replaced"] == 0:
             state["replaced"] = 1; writer_b.start(); b_waits_or_done.wait()
-    from gpuvision_nb.bench import write_files
-    monkeypatch.setattr(bench, "fcntl", SeesB() if real_fcntl else None, raising=False)
-    monkeypatch.setattr(bench.os, "replace", replace)
+    from gpuvision_nb.files import write_files
+    monkeypatch.setattr(files, "fcntl", SeesB() if real_fcntl else None, raising=False)
+    monkeypatch.setattr(files.os, "replace", replace)
     write_files({model: "A model", manifest: "A manifest"})
     writer_b.join()
     assert (model.read_text()[0], manifest.read_text()[0]) in (("A", "A"), ("B", "B"))
@@ -185,11 +185,10 @@ def test_a_pipe_given_as_the_model_is_named_as_such(tmp_path, gpuvision, command
 def test_a_record_whose_folder_vanishes_midway_names_the_folder(tmp_path, monkeypatch):
     "A folder removed while a record (a model, a chart) was written: 'can't write X: No such file or directory' — which?"
     import shutil
-    from gpuvision_nb.bench import RecordError
     folder, real_replace = tmp_path / "results", os.replace
     folder.mkdir()
-    monkeypatch.setattr(bench.os, "replace", lambda src, dst: (shutil.rmtree(folder), real_replace(src, dst)))
-    with pytest.raises(RecordError, match=f"^can't write {folder / 'r.json'}: its folder {folder} does not exist "
+    monkeypatch.setattr(files.os, "replace", lambda src, dst: (shutil.rmtree(folder), real_replace(src, dst)))
+    with pytest.raises(WriteError, match=f"^can't write {folder / 'r.json'}: its folder {folder} does not exist "
                                           r"\(or was removed while it was written\)$"):
         write_atomic(folder / "r.json", "{}")
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Appendix A7 (folders): a folder made once — written beside its place, flushed, renamed; a cache entry made by one
+"""Appendix A8 (folders): a folder made once — written beside its place, flushed, renamed; a cache entry made by one
 process while the others wait."""
 import ctypes, errno, os, sys
 from pathlib import Path
@@ -141,7 +141,7 @@ def test_write_atomically_leaves_nothing_after_a_full_disk_or_a_ctrl_c(tmp_path)
 
 
 def test_write_atomically_gives_the_umask_modes_and_makes_the_parent(tmp_path):
-    from gpuvision_nb.bench import default_mode
+    from gpuvision_nb.files import default_mode
     root = folders.write_atomically(tmp_path / "a" / "b" / "ds", lambda tmp: (tmp / "f").write_text("x"))
     assert root.stat().st_mode & 0o777 == default_mode(folder=True)
 
@@ -282,7 +282,7 @@ def test_a_process_forked_while_the_lock_is_held_does_not_keep_it(tmp_path):
 
 def test_a_data_set_half_written_by_a_killed_process_is_removed_by_the_next_one(tmp_path):
     "A SIGKILL during `gpuvision data` left its hidden temporary folder (a half-generated data set, megabytes) for ever."
-    from gpuvision_nb.bench import host_tag
+    from gpuvision_nb.files import host_tag
     left = tmp_path / f".shapes.{host_tag()}@{dead_process_tag()}.0123abcd.tmp"
     (left / "circle").mkdir(parents=True); (left / "circle" / "circle_00000.png").write_bytes(b"half")
     folders.write_atomically(tmp_path / "shapes", lambda tmp: (tmp / "circle").mkdir())

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import gpuvision_nb
-from gpuvision_nb.bench import default_mode
+from gpuvision_nb.files import default_mode
 from gpuvision_nb.checkpoint import CheckpointError, load_checkpoint, verify_checkpoint
 from gpuvision_nb.data import MEAN, STD, GPULoader
 from gpuvision_nb.robust import (AdversarialLoader, Normalize, PixelLoader, attack, export_model, fast_adversarial, fgsm, input_grad,

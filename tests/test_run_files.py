@@ -180,12 +180,12 @@ def test_a_resume_that_fails_leaves_files_that_agree_and_the_earlier_best_model(
         monkeypatch.setattr(C, "_write_file", write); expected = CheckpointError
     else:                                                             # every epoch saved, then the disk fills in the report
         import tempfile
-        from gpuvision_nb.bench import RecordError
+        from gpuvision_nb.files import WriteError
         real_mkstemp = tempfile.mkstemp
         def mkstemp(*a, prefix="", **k):
             if prefix.startswith(".confusion.png."): raise FULL
             return real_mkstemp(*a, prefix=prefix, **k)
-        monkeypatch.setattr(tempfile, "mkstemp", mkstemp); expected = RecordError
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp); expected = WriteError
     with pytest.raises(expected):
         R.run_training(out=out, resume=True, epochs=4, device="cpu", progress=False)
     _agree(out)
@@ -294,9 +294,10 @@ def _figure(path):
 def test_a_writer_that_fails_keeps_the_old_file_and_leaves_nothing_it_made(tmp_path, write, name, fault):
     (tmp_path / "old").mkdir(); write(tmp_path / "old" / name)   # an earlier version, which a failed write must keep
     before = _snapshot(tmp_path)
-    with mock.patch("gpuvision_nb.bench.os.replace", side_effect=fault):
+    with mock.patch("gpuvision_nb.files.os.replace", side_effect=fault):
         for target in (tmp_path / "old" / name, tmp_path / "new" / "deeper" / name):
-            with pytest.raises((type(fault), OSError, CheckpointError, __import__("gpuvision_nb.bench").bench.RecordError)):
+            with pytest.raises((type(fault), OSError, CheckpointError, __import__("gpuvision_nb.files").files.WriteError,
+                                __import__("gpuvision_nb.bench").bench.RecordError)):
                 write(target)
     assert _snapshot(tmp_path) == before                      # no new/deeper/, no temporary file, the old file whole
 
@@ -470,12 +471,12 @@ def test_a_resume_refused_for_its_arguments_keeps_the_report(tmp_path):
 def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_path):
     "A folder where the report's metrics.json goes: refused by name before the resumed training, not after it."
     import gpuvision_nb.runs as R, gpuvision_nb.train as T
-    from gpuvision_nb.bench import RecordError
+    from gpuvision_nb.files import WriteError
     from test_run_folder import _folder
     data, out = _folder(tmp_path / "data"), tmp_path / "run"
     R.run_training(str(data), epochs=1, out=out, **RUN)
     (out / "confusion.png").unlink(); (out / "confusion.png").mkdir()
     with mock.patch.object(T, "train_step", side_effect=AssertionError("trained")):
-        with pytest.raises(RecordError, match=f"{out / 'confusion.png'}: it is a folder"):
+        with pytest.raises(WriteError, match=f"{out / 'confusion.png'}: it is a folder"):
             R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
     assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gpuvision_nb.bench import OutputOverlapError
+from gpuvision_nb.files import OutputOverlapError
 from gpuvision_nb.checkpoint import latest_checkpoint, verify_checkpoint
 from gpuvision_nb.runs import BEST_RULE, KeepBest, class_weights, plot_misclassified, run_training
 from gpuvision_nb.train import NonFiniteError, plot_confusion

@@ -51,7 +51,7 @@ def test_no_notebook_code_uses_a_relative_import():
 
 def test_no_notebook_or_test_leaves_a_temporary_folder_behind():
     """`tempfile.mkdtemp()` makes a folder nothing removes: a chapter run a few dozen times (the suite runs every one on
-    each change) filled a CI machine's disk. Examples use `bench.scratch_dir` (removed when the process exits),
+    each change) filled a CI machine's disk. Examples use `files.scratch_dir` (removed when the process exits),
     `TemporaryDirectory` or pytest's `tmp_path`; `mkdtemp(dir=...)` inside one of those is fine."""
     import re
     call = re.compile(r"\bmkdtemp\((?![^)]*\bdir=)")

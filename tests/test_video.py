@@ -212,7 +212,7 @@ def _frame_model():
 
 @pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "dotted"])
 def test_classify_video_refuses_an_out_that_is_the_input(tmp_path, how, gpuvision):
-    from gpuvision_nb.bench import OutputOverlapError
+    from gpuvision_nb.files import OutputOverlapError
     src = write_video(tmp_path / "in.mp4", bar_frames(20))
     before = src.read_bytes()
     out = {"same": lambda: src, "dotted": lambda: tmp_path / "sub" / ".." / "in.mp4",
@@ -255,7 +255,7 @@ def test_an_existing_out_is_replaced_only_when_complete(tmp_path):
 
 @linux_tags
 def test_a_video_half_written_by_a_killed_process_is_removed_by_the_next_writer(tmp_path):
-    from gpuvision_nb.bench import host_tag
+    from gpuvision_nb.files import host_tag
     left = tmp_path / f".v.mp4.{host_tag()}@{dead_process_tag()}.0123abcd.tmp"
     left.write_bytes(b"half a video")
     write_video(tmp_path / "v.mp4", bar_frames(4))
@@ -264,7 +264,7 @@ def test_a_video_half_written_by_a_killed_process_is_removed_by_the_next_writer(
 
 def test_a_video_is_on_the_disk_before_it_is_renamed_into_place(tmp_path, monkeypatch):
     "VideoWriter renamed its file into place unflushed: after a power cut, `out` (the old video gone) could be empty."
-    import gpuvision_nb.bench as B
+    import gpuvision_nb.files as B
     events, real = [], os.replace
     monkeypatch.setattr(B, "fsync_path", lambda p: events.append(("fsync", Path(p))))
     monkeypatch.setattr(os, "replace", lambda a, b: events.append(("replace", Path(b))) or real(a, b))

@@ -45,7 +45,7 @@ for step in "${steps[@]}"; do
       # so nbval runs on renumbered copies (outputs untouched) of the committed notebooks.
       python tools/nbcopy.py nbs "$scratch/nbs"
       # The pretrained seed CNN that 00, 06, 08, 09, 10 and 14 load is trained once, in the background, while the
-      # notebooks that don't need it run; a notebook that asks for it before it is done waits for it (`cache_lock`, A7).
+      # notebooks that don't need it run; a notebook that asks for it before it is done waits for it (`cache_lock`, A8).
       # Two notebooks at a time (pytest-xdist, a whole notebook per worker), every process on one thread (2-thread
       # processes on 2 cores would fight over them), each group longest first as measured on a 2-core box; 06 trains
       # the digits model that 08 and 09 load, so they come after it. Any other notebook follows.
@@ -53,7 +53,7 @@ for step in "${steps[@]}"; do
       OMP_NUM_THREADS=1 python -c "from gpuvision_nb.train import pretrained; pretrained('seed')" > "$scratch/seed.log" 2>&1 &
       seed=$!
       order=(07_amp 13_distributed 12_video 17_deploy A5_launch 11_augment 03_data 16_demo 02_bench 90_cli 04_models
-             A1_supervisor A6_runs A7_folders 06_train 00_tour 08_prune 14_robust 09_quantize 10_transfer)
+             A1_supervisor A6_runs A7_files A8_folders 06_train 00_tour 08_prune 14_robust 09_quantize 10_transfer)
       paths=(); for n in "${order[@]}"; do [ -f "$scratch/nbs/$n.ipynb" ] && paths+=("$scratch/nbs/$n.ipynb"); done
       for p in "$scratch"/nbs/*.ipynb; do [[ " ${paths[*]} " == *" $p "* ]] || paths+=("$p"); done
       # chapter 16 commits the full `gpuvision demo` run but runs the quick one here (see that chapter). Cell timeout:

@@ -330,10 +330,10 @@ def not_a_site(out: Path) -> str | None:
 
 
 def temp_folder(beside: Path) -> Path:
-    """A new private folder next to `beside`, named by `bench.temp_prefix(beside)` (which says which process made it);
+    """A new private folder next to `beside`, named by `files.temp_prefix(beside)` (which says which process made it);
     what builds killed outright (SIGKILL, a power cut: no `finally` ran) left there — a whole site, each time — is
-    removed first (`bench.sweep_beside`)."""
-    from gpuvision_nb.bench import sweep_beside, temp_prefix
+    removed first (`files.sweep_beside`)."""
+    from gpuvision_nb.files import sweep_beside, temp_prefix
     sweep_beside(beside, folders=True)
     return Path(tempfile.mkdtemp(prefix=temp_prefix(beside), suffix=".tmp", dir=beside.parent))
 
