@@ -521,6 +521,11 @@ def without_api_name(message: str) -> str:
     return message[m.end():] if m and m[1].rsplit(".", 1)[-1] in names else message
 
 
+def _kept(stop: KeyboardInterrupt) -> str:
+    "'; ' + what the stopped work left and what to do next, if it said (`runs.run_training` does: `e.kept`); else ''."
+    return f"; {stop.kept}" if getattr(stop, "kept", None) else ""
+
+
 def _run(argv: list[str] | None, early) -> int:
     "`main`'s work, with standard output watched (`_Watched`)."
     try: args = parse(argv)
@@ -540,10 +545,10 @@ def _run(argv: list[str] | None, early) -> int:
         print(f"{name}: error: {without_api_name(str(e)) or type(e).__name__}", file=sys.stderr)
         return 2
     except Terminated as e:
-        print(f"{name}: terminated ({e})", file=sys.stderr)
+        print(f"{name}: terminated ({e})" + _kept(e), file=sys.stderr)
         return 128 + getattr(signal, str(e), signal.SIGTERM)
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"{name}: interrupted" + _kept(e), file=sys.stderr)
         return 130
 
 # %% ../nbs/90_cli.ipynb #0e522998

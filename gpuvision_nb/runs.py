@@ -422,6 +422,21 @@ def _global_batch(fd: FolderData, world: int) -> dict:
             "updates_per_epoch": len(fd.train)}
 
 
+def _kept(out: Path, replacing: bool, every: float, epochs: int) -> str:
+    """What a run of `epochs` epochs stopped by Ctrl-C or SIGTERM left in `out`, said to the user with what to do next
+    (the CLI adds it to 'interrupted'): its last checkpoint, which `--resume` continues from; nothing, if it stopped
+    before its first one (a checkpoint is written every `every` seconds, and after the last epoch); or, for
+    `--overwrite`, the earlier run, untouched (the new one is discarded)."""
+    if replacing: return f"the new run was discarded; {out} holds the earlier run, as it was"
+    prev = previous_run(out)
+    if prev and "epoch" in prev:
+        more = "" if prev.get("settings", {}).get("epochs") == epochs else f" --epochs {epochs}"   # an extension cut short
+        return (f"{out} keeps epoch {prev['epoch']} of {epochs} (its last checkpoint): continue with gpuvision train "
+                f"--out {out} --resume{more}")
+    when = "at the end of the first epoch" if every == 0 else f"after {every:g} s (--checkpoint-every) or at the last epoch"
+    return f"nothing was kept: it stopped before its first checkpoint, written {when}"
+
+
 def run_training(data: str | None = None, model: str | None = None, epochs: int | None = None,
                  device: str | torch.device = "auto", out: str | Path = "runs/train", precision: str | None = None,
                  batch_size: int | None = None, lr: float | None = None, resume: bool = False, progress: bool = True, *,
@@ -536,6 +551,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             keep.flush()                                       # the last epoch's, if it was the best
             m = _finish_run(work, net, fd, hist, meta, dev, time.perf_counter() - t0, keep)
         except BaseException as e:
+            if isinstance(e, KeyboardInterrupt) and main: e.kept = _kept(out, work != out, every, settings["epochs"])   # (Ctrl-C, SIGTERM)
             if work == out: raise
             shutil.rmtree(work, ignore_errors=True)
             if isinstance(e, NonFiniteError):

@@ -1,7 +1,7 @@
 """The files of a run folder and of a checkpoint folder, as a hostile tester sees them: a user's own file named like
 one we write (`run.lock`, `latest`) is refused and kept, never taken over, replaced or deleted; the run folder's files
 agree with each other after a resume that failed; every writer is all-or-nothing."""
-import errno, json, os
+import errno, json, os, re
 from pathlib import Path
 from unittest import mock
 
@@ -447,7 +447,15 @@ def test_ctrl_c_at_each_stage_is_one_line_and_leaves_a_consistent_folder(tmp_pat
     before = _snapshot(tmp_path)
     monkeypatch.setattr(STAGES[stage], mock.Mock(side_effect=KeyboardInterrupt))
     r = gpuvision("train", "--data", data, "--out", out, *(["--resume", "--epochs", "2"] if how == "resume" else ["--epochs", "1"]), *CLI_FAST)
-    assert (r.returncode, r.stderr) == (130, "gpuvision train: interrupted\n")
+    assert r.returncode == 130 and r.stderr.count("\n") == 1 and r.stderr.startswith("gpuvision train: interrupted"), r.stderr
+    kept, said = previous_run(out) if out.exists() else None, re.search(r"keeps epoch (\d+) of (\d+)", r.stderr)   # what the line says is there
+    if said:                                                      # an extension cut short says its --epochs again
+        target = 2 if how == "resume" else 1
+        more = "" if kept["settings"]["epochs"] == target else f" --epochs {target}"
+        assert kept["epoch"] == int(said[1]) and r.stderr.endswith(f"of {target} (its last checkpoint): continue with gpuvision "
+                                                                   f"train --out {out} --resume{more}\n"), r.stderr
+    elif "nothing was kept" in r.stderr: assert how == "new" and not (kept and "epoch" in kept)
+    else: assert r.stderr == "gpuvision train: interrupted\n" and stage in ("lock", "data")    # before the run began
     left = [p.name for p in tmp_path.rglob("*") if p.name == LOCK or p.name.endswith(".tmp") or p.name.startswith((".epoch-", ".trash-", ".run."))]
     assert left == []
     if how == "new": assert not out.exists() or stage in ("best model", "report") and previous_run(out) is not None
@@ -480,3 +488,57 @@ def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_
         with pytest.raises(WriteError, match=f"{out / 'confusion.png'}: it is a folder"):
             R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
     assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()
+
+
+def _stopped_at(monkeypatch, epoch, stop=KeyboardInterrupt):
+    "runs.fit stopped by `stop` (Ctrl-C, or the CLI's SIGTERM) right after epoch `epoch`'s end (after its checkpoint, if due)."
+    import gpuvision_nb.runs as R
+    real = R.fit
+    def fit(*a, on_epoch=None, **k):
+        def stop_then(history):
+            if on_epoch is not None: on_epoch(history)
+            if len(history) >= epoch: raise stop()
+        return real(*a, on_epoch=stop_then, **k)
+    monkeypatch.setattr(R, "fit", fit)
+
+
+@pytest.mark.parametrize("every, said", [(0, "{out} keeps epoch 2 of 4 (its last checkpoint): continue with gpuvision train --out {out} --resume"),
+                                         (3600, "nothing was kept: it stopped before its first checkpoint, written after 3600 s "
+                                                "(--checkpoint-every) or at the last epoch")])
+def test_an_interrupted_run_says_what_it_kept_and_how_to_go_on(tmp_path, monkeypatch, gpuvision, every, said):
+    """Ctrl-C in `gpuvision train` said only 'interrupted': whether any epoch was kept, and what to type next, the user
+    had to find out. Now the line says so — and what it says is true: the run resumes from that epoch, or there is none."""
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    _stopped_at(monkeypatch, 2)
+    r = gpuvision("train", "--data", data, "--out", out, "--epochs", "4", "--size", "16", "--batch-size", "8", "--augment",
+                  "none", "--device", "cpu", "--no-progress", "--checkpoint-every", every)
+    assert r.returncode == 130 and r.stderr.splitlines()[-1] == f"gpuvision train: interrupted; {said.format(out=out)}", r.stderr
+    import gpuvision_nb.runs as R
+    kept = R.previous_run(out)
+    assert (kept or {}).get("epoch") == (2 if every == 0 else None)      # what the line says is what is there
+    if every: assert not out.exists()                                    # (a run with nothing kept leaves no folder)
+
+
+def test_an_overwrite_stopped_by_sigterm_says_the_earlier_run_is_kept(tmp_path, monkeypatch, gpuvision):
+    "`--overwrite` interrupted: the new run is discarded and the earlier one stays — the line says so (SIGTERM: status 143)."
+    import gpuvision_nb.cli as cli
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    args = ["train", "--data", data, "--out", out, "--epochs", "1", "--size", "16", "--batch-size", "8", "--augment", "none",
+            "--device", "cpu", "--no-progress"]
+    assert gpuvision(*args).returncode == 0
+    before = (out / "metrics.json").read_bytes()
+    _stopped_at(monkeypatch, 1, lambda: cli.Terminated("SIGTERM"))
+    r = gpuvision(*args, "--overwrite")
+    assert r.returncode == 143 and r.stderr.splitlines()[-1] == \
+        f"gpuvision train: terminated (SIGTERM); the new run was discarded; {out} holds the earlier run, as it was", r.stderr
+    assert (out / "metrics.json").read_bytes() == before
+
+
+def test_an_interruption_outside_a_run_adds_nothing_to_the_line():
+    "`_kept`: only an interruption that says what it kept (run_training's) gets more than 'interrupted'."
+    import gpuvision_nb.cli as cli
+    assert cli._kept(KeyboardInterrupt()) == "" and cli._kept(cli.Terminated("SIGTERM")) == ""
+    e = KeyboardInterrupt(); e.kept = "x kept"
+    assert cli._kept(e) == "; x kept"
