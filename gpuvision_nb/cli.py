@@ -192,12 +192,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=number_arg(1, 1024, int), default=1, metavar="N", help="train in N processes on this "
                    "machine (DDP, one per GPU, or gloo on the CPU): the same as torchrun --standalone --nproc_per_node=N. "
                    "--batch-size stays the global batch (each process takes 1/N of it): the same updates as one process")
+    p.add_argument("--fast", action="store_true", default=None, help="the fast path on a GPU: bf16, channels_last, CUDA "
+                   "graphs and a compiled fused optimizer step (fit(fast=True)); a setting of the run (--resume keeps it); "
+                   "on a CPU it changes nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 # %% ../nbs/90_cli.ipynb #7519cd11
 TRAIN_ARGS = ("data", "model", "epochs", "device", "out", "precision", "batch_size", "lr", "resume", "seed", "size", "augment",
               "val_frac", "test_frac", "on_bad", "in_channels", "overwrite", "force_resume", "patience", "balance", "start_from", "freeze",
-              "checkpoint_every")
+              "checkpoint_every", "fast")
 
 
 def split_hint(message: str, val_frac: float | None = None, test_frac: float | None = None) -> str:

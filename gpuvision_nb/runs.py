@@ -40,15 +40,15 @@ def default_epochs(model: str, batches_per_epoch: int) -> int:
 # %% ../nbs/A6_runs.ipynb #d7e2a007
 TRAIN_DEFAULTS = {"data": "shapes", "model": "seed", "epochs": None, "lr": None, "batch_size": None, "precision": "fp32",
                   "seed": 0, "size": 32, "augment": "crop", "val_frac": 0.1, "test_frac": 0.1, "in_channels": "auto",
-                  "on_bad": "raise", "patience": None, "balance": False, "start_from": None, "freeze": False}
+                  "on_bad": "raise", "patience": None, "balance": False, "start_from": None, "freeze": False, "fast": False}
 RANGES = {"epochs": (1, 10_000, int), "lr": (1e-8, 10.0, float), "batch_size": (1, 65_536, int),
           "seed": (0, 2**32 - 1, int), "size": (8, MAX_SIZE, int), "val_frac": (0.01, 0.9, float), "test_frac": (0.0, 0.9, float),
           "patience": (1, 10_000, int), "checkpoint_every": (0.0, 86_400.0, float)}
 CHECKPOINT_EVERY = 30.0      # seconds: a run's default `checkpoint_every` (not a setting: it never changes the result)
 CHOICES = {"model": tuple(RECIPES), "precision": tuple(PRECISIONS), "augment": AUGMENTS, "in_channels": (1, 3, "auto"),
-           "on_bad": ("raise", "skip"), "balance": (True, False), "freeze": (True, False)}
+           "on_bad": ("raise", "skip"), "balance": (True, False), "freeze": (True, False), "fast": (True, False)}
 FIXED = ("model", "lr", "batch_size", "precision", "seed", "size", "augment", "val_frac", "test_frac", "in_channels", "balance",
-         "start_from", "freeze")
+         "start_from", "freeze", "fast")
 
 
 def check_settings(settings: dict) -> dict:
@@ -70,7 +70,8 @@ def run_settings(explicit: dict, saved: dict | None = None) -> dict:
     it would silently make the rest of the run a different run. `epochs` may grow: that extends the run."""
     given = {k: v for k, v in check_settings(dict(explicit)).items() if v is not None}
     if saved is not None:
-        changed = [f"{k} {given[k]!r} (the run has {saved.get(k)!r})" for k in FIXED if k in given and given[k] != saved.get(k)]
+        had = lambda k: saved.get(k, TRAIN_DEFAULTS.get(k))        # a setting newer than the run: its default then
+        changed = [f"{k} {given[k]!r} (the run has {had(k)!r})" for k in FIXED if k in given and given[k] != had(k)]
         if changed:
             raise ValueError("a resumed run keeps its settings, but these differ: " + "; ".join(changed)
                              + ". Leave them out to resume it as it was, or start a new run in another folder")
@@ -444,7 +445,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                  test_frac: float | None = None, on_bad: str | None = None, in_channels: int | str | None = None,
                  overwrite: bool = False, force_resume: bool = False, patience: int | None = None,
                  balance: bool | None = None, start_from: str | None = None, freeze: bool | None = None,
-                 shard=None, wrap=None, checkpoint_every: float | None = None) -> dict:
+                 shard=None, wrap=None, checkpoint_every: float | None = None, fast: bool | None = None) -> dict:
     """Train `model` ('seed'|'resnet') on `data` ('shapes', 'digits' or an image folder, via `folder_loaders`) and write
     the run to `out`: `checkpoints/` (see `checkpoint_every`), `best/` (the weights of the best epoch by `BEST_RULE`),
     `metrics.json` (accuracy per class, confusion matrix, settings, data fingerprint, normalisation, best epoch,
@@ -461,6 +462,8 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     was). `patience`: stop after that many epochs without a better validation result. `balance`: class-weighted
     loss. `in_channels='auto'` (default) trains grey data (all images with equal channels) on 1 channel.
     `start_from`: fine-tune a pretrained name, a run folder or a model file (`freeze=True`: the head only).
+    `fast=True`: `fit`'s fast path (on a GPU: bf16, channels_last, CUDA graphs, the compiled fused update — see
+    `fast_options`; on a CPU it changes nothing), a setting of the run like the others: a resumed run keeps it.
     `checkpoint_every`: seconds between checkpoints (default `CHECKPOINT_EVERY`; 0: after every epoch; see `fit`): a
     run killed loses less than that much training, plus the epoch in progress; `--resume` redoes it exactly.
     The seed is set before the model is built, so the same settings give the same weights. `shard`/`wrap` adapt the
@@ -468,7 +471,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     from gpuvision_nb.files import check_file_target, check_output, no_empty_folders
     explicit = dict(data=data, model=model, epochs=epochs, lr=lr, batch_size=batch_size, precision=precision, seed=seed,
                     size=size, augment=augment, val_frac=val_frac, test_frac=test_frac, in_channels=in_channels, on_bad=on_bad,
-                    patience=patience, balance=balance, start_from=start_from, freeze=freeze)
+                    patience=patience, balance=balance, start_from=start_from, freeze=freeze, fast=fast)
     check_settings(explicit)                                   # every number checked before any work
     every = CHECKPOINT_EVERY if checkpoint_every is None else check_number(checkpoint_every, "checkpoint_every", *RANGES["checkpoint_every"])
     if resume and overwrite: raise ValueError("resume and overwrite exclude each other: one continues the run in out, the other replaces it")
@@ -546,7 +549,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
                        opt=recipe["opt"], weight_decay=recipe["weight_decay"], schedule=recipe["schedule"], device=dev,
                        precision=settings["precision"], ckpt_dir=work / "checkpoints", resume=saved is not None, meta=meta,
                        seed=settings["seed"], progress=progress, loss_fn=loss_fn, on_epoch=keep,
-                       checkpoint_every=every, before_save=keep.flush)
+                       checkpoint_every=every, before_save=keep.flush, fast=bool(settings.get("fast")))
             if not main: return {}
             keep.flush()                                       # the last epoch's, if it was the best
             m = _finish_run(work, net, fd, hist, meta, dev, time.perf_counter() - t0, keep)

@@ -542,3 +542,36 @@ def test_an_interruption_outside_a_run_adds_nothing_to_the_line():
     assert cli._kept(KeyboardInterrupt()) == "" and cli._kept(cli.Terminated("SIGTERM")) == ""
     e = KeyboardInterrupt(); e.kept = "x kept"
     assert cli._kept(e) == "; x kept"
+
+
+def test_train_fast_is_a_setting_of_the_run_passed_to_fit_and_kept_on_resume(tmp_path, monkeypatch, gpuvision):
+    """`gpuvision train --fast` gives fit its fast path (the library's, chapter 06: on a GPU bf16, CUDA graphs, the
+    compiled fused update); it is recorded with the run's settings, and a resume keeps it: asking to change it is
+    refused by name, as for the other settings. On a CPU it changes nothing: the same weights as without it."""
+    import gpuvision_nb.runs as R
+    from safetensors.torch import load_file
+    from test_run_folder import _folder
+    data = _folder(tmp_path / "data")
+    asked, real = [], R.fit
+    monkeypatch.setattr(R, "fit", lambda *a, **k: asked.append(k["fast"]) or real(*a, **k))
+    args = ["--data", data, "--epochs", "1", "--size", "16", "--batch-size", "8", "--augment", "none", "--device", "cpu", "--no-progress"]
+    assert gpuvision("train", *args, "--out", tmp_path / "fast", "--fast").returncode == 0
+    assert gpuvision("train", *args, "--out", tmp_path / "plain").returncode == 0
+    assert asked == [True, False]
+    metrics = lambda run: json.loads((tmp_path / run / "metrics.json").read_text())
+    assert (metrics("fast")["settings"]["fast"], metrics("plain")["settings"]["fast"]) == (True, False)
+    weights = lambda run: load_file(next((tmp_path / run / "best").rglob("*.safetensors")))
+    a, b = weights("fast"), weights("plain")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)       # a CPU: the same run, bit for bit
+    r = gpuvision("train", "--out", tmp_path / "fast", "--resume", "--epochs", "2", "--no-progress")
+    assert r.returncode == 0 and asked[-1] is True, r.stderr                          # kept without being given again
+    r = gpuvision("train", "--out", tmp_path / "plain", "--resume", "--epochs", "2", "--fast", "--no-progress")
+    assert r.returncode == 2 and "these differ: fast True (the run has False)" in r.stderr, r.stderr
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default():
+    "A run's saved settings from before `fast` existed: resuming it compares a new setting with its default, not None."
+    from gpuvision_nb.runs import TRAIN_DEFAULTS, run_settings
+    saved = {**TRAIN_DEFAULTS, "lr": 0.1, "batch_size": 8, "epochs": 1}; del saved["fast"]
+    assert run_settings({"fast": False}, saved)["fast"] is False
+    with pytest.raises(ValueError, match=r"fast True \(the run has False\)"): run_settings({"fast": True}, saved)
