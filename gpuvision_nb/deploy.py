@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_deploy.ipynb #0d871d79
 from __future__ import annotations
-import copy, ctypes, hashlib, hmac, importlib, io, json, math, os, struct, sys, warnings
+import copy, ctypes, hmac, importlib, io, json, math, os, struct, sys, warnings
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .bench import Timing, check_number, time_fn
-from .files import check_file_target, check_output, no_empty_folders, write_atomic, write_files
+from .files import check_file_target, check_output, no_empty_folders, write_atomic
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
 from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
 from .device import get_device
@@ -28,7 +28,8 @@ from .quantize import Int8Model, quantize, quiet_ao
 from .modelfile import (LIMITS, META_KEY, MODEL_FORMAT, _check_shapes, _check_sizes, _checkpoint_in,   # Appendix A4;
                                     _describes, _embedded_meta, _flatten_state, _load_file, _load_run, _load_single,   # still importable
                                     _run_meta, _signature, _tensor_module, _unflatten_state, _weight_shapes, export_model,   # from here
-                                    load_exported, manifest_for, with_metadata, _check_export_out, _export_inputs)
+                                    load_exported, manifest_for, with_metadata, _check_export_out, _export_inputs,
+                                    _write_model_files)
 
 # %% auto #0
 __all__ = ['CPU_CHUNK', 'M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX', 'FORMATS', 'Preprocess', 'model_meta',
@@ -122,15 +123,7 @@ def save_model(model: nn.Module, path: str | Path, prep: Preprocess, key: bytes 
         with quiet_ao(): tensors, meta["int8"]["layout"] = _flatten_state(net.state_dict())
         net = _tensor_module(tensors)
     data = with_metadata(weights_bytes(net), {META_KEY: json.dumps(meta)})
-    manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),   # as export_model
-                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
-                "meta": meta}
-    if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
-    with no_empty_folders(path.parent):                      # a failed write leaves no folder it made
-        try: path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e: raise CheckpointError(f"can't create folder {path.parent}: {e.strerror or e}") from None
-        write_files({path: data, manifest_for(path): json.dumps(manifest, indent=1)}, CheckpointError)
-    return path
+    return _write_model_files(path, data, net.state_dict(), meta, key)      # + its manifest, as export_model (A4)
 
 # %% ../nbs/17_deploy.ipynb #a05cad4d
 def _build(meta: dict, where: Path, weights: Path | None = None) -> tuple[nn.Module, Preprocess]:

@@ -48,10 +48,17 @@ def export_model(model: nn.Module, path: str | Path, meta: dict | None = None, k
     if path.suffix != ".safetensors": raise ValueError(f"export_model: path must end in .safetensors, got {path}")
     if key is not None and not (isinstance(key, bytes) and key): raise ValueError("export_model: key must be non-empty bytes")
     net = unwrap(model)
-    data = weights_bytes(net)
+    return _write_model_files(path, weights_bytes(net), net.state_dict(), meta or {}, key)
+
+
+def _write_model_files(path: Path, data: bytes, tensors: dict, meta: dict, key: bytes | None = None) -> Path:
+    """Write the safetensors bytes `data` to `path` and its manifest beside it (`manifest_for`): the file's size and
+    SHA-256, the dtype and shape of each of `tensors` (a state dict), `meta`, and an HMAC-SHA256 signature if `key`.
+    Both files are whole or neither is new (`files.write_files`); the folder is made if needed, and removed again if
+    the write fails; `CheckpointError` naming what failed. `export_model` and chapter 17's `save_model` write this way."""
     manifest = {"format": 1, "file": path.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in net.state_dict().items()},
-                "meta": meta or {}}
+                "tensors": {k: [str(v.dtype).removeprefix("torch."), list(v.shape)] for k, v in tensors.items()},
+                "meta": meta}
     if key is not None: manifest["hmac_sha256"] = _signature(manifest, key)
     with no_empty_folders(path.parent):                       # a failed write leaves no folder it made
         try: path.parent.mkdir(parents=True, exist_ok=True)
