@@ -323,10 +323,14 @@ def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
 
 
 
-def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path, monkeypatch):
+def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path, monkeypatch, request):
     """A Ctrl-C that lands between two of the swap's renames: without holding it the folder kept part of each run and
-    the old one's rest in a hidden sibling. Now it is delivered after the swap: the new run whole, nothing beside it."""
+    the old one's rest in a hidden sibling. Now it is delivered after the swap: the new run whole, nothing beside it.
+    Python's own Ctrl-C handler for the test's length: a runner that ignores SIGINT (mutmut's workers) would keep it
+    ignored, rightly, and no KeyboardInterrupt would come."""
     import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     import gpuvision_nb.runs as R
     from gpuvision_nb.checkpoint import verify_checkpoint
     from test_run_folder import _folder
