@@ -483,3 +483,42 @@ def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_
         with pytest.raises(RecordError, match=f"{out / 'confusion.png'}: it is a folder"):
             R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
     assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()
+
+
+# ---- survivors of tools/mutate.py runs --sample 25 --seed 902 -------------------------------------------------------
+
+def test_resuming_a_run_whose_latest_is_damaged_names_the_folder_and_the_damage(tmp_path):
+    "--resume on a run whose `latest` points outside its folder: a CheckpointError naming the run folder and what is wrong."
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data", {"a": 2, "b": 2}), tmp_path / "run"
+    save_checkpoint(out / "checkpoints", tiny(), epoch=1)
+    (out / "checkpoints" / LATEST).write_text("../../etc")
+    with pytest.raises(CheckpointError) as e:
+        R.run_training(str(data), epochs=2, out=out, resume=True, **RUN)
+    assert str(e.value).startswith(f"can't resume the run in {out}: ") and LATEST in str(e.value)
+
+
+def test_overwrite_of_a_run_whose_checkpoint_folders_were_deleted(tmp_path):
+    "A user who deleted an old run's checkpoints/ and best/ to free space (metrics.json kept) can still --overwrite it."
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    out.mkdir(); (out / "metrics.json").write_text(json.dumps({"history": []}))
+    R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1 and latest_checkpoint(out / "checkpoints")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_users_files_named_like_a_runs_are_refused_and_kept_even_with_overwrite(tmp_path, overwrite):
+    "--out holding a user's own metrics.json and best/ (no run's): a FileExistsError naming them; both left as they were."
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data", {"a": 2, "b": 2}), tmp_path / "mine"
+    (out / "best").mkdir(parents=True); (out / "best" / "notes.txt").write_text("mine")
+    (out / "metrics.json").write_text('{"my": "numbers"}')
+    before = _snapshot(out)
+    with pytest.raises(FileExistsError, match=r"holds best, metrics\.json, named like a run's files, but no run"):
+        R.run_training(str(data), epochs=1, out=out, overwrite=overwrite, **RUN)
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["data", "mine"]
