@@ -675,3 +675,15 @@ def test_host_reads_with_fused_none_use_the_optimizer_fit_builds(monkeypatch):
     host_reads_per_step("fp32", fused=None, steps=1)
     host_reads_per_step("fp32", fused=False, steps=1)
     assert built == [("sgd", 0.01)]
+
+
+# ---- tools/mutate.py amp --sample 25 --seed 909 ---------------------------------------------------------------------
+def test_fit_throughputs_label_and_record_say_channels_last_and_fast(monkeypatch):
+    "shapes_loaders and fit stubbed: a channels_last fast=True run says both in its label and in its record's params."
+    from types import SimpleNamespace
+    src = SimpleNamespace(x=torch.zeros(8, 3, 32, 32, dtype=torch.uint8), y=torch.zeros(8, dtype=torch.long))
+    monkeypatch.setattr(amp, "shapes_loaders", lambda **kw: (src, None, None))
+    monkeypatch.setattr(amp, "fit", lambda *a, **kw: [{"seconds": 1.0, "images": 8}] * 2)
+    t = amp.fit_throughput("cpu", batch_size=4, precision="fp32", channels_last=True, compile=False, epochs=2, fast=True)
+    assert t.label == "fit end-to-end · fp32 + channels_last · b4 · fast"          # on a CPU fast keeps what was asked
+    assert t.params == {"batch": 4, "precision": "fp32", "epochs": 2, "channels_last": True, "compile": None, "fast": True}

@@ -486,3 +486,15 @@ def test_a_partial_reports_notice_is_a_paragraph_of_its_own():
     lines = demo.report_md(s, bars=False).split("\n")
     i = lines.index("> **Partial report** (interrupted): unfinished stages are marked below.")
     assert i == 4 and lines[i - 1] == lines[i + 1] == "" and lines[i + 2].startswith("## train — ")
+
+
+def test_speed_bars_give_each_timed_stage_a_panel_of_its_own_height(tmp_path):
+    """speed_bars.png: 9 × (1.4 per panel + 0.4) inches at 100 dpi, one panel per finished stage with timings — no blank
+    band (tools/mutate.py demo --seed 904); nothing to draw: False and no file."""
+    from PIL import Image
+    from gpuvision_nb.bench import Timing
+    ts = [demo._timing(Timing(f"seed {p}", "cpu", 0.1, 0.0, [0.1], r, "img", {})) for p, r in (("fp32", 100.0), ("bf16", 150.0))]
+    s = _summary(train={"epochs": 1}, amp={"timings": ts}, prune={"timings": ts}, quantize={"timings": ts})
+    assert demo.speed_bars(s, tmp_path / "bars.png")                   # train has no timings: 3 panels
+    assert Image.open(tmp_path / "bars.png").size == (900, round(100 * (1.4 * 3 + 0.4)))
+    assert not demo.speed_bars(_summary(), tmp_path / "none.png") and not (tmp_path / "none.png").exists()

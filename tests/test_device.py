@@ -344,3 +344,12 @@ def test_the_cpu_and_mps_are_one_device_each(monkeypatch):
         with pytest.raises(ValueError, match=f"{spec!r}: there is one"): get_device(spec)
     monkeypatch.setenv("GPUVISION_DEVICE", "cpu:1")
     with pytest.raises(ValueError, match="environment variable GPUVISION_DEVICE='cpu:1'"): get_device()
+
+
+def test_device_report_names_the_operating_system_and_torchvision():
+    "tools/mutate.py device --seed 906: the report's platform line (which OS a reading came from) went unchecked."
+    import platform, torchvision
+    rep = device_report()
+    assert rep["platform"] == platform.platform(terse=True) and rep["torchvision"] == torchvision.__version__
+    lines = str(rep).splitlines()
+    assert f"{'platform':<18} {platform.platform(terse=True)}" in lines and f"{'torchvision':<18} {torchvision.__version__}" in lines

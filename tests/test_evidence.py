@@ -421,3 +421,42 @@ def test_two_units_already_need_unit_and_a_pitfall_is_no_cpu_comparison():
                        _t("conv3x3 c64", "cpu", 2e12, "FLOP"), _t("matmul 2048", "cuda:0", 5e13, "FLOP")])
     row = headline_rows([r])[0]                                         # the GPU's best is a matmul: the CPU's honest matmul
     assert (row["cpu_rate"], row["speedup"]) == (1e12, pytest.approx(50))
+
+
+# --- survivors of tools/mutate.py report --sample 25 --seed 901 ---------------------------------------------------------
+
+def test_no_records_at_all_say_so_in_an_img_panel():
+    "With no results in any unit, headline_charts draws one images/s panel that says there are none (not an 'IMG/s' one)."
+    import matplotlib.pyplot as plt
+    fig = headline_charts([])
+    assert [t.get_text() for a in fig.axes for t in a.texts] == ["no recorded img/s results yet"]
+    plt.close("all")
+
+
+def test_the_no_results_message_sits_in_the_middle_of_its_panel():
+    "The empty panel's message is centred both ways (a baseline-aligned one sat half a line above the middle)."
+    import matplotlib.pyplot as plt
+    ax = headline_chart([], unit="FLOP")
+    fig = ax.figure; fig.canvas.draw(); r = fig.canvas.get_renderer()
+    box, panel = ax.texts[0].get_window_extent(r), ax.get_window_extent(r)
+    assert abs((box.y0 + box.y1) / 2 - (panel.y0 + panel.y1) / 2) < 1       # pixels; the text is ~14 px tall at 100 dpi
+    assert abs((box.x0 + box.x1) / 2 - (panel.x0 + panel.x1) / 2) < 1
+    plt.close("all")
+
+
+def test_headline_bars_keep_the_courses_cpu_and_gpu_colours():
+    "CPU bars light blue, GPU bars green: the same key as chapter 02's benchmark charts, in every panel and legend."
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    ax = headline_chart([_rec("amp-knobs", [_t("bf16 · b64", "cpu", 9.7e3), _t("bf16 · b2048", "cuda:0", 6.3e5)])], unit="img")
+    legend = ax.get_legend()
+    colours = {t.get_text(): to_hex(h.get_facecolor()) for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    assert colours == {"CPU (measured)": "#7aa6d6", "GPU (measured)": "#7fbf6a"}
+    assert sorted(to_hex(p.get_facecolor()) for p in ax.patches) == ["#7aa6d6", "#7fbf6a"]
+    plt.close("all")
+
+
+def test_predict_timing_has_no_flop_bound_for_other_flop_work_or_a_matmul_in_images():
+    "A FLOP/s timing that is no matmul or convolution, and an images/s timing named 'matmul …', get no datasheet bound."
+    assert predict_timing("attention", _t("sdpa 1024 bf16", "cuda:0", 1e14, "FLOP"), "H200") is None
+    assert predict_timing("bench", _t("matmul loop", "cuda:0", 1e3, "img"), "H200") is None

@@ -599,3 +599,32 @@ def test_show_adversarial_of_one_image_and_its_styling(data):
     assert (marker.get_linewidth(), marker.get_linestyle(), matplotlib.colors.to_hex(marker.get_color())) == \
         (0.8, ":", matplotlib.colors.to_hex("grey"))
     plt.close("all")
+
+
+# --- survivors of tools/mutate.py robust --sample 25 --seed 905 ---------------------------------------------------------
+
+def test_pgd_shows_the_model_only_pixels_in_0_1_from_its_random_start():
+    "Black and white pixels (0 and 1) plus the random start: every image the model is asked about lies in [0, 1]."
+    seen, lin = [], net()
+    def model(x):
+        seen.append(torch.aminmax(x.detach())); return lin(x)
+    x, y = torch.zeros(4, 3, 4, 4), torch.tensor([0, 1, 2, 0])
+    x[2:] = 1
+    torch.manual_seed(0)
+    adv = pgd(model, x, y, 0.1, steps=2)
+    assert len(seen) == 2 and all(lo >= 0 and hi <= 1 for lo, hi in seen)
+    assert adv.min() >= 0 and adv.max() <= 1 and (adv - x).abs().max() <= 0.1 + 1e-7    # float32: one rounding of x ± ε
+
+
+def test_show_adversarial_titles_a_wrong_prediction_in_red_in_both_rows():
+    "A model that always says 'a': the image of class a is titled in black, that of class b in red, clean and attacked."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.robust import show_adversarial
+    m = nn.Sequential(nn.Flatten(), nn.Linear(48, 3))
+    with torch.no_grad(): m[1].weight.zero_(); m[1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    fig = show_adversarial(m, torch.full((2, 3, 4, 4), 0.5), torch.tensor([0, 1]), ["a", "b", "c"], eps=0.1, attack_name="fgsm", n=2)
+    axs = fig.get_axes()                                              # rows: clean, attacked, perturbation; 2 columns
+    assert [a.get_title() for a in axs[:4]] == ["a 99%"] * 4
+    assert [matplotlib.colors.to_hex(a.title.get_color()) for a in axs[:4]] == ["#000000", "#ff0000"] * 2
+    plt.close("all")

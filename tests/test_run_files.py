@@ -324,10 +324,14 @@ def test_overwrite_never_deletes_a_users_folders_beside_the_run(tmp_path):
 
 
 
-def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path, monkeypatch):
+def test_ctrl_c_during_the_overwrite_swap_waits_until_the_new_run_is_in(tmp_path, monkeypatch, request):
     """A Ctrl-C that lands between two of the swap's renames: without holding it the folder kept part of each run and
-    the old one's rest in a hidden sibling. Now it is delivered after the swap: the new run whole, nothing beside it."""
+    the old one's rest in a hidden sibling. Now it is delivered after the swap: the new run whole, nothing beside it.
+    Python's own Ctrl-C handler for the test's length: a runner that ignores SIGINT (mutmut's workers) would keep it
+    ignored, rightly, and no KeyboardInterrupt would come."""
     import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     import gpuvision_nb.runs as R
     from gpuvision_nb.checkpoint import verify_checkpoint
     from test_run_folder import _folder
@@ -575,3 +579,42 @@ def test_a_run_saved_before_a_setting_existed_resumes_with_its_default():
     saved = {**TRAIN_DEFAULTS, "lr": 0.1, "batch_size": 8, "epochs": 1}; del saved["fast"]
     assert run_settings({"fast": False}, saved)["fast"] is False
     with pytest.raises(ValueError, match=r"fast True \(the run has False\)"): run_settings({"fast": True}, saved)
+
+
+# ---- survivors of tools/mutate.py runs --sample 25 --seed 902 -------------------------------------------------------
+
+def test_resuming_a_run_whose_latest_is_damaged_names_the_folder_and_the_damage(tmp_path):
+    "--resume on a run whose `latest` points outside its folder: a CheckpointError naming the run folder and what is wrong."
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data", {"a": 2, "b": 2}), tmp_path / "run"
+    save_checkpoint(out / "checkpoints", tiny(), epoch=1)
+    (out / "checkpoints" / LATEST).write_text("../../etc")
+    with pytest.raises(CheckpointError) as e:
+        R.run_training(str(data), epochs=2, out=out, resume=True, **RUN)
+    assert str(e.value).startswith(f"can't resume the run in {out}: ") and LATEST in str(e.value)
+
+
+def test_overwrite_of_a_run_whose_checkpoint_folders_were_deleted(tmp_path):
+    "A user who deleted an old run's checkpoints/ and best/ to free space (metrics.json kept) can still --overwrite it."
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    out.mkdir(); (out / "metrics.json").write_text(json.dumps({"history": []}))
+    R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1 and latest_checkpoint(out / "checkpoints")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_users_files_named_like_a_runs_are_refused_and_kept_even_with_overwrite(tmp_path, overwrite):
+    "--out holding a user's own metrics.json and best/ (no run's): a FileExistsError naming them; both left as they were."
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data", {"a": 2, "b": 2}), tmp_path / "mine"
+    (out / "best").mkdir(parents=True); (out / "best" / "notes.txt").write_text("mine")
+    (out / "metrics.json").write_text('{"my": "numbers"}')
+    before = _snapshot(out)
+    with pytest.raises(FileExistsError, match=r"holds best, metrics\.json, named like a run's files, but no run"):
+        R.run_training(str(data), epochs=1, out=out, overwrite=overwrite, **RUN)
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["data", "mine"]

@@ -401,3 +401,17 @@ def test_checkpoint_every_from_the_cli_sets_how_often_a_run_saves_and_is_range_c
     with pytest.raises(ValueError, match="checkpoint_every must be a finite number from 0 to 86400"):
         run_training(str(data), epochs=1, out=tmp_path / "bad", checkpoint_every=-1, **FAST)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_two_process_run_says_how_the_global_batch_is_shared(tmp_path, monkeypatch, capsys):
+    """The line `gpuvision train --nproc 2` prints first: per-process batch, global batch, updates per epoch and in all
+    epochs, and that one process would make as many. test_distributed checks it in two real processes, which
+    tools/mutate.py can't see (a subprocess); here this process is told it is rank 0 of 2 (mutate.py runs --seed 902)."""
+    import gpuvision_nb.runs as R
+    from gpuvision_nb.distributed import shard_data
+    monkeypatch.setattr(R, "is_distributed", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda *a, **k: 2)
+    m = run_training(str(_folder(tmp_path / "data")), epochs=2, out=tmp_path / "run", shard=lambda fd: shard_data(fd, 0, 2), **FAST)
+    u = -(-m["data"]["images"]["train"] // 8)                  # batches of 8 in the training split, as one process has
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("2 processes"))
+    assert line == f"2 processes × 4 images = global batch 8 (--batch-size): {u} updates per epoch, {2 * u} in 2 epochs — as in one process"

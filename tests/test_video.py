@@ -579,3 +579,62 @@ def test_video_reader_names_itself_for_a_bad_min_frames(tmp_path):
     "mutmut: the who of min_frames' check 'VideoReader' → None survived (the error began 'None:')."
     with pytest.raises(ValueError, match="^VideoReader: min_frames must be an int >= 1, got 0$"):
         VideoReader(tmp_path / "v.mp4", min_frames=0)
+
+
+# --- survivors of tools/mutate.py videofile --sample 25 --seed 908 ------------------------------------------------------
+
+def _box(kind: bytes, payload: bytes = b"", size: int | None = None) -> bytes:
+    "One ISO media box: its 4-byte size (default: the true one), its type, its payload."
+    return (len(payload) + 8 if size is None else size).to_bytes(4, "big") + kind + payload
+
+
+def _top_boxes(path) -> list[bytes]:
+    "The types of the top-level boxes of MP4 file `path`, in file order."
+    data, off, kinds = Path(path).read_bytes(), 0, []
+    while off + 8 <= len(data):
+        n = int.from_bytes(data[off:off + 4], "big"); kinds.append(data[off + 4:off + 8])
+        off += int.from_bytes(data[off + 8:off + 16], "big") if n == 1 else n
+    return kinds
+
+
+def test_mp4_truncation_reads_a_last_box_that_runs_to_the_end_and_counts_the_missing_bytes(tmp_path):
+    "A size of 0 means 'to the end of the file' (ISO 14496-12): complete. A cut box: the bytes it has left are counted."
+    from gpuvision_nb.videofile import mp4_truncation
+    head = _box(b"ftyp", b"isom" + bytes(4)) + _box(b"moov", bytes(8))            # 16 + 16 bytes
+    (tmp_path / "open-ended.mp4").write_bytes(head + _box(b"mdat", bytes(100), size=0))
+    assert mp4_truncation(tmp_path / "open-ended.mp4") is None
+    (tmp_path / "cut.mp4").write_bytes(head + _box(b"mdat", bytes(92), size=1000))   # 100 of its 1,000 bytes
+    assert mp4_truncation(tmp_path / "cut.mp4") == ("is truncated: its 'mdat' box at byte 32 declares 1,000 bytes, but the "
+                                                    "file ends 100 bytes later (an interrupted copy or download?)")
+
+
+def test_faststart_puts_the_index_before_the_frames(tmp_path):
+    "faststart=True: 'moov' before 'mdat' (a browser plays it while it downloads); without it, after."
+    from gpuvision_nb.videofile import write_video
+    frames = np.stack(list(bar_frames(4, 16)))
+    order = lambda p: [k for k in _top_boxes(p) if k in (b"moov", b"mdat")]
+    assert order(write_video(tmp_path / "fast.mp4", frames, faststart=True)) == [b"moov", b"mdat"]
+    assert order(write_video(tmp_path / "plain.mp4", frames)) == [b"mdat", b"moov"]
+
+
+def test_the_variable_frame_rate_case_drops_frames_of_a_25_fps_clip(tmp_path):
+    """vfr.mp4's 16 frames lie on a 25 fps grid with gaps of 2 and 3 periods (dropped frames): 0, 40, 80, 160 ms, … 760 ms.
+    Its own write_bad_videos, not the module's `bad`: mutmut charges a module fixture's work to the first test only."""
+    with av.open(str(write_bad_videos(tmp_path)["variable-frame-rate"])) as c:
+        s = c.streams.video[0]
+        ms = [round(1000 * float(f.pts * f.time_base)) for f in c.decode(s)]
+    assert ms == [40 * k for k in (0, 1, 2, 4, 5, 6, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19)]
+
+
+def test_open_video_names_a_declared_frame_size_of_zero(tmp_path, monkeypatch):
+    "A header declaring 0×16 frames (FFmpeg's demuxers refuse most such files first): refused naming the file and the size."
+    import types
+    from gpuvision_nb import videofile
+    closed = []
+    cc = types.SimpleNamespace(codec=object(), width=0, height=16, name="rawvideo")
+    fake = types.SimpleNamespace(streams=types.SimpleNamespace(video=[types.SimpleNamespace(codec_context=cc)]),
+                                 close=lambda: closed.append(True))
+    monkeypatch.setattr(videofile.av, "open", lambda *a, **k: fake)
+    (tmp_path / "zero.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + bytes(60))
+    with pytest.raises(BadVideoError) as e: videofile.open_video(tmp_path / "zero.mkv")
+    assert str(e.value) == f"{tmp_path / 'zero.mkv'}: declares an invalid frame size 0×16" and closed == [True]
