@@ -13,9 +13,11 @@ from gpuvision_nb.bench import (RESULTS_ENV, Record, RecordError, Timing, compar
 from gpuvision_nb.files import WriteError, default_mode, ensure_writable
 
 
-def test_sleep_median_lands_near_its_sleep():
+def test_a_sleep_is_never_timed_shorter_than_it_sleeps():
     t = time_fn(time.sleep, 0.02, label="sleep", min_run_time=0.2)
-    assert 0.02 <= t.median < 0.03, t
+    assert t.median >= 0.02, t
+    # No upper bound (it was 0.03 s): a sleep never returns early, but on a busy machine it runs long — 0.039 s for
+    # 0.02 s at load 10 here. A timing window is a flaky test; the median's arithmetic is checked with a fake Timer.
     assert len(t.times) >= 5 and t.iqr >= 0 and t.device == "cpu"
 
 
