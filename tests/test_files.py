@@ -187,3 +187,22 @@ def test_write_files_writes_a_hidden_temporary_named_after_its_target(tmp_path, 
     monkeypatch.setattr(files.os, "replace", lambda a, b: replaced.append(Path(a).name) or real(a, b))
     write_atomic(tmp_path / "a.json", "{}")
     assert len(replaced) == 1 and replaced[0].startswith(".a.json.") and replaced[0].endswith(".tmp")
+
+
+def test_ensure_writables_probe_is_named_as_a_writers_temporary_so_a_killed_probe_is_swept(tmp_path, monkeypatch):
+    "The probe file is `temp_prefix(path)` + random + '.tmp': killed mid-probe, the next writer of that file removes it."
+    seen, real = [], files.tempfile.NamedTemporaryFile
+    monkeypatch.setattr(files.tempfile, "NamedTemporaryFile", lambda *a, **k: seen.append(k) or real(*a, **k))
+    target = tmp_path / "sub" / "r.json"
+    assert ensure_writable(target) == target and list(target.parent.iterdir()) == []
+    assert [(k["dir"], k["prefix"], k["suffix"]) for k in seen] == [(target.parent, files.temp_prefix(target), ".tmp")]
+
+
+@pytest.mark.parametrize("target, kind", [("/dev/null", "a device"), (".", "a folder")])
+def test_a_target_that_is_no_file_is_named_with_what_it_is_and_no_stray_hint(target, kind, tmp_path, monkeypatch):
+    "The whole line, word for word: what the path is, and the hint only when a caller gives one."
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WriteError) as e: ensure_writable(target)
+    assert str(e.value) == f"can't write {Path(target)}: it is {kind}, not a file; name a file to write"
+    with pytest.raises(WriteError) as e: ensure_writable(target, "; set X")
+    assert str(e.value) == f"can't write {Path(target)}: it is {kind}, not a file; set X; name a file to write"
