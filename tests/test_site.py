@@ -34,6 +34,33 @@ def test_every_chapter_is_a_page_titled_by_its_chapter(built):
         assert plain(parsed.title).startswith(plain(title)), (page.name, parsed.title)
 
 
+def test_page_titles_are_distinct_and_say_what_the_page_is(built):
+    """A browser tab, a bookmark and a search hit show the <title>: no two pages share one, and none is the site's
+    name twice (the front page was "gpuvision-nb — gpuvision-nb")."""
+    titles = {}
+    for page in built.rglob("*.html"):
+        if "_static" in page.relative_to(built).parts: continue
+        parsed = gvsite.Page(); parsed.feed(page.read_text(encoding="utf-8"))
+        titles.setdefault(parsed.title.strip(), []).append(page.relative_to(built).as_posix())
+    assert not {t: p for t, p in titles.items() if len(p) > 1}
+    assert not [t for t in titles if len({part.strip() for part in t.split("\u2014")}) < len(t.split("\u2014"))]
+    assert "gpuvision-nb: Learn GPU-accelerated deep learning for computer vision by building it" in titles
+
+
+def test_headings_one_h1_and_no_skipped_level(built):
+    """Each page's article (what a screen reader's heading list shows) has one h1 and never goes down two levels at
+    once (## then ####): a notebook's Markdown, a show_doc output or the API pages could."""
+    bad = []
+    for page in sorted(built.glob("*.html")) + sorted((built / "api").glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        start = html.find('<article class="bd-article">')                  # (the search page has no article)
+        article = html[start:html.find("</article>")] if start >= 0 else html[html.find("<main"):html.find("</main>")]
+        levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", article)]
+        skips = [(a, b) for a, b in zip(levels, levels[1:]) if b > a + 1]
+        if levels.count(1) != 1 or skips: bad.append((page.name, levels.count(1), skips))
+    assert not bad, bad
+
+
 def test_index_links_to_built_pages_and_the_api(built):
     page = gvsite.Page(); page.feed((built / "index.html").read_text(encoding="utf-8"))
     assert not [u for u in page.links if ".ipynb" in u and not u.startswith(("notebooks/", "https://"))]   # but downloads, Colab
@@ -196,6 +223,10 @@ def test_figures_requirements_and_run_time_from_the_notebook():
           "cells": [{"cell_type": "code", "source": "import onnx\nimport torch\nfrom IPython.display import display", "metadata": {}}]}
     assert gvsite.run_time(nb) == "Runs in about 65 s on a 2-core CPU" and gvsite.run_time({"metadata": {}}) == ""
     assert gvsite.requirements(nb) == ["onnx"]
+    # read as Python: a docstring line "from the …" is no import (the site listed `the` as optional for chapter 07)
+    code = 'def f():\n    """Costs, taken\n    from the smallest batch;\n    import a list"""\n    try: import pillow_heif\n    except ImportError: pass\n%time x = 1'
+    assert gvsite.imported(code) == ["pillow_heif"] and gvsite.imported("def (:") == []
+    assert gvsite.requirements({"metadata": {}, "cells": [{"cell_type": "code", "source": code, "metadata": {}}]}) == ["pillow_heif"]
 
 
 # The checks, on small sites made to fail ---------------------------------------------------------------------------

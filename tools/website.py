@@ -19,7 +19,7 @@ at once both succeed, and OUT always holds one whole site. An OUT that is not a 
 """
 from __future__ import annotations
 
-import configparser, json, os, re, shutil, subprocess, sys, tempfile, time
+import ast, configparser, json, os, re, shutil, subprocess, sys, tempfile, time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -42,10 +42,10 @@ CHAPTER = re.compile(r"(?<![\[\w/])([Cc]hapter) (\d\d)\b(?!\]|\.ipynb)")
 SOURCE = re.compile(r"\[source\]\(([^)]*)\)\{[^}]*\}\n*")        # show_doc's link with Quarto attributes
 SHOWDOC_NAME = re.compile(r"^#{3,4} (\S+)\s*$", re.M)
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
-IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.M)
+MAGIC = re.compile(r"^\s*[%!]")                                 # IPython magics and shell lines: not Python
 TITLE_ARG = re.compile(r"\btitle\s*=\s*[\"']([^\"'{}]+)[\"']")
 # import name → pip name, for the packages a chapter may import directly
-PIP = {"PIL": "pillow", "sklearn": "scikit-learn", "av": "av", "cv2": "opencv-python", "yaml": "pyyaml"}
+PIP = {"PIL": "pillow", "sklearn": "scikit-learn", "av": "av", "cv2": "opencv-python", "yaml": "pyyaml", "pillow_heif": "pillow-heif"}
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
@@ -229,10 +229,23 @@ def requirements(nb) -> list[str]:
     (settings.ini `requirements`), e.g. onnx for the export chapter; Jupyter's own (IPython) are not counted."""
     names_of = lambda key: {re.split(r"[<>=!~\[ ]", r)[0].lower().replace("_", "-") for r in settings().get(key, "").split()}
     have = names_of("requirements")
-    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code" and not HIDE.search(source(c)))
-    names = dict.fromkeys(PIP.get(m, m) for m in IMPORT.findall(code)
+    shown = [source(c) for c in nb["cells"] if c["cell_type"] == "code" and not HIDE.search(source(c))]
+    names = dict.fromkeys(PIP.get(m, m) for code in shown for m in imported(code)
                           if m not in STDLIB and m not in ("IPython", "ipykernel", settings()["lib_name"]))
     return [n for n in names if n.lower().replace("_", "-") not in have]
+
+
+def imported(code: str) -> list[str]:
+    """Top-level names of the modules one code cell imports, from its syntax tree: a line of a docstring or a comment
+    that starts with "from the …" is not an import (it made the site list `the` as a package to install). IPython magic
+    and shell lines are left out; a cell that still isn't Python imports nothing."""
+    try: tree = ast.parse("\n".join("" if MAGIC.match(l) else l for l in code.splitlines()))
+    except SyntaxError: return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import): names += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level: names.append(node.module.split(".")[0])
+    return names
 
 
 def run_time(nb) -> str:
