@@ -226,7 +226,7 @@ def test_figures_requirements_and_run_time_from_the_notebook():
     # read as Python: a docstring line "from the …" is no import (the site listed `the` as optional for chapter 07)
     code = 'def f():\n    """Costs, taken\n    from the smallest batch;\n    import a list"""\n    try: import pillow_heif\n    except ImportError: pass\n%time x = 1'
     assert gvsite.imported(code) == ["pillow_heif"] and gvsite.imported("def (:") == []
-    assert gvsite.requirements({"metadata": {}, "cells": [{"cell_type": "code", "source": code, "metadata": {}}]}) == ["pillow_heif"]
+    assert gvsite.requirements({"metadata": {}, "cells": [{"cell_type": "code", "source": code, "metadata": {}}]}) == ["pillow-heif"]
 
 
 # The checks, on small sites made to fail ---------------------------------------------------------------------------
@@ -258,6 +258,12 @@ def test_links_are_rewritten_for_the_site():
     out = gvsite.outside_code(text, lambda t: gvsite.link_chapters(gvsite.rewrite_links(t, pages, "https://x/blob/main"), pages, "index"))
     assert out == ("See [the loop](06_train.ipynb), [chapter 07](07_amp.ipynb), [chapter 07](07_amp.ipynb) and `chapter 06` "
                    "and [src](api/train.md).")
+    # appendices and lists of chapters named in prose link too (they were plain text); text inside a link stays as it is
+    pages.update({"08_prune": "Pruning", "A6_runs": "Runs"})
+    text = "the run folder (appendix A6), chapters 06, 07 and 08, [as appendix A6 says](A6_runs.ipynb), chapter 99"
+    assert gvsite.link_chapters(text, pages, "07_amp") == (
+        "the run folder ([appendix A6](A6_runs.ipynb)), chapters [06](06_train.ipynb), 07 and [08](08_prune.ipynb), "
+        "[as appendix A6 says](A6_runs.ipynb), chapter 99")
 
 
 def test_showdoc_loses_quarto_attributes_and_gains_an_api_link():
