@@ -31,6 +31,7 @@ myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
 
 autodoc_member_order = "bysource"
+add_module_names = False          # `set_rng_state(state: dict)`, not `gpuvision_nb.checkpoint.set_rng_state(…)` (the page names the module)
 autodoc_typehints = "signature"
 default_role = "code"             # docstrings write `name` for code, as Markdown does
 
@@ -44,6 +45,12 @@ html_theme_options = {
     "navigation_with_keys": False,
     "article_header_start": ["toggle-primary-sidebar"],
 }
+# "auto": light or dark as the reader's browser prefers. Unset, every first visit logged "Got invalid theme mode".
+# gv_tagline: the front page's <title> (_templates/layout.html) is "gpuvision-nb: <what it is>", not "gpuvision-nb — gpuvision-nb".
+import configparser as _cp
+_settings = _cp.ConfigParser(); _settings.read(__import__("pathlib").Path(__file__).resolve().parents[1] / "settings.ini")
+html_context = {"default_mode": "auto", "gv_tagline": _settings["DEFAULT"].get("description", "").split(":")[0].strip()}
+templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["gpuvision.css"]
 html_js_files = ["gv-site.js"]          # visible sidebar toggles that work, charts legible on a phone (see the file)

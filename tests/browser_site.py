@@ -12,13 +12,20 @@ At 1400 px and at 390 px (a phone): the visible sidebar toggles open and close t
 download, JupyterLab (Binder) and Colab and says what it needs; code cells have copy buttons; every chart has alt
 text and a caption and is shown at no less than 70 % of its drawn size.
 
+Every page, on a phone in the light and the dark colour scheme, with no network: no console error or warning, no
+request leaving the site, no sideways page scroll, images loaded with alt text, one h1 and no skipped heading level,
+readable contrast, every internal link and #anchor resolved as the browser resolves it; at 1366 px no table wider than
+its column; the search typed into a moved copy of the site (a folder name with a space) finds the chapter.
+
 Screenshots go to $GPUVISION_SCREENSHOTS (default _build/screenshots/): index.png, chapter.png, progress-bar.png,
 slider.png, search.png, maths.png, sidebar-open-{1400,390}.png, sidebar-closed-1400.png, contents-open-390.png,
 chapter-bar-{1400,390}.png, figure-{1400,390}.png, jupyterlab-progress-bar.png, jupyterlab-slider.png,
-jupyterlab-slider-trusted.png, jupyterlab-untouched.png.
+jupyterlab-slider-trusted.png, jupyterlab-untouched.png, audit-{index,07_amp,12_video,A1_supervisor,90_cli}-{390-light,
+390-dark,1366-light}.png, search-typed-{390,1366}.png.
 """
 import json, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -41,11 +48,13 @@ def browser(tmp_path_factory):
     # its profile and scratch folders (org.chromium.Chromium.*) go under pytest's tmp, not into /tmp for good
     tmp = tmp_path_factory.mktemp("chromium")
     opts = webdriver.ChromeOptions()
+    # No network: every host name fails to resolve (but the local JupyterLab server's), so a page that needs anything
+    # from outside the site shows it, as it would on a machine with no connection.
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", "--hide-scrollbars",
-              f"--user-data-dir={tmp / 'profile'}"):
+              f"--user-data-dir={tmp / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"):
         opts.add_argument(a)
     opts.binary_location = CHROMIUM
-    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     d = webdriver.Chrome(options=opts, service=webdriver.ChromeService(DRIVER, env={**os.environ, "TMPDIR": str(tmp)}))
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield d
@@ -223,6 +232,201 @@ def test_chapter_bar_copy_buttons_and_figures(browser, site, width):
         assert scale >= 0.69, (alt, scale)
     d.execute_script("arguments[0].scrollIntoView({block: 'start'})", imgs[1]); time.sleep(0.3)
     d.save_screenshot(str(SHOTS / f"figure-{width}.png"))
+
+
+# Every page, as a hostile tester with a browser sees it -----------------------------------------------------------
+# One visit per page and colour scheme, on a phone (390 px): no console error or warning, nothing requested from outside
+# the site, no sideways page scroll (wide code, tables, signatures and charts scroll inside their own box), every image
+# loaded, with alt text, inside the screen or a box that scrolls; one visible h1 and no skipped heading level; body text,
+# headings and links readable (WCAG AA contrast: 4.5:1, 3:1 for large text) in the light and the dark scheme; every
+# link inside the site (as the browser resolves it) reaches a file, and its #anchor an element of that page.
+AUDIT = r"""
+const W = document.documentElement.clientWidth, out = {};
+const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+const scrolls = el => { for (let p = el.parentElement; p && p !== document.body; p = p.parentElement)
+                          if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return p; return null; };
+const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ' "' + el.textContent.trim().slice(0, 50) + '"';
+out.hscroll = document.documentElement.scrollWidth - W;
+out.wide = [];                          // what sticks out of the page, not inside a box of its own that scrolls
+for (const el of document.querySelectorAll('body *')) {
+  const r = el.getBoundingClientRect();
+  if (r.width && r.right > W + 1 && !scrolls(el) && getComputedStyle(el).position !== 'fixed' &&
+      el.parentElement.getBoundingClientRect().right <= W + 1) out.wide.push(name(el));
+}
+out.h1 = Array.from(document.querySelectorAll('h1')).filter(shown).length;
+out.skips = []; let level = 0;
+for (const h of Array.from(document.querySelectorAll('article.bd-article :is(h1,h2,h3,h4,h5,h6)')).filter(shown)) {
+  const n = +h.tagName[1]; if (level && n > level + 1) out.skips.push(`h${level} → ${name(h)}`); level = n;
+}
+out.images = Array.from(document.images).filter(i => shown(i) || i.closest('article')).flatMap(i => {
+  const box = scrolls(i), right = (box || i).getBoundingClientRect().right;
+  return [!i.complete || !i.naturalWidth ? 'not loaded' : '', (i.getAttribute('alt') || '').trim() ? '' : 'no alt text',
+          right > W + 1 ? `${Math.round(right)} px wide` : ''].filter(Boolean).map(m => `${i.getAttribute('src')}: ${m}`);
+});
+const rgba = c => { const m = c.match(/[\d.]+/g).map(Number); return [m[0], m[1], m[2], m.length > 3 ? m[3] : 1]; };
+const lum = c => c.slice(0, 3).map(v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+                  .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+function background(el) {               // the colour behind `el`: its own and its ancestors' backgrounds, blended
+  const layers = [];
+  for (let p = el; p; p = p.parentElement) { const c = rgba(getComputedStyle(p).backgroundColor); if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; } }
+  return layers.reverse().reduce((b, c) => b.map((v, i) => v * (1 - c[3]) + c[i] * c[3]), [255, 255, 255]);
+}
+out.contrast = []; const seen = new Set();     // every element with text of its own, code and outputs included
+for (const el of document.querySelectorAll('.bd-main *, nav *')) {
+  if (!shown(el) || !Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+  const s = getComputedStyle(el), bg = background(el), fg = rgba(s.color);
+  const text = fg.slice(0, 3).map((v, i) => v * fg[3] + bg[i] * (1 - fg[3]));
+  const [hi, lo] = [lum(text), lum(bg)].sort((a, b) => b - a), ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(s.fontSize), large = size >= 24 || (size >= 18.66 && +s.fontWeight >= 700);
+  const key = `${el.tagName} ${el.className} ${s.color} on ${bg.map(Math.round)}`;
+  if (ratio < (large ? 3 : 4.5) && !seen.has(key)) { seen.add(key); out.contrast.push(`${name(el)}: ${ratio.toFixed(2)}:1 (${key})`); }
+}
+out.cramped = [];                               // table cells whose text touches the next cell's ("792 ms11.4 ms")
+for (const row of document.querySelectorAll('article tr')) {
+  const cells = Array.from(row.children).filter(shown);
+  for (let i = 1; i < cells.length; i++) {
+    const gap = [cells[i - 1], cells[i]].map(c => getComputedStyle(c)).reduce((g, s, j) => g + parseFloat(j ? s.paddingLeft : s.paddingRight), 0);
+    if (gap < 6 && cells[i - 1].textContent.trim() && cells[i].textContent.trim()) { out.cramped.push(name(row)); break; }
+  }
+  if (out.cramped.length) break;
+}
+out.links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
+out.ids = Array.from(document.querySelectorAll('[id], a[name]')).map(e => e.id || e.getAttribute('name'));
+return out;
+"""
+SETTLED = """const done = arguments[arguments.length - 1];
+Promise.all([document.fonts.ready, window.MathJax && MathJax.startup ? MathJax.startup.promise : null]).then(() => done(true));"""
+PHONE, DESKTOP = (390, 844), (1366, 900)
+SHOWN = ("index", "07_amp", "12_video", "A1_supervisor", "90_cli")          # screenshots: audit-{page}-{width}-{scheme}.png
+
+
+def pages_of(site: Path) -> list[Path]:
+    "Every HTML page of the site (not the theme's templates)."
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.relative_to(site).parts)
+
+
+def colour_scheme(d, scheme: str) -> None:
+    "The browser's preferred colour scheme, as a reader's system setting gives it (the theme follows it: 'auto')."
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+
+
+def console_problems(d) -> list[str]:
+    "Errors and warnings the pages logged since the last call (scripts, failed loads, the themes' own warnings)."
+    return [e["message"] for e in d.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+
+
+def open_settled(d, url: str) -> None:
+    "Load `url` and wait until its web fonts are in and MathJax has typeset (both change the layout)."
+    d.get(url)
+    d.execute_async_script(SETTLED)
+
+
+def in_site(url: str, site: Path) -> bool:
+    "True for a file: URL of a file inside `site` (the absolute folder the pages were opened from)."
+    s = urlsplit(url)
+    return s.scheme == "file" and unquote(s.path).startswith(f"{site}/")
+
+
+def outside(urls: list[str], site: Path) -> list[str]:
+    "The requested URLs that are not files of `site` (another host, another folder of the disk)."
+    return [u for u in urls if not (in_site(u, site) or u.startswith(("data:", "blob:", "chrome:", "devtools:")) or u == "about:blank")]
+
+
+def broken(links: dict[str, list[str]], ids: dict[str, set], site: Path) -> list[str]:
+    """`page: url` for each link to a file of `site` that is missing, or to an #anchor that the page does not have
+    (`ids`: {absolute path of a page: the ids the browser found in it})."""
+    out = []
+    for page, urls in links.items():
+        for url in filter(lambda u: in_site(u, site), urls):
+            s = urlsplit(url)
+            target = unquote(s.path)
+            if not Path(target).is_file(): out.append(f"{page}: {url} (no such file)")
+            elif s.fragment and target.endswith(".html") and unquote(s.fragment) not in ids.get(target, ()):
+                out.append(f"{page}: {url} (no such anchor)")
+    return out
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_on_a_phone(browser, site, scheme):
+    d, site = browser, site.absolute()
+    colour_scheme(d, scheme)
+    d.set_window_size(*PHONE)
+    try:
+        d.get((site / "index.html").as_uri()); d.execute_script("localStorage.clear()")   # a first visit, as a new reader's
+        console_problems(d); requested(d)
+        problems, links, ids = [], {}, {}
+        for path in pages_of(site):
+            rel = path.relative_to(site).as_posix()
+            open_settled(d, path.as_uri())
+            r = d.execute_script(AUDIT)
+            links[rel], ids[str(path)] = r["links"], set(r["ids"])
+            problems += [f"{rel}: console: {m}" for m in console_problems(d)]
+            problems += [f"{rel}: fetched {u}" for u in outside(requested(d), site)]
+            if r["hscroll"] > 0: problems.append(f"{rel}: the page scrolls sideways by {r['hscroll']} px: {r['wide'][:3]}")
+            if r["h1"] != 1: problems.append(f"{rel}: {r['h1']} visible h1 headings")
+            problems += [f"{rel}: heading level skipped: {s}" for s in r["skips"]]
+            problems += [f"{rel}: image {m}" for m in r["images"]]
+            problems += [f"{rel}: contrast {m}" for m in r["contrast"]]
+            problems += [f"{rel}: table cells with no space between them: {m}" for m in r["cramped"]]
+            if path.stem in SHOWN: d.save_screenshot(str(SHOTS / f"audit-{path.stem}-{PHONE[0]}-{scheme}.png"))
+        problems += broken(links, ids, site)
+        assert not problems, "\n".join(problems[:40])
+    finally:
+        colour_scheme(d, "light"); d.set_window_size(1280, 900)
+
+
+TABLES_WIDER = """
+const box = t => { for (let p = t; p && p.tagName !== 'ARTICLE'; p = p.parentElement)      // the box it scrolls in
+                     if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return p; return t; };
+return [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        Array.from(document.querySelectorAll('article table')).filter(t => box(t).scrollWidth > box(t).clientWidth + 1)
+             .map(t => t.textContent.trim().slice(0, 60))];
+"""
+
+
+def test_tables_and_code_fit_a_desktop_page(browser, site):
+    """At 1366 px no table needs sideways scrolling and no page does (A1's table of tests was 1,268 px wide in a 757 px
+    column); no console error or warning and no request outside the site at this width either."""
+    d, site = browser, site.absolute()
+    d.set_window_size(*DESKTOP)
+    try:
+        console_problems(d); requested(d)
+        problems = []
+        for path in pages_of(site):
+            open_settled(d, path.as_uri())
+            problems += [f"{path.relative_to(site)}: console: {m}" for m in console_problems(d)]
+            problems += [f"{path.relative_to(site)}: fetched {u}" for u in outside(requested(d), site)]
+            wide = d.execute_script(TABLES_WIDER)
+            if wide[0] > 0 or wide[1]: problems.append(f"{path.relative_to(site)}: page {wide[0]} px too wide; tables {wide[1]}")
+            if path.stem in SHOWN: d.save_screenshot(str(SHOTS / f"audit-{path.stem}-{DESKTOP[0]}-light.png"))
+        assert not problems, "\n".join(problems)
+    finally:
+        d.set_window_size(1280, 900)
+
+
+def test_search_typed_in_a_moved_copy(browser, site, tmp_path):
+    """The site copied to another folder (a name with a space and brackets), opened from the file: on a chapter the
+    reader opens the search box, types a word of chapter 07 and gets chapter 07, with no console error (Sphinx fetched
+    each hit's page for a summary, which a page from file:// may not: "Failed to fetch" per hit); the hit opens."""
+    d = browser
+    moved = tmp_path / "my course (copy)"
+    shutil.copytree(site, moved)
+    for width, height in (PHONE, DESKTOP):
+        d.set_window_size(width, height)
+        open_settled(d, (moved / "03_data.html").as_uri())
+        console_problems(d)
+        [b for b in d.find_elements(By.CSS_SELECTOR, "button.search-button__button") if b.is_displayed()][0].click()
+        box = WebDriverWait(d, 5).until(lambda d: [i for i in d.find_elements(By.CSS_SELECTOR, "input[name=q]") if i.is_displayed()])[0]
+        box.send_keys("underflow", Keys.ENTER)
+        hits = WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results li a"))
+        WebDriverWait(d, 20).until(lambda d: "Search finished" in d.find_element(By.ID, "search-results").text)
+        d.save_screenshot(str(SHOTS / f"search-typed-{width}.png"))
+        assert any(h.get_attribute("href").endswith("07_amp.html") for h in hits), [h.get_attribute("href") for h in hits]
+        assert not console_problems(d)
+        next(h for h in hits if h.get_attribute("href").endswith("07_amp.html")).click()
+        WebDriverWait(d, 10).until(EC.title_contains("Mixed precision"))
+        assert in_site(d.current_url, moved)
+    d.set_window_size(1280, 900)
 
 
 # JupyterLab 4 ------------------------------------------------------------------------------------------------------

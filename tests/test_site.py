@@ -1,7 +1,7 @@
 """The course website (tools/website.py, course-site/conf.py): it builds from the stored notebooks, every page has a title,
 every internal link and anchor resolves, nothing is loaded from outside the site, and the stored widgets, maths and
 API links are there. The checks themselves are tested on small hand-made sites, so that they can fail."""
-import json, os, re, shutil, subprocess, sys
+import html, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,33 @@ def test_every_chapter_is_a_page_titled_by_its_chapter(built):
         parsed = gvsite.Page(); parsed.feed(page.read_text(encoding="utf-8"))
         plain = lambda t: t.replace("`", "").replace("\u2019", "'").replace("\u2018", "'")      # code marks, smart quotes
         assert plain(parsed.title).startswith(plain(title)), (page.name, parsed.title)
+
+
+def test_page_titles_are_distinct_and_say_what_the_page_is(built):
+    """A browser tab, a bookmark and a search hit show the <title>: no two pages share one, and none is the site's
+    name twice (the front page was "gpuvision-nb — gpuvision-nb")."""
+    titles = {}
+    for page in built.rglob("*.html"):
+        if "_static" in page.relative_to(built).parts: continue
+        title = html.unescape(re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S).group(1)).strip()
+        titles.setdefault(title, []).append(page.relative_to(built).as_posix())
+    assert not {t: p for t, p in titles.items() if len(p) > 1}
+    assert not [t for t in titles if len({part.strip() for part in t.split("\u2014")}) < len(t.split("\u2014"))]
+    assert "gpuvision-nb: Learn GPU-accelerated deep learning for computer vision by building it" in titles
+
+
+def test_headings_one_h1_and_no_skipped_level(built):
+    """Each page's article (what a screen reader's heading list shows) has one h1 and never goes down two levels at
+    once (## then ####): a notebook's Markdown, a show_doc output or the API pages could."""
+    bad = []
+    for page in sorted(built.glob("*.html")) + sorted((built / "api").glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        start = html.find('<article class="bd-article">')                  # (the search page has no article)
+        article = html[start:html.find("</article>")] if start >= 0 else html[html.find("<main"):html.find("</main>")]
+        levels = [int(n) for n in re.findall(r"<h([1-6])[\s>]", article)]
+        skips = [(a, b) for a, b in zip(levels, levels[1:]) if b > a + 1]
+        if levels.count(1) != 1 or skips: bad.append((page.name, levels.count(1), skips))
+    assert not bad, bad
 
 
 def test_index_links_to_built_pages_and_the_api(built):
@@ -196,6 +223,10 @@ def test_figures_requirements_and_run_time_from_the_notebook():
           "cells": [{"cell_type": "code", "source": "import onnx\nimport torch\nfrom IPython.display import display", "metadata": {}}]}
     assert gvsite.run_time(nb) == "Runs in about 65 s on a 2-core CPU" and gvsite.run_time({"metadata": {}}) == ""
     assert gvsite.requirements(nb) == ["onnx"]
+    # read as Python: a docstring line "from the …" is no import (the site listed `the` as optional for chapter 07)
+    code = 'def f():\n    """Costs, taken\n    from the smallest batch;\n    import a list"""\n    try: import pillow_heif\n    except ImportError: pass\n%time x = 1'
+    assert gvsite.imported(code) == ["pillow_heif"] and gvsite.imported("def (:") == []
+    assert gvsite.requirements({"metadata": {}, "cells": [{"cell_type": "code", "source": code, "metadata": {}}]}) == ["pillow-heif"]
 
 
 # The checks, on small sites made to fail ---------------------------------------------------------------------------
@@ -227,6 +258,12 @@ def test_links_are_rewritten_for_the_site():
     out = gvsite.outside_code(text, lambda t: gvsite.link_chapters(gvsite.rewrite_links(t, pages, "https://x/blob/main"), pages, "index"))
     assert out == ("See [the loop](06_train.ipynb), [chapter 07](07_amp.ipynb), [chapter 07](07_amp.ipynb) and `chapter 06` "
                    "and [src](api/train.md).")
+    # appendices and lists of chapters named in prose link too (they were plain text); text inside a link stays as it is
+    pages.update({"08_prune": "Pruning", "A6_runs": "Runs"})
+    text = "the run folder (appendix A6), chapters 06, 07 and 08, [as appendix A6 says](A6_runs.ipynb), chapter 99"
+    assert gvsite.link_chapters(text, pages, "07_amp") == (
+        "the run folder ([appendix A6](A6_runs.ipynb)), chapters [06](06_train.ipynb), 07 and [08](08_prune.ipynb), "
+        "[as appendix A6 says](A6_runs.ipynb), chapter 99")
 
 
 def test_showdoc_loses_quarto_attributes_and_gains_an_api_link():

@@ -19,7 +19,7 @@ at once both succeed, and OUT always holds one whole site. An OUT that is not a 
 """
 from __future__ import annotations
 
-import configparser, json, os, re, shutil, subprocess, sys, tempfile, time
+import ast, configparser, json, os, re, shutil, subprocess, sys, tempfile, time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -38,14 +38,17 @@ DIRECTIVE = re.compile(r"^\s*(#\s*\|.*|#\s*NBVAL_\w+.*)$")
 HIDE = re.compile(r"^\s*#\s*\|\s*hide\s*$", re.M)
 EXPORT = re.compile(r"^\s*#\s*\|\s*default_exp\s+(\S+)", re.M)
 FENCE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)             # code blocks and spans: never rewritten
-CHAPTER = re.compile(r"(?<![\[\w/])([Cc]hapter) (\d\d)\b(?!\]|\.ipynb)")
+# "chapter 06", "appendix A6", "chapters 06 and 07", "chapters 04, 08 and 09" (not in a link already, nor a file name)
+CHAPTER = re.compile(r"(?<![\[\w/])([Cc]hapters?|[Aa]ppendix|[Aa]ppendices) ((?:\d\d|A\d+)(?:(?:,? and |, )(?:\d\d|A\d+))*)\b(?!\]|\.ipynb)")
+NUMBER = re.compile(r"\d\d|A\d+")
+LINKED = re.compile(r"(\[[^\]]*\]\([^)]*\)|<a\b.*?</a>)", re.S)        # a Markdown or HTML link: left as it is
 SOURCE = re.compile(r"\[source\]\(([^)]*)\)\{[^}]*\}\n*")        # show_doc's link with Quarto attributes
 SHOWDOC_NAME = re.compile(r"^#{3,4} (\S+)\s*$", re.M)
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
-IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.M)
+MAGIC = re.compile(r"^\s*[%!]")                                 # IPython magics and shell lines: not Python
 TITLE_ARG = re.compile(r"\btitle\s*=\s*[\"']([^\"'{}]+)[\"']")
 # import name → pip name, for the packages a chapter may import directly
-PIP = {"PIL": "pillow", "sklearn": "scikit-learn", "av": "av", "cv2": "opencv-python", "yaml": "pyyaml"}
+PIP = {"PIL": "pillow", "sklearn": "scikit-learn", "av": "av", "cv2": "opencv-python", "yaml": "pyyaml", "pillow_heif": "pillow-heif"}
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
@@ -113,12 +116,18 @@ def rewrite_links(text: str, pages: dict[str, str], repo_blob: str) -> str:
 
 
 def link_chapters(text: str, pages: dict[str, str], here: str) -> str:
-    "'chapter 06' → a link to chapter 06's page (when it exists and is not this page)."
-    by_num = {stem[:2]: stem for stem in pages if stem[:2].isdigit()}
+    """'chapter 06' and 'appendix A6' → a link to that page; in 'chapters 04 and 08' each number links to its page (when
+    it exists and is not this page). Text already inside a link is left alone. (Only 'chapter NN' was linked: the
+    appendices and lists of chapters named in prose were plain text, e.g. 'appendix A6' four times.)"""
+    by_num = {number_of(stem): stem for stem in pages if number_of(stem) != stem}
+    def link(num: str, label: str) -> str:
+        stem = by_num.get(num)
+        return f"[{label}]({stem}.ipynb)" if stem and stem != here else label
     def sub(m):
-        stem = by_num.get(m.group(2))
-        return f"[{m.group(1)} {m.group(2)}]({stem}.ipynb)" if stem and stem != here else m.group(0)
-    return CHAPTER.sub(sub, text)
+        word, nums = m.groups()
+        if NUMBER.fullmatch(nums): return link(nums, m.group(0))
+        return f"{word} " + NUMBER.sub(lambda n: link(n.group(0), n.group(0)), nums)
+    return "".join(part if i % 2 else CHAPTER.sub(sub, part) for i, part in enumerate(LINKED.split(text)))
 
 
 def fix_showdoc(md: str, syms: dict[str, str], default_mod: str | None) -> str:
@@ -229,10 +238,23 @@ def requirements(nb) -> list[str]:
     (settings.ini `requirements`), e.g. onnx for the export chapter; Jupyter's own (IPython) are not counted."""
     names_of = lambda key: {re.split(r"[<>=!~\[ ]", r)[0].lower().replace("_", "-") for r in settings().get(key, "").split()}
     have = names_of("requirements")
-    code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code" and not HIDE.search(source(c)))
-    names = dict.fromkeys(PIP.get(m, m) for m in IMPORT.findall(code)
+    shown = [source(c) for c in nb["cells"] if c["cell_type"] == "code" and not HIDE.search(source(c))]
+    names = dict.fromkeys(PIP.get(m, m) for code in shown for m in imported(code)
                           if m not in STDLIB and m not in ("IPython", "ipykernel", settings()["lib_name"]))
     return [n for n in names if n.lower().replace("_", "-") not in have]
+
+
+def imported(code: str) -> list[str]:
+    """Top-level names of the modules one code cell imports, from its syntax tree: a line of a docstring or a comment
+    that starts with "from the …" is not an import (it made the site list `the` as a package to install). IPython magic
+    and shell lines are left out; a cell that still isn't Python imports nothing."""
+    try: tree = ast.parse("\n".join("" if MAGIC.match(l) else l for l in code.splitlines()))
+    except SyntaxError: return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import): names += [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level: names.append(node.module.split(".")[0])
+    return names
 
 
 def run_time(nb) -> str:

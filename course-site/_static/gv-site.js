@@ -8,10 +8,19 @@
    sidebar is a column of the page, its toggle shows and hides that column.
 
    Charts. A chart drawn 1,000 px wide and shrunk to a 360 px phone column has 4 px text: each output image keeps at
-   least MIN_SCALE of its drawn size (its output scrolls sideways instead) and links to the full-size file. */
+   least MIN_SCALE of its drawn size (its output scrolls sideways instead) and links to the full-size file.
+
+   Search from file://. Sphinx's search fetches each hit's page to show a summary under it; a page opened from a file
+   (no server: how the site is meant to be read) may not fetch another file, so every hit logged "Failed to fetch" in
+   the console and showed no summary anyway. There it lists the hits (page and section titles) without summaries.
+   (This script runs before the search does: it is loaded on every page before searchtools.js.) */
 (function () {
   "use strict";
   const MIN_SCALE = 0.7;
+
+  if (location.protocol === "file:" && typeof DOCUMENTATION_OPTIONS !== "undefined") {
+    DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false;
+  }
 
   function forwardToggles() {
     for (const kind of ["primary", "secondary"]) {
