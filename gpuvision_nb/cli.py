@@ -233,9 +233,13 @@ def cmd_train(args) -> int:
         raise
     if not m: return 0                                         # a non-zero rank: rank 0 reports
     out, split = Path(args.out), m["evaluated_on"]
-    acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
+    # each accuracy named with the weights it was measured with: metrics.json's val_acc is the last epoch's, while the
+    # test (or, without one, the val) split is evaluated with the best epoch's weights: "val_acc 0.50 test_acc 0.50" read as one model
+    weights = "the best epoch's weights" if m.get("best_epoch") else "the last epoch's weights"
+    acc = f"{split}_acc {m[f'{split}_acc']:.4f} with {weights}" if m.get(f"{split}_acc") is not None else ""
     worst = f" (mean over classes {m['mean_class_acc']:.4f}, worst class {m['worst_class']!r} {m['worst_class_acc']:.4f})" if m.get("worst_class") else ""
-    best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}; {split} evaluated with it), " if m.get("best_epoch") else ""
+    last = f", the last epoch's {m['last_val_acc']:.4f}" if m.get("last_val_acc") is not None and m["last_val_acc"] != m["best_val_acc"] else ""
+    best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}{last}), " if m.get("best_epoch") else ""
     count = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
     mistakes = (f"misclassified.png ({count(m['mistakes'], 'mistake')})" if m["mistakes"] else
                 f"no misclassified.png: no mistakes on the {sum(map(sum, m['confusion']))} {split} images")

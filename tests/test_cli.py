@@ -450,3 +450,23 @@ def test_train_too_small_to_split_hints_with_the_test_frac_given(monkeypatch):
     with pytest.raises(DatasetError) as e:
         C.cmd_train(C.build_parser().parse_args(["train", "--out", "o", "--test-frac", "0", "--no-progress"]))
     assert str(e.value) == msg + ". In gpuvision train: --val-frac 0.11 --test-frac 0 (no test split) splits a class of 5 images 4/1 (train/val)"
+
+
+# ---- newuser: the train summary put the last epoch's val_acc beside the best epoch's test_acc ----
+
+def test_train_summary_names_the_weights_of_each_accuracy(gpuvision, monkeypatch, tmp_path):
+    """A user's 5-epoch run printed "val_acc 0.5000 test_acc 0.5000" and, a line later, "best epoch 1 of 5 (val_acc
+    0.7500; test evaluated with it)": the first val_acc was the last epoch's, the test_acc the best epoch's. Each
+    accuracy must now say which weights it comes from."""
+    import gpuvision_nb.cli as cli
+    m = {"evaluated_on": "test", "val_acc": 0.5, "last_val_acc": 0.5, "test_acc": 0.625, "best_epoch": 1, "best_val_acc": 0.75,
+         "epochs": 5, "mean_class_acc": 0.625, "worst_class": "a", "worst_class_acc": 0.5, "mistakes": 3, "confusion": [[2, 2], [1, 3]],
+         "data": {"images": {"train": 34, "val": 4, "test": 8}}, "train_seconds": 1.0, "updates": 5, "global_batch": 128,
+         "world_size": 1, "images_per_second": 100.0, "device_name": "CPU"}
+    monkeypatch.setattr(cli, "run_training", lambda **kw: dict(m))
+    said = gpuvision("train", "--out", tmp_path / "run", "--no-progress").stdout
+    assert "test_acc 0.6250 with the best epoch's weights" in said and "val_acc 0.7500, the last epoch's 0.5000" in said, said
+    assert "0.5000 test_acc" not in said and said.count("0.5000") == 2, said          # the worst class's, the last epoch's
+    m.update(evaluated_on="val", val_acc=0.75, test_acc=None, best_epoch=None, best_val_acc=None)   # no test split, no best/
+    said = gpuvision("train", "--out", tmp_path / "run", "--no-progress").stdout
+    assert said.splitlines()[1].startswith("val_acc 0.7500 with the last epoch's weights") and "best epoch" not in said, said
