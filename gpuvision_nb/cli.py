@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--chart", type=path_arg(), default=None, metavar="FILE", help="also save the headline chart (PNG)")
     report.set_defaults(func=cmd_report)
     video = sub.add_parser("video", help="classify a video (a clip, or every frame) with a model; optionally write it annotated")
-    video.add_argument("model", type=path_arg(), help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models) or a saved video-model folder")
+    video.add_argument("model", type=path_arg(), help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models), a saved video-model folder, "
+                       "or, frame by frame, a run folder (gpuvision train --out) or an exported .safetensors model")
     video.add_argument("path", type=path_arg(), help="the video file")
     video.add_argument("--out", type=path_arg(), default=None, metavar="FILE", help="also write an MP4 with the predicted label drawn on every frame")
     video.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from .bench import Timing, check_output, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
-from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, shape_mask, shape_rng, split
+from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, normalizer, shape_mask, shape_rng, split, to_channels
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .folders import cache_dir, cache_fill, cached_folder, check_new_folder, write_atomically
 from .models import SeedCNN, flops_per_image
@@ -29,7 +29,7 @@ from .train import History, fit, pretrained, shipped_copy
 
 # %% auto #0
 __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS',
-           'BT601', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
+           'BT601', 'PIXELS', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
            'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors', 'ClipLoader', 'PerFrame',
            'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
            'train_video_model', 'pretrained_video_dir', 'pretrained_video', 'decode_frames', 'nvdec_status',
@@ -750,13 +750,43 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
                        decode_s, model_s, time.perf_counter() - t_start, str(dev), clip, Path(out) if out else None)
 
 # %% ../nbs/12_video.ipynb #6523b74a
+class _PixelInput(nn.Module):
+    """An image model `net` of a run folder or model file (any number of input channels), fed the frames `classify_video`
+    prepares with `PIXELS` (values 0…255, RGB): made `in_channels` as `data.to_channels` does and normalised by `mean`/`std`
+    in `data.normalizer`'s arithmetic — the pixels `predict` gives the model for the same frame at its size."""
+    def __init__(self, net: nn.Module, in_channels: int, mean, std):
+        super().__init__()
+        self.net, self.in_channels = net, in_channels
+        scale, shift = normalizer(mean, std)
+        self.register_buffer("scale", scale); self.register_buffer("shift", shift)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = to_channels(x.round().clamp(0, 255).to(torch.uint8), self.in_channels).float()
+        return self.net(torch.addcmul(self.shift, x, self.scale))
+
+
+PIXELS = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3)       # a FrameSpec normalisation that leaves the pixel values
+
+
+def _is_video_model(folder: Path) -> bool:
+    "Whether `folder` holds a checkpoint written by `save_video_model` (its manifest's meta names a 'video_model')."
+    try: manifest = json.loads(((latest_checkpoint(folder) or folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return False
+    return isinstance(manifest, dict) and isinstance(manifest.get("meta"), dict) and "video_model" in manifest["meta"]
+
+
 def load_video_model(model: str | Path, device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, FrameSpec]:
     """A model and its `FrameSpec` from a name — 'framediff' or 'perframe' (`pretrained_video`), 'seed' or 'resnet'
-    (chapter 06's `pretrained` shapes classifiers, as image models) — or a folder written by `save_video_model`."""
+    (chapter 06's `pretrained` shapes classifiers, as image models) — a folder written by `save_video_model`, or, as an
+    image model, anything `gpuvision predict` takes: a run folder of `gpuvision train` or a model file of `gpuvision export`."""
     dev = get_device(device)
     name = str(model)
     if name in VIDEO_ARCHS: return pretrained_video(name, dev, progress)[:2]
     if name in ("seed", "resnet"): return pretrained(name, dev, progress)[0], FrameSpec(list(SHAPES))
-    if not Path(name).is_dir():
-        raise ValueError(f"model must be one of {[*VIDEO_ARCHS, 'seed', 'resnet']} or a folder written by save_video_model, got {name!r}")
-    return _load_saved(Path(name), dev)[:2]
+    if not os.path.exists(name):
+        raise ValueError(f"model must be one of {[*VIDEO_ARCHS, 'seed', 'resnet']}, a folder written by save_video_model, a run "
+                         f"folder of gpuvision train or a model file of gpuvision export; {name!r} is none of them and does not exist")
+    if Path(name).is_dir() and _is_video_model(Path(name)): return _load_saved(Path(name), dev)[:2]
+    from .deploy import load_model                     # chapter 17: a run folder or model file, checked, and its Preprocess
+    net, prep = load_model(name, dev)
+    return _PixelInput(net, prep.in_channels, prep.mean, prep.std).eval(), FrameSpec(list(prep.classes), prep.size, **PIXELS)

@@ -579,3 +579,33 @@ def test_video_reader_names_itself_for_a_bad_min_frames(tmp_path):
     "mutmut: the who of min_frames' check 'VideoReader' → None survived (the error began 'None:')."
     with pytest.raises(ValueError, match="^VideoReader: min_frames must be an int >= 1, got 0$"):
         VideoReader(tmp_path / "v.mp4", min_frames=0)
+
+
+# ---- newuser: `gpuvision video` refused the model a user had just trained on their own images ----
+
+@pytest.mark.parametrize("in_channels", [3, 1])
+def test_video_takes_a_trained_or_exported_image_model(tmp_path, gpuvision, in_channels):
+    """`gpuvision video runs/photos clip.mp4` said "runs/photos is not a checkpoint: manifest.json is missing": only
+    the course's shapes models and clip-model folders were accepted, not the run folder or exported model that
+    `predict` and `export` take. Such a model now labels every frame, given exactly the input `predict` gives it for
+    the same picture (its channels and normalisation: grey models included), and the command prints its classes."""
+    from gpuvision_nb.deploy import Preprocess, load_model, save_model
+    from gpuvision_nb.video import _prepare
+    torch.manual_seed(0)
+    prep = Preprocess(16, MEAN_STD[in_channels][0], MEAN_STD[in_channels][1], in_channels, ("dark", "light"))
+    path = save_model(SeedCNN(2, (4, 4, 4), 8, in_channels=in_channels, size=16).eval(), tmp_path / "mine.safetensors", prep)
+    clip = write_video(tmp_path / "clip.mp4", np.stack(list(bar_frames(6, 16))))
+    frames = load_video(clip)[0]                                      # uint8 (6, 3, 16, 16): the model's size, no resizing
+    model, spec = load_video_model(path, "cpu")
+    net, _ = load_model(path, "cpu")
+    assert spec.classes == ["dark", "light"] and spec.size == 16 and spec.clip_frames is None
+    with torch.no_grad():
+        got, want = model(_prepare(frames, spec.size, spec.mean, spec.std)), net(prep(frames))
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)      # the same pixels, normalised the same way
+    r = gpuvision("video", path, clip, "--device", "cpu")
+    assert r.returncode == 0 and "6 frames at 25 fps" in r.stdout and ("dark" in r.stdout or "light" in r.stdout), r.stderr
+    r = gpuvision("video", tmp_path / "no-run", clip, "--device", "cpu")
+    assert r.returncode == 2 and "a run folder of gpuvision train" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+MEAN_STD = {3: ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)), 1: ((0.45,), (0.22,))}
