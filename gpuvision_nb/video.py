@@ -30,8 +30,8 @@ from .train import History, fit, pretrained, shipped_copy
 # %% auto #0
 __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS',
            'BT601', 'PIXELS', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
-           'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors', 'ClipLoader', 'PerFrame',
-           'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
+           'VideoReader', 'load_video', 'VideoFolder', 'centre_square', 'resize_frames', 'clip_tensors', 'ClipLoader',
+           'PerFrame', 'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
            'train_video_model', 'pretrained_video_dir', 'pretrained_video', 'decode_frames', 'nvdec_status',
            'yuv420_to_rgb', 'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
 
@@ -303,15 +303,26 @@ class VideoFolder(Dataset):
         return f"VideoFolder({self.root}, {len(self)} clips, classes {self.classes}, frames={self.frames}, stride={self.stride})"
 
 # %% ../nbs/12_video.ipynb #6c5e5607
+def centre_square(x: torch.Tensor) -> torch.Tensor:
+    """Frames (..., H, W) cut to their centre square, short side × short side: what `data.uint8_transform` and
+    `imagefile.fit_image` keep of a photo (torchvision's `CenterCrop` offsets), so a 16:9 video is not squeezed."""
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    top, left = round((h - s) / 2), round((w - s) / 2)
+    return x[..., top:top + s, left:left + s]
+
+
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
-    "uint8 frames (N, 3, H, W) as float, resized to `size`×`size` and rounded: area averaging down (antialiased), bilinear up."
+    """uint8 frames (N, 3, H, W) as float: their `centre_square` resized to `size`×`size` and rounded — area averaging
+    down (antialiased), bilinear up."""
+    x = centre_square(x)
     if tuple(x.shape[-2:]) == (size, size): return x.float()
     down = size <= min(x.shape[-2:])
     return F.interpolate(x.float(), size=(size, size), mode="area" if down else "bilinear", antialias=False).round_().clamp_(0, 255)
 
 
 def resize_frames(x: torch.Tensor, size: int) -> torch.Tensor:
-    "uint8 frames (..., 3, H, W) resized to (..., 3, size, size) on their device: area averaging down, bilinear up; rounded."
+    "uint8 frames (..., 3, H, W): their `centre_square` resized to (..., 3, size, size) on their device, area averaging down, bilinear up; rounded."
     if x.dtype != torch.uint8 or x.dim() < 4 or x.shape[-3] != 3:
         raise ValueError(f"resize_frames: expected uint8 frames (..., 3, H, W), got {x.dtype} {tuple(x.shape)}")
     if tuple(x.shape[-2:]) == (size, size): return x

@@ -588,14 +588,16 @@ def test_video_takes_a_trained_or_exported_image_model(tmp_path, gpuvision, in_c
     """`gpuvision video runs/photos clip.mp4` said "runs/photos is not a checkpoint: manifest.json is missing": only
     the course's shapes models and clip-model folders were accepted, not the run folder or exported model that
     `predict` and `export` take. Such a model now labels every frame, given exactly the input `predict` gives it for
-    the same picture (its channels and normalisation: grey models included), and the command prints its classes."""
+    the same picture (its channels and normalisation: grey models included; a frame that is not square cropped to its
+    centre square, not squeezed), and the command prints its classes."""
     from gpuvision_nb.deploy import Preprocess, load_model, save_model
     from gpuvision_nb.video import _prepare
     torch.manual_seed(0)
     prep = Preprocess(16, MEAN_STD[in_channels][0], MEAN_STD[in_channels][1], in_channels, ("dark", "light"))
     path = save_model(SeedCNN(2, (4, 4, 4), 8, in_channels=in_channels, size=16).eval(), tmp_path / "mine.safetensors", prep)
-    clip = write_video(tmp_path / "clip.mp4", np.stack(list(bar_frames(6, 16))))
-    frames = load_video(clip)[0]                                      # uint8 (6, 3, 16, 16): the model's size, no resizing
+    wide = [np.concatenate([f, f[:, ::-1]], axis=1) for f in bar_frames(6, 16)]     # 16×32: predict keeps the centre 16×16
+    clip = write_video(tmp_path / "clip.mp4", np.stack(wide))
+    frames = load_video(clip)[0]                                      # uint8 (6, 3, 16, 32)
     model, spec = load_video_model(path, "cpu")
     net, _ = load_model(path, "cpu")
     assert spec.classes == ["dark", "light"] and spec.size == 16 and spec.clip_frames is None
@@ -609,3 +611,12 @@ def test_video_takes_a_trained_or_exported_image_model(tmp_path, gpuvision, in_c
 
 
 MEAN_STD = {3: ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)), 1: ((0.45,), (0.22,))}
+
+
+def test_frames_that_are_not_square_keep_their_centre_square():
+    """A 16:9 video was squeezed to a square before the model saw it, while training and `predict` keep the centre
+    square of a photo: an image model saw other pixels in a video than in the same picture as a photo."""
+    from gpuvision_nb.video import resize_frames
+    x = torch.zeros(1, 3, 4, 8, dtype=torch.uint8)
+    x[..., 2:6] = 100                                                     # the centre square; black on both sides
+    assert resize_frames(x, 2).eq(100).all() and resize_frames(x.transpose(-1, -2), 2).eq(100).all()
