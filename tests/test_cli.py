@@ -363,8 +363,10 @@ def test_a_warning_repeated_from_two_places_is_said_once(gpuvision, monkeypatch)
 def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvision, monkeypatch):
     """The README's `gpuvision train` and `predict` lines, run in a folder laid out as they assume (train gets
     `--epochs 1` and the CPU added, to take seconds): both succeed, and predict reads the folder and the quoted pattern.
-    (Its `export` line parses, `test_every_command_the_readme_shows_parses_as_written`; an ONNX export takes seconds more.)"""
+    (Its `export` line parses, `test_every_command_the_readme_shows_parses_as_written`; an ONNX export takes seconds more.)
+    Its `video` line runs too, on a clip of that name: it takes the run folder `train` wrote."""
     import re, shlex
+    import numpy as np
     from PIL import Image
     monkeypatch.chdir(tmp_path)
     _class_folder(Path("photos"), {"cats": 8, "dogs": 8})
@@ -372,11 +374,15 @@ def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvis
     Path("more").mkdir(); Image.new("RGB", (20, 20), (200, 30, 30)).save("more/a.jpg")
     block = re.search(r"## Your own images.*?```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S).group(1)
     lines = [w[1:] for w in map(lambda l: shlex.split(l, comments=True), block.splitlines()) if w[:1] == ["gpuvision"]]
-    assert [c[0] for c in lines] == ["train", "predict", "export"], lines
+    assert [c[0] for c in lines] == ["train", "predict", "export", "video"], lines
     r = gpuvision(*lines[0], "--epochs", "1", "--device", "cpu", "--no-progress")
     assert r.returncode == 0 and Path("runs/photos/metrics.json").is_file(), r.stderr
     r = gpuvision(*lines[1])
     assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == ["new-photos/x/0.png", "new-photos/x/1.png", "more/a.jpg"], r
+    from gpuvision_nb.videofile import bar_frames, write_video
+    write_video(lines[3][2], np.stack(list(bar_frames(4, 32))))             # the run folder the README trained, on a clip
+    r = gpuvision(*lines[3], "--device", "cpu")
+    assert r.returncode == 0 and "4 frames at 25 fps" in r.stdout and Path(lines[3][-1]).is_file(), r.stderr
 
 
 def test_a_library_errors_function_name_is_not_shown_to_a_command_line_user(tmp_path, gpuvision):
