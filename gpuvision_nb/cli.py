@@ -124,13 +124,20 @@ def cmd_demo(args) -> int:
 
 # %% ../nbs/90_cli.ipynb #bb0da0a4
 def cmd_data(args) -> int:
-    "Write the shapes or the digits dataset to `--out` (`--n-per-class` and `--seed` are for the generated shapes only)."
+    """Write the shapes or the digits dataset to `--out` (`--n-per-class` and `--seed` are for the generated shapes only),
+    first saying on stderr what it writes: the 10,000 shapes take most of a minute on a small CPU. The options are in
+    range (the parser's `RANGES`) and `--out` is checked first, so a refused command still says one line, the error."""
+    from gpuvision_nb.folders import check_new_folder
     if args.name == "shapes":
-        root = make_shapes(args.out, n_per_class=1000 if args.n_per_class is None else args.n_per_class, size=args.size,
-                           seed=0 if args.seed is None else args.seed)
+        n = 1000 if args.n_per_class is None else args.n_per_class
+        check_new_folder(args.out, "make_shapes")
+        print(f"writing {10 * n} images of shapes ({n} per class) to {args.out} …", file=sys.stderr, flush=True)
+        root = make_shapes(args.out, n_per_class=n, size=args.size, seed=0 if args.seed is None else args.seed)
     else:
         extra = [f for f, v in (("--n-per-class", args.n_per_class), ("--seed", args.seed)) if v is not None]
         if extra: raise ValueError(f"{' and '.join(extra)}: for shapes only; the digits are fixed data (only --size applies)")
+        check_new_folder(args.out, "make_digits")
+        print(f"writing scikit-learn's digits to {args.out} …", file=sys.stderr, flush=True)
         root = make_digits(args.out, size=args.size)
     n, classes = sum(1 for _ in root.rglob("*.png")), sum(1 for p in root.iterdir() if p.is_dir())
     print(f"wrote {n} images in {classes} class folders to {root} (content hash {tree_hash(root)})")

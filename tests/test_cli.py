@@ -214,6 +214,23 @@ def test_data_shapes_defaults_are_the_documented_ones(tmp_path, gpuvision, monke
     assert asked == {"n_per_class": 1000, "size": 32, "seed": 0}
 
 
+def test_data_says_what_it_writes_before_the_wait(tmp_path, gpuvision, monkeypatch):
+    """`gpuvision data shapes --out DIR` was silent for the 40 s its 10,000 images took a new user: it now says on
+    stderr what it writes before it starts (and a refused --out still gets its one error line, nothing before it)."""
+    import sys
+    import gpuvision_nb.cli as cli
+    said_before = []
+    def fake(out, **kw):
+        said_before.append(sys.stderr.getvalue()); (Path(out) / "a").mkdir(parents=True); return Path(out)
+    for name in ("make_shapes", "make_digits"): monkeypatch.setattr(cli, name, fake)
+    assert gpuvision("data", "shapes", "--out", tmp_path / "s").returncode == 0
+    assert gpuvision("data", "digits", "--out", tmp_path / "d").returncode == 0
+    assert said_before == [f"writing 10000 images of shapes (1000 per class) to {tmp_path / 's'} …\n",
+                           f"writing scikit-learn's digits to {tmp_path / 'd'} …\n"], said_before
+    r = gpuvision("data", "shapes", "--out", tmp_path / "s")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "already exists" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("stop, status, said", [(KeyboardInterrupt(), 130, "gpuvision data: interrupted"),
                                                 ("SIGTERM", 143, "gpuvision data: terminated (SIGTERM)"),
                                                 ("SIGHUP", 129, "gpuvision data: terminated (SIGHUP)")])
