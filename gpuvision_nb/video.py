@@ -798,6 +798,6 @@ def load_video_model(model: str | Path, device: str | torch.device = "auto", pro
         raise ValueError(f"model must be one of {[*VIDEO_ARCHS, 'seed', 'resnet']}, a folder written by save_video_model, a run "
                          f"folder of gpuvision train or a model file of gpuvision export; {name!r} is none of them and does not exist")
     if Path(name).is_dir() and _is_video_model(Path(name)): return _load_saved(Path(name), dev)[:2]
-    from .deploy import load_model                     # chapter 17: a run folder or model file, checked, and its Preprocess
+    from gpuvision_nb.deploy import load_model         # chapter 17: a run folder or model file, checked, and its Preprocess
     net, prep = load_model(name, dev)
     return _PixelInput(net, prep.in_channels, prep.mean, prep.std).eval(), FrameSpec(list(prep.classes), prep.size, **PIXELS)
