@@ -126,13 +126,20 @@ def cmd_demo(args) -> int:
 
 # %% ../nbs/90_cli.ipynb #bb0da0a4
 def cmd_data(args) -> int:
-    "Write the shapes or the digits dataset to `--out` (`--n-per-class` and `--seed` are for the generated shapes only)."
+    """Write the shapes or the digits dataset to `--out` (`--n-per-class` and `--seed` are for the generated shapes only),
+    first saying on stderr what it writes: the 10,000 shapes take most of a minute on a small CPU. The options are in
+    range (the parser's `RANGES`) and `--out` is checked first, so a refused command still says one line, the error."""
+    from gpuvision_nb.folders import check_new_folder
     if args.name == "shapes":
-        root = make_shapes(args.out, n_per_class=1000 if args.n_per_class is None else args.n_per_class, size=args.size,
-                           seed=0 if args.seed is None else args.seed)
+        n = 1000 if args.n_per_class is None else args.n_per_class
+        check_new_folder(args.out, "make_shapes")
+        print(f"writing {10 * n} images of shapes ({n} per class) to {args.out} …", file=sys.stderr, flush=True)
+        root = make_shapes(args.out, n_per_class=n, size=args.size, seed=0 if args.seed is None else args.seed)
     else:
         extra = [f for f, v in (("--n-per-class", args.n_per_class), ("--seed", args.seed)) if v is not None]
         if extra: raise ValueError(f"{' and '.join(extra)}: for shapes only; the digits are fixed data (only --size applies)")
+        check_new_folder(args.out, "make_digits")
+        print(f"writing scikit-learn's digits to {args.out} …", file=sys.stderr, flush=True)
         root = make_digits(args.out, size=args.size)
     n, classes = sum(1 for _ in root.rglob("*.png")), sum(1 for p in root.iterdir() if p.is_dir())
     print(f"wrote {n} images in {classes} class folders to {root} (content hash {tree_hash(root)})")
@@ -238,9 +245,13 @@ def cmd_train(args) -> int:
         raise
     if not m: return 0                                         # a non-zero rank: rank 0 reports
     out, split = Path(args.out), m["evaluated_on"]
-    acc = " ".join(f"{k} {m[k]:.4f}" for k in ("val_acc", "test_acc") if m.get(k) is not None)
+    # each accuracy named with the weights it was measured with: metrics.json's val_acc is the last epoch's, while the
+    # test (or, without one, the val) split is evaluated with the best epoch's weights: "val_acc 0.50 test_acc 0.50" read as one model
+    weights = "the best epoch's weights" if m.get("best_epoch") else "the last epoch's weights"
+    acc = f"{split}_acc {m[f'{split}_acc']:.4f} with {weights}" if m.get(f"{split}_acc") is not None else ""
     worst = f" (mean over classes {m['mean_class_acc']:.4f}, worst class {m['worst_class']!r} {m['worst_class_acc']:.4f})" if m.get("worst_class") else ""
-    best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}; {split} evaluated with it), " if m.get("best_epoch") else ""
+    last = f", the last epoch's {m['last_val_acc']:.4f}" if m.get("last_val_acc") is not None and m["last_val_acc"] != m["best_val_acc"] else ""
+    best = f"best epoch {m['best_epoch']} of {m['epochs']} (val_acc {m['best_val_acc']:.4f}{last}), " if m.get("best_epoch") else ""
     count = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")
     mistakes = (f"misclassified.png ({count(m['mistakes'], 'mistake')})" if m["mistakes"] else
                 f"no misclassified.png: no mistakes on the {sum(map(sum, m['confusion']))} {split} images")
@@ -398,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--chart", type=path_arg(), default=None, metavar="FILE", help="also save the headline chart (PNG)")
     report.set_defaults(func=cmd_report)
     video = sub.add_parser("video", help="classify a video (a clip, or every frame) with a model; optionally write it annotated")
-    video.add_argument("model", type=path_arg(), help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models) or a saved video-model folder")
+    video.add_argument("model", type=path_arg(), help="framediff, perframe (chapter 12's clip models), seed, resnet (per-frame shapes models), a saved video-model folder, "
+                       "or, frame by frame, a run folder (gpuvision train --out) or an exported .safetensors model")
     video.add_argument("path", type=path_arg(), help="the video file")
     video.add_argument("--out", type=path_arg(), default=None, metavar="FILE", help="also write an MP4 with the predicted label drawn on every frame")
     video.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
+__all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'SHRINK', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
            'UNREADABLE', 'SYSTEM_FOLDERS', 'NO_EXTENSION', 'DatasetError', 'BadImageError', 'to_rgb', 'upright',
            'load_whole', 'heif_support', 'unknown_brightness', 'open_rgb', 'bomb_png', 'reference_image',
            'check_new_files', 'write_bad_images', 'not_data', 'check_case_distinct', 'pillow_extensions', 'walk_images',
@@ -28,7 +28,7 @@ class BadImageError(DatasetError):
     "An image file can't be used; the message starts with its path and says why."
 
 
-MAX_PIXELS = 1 << 26        # 67 megapixels: larger declared sizes are refused before decoding
+MAX_PIXELS = 1 << 26        # 67 megapixels: larger sizes to decode (a JPEG at its draft scale) are refused before decoding
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -111,13 +111,19 @@ def unknown_brightness(im: Image.Image) -> str | None:
 def _bad(path, why: str) -> BadImageError: return BadImageError(f"{path}: {why}")
 
 
+SHRINK = "if it is a real photo, make a smaller copy of it (say 4000 pixels wide) to use"
+
+
 def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, size: int | None = None) -> Image.Image:
     """Decode image file `path` completely into 8-bit RGB (`to_rgb`), or raise `BadImageError` naming it: empty,
     unreadable or truncated files, images smaller than `min_size` on a side or declaring more than `max_pixels`.
     32-bit images whose values are no brightness (`unknown_brightness`) too. Of an animated image (GIF, APNG, WebP) it takes the first frame; a photo with an EXIF Orientation is turned
     upright (`upright`), as an image viewer shows it. `size`: the side of the square the image is going to be
     fitted to, if known; a JPEG is then decoded straight to the smallest of its 1/1, 1/2, 1/4 and 1/8 scales whose
-    sides are still at least `size` (libjpeg's DCT scaling, Pillow's `draft`), still reading every byte."""
+    sides are still at least `size` (libjpeg's DCT scaling, Pillow's `draft`), still reading every byte — and
+    `max_pixels` limits the pixels so decoded: a 108-megapixel phone photo fitted to 224 pixels is decoded at 1/8
+    scale, 1.7 megapixels, and is no decompression bomb (Pillow's own warning above 89 megapixels is not an error here;
+    its error above 179 megapixels is, saying what to do)."""
     path = Path(path)
     try:
         st = path.stat()                                     # a pipe or device was "empty (0 bytes)"; never read it
@@ -126,19 +132,21 @@ def open_rgb(path: str | Path, min_size: int = 8, max_pixels: int = MAX_PIXELS, 
         if st.st_size == 0: raise _bad(path, "is empty (0 bytes)")
         if path.suffix.lower() in HEIF_EXTENSIONS: heif_support()   # pillow-heif, if installed, opens them
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # max_pixels below: on what is decoded
             with Image.open(path) as im:
                 w, h = im.size
-                if w * h > max_pixels:
-                    raise _bad(path, f"declares {w}×{h} = {w * h:,} pixels, more than max_pixels={max_pixels:,} (a decompression bomb?)")
                 if min(w, h) < min_size: raise _bad(path, f"is only {w}×{h} pixels, less than min_size={min_size}")
-                if size: im.draft(None, (size, size))        # JPEG only; a no-op for other formats
+                if size: im.draft(None, (size, size))        # JPEG only (it sets im.size); a no-op for other formats
+                if im.size[0] * im.size[1] > max_pixels:
+                    scaled = f", {im.size[0]}×{im.size[1]} at its smallest JPEG scale" if im.size != (w, h) else ""
+                    raise _bad(path, f"declares {w}×{h} = {w * h:,} pixels{scaled}, more than max_pixels={max_pixels:,} (a "
+                                     f"decompression bomb?); {SHRINK}")
                 load_whole(im)                               # decode every byte now: truncation fails here
                 if why := unknown_brightness(im): raise _bad(path, why)
                 return to_rgb(upright(im))
     except BadImageError: raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise _bad(path, f"is a decompression bomb ({e})") from None
+        raise _bad(path, f"is a decompression bomb ({e}); {SHRINK}") from None
     except Image.UnidentifiedImageError:
         raise _bad(path, _unidentified(path)) from None
     except FileNotFoundError: raise _bad(path, "does not exist (a broken link?)") from None

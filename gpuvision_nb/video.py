@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from .bench import Timing, time_fn
 from .files import check_output
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
-from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, shape_mask, shape_rng, split
+from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, normalizer, shape_mask, shape_rng, split, to_channels
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .folders import cache_dir, cache_fill, cached_folder, check_new_folder, write_atomically
 from .models import SeedCNN, flops_per_image
@@ -30,9 +30,9 @@ from .train import History, fit, pretrained, shipped_copy
 
 # %% auto #0
 __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 'VIDEO_ARCHS', 'VIDEO_RECIPE', 'DECODE_WAYS',
-           'BT601', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
-           'VideoReader', 'load_video', 'VideoFolder', 'resize_frames', 'clip_tensors', 'ClipLoader', 'PerFrame',
-           'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
+           'BT601', 'PIXELS', 'Motion', 'random_motion', 'render_clip', 'make_videos', 'video_root', 'decode_until',
+           'VideoReader', 'load_video', 'VideoFolder', 'centre_square', 'resize_frames', 'clip_tensors', 'ClipLoader',
+           'PerFrame', 'FrameDiff', 'video_model', 'clip_flops', 'FrameSpec', 'video_loaders', 'save_video_model',
            'train_video_model', 'pretrained_video_dir', 'pretrained_video', 'decode_frames', 'nvdec_status',
            'yuv420_to_rgb', 'pipeline_timings', 'annotate_frames', 'VideoResult', 'classify_video', 'load_video_model']
 
@@ -304,15 +304,26 @@ class VideoFolder(Dataset):
         return f"VideoFolder({self.root}, {len(self)} clips, classes {self.classes}, frames={self.frames}, stride={self.stride})"
 
 # %% ../nbs/12_video.ipynb #6c5e5607
+def centre_square(x: torch.Tensor) -> torch.Tensor:
+    """Frames (..., H, W) cut to their centre square, short side × short side: what `data.uint8_transform` and
+    `imagefile.fit_image` keep of a photo (torchvision's `CenterCrop` offsets), so a 16:9 video is not squeezed."""
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    top, left = round((h - s) / 2), round((w - s) / 2)
+    return x[..., top:top + s, left:left + s]
+
+
 def _resized(x: torch.Tensor, size: int) -> torch.Tensor:
-    "uint8 frames (N, 3, H, W) as float, resized to `size`×`size` and rounded: area averaging down (antialiased), bilinear up."
+    """uint8 frames (N, 3, H, W) as float: their `centre_square` resized to `size`×`size` and rounded — area averaging
+    down (antialiased), bilinear up."""
+    x = centre_square(x)
     if tuple(x.shape[-2:]) == (size, size): return x.float()
     down = size <= min(x.shape[-2:])
     return F.interpolate(x.float(), size=(size, size), mode="area" if down else "bilinear", antialias=False).round_().clamp_(0, 255)
 
 
 def resize_frames(x: torch.Tensor, size: int) -> torch.Tensor:
-    "uint8 frames (..., 3, H, W) resized to (..., 3, size, size) on their device: area averaging down, bilinear up; rounded."
+    "uint8 frames (..., 3, H, W): their `centre_square` resized to (..., 3, size, size) on their device, area averaging down, bilinear up; rounded."
     if x.dtype != torch.uint8 or x.dim() < 4 or x.shape[-3] != 3:
         raise ValueError(f"resize_frames: expected uint8 frames (..., 3, H, W), got {x.dtype} {tuple(x.shape)}")
     if tuple(x.shape[-2:]) == (size, size): return x
@@ -751,13 +762,43 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
                        decode_s, model_s, time.perf_counter() - t_start, str(dev), clip, Path(out) if out else None)
 
 # %% ../nbs/12_video.ipynb #6523b74a
+class _PixelInput(nn.Module):
+    """An image model `net` of a run folder or model file (any number of input channels), fed the frames `classify_video`
+    prepares with `PIXELS` (values 0…255, RGB): made `in_channels` as `data.to_channels` does and normalised by `mean`/`std`
+    in `data.normalizer`'s arithmetic — the pixels `predict` gives the model for the same frame at its size."""
+    def __init__(self, net: nn.Module, in_channels: int, mean, std):
+        super().__init__()
+        self.net, self.in_channels = net, in_channels
+        scale, shift = normalizer(mean, std)
+        self.register_buffer("scale", scale); self.register_buffer("shift", shift)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = to_channels(x.round().clamp(0, 255).to(torch.uint8), self.in_channels).float()
+        return self.net(torch.addcmul(self.shift, x, self.scale))
+
+
+PIXELS = dict(mean=(0.0, 0.0, 0.0), std=(1 / 255,) * 3)       # a FrameSpec normalisation that leaves the pixel values
+
+
+def _is_video_model(folder: Path) -> bool:
+    "Whether `folder` holds a checkpoint written by `save_video_model` (its manifest's meta names a 'video_model')."
+    try: manifest = json.loads(((latest_checkpoint(folder) or folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return False
+    return isinstance(manifest, dict) and isinstance(manifest.get("meta"), dict) and "video_model" in manifest["meta"]
+
+
 def load_video_model(model: str | Path, device: str | torch.device = "auto", progress: bool = False) -> tuple[nn.Module, FrameSpec]:
     """A model and its `FrameSpec` from a name — 'framediff' or 'perframe' (`pretrained_video`), 'seed' or 'resnet'
-    (chapter 06's `pretrained` shapes classifiers, as image models) — or a folder written by `save_video_model`."""
+    (chapter 06's `pretrained` shapes classifiers, as image models) — a folder written by `save_video_model`, or, as an
+    image model, anything `gpuvision predict` takes: a run folder of `gpuvision train` or a model file of `gpuvision export`."""
     dev = get_device(device)
     name = str(model)
     if name in VIDEO_ARCHS: return pretrained_video(name, dev, progress)[:2]
     if name in ("seed", "resnet"): return pretrained(name, dev, progress)[0], FrameSpec(list(SHAPES))
-    if not Path(name).is_dir():
-        raise ValueError(f"model must be one of {[*VIDEO_ARCHS, 'seed', 'resnet']} or a folder written by save_video_model, got {name!r}")
-    return _load_saved(Path(name), dev)[:2]
+    if not os.path.exists(name):
+        raise ValueError(f"model must be one of {[*VIDEO_ARCHS, 'seed', 'resnet']}, a folder written by save_video_model, a run "
+                         f"folder of gpuvision train or a model file of gpuvision export; {name!r} is none of them and does not exist")
+    if Path(name).is_dir() and _is_video_model(Path(name)): return _load_saved(Path(name), dev)[:2]
+    from gpuvision_nb.deploy import load_model         # chapter 17: a run folder or model file, checked, and its Preprocess
+    net, prep = load_model(name, dev)
+    return _PixelInput(net, prep.in_channels, prep.mean, prep.std).eval(), FrameSpec(list(prep.classes), prep.size, **PIXELS)

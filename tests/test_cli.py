@@ -214,6 +214,23 @@ def test_data_shapes_defaults_are_the_documented_ones(tmp_path, gpuvision, monke
     assert asked == {"n_per_class": 1000, "size": 32, "seed": 0}
 
 
+def test_data_says_what_it_writes_before_the_wait(tmp_path, gpuvision, monkeypatch):
+    """`gpuvision data shapes --out DIR` was silent for the 40 s its 10,000 images took a new user: it now says on
+    stderr what it writes before it starts (and a refused --out still gets its one error line, nothing before it)."""
+    import sys
+    import gpuvision_nb.cli as cli
+    said_before = []
+    def fake(out, **kw):
+        said_before.append(sys.stderr.getvalue()); (Path(out) / "a").mkdir(parents=True); return Path(out)
+    for name in ("make_shapes", "make_digits"): monkeypatch.setattr(cli, name, fake)
+    assert gpuvision("data", "shapes", "--out", tmp_path / "s").returncode == 0
+    assert gpuvision("data", "digits", "--out", tmp_path / "d").returncode == 0
+    assert said_before == [f"writing 10000 images of shapes (1000 per class) to {tmp_path / 's'} …\n",
+                           f"writing scikit-learn's digits to {tmp_path / 'd'} …\n"], said_before
+    r = gpuvision("data", "shapes", "--out", tmp_path / "s")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "already exists" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("stop, status, said", [(KeyboardInterrupt(), 130, "gpuvision data: interrupted"),
                                                 ("SIGTERM", 143, "gpuvision data: terminated (SIGTERM)"),
                                                 ("SIGHUP", 129, "gpuvision data: terminated (SIGHUP)")])
@@ -363,8 +380,10 @@ def test_a_warning_repeated_from_two_places_is_said_once(gpuvision, monkeypatch)
 def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvision, monkeypatch):
     """The README's `gpuvision train` and `predict` lines, run in a folder laid out as they assume (train gets
     `--epochs 1` and the CPU added, to take seconds): both succeed, and predict reads the folder and the quoted pattern.
-    (Its `export` line parses, `test_every_command_the_readme_shows_parses_as_written`; an ONNX export takes seconds more.)"""
+    (Its `export` line parses, `test_every_command_the_readme_shows_parses_as_written`; an ONNX export takes seconds more.)
+    Its `video` line runs too, on a clip of that name: it takes the run folder `train` wrote."""
     import re, shlex
+    import numpy as np
     from PIL import Image
     monkeypatch.chdir(tmp_path)
     _class_folder(Path("photos"), {"cats": 8, "dogs": 8})
@@ -372,11 +391,15 @@ def test_the_readme_own_images_train_and_predict_run_as_written(tmp_path, gpuvis
     Path("more").mkdir(); Image.new("RGB", (20, 20), (200, 30, 30)).save("more/a.jpg")
     block = re.search(r"## Your own images.*?```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S).group(1)
     lines = [w[1:] for w in map(lambda l: shlex.split(l, comments=True), block.splitlines()) if w[:1] == ["gpuvision"]]
-    assert [c[0] for c in lines] == ["train", "predict", "export"], lines
+    assert [c[0] for c in lines] == ["train", "predict", "export", "video"], lines
     r = gpuvision(*lines[0], "--epochs", "1", "--device", "cpu", "--no-progress")
     assert r.returncode == 0 and Path("runs/photos/metrics.json").is_file(), r.stderr
     r = gpuvision(*lines[1])
     assert r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == ["new-photos/x/0.png", "new-photos/x/1.png", "more/a.jpg"], r
+    from gpuvision_nb.videofile import bar_frames, write_video
+    write_video(lines[3][2], np.stack(list(bar_frames(4, 32))))             # the run folder the README trained, on a clip
+    r = gpuvision(*lines[3], "--device", "cpu")
+    assert r.returncode == 0 and "4 frames at 25 fps" in r.stdout and Path(lines[3][-1]).is_file(), r.stderr
 
 
 def test_a_library_errors_function_name_is_not_shown_to_a_command_line_user(tmp_path, gpuvision):
@@ -450,3 +473,23 @@ def test_train_too_small_to_split_hints_with_the_test_frac_given(monkeypatch):
     with pytest.raises(DatasetError) as e:
         C.cmd_train(C.build_parser().parse_args(["train", "--out", "o", "--test-frac", "0", "--no-progress"]))
     assert str(e.value) == msg + ". In gpuvision train: --val-frac 0.11 --test-frac 0 (no test split) splits a class of 5 images 4/1 (train/val)"
+
+
+# ---- newuser: the train summary put the last epoch's val_acc beside the best epoch's test_acc ----
+
+def test_train_summary_names_the_weights_of_each_accuracy(gpuvision, monkeypatch, tmp_path):
+    """A user's 5-epoch run printed "val_acc 0.5000 test_acc 0.5000" and, a line later, "best epoch 1 of 5 (val_acc
+    0.7500; test evaluated with it)": the first val_acc was the last epoch's, the test_acc the best epoch's. Each
+    accuracy must now say which weights it comes from."""
+    import gpuvision_nb.cli as cli
+    m = {"evaluated_on": "test", "val_acc": 0.5, "last_val_acc": 0.5, "test_acc": 0.625, "best_epoch": 1, "best_val_acc": 0.75,
+         "epochs": 5, "mean_class_acc": 0.625, "worst_class": "a", "worst_class_acc": 0.5, "mistakes": 3, "confusion": [[2, 2], [1, 3]],
+         "data": {"images": {"train": 34, "val": 4, "test": 8}}, "train_seconds": 1.0, "updates": 5, "global_batch": 128,
+         "world_size": 1, "images_per_second": 100.0, "device_name": "CPU"}
+    monkeypatch.setattr(cli, "run_training", lambda **kw: dict(m))
+    said = gpuvision("train", "--out", tmp_path / "run", "--no-progress").stdout
+    assert "test_acc 0.6250 with the best epoch's weights" in said and "val_acc 0.7500, the last epoch's 0.5000" in said, said
+    assert "0.5000 test_acc" not in said and said.count("0.5000") == 2, said          # the worst class's, the last epoch's
+    m.update(evaluated_on="val", val_acc=0.75, test_acc=None, best_epoch=None, best_val_acc=None)   # no test split, no best/
+    said = gpuvision("train", "--out", tmp_path / "run", "--no-progress").stdout
+    assert said.splitlines()[1].startswith("val_acc 0.7500 with the last epoch's weights") and "best epoch" not in said, said

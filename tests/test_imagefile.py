@@ -126,7 +126,7 @@ def test_bomb_png_is_a_valid_header_of_8_bit_grey(tmp_path):
     with Image.open(io.BytesIO(imagefile.bomb_png(20, 30))) as im:
         assert (im.mode, im.size) == ("L", (20, 30))
     (tmp_path / "b.png").write_bytes(imagefile.bomb_png(100, 100))
-    with pytest.raises(BadImageError, match=r"b\.png: declares 100×100 = 10,000 pixels, more than max_pixels=5,000 \(a decompression bomb\?\)$"):
+    with pytest.raises(BadImageError, match=r"b\.png: declares 100×100 = 10,000 pixels, more than max_pixels=5,000 \(a decompression bomb\?\); if it is a real photo, make a smaller copy"):
         open_rgb(tmp_path / "b.png", max_pixels=5000)
     (tmp_path / "big.png").write_bytes(imagefile.bomb_png())                         # Pillow's own limit refuses it first
     with pytest.raises(BadImageError, match=r"big\.png: is a decompression bomb"): open_rgb(tmp_path / "big.png", max_pixels=10**12)
@@ -387,3 +387,20 @@ def test_write_bad_images_names_itself_when_a_file_is_in_the_way(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"mine")
     with pytest.raises(FileExistsError, match=r"^write_bad_images: .*empty\.png already exists"): write_bad_images(tmp_path)
     assert (tmp_path / "empty.png").read_bytes() == b"mine"
+
+
+# ---- newuser: a 108-megapixel phone photo was refused as "a decompression bomb" ----
+
+def test_a_big_jpeg_is_limited_by_the_pixels_decoded_at_its_draft_scale(tmp_path, monkeypatch):
+    """`gpuvision predict` refused a user's 12000×9000 phone photo: "is a decompression bomb (Image size (108000000
+    pixels) exceeds limit of 89478485 pixels…)" — Pillow's warning above 89 megapixels made an error, and max_pixels
+    applied to the declared size though a JPEG fitted to a small model is decoded at 1/8 scale. Here 640×480 stands
+    for it: Pillow's limit lowered below its size, max_pixels below it too, and the model's 32 pixels."""
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(tmp_path / "phone.jpg", quality=90)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 200_000)                # 640×480 = 307,200: Pillow warns, 1×–2× its limit
+    im = open_rgb(tmp_path / "phone.jpg", max_pixels=100_000, size=32)      # decoded at 1/8: 80×60 = 4,800 pixels
+    assert im.size == (80, 60) and im.mode == "RGB" and abs(np.asarray(im)[..., 0].astype(int).mean() - 200) < 3
+    with pytest.raises(BadImageError, match=r"declares 640×480 = 307,200 pixels, more than max_pixels=100,000 .*make a smaller copy"):
+        open_rgb(tmp_path / "phone.jpg", max_pixels=100_000)                # all of it: refused, and told what to do
+    with pytest.raises(BadImageError, match=r"640×480 = 307,200 pixels, 80×60 at its smallest JPEG scale, more than max_pixels=1,000 "):
+        open_rgb(tmp_path / "phone.jpg", max_pixels=1_000, size=32)

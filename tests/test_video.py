@@ -638,3 +638,44 @@ def test_open_video_names_a_declared_frame_size_of_zero(tmp_path, monkeypatch):
     (tmp_path / "zero.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + bytes(60))
     with pytest.raises(BadVideoError) as e: videofile.open_video(tmp_path / "zero.mkv")
     assert str(e.value) == f"{tmp_path / 'zero.mkv'}: declares an invalid frame size 0×16" and closed == [True]
+
+
+# ---- newuser: `gpuvision video` refused the model a user had just trained on their own images ----
+
+@pytest.mark.parametrize("in_channels", [3, 1])
+def test_video_takes_a_trained_or_exported_image_model(tmp_path, gpuvision, in_channels):
+    """`gpuvision video runs/photos clip.mp4` said "runs/photos is not a checkpoint: manifest.json is missing": only
+    the course's shapes models and clip-model folders were accepted, not the run folder or exported model that
+    `predict` and `export` take. Such a model now labels every frame, given exactly the input `predict` gives it for
+    the same picture (its channels and normalisation: grey models included; a frame that is not square cropped to its
+    centre square, not squeezed), and the command prints its classes."""
+    from gpuvision_nb.deploy import Preprocess, load_model, save_model
+    from gpuvision_nb.video import _prepare
+    torch.manual_seed(0)
+    prep = Preprocess(16, MEAN_STD[in_channels][0], MEAN_STD[in_channels][1], in_channels, ("dark", "light"))
+    path = save_model(SeedCNN(2, (4, 4, 4), 8, in_channels=in_channels, size=16).eval(), tmp_path / "mine.safetensors", prep)
+    wide = [np.concatenate([f, f[:, ::-1]], axis=1) for f in bar_frames(6, 16)]     # 16×32: predict keeps the centre 16×16
+    clip = write_video(tmp_path / "clip.mp4", np.stack(wide))
+    frames = load_video(clip)[0]                                      # uint8 (6, 3, 16, 32)
+    model, spec = load_video_model(path, "cpu")
+    net, _ = load_model(path, "cpu")
+    assert spec.classes == ["dark", "light"] and spec.size == 16 and spec.clip_frames is None
+    with torch.no_grad():
+        got, want = model(_prepare(frames, spec.size, spec.mean, spec.std)), net(prep(frames))
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)      # the same pixels, normalised the same way
+    r = gpuvision("video", path, clip, "--device", "cpu")
+    assert r.returncode == 0 and "6 frames at 25 fps" in r.stdout and ("dark" in r.stdout or "light" in r.stdout), r.stderr
+    r = gpuvision("video", tmp_path / "no-run", clip, "--device", "cpu")
+    assert r.returncode == 2 and "a run folder of gpuvision train" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+MEAN_STD = {3: ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)), 1: ((0.45,), (0.22,))}
+
+
+def test_frames_that_are_not_square_keep_their_centre_square():
+    """A 16:9 video was squeezed to a square before the model saw it, while training and `predict` keep the centre
+    square of a photo: an image model saw other pixels in a video than in the same picture as a photo."""
+    from gpuvision_nb.video import resize_frames
+    x = torch.zeros(1, 3, 4, 8, dtype=torch.uint8)
+    x[..., 2:6] = 100                                                     # the centre square; black on both sides
+    assert resize_frames(x, 2).eq(100).all() and resize_frames(x.transpose(-1, -2), 2).eq(100).all()
