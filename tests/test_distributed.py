@@ -743,3 +743,64 @@ def test_plot_ddp_labels_its_shards_in_9_point_type():
     ax = plot_ddp(2)
     assert {t.get_fontsize() for t in ax.texts if t.get_text().startswith(("shard", "rank"))} == {9}
     plt.close("all")
+
+
+# --- what the unseen sample of distributed (tools/mutate.py distributed --sample 25 --seed 910) left untested -----------
+
+def test_setup_distributed_passes_its_timeout_to_the_process_group(monkeypatch):
+    "timeout_s=5: a peer that never joins fails the group after 5 s, not torch's default (init_process_group stubbed)."
+    import datetime
+    import gpuvision_nb.distributed as D
+    seen = []
+    monkeypatch.setattr(D.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(D.dist, "init_process_group", lambda backend, **kw: seen.append((backend, kw)))
+    with mock.patch.dict(os.environ, {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}):
+        assert D.setup_distributed("cpu", timeout_s=5) == torch.device("cpu")
+    assert seen == [("gloo", {"rank": 1, "world_size": 2, "timeout": datetime.timedelta(seconds=5)})]
+
+
+def test_ddp_train_alone_shuffles_by_its_seed(monkeypatch):
+    "One process (simulate=1): the training batches come in the order seed 5 gives ShardedLoader (fit stubbed)."
+    import gpuvision_nb.distributed as D
+    from gpuvision_nb.train import History
+    seen = []
+    def fit(net, train, val, epochs, lr, **kw):
+        seen.append([yb for _, yb in train])
+        return History([{"epoch": 1, "images_per_second": 1.0, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5}])
+    monkeypatch.setattr(D, "fit", fit)
+    D.ddp_train(n=16, batch_size=4, device="cpu", seed=5)
+    x, y = synthetic_images(16, seed=5)
+    want = [yb for _, yb in ShardedLoader(x, y, 4, seed=5)]
+    assert len(seen[0]) == 4 and all(torch.equal(a, b) for a, b in zip(seen[0], want))
+
+
+def test_ddp_allreduce_without_out_returns_the_timing_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    "In a 1-process gloo group: rank 0 prints the timing; with no --out there is no file to write, and no error."
+    from gpuvision_nb.distributed import ddp_allreduce
+    monkeypatch.chdir(tmp_path)
+    env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    with mock.patch.dict(os.environ, env):
+        t = ddp_allreduce(numel=1000, iters=2, device="cpu")
+    assert t.items == 4000 and "all_reduce" in capsys.readouterr().out and list(tmp_path.iterdir()) == []
+    assert not is_distributed()
+
+
+def test_gpuvision_nproc_runs_the_module_whose_main_is_the_cli_worker(monkeypatch):
+    "torchrun (stubbed) is asked for `-m gpuvision_nb.distributed`, whose __main__ runs cli_worker under GPUVISION_NPROC_WORKER."
+    import torch.distributed.run as R
+    from gpuvision_nb.distributed import run_nproc
+    from gpuvision_nb.supervisor import NPROC_WORKER
+    seen = []
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(R, "run", lambda args: seen.append((args.module, args.training_script, os.environ.get(NPROC_WORKER))))
+    assert run_nproc(2, ["train", "--epochs", "1"]) == 0
+    assert seen == [(True, "gpuvision_nb.distributed", "1")]
+
+
+def test_free_memory_empties_the_mps_cache_on_a_mac(monkeypatch):
+    "free_memory on 'mps' (torch.mps stubbed): Apple's cached blocks are returned, as CUDA's are on a GPU."
+    import gpuvision_nb.distributed as D
+    emptied = []
+    monkeypatch.setattr(D.torch.mps, "empty_cache", lambda: emptied.append("mps"))
+    D.free_memory(device="mps")
+    assert emptied == ["mps"]
