@@ -134,7 +134,9 @@ def main(argv=None) -> int:
     names = mutant_names(work, a.module)
     chosen = sorted(random.Random(a.seed).sample(names, a.sample)) if 0 < a.sample < len(names) else names
     print(f"mutate: {a.module}: {len(chosen)} of {len(names)} mutants (seed {a.seed}), tests {' '.join(TESTS[a.module])}", flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(work / "mutants")}
+    (work / "tmp").mkdir(exist_ok=True)       # a mutant that breaks a clean-up leaves its files in here, not in /tmp
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(work / "mutants"),
+           "TMPDIR": str(work / "tmp")}
     env.pop("GPUVISION_DEVICE", None)
     r = subprocess.run([mutmut(), "run", "--max-children", str(a.jobs), *chosen], cwd=work, env=env,
                        capture_output=True, text=True)
