@@ -2,10 +2,12 @@
 
 Adapted from nbdev 2's template: no `pkg_resources` (gone from setuptools >= 82) and Python 3.11/3.12 listed.
 """
-import shlex
+import shlex, shutil
 from configparser import ConfigParser
+from pathlib import Path
 
 import setuptools
+from setuptools.command.build_py import build_py
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
@@ -27,7 +29,23 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 
+
+
+class BuildPyWithRecords(build_py):
+    """Ship the course's recorded results (nbs/results/*.json) inside the package, as `gpuvision_nb/results/`:
+    installed from a wheel, `gpuvision report` and the chapters' recorded GPU panels still find them
+    (`bench.course_results_dir`). Copied at build time, never committed twice."""
+    def run(self):
+        super().run()
+        records = sorted(Path('nbs/results').glob('*.json'))
+        if not records: return                            # (an sdist without them: nothing to ship)
+        dest = Path(self.build_lib) / cfg['lib_name'] / 'results'
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in records: shutil.copy2(f, dest / f.name)
+
+
 setuptools.setup(
+    cmdclass={'build_py': BuildPyWithRecords},
     name=cfg['lib_name'],
     license=lic[0],
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])],

@@ -35,10 +35,10 @@ def __getattr__(name: str):
 # %% auto #0
 __all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
            'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names', 'RecordError',
-           'repo_results_dir', 'results_dir', 'user_results_dir', 'provenance', 'Record', 'record_path', 'check_number',
-           'number_arg', 'record', 'shown', 'load_record', 'load_records', 'latest_gpu_record', 'recorded_sweep',
-           'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep', 'sweep_devices', 'run_sweep',
-           'plot_sweep', 'quick_run', 'sized']
+           'repo_results_dir', 'course_results_dir', 'results_dir', 'user_results_dir', 'provenance', 'Record',
+           'record_path', 'check_number', 'number_arg', 'record', 'shown', 'load_record', 'load_records',
+           'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep',
+           'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 
 # %% ../nbs/02_bench.ipynb #0007d40f
 _SI = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
@@ -332,6 +332,14 @@ def repo_results_dir() -> Path | None:
     return root / "nbs" / "results" if (root / "settings.ini").exists() and (root / "nbs").is_dir() else None
 
 
+def course_results_dir() -> Path | None:
+    """The course's recorded results, to read: the checkout's `nbs/results/`, else the copy an installed package
+    carries (`gpuvision_nb/results/`, put there when the wheel is built: setup.py), else None. Nothing writes there."""
+    import gpuvision_nb
+    shipped = Path(gpuvision_nb.__file__).resolve().parent / "results"
+    return repo_results_dir() or (shipped if shipped.is_dir() else None)
+
+
 def results_dir() -> Path:
     """Where the chapters' records are written: `$GPUVISION_RESULTS`, else the checkout's `nbs/results/`, else
     `./gpuvision-results`."""
@@ -524,10 +532,10 @@ def load_record(path: str | Path) -> Record:
 
 def load_records(experiment: str | None = None, folders: list[str | Path] | None = None,
                  skipped: list | None = None) -> list[Record]:
-    """All records (of `experiment`, if given) in `folders` (default: `results_dir()` and the checkout's
-    `nbs/results/`), oldest first. An unreadable record raises `RecordError` — or, if a list `skipped` is given,
+    """All records (of `experiment`, if given) in `folders` (default: `results_dir()` and the course's records,
+    `course_results_dir()`), oldest first. An unreadable record raises `RecordError` — or, if a list `skipped` is given,
     is left out and its `RecordError` appended there (so one corrupt file can't hide all the others)."""
-    if folders is None: folders = [results_dir()] + ([repo_results_dir()] if repo_results_dir() else [])
+    if folders is None: folders = [results_dir(), *filter(None, [course_results_dir()])]
     seen, recs = set(), []
     for folder in map(Path, folders):
         if folder.resolve() in seen or not folder.is_dir(): continue

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .device import DeviceUnavailableError, device_report, device_spec, get_device
-from .bench import (RESULTS_ENV, RecordError, compare, number_arg, record, record_path, repo_results_dir,
+from .bench import (RESULTS_ENV, RecordError, compare, number_arg, record, record_path, course_results_dir,
                                 run_sweep, user_results_dir)
 from .files import check_output, check_replaceable, ensure_writable, no_empty_folders
 from .checkpoint import CheckpointError
@@ -275,7 +275,7 @@ def cmd_report(args) -> int:
     if env and not user_results_dir().is_dir():            # a typo there would silently show only the other records
         what = "not a folder" if user_results_dir().exists() else "no such folder (yet)"
         print(f"gpuvision report: warning: {RESULTS_ENV}={env}: {what}; the table shows the other records only", file=sys.stderr)
-    recs = load_records(folders=[user_results_dir(), *filter(None, [repo_results_dir()])], skipped=skipped)   # gpuvision bench's, and the course's
+    recs = load_records(folders=[user_results_dir(), *filter(None, [course_results_dir()])], skipped=skipped)   # gpuvision bench's, and the course's
     for e in skipped: print(f"gpuvision report: warning: skipped {e}", file=sys.stderr)
     print(results_table(recs))
     if args.chart:

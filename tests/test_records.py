@@ -1,5 +1,6 @@
 "Records and report input of the wrong type or shape (issue 21.5): one clear line each, the rest of the table shown."
 import contextlib, io, json, os, subprocess, sys
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,22 @@ def test_the_messages_are_exact_whole_sentences(tmp_path):
     p = edited(good(tmp_path, "long"), timing(label="L" * 100, median=-1.0))
     with pytest.raises(RecordError) as e: load_record(p)
     assert str(e.value).endswith(f" is malformed: timing {'L' * 60!r}: median -1.0 is not a valid time (a finite number of seconds > 0)")
+
+
+def test_an_installed_package_reads_the_course_records_it_ships(tmp_path):
+    """Installed from a wheel (no checkout), `gpuvision report` said 'no recorded results yet': the course's records
+    stayed in nbs/results/. The build now copies them into the package (setup.py's build_py), read-only for it:
+    `course_results_dir` finds them, and nothing is written there (results_dir stays the user's)."""
+    root, build = Path(__file__).resolve().parents[1], tmp_path / "lib"
+    subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(build)], cwd=root, check=True,
+                   capture_output=True)
+    shipped = build / "gpuvision_nb" / "results"
+    assert sorted(p.name for p in shipped.glob("*.json")) == sorted(p.name for p in (root / "nbs" / "results").glob("*.json"))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(build), "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    code = ("from gpuvision_nb.bench import course_results_dir, repo_results_dir, results_dir, load_records\n"
+            "print(repo_results_dir(), course_results_dir(), results_dir(), len(load_records()), sep='\\n')")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split("\n")[:4] == ["None", str(shipped), str(tmp_path / "gpuvision-results"),
+                                                             str(len(list(shipped.glob("*.json"))))], r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "gpuvision_nb.cli", "report"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "H200" in r.stdout and "no recorded" not in r.stdout, r.stdout + r.stderr
