@@ -8,8 +8,8 @@ import atexit, contextlib, errno, hashlib, os, re, shutil, socket, stat, tempfil
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OUTPUT_KINDS', 'NAME_IN_TEMP', 'WriteError', 'check_file_target', 'check_replaceable', 'default_mode', 'fsync_path',
-           'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files', 'write_atomic',
+__all__ = ['OUTPUT_KINDS', 'UNSUPPORTED', 'NAME_IN_TEMP', 'WriteError', 'check_file_target', 'check_replaceable', 'default_mode',
+           'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files', 'write_atomic',
            'no_empty_folders', 'ensure_writable', 'OutputOverlapError', 'check_output', 'scratch_dir']
 
 # %% ../nbs/A7_files.ipynb #5f15286d
@@ -88,13 +88,23 @@ def default_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~mask
 
 
+UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM)   # "can't flush this way here", not a failure
+
+
 def fsync_path(path: str | Path) -> None:
     """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
-    power cut can keep a rename that published a file but lose the data inside it. Folders: POSIX only."""
+    power cut can keep a rename that published a file but lose the data inside it. Folders: POSIX only, and only
+    where the file system can: some (FUSE, network and virtual-machine shares) refuse to flush a folder
+    (`UNSUPPORTED`: EINVAL…), which is skipped — the rename is done, only the guarantee is missing. Raised as an
+    error, it turned every published record, export and report into a reported failure, and made every checkpoint
+    and video impossible to save. A real failure (an I/O error) still raises `OSError`."""
     path = Path(path)
-    if path.is_dir() and os.name != "posix": return
-    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)   # (Windows can only flush a writable file)
+    folder = path.is_dir()
+    if folder and os.name != "posix": return
+    fd = os.open(path, os.O_RDONLY if folder else os.O_RDWR)   # (Windows can only flush a writable file)
     try: os.fsync(fd)
+    except OSError as e:
+        if not (folder and e.errno in UNSUPPORTED): raise
     finally: os.close(fd)
 
 

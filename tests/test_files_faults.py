@@ -241,3 +241,37 @@ def test_video_writer_refuses_a_folder_or_pipe_before_any_frame(tmp_path, kind):
     target.mkdir() if kind == "folder" else os.mkfifo(target)
     with pytest.raises(ValueError, match=f"can't write {target}: it is a (folder|pipe)"): VideoWriter(target)
     assert list(tmp_path.iterdir()) == [target] and (target.is_dir() if kind == "folder" else not target.is_file())
+
+
+def _fsync_refused_for_folders(monkeypatch, err):
+    "Make `os.fsync` of a folder fail with errno `err`, as on file systems that can't flush a folder (some FUSE, NFS, CIFS)."
+    import errno, stat as st
+    real = os.fsync
+    def fsync(fd):
+        if st.S_ISDIR(os.fstat(fd).st_mode): raise OSError(getattr(errno, err), os.strerror(getattr(errno, err)))
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("err", ["EINVAL", "ENOTSUP"])
+def test_a_file_system_that_cant_flush_a_folder_still_writes_every_kind_of_file(tmp_path, monkeypatch, err):
+    """On a file system whose folders can't be fsynced (EINVAL: some FUSE, network and virtual-machine shares) every
+    write failed: a record, an export or a report was published, then 'can't write X: Invalid argument' (exit 2) —
+    success reported as a failure — and no checkpoint or video could be saved at all (training failed at epoch 1).
+    The folder's flush is a guarantee against a power cut the file system can't give: it is skipped, not an error."""
+    import torch
+    from gpuvision_nb.checkpoint import latest_checkpoint, save_checkpoint
+    from gpuvision_nb.videofile import bar_frames, write_video
+    _fsync_refused_for_folders(monkeypatch, err)
+    (tmp_path / "r.json").write_text("old")
+    assert write_atomic(tmp_path / "r.json", "new").read_text() == "new"
+    ck = save_checkpoint(tmp_path / "ck", torch.nn.Linear(2, 2), epoch=1)
+    assert latest_checkpoint(tmp_path / "ck") == ck
+    assert write_video(tmp_path / "v.mp4", np.stack(list(bar_frames(2, 16)))).stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "r.json", "v.mp4"]
+
+
+def test_a_real_failure_to_flush_a_folder_is_still_an_error(tmp_path, monkeypatch):
+    "An I/O error flushing the folder is a real failure (the disk lost the write): still said, naming the file."
+    _fsync_refused_for_folders(monkeypatch, "EIO")
+    with pytest.raises(WriteError, match=f"^can't write {tmp_path / 'r.json'}: "): write_atomic(tmp_path / "r.json", "new")
