@@ -486,3 +486,17 @@ def test_a_partial_reports_notice_is_a_paragraph_of_its_own():
     lines = demo.report_md(s, bars=False).split("\n")
     i = lines.index("> **Partial report** (interrupted): unfinished stages are marked below.")
     assert i == 4 and lines[i - 1] == lines[i + 1] == "" and lines[i + 2].startswith("## train — ")
+
+
+@pytest.mark.parametrize("out", ["runs/demo-x", None], ids=["given", "default"])
+def test_a_report_that_cant_be_written_leaves_no_empty_folder(tmp_path, monkeypatch, out):
+    """`gpuvision demo --out D` on a full disk trained for a minute, then said "can't write D/summary.json: No space
+    left on device" and left D (and runs/) behind, empty: litter the user did not ask for, found on a real full tmpfs.
+    The error is still the write's; the folders it made go."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "STAGES", {n: boom(demo.WriteError("can't write loss_curves.png: No space left on device"))
+                                         for n in demo.STAGES_ORDER})
+    def full(path, *a, **k): raise demo.WriteError(f"can't write {path}: No space left on device")
+    monkeypatch.setattr(demo, "write_atomic", full)
+    with pytest.raises(demo.WriteError, match="summary.json: No space left"): demo.run_demo(out, progress=False)
+    assert list(tmp_path.iterdir()) == []
