@@ -43,15 +43,23 @@ def _our_mp4(path: Path, head: bytes) -> bool:
     return head[4:8] == b"ftyp" and written_by_us(path)
 
 
+def _model_file(path: Path, head: bytes) -> bool:
+    """Does `head` begin a model file of a format `gpuvision export` writes: safetensors (an 8-byte length, then its JSON
+    header), a zip (TorchScript; `torch.save`) or ONNX (a protobuf whose first field is `ir_version`: byte 0x08)?"""
+    size = int.from_bytes(head[:8], "little") if len(head) > 8 else 0
+    return (0 < size < 100_000_000 and head[8:9] == b"{") or head.startswith(b"PK\x03\x04") or head[:1] == b"\x08"
+
+
 OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and     # `Record.to_dict`'s first keys
                              all(k in head for k in (b'"schema"', b'"experiment"', b'"provenance"'))),
                 "png": ("a chart gpuvision drew (a PNG made by Matplotlib)",   # its 'Software' text chunk, before the pixels
                         lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head),
-                "mp4": ("an MP4 video gpuvision wrote", _our_mp4)}
+                "mp4": ("an MP4 video gpuvision wrote", _our_mp4),
+                "model": ("a model file (safetensors, TorchScript or ONNX)", _model_file)}
 
 
 def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
-    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
+    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4', 'model': `OUTPUT_KINDS`) may replace
     what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
     (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
     any work: a command may replace its own output, never a user's file — nor a photo or a video of the same format
