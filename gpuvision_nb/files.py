@@ -44,10 +44,16 @@ def _our_mp4(path: Path, head: bytes) -> bool:
 
 
 def _model_file(path: Path, head: bytes) -> bool:
-    """Does `head` begin a model file of a format `gpuvision export` writes: safetensors (an 8-byte length, then its JSON
-    header), a zip (TorchScript; `torch.save`) or ONNX (a protobuf whose first field is `ir_version`: byte 0x08)?"""
+    """Is `path` (starting with `head`) a model file of a format `gpuvision export` writes: safetensors (an 8-byte
+    length, then its JSON header), PyTorch's zip (TorchScript, `torch.save`: a `data.pkl` in it — not any zip, such as
+    a spreadsheet) or ONNX (a protobuf whose first field is `ir_version`: byte 0x08)?"""
+    import zipfile
     size = int.from_bytes(head[:8], "little") if len(head) > 8 else 0
-    return (0 < size < 100_000_000 and head[8:9] == b"{") or head.startswith(b"PK\x03\x04") or head[:1] == b"\x08"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z: return any(n.endswith("/data.pkl") for n in z.namelist())
+        except (OSError, zipfile.BadZipFile): return False
+    return (0 < size < 100_000_000 and head[8:9] == b"{") or head[:1] == b"\x08"
 
 
 OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and     # `Record.to_dict`'s first keys

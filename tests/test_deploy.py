@@ -817,4 +817,7 @@ def test_export_overwrite_replaces_each_format_of_model_file(world, tmp_path):
     assert check_replaceable(ts, "model") == ts and check_replaceable(world["file"], "model") == world["file"]
     onnx_head = tmp_path / "b.onnx"; onnx_head.write_bytes(b"\x08\x08\x12\x07pytorch")    # ModelProto: ir_version first
     assert check_replaceable(onnx_head, "model") == onnx_head
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "sheet.xlsx", "w") as z: z.writestr("[Content_Types].xml", "<Types/>")   # a zip, no model
+    with pytest.raises(FileExistsError, match="is not a model file"): check_replaceable(tmp_path / "sheet.xlsx", "model")
     assert export(world["file"], ts, "torchscript", overwrite=True) == ts
