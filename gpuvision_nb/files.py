@@ -18,20 +18,31 @@ class WriteError(ValueError):
     read-only folder. The message names the file and says why, in one line."""
 
 # %% ../nbs/A7_files.ipynb #f8fe40b9
+def _read_only(path: Path, mode: int) -> bool:
+    """Has the user made file `path` (of `mode`) read-only: no write bit for anyone (`chmod 444`: root too ignores
+    permissions, so the bits are read), or none for this user (`os.access`: its owner, group and ACLs)?"""
+    return not mode & 0o222 or not os.access(path, os.W_OK)
+
+
 def check_file_target(path: str | Path, error: type[Exception] = WriteError, hint: str = "") -> Path:
     """`path` (`~` expanded) if a written file may take its place: nothing is there, or a regular file (or a link to
     one). A folder, a device (`/dev/null`, `/dev/full`), a pipe or a socket — or a link to one, such as `/dev/stdout` —
     raises `error` naming it: a file is published by a rename, which would replace the device node itself (for root,
     `/dev/null` would become a file) and report success for output that went nowhere. Called by `ensure_writable`
     (before any work) and by `write_files` (before writing). A name given as text that ends in '/' names a folder
-    (`bench --out results/`): refused too, instead of writing a file called `results`."""
+    (`bench --out results/`): refused too, instead of writing a file called `results`. A read-only file (`chmod 444`:
+    a user protecting a record, a model) is refused as well (`_read_only`): the rename that publishes a file needs
+    only its folder's permission, and silently replaced what the user had protected."""
     if isinstance(path, str) and path.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))):
         raise error(f"can't write {path}: a name that ends in '/' is a folder, not a file{hint}; name the file to write, "
                     f"{path}<name>")
     path = Path(path).expanduser()
     try: mode = os.stat(path).st_mode                     # follows links: what a write would really hit
     except OSError: return path                           # nothing there (or unreadable): writing it says what is wrong
-    if stat.S_ISREG(mode): return path
+    if stat.S_ISREG(mode) and not _read_only(path, mode): return path
+    if stat.S_ISREG(mode):
+        raise error(f"can't write {path}: it is read-only (no write permission){hint}; it is kept as it is: make it "
+                    f"writable (chmod u+w {path}) to let it be replaced, or choose another name")
     kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
             else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
     raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")

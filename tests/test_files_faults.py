@@ -275,3 +275,28 @@ def test_a_real_failure_to_flush_a_folder_is_still_an_error(tmp_path, monkeypatc
     "An I/O error flushing the folder is a real failure (the disk lost the write): still said, naming the file."
     _fsync_refused_for_folders(monkeypatch, "EIO")
     with pytest.raises(WriteError, match=f"^can't write {tmp_path / 'r.json'}: "): write_atomic(tmp_path / "r.json", "new")
+
+
+def test_a_read_only_file_is_never_replaced_by_any_writer(tmp_path):
+    """A user who protects a file (`chmod 444`: an earlier record, a chart, a model they deploy) had it silently
+    replaced: a file is published by renaming over it, which needs only the folder's permission — root or not. Every
+    writer now refuses it before any work, naming it, and leaves it and no temporary file."""
+    from gpuvision_nb.files import check_replaceable, ensure_writable
+    target = tmp_path / "r.json"
+    target.write_text('{"schema": 1, "experiment": "x", "provenance": {}}'); target.chmod(0o444)
+    for write in (lambda: write_atomic(target, "new"), lambda: ensure_writable(target),
+                  lambda: check_replaceable(target, "record")):
+        with pytest.raises((WriteError, FileExistsError), match=f"^can't write {target}: it is read-only .*chmod u\\+w"): write()
+    assert target.read_text().startswith('{"schema"') and list(tmp_path.iterdir()) == [target]
+    target.chmod(0o644)
+    assert write_atomic(target, "new").read_text() == "new"                   # writable again: replaced as before
+
+
+def test_a_file_this_user_may_not_write_is_refused(tmp_path, monkeypatch):
+    """Not writable for this user (another user's or group's file, 0o644), though it has write bits: refused as well.
+    (`os.access` says so; mocked, so that the test holds for root, who may write any file.)"""
+    target = tmp_path / "r.json"; target.write_text("theirs")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **k: False if Path(path) == target and mode == os.W_OK else real(path, mode, **k))
+    with pytest.raises(WriteError, match="read-only"): write_atomic(target, "new")
+    assert target.read_text() == "theirs" and list(tmp_path.iterdir()) == [target]
