@@ -185,6 +185,23 @@ except ImportError: fcntl = None
 
 
 @contextlib.contextmanager
+def _uninterrupted(signals=("SIGINT", "SIGTERM", "SIGHUP")):
+    """Hold `signals` until the block is done, then deliver the first that came, to the handler that was in place
+    (Ctrl-C's KeyboardInterrupt, `gpuvision`'s Terminated, or the default: the process ends). For a few renames that
+    must happen all or not at all: the files of a set (`write_files`), the swap of a run (`runs._swap_in`). Only the main thread can set handlers; elsewhere the block runs as it is."""
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    came, before = [], {}
+    for name in signals:
+        s = getattr(signal, name, None)
+        if s is not None and signal.getsignal(s) is not None: before[s] = signal.signal(s, lambda n, _: came.append(n))
+    try: yield
+    finally:
+        for s, handler in before.items(): signal.signal(s, handler)
+        if came: signal.raise_signal(came[0])
+
+
+@contextlib.contextmanager
 def _publishing(folders):
     """Hold an exclusive `flock` on each of `folders` (in sorted order: no two writers wait on each other) for the
     `with` block: the renames that publish a set of files — a model and its manifest — are then never interleaved
@@ -215,7 +232,7 @@ def write_files(files: dict, error: type[Exception] = WriteError) -> list[Path]:
     """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
     rename is atomic: a reader sees an old file or a new one, never a mix; two writers of one set of files publish one
-    after the other: `_publishing`). The files get the usual permissions
+    after the other: `_publishing`; Ctrl-C or SIGTERM waits until all are in: `_uninterrupted`). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
     and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
     written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
@@ -228,7 +245,7 @@ def write_files(files: dict, error: type[Exception] = WriteError) -> list[Path]:
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())
-        with _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set of files: none interleaved
+        with _uninterrupted(), _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set: all or none, none interleaved
             for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
         for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
     except BaseException as e:

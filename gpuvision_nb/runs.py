@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .bench import check_number, drawable_names
-from .files import write_atomic, write_files
+from .files import _uninterrupted, write_atomic, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import AUGMENTS, MAX_SIZE, FolderData, digits_root, folder_loaders, shapes_root
@@ -280,23 +280,6 @@ def _swap_in(new: Path, out: Path) -> None:
                 (out / d).mkdir(exist_ok=True)
                 if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
         shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _uninterrupted(signals=("SIGINT", "SIGTERM", "SIGHUP")):
-    """Hold `signals` until the block is done, then deliver the first that came, to the handler that was in place
-    (Ctrl-C's KeyboardInterrupt, `gpuvision`'s Terminated, or the default: the process ends). For a few renames that
-    must happen all or not at all. Only the main thread can set handlers; elsewhere the block runs as it is."""
-    import signal, threading
-    if threading.current_thread() is not threading.main_thread(): yield; return
-    came, before = [], {}
-    for name in signals:
-        s = getattr(signal, name, None)
-        if s is not None and signal.getsignal(s) is not None: before[s] = signal.signal(s, lambda n, _: came.append(n))
-    try: yield
-    finally:
-        for s, handler in before.items(): signal.signal(s, handler)
-        if came: signal.raise_signal(came[0])
 
 
 def class_weights(counts: dict) -> torch.Tensor:

@@ -300,3 +300,19 @@ def test_a_file_this_user_may_not_write_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode, **k: False if Path(path) == target and mode == os.W_OK else real(path, mode, **k))
     with pytest.raises(WriteError, match="read-only"): write_atomic(target, "new")
     assert target.read_text() == "theirs" and list(tmp_path.iterdir()) == [target]
+
+
+def test_ctrl_c_between_the_renames_of_a_set_of_files_waits_until_all_are_in(tmp_path, monkeypatch):
+    """A model and its manifest (an export), a run's report: published by one rename each. Ctrl-C or SIGTERM that
+    came between two renames left the new model beside the old manifest — the user's working export replaced by a
+    pair that disagree. The signal now waits until every file of the set is in, then stops the command."""
+    import signal
+    a, b = tmp_path / "model.safetensors", tmp_path / "model.safetensors.manifest.json"
+    a.write_text("old model"); b.write_text("old manifest")
+    real = os.replace
+    def replace_then_ctrl_c(src, dst):
+        real(src, dst)
+        if Path(dst) == a: signal.raise_signal(signal.SIGINT)             # Ctrl-C right after the first rename
+    monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt): files.write_files({a: "new model", b: "new manifest"})
+    assert (a.read_text(), b.read_text()) == ("new model", "new manifest") and sorted(tmp_path.iterdir()) == [a, b]
