@@ -236,10 +236,11 @@ def write_files(files: dict, error: type[Exception] = WriteError) -> list[Path]:
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
     and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
     written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
+    files = {Path(p).expanduser(): data for p, data in files.items()}      # '~': the home folder, never a folder named '~'
     for p in files: check_file_target(p, error)
     tmps, current = {}, None
     try:
-        for current, data in ((Path(p), d) for p, d in files.items()):
+        for current, data in files.items():
             sweep_beside(current)
             fd, tmps[current] = tempfile.mkstemp(prefix=temp_prefix(current), suffix=".tmp", dir=current.parent)
             with os.fdopen(fd, "wb") as f:
@@ -247,12 +248,12 @@ def write_files(files: dict, error: type[Exception] = WriteError) -> list[Path]:
             os.chmod(tmps[current], default_mode())
         with _uninterrupted(), _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set: all or none, none interleaved
             for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
-        for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
+        for folder in {p.parent for p in files}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError): raise error(f"can't write {current}: {write_failure(current, e)}") from None
         raise
-    return [Path(p) for p in files]
+    return list(files)
 
 
 def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = WriteError) -> Path:

@@ -441,7 +441,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     every = CHECKPOINT_EVERY if checkpoint_every is None else check_number(checkpoint_every, "checkpoint_every", *RANGES["checkpoint_every"])
     if resume and overwrite: raise ValueError("resume and overwrite exclude each other: one continues the run in out, the other replaces it")
     if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
-    out, main = Path(out), is_main_process()
+    out, main = Path(out).expanduser(), is_main_process()    # '~': the home folder, never a folder named '~'
     check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
     if start_from is not None and start_from not in RECIPES:  # nor over (or into) the run or model file it starts from
         check_output(out, [Path(start_from).expanduser()], "--out")

@@ -821,3 +821,11 @@ def test_export_overwrite_replaces_each_format_of_model_file(world, tmp_path):
     with zipfile.ZipFile(tmp_path / "sheet.xlsx", "w") as z: z.writestr("[Content_Types].xml", "<Types/>")   # a zip, no model
     with pytest.raises(FileExistsError, match="is not a model file"): check_replaceable(tmp_path / "sheet.xlsx", "model")
     assert export(world["file"], ts, "torchscript", overwrite=True) == ts
+
+
+def test_export_to_a_path_with_a_tilde_writes_into_the_home_folder(world, tmp_path, monkeypatch):
+    "`export RUN --out=~/m.pt` wrote ./~/m.pt and said 'wrote ~/m.pt' (see test_files_faults: every writer)."
+    home, work = tmp_path / "home", tmp_path / "work"; home.mkdir(); work.mkdir()
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
+    status, stdout, err = cli_in_process("export", world["file"], "--format", "torchscript", "--out=~/m.pt")
+    assert status == 0 and stdout == f"wrote {home / 'm.pt'}\n" and (home / "m.pt").is_file() and list(work.iterdir()) == [], err

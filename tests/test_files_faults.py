@@ -316,3 +316,20 @@ def test_ctrl_c_between_the_renames_of_a_set_of_files_waits_until_all_are_in(tmp
     monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt): files.write_files({a: "new model", b: "new manifest"})
     assert (a.read_text(), b.read_text()) == ("new model", "new manifest") and sorted(tmp_path.iterdir()) == [a, b]
+
+
+def test_every_writer_given_a_path_with_a_tilde_writes_into_the_home_folder(tmp_path, monkeypatch):
+    """`gpuvision export RUN --out=~/model.pt` and `train --out=~/runs/a` (the shell leaves a '~' after '=' as it is)
+    wrote into a folder literally named '~' in the current folder, and said 'wrote ~/model.pt': the user found
+    nothing in their home folder — and the usual way to remove that stray '~' folder, `rm -rf ~`, deletes the home
+    folder. Every writer now takes '~' as the home folder, as the commands that already expanded it (bench, data)."""
+    import torch
+    from gpuvision_nb.checkpoint import latest_checkpoint, save_checkpoint
+    from gpuvision_nb.videofile import bar_frames, write_video
+    home, work = tmp_path / "home", tmp_path / "work"; home.mkdir(); work.mkdir()
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
+    assert write_atomic("~/r.json", "x") == home / "r.json" and (home / "r.json").read_text() == "x"
+    assert save_checkpoint("~/ck", torch.nn.Linear(2, 2), epoch=1) == home / "ck" / "epoch-0001"
+    assert latest_checkpoint(home / "ck") == home / "ck" / "epoch-0001"
+    assert write_video("~/v.mp4", np.stack(list(bar_frames(2, 16)))) == home / "v.mp4" and (home / "v.mp4").is_file()
+    assert list(work.iterdir()) == []

@@ -480,3 +480,14 @@ def test_a_resume_whose_report_cannot_be_written_is_refused_before_training(tmp_
         with pytest.raises(WriteError, match=f"{out / 'confusion.png'}: it is a folder"):
             R.run_training(out=out, resume=True, epochs=2, device="cpu", progress=False)
     assert (out / "metrics.json").exists() and (out / "confusion.png").is_dir()
+
+
+def test_a_run_into_a_path_with_a_tilde_goes_into_the_home_folder(tmp_path, monkeypatch):
+    """`train --out=~/runs/a` trained into ./~/runs/a and said 'wrote ~/runs/a/metrics.json' (see test_files_faults:
+    every writer takes '~' as the home folder)."""
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, home, work = _folder(tmp_path / "data"), tmp_path / "home", tmp_path / "work"; home.mkdir(); work.mkdir()
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
+    m = R.run_training(str(data), epochs=1, out="~/runs/a", **RUN)
+    assert m["out"] == str(home / "runs" / "a") and (home / "runs" / "a" / "metrics.json").is_file() and list(work.iterdir()) == []
