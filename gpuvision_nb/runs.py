@@ -542,7 +542,10 @@ def _predictions(net: nn.Module, loader, dev, precision: str) -> tuple[torch.Ten
 
 
 def _csv(rows: list, header: tuple) -> str:
-    "`rows` as CSV text with `header` (quoted where needed: a file name may hold commas, quotes or newlines)."
+    """`rows` as CSV text with `header` (quoted where needed: a file name may hold commas, quotes or newlines). A name
+    is written as it is, even one that begins with '=', '+', '-' or '@' (which a spreadsheet may run as a formula):
+    splits.csv and predictions.csv are data that programs read back to find the files, and the usual defence (a
+    leading "'") would name a file that is not there. Open them in a spreadsheet by importing the columns as text."""
     import csv
     buf = io.StringIO(); w = csv.writer(buf, lineterminator="\n"); w.writerow(header); w.writerows(rows)
     return buf.getvalue()

@@ -491,3 +491,13 @@ def test_a_run_into_a_path_with_a_tilde_goes_into_the_home_folder(tmp_path, monk
     monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
     m = R.run_training(str(data), epochs=1, out="~/runs/a", **RUN)
     assert m["out"] == str(home / "runs" / "a") and (home / "runs" / "a" / "metrics.json").is_file() and list(work.iterdir()) == []
+
+
+def test_a_report_csv_keeps_every_file_name_as_it_is():
+    """The decision on CSV formula injection (`runs._csv`): a name that a spreadsheet would run ('=1+1', '-x', '@y')
+    or that holds a comma, a quote or a newline is written so that a CSV reader reads back exactly that name."""
+    import csv, io
+    from gpuvision_nb.runs import _csv
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-rf", "@sum", "a,b.png", 'say "hi".png', "two\nlines.png", "é.png"]
+    rows = list(csv.reader(io.StringIO(_csv([(n, "test") for n in names], ("path", "split")))))
+    assert rows == [["path", "split"]] + [[n, "test"] for n in names]
