@@ -222,9 +222,20 @@ def _beside(out: Path, what: str, make: bool = True) -> Path:
     name no one else has — a fixed `.NAME.new` was a user's folder that --overwrite deleted); `make=False`: a name
     of a folder that does not exist, for the processes of a group other than the main one (they write nothing)."""
     real = out.resolve()
-    if not make: return real.parent / f".{real.name}.{what}-rank{os.getpid()}"
+    if not make: return _aside_in(real) / f".{real.name}.{what}-rank{os.getpid()}"
     _sweep_siblings(real, what)
-    return Path(tempfile.mkdtemp(prefix=f".{real.name}.{what}-", dir=real.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{real.name}.{what}-", dir=_aside_in(real)))
+
+
+def _aside_in(real: Path) -> Path:
+    """Where the `_beside` folders of run folder `real` go: beside it — or inside it, if `real` is a mount point
+    (`--out /mnt/disk`: its parent is another file system) or its parent is not this user's to write (`--out
+    /data/me`, /data the administrator's). Beside a mount point, `_swap_in`'s renames failed ('Invalid cross-device
+    link') after the whole training, leaving a whole run in a sibling on the other disk; in a read-only parent,
+    --overwrite failed with 'Permission denied' naming a hidden folder the user never asked for."""
+    try: other = os.stat(real).st_dev != os.stat(real.parent).st_dev
+    except OSError: other = False                          # (not there yet: nothing to swap)
+    return real if other or not os.access(real.parent, os.W_OK | os.X_OK) else real.parent
 
 
 def _sweep_siblings(real: Path, what: str) -> None:
@@ -238,7 +249,7 @@ def _sweep_siblings(real: Path, what: str) -> None:
 def _siblings(real: Path, what: str) -> list[Path]:
     "The `.NAME.what-XXXXXXXX` siblings of run folder `real` that `_beside` made: private 0700 folders of this user."
     pattern, found = re.compile(rf"\.{re.escape(real.name)}\.{what}-[a-z0-9_]{{8}}"), []
-    for p in real.parent.iterdir():
+    for p in _aside_in(real).iterdir():
         try: st = p.lstat()
         except OSError: continue
         if pattern.fullmatch(p.name) and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid():
