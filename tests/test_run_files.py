@@ -541,7 +541,7 @@ def test_overwrite_of_a_run_whose_parent_folder_is_not_ours_swaps_it_in(tmp_path
     R.run_training(str(data), epochs=1, out=out, **RUN)
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == out.parent else real(p, mode, **k))
-    made, mkdtemp = [], R.tempfile.mkdtemp
-    monkeypatch.setattr(R.tempfile, "mkdtemp", lambda **k: made.append(Path(k["dir"])) or mkdtemp(**k) if k.get("prefix", "").startswith(".run.") else mkdtemp(**k))
+    swapped, swap_in = [], R._swap_in
+    monkeypatch.setattr(R, "_swap_in", lambda new, out_: swapped.append(new.parent) or swap_in(new, out_))
     R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
-    assert made == [out, out] and sorted(p.name for p in out.parent.iterdir()) == ["run"]       # the new run, the old one
+    assert swapped == [out] and sorted(p.name for p in out.parent.iterdir()) == ["run"]     # the new run was made in it
