@@ -180,7 +180,7 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module | dict, optimizer
     empty folder it made (`no_empty_folders`). Only checkpoints are replaced or pruned (`is_checkpoint`): a user's
     folder or file named `epoch-NNNN` in `folder` stays, and one of this epoch's name is refused before any work, as
     is a `latest` that `save_checkpoint` did not write (`check_checkpoint_folder`)."""
-    folder = Path(folder)
+    folder = Path(folder).expanduser()                       # '~': the home folder, never a folder named '~'
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1: raise ValueError(f"save_checkpoint: keep must be an int >= 1, got {keep!r}")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0: raise ValueError(f"save_checkpoint: epoch must be an int >= 0, got {epoch!r}")
     name = f"epoch-{epoch:04d}"

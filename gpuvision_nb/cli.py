@@ -349,8 +349,8 @@ def add_deploy_commands(sub) -> None:
     exp.add_argument("model", type=path_arg(), metavar="MODEL", help="a run folder (gpuvision train --out) or an exported .safetensors model")
     exp.add_argument("--format", required=True, choices=FORMATS, metavar="{" + ",".join(FORMATS) + "}", help="the file format to write")
     exp.add_argument("--out", type=path_arg(), default=None, metavar="PATH", help="default: model.<format> in the run folder, or beside the model file")
-    exp.add_argument("--overwrite", action="store_true", help="replace an existing --out (once the new file is complete; "
-                     "never MODEL itself)")
+    exp.add_argument("--overwrite", action="store_true", help="replace an earlier model file at --out (once the new "
+                     "file is complete; never MODEL itself, nor a file that is no model)")
     exp.set_defaults(func=cmd_export)
 
 # %% ../nbs/90_cli.ipynb #9e4b7c1f

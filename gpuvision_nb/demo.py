@@ -12,7 +12,7 @@ import torch
 
 from .amp import train_throughput
 from .bench import RecordError, Timing, compare, fmt_rate, latest_gpu_record, repo_results_dir
-from .files import WriteError, ensure_writable, write_atomic
+from .files import WriteError, ensure_writable, no_empty_folders, write_atomic
 from .device import DeviceUnavailableError, device_name, get_device, set_seed
 from .models import get_model
 from .prune import finetune, prune_channels
@@ -67,9 +67,14 @@ def _is_demo_report(out: Path) -> bool:
     return isinstance(s, dict) and {"stages", "quick"} <= set(s)
 
 
+def _default_out() -> Path:
+    "The report folder when none is given: `runs/demo-<timestamp>`."
+    return Path("runs") / f"demo-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def check_out(out: str | Path | None) -> Path:
     "The report folder: `out`, or `runs/demo-<timestamp>`; a `ValueError` naming `out` if it can't hold the report."
-    if out is None: out = Path("runs") / f"demo-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if out is None: out = _default_out()
     if not isinstance(out, (str, Path)) or str(out).strip() == "":
         raise ValueError(f"run_demo: out must be a folder path, got {out!r}")
     out = Path(out).expanduser()
@@ -252,28 +257,33 @@ def write_report(s: dict, out: Path) -> None:
 def run_demo(out: str | Path | None = None, device: str | torch.device = "auto", quick: bool = False,
              progress: bool = True) -> dict:
     """Train, evaluate, compare devices, AMP, pruning and int8 on the shapes set; write `report.md`, `summary.json`
-    and plots into `out` (default `runs/demo-<timestamp>`). `quick`: a tiny run for tests. Returns the summary."""
-    dev, out = check_device(device), check_out(out)          # fail before any work
-    s = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "out": str(out),
-         "device": str(dev), "device_name": device_name(dev), "cpu": device_name("cpu"), "torch": torch.__version__,
-         "quick": bool(quick), "status": "running", "seconds": None,
-         "stages": {n: {"status": "not run", "seconds": None, "result": None} for n in STAGES_ORDER}}
-    ctx = {"device": dev, "cfg": DEMO["quick" if quick else "full"], "progress": progress, "out": out}
-    t_all = time.perf_counter(); set_seed(0)
-    for name in STAGES_ORDER:
-        st = s["stages"][name]; t0 = time.perf_counter()
-        try: st["result"] = STAGES[name](ctx)
-        except BaseException as e:
-            st["status"] = "interrupted" if isinstance(e, KeyboardInterrupt) else f"failed: {type(e).__name__}: {e}"
-            st["seconds"] = time.perf_counter() - t0
-            s["status"], s["seconds"] = ("interrupted" if isinstance(e, KeyboardInterrupt) else "failed"), time.perf_counter() - t_all
+    and plots into `out` (default `runs/demo-<timestamp>`). `quick`: a tiny run for tests. Returns the summary.
+    A report that can't be written at all (a full disk) leaves no empty folder it made (`files.no_empty_folders`)."""
+    dev = check_device(device)                                # fail before any work
+    out = _default_out() if out is None else out
+    folder = Path(out).expanduser() if isinstance(out, (str, Path)) and str(out).strip() else None
+    with no_empty_folders(folder):                            # a report that can't be written leaves no empty folder
+        out = check_out(out)
+        s = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "out": str(out),
+             "device": str(dev), "device_name": device_name(dev), "cpu": device_name("cpu"), "torch": torch.__version__,
+             "quick": bool(quick), "status": "running", "seconds": None,
+             "stages": {n: {"status": "not run", "seconds": None, "result": None} for n in STAGES_ORDER}}
+        ctx = {"device": dev, "cfg": DEMO["quick" if quick else "full"], "progress": progress, "out": out}
+        t_all = time.perf_counter(); set_seed(0)
+        for name in STAGES_ORDER:
+            st = s["stages"][name]; t0 = time.perf_counter()
+            try: st["result"] = STAGES[name](ctx)
+            except BaseException as e:
+                st["status"] = "interrupted" if isinstance(e, KeyboardInterrupt) else f"failed: {type(e).__name__}: {e}"
+                st["seconds"] = time.perf_counter() - t0
+                s["status"], s["seconds"] = ("interrupted" if isinstance(e, KeyboardInterrupt) else "failed"), time.perf_counter() - t_all
+                write_report(s, out)
+                raise
+            st["status"], st["seconds"] = "done", time.perf_counter() - t0
+            s["seconds"] = time.perf_counter() - t_all
+            if name == STAGES_ORDER[-1]: s["status"] = "done"
             write_report(s, out)
-            raise
-        st["status"], st["seconds"] = "done", time.perf_counter() - t0
-        s["seconds"] = time.perf_counter() - t_all
-        if name == STAGES_ORDER[-1]: s["status"] = "done"
-        write_report(s, out)
-    return s
+        return s
 
 # %% ../nbs/16_demo.ipynb #ed34c7fa
 def recorded_demos(folder: str | Path | None = None) -> list[tuple[Path, dict]]:

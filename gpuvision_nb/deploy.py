@@ -493,12 +493,12 @@ def export(model_or_path, out: str | Path | None = None, format: str = "safetens
     if isinstance(model_or_path, nn.Module):
         if not isinstance(preprocess, Preprocess): raise TypeError("export: a model object needs preprocess=Preprocess(...)")
         if out is None: raise ValueError("export: a model object needs out= (the file to write)")
-        _check_export_out(Path(out), format, [], overwrite)
+        out = Path(out).expanduser(); _check_export_out(out, format, [], overwrite)
         model, prep, source = model_or_path, preprocess, None
     else:
         src = Path(model_or_path)
         if not src.exists(): raise CheckpointError(f"model {src} does not exist")
-        out = Path(out) if out is not None else default_export_path(src, format)
+        out = Path(out).expanduser() if out is not None else default_export_path(src, format)   # '~': the home folder
         _check_export_out(out, format, _export_inputs(src), overwrite)
         model, prep = load_model(src, "cpu")
         source = str(model_or_path)

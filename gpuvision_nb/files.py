@@ -8,8 +8,8 @@ import atexit, contextlib, errno, hashlib, os, re, shutil, socket, stat, tempfil
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OUTPUT_KINDS', 'NAME_IN_TEMP', 'WriteError', 'check_file_target', 'check_replaceable', 'default_mode', 'fsync_path',
-           'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files', 'write_atomic',
+__all__ = ['OUTPUT_KINDS', 'UNSUPPORTED', 'NAME_IN_TEMP', 'WriteError', 'check_file_target', 'check_replaceable', 'default_mode',
+           'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files', 'write_atomic',
            'no_empty_folders', 'ensure_writable', 'OutputOverlapError', 'check_output', 'scratch_dir']
 
 # %% ../nbs/A7_files.ipynb #5f15286d
@@ -18,20 +18,31 @@ class WriteError(ValueError):
     read-only folder. The message names the file and says why, in one line."""
 
 # %% ../nbs/A7_files.ipynb #f8fe40b9
+def _read_only(path: Path, mode: int) -> bool:
+    """Has the user made file `path` (of `mode`) read-only: no write bit for anyone (`chmod 444`: root too ignores
+    permissions, so the bits are read), or none for this user (`os.access`: its owner, group and ACLs)?"""
+    return not mode & 0o222 or not os.access(path, os.W_OK)
+
+
 def check_file_target(path: str | Path, error: type[Exception] = WriteError, hint: str = "") -> Path:
     """`path` (`~` expanded) if a written file may take its place: nothing is there, or a regular file (or a link to
     one). A folder, a device (`/dev/null`, `/dev/full`), a pipe or a socket — or a link to one, such as `/dev/stdout` —
     raises `error` naming it: a file is published by a rename, which would replace the device node itself (for root,
     `/dev/null` would become a file) and report success for output that went nowhere. Called by `ensure_writable`
     (before any work) and by `write_files` (before writing). A name given as text that ends in '/' names a folder
-    (`bench --out results/`): refused too, instead of writing a file called `results`."""
+    (`bench --out results/`): refused too, instead of writing a file called `results`. A read-only file (`chmod 444`:
+    a user protecting a record, a model) is refused as well (`_read_only`): the rename that publishes a file needs
+    only its folder's permission, and silently replaced what the user had protected."""
     if isinstance(path, str) and path.endswith(tuple(filter(None, ("/", os.sep, os.altsep)))):
         raise error(f"can't write {path}: a name that ends in '/' is a folder, not a file{hint}; name the file to write, "
                     f"{path}<name>")
     path = Path(path).expanduser()
     try: mode = os.stat(path).st_mode                     # follows links: what a write would really hit
     except OSError: return path                           # nothing there (or unreadable): writing it says what is wrong
-    if stat.S_ISREG(mode): return path
+    if stat.S_ISREG(mode) and not _read_only(path, mode): return path
+    if stat.S_ISREG(mode):
+        raise error(f"can't write {path}: it is read-only (no write permission){hint}; it is kept as it is: make it "
+                    f"writable (chmod u+w {path}) to let it be replaced, or choose another name")
     kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
             else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
     raise error(f"can't write {path}: it is {kind}, not a file{hint}; name a file to write")
@@ -43,15 +54,29 @@ def _our_mp4(path: Path, head: bytes) -> bool:
     return head[4:8] == b"ftyp" and written_by_us(path)
 
 
+def _model_file(path: Path, head: bytes) -> bool:
+    """Is `path` (starting with `head`) a model file of a format `gpuvision export` writes: safetensors (an 8-byte
+    length, then its JSON header), PyTorch's zip (TorchScript, `torch.save`: a `data.pkl` in it — not any zip, such as
+    a spreadsheet) or ONNX (a protobuf whose first field is `ir_version`: byte 0x08)?"""
+    import zipfile
+    size = int.from_bytes(head[:8], "little") if len(head) > 8 else 0
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z: return any(n.endswith("/data.pkl") for n in z.namelist())
+        except (OSError, zipfile.BadZipFile): return False
+    return (0 < size < 100_000_000 and head[8:9] == b"{") or head[:1] == b"\x08"
+
+
 OUTPUT_KINDS = {"record": ("a gpuvision record (JSON)", lambda path, head: head.lstrip().startswith(b"{") and     # `Record.to_dict`'s first keys
                              all(k in head for k in (b'"schema"', b'"experiment"', b'"provenance"'))),
                 "png": ("a chart gpuvision drew (a PNG made by Matplotlib)",   # its 'Software' text chunk, before the pixels
                         lambda path, head: head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head),
-                "mp4": ("an MP4 video gpuvision wrote", _our_mp4)}
+                "mp4": ("an MP4 video gpuvision wrote", _our_mp4),
+                "model": ("a model file (safetensors, TorchScript or ONNX)", _model_file)}
 
 
 def check_replaceable(path: str | Path, kind: str, name: str = "--out") -> Path:
-    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4': `OUTPUT_KINDS`) may replace
+    """`path` (`~` expanded) if a command that writes `kind` ('record', 'png', 'mp4', 'model': `OUTPUT_KINDS`) may replace
     what is there: nothing, or a file of that kind — an earlier run's output, which a rerun replaces. Any other file
     (a user's notes, source code, a data file named by a typo) raises `FileExistsError` naming `name` and it, before
     any work: a command may replace its own output, never a user's file — nor a photo or a video of the same format
@@ -88,13 +113,23 @@ def default_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~mask
 
 
+UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM)   # "can't flush this way here", not a failure
+
+
 def fsync_path(path: str | Path) -> None:
     """Make the operating system write `path` (a file, or a folder's list of entries) to the disk now. Without it a
-    power cut can keep a rename that published a file but lose the data inside it. Folders: POSIX only."""
+    power cut can keep a rename that published a file but lose the data inside it. Folders: POSIX only, and only
+    where the file system can: some (FUSE, network and virtual-machine shares) refuse to flush a folder
+    (`UNSUPPORTED`: EINVAL…), which is skipped — the rename is done, only the guarantee is missing. Raised as an
+    error, it turned every published record, export and report into a reported failure, and made every checkpoint
+    and video impossible to save. A real failure (an I/O error) still raises `OSError`."""
     path = Path(path)
-    if path.is_dir() and os.name != "posix": return
-    fd = os.open(path, os.O_RDONLY if path.is_dir() else os.O_RDWR)   # (Windows can only flush a writable file)
+    folder = path.is_dir()
+    if folder and os.name != "posix": return
+    fd = os.open(path, os.O_RDONLY if folder else os.O_RDWR)   # (Windows can only flush a writable file)
     try: os.fsync(fd)
+    except OSError as e:
+        if not (folder and e.errno in UNSUPPORTED): raise
     finally: os.close(fd)
 
 
@@ -150,6 +185,23 @@ except ImportError: fcntl = None
 
 
 @contextlib.contextmanager
+def _uninterrupted(signals=("SIGINT", "SIGTERM", "SIGHUP")):
+    """Hold `signals` until the block is done, then deliver the first that came, to the handler that was in place
+    (Ctrl-C's KeyboardInterrupt, `gpuvision`'s Terminated, or the default: the process ends). For a few renames that
+    must happen all or not at all: the files of a set (`write_files`), the swap of a run (`runs._swap_in`). Only the main thread can set handlers; elsewhere the block runs as it is."""
+    import signal, threading
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    came, before = [], {}
+    for name in signals:
+        s = getattr(signal, name, None)
+        if s is not None and signal.getsignal(s) is not None: before[s] = signal.signal(s, lambda n, _: came.append(n))
+    try: yield
+    finally:
+        for s, handler in before.items(): signal.signal(s, handler)
+        if came: signal.raise_signal(came[0])
+
+
+@contextlib.contextmanager
 def _publishing(folders):
     """Hold an exclusive `flock` on each of `folders` (in sorted order: no two writers wait on each other) for the
     `with` block: the renames that publish a set of files — a model and its manifest — are then never interleaved
@@ -180,27 +232,28 @@ def write_files(files: dict, error: type[Exception] = WriteError) -> list[Path]:
     """Replace each file `path` of `files` ({path: str or bytes}) by its data: every new file is written to a temporary
     file beside its target and flushed to the disk, and only when *all* are written are they renamed into place (a
     rename is atomic: a reader sees an old file or a new one, never a mix; two writers of one set of files publish one
-    after the other: `_publishing`). The files get the usual permissions
+    after the other: `_publishing`; Ctrl-C or SIGTERM waits until all are in: `_uninterrupted`). The files get the usual permissions
     (`default_mode`). A failure — a full disk, a read-only folder — leaves the old files and no temporary files,
     and raises `error` naming the file. A target that is a folder, a device or a pipe is refused before anything is
     written (`check_file_target`). Temporary files that a writer killed outright left beside a target go (`sweep_beside`)."""
+    files = {Path(p).expanduser(): data for p, data in files.items()}      # '~': the home folder, never a folder named '~'
     for p in files: check_file_target(p, error)
     tmps, current = {}, None
     try:
-        for current, data in ((Path(p), d) for p, d in files.items()):
+        for current, data in files.items():
             sweep_beside(current)
             fd, tmps[current] = tempfile.mkstemp(prefix=temp_prefix(current), suffix=".tmp", dir=current.parent)
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
             os.chmod(tmps[current], default_mode())
-        with _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set of files: none interleaved
+        with _uninterrupted(), _publishing([p.parent for p in tmps] if len(tmps) > 1 else []):   # a set: all or none, none interleaved
             for current in list(tmps): os.replace(tmps[current], current); del tmps[current]
-        for folder in {p.parent for p in map(Path, files)}: fsync_path(folder)
+        for folder in {p.parent for p in files}: fsync_path(folder)
     except BaseException as e:
         for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError): raise error(f"can't write {current}: {write_failure(current, e)}") from None
         raise
-    return [Path(p) for p in files]
+    return list(files)
 
 
 def write_atomic(path: str | Path, data: str | bytes, error: type[Exception] = WriteError) -> Path:

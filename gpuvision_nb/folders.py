@@ -11,11 +11,11 @@ from pathlib import Path
 try: import fcntl                                    # POSIX: the operating system's file locks (`cache_lock`)
 except ImportError: fcntl = None
 
-from .files import fsync_path, sweep_beside, temp_prefix, write_failure
+from .files import UNSUPPORTED, fsync_path, sweep_beside, temp_prefix, write_failure
 
 # %% auto #0
-__all__ = ['UNSUPPORTED', 'CACHE_ENV', 'check_new_folder', 'sync_tree', 'write_atomically', 'cache_dir', 'cache_lock',
-           'cache_fill', 'cached_folder']
+__all__ = ['CACHE_ENV', 'check_new_folder', 'sync_tree', 'write_atomically', 'cache_dir', 'cache_lock', 'cache_fill',
+           'cached_folder']
 
 # %% ../nbs/A8_folders.ipynb #9f0b2a95
 def check_new_folder(root: str | Path, who: str) -> Path:
@@ -34,9 +34,6 @@ def _syncfs():
     if not sys.platform.startswith("linux"): return None
     try: return ctypes.CDLL(None, use_errno=True).syncfs
     except (AttributeError, OSError): return None
-
-
-UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM)   # "can't flush this way here", not a failure
 
 
 def _fsync_each(folder: str | Path) -> None:

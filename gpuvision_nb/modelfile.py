@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_model as load_tensors
 
-from .files import check_output, no_empty_folders, write_files
+from .files import check_output, check_replaceable, no_empty_folders, write_files
 from .checkpoint import (LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, sha256,
                                      reader_path, unwrap, verify_checkpoint, weights_bytes, while_current)
 from .data import MEAN, STD
@@ -342,7 +342,9 @@ def _export_inputs(source: Path) -> list[Path]:
 
 def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: bool) -> None:
     """Refuse — before anything is loaded or written — an `out` (or, for safetensors, its manifest) that is, links to or
-    lies inside one of `inputs` (`files.check_output`), or that exists already unless `overwrite`."""
+    lies inside one of `inputs` (`files.check_output`), or that exists already unless `overwrite` — and even then only
+    a model file may be replaced (`files.check_replaceable`): a user who adds --overwrite after 'already exists' to a
+    mistyped --out (the run's metrics.json, notes.txt) lost that file to a model, reported 'wrote'."""
     outs = [out, manifest_for(out)] if format == "safetensors" else [out]
     for o in outs: check_output(o, inputs, "--out")
     if out.is_dir(): raise IsADirectoryError(f"--out {out} is a folder: name the file to write")
@@ -350,4 +352,5 @@ def _check_export_out(out: Path, format: str, inputs: list[Path], overwrite: boo
     if there and not overwrite:
         raise FileExistsError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}: choose another --out, or "
                               "pass --overwrite (export(..., overwrite=True)) to replace it once the new file is complete")
+    if out.exists(): check_replaceable(out, "model", "--out")
 

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .bench import check_number, drawable_names
-from .files import write_atomic, write_files
+from .files import _uninterrupted, write_atomic, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import AUGMENTS, MAX_SIZE, FolderData, digits_root, folder_loaders, shapes_root
@@ -223,9 +223,20 @@ def _beside(out: Path, what: str, make: bool = True) -> Path:
     name no one else has — a fixed `.NAME.new` was a user's folder that --overwrite deleted); `make=False`: a name
     of a folder that does not exist, for the processes of a group other than the main one (they write nothing)."""
     real = out.resolve()
-    if not make: return real.parent / f".{real.name}.{what}-rank{os.getpid()}"
+    if not make: return _aside_in(real) / f".{real.name}.{what}-rank{os.getpid()}"
     _sweep_siblings(real, what)
-    return Path(tempfile.mkdtemp(prefix=f".{real.name}.{what}-", dir=real.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{real.name}.{what}-", dir=_aside_in(real)))
+
+
+def _aside_in(real: Path) -> Path:
+    """Where the `_beside` folders of run folder `real` go: beside it — or inside it, if `real` is a mount point
+    (`--out /mnt/disk`: its parent is another file system) or its parent is not this user's to write (`--out
+    /data/me`, /data the administrator's). Beside a mount point, `_swap_in`'s renames failed ('Invalid cross-device
+    link') after the whole training, leaving a whole run in a sibling on the other disk; in a read-only parent,
+    --overwrite failed with 'Permission denied' naming a hidden folder the user never asked for."""
+    try: other = os.stat(real).st_dev != os.stat(real.parent).st_dev
+    except OSError: other = False                          # (not there yet: nothing to swap)
+    return real if other or not os.access(real.parent, os.W_OK | os.X_OK) else real.parent
 
 
 def _sweep_siblings(real: Path, what: str) -> None:
@@ -239,7 +250,7 @@ def _sweep_siblings(real: Path, what: str) -> None:
 def _siblings(real: Path, what: str) -> list[Path]:
     "The `.NAME.what-XXXXXXXX` siblings of run folder `real` that `_beside` made: private 0700 folders of this user."
     pattern, found = re.compile(rf"\.{re.escape(real.name)}\.{what}-[a-z0-9_]{{8}}"), []
-    for p in real.parent.iterdir():
+    for p in _aside_in(real).iterdir():
         try: st = p.lstat()
         except OSError: continue
         if pattern.fullmatch(p.name) and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.getuid():
@@ -281,23 +292,6 @@ def _swap_in(new: Path, out: Path) -> None:
                 (out / d).mkdir(exist_ok=True)
                 if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
         shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _uninterrupted(signals=("SIGINT", "SIGTERM", "SIGHUP")):
-    """Hold `signals` until the block is done, then deliver the first that came, to the handler that was in place
-    (Ctrl-C's KeyboardInterrupt, `gpuvision`'s Terminated, or the default: the process ends). For a few renames that
-    must happen all or not at all. Only the main thread can set handlers; elsewhere the block runs as it is."""
-    import signal, threading
-    if threading.current_thread() is not threading.main_thread(): yield; return
-    came, before = [], {}
-    for name in signals:
-        s = getattr(signal, name, None)
-        if s is not None and signal.getsignal(s) is not None: before[s] = signal.signal(s, lambda n, _: came.append(n))
-    try: yield
-    finally:
-        for s, handler in before.items(): signal.signal(s, handler)
-        if came: signal.raise_signal(came[0])
 
 
 def class_weights(counts: dict) -> torch.Tensor:
@@ -476,7 +470,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
     every = CHECKPOINT_EVERY if checkpoint_every is None else check_number(checkpoint_every, "checkpoint_every", *RANGES["checkpoint_every"])
     if resume and overwrite: raise ValueError("resume and overwrite exclude each other: one continues the run in out, the other replaces it")
     if freeze and start_from is None and not resume: raise ValueError("--freeze trains the head of a model given by --from only; give --from")
-    out, main = Path(out), is_main_process()
+    out, main = Path(out).expanduser(), is_main_process()    # '~': the home folder, never a folder named '~'
     check_output(out, [_data_folder(data)], "--out")          # never write a run into the data it reads
     if start_from is not None and start_from not in RECIPES:  # nor over (or into) the run or model file it starts from
         check_output(out, [Path(start_from).expanduser()], "--out")
@@ -578,7 +572,10 @@ def _predictions(net: nn.Module, loader, dev, precision: str) -> tuple[torch.Ten
 
 
 def _csv(rows: list, header: tuple) -> str:
-    "`rows` as CSV text with `header` (quoted where needed: a file name may hold commas, quotes or newlines)."
+    """`rows` as CSV text with `header` (quoted where needed: a file name may hold commas, quotes or newlines). A name
+    is written as it is, even one that begins with '=', '+', '-' or '@' (which a spreadsheet may run as a formula):
+    splits.csv and predictions.csv are data that programs read back to find the files, and the usual defence (a
+    leading "'") would name a file that is not there. Open them in a spreadsheet by importing the columns as text."""
     import csv
     buf = io.StringIO(); w = csv.writer(buf, lineterminator="\n"); w.writerow(header); w.writerows(rows)
     return buf.getvalue()

@@ -759,7 +759,7 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
     else:
         k, count = Counter(labels).most_common(1)[0]; score = count / len(labels)
     return VideoResult(reader.path, list(spec.classes), spec.classes[k], score, len(labels), reader.info.fps, labels,
-                       decode_s, model_s, time.perf_counter() - t_start, str(dev), clip, Path(out) if out else None)
+                       decode_s, model_s, time.perf_counter() - t_start, str(dev), clip, writer.path if writer is not None else None)
 
 # %% ../nbs/12_video.ipynb #6523b74a
 class _PixelInput(nn.Module):

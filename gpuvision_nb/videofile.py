@@ -140,7 +140,7 @@ def check_mp4_name(path: str | Path) -> Path:
     """`path` if its name ends in .mp4 or .m4v (any case): `VideoWriter` writes an MP4 file, and players, browsers and
     file managers go by the extension — MP4 bytes under `out.avi` or `out.mkv` are a file that lies about itself.
     Otherwise a `ValueError` naming it, before any frame is decoded or encoded."""
-    p = Path(path)
+    p = Path(path).expanduser()                      # '~': the home folder, never a folder named '~'
     if p.suffix.lower() not in MP4_SUFFIXES:
         raise ValueError(f"{p}: the video is written as MP4 (H.264), so its name must end in .mp4 or .m4v, "
                          f"not {repr(p.suffix) if p.suffix else 'no extension'}")
@@ -238,7 +238,7 @@ def write_video(path: str | Path, frames, fps: int = 25, **kwargs) -> Path:
     "Write `frames` (uint8 (N, H, W, 3), or an iterable of (H, W, 3) frames: streamed) to `path` with `VideoWriter`."
     with VideoWriter(path, fps, **kwargs) as w:
         for f in ([frames] if isinstance(frames, np.ndarray) else frames): w.write(f)
-    return Path(path)
+    return w.path
 
 # %% ../nbs/A3_videofile.ipynb #59c1524c
 def bar_frames(n: int, size: int = 64):

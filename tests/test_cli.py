@@ -430,7 +430,7 @@ def test_train_takes_balance_as_a_flag_and_batch_size_as_a_checked_number(capsys
 def test_help_of_data_and_export_as_written(capsys):
     "mutmut: --n-per-class's metavar N → n and --overwrite's help 'never MODEL itself)' → 'XX…XX' survived."
     from gpuvision_nb.cli import build_parser
-    for sub, text in (("data", "--n-per-class N"), ("export", "(once the new file is complete; never MODEL itself)")):
+    for sub, text in (("data", "--n-per-class N"), ("export", "(once the new file is complete; never MODEL itself, nor a file that is no model)")):
         with pytest.raises(SystemExit): build_parser().parse_args([sub, "--help"])
         assert text in " ".join(capsys.readouterr().out.split())
 

@@ -516,3 +516,17 @@ def test_a_quick_runs_evaluation_batches_hold_every_class(tmp_path, monkeypatch)
         xb, yb = torch.cat([b[0] for b in part]), torch.cat([b[1] for b in part])
         assert len(yb) == 16 and torch.bincount(yb, minlength=4).tolist() == [4, 4, 4, 4], yb
         assert torch.allclose(xb[:, 0, 0, 0], (yb * 60 / 255 - MEAN[0]) / STD[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("out", ["runs/demo-x", None], ids=["given", "default"])
+def test_a_report_that_cant_be_written_leaves_no_empty_folder(tmp_path, monkeypatch, out):
+    """`gpuvision demo --out D` on a full disk trained for a minute, then said "can't write D/summary.json: No space
+    left on device" and left D (and runs/) behind, empty: litter the user did not ask for, found on a real full tmpfs.
+    The error is still the write's; the folders it made go."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "STAGES", {n: boom(demo.WriteError("can't write loss_curves.png: No space left on device"))
+                                         for n in demo.STAGES_ORDER})
+    def full(path, *a, **k): raise demo.WriteError(f"can't write {path}: No space left on device")
+    monkeypatch.setattr(demo, "write_atomic", full)
+    with pytest.raises(demo.WriteError, match="summary.json: No space left"): demo.run_demo(out, progress=False)
+    assert list(tmp_path.iterdir()) == []

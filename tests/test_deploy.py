@@ -323,10 +323,11 @@ def test_run_folder_from_gpuvision_train_predicts_and_exports(tmp_path, gpuvisio
 
 def test_export_refuses_an_existing_out_unless_overwrite(world, tmp_path):
     out = tmp_path / "m.safetensors"
-    out.write_bytes(b"precious")
+    torch.manual_seed(1); save_model(SeedCNN(n_classes=3).eval(), out, PREP)     # an earlier export, another model
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     status, stdout, err = cli_in_process("export", world["file"], "--format", "safetensors", "--out", out)
-    assert status == 2 and "already exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1, err
-    assert out.read_bytes() == b"precious"
+    assert status == 2 and "already exist" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     with pytest.raises(FileExistsError, match="overwrite=True"): export(world["file"], out, "torchscript")
     status, stdout, err = cli_in_process("export", world["file"], "--format", "safetensors", "--out", out, "--overwrite")
     assert status == 0, err
@@ -794,3 +795,37 @@ def test_onnx_export_hides_torchs_own_deprecations_but_not_others(world, tmp_pat
         export_onnx(world["model"], tmp_path / "m.onnx", PREP)
     assert [str(w.message) for w in caught if "LeafSpec" in str(w.message) or "torch internals" in str(w.message)] == []
     assert "the user's model says so" in [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("kind", ["notes", "run's metrics.json", "csv"])
+def test_export_overwrite_replaces_an_earlier_model_file_never_another_file(world, tmp_path, kind):
+    """`gpuvision export RUN --format onnx --out RUN/metrics.json --overwrite` (a typo, --overwrite added after the
+    'already exists' refusal) replaced the run's metrics.json — or a user's notes or spreadsheet — by a model, and
+    said 'wrote'. --overwrite replaces an earlier model file (of any of the three formats) only."""
+    name, data = {"notes": ("notes.pt", b"my notes"), "run's metrics.json": ("metrics.json", b'{"history": []}'),
+                  "csv": ("table.csv", b"path,split\n")}[kind]
+    (tmp_path / name).write_bytes(data)
+    status, _, err = cli_in_process("export", world["file"], "--format", "torchscript", "--out", tmp_path / name, "--overwrite")
+    assert status == 2 and "is not a model file" in err and len(err.strip().splitlines()) == 1, err
+    assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_bytes() == data
+
+
+def test_export_overwrite_replaces_each_format_of_model_file(world, tmp_path):
+    "What --overwrite may replace: a safetensors, TorchScript or ONNX file (here: one format over another's file)."
+    from gpuvision_nb.files import check_replaceable
+    ts = export(world["file"], tmp_path / "a.pt", "torchscript")
+    assert check_replaceable(ts, "model") == ts and check_replaceable(world["file"], "model") == world["file"]
+    onnx_head = tmp_path / "b.onnx"; onnx_head.write_bytes(b"\x08\x08\x12\x07pytorch")    # ModelProto: ir_version first
+    assert check_replaceable(onnx_head, "model") == onnx_head
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "sheet.xlsx", "w") as z: z.writestr("[Content_Types].xml", "<Types/>")   # a zip, no model
+    with pytest.raises(FileExistsError, match="is not a model file"): check_replaceable(tmp_path / "sheet.xlsx", "model")
+    assert export(world["file"], ts, "torchscript", overwrite=True) == ts
+
+
+def test_export_to_a_path_with_a_tilde_writes_into_the_home_folder(world, tmp_path, monkeypatch):
+    "`export RUN --out=~/m.pt` wrote ./~/m.pt and said 'wrote ~/m.pt' (see test_files_faults: every writer)."
+    home, work = tmp_path / "home", tmp_path / "work"; home.mkdir(); work.mkdir()
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
+    status, stdout, err = cli_in_process("export", world["file"], "--format", "torchscript", "--out=~/m.pt")
+    assert status == 0 and stdout == f"wrote {home / 'm.pt'}\n" and (home / "m.pt").is_file() and list(work.iterdir()) == [], err

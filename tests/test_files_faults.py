@@ -241,3 +241,95 @@ def test_video_writer_refuses_a_folder_or_pipe_before_any_frame(tmp_path, kind):
     target.mkdir() if kind == "folder" else os.mkfifo(target)
     with pytest.raises(ValueError, match=f"can't write {target}: it is a (folder|pipe)"): VideoWriter(target)
     assert list(tmp_path.iterdir()) == [target] and (target.is_dir() if kind == "folder" else not target.is_file())
+
+
+def _fsync_refused_for_folders(monkeypatch, err):
+    "Make `os.fsync` of a folder fail with errno `err`, as on file systems that can't flush a folder (some FUSE, NFS, CIFS)."
+    import errno, stat as st
+    real = os.fsync
+    def fsync(fd):
+        if st.S_ISDIR(os.fstat(fd).st_mode): raise OSError(getattr(errno, err), os.strerror(getattr(errno, err)))
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("err", ["EINVAL", "ENOTSUP"])
+def test_a_file_system_that_cant_flush_a_folder_still_writes_every_kind_of_file(tmp_path, monkeypatch, err):
+    """On a file system whose folders can't be fsynced (EINVAL: some FUSE, network and virtual-machine shares) every
+    write failed: a record, an export or a report was published, then 'can't write X: Invalid argument' (exit 2) —
+    success reported as a failure — and no checkpoint or video could be saved at all (training failed at epoch 1).
+    The folder's flush is a guarantee against a power cut the file system can't give: it is skipped, not an error."""
+    import torch
+    from gpuvision_nb.checkpoint import latest_checkpoint, save_checkpoint
+    from gpuvision_nb.videofile import bar_frames, write_video
+    _fsync_refused_for_folders(monkeypatch, err)
+    (tmp_path / "r.json").write_text("old")
+    assert write_atomic(tmp_path / "r.json", "new").read_text() == "new"
+    ck = save_checkpoint(tmp_path / "ck", torch.nn.Linear(2, 2), epoch=1)
+    assert latest_checkpoint(tmp_path / "ck") == ck
+    assert write_video(tmp_path / "v.mp4", np.stack(list(bar_frames(2, 16)))).stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "r.json", "v.mp4"]
+
+
+def test_a_real_failure_to_flush_a_folder_is_still_an_error(tmp_path, monkeypatch):
+    "An I/O error flushing the folder is a real failure (the disk lost the write): still said, naming the file."
+    _fsync_refused_for_folders(monkeypatch, "EIO")
+    with pytest.raises(WriteError, match=f"^can't write {tmp_path / 'r.json'}: "): write_atomic(tmp_path / "r.json", "new")
+
+
+def test_a_read_only_file_is_never_replaced_by_any_writer(tmp_path):
+    """A user who protects a file (`chmod 444`: an earlier record, a chart, a model they deploy) had it silently
+    replaced: a file is published by renaming over it, which needs only the folder's permission — root or not. Every
+    writer now refuses it before any work, naming it, and leaves it and no temporary file."""
+    from gpuvision_nb.files import check_replaceable, ensure_writable
+    target = tmp_path / "r.json"
+    target.write_text('{"schema": 1, "experiment": "x", "provenance": {}}'); target.chmod(0o444)
+    for write in (lambda: write_atomic(target, "new"), lambda: ensure_writable(target),
+                  lambda: check_replaceable(target, "record")):
+        with pytest.raises((WriteError, FileExistsError), match=f"^can't write {target}: it is read-only .*chmod u\\+w"): write()
+    assert target.read_text().startswith('{"schema"') and list(tmp_path.iterdir()) == [target]
+    target.chmod(0o644)
+    assert write_atomic(target, "new").read_text() == "new"                   # writable again: replaced as before
+
+
+def test_a_file_this_user_may_not_write_is_refused(tmp_path, monkeypatch):
+    """Not writable for this user (another user's or group's file, 0o644), though it has write bits: refused as well.
+    (`os.access` says so; mocked, so that the test holds for root, who may write any file.)"""
+    target = tmp_path / "r.json"; target.write_text("theirs")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **k: False if Path(path) == target and mode == os.W_OK else real(path, mode, **k))
+    with pytest.raises(WriteError, match="read-only"): write_atomic(target, "new")
+    assert target.read_text() == "theirs" and list(tmp_path.iterdir()) == [target]
+
+
+def test_ctrl_c_between_the_renames_of_a_set_of_files_waits_until_all_are_in(tmp_path, monkeypatch):
+    """A model and its manifest (an export), a run's report: published by one rename each. Ctrl-C or SIGTERM that
+    came between two renames left the new model beside the old manifest — the user's working export replaced by a
+    pair that disagree. The signal now waits until every file of the set is in, then stops the command."""
+    import signal
+    a, b = tmp_path / "model.safetensors", tmp_path / "model.safetensors.manifest.json"
+    a.write_text("old model"); b.write_text("old manifest")
+    real = os.replace
+    def replace_then_ctrl_c(src, dst):
+        real(src, dst)
+        if Path(dst) == a: signal.raise_signal(signal.SIGINT)             # Ctrl-C right after the first rename
+    monkeypatch.setattr(os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt): files.write_files({a: "new model", b: "new manifest"})
+    assert (a.read_text(), b.read_text()) == ("new model", "new manifest") and sorted(tmp_path.iterdir()) == [a, b]
+
+
+def test_every_writer_given_a_path_with_a_tilde_writes_into_the_home_folder(tmp_path, monkeypatch):
+    """`gpuvision export RUN --out=~/model.pt` and `train --out=~/runs/a` (the shell leaves a '~' after '=' as it is)
+    wrote into a folder literally named '~' in the current folder, and said 'wrote ~/model.pt': the user found
+    nothing in their home folder — and the usual way to remove that stray '~' folder, `rm -rf ~`, deletes the home
+    folder. Every writer now takes '~' as the home folder, as the commands that already expanded it (bench, data)."""
+    import torch
+    from gpuvision_nb.checkpoint import latest_checkpoint, save_checkpoint
+    from gpuvision_nb.videofile import bar_frames, write_video
+    home, work = tmp_path / "home", tmp_path / "work"; home.mkdir(); work.mkdir()
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
+    assert write_atomic("~/r.json", "x") == home / "r.json" and (home / "r.json").read_text() == "x"
+    assert save_checkpoint("~/ck", torch.nn.Linear(2, 2), epoch=1) == home / "ck" / "epoch-0001"
+    assert latest_checkpoint(home / "ck") == home / "ck" / "epoch-0001"
+    assert write_video("~/v.mp4", np.stack(list(bar_frames(2, 16)))) == home / "v.mp4" and (home / "v.mp4").is_file()
+    assert list(work.iterdir()) == []

@@ -618,3 +618,68 @@ def test_a_users_files_named_like_a_runs_are_refused_and_kept_even_with_overwrit
     with pytest.raises(FileExistsError, match=r"holds best, metrics\.json, named like a run's files, but no run"):
         R.run_training(str(data), epochs=1, out=out, overwrite=overwrite, **RUN)
     assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["data", "mine"]
+
+
+def test_a_run_into_a_path_with_a_tilde_goes_into_the_home_folder(tmp_path, monkeypatch):
+    """`train --out=~/runs/a` trained into ./~/runs/a and said 'wrote ~/runs/a/metrics.json' (see test_files_faults:
+    every writer takes '~' as the home folder)."""
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, home, work = _folder(tmp_path / "data"), tmp_path / "home", tmp_path / "work"; home.mkdir(); work.mkdir()
+    monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
+    m = R.run_training(str(data), epochs=1, out="~/runs/a", **RUN)
+    assert m["out"] == str(home / "runs" / "a") and (home / "runs" / "a" / "metrics.json").is_file() and list(work.iterdir()) == []
+
+
+def test_a_report_csv_keeps_every_file_name_as_it_is():
+    """The decision on CSV formula injection (`runs._csv`): a name that a spreadsheet would run ('=1+1', '-x', '@y')
+    or that holds a comma, a quote or a newline is written so that a CSV reader reads back exactly that name."""
+    import csv, io
+    from gpuvision_nb.runs import _csv
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-rf", "@sum", "a,b.png", 'say "hi".png', "two\nlines.png", "é.png"]
+    rows = list(csv.reader(io.StringIO(_csv([(n, "test") for n in names], ("path", "split")))))
+    assert rows == [["path", "split"]] + [[n, "test"] for n in names]
+
+
+@pytest.fixture
+def mount_point(tmp_path):
+    "A folder that is a file system of its own (a small tmpfs): needs root and a system that lets it mount; else skipped."
+    import subprocess
+    point = tmp_path / "disk"; point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root and a system that permits it")
+    yield point
+    subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_overwrite_of_a_run_on_a_mount_point_swaps_it_in(tmp_path, mount_point):
+    """`train --out /mnt/disk --overwrite` (a disk mounted where the runs go) trained the whole run, then failed with
+    '[Errno 18] Invalid cross-device link': the new run was made beside the mount point, on the other file system,
+    and could not be renamed in; both sibling folders (a whole run) were left on that other disk. It is now made
+    inside the mount point, and swapped in; the user's notes stay."""
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data = _folder(tmp_path / "data")
+    R.run_training(str(data), epochs=1, out=mount_point, **RUN)
+    (mount_point / "notes.txt").write_text("mine")
+    m = R.run_training(str(data), epochs=1, out=mount_point, overwrite=True, **RUN)
+    assert m["out"] == str(mount_point) and (mount_point / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "disk"]           # nothing left beside the disk
+    assert not [p for p in mount_point.iterdir() if p.name.startswith(".")]          # nor in it
+
+
+def test_overwrite_of_a_run_whose_parent_folder_is_not_ours_swaps_it_in(tmp_path, monkeypatch):
+    """`train --out /data/me --overwrite`, /data not writable for the user (only their run folder is): 'Permission
+    denied' on a hidden sibling '.me.new-…' the user never named. The new run is now made inside the run folder.
+    (The parent's permission is mocked: root may write any folder.)"""
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "parent" / "run"
+    R.run_training(str(data), epochs=1, out=out, **RUN)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if Path(p) == out.parent else real(p, mode, **k))
+    swapped, swap_in = [], R._swap_in
+    monkeypatch.setattr(R, "_swap_in", lambda new, out_: swapped.append(new.parent) or swap_in(new, out_))
+    R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    assert swapped == [out] and sorted(p.name for p in out.parent.iterdir()) == ["run"]     # the new run was made in it
