@@ -180,22 +180,24 @@ def available_devices() -> list[str]:
     return cuda + (["mps"] if _mps_available() else []) + ["cpu"]
 
 # %% ../nbs/01_device.ipynb #2e52bbe0
-def _check_available(dev: torch.device, source: str) -> torch.device:
-    "Raise `DeviceUnavailableError` if `dev` can't be used here; return it with an explicit index otherwise."
+def _check_available(dev: torch.device, source: str, resolve: bool = True) -> torch.device:
+    """Raise `DeviceUnavailableError` (its message starts with `source`) if `dev` can't be used here; return it, with
+    an explicit index unless `resolve` is False: then CUDA is asked only whether it is there and how many GPUs it has
+    (`gpuvision`'s `--device` is checked as it is parsed, before `--nproc` starts its processes)."""
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceUnavailableError(
-                f"{source} asks for {str(dev)!r}, but torch sees no CUDA GPU (torch.cuda.is_available() is False; "
+                f"{source}: {str(dev)!r} is not available: torch sees no CUDA GPU (torch.cuda.is_available() is False; "
                 f"torch {torch.__version__}, built with CUDA {torch.version.cuda or 'none'}). "
                 f"Use 'auto' or 'cpu', or check the driver and CUDA_VISIBLE_DEVICES.")
         n = torch.cuda.device_count()
-        idx = torch.cuda.current_device() if dev.index is None else dev.index
-        if idx >= n:
-            raise DeviceUnavailableError(f"{source} asks for 'cuda:{idx}', but this machine has {n} CUDA GPU(s): "
-                                         f"use cuda:0..cuda:{n - 1}.")
-        return torch.device("cuda", idx)
+        if dev.index is not None and dev.index >= n:
+            raise DeviceUnavailableError(f"{source}: 'cuda:{dev.index}' is not available: this machine has {n} CUDA "
+                                         f"GPU(s); use cuda:0..cuda:{n - 1}.")
+        if not resolve: return dev
+        return torch.device("cuda", torch.cuda.current_device() if dev.index is None else dev.index)
     if dev.type == "mps" and not _mps_available():
-        raise DeviceUnavailableError(f"{source} asks for 'mps', but the Apple MPS backend is not available here.")
+        raise DeviceUnavailableError(f"{source}: 'mps' is not available: this machine has no Apple MPS backend.")
     return dev
 
 

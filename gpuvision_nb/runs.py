@@ -507,13 +507,15 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
         if saved is not None: _check_same_data(prev["data"], fd.fingerprint(), force_resume, prev["path"])
         settings["epochs"] = settings["epochs"] or default_epochs(settings["model"], len(fd.train))
         world = torch.distributed.get_world_size() if is_distributed() else 1
-        single = len(fd.train)                                 # updates per epoch of one process
+        single, asked = len(fd.train), getattr(fd.train, "batch_size", None)   # updates per epoch of one process; its batch
         if shard is not None: fd = shard(fd)
         batching = _global_batch(fd, world)
         if world > 1 and main:
+            given = ("(--batch-size)" if batching["global_batch"] == asked else
+                     f"(--batch-size {asked} is not a multiple of {world}: each process takes {batching['batch_per_process']})")
+            u, e = batching["updates_per_epoch"], settings["epochs"]
             print(f"{world} processes × {batching['batch_per_process']} images = global batch {batching['global_batch']} "
-                  f"(--batch-size): {batching['updates_per_epoch']} updates per epoch, "
-                  f"{batching['updates_per_epoch'] * settings['epochs']} in {settings['epochs']} epochs — "
+                  f"{given}: {u} update{'' if u == 1 else 's'} per epoch, {u * e} in {e} epoch{'' if e == 1 else 's'} — "
                   + ("as in one process" if batching["updates_per_epoch"] == single else f"one process makes {single} per epoch "
                      f"(the batch is not a multiple of {world}: choose one that is for the same updates)"))
         grey = settings.get("in_channels", 3) == "auto" and fd.in_channels == 1

@@ -8,14 +8,17 @@ import argparse, functools, os, re
 from pathlib import Path
 
 import pytest
+import torch
 
 from gpuvision_nb import cli
+from gpuvision_nb.device import _mps_available
 
 NUMBERS = ["-1", "1e30", str(10**40), "nan", "inf", "-inf", "-1e30", "", " ", "abc", "0x10", "1,5"]   # refused by every range
 INTEGERS_ONLY = ["1.5", "2e3"]
 CHOICES = ["", " ", "bogus"]
-DEVICES = ["", " ", "gpu", "tpu", "cuda:-1", "cuda:1e30", "cuda:" + "9" * 40, "cpu:1", "mps:1", "nan", "cuda:0,cpu"]
-PATHS = ["", " ", "\t"]
+DEVICES = (["", " ", "gpu", "tpu", "cuda:-1", "cuda:1e30", "cuda:" + "9" * 40, "cpu:1", "mps:1", "nan", "cuda:0,cpu", "cuda:99"]
+           + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"]) + ([] if _mps_available() else ["mps"]))   # not here
+PATHS = ["", " ", "\t", "n" * 256, "d/" * 2048]                 # a name over NAME_MAX (255), a path of PATH_MAX (4096) bytes
 
 
 @functools.cache
@@ -74,11 +77,12 @@ def bad_values(cmd: str, a: argparse.Action) -> list[tuple[str, list[str]]]:
     vals = {"number": NUMBERS, "integer": NUMBERS + INTEGERS_ONLY, "choice": CHOICES, "device": DEVICES,
             "path": PATHS + (["-"] if a.dest != "paths" else [])}.get(k, [])
     for v in vals:
-        if a.option_strings: out.append((repr(v), base(cmd, a.dest) + [a.option_strings[0], v]))
+        case = repr(v) if len(v) < 40 else f"<{len(v)} bytes>"
+        if a.option_strings: out.append((case, base(cmd, a.dest) + [a.option_strings[0], v]))
         else:                                    # the positional's slot, the others valid
             argv = [cmd] + [v if b.dest == a.dest else a_valid(cmd, b) for b in commands()[cmd]._actions
                             if not b.option_strings and (b.nargs != "?" or b.dest == a.dest) and not isinstance(b, argparse._HelpAction)]
-            out.append((repr(v), argv + sum(([b.option_strings[0], a_valid(cmd, b)] for b in commands()[cmd]._actions
+            out.append((case, argv + sum(([b.option_strings[0], a_valid(cmd, b)] for b in commands()[cmd]._actions
                                              if b.option_strings and b.required), [])))
     if a.option_strings and k != "flag":         # twice: the last one silently winning is a mistake hidden
         out.append(("twice", base(cmd, a.dest) + [a.option_strings[0], a_valid(cmd, a)] * 2))
@@ -243,3 +247,39 @@ def test_report_warns_of_a_results_variable_that_is_a_file(gpuvision, scratch):
     paths = _tree(scratch)
     r = gpuvision("report", GPUVISION_RESULTS=str(paths["file"]))
     assert r.returncode == 0 and f"GPUVISION_RESULTS={paths['file']}: not a folder" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("name, ok", [("n" * 255, True), ("n" * 256, False), ("图" * 85, True), ("图" * 86, False)])
+def test_too_long_counts_a_name_in_bytes_against_its_folders_limit(tmp_path, name, ok):
+    "NAME_MAX is bytes of the folder's file system (255 here, asked with pathconf): 85 CJK characters fit, 86 do not."
+    if os.pathconf(tmp_path, "PC_NAME_MAX") != 255: pytest.skip("the temporary folder's file system has names of other than 255 bytes")
+    why = cli.too_long(str(tmp_path / name / "inside"))            # the name may be any part of the path, not only the last
+    assert (why is None) == ok
+    if not ok: assert f"is {len(name.encode())} bytes long; names here are at most 255 bytes" in why and repr(name[:24]) in why
+
+
+@pytest.mark.parametrize("size, ok", [(4095, True), (4096, False)])
+def test_too_long_refuses_a_path_of_path_max_bytes(size, ok):
+    "PATH_MAX (4096 on Linux) counts the terminating NUL: 4095 bytes is the longest path a system call takes."
+    path = ("d/" * size)[:size]
+    assert (cli.too_long(path) is None) == ok
+    if not ok: assert cli.too_long(path) == "the path is 4,096 bytes long; paths here are under 4,096 bytes"
+
+
+def test_too_long_asks_the_nearest_folder_that_exists(tmp_path, monkeypatch):
+    "The limits are those of the folder the path would be made in (a file system may allow other names), else Linux's."
+    asked = []
+    monkeypatch.setattr(os, "pathconf", lambda p, n: asked.append((Path(p), n)) or {"PC_NAME_MAX": 10, "PC_PATH_MAX": 100}[n])
+    assert "at most 10 bytes" in cli.too_long(str(tmp_path / "new" / ("n" * 11)))
+    assert asked == [(tmp_path, "PC_PATH_MAX"), (tmp_path, "PC_NAME_MAX")]
+    assert "under 100 bytes" in cli.too_long(str(tmp_path / ("n" * 100)))
+    monkeypatch.setattr(os, "pathconf", lambda p, n: (_ for _ in ()).throw(OSError(22, "Invalid argument")))
+    assert cli.too_long("n" * 256) is not None and cli.too_long("n" * 255) is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_a_usage_error_naming_device(gpuvision, parser_only):
+    "Named as the user typed it (--device), before any work — not get_device(prefer='cuda'), its Python name, later."
+    r = gpuvision("train", "--device", "cuda", "--data", "shapes")
+    refused(r, "argument --device: 'cuda' is not available: torch sees no CUDA GPU")
+    assert "get_device" not in r.stderr and parser_only[1] == []

@@ -46,8 +46,21 @@ def test_cuda_index_out_of_range():
          mock.patch("torch.cuda.current_device", return_value=0):
         assert get_device("cuda:1") == torch.device("cuda", 1)
         assert get_device("cuda") == torch.device("cuda", 0)
-        with pytest.raises(DeviceUnavailableError, match=r"has 2 CUDA GPU\(s\): use cuda:0..cuda:1"):
+        with pytest.raises(DeviceUnavailableError, match=r"^get_device\(prefer='cuda:5'\): 'cuda:5' is not available: "
+                                                         r"this machine has 2 CUDA GPU\(s\); use cuda:0..cuda:1\.$"):
             get_device("cuda:5")
+
+
+def test_checking_a_device_without_resolving_it_asks_cuda_only_what_it_has():
+    """`resolve=False` (what `gpuvision --device` checks as it is parsed, before `--nproc` starts its processes) asks
+    CUDA whether it is there and how many GPUs it has, not which is current (that would set CUDA up in the launcher)."""
+    from gpuvision_nb.device import _check_available
+    with mock.patch("torch.cuda.is_available", return_value=True), mock.patch("torch.cuda.device_count", return_value=2), \
+         mock.patch("torch.cuda.current_device", side_effect=AssertionError("current_device asked")):
+        assert _check_available(torch.device("cuda"), "x", resolve=False) == torch.device("cuda")
+        assert _check_available(torch.device("cuda", 1), "x", resolve=False) == torch.device("cuda", 1)
+        with pytest.raises(DeviceUnavailableError, match=r"^x: 'cuda:2' is not available"):
+            _check_available(torch.device("cuda", 2), "x", resolve=False)
 
 
 def test_mps_unavailable():

@@ -415,3 +415,19 @@ def test_a_two_process_run_says_how_the_global_batch_is_shared(tmp_path, monkeyp
     u = -(-m["data"]["images"]["train"] // 8)                  # batches of 8 in the training split, as one process has
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("2 processes"))
     assert line == f"2 processes × 4 images = global batch 8 (--batch-size): {u} updates per epoch, {2 * u} in 2 epochs — as in one process"
+
+
+def test_a_batch_not_a_multiple_of_the_processes_is_said_to_be_shared_otherwise(tmp_path, monkeypatch, capsys):
+    """`--batch-size 9 --nproc 2`: each process takes 4, so the global batch is 8, not the 9 asked for — said on the
+    first line (it read 'global batch 8 (--batch-size)', as if 8 had been given), with the updates one process makes."""
+    import gpuvision_nb.runs as R
+    from gpuvision_nb.distributed import shard_data
+    monkeypatch.setattr(R, "is_distributed", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda *a, **k: 2)
+    m = run_training(str(_folder(tmp_path / "data")), epochs=1, out=tmp_path / "run", shard=lambda fd: shard_data(fd, 0, 2),
+                     **{**FAST, "batch_size": 9})
+    n = m["data"]["images"]["train"]
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("2 processes"))
+    assert line.startswith("2 processes × 4 images = global batch 8 (--batch-size 9 is not a multiple of 2: each process "
+                           f"takes 4): {-(-(-(-n // 2)) // 4)} updates per epoch, "), line
+    assert " in 1 epoch — " in line, line                                                  # not '1 epochs'
