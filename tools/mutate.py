@@ -49,7 +49,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "quantize": ["tests/test_quantize.py", "tests/test_deploy.py"],   # deploy: int8 models exported and served
     # cli: the tests that run `gpuvision ...` in this process (conftest's `gpuvision` fixture, `cli.main`); a test that
     # runs the command in a subprocess can't kill a mutant (mutmut only sees this process), so it is not run per mutant
-    "cli": ["tests/test_cli.py", "tests/test_cli_faults.py", "tests/test_launch.py", "tests/test_deploy.py",
+    "cli": ["tests/test_cli.py", "tests/test_cli_args.py", "tests/test_cli_faults.py", "tests/test_launch.py", "tests/test_deploy.py",
             "tests/test_records.py", "tests/test_video.py", "tests/test_demo.py"],
     "video": ["tests/test_video.py"],
     "demo": ["tests/test_demo.py", "tests/test_cli_faults.py"],
