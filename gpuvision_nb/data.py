@@ -189,7 +189,7 @@ def shapes_root(n_per_class: int = 1000, size: int = 32, seed: int = 0, **knobs)
 
 # %% ../nbs/03_data.ipynb #78f0d7cc
 from .imagefile import (BAD_CASES, IMAGE_EXTENSIONS, MAX_PIXELS, TORCHVISION_EXTENSIONS, UNREADABLE, BadImageError, DatasetError,
-                                   _bad, _related, bomb_png, check_case_distinct, not_data, open_rgb, pillow_extensions, reference_image, to_rgb,
+                                   _bad, _related, bomb_png, check_case_distinct, near_miss, not_data, open_rgb, pillow_extensions, reference_image, to_rgb,
                                    walk_images, write_bad_images)   # Appendix A2; still importable from here
 
 # %% ../nbs/03_data.ipynb #79eb6234
@@ -217,7 +217,7 @@ class CheckedImageFolder(Dataset):
         min_size = check_int(min_size, "min_size", "load_folder", 1)
         max_pixels = check_int(max_pixels, "max_pixels", "load_folder", 1)
         root = Path(root).expanduser()
-        if not root.exists(): raise FileNotFoundError(f"load_folder: {root} does not exist")
+        if not root.exists(): raise FileNotFoundError(f"load_folder: {root} does not exist{near_miss(root)}")
         if not root.is_dir(): raise NotADirectoryError(f"load_folder: {root} is not a folder")
         self.on_bad, self.size, self.skipped, self.ignored, self._seen = on_bad, size, [], Counter(), {} if seen is None else seen
         self._top = Path(top).expanduser() if top is not None else root           # links must not lead back into it
@@ -791,7 +791,7 @@ def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augm
     if len(f) > 3 or f[0] == 0 or f[1] == 0:
         raise ValueError(f"{who}: splits must be (train, val) or (train, val, test) fractions, the first two > 0, got {splits!r}")
     root = Path(root).expanduser()
-    if not root.is_dir(): raise FileNotFoundError(f"{who}: {root} is not an existing folder")
+    if not root.is_dir(): raise FileNotFoundError(f"{who}: {root} is not an existing folder{near_miss(root)}")
     kind, folders = find_layout(root, layout)
     seen = {}                                                  # one file identity map: no file in two splits
     if kind == "flat":

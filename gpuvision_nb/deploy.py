@@ -21,7 +21,7 @@ from .files import check_file_target, check_output, no_empty_folders, write_atom
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
 from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
 from .device import get_device
-from .imagefile import decode_pixels, fit_image, image_files, model_pixels   # torch-free: Appendix A2
+from .imagefile import decode_pixels, fit_image, image_files, model_pixels, near_miss   # torch-free: Appendix A2
 from .models import build_model, get_model, model_config
 from .prune import _check_unmasked
 from .quantize import Int8Model, quantize, quiet_ao
@@ -170,7 +170,7 @@ def load_model(path: str | Path, device: str | torch.device = "auto", key: bytes
     elif path.is_file(): model, prep = _load_file(path, key, _build)
     elif os.path.exists(path): raise CheckpointError(f"model {path} is not a file or folder (a pipe, socket or device): give the model file "
                                                      "or run folder itself")
-    else: raise CheckpointError(f"model {path} does not exist")
+    else: raise CheckpointError(f"model {path} does not exist{near_miss(path)}")
     return _place(model, device), prep
 
 # %% ../nbs/17_deploy.ipynb #12ac113a
@@ -497,7 +497,7 @@ def export(model_or_path, out: str | Path | None = None, format: str = "safetens
         model, prep, source = model_or_path, preprocess, None
     else:
         src = Path(model_or_path)
-        if not src.exists(): raise CheckpointError(f"model {src} does not exist")
+        if not src.exists(): raise CheckpointError(f"model {src} does not exist{near_miss(src)}")
         out = Path(out).expanduser() if out is not None else default_export_path(src, format)   # '~': the home folder
         _check_export_out(out, format, _export_inputs(src), overwrite)
         model, prep = load_model(src, "cpu")

@@ -16,8 +16,9 @@ from PIL import Image, ImageFile, ImageOps
 __all__ = ['MAX_PIXELS', 'ORIENTATION', 'HEIF_EXTENSIONS', 'SHRINK', 'BAD_CASES', 'TORCHVISION_EXTENSIONS', 'IMAGE_EXTENSIONS',
            'UNREADABLE', 'SYSTEM_FOLDERS', 'NO_EXTENSION', 'DatasetError', 'BadImageError', 'to_rgb', 'upright',
            'load_whole', 'heif_support', 'unknown_brightness', 'open_rgb', 'bomb_png', 'reference_image',
-           'check_new_files', 'write_bad_images', 'not_data', 'check_case_distinct', 'pillow_extensions', 'walk_images',
-           'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths', 'image_files']
+           'check_new_files', 'write_bad_images', 'not_data', 'check_case_distinct', 'name_key', 'near_miss',
+           'pillow_extensions', 'walk_images', 'fit_image', 'model_pixels', 'decode_pixels', 'stdin_paths',
+           'image_files']
 
 # %% ../nbs/A2_imagefile.ipynb #aa4d2868
 class DatasetError(ValueError):
@@ -243,13 +244,36 @@ def check_case_distinct(names, folder, who: str) -> None:
     classes that print the same)."""
     first = {}
     for n in sorted(names):
-        if (k := unicodedata.normalize("NFC", n).casefold()) in first:
+        if (k := name_key(n)) in first:
             a = first[k]
             shown = f"{a!r} and {n!r}" + (f" ({ascii(a)} and {ascii(n)})" if a.casefold() != n.casefold() else "")
             raise DatasetError(f"{who}: class folders {shown} under {folder} differ only by case or by how their accents "
                                "are encoded: on macOS and Windows they are one folder; rename one, or merge them if they "
                                "are one class")
         first[k] = n
+
+
+def name_key(name: str) -> str:
+    "What two names that look alike share: the text in Unicode's composed form (NFC: é one character), case folded."
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def near_miss(path: str | Path) -> str:
+    """A hint for a `path` that does not exist: where the first missing part of it has, in its folder, a name that
+    differs only by case (`Cat.JPG`) or by how its accents are encoded — typed on Linux, `café` has the one
+    character é (NFC); written by a Mac, e and a combining accent (NFD): alike on screen, other bytes. ' (…)', or ''."""
+    p = Path(os.path.expanduser(str(path)))
+    here = Path(p.anchor or ".")
+    for part in p.parts[1 if p.anchor else 0:]:
+        if os.path.lexists(here / part): here = here / part; continue
+        try: alike = sorted(n for n in os.listdir(here) if name_key(n) == name_key(part))
+        except OSError: return ""
+        if not alike: return ""
+        if unicodedata.normalize("NFC", alike[0]) != unicodedata.normalize("NFC", part):
+            return f" (did you mean {here / alike[0]}? Its name differs only in upper and lower case)"
+        return (f" ({here / alike[0]} is there: the same name with its accents encoded otherwise, {ascii(alike[0])} "
+                f"rather than {ascii(part)}, as a Mac writes names: let the shell's Tab key complete it, or rename it)")
+    return ""
 
 
 @cache
@@ -380,7 +404,8 @@ def image_files(paths) -> tuple[list[Path], list[str]]:
             shown = text[:120] + ("…" if len(text) > 120 else "") if odd else text
             hint = (" (image data on stdin? `-` reads a list of paths, one per line: give an image file as PATH)" if odd else
                     " (as a pattern, it matches no file)" if glob.has_magic(text) else "")
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP): raise FileNotFoundError(f"{shown} does not exist{hint}") from None
+            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                raise FileNotFoundError(f"{shown} does not exist{hint or near_miss(p)}") from None
             if e.errno == errno.ENAMETOOLONG: raise ValueError(f"{shown}: not a file name (too long){hint}") from None
             raise
         if is_dir:

@@ -16,6 +16,7 @@ from .files import check_output, check_replaceable, no_empty_folders, write_file
 from .checkpoint import (LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, sha256,
                                      reader_path, unwrap, verify_checkpoint, weights_bytes, while_current)
 from .data import MEAN, STD
+from .imagefile import near_miss
 from .models import build_model, get_model, model_config
 from .quantize import quiet_ao
 
@@ -72,7 +73,7 @@ def load_exported(path: str | Path, model: nn.Module, key: bytes | None = None) 
     manifest and, if `key` is given, the manifest's signature checks. Anything else raises `CheckpointError`
     naming the file. Returns the manifest."""
     path, mpath = Path(path), manifest_for(path)
-    if not path.is_file(): raise CheckpointError(f"model file {path} does not exist")
+    if not path.is_file(): raise CheckpointError(f"model file {path} does not exist{near_miss(path)}")
     try: manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except FileNotFoundError: raise CheckpointError(f"{path} has no manifest {mpath.name}: refusing a model file whose hash can't be checked") from None
     except (OSError, ValueError) as e: raise CheckpointError(f"{mpath} is unreadable: {e}") from None

@@ -16,6 +16,7 @@ from .files import _uninterrupted, write_atomic, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import AUGMENTS, MAX_SIZE, FolderData, digits_root, folder_loaders, shapes_root
+from .imagefile import near_miss
 from .device import device_name, get_device, set_seed
 from .models import evaluating, get_model, model_config
 from .train import (PRECISIONS, RECIPES, SHAPES, History, NonFiniteError, _resume_plan, autocast, confusion_matrix, fit,
@@ -379,7 +380,8 @@ def _source(start_from: str) -> tuple[nn.Module, dict]:
     else:
         p = Path(start_from).expanduser()
         if not p.exists():
-            raise FileNotFoundError(f"--from {start_from}: no such file or folder, and not a pretrained name ({', '.join(RECIPES)})")
+            raise FileNotFoundError(f"--from {start_from}: no such file or folder, and not a pretrained name ({', '.join(RECIPES)})"
+                                    f"{near_miss(p)}")
         if p.is_dir() and latest_checkpoint(p / "best") is not None: p = p / "best"
         net, prep = load_model(p, device="cpu")
         desc = {"classes": list(prep.classes), "size": prep.size, "in_channels": prep.in_channels}

@@ -39,7 +39,7 @@ __all__ = ['VIDEO_CLASSES', 'MOTIONS', 'CLIP_SHAPES', 'VIDEOS_VERSION', 'LUMA', 
 # %% ../nbs/12_video.ipynb #fa59faea
 from .videofile import (BAD_VIDEO_CASES, MAX_VIDEO_PIXELS, VIDEO_EXTENSIONS, BadVideoError, VideoInfo, VideoWriter, _bad,
                                    _describe, bar_frames, open_video, write_bad_videos, write_video)   # Appendix A3; still importable from here
-from .imagefile import check_case_distinct, not_data   # Appendix A2: what is data in a folder
+from .imagefile import check_case_distinct, near_miss, not_data   # Appendix A2: what is data in a folder
 
 # %% ../nbs/12_video.ipynb #618a0e09
 VIDEO_CLASSES = ("clockwise", "counterclockwise")
@@ -797,7 +797,8 @@ def load_video_model(model: str | Path, device: str | torch.device = "auto", pro
     if name in ("seed", "resnet"): return pretrained(name, dev, progress)[0], FrameSpec(list(SHAPES))
     if not os.path.exists(name):
         raise ValueError(f"model must be one of {[*VIDEO_ARCHS, 'seed', 'resnet']}, a folder written by save_video_model, a run "
-                         f"folder of gpuvision train or a model file of gpuvision export; {name!r} is none of them and does not exist")
+                         f"folder of gpuvision train or a model file of gpuvision export; {name!r} is none of them and does not exist"
+                         f"{near_miss(name)}")
     if Path(name).is_dir() and _is_video_model(Path(name)): return _load_saved(Path(name), dev)[:2]
     from gpuvision_nb.deploy import load_model         # chapter 17: a run folder or model file, checked, and its Preprocess
     net, prep = load_model(name, dev)

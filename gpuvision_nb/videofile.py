@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .imagefile import DatasetError, check_new_files
+from .imagefile import DatasetError, check_new_files, near_miss
 
 # %% auto #0
 __all__ = ['MAX_VIDEO_PIXELS', 'VIDEO_EXTENSIONS', 'MP4_SUFFIXES', 'MP4_MARK', 'BAD_VIDEO_CASES', 'BadVideoError', 'VideoInfo',
@@ -75,7 +75,7 @@ def open_video(path: str | Path, max_pixels: int = MAX_VIDEO_PIXELS):
     damaged, truncated index: `mp4_truncation`), no video stream, a codec this FFmpeg build can't decode, a declared frame size over
     `max_pixels`, or no frame rate. The caller closes the container."""
     path = Path(path)
-    if not path.exists(): raise _bad(path, "does not exist")
+    if not path.exists(): raise _bad(path, "does not exist" + near_miss(path))
     if not path.is_file(): raise _bad(path, "is not a file")
     if path.stat().st_size == 0: raise _bad(path, "is empty (0 bytes)")
     if why := mp4_truncation(path): raise _bad(path, why)

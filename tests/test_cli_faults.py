@@ -368,3 +368,24 @@ def test_a_failed_command_leaves_no_folder_its_out_made(tmp_path, gpuvision, mon
         r = gpuvision("report", "--chart", out / "c.png")
     assert r.returncode in (2, 130) and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "new").exists()
+
+
+NFC, NFD = "caf\u00e9", "cafe\u0301"                           # 'café' as typed on Linux, and as a Mac writes it
+
+
+@pytest.mark.parametrize("args", [["train", "--data", "{nfc}", "--out", "{tmp}/run"], ["predict", "{nfc}/run", "{tmp}/x.png"],
+                                  ["export", "{nfc}/run", "--format", "safetensors"], ["video", "seed", "{nfc}/clip.mp4"],
+                                  ["train", "--data", "{tmp}/data", "--from", "{nfc}/run", "--out", "{tmp}/run", "--epochs", "1"]],
+                         ids=["train --data", "predict MODEL", "export MODEL", "video PATH", "train --from"])
+def test_a_missing_path_names_the_one_there_with_accents_encoded_otherwise(tmp_path, gpuvision, args):
+    """A folder copied from a Mac keeps its decomposed names (e + a combining accent); the user types 'café' with
+    the one character é, and every command said only 'does not exist' of a folder `ls` shows. Now each says which
+    name is there (`imagefile.near_miss`), in one line, exit status 2."""
+    from PIL import Image
+    (tmp_path / NFD / "run").mkdir(parents=True)
+    for c in ("a", "b"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(4): Image.new("RGB", (8, 8), (60 * i, 200 if c == "a" else 0, 0)).save(tmp_path / "data" / c / f"{i}.png")
+    r = gpuvision(*[a.format(nfc=tmp_path / NFC, tmp=tmp_path) for a in args])
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"{tmp_path / NFD} is there: the same name with its accents encoded otherwise" in r.stderr, r.stderr

@@ -404,3 +404,37 @@ def test_a_big_jpeg_is_limited_by_the_pixels_decoded_at_its_draft_scale(tmp_path
         open_rgb(tmp_path / "phone.jpg", max_pixels=100_000)                # all of it: refused, and told what to do
     with pytest.raises(BadImageError, match=r"640×480 = 307,200 pixels, 80×60 at its smallest JPEG scale, more than max_pixels=1,000 "):
         open_rgb(tmp_path / "phone.jpg", max_pixels=1_000, size=32)
+
+
+NFC, NFD = "caf\u00e9", "cafe\u0301"                           # 'café' as typed on Linux, and as a Mac writes it
+
+
+def test_near_miss_names_the_name_that_is_there_written_otherwise(tmp_path, monkeypatch):
+    """A path that does not exist: the first missing part of it is compared with the names in its folder, by
+    `name_key` (NFC, case folded). An accent encoded otherwise is shown in ascii (on screen both read 'café'); a
+    case difference asks 'did you mean'; nothing alike, or a folder that can't be listed, adds nothing."""
+    from gpuvision_nb.imagefile import near_miss
+    (tmp_path / NFD / "sub").mkdir(parents=True); (tmp_path / "Cat.JPG").write_bytes(b"x")
+    assert near_miss(tmp_path / NFC / "sub" / "x.png") == (
+        f" ({tmp_path / NFD} is there: the same name with its accents encoded otherwise, 'cafe\\u0301' rather than "
+        "'caf\\xe9', as a Mac writes names: let the shell's Tab key complete it, or rename it)")
+    assert near_miss(tmp_path / NFD / "SUB") == f" (did you mean {tmp_path / NFD / 'sub'}? Its name differs only in upper and lower case)"
+    assert near_miss(tmp_path / "cat.jpg") == f" (did you mean {tmp_path / 'Cat.JPG'}? Its name differs only in upper and lower case)"
+    assert near_miss(tmp_path / "dog.jpg") == "" and near_miss(tmp_path / "nope" / "Cat.JPG") == ""
+    monkeypatch.chdir(tmp_path)                                     # a relative path is answered relative
+    assert near_miss(Path(NFC) / "sub").startswith(f" ({NFD} is there:")
+    monkeypatch.setenv("HOME", str(tmp_path))                      # '~' is the home folder, as for every path argument
+    assert near_miss(f"~/{NFC}").startswith(f" ({tmp_path / NFD} is there:")
+    (tmp_path / "cAT.jpg").write_bytes(b"x")                       # two alike: the first in sorted order, every time
+    assert near_miss(tmp_path / "cat.jpg") == f" (did you mean {tmp_path / 'Cat.JPG'}? Its name differs only in upper and lower case)"
+    monkeypatch.setattr(os, "listdir", lambda p: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    assert near_miss(tmp_path / "cat.jpg") == ""
+
+
+def test_image_files_says_which_name_is_there_when_one_is_missing(tmp_path):
+    "gpuvision predict's paths: 'does not exist' and what is there (a pattern's or stdin's hint comes first)."
+    (tmp_path / NFD).mkdir(); Image.new("RGB", (8, 8)).save(tmp_path / NFD / "a.png")
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / NFC / 'a.png'} does not exist ({tmp_path / NFD} is there")):
+        imagefile.image_files([tmp_path / NFC / "a.png"])
+    with pytest.raises(FileNotFoundError, match=re.escape("does not exist (as a pattern, it matches no file)")):
+        imagefile.image_files([tmp_path / NFC / "*.png"])
