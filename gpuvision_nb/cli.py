@@ -13,7 +13,7 @@ import torch
 from .device import DeviceUnavailableError, _check_available, device_report, device_spec, get_device
 from .bench import (RESULTS_ENV, RecordError, compare, number_arg, record, record_path, course_results_dir,
                                 run_sweep, user_results_dir)
-from .files import check_output, check_replaceable, ensure_writable, no_empty_folders
+from .files import check_output, check_replaceable, ensure_writable, no_empty_folders, too_long
 from .checkpoint import CheckpointError
 from .data import AUGMENTS, DATASETS, make_digits, make_shapes, min_per_class, split_counts, tree_hash
 from .runs import CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, TRAIN_DEFAULTS, run_training, save_figure
@@ -25,8 +25,8 @@ from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
 # imports those inside its function, when it runs.
 
 # %% auto #0
-__all__ = ['NEGATIVE_NUMBER', 'TRAIN_ARGS', 'path_arg', 'too_long', 'device_arg', 'Parser', 'cmd_info', 'cmd_bench', 'cmd_demo',
-           'cmd_data', 'add_train_arguments', 'split_hint', 'cmd_train', 'cmd_report', 'cmd_predict', 'cmd_export',
+__all__ = ['NEGATIVE_NUMBER', 'TRAIN_ARGS', 'path_arg', 'device_arg', 'Parser', 'cmd_info', 'cmd_bench', 'cmd_demo', 'cmd_data',
+           'add_train_arguments', 'split_hint', 'cmd_train', 'cmd_report', 'cmd_predict', 'cmd_export',
            'add_deploy_commands', 'cmd_video', 'build_parser', 'Terminated', 'main', 'parse', 'without_api_name']
 
 # %% ../nbs/90_cli.ipynb #db2f57d8
@@ -45,27 +45,6 @@ def path_arg(dash: bool = False):
         if why := too_long(os.path.expanduser(text)): raise argparse.ArgumentTypeError(why)
         return text
     return path
-
-
-def too_long(path: str) -> str | None:
-    """Why no file can have the name `path` here, or None: a path of PATH_MAX bytes or more, or a name (a part between
-    slashes) over the NAME_MAX of the folder it would be in (255 bytes on most Linux file systems: 85 characters of
-    CJK in UTF-8). Found by hand: `gpuvision data shapes --out <300 letters>` said only '[Errno 36] File name too long'."""
-    data, folder = os.fsencode(path), Path(path).absolute()
-    while not os.path.isdir(folder): folder = folder.parent        # the nearest folder that exists ('/' at worst)
-    path_max, name_max = (_pathconf(folder, n, d) for n, d in (("PC_PATH_MAX", 4096), ("PC_NAME_MAX", 255)))
-    if len(data) >= path_max: return f"the path is {len(data):,} bytes long; paths here are under {path_max:,} bytes"
-    name = max(Path(path).parts, key=lambda p: len(os.fsencode(p)), default="")
-    if len(os.fsencode(name)) > name_max:
-        return (f"the name {name[:24]!r}… is {len(os.fsencode(name))} bytes long; names here are at most {name_max} "
-                "bytes (a part between slashes)")
-    return None
-
-
-def _pathconf(folder: Path, name: str, default: int) -> int:
-    "`os.pathconf(folder, name)`, or `default` where the file system or the platform does not say."
-    try: return os.pathconf(folder, name)
-    except (OSError, ValueError, AttributeError): return default
 
 
 def device_arg(text: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['OUTPUT_KINDS', 'UNSUPPORTED', 'NAME_IN_TEMP', 'WriteError', 'check_file_target', 'check_replaceable', 'default_mode',
            'fsync_path', 'host_tag', 'temp_prefix', 'sweep_beside', 'write_failure', 'write_files', 'write_atomic',
-           'no_empty_folders', 'ensure_writable', 'OutputOverlapError', 'check_output', 'scratch_dir']
+           'no_empty_folders', 'ensure_writable', 'too_long', 'OutputOverlapError', 'check_output', 'scratch_dir']
 
 # %% ../nbs/A7_files.ipynb #5f15286d
 class WriteError(ValueError):
@@ -288,12 +288,31 @@ def ensure_writable(path: str | Path, hint: str = "") -> Path:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp"): pass   # (swept if killed here)
     except OSError as e:
         raise WriteError(f"can't write {path}: {path.parent} is not a writable folder ({e.strerror or e}){hint}") from None
-    try: most = os.pathconf(path.parent, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError): most = 255       # (no pathconf: Windows)
-    if len(os.fsencode(path.name)) > most:                          # else found only when the work is done and written
-        raise WriteError(f"can't write {path}: its name has {len(os.fsencode(path.name))} bytes, more than the {most} a "
-                          f"file name may have in {path.parent}{hint}; choose a shorter name")
+    if why := too_long(path):                                       # else found only when the work is done and written
+        raise WriteError(f"can't write {path}: {why}{hint}; choose a shorter name")
     return path
+
+
+def too_long(path: str | Path) -> str | None:
+    """Why no file can have the name `path` here, or None: a path of PATH_MAX bytes or more (4,096 on Linux: the
+    limit counts the closing NUL), or a name — a part between slashes — over the NAME_MAX bytes of the nearest folder
+    on its way that exists (255 on most file systems: 85 Chinese characters in UTF-8). `ensure_writable` asks it
+    before the work, and `gpuvision` of every path it is given as it parses it: found by the file system when the
+    result was written, a name too long had cost the work ('[Errno 36] File name too long' after minutes of `bench`)."""
+    data, folder = os.fsencode(path), Path(path).absolute()
+    while not os.path.isdir(folder): folder = folder.parent        # the nearest folder that exists ('/' at worst)
+    most_path, most = _pathconf(folder, "PC_PATH_MAX", 4096), _pathconf(folder, "PC_NAME_MAX", 255)
+    if len(data) >= most_path: return f"the path has {len(data):,} bytes, more than the {most_path - 1:,} a path may have"
+    name = max(Path(path).parts, key=lambda part: len(os.fsencode(part)), default="")
+    if len(os.fsencode(name)) <= most: return None
+    shown = name if len(name) <= 24 else name[:24] + "…"
+    return f"the name {shown!r} has {len(os.fsencode(name))} bytes, more than the {most} a file name may have in {folder}"
+
+
+def _pathconf(folder: Path, name: str, default: int) -> int:
+    "`os.pathconf(folder, name)`, or `default` where the file system or the platform (Windows) does not say."
+    try: return os.pathconf(folder, name)
+    except (OSError, ValueError, AttributeError): return default
 
 
 # %% ../nbs/A7_files.ipynb #aa22c3c3

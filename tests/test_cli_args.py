@@ -249,34 +249,6 @@ def test_report_warns_of_a_results_variable_that_is_a_file(gpuvision, scratch):
     assert r.returncode == 0 and f"GPUVISION_RESULTS={paths['file']}: not a folder" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("name, ok", [("n" * 255, True), ("n" * 256, False), ("图" * 85, True), ("图" * 86, False)])
-def test_too_long_counts_a_name_in_bytes_against_its_folders_limit(tmp_path, name, ok):
-    "NAME_MAX is bytes of the folder's file system (255 here, asked with pathconf): 85 CJK characters fit, 86 do not."
-    if os.pathconf(tmp_path, "PC_NAME_MAX") != 255: pytest.skip("the temporary folder's file system has names of other than 255 bytes")
-    why = cli.too_long(str(tmp_path / name / "inside"))            # the name may be any part of the path, not only the last
-    assert (why is None) == ok
-    if not ok: assert f"is {len(name.encode())} bytes long; names here are at most 255 bytes" in why and repr(name[:24]) in why
-
-
-@pytest.mark.parametrize("size, ok", [(4095, True), (4096, False)])
-def test_too_long_refuses_a_path_of_path_max_bytes(size, ok):
-    "PATH_MAX (4096 on Linux) counts the terminating NUL: 4095 bytes is the longest path a system call takes."
-    path = ("d/" * size)[:size]
-    assert (cli.too_long(path) is None) == ok
-    if not ok: assert cli.too_long(path) == "the path is 4,096 bytes long; paths here are under 4,096 bytes"
-
-
-def test_too_long_asks_the_nearest_folder_that_exists(tmp_path, monkeypatch):
-    "The limits are those of the folder the path would be made in (a file system may allow other names), else Linux's."
-    asked = []
-    monkeypatch.setattr(os, "pathconf", lambda p, n: asked.append((Path(p), n)) or {"PC_NAME_MAX": 10, "PC_PATH_MAX": 100}[n])
-    assert "at most 10 bytes" in cli.too_long(str(tmp_path / "new" / ("n" * 11)))
-    assert asked == [(tmp_path, "PC_PATH_MAX"), (tmp_path, "PC_NAME_MAX")]
-    assert "under 100 bytes" in cli.too_long(str(tmp_path / ("n" * 100)))
-    monkeypatch.setattr(os, "pathconf", lambda p, n: (_ for _ in ()).throw(OSError(22, "Invalid argument")))
-    assert cli.too_long("n" * 256) is not None and cli.too_long("n" * 255) is None
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_device_this_machine_lacks_is_a_usage_error_naming_device(gpuvision, parser_only):
     "Named as the user typed it (--device), before any work — not get_device(prefer='cuda'), its Python name, later."

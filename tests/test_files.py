@@ -7,7 +7,7 @@ import pytest
 
 from conftest import dead_process_tag, linux_tags
 from gpuvision_nb import files
-from gpuvision_nb.files import WriteError, default_mode, ensure_writable, write_atomic
+from gpuvision_nb.files import WriteError, default_mode, ensure_writable, too_long, write_atomic
 
 
 def test_write_atomic_modes_and_failures(tmp_path):
@@ -206,3 +206,32 @@ def test_a_target_that_is_no_file_is_named_with_what_it_is_and_no_stray_hint(tar
     assert str(e.value) == f"can't write {Path(target)}: it is {kind}, not a file; name a file to write"
     with pytest.raises(WriteError) as e: ensure_writable(target, "; set X")
     assert str(e.value) == f"can't write {Path(target)}: it is {kind}, not a file; set X; name a file to write"
+
+
+@pytest.mark.parametrize("name, ok", [("n" * 255, True), ("n" * 256, False), ("图" * 85, True), ("图" * 86, False)])
+def test_too_long_counts_a_name_in_bytes_against_its_folders_limit(tmp_path, name, ok):
+    "NAME_MAX is bytes of the folder's file system (255 here, asked with pathconf): 85 CJK characters fit, 86 do not."
+    if os.pathconf(tmp_path, "PC_NAME_MAX") != 255: pytest.skip("the temporary folder's file system has names of other than 255 bytes")
+    why = too_long(str(tmp_path / name / "inside"))            # the name may be any part of the path, not only the last
+    assert (why is None) == ok
+    if not ok: assert why == f"the name {name[:24] + '…'!r} has {len(name.encode())} bytes, more than the 255 a file name may have in {tmp_path}"
+
+
+@pytest.mark.parametrize("size, ok", [(4095, True), (4096, False)])
+def test_too_long_refuses_a_path_of_path_max_bytes(size, ok):
+    "PATH_MAX (4096 on Linux) counts the terminating NUL: 4095 bytes is the longest path a system call takes."
+    path = ("d/" * size)[:size]
+    assert (too_long(path) is None) == ok
+    if not ok: assert too_long(path) == "the path has 4,096 bytes, more than the 4,095 a path may have"
+
+
+def test_too_long_asks_the_nearest_folder_that_exists(tmp_path, monkeypatch):
+    "The limits are those of the folder the path would be made in (a file system may allow other names), else Linux's."
+    asked = []
+    monkeypatch.setattr(os, "pathconf", lambda p, n: asked.append((Path(p), n)) or {"PC_NAME_MAX": 10, "PC_PATH_MAX": 100}[n])
+    assert "more than the 10 a file name may have" in too_long(str(tmp_path / "new" / ("n" * 11)))
+    assert asked == [(tmp_path, "PC_PATH_MAX"), (tmp_path, "PC_NAME_MAX")]
+    assert "more than the 99 a path may have" in too_long(str(tmp_path / ("n" * 100)))
+    monkeypatch.setattr(os, "pathconf", lambda p, n: (_ for _ in ()).throw(OSError(22, "Invalid argument")))
+    assert too_long("n" * 256) is not None and too_long("n" * 255) is None
+
