@@ -9,7 +9,7 @@ still applies and that its tests exist (code moved between modules had left 12 o
 Kept beside mutmut (`make mutate`, tools/mutate.py) because it makes the bugs mutmut 3 can't: mutmut changes
 operators, constants, names and call arguments inside one function, but never deletes or reorders statements
 (an fsync or a set_epoch call dropped, `latest` published before the rename, the seed set after the model is built)
-and never runs tests chosen across files (tests/test_faults.py -k …). Its 44 mutations are such bugs; mutmut's
+and never runs tests chosen across files (tests/test_faults.py -k …). Its 53 mutations are such bugs; mutmut's
 sample measures the rest."""
 import json, os, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -94,6 +94,15 @@ M += [
  ("distributed", "Interleaved drops set_epoch", "        for l in self.loaders: l.set_epoch(epoch)", "        pass", "tests/test_distributed.py -k interleaved"),
  ("distributed", "ShardedGPULoader ignores the epoch", "part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, self.sampler.epoch", "part.x, part.y, part.shuffle, part.epoch = self.x[idx], self.y[idx], False, 0", "tests/test_distributed.py -k sharded_gpu"),
  ("distributed", "ddp_train(simulate) forgets to accumulate", "accumulate=accumulate * simulate,", "accumulate=accumulate,", "tests/test_distributed.py -k equal_one_process"),
+ ("files", "too_long ignores the path's length", "    if len(data) >= most_path: return", "    if False: return", "tests/test_files.py -k too_long"),
+ ("files", "too_long counts characters, not bytes", "    if len(os.fsencode(name)) <= most: return None", "    if len(name) <= most: return None", "tests/test_files.py -k too_long"),
+ ("files", "too_long asks the missing folder, not the nearest there", "    while not os.path.isdir(folder): folder = folder.parent", "    folder = folder.parent", "tests/test_files.py -k too_long"),
+ ("imagefile", "near_miss compares names as they are encoded", "if name_key(n) == name_key(part))", "if n.casefold() == part.casefold())", "tests/test_imagefile.py -k near_miss"),
+ ("imagefile", "image_files forgets near_miss", "does not exist{hint or near_miss(p)}", "does not exist{hint}", "tests/test_imagefile.py -k missing"),
+ ("data", "load_folder forgets near_miss", "does not exist{near_miss(root)}", "does not exist", "tests/test_imagefile.py -k every_loader"),
+ ("cli", "--device not checked against this machine", 'if dev is not None: _check_available(dev, "it", resolve=False)', "pass", "tests/test_cli_args.py -k lacks"),
+ ("device", "resolve=False asks which GPU is current", "        if not resolve: return dev\n", "", "tests/test_device.py -k resolving"),
+ ("runs", "a batch not a multiple of the processes said to be --batch-size", 'given = ("(--batch-size)" if batching["global_batch"] == asked else', 'given = ("(--batch-size)" if True else', "tests/test_run_folder.py -k multiple"),
 ]
 
 
