@@ -51,11 +51,9 @@ def device_arg(text: str) -> str:
     """An argparse `type=` for `--device`: `text` if `device_spec` reads it and this machine has that device (CUDA is
     asked only whether it is there and how many GPUs it has), else a usage error naming `--device`, before any work —
     not `get_device(prefer='cuda')`, the Python name, after the folder is loaded."""
-    try: dev = device_spec(text, "it")
-    except ValueError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("it: ")) from None
     try:
-        if dev is not None: _check_available(dev, "it", resolve=False)
-    except DeviceUnavailableError as e: raise argparse.ArgumentTypeError(str(e).removeprefix("it: ")) from None
+        if (dev := device_spec(text, "it")) is not None: _check_available(dev, "it", resolve=False)
+    except (ValueError, DeviceUnavailableError) as e: raise argparse.ArgumentTypeError(str(e).removeprefix("it: ")) from None
     return text
 
 

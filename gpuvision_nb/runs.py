@@ -519,7 +519,7 @@ def run_training(data: str | None = None, model: str | None = None, epochs: int 
             print(f"{world} processes × {batching['batch_per_process']} images = global batch {batching['global_batch']} "
                   f"{given}: {u} update{'' if u == 1 else 's'} per epoch, {u * e} in {e} epoch{'' if e == 1 else 's'} — "
                   + ("as in one process" if batching["updates_per_epoch"] == single else f"one process makes {single} per epoch "
-                     f"(the batch is not a multiple of {world}: choose one that is for the same updates)"))
+                     f"(a multiple of {world} makes as many)"))
         grey = settings.get("in_channels", 3) == "auto" and fd.in_channels == 1
         if grey and main: print("grey images (all channels equal): training on 1 input channel (--in-channels 3 to keep 3)")
         if source is not None and main:                         # its input decides, grey data included: say so

@@ -219,3 +219,13 @@ def test_mutmut_has_tests_for_every_module():
     mutate = _load("mutate")
     assert set(mutate.TESTS) == {p.stem for p in (ROOT / "gpuvision_nb").glob("*.py") if not p.stem.startswith("_")}
     assert [f for files in mutate.TESTS.values() for f in files if not (ROOT / f).is_file()] == []
+
+
+def test_a_hand_made_mutation_is_no_catch_where_its_tests_fail_unmutated(monkeypatch, capsys):
+    """tools/mutations.py runs each test selection on the package as it is first: a test that fails in the scratch
+    tree anyway (it reads a file the tree lacks, say) used to count every mutation it ran for as caught."""
+    mutations = _load("mutations")
+    monkeypatch.setattr(mutations, "pytest_status", lambda tree, tests: (1, "1 failed"))
+    assert mutations.main({0}) == 1
+    out = capsys.readouterr().out
+    assert f"0 {mutations.M[0][0]} {mutations.M[0][1]} FAILS UNMUTATED" in out and "caught 0 of 1" in out

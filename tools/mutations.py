@@ -1,10 +1,12 @@
 """Hand-made mutation pass (issue 13): each mutation is one small textual change to gpuvision_nb/<module>.py — a bug a
 real change could introduce. For each: copy the package and the tests to a scratch tree, apply it, run the tests that
-should notice (-x); caught = a test failed (pytest's status 1; `OUTCOME`). A mutation whose text is not found exactly
-once is reported (PATTERN xN), not applied, and the exit status is then 1: tests/test_tooling checks that every one
-still applies and that its tests exist (code moved between modules had left 12 of the 44 unapplied).
+should notice (-x); caught = a test failed (pytest's status 1; `OUTCOME`) where the same tests pass on the package as
+it is (each selection is run once unmutated first: a test that fails in the scratch tree anyway is no catch). A
+mutation whose text is not found exactly once is reported (PATTERN xN), not applied, and the exit status is then 1:
+tests/test_tooling checks that every one still applies and that its tests exist (code moved between modules had left
+12 of the 44 unapplied).
 
-    python tools/mutations.py [N ...]       (all, or only mutations N ...; about 6 minutes on a quiet 2-core box)
+    python tools/mutations.py [N ...]       (all, or only mutations N ...)
 
 Kept beside mutmut (`make mutate`, tools/mutate.py) because it makes the bugs mutmut 3 can't: mutmut changes
 operators, constants, names and call arguments inside one function, but never deletes or reorders statements
@@ -59,28 +61,49 @@ M = [  # (module, description, old, new, tests)
 ]
 
 
+def tree_of(package: Path) -> Path:
+    """A scratch tree that runs the tests on a copy of `package`: the package and tests copied (a mutation edits
+    them), what some tests read (nbs/, docs/, tools/, README.md, settings.ini) linked, read-only by convention."""
+    tree = Path(tempfile.mkdtemp(prefix="mutant-"))
+    shutil.copytree(package, tree / "gpuvision_nb"); shutil.copytree(REPO / "tests", tree / "tests")
+    for name in READ:
+        if (REPO / name).exists(): (tree / name).symlink_to(REPO / name)
+    return tree
+
+
+def pytest_status(tree: Path, tests: str) -> tuple[int, str]:
+    "pytest's exit status for `tests` run in `tree` (stop at the first failure), and its last line."
+    r = subprocess.run(f"timeout 900 python -m pytest -q -x -p no:cacheprovider {tests}", shell=True, cwd=tree,
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
+    return r.returncode, (r.stdout.strip().splitlines() or [""])[-1][:120]
+
+
 def main(only=None):
+    chosen = [(i, m) for i, m in enumerate(M) if not only or i in only]
+    clean = tree_of(REPO / "gpuvision_nb")                      # first, each selection on the package as it is:
+    failing = {t for t in {m[4] for _, m in chosen} if pytest_status(clean, t)[0] != 0}   # a failure there is no catch
+    shutil.rmtree(clean, ignore_errors=True)
     results = []
-    for i, (mod, what, old, new, tests) in enumerate(M):
-        if only and i not in only: continue
-        tree = Path(tempfile.mkdtemp(prefix="mutant-"))
-        shutil.copytree(REPO / "gpuvision_nb", tree / "gpuvision_nb"); shutil.copytree(REPO / "tests", tree / "tests")
+    for i, (mod, what, old, new, tests) in chosen:
+        tree = tree_of(REPO / "gpuvision_nb")
         src = tree / "gpuvision_nb" / f"{mod}.py"; text = src.read_text()
         n = text.count(old)
-        if n != 1:
-            results.append((i, mod, what, f"PATTERN x{n}")); print(i, mod, what, f"PATTERN x{n}", flush=True)
+        if n != 1 or tests in failing:
+            status = f"PATTERN x{n}" if n != 1 else "FAILS UNMUTATED"
+            results.append((i, mod, what, status)); print(i, mod, what, status, flush=True)
             shutil.rmtree(tree, ignore_errors=True); continue
         src.write_text(text.replace(old, new))
         t0 = time.time()
-        r = subprocess.run(f"timeout 900 python -m pytest -q -x -p no:cacheprovider {tests}", shell=True, cwd=tree,
-                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
-        status = OUTCOME.get(r.returncode, f"ERROR (pytest exit status {r.returncode})")
-        results.append((i, mod, what, status)); print(i, mod, what, status, f"{time.time() - t0:.0f}s",
-                                                      (r.stdout.strip().splitlines() or [""])[-1][:120], flush=True)
+        code, last = pytest_status(tree, tests)
+        status = OUTCOME.get(code, f"ERROR (pytest exit status {code})")
+        results.append((i, mod, what, status)); print(i, mod, what, status, f"{time.time() - t0:.0f}s", last, flush=True)
         shutil.rmtree(tree, ignore_errors=True)
     caught = sum(r[3] == "caught" for r in results)
     print(f"caught {caught} of {len(results)}")
-    return 0 if all(r[3] in ("caught", "MISSED") for r in results) else 1     # a stale pattern or no test run: fix the list
+    return 0 if all(r[3] in ("caught", "MISSED") for r in results) else 1     # stale, failing unmutated or no test run
+
+
+READ = ("nbs", "docs", "tools", "README.md", "settings.ini")   # linked into each scratch tree (`tree_of`)
 
 
 # pytest's exit status: 1 = a test failed (the mutation is caught); 0 = all passed (missed). Anything else says nothing
@@ -100,7 +123,7 @@ M += [
  ("imagefile", "near_miss compares names as they are encoded", "if name_key(n) == name_key(part))", "if n.casefold() == part.casefold())", "tests/test_imagefile.py -k near_miss"),
  ("imagefile", "image_files forgets near_miss", "does not exist{hint or near_miss(p)}", "does not exist{hint}", "tests/test_imagefile.py -k missing"),
  ("data", "load_folder forgets near_miss", "does not exist{near_miss(root)}", "does not exist", "tests/test_imagefile.py -k every_loader"),
- ("cli", "--device not checked against this machine", 'if dev is not None: _check_available(dev, "it", resolve=False)', "pass", "tests/test_cli_args.py -k lacks"),
+ ("cli", "--device not checked against this machine", 'if (dev := device_spec(text, "it")) is not None: _check_available(dev, "it", resolve=False)', 'device_spec(text, "it")', "tests/test_cli_args.py -k lacks"),
  ("device", "resolve=False asks which GPU is current", "        if not resolve: return dev\n", "", "tests/test_device.py -k resolving"),
  ("runs", "a batch not a multiple of the processes said to be --batch-size", 'given = ("(--batch-size)" if batching["global_batch"] == asked else', 'given = ("(--batch-size)" if True else', "tests/test_run_folder.py -k multiple"),
 ]
