@@ -226,12 +226,20 @@ def test_too_long_refuses_a_path_of_path_max_bytes(size, ok):
 
 
 def test_too_long_asks_the_nearest_folder_that_exists(tmp_path, monkeypatch):
-    "The limits are those of the folder the path would be made in (a file system may allow other names), else Linux's."
-    asked = []
-    monkeypatch.setattr(os, "pathconf", lambda p, n: asked.append((Path(p), n)) or {"PC_NAME_MAX": 10, "PC_PATH_MAX": 100}[n])
-    assert "more than the 10 a file name may have" in too_long(str(tmp_path / "new" / ("n" * 11)))
+    """The limits are those of the folder the path would be made in (a file system may allow other names), else Linux's.
+    They are set here from tmp_path's own lengths: TMPDIR differs from machine to machine (CI's is longer)."""
+    asked, base = [], len(os.fsencode(str(tmp_path)))
+    longest = max(len(os.fsencode(part)) for part in tmp_path.parts)    # every name on the way fits
+    limits = {"PC_NAME_MAX": longest, "PC_PATH_MAX": 4096}
+    monkeypatch.setattr(os, "pathconf", lambda p, n: asked.append((Path(p), n)) or limits[n])
+    assert too_long(str(tmp_path / "new" / ("n" * (longest + 1)))) == (
+        f"the name {'n' * 24 + '…'!r} has {longest + 1} bytes, more than the {longest} a file name may have in {tmp_path}")
     assert asked == [(tmp_path, "PC_PATH_MAX"), (tmp_path, "PC_NAME_MAX")]
-    assert "more than the 99 a path may have" in too_long(str(tmp_path / ("n" * 100)))
+    assert too_long(str(tmp_path / "new" / ("n" * longest))) is None
+    limits["PC_PATH_MAX"] = base + 1 + longest                          # tmp_path, '/' and a name of `longest` bytes
+    assert too_long(str(tmp_path / ("n" * (longest - 1)))) is None
+    assert too_long(str(tmp_path / ("n" * longest))) == (
+        f"the path has {base + 1 + longest:,} bytes, more than the {base + longest:,} a path may have")
     monkeypatch.setattr(os, "pathconf", lambda p, n: (_ for _ in ()).throw(OSError(22, "Invalid argument")))
     assert too_long("n" * 256) is not None and too_long("n" * 255) is None
 
