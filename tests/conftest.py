@@ -185,3 +185,16 @@ def dead_process_tag() -> str:
 
 
 linux_tags = pytest.mark.skipif(not os.path.exists("/proc/self/ns/pid"), reason="process tags are read from Linux's /proc")
+
+
+@contextlib.contextmanager
+def tmpfs(folder, size: str):
+    """`folder` (made here) as a file system of its own for the block — a tmpfs of `size` ('24m'), unmounted after —
+    or None where one can't be mounted (not root, or a system that forbids it): the caller fakes the fault or skips."""
+    import subprocess
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        yield None; return
+    try: yield folder
+    finally: subprocess.run(["umount", "-l", str(folder)], capture_output=True)

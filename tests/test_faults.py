@@ -173,12 +173,8 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path, data):
 @pytest.fixture
 def small_disk(tmp_path):
     "A 24 MB tmpfs where the test may mount one (root); else None (the write call is made to fail instead)."
-    mnt = tmp_path / "disk"; mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        yield None; return
-    try: yield mnt
-    finally: subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    from conftest import tmpfs
+    with tmpfs(tmp_path / "disk", "24m") as mnt: yield mnt
 
 
 def _fill(folder: Path, leave: int) -> None:
