@@ -243,3 +243,42 @@ def test_too_long_asks_the_nearest_folder_that_exists(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "pathconf", lambda p, n: (_ for _ in ()).throw(OSError(22, "Invalid argument")))
     assert too_long("n" * 256) is not None and too_long("n" * 255) is None
 
+
+
+def test_too_long_of_the_current_folder_is_none():
+    "`--out .` and `--data .` are paths too: '.' has no parts, and max() of none raised (mutmut files --seed 912)."
+    assert too_long(".") is None and too_long("") is None
+
+
+def test_model_file_knows_the_formats_export_writes_and_no_other(tmp_path):
+    """`files._model_file` (what `export --overwrite` may replace): a torch.save zip (its `archive/data.pkl`), a
+    safetensors file (an 8-byte header length > 0, then '{'), an ONNX protobuf (0x08 first); not a zip without data.pkl,
+    a length of 0 before '{', nor a length without '{' (mutmut files --seed 912: no test reached it)."""
+    import torch
+    from safetensors.torch import save_file
+    torch.save({"w": torch.zeros(1)}, tmp_path / "m.pt"); save_file({"w": torch.zeros(1)}, tmp_path / "m.safetensors")
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07" + bytes(30))
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "sheet.xlsx", "w") as z: z.writestr("xl/workbook.xml", "<x/>")
+    (tmp_path / "zero").write_bytes(bytes(8) + b"{}")
+    (tmp_path / "nobrace").write_bytes((5).to_bytes(8, "little") + b"[1,2]")
+    is_model = lambda name: files._model_file(tmp_path / name, (tmp_path / name).read_bytes()[:64])
+    assert [n for n in ("m.pt", "m.safetensors", "m.onnx", "sheet.xlsx", "zero", "nobrace") if is_model(n)] == ["m.pt", "m.safetensors", "m.onnx"]
+
+
+def test_temporary_names_carry_host_and_process_only_where_known(monkeypatch, tmp_path):
+    """`temp_prefix`: '.NAME.HOST@TAG.' where /proc tells the process (`_process_tag`), else '.NAME.'; the host as it
+    stands in a file name, other characters as '_' (mutmut files --seed 912)."""
+    monkeypatch.setattr(files.socket, "gethostname", lambda: "my host/1")
+    assert files.host_tag() == "my_host_1"
+    monkeypatch.setattr(files, "_process_tag", lambda pid: None)
+    assert files.temp_prefix(tmp_path / "r.json") == ".r.json."
+    monkeypatch.setattr(files, "_process_tag", lambda pid: "123-456")
+    assert files.temp_prefix(tmp_path / "r.json") == ".r.json.my_host_1@123-456."
+
+
+def test_the_exit_hook_of_a_scratch_folder_already_gone_is_quiet(tmp_path):
+    "`_remove_if_owner` at exit: a folder removed meanwhile (by its user, or a sweep) raises nothing (mutmut --seed 912)."
+    files._remove_if_owner(tmp_path / "gone", os.getpid())
+    (tmp_path / "other").mkdir(); files._remove_if_owner(tmp_path / "other", os.getpid() + 1)   # not the owner: kept
+    assert (tmp_path / "other").is_dir()
