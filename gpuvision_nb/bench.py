@@ -32,11 +32,25 @@ def __getattr__(name: str):
     if name == "tbench": return _tbench()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def moved_names(module: str, moved: dict[str, tuple[str, ...]]):
+    """A module `__getattr__` (PEP 562) for the names `moved` ({new module: names}) to a later module of the package
+    that imports `module`, so that `module` can't import them back eagerly: each name still imports from `module`,
+    with a `DeprecationWarning` naming its new home; any other name is an `AttributeError`."""
+    def __getattr__(name: str):
+        for new, names in moved.items():
+            if name in names:
+                import importlib
+                warnings.warn(f"{module}.{name} moved to gpuvision_nb.{new}.{name}", DeprecationWarning, stacklevel=2)
+                return getattr(importlib.import_module(f"gpuvision_nb.{new}"), name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    return __getattr__
+
 # %% auto #0
-__all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall', 'text_table',
-           'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names', 'RecordError',
-           'repo_results_dir', 'course_results_dir', 'results_dir', 'user_results_dir', 'provenance', 'Record',
-           'record_path', 'check_number', 'number_arg', 'record', 'shown', 'load_record', 'load_records',
+__all__ = ['RESULTS_ENV', 'SCHEMA', 'QUICK_ENV', 'moved_names', 'fmt_time', 'fmt_rate', 'Timing', 'time_fn', 'sync_pitfall',
+           'text_table', 'html_table', 'Table', 'eng_ticks', 'Comparison', 'compare', 'fonts_for', 'drawable_names',
+           'RecordError', 'repo_results_dir', 'course_results_dir', 'results_dir', 'user_results_dir', 'provenance',
+           'Record', 'record_path', 'check_number', 'number_arg', 'record', 'shown', 'load_record', 'load_records',
            'latest_gpu_record', 'recorded_sweep', 'show_with_recorded', 'default_sizes', 'matmul_sweep', 'conv_sweep',
            'sweep_devices', 'run_sweep', 'plot_sweep', 'quick_run', 'sized']
 

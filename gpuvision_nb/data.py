@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib, inspect, io, json, math, os, tempfile, time, warnings, zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFile
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .bench import Timing, drawable_names, time_fn
+from .bench import Timing, drawable_names, moved_names, time_fn
 from .device import get_device
 from .folders import (CACHE_ENV, cache_dir, cache_fill, cache_lock, cached_folder, check_new_folder,  # Appendix A8;
                                   write_atomically)                          # still importable from here
@@ -26,14 +25,13 @@ from .folders import (CACHE_ENV, cache_dir, cache_fill, cache_lock, cached_folde
 # them, so that `gpuvision predict`, which needs neither, starts without them.
 
 # %% auto #0
-__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'MEAN', 'STD', 'AUGMENTS', 'SPLITS', 'SPLIT_FOLDERS', 'LAYOUTS',
-           'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS', 'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape',
-           'shape_rng', 'check_int', 'make_shapes', 'tree_hash', 'shapes_root', 'uint8_transform', 'decode_threads',
-           'CheckedImageFolder', 'load_folder', 'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts',
-           'min_per_class', 'split', 'normalize_transform', 'augment_transform', 'Transformed', 'default_workers',
-           'make_loader', 'dataloaders', 'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer',
-           'GPULoader', 'time_loader', 'loader_benchmark', 'find_layout', 'to_channels', 'preprocess', 'FolderData',
-           'is_grey', 'folder_loaders', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
+__all__ = ['SHAPES', 'SHAPES_VERSION', 'MAX_SIZE', 'MEAN', 'STD', 'AUGMENTS', 'DIGITS_VERSION', 'DIGITS_SOURCE', 'DATASETS',
+           'CIFAR10_URL', 'in_polygon', 'shape_mask', 'render_shape', 'shape_rng', 'check_int', 'make_shapes',
+           'tree_hash', 'shapes_root', 'uint8_transform', 'decode_threads', 'CheckedImageFolder', 'load_folder',
+           'targets_of', 'LabeledSubset', 'check_fractions', 'split_counts', 'min_per_class', 'split',
+           'normalize_transform', 'augment_transform', 'Transformed', 'default_workers', 'make_loader', 'dataloaders',
+           'show_batch', 'to_tensors', 'channel_stats', 'check_augment', 'normalizer', 'GPULoader', 'time_loader',
+           'loader_benchmark', 'upscale_digits', 'make_digits', 'digits_root', 'dataset_root',
            'DatasetUnavailableError', 'cifar10']
 
 # %% ../nbs/03_data.ipynb #6df63aa3
@@ -596,233 +594,9 @@ def loader_benchmark(ds: Dataset, device: str | torch.device = "auto", n_images:
         out.append(time_loader(gl, d, len(gl) * batch_size, "GPULoader"))
     return out
 
-# %% ../nbs/03_data.ipynb #17bbf138
-SPLITS = ("train", "val", "test")
-SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
-LAYOUTS = ("auto", "flat", "presplit")
-
-
-def _subfolders(root: Path, who: str) -> list[str]:
-    "The sub-folders of `root` that are data (`not_data`), sorted; a `DatasetError` naming it if it can't be read."
-    try: return sorted(e.name for e in os.scandir(root) if e.is_dir() and not not_data(e.name, True))
-    except PermissionError: raise DatasetError(f"{who}: {root} {UNREADABLE}; fix its permissions") from None
-
-
-def find_layout(root: str | Path, layout: str = "auto") -> tuple[str, dict[str, Path]]:
-    """How `root` is organised: ('flat', {}) for `root/<class>/<images>`, or ('presplit', {split: folder}) for
-    `root/train/<class>/…` with `val/` (or `valid/`, `validation/`) and/or `test/` beside it. With `layout='auto'` a
-    folder named like a split is never taken as a class: split folders without `train/`, or mixed with other folders,
-    are a `DatasetError`. `layout='flat'` or `'presplit'` forces the reading."""
-    if layout not in LAYOUTS: raise ValueError(f"folder_loaders: layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    root = Path(root)
-    subdirs = _subfolders(root, "folder_loaders")
-    named = {d: SPLIT_FOLDERS[d.lower()] for d in subdirs if d.lower() in SPLIT_FOLDERS}
-    if layout == "flat" or (layout == "auto" and not named): return "flat", {}
-    folders = {}
-    for d, s in named.items():
-        if s in folders: raise DatasetError(f"folder_loaders: {root} has two {s} folders, {folders[s].name}/ and {d}/; keep one")
-        folders[s] = root / d
-    if "train" not in folders:
-        raise DatasetError(f"folder_loaders: {root} has {', '.join(d + '/' for d in named) or 'no split folders'} but no train/: "
-                           f"a pre-split dataset is {root}/train/<class>/… beside val/ (or valid/) and/or test/; if "
-                           f"{list(named)} really are class folders, pass layout='flat'")
-    others = [d for d in subdirs if d not in named]
-    if others:
-        raise DatasetError(f"folder_loaders: {root} mixes split folders ({', '.join(named)}) with other folders ({', '.join(others)}): "
-                           f"use either {root}/<class>/<images> or {root}/train/<class>/<images> (+ val/, test/)")
-    return "presplit", {s: folders[s] for s in SPLITS if s in folders}
-
-# %% ../nbs/03_data.ipynb #44659fba
-def to_channels(x: torch.Tensor, in_channels: int) -> torch.Tensor:
-    """uint8 images (N, C, H, W), C = 1 or 3, with `in_channels` channels: grey → RGB by repeating the channel, RGB →
-    grey by the ITU-R 601 luma weights in the fixed-point arithmetic of Pillow's `convert('L')` (bit-identical)."""
-    c = x.shape[1]
-    if c == in_channels: return x
-    if (c, in_channels) == (1, 3): return x.expand(-1, 3, -1, -1).contiguous()
-    if (c, in_channels) == (3, 1):
-        r, g, b = x.int().split(1, dim=1)             # weights sum to 2**16; three multiply-adds, not a reduction over
-        return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)   # C (100x slower on NHWC data)
-    raise ValueError(f"to_channels: can convert 1 or 3 channels to in_channels=1 or 3, got {c} → {in_channels}")
-
-
-def preprocess(images, size: int = 32, mean=MEAN, std=STD, in_channels: int = 3,
-               device: str | torch.device = "cpu") -> torch.Tensor:
-    """The float batch (N, `in_channels`, `size`, `size`) a model trained by `folder_loaders` expects for `images`: a
-    list of PIL images (any mode), or a uint8 tensor (N, C, H, W) / (C, H, W) with C = 1 or 3. Exactly what the
-    validation and test loaders do: `to_rgb`, `uint8_transform(size)`, `to_channels`, then `(x/255 − mean)/std`."""
-    size = check_int(size, "size", "preprocess", 1, MAX_SIZE)
-    in_channels = check_int(in_channels, "in_channels", "preprocess", 1, 3)
-    if len(mean) != in_channels or len(std) != in_channels:
-        raise ValueError(f"preprocess: mean and std need in_channels={in_channels} values each, got {mean!r}, {std!r}")
-    tfm = uint8_transform(size)
-    if isinstance(images, torch.Tensor):
-        x = images.unsqueeze(0) if images.ndim == 3 else images
-        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise TypeError(f"preprocess: a tensor must be uint8 images (N, C, H, W) with C = 1 or 3, got {x.dtype} {tuple(images.shape)}")
-        x = torch.stack([tfm(im) for im in to_channels(x.cpu(), 3)]) if len(x) else x.new_zeros(0, 3, size, size)
-    else:
-        images = list(images)
-        if not all(isinstance(im, Image.Image) for im in images):
-            raise TypeError("preprocess: images must be PIL images (open files with open_rgb) or a uint8 tensor")
-        x = torch.stack([tfm(to_rgb(im)) for im in images]) if images else torch.zeros(0, 3, size, size, dtype=torch.uint8)
-    scale, shift = normalizer(mean, std, device)
-    return torch.addcmul(shift, to_channels(x, in_channels).to(device).float(), scale)
-
-# %% ../nbs/03_data.ipynb #921eea46
-@dataclass
-class FolderData:
-    """The loaders of an image folder and everything needed to reuse what is trained on them: `train`, `val`, `test`
-    (`GPULoader`s; `test` is None without a test split), `classes`, image `size`, `in_channels`, the `mean`/`std` of
-    the training split, `layout` ('flat' or 'presplit'), `counts` {split: {class: images}}, `root`, `augment`, `hash`
-    (of the files' paths, labels and bytes), `skipped` (what `load_folder` left out) and `files` {split: [(path
-    relative to `root`, class index)]}, in the order of the split's loader."""
-    train: GPULoader
-    val: GPULoader
-    test: GPULoader | None
-    classes: list[str]
-    size: int
-    in_channels: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    layout: str
-    counts: dict
-    root: str = ""
-    augment: str = "crop"
-    hash: str = ""
-    skipped: list = field(default_factory=list)
-    files: dict = field(default_factory=dict)
-
-    def fingerprint(self) -> dict:
-        "What identifies the data (not where it is): classes, size, channels, layout, images per split and the content hash."
-        return {"classes": list(self.classes), "size": self.size, "in_channels": self.in_channels, "layout": self.layout,
-                "images": {s: sum(c.values()) for s, c in self.counts.items()}, "hash": self.hash}
-
-    def __repr__(self):
-        n = ", ".join(f"{s} {k}" for s, k in self.fingerprint()["images"].items())
-        return (f"FolderData({Path(self.root).name!r}, {self.layout}: {len(self.classes)} classes, {n} images of "
-                f"{self.in_channels}×{self.size}×{self.size}, augment={self.augment!r}, mean={self.mean}, std={self.std})")
-
-
-def _samples(part) -> list[tuple[str, int]]:
-    "The (path, class index) of every item of a `CheckedImageFolder` or of a subset of one."
-    if isinstance(part, Subset): return [part.dataset.samples[i] for i in part.indices]
-    return list(part.samples)
-
-
-def _file_digests(parts: dict) -> dict[str, list[bytes]]:
-    "{split: the SHA-256 digest of each of its files' bytes, in order}."
-    return {s: [hashlib.sha256(Path(path).read_bytes()).digest() for path, _ in _samples(part)] for s, part in parts.items()}
-
-
-def _content_hash(parts: dict, root: Path, classes: list[str], digests: dict) -> str:
-    "SHA-256 (16 hex digits) of each split's files: relative path, class name and bytes (`digests`), in order."
-    h = hashlib.sha256()
-    for s, part in parts.items():
-        for (path, i), d in zip(_samples(part), digests[s]):
-            h.update(f"{s}\0{Path(path).relative_to(root).as_posix()}\0{classes[i]}\0".encode())
-            h.update(d)
-    return h.hexdigest()[:16]
-
-
-def _warn_copies(parts: dict, root: Path, classes: list[str], digests: dict) -> None:
-    """Warn about byte-identical files that are not links (a link is taken once, see `walk_images`): a photo copied
-    as `IMG_1 (1).jpg` into a later split than the original (the accuracy on it measures memory), or into another
-    class (one image, two labels). Up to 3 examples of each."""
-    first, leaks, clashes = {}, [], []
-    for s, part in parts.items():
-        for (path, i), d in zip(_samples(part), digests[s]):
-            rel = Path(path).relative_to(root).as_posix()
-            if d not in first: first[d] = (s, rel, i); continue
-            s0, rel0, i0 = first[d]
-            if i0 != i: clashes.append(f"{rel} (class {classes[i]!r}) is a byte-identical copy of {rel0} (class {classes[i0]!r})")
-            elif s0 != s: leaks.append(f"{rel} is a byte-identical copy of {rel0}")
-    some = lambda xs: "; ".join(xs[:3]) + ("; …" if len(xs) > 3 else "")
-    if leaks: warnings.warn(f"folder_loaders: {len(leaks)} validation or test image(s) are copies of images of an earlier "
-                            f"split, so the accuracy on them measures memory: {some(leaks)}. Delete the copies", stacklevel=3)
-    if clashes: warnings.warn(f"folder_loaders: {len(clashes)} image(s) are copies of an image of another class (one image, "
-                              f"two labels): {some(clashes)}. Keep each image in its one class", stacklevel=3)
-
-
-def _check_each_split_has_each_class(parts: dict, classes: list[str], root: Path, layout: str, f: list[float]) -> dict:
-    "{split: {class: images}}, or a `DatasetError` naming the classes a split has no image of, their counts and the cure."
-    counts = {s: dict(zip(classes, torch.bincount(targets_of(p), minlength=len(classes)).tolist())) for s, p in parts.items()}
-    short = [(c, s) for s in parts for c in classes if counts[s][c] == 0]
-    if not short: return counts
-    if layout == "flat":
-        total = {c: sum(counts[s][c] for s in parts) for c in classes}
-        if none := [c for c in classes if total[c] == 0]:
-            raise DatasetError(f"folder_loaders: class folder {', '.join(map(repr, none))} has no usable image (empty, or "
-                               f"every file left out) under {root}: remove it or add images")
-        empty = {}                                             # class → the splits it has no image in, in order
-        for c, s in short: empty.setdefault(c, []).append(s)
-        listed = "; ".join(f"class {c!r} has {total[c]} image(s), which splits={tuple(f)} divides as "
-                           f"{'/'.join(map(str, split_counts(total[c], f)))} ({'/'.join(parts)}): none for {' or '.join(ss)}"
-                           for c, ss in list(empty.items())[:5])
-        raise DatasetError(f"folder_loaders: {root} is too small to split: {listed}. Each class needs at least "
-                           f"{min_per_class(f)} images for splits={tuple(f)}: add images, or give the smaller splits "
-                           "larger fractions")
-    listed = "; ".join(f"{s} has no image of class {c!r}" for c, s in short[:5])
-    raise DatasetError(f"folder_loaders: {root}: {listed}. Every class needs at least one image in every split")
-
-
-def is_grey(x: torch.Tensor) -> bool:
-    "Whether uint8 images `x` (N, C, H, W) are grey: one channel, or three equal ones."
-    return x.shape[1] == 1 or bool((x[:, 0] == x[:, 1]).all() and (x[:, 1] == x[:, 2]).all())
-
-
-def folder_loaders(root: str | Path, size: int = 32, batch_size: int = 128, augment: str | bool = "crop",
-                   splits=(0.8, 0.1, 0.1), seed: int = 0, device: str | torch.device = "auto", on_bad: str = "raise",
-                   in_channels: int | str = 3, layout: str = "auto") -> FolderData:
-    """Train/val/test `GPULoader`s of the images under `root`, `size`×`size` with `in_channels` (1 or 3) channels,
-    normalised by the training split's `channel_stats`. A flat folder (`root/<class>/…`) is split by `splits` (2 or 3
-    fractions: train, val[, test]) stratified with `seed`; a presplit one (`root/train/<class>/…` + `val/`|`valid/`
-    and/or `test/`, see `find_layout`) keeps its splits (no `val/`: carved from `train/` in the ratio of `splits`).
-    `in_channels='auto'`: 1 if every image is grey (all its channels equal, as in mode 'L' files), else 3.
-    The training loader shuffles and applies `augment` (one of `AUGMENTS`); the others neither. `on_bad` as in
-    `load_folder`. Every number is checked first; too few images in a class or a single class is a `DatasetError`; byte-identical copies across splits or classes are warned about (`_warn_copies`)."""
-    who = "folder_loaders"
-    size = check_int(size, "size", who, 1, MAX_SIZE)
-    batch_size = check_int(batch_size, "batch_size", who, 1)
-    seed = check_int(seed, "seed", who, 0, 2**32 - 1)
-    if in_channels != "auto": in_channels = check_int(in_channels, "in_channels", who, 1, 3)
-    if in_channels == 2: raise ValueError(f"{who}: in_channels must be 1 (grey) or 3 (RGB), got 2")
-    augment = check_augment(augment, who)
-    f = check_fractions(splits, who, "splits")
-    if len(f) > 3 or f[0] == 0 or f[1] == 0:
-        raise ValueError(f"{who}: splits must be (train, val) or (train, val, test) fractions, the first two > 0, got {splits!r}")
-    root = Path(root).expanduser()
-    if not root.is_dir(): raise FileNotFoundError(f"{who}: {root} is not an existing folder{near_miss(root)}")
-    kind, folders = find_layout(root, layout)
-    seen = {}                                                  # one file identity map: no file in two splits
-    if kind == "flat":
-        ds = CheckedImageFolder(root, size, on_bad, seen=seen)
-        classes, parts = ds.classes, dict(zip(SPLITS, split(ds, f, seed)))
-    else:
-        sets = {s: CheckedImageFolder(d, size, on_bad, seen=seen, top=root) for s, d in folders.items()}
-        classes = sets["train"].classes
-        for s, d in folders.items():
-            if sets[s].classes != classes:
-                raise DatasetError(f"{who}: {d} has class folders {sets[s].classes}, but {folders['train']} has {classes}; "
-                                   "every split needs the same class folders")
-        if "val" not in sets: sets["train"], sets["val"] = split(sets["train"], (f[0] / (f[0] + f[1]), f[1] / (f[0] + f[1])), seed)
-        parts = {s: sets[s] for s in SPLITS if s in sets}
-    if len(classes) < 2:
-        raise DatasetError(f"{who}: {root} has only {len(classes)} class folder ({', '.join(classes)}); a classifier "
-                           f"needs at least 2, as {root}/<class name>/<images> (one folder per class)")
-    counts = _check_each_split_has_each_class(parts, classes, root, kind, f)
-    tensors = {s: to_tensors(p) for s, p in parts.items()}
-    if in_channels == "auto": in_channels = 1 if all(is_grey(x) for x, _ in tensors.values()) else 3
-    tensors = {s: (to_channels(x, in_channels), y) for s, (x, y) in tensors.items()}
-    mean, std = channel_stats(tensors["train"][0])
-    mean, std = tuple(round(m, 4) for m in mean), tuple(round(max(s, 1 / 255), 4) for s in std)   # no ÷0 for a flat channel
-    loaders = {s: GPULoader(x, y, batch_size, shuffle=s == "train", augment=augment if s == "train" else "none",
-                            device=device, mean=mean, std=std, seed=seed) for s, (x, y) in tensors.items()}
-    skipped = [x for p in parts.values() for x in getattr(getattr(p, "dataset", p), "skipped", [])]
-    digests = _file_digests(parts)
-    _warn_copies(parts, root, classes, digests)
-    return FolderData(loaders["train"], loaders["val"], loaders.get("test"), list(classes), size, in_channels, mean, std,
-                      kind, counts, str(root), augment, _content_hash(parts, root, classes, digests), list(dict.fromkeys(skipped)),
-                      {s: [(Path(p).relative_to(root).as_posix(), i) for p, i in _samples(part)] for s, part in parts.items()})
+# %% ../nbs/03_data.ipynb #3647fe54
+__getattr__ = moved_names("gpuvision_nb.data", {"folderdata": (       # appendix A9 (folderdata imports this module)
+    "SPLITS", "SPLIT_FOLDERS", "LAYOUTS", "find_layout", "to_channels", "preprocess", "FolderData", "is_grey", "folder_loaders")})
 
 # %% ../nbs/03_data.ipynb #b14d1b78
 DIGITS_VERSION = 1

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from .bench import Timing, check_number, time_fn
 from .files import check_file_target, check_output, no_empty_folders, write_atomic
 from .checkpoint import LATEST, MANIFEST, WEIGHTS, CheckpointError, latest_checkpoint, load_checkpoint, unwrap, verify_checkpoint, weights_bytes
-from .data import MEAN, STD, BadImageError, normalizer, open_rgb, preprocess, to_rgb
+from .data import MEAN, STD, BadImageError, normalizer, open_rgb, to_rgb
+from .folderdata import preprocess
 from .device import get_device
 from .imagefile import decode_pixels, fit_image, image_files, model_pixels, near_miss   # torch-free: Appendix A2
 from .models import build_model, get_model, model_config
@@ -68,13 +69,13 @@ class Preprocess:
         "The model's input batch (N, in_channels, size, size), float32, for PIL images (`to_rgb`, `fit_image`) or a uint8 tensor."
         if isinstance(images, torch.Tensor): return preprocess(images, self.size, self.mean, self.std, self.in_channels)
         images = list(images)
-        if not images or not all(isinstance(im, Image.Image) for im in images):     # data.preprocess says what is wrong
+        if not images or not all(isinstance(im, Image.Image) for im in images):     # folderdata.preprocess says what is wrong
             return preprocess(images, self.size, self.mean, self.std, self.in_channels)
         return self.from_pixels(np.stack([model_pixels(im, self.size, self.in_channels) for im in images]))
 
     def from_pixels(self, pixels: np.ndarray) -> torch.Tensor:
         """The model's input batch for uint8 `pixels` (N, size, size, in_channels), as `imagefile.decode_pixels` makes
-        them: one normalisation for the whole batch, in `data.preprocess`'s arithmetic."""
+        them: one normalisation for the whole batch, in `folderdata.preprocess`'s arithmetic."""
         want = (self.size, self.size, self.in_channels)
         if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != want:
             raise ValueError(f"Preprocess.from_pixels: expected uint8 pixels (N, {', '.join(map(str, want))}), got "

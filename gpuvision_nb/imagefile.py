@@ -354,7 +354,7 @@ def fit_image(im: Image.Image, size: int) -> Image.Image:
 
 def model_pixels(im: Image.Image, size: int, in_channels: int = 3) -> np.ndarray:
     """The uint8 pixels (`size`, `size`, `in_channels`) a model with square `size` input takes from PIL image `im`:
-    `to_rgb`, `fit_image`, then, for `in_channels`=1, grey by Pillow's `convert("L")` (the integers of `data.to_channels`)."""
+    `to_rgb`, `fit_image`, then, for `in_channels`=1, grey by Pillow's `convert("L")` (the integers of `folderdata.to_channels`)."""
     im = fit_image(im if im.mode == "RGB" else to_rgb(im), size)
     a = np.asarray(im.convert("L") if in_channels == 1 else im)
     return a[:, :, None] if a.ndim == 2 else a

@@ -38,7 +38,7 @@ def check_images(x: torch.Tensor, who: str, channels: int = 3, size: tuple[int, 
         raise ValueError(f"{who} expects {want}, got a {x.dim()}-d tensor of shape {tuple(x.shape)}{hint}")
     if x.shape[1] != channels:
         hint = ("; for grey-scale images repeat the channel, x.expand(-1, 3, -1, -1), or build the model with in_channels=1"
-                if x.shape[1] == 1 else "; convert the images to grey first (data.to_channels / preprocess(..., in_channels=1))"
+                if x.shape[1] == 1 else "; convert the images to grey first (folderdata.to_channels / preprocess(..., in_channels=1))"
                 if channels == 1 and x.shape[1] == 3 else "")
         raise ValueError(f"{who} expects {want}, got {x.shape[1]} channel(s) in shape {tuple(x.shape)}{hint}")
     if size is not None and tuple(x.shape[2:]) != tuple(size):

@@ -15,7 +15,8 @@ import torch.nn.utils.prune as tprune
 
 from .bench import Table, Timing, time_fn
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .data import DIGITS_VERSION, FolderData, cache_dir, digits_root, folder_loaders
+from .data import DIGITS_VERSION, cache_dir, digits_root
+from .folderdata import FolderData, folder_loaders
 from .device import get_device, set_seed
 from .models import SeedCNN, SmallResNet, count_params, get_model
 from .train import DIGITS_RECIPE, evaluate, fit, pretrained_digits   # chapter 06 defines the digits recipe

@@ -15,7 +15,8 @@ from .bench import check_number, drawable_names
 from .files import _uninterrupted, write_atomic, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
-from .data import AUGMENTS, MAX_SIZE, FolderData, digits_root, folder_loaders, shapes_root
+from .data import AUGMENTS, MAX_SIZE, digits_root, shapes_root
+from .folderdata import FolderData, folder_loaders
 from .imagefile import near_miss
 from .device import device_name, get_device, set_seed
 from .models import evaluating, get_model, model_config

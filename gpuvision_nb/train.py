@@ -12,12 +12,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .bench import Timing, drawable_names, text_table, time_fn
+from .bench import Timing, drawable_names, moved_names, text_table, time_fn
 from .files import no_empty_folders
 from .checkpoint import (CheckpointError, all_finite, check_checkpoint_folder, last_finite_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
-from .data import (DIGITS_VERSION, FolderData, GPULoader, cache_dir, cache_fill, digits_root, folder_loaders, load_folder,
-                               shapes_root, split, to_tensors)
+from .data import (DIGITS_VERSION, GPULoader, cache_dir, cache_fill, digits_root, load_folder, shapes_root, split,
+                               to_tensors)
+from .folderdata import FolderData, folder_loaders         # Appendix A9: a folder of your own
 from .device import get_device, set_seed
 from .models import evaluating, get_model
 
@@ -566,13 +567,4 @@ _MOVED = {"runs": ("MIN_UPDATES", "MAX_EPOCHS", "default_epochs", "TRAIN_DEFAULT
                    "run_settings", "class_report", "plot_misclassified", "figure_png", "save_figure", "RunExistsError", "EXPORT_FILES",
                    "REPORT_FILES", "RUN_FILES", "BEST_RULE", "previous_run", "class_weights", "KeepBest", "run_training")}
 
-
-def __getattr__(name: str):
-    """The run-folder names that moved to appendix A6 (`gpuvision_nb.runs`) still import from here, with a
-    `DeprecationWarning` naming their new home: `runs` imports this module, so it can't import them back eagerly."""
-    for module, names in _MOVED.items():
-        if name in names:
-            import importlib, warnings
-            warnings.warn(f"gpuvision_nb.train.{name} moved to gpuvision_nb.{module}.{name}", DeprecationWarning, stacklevel=2)
-            return getattr(importlib.import_module(f"gpuvision_nb.{module}"), name)
-    raise AttributeError(f"module 'gpuvision_nb.train' has no attribute {name!r}")
+__getattr__ = moved_names("gpuvision_nb.train", _MOVED)    # the run-folder names, moved to appendix A6 (runs imports train)

@@ -22,7 +22,8 @@ from torch.utils.data import Dataset
 from .bench import Timing, time_fn
 from .files import check_output
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, verify_checkpoint, while_current
-from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, normalizer, shape_mask, shape_rng, split, to_channels
+from .data import MEAN, SHAPES, STD, DatasetError, GPULoader, _colours, _coverage, normalizer, shape_mask, shape_rng, split
+from .folderdata import to_channels
 from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .folders import cache_dir, cache_fill, cached_folder, check_new_folder, write_atomically
 from .models import SeedCNN, flops_per_image
@@ -764,7 +765,7 @@ def classify_video(model: nn.Module, path: str | Path, spec: FrameSpec, device: 
 # %% ../nbs/12_video.ipynb #6523b74a
 class _PixelInput(nn.Module):
     """An image model `net` of a run folder or model file (any number of input channels), fed the frames `classify_video`
-    prepares with `PIXELS` (values 0…255, RGB): made `in_channels` as `data.to_channels` does and normalised by `mean`/`std`
+    prepares with `PIXELS` (values 0…255, RGB): made `in_channels` as `folderdata.to_channels` does and normalised by `mean`/`std`
     in `data.normalizer`'s arithmetic — the pixels `predict` gives the model for the same frame at its size."""
     def __init__(self, net: nn.Module, in_channels: int, mean, std):
         super().__init__()

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 APPENDICES = {"A1_supervisor": "supervisor", "A2_imagefile": "imagefile", "A3_videofile": "videofile",
               "A4_modelfile": "modelfile", "A5_launch": "launch",
-              "A6_runs": "runs", "A7_files": "files", "A8_folders": "folders"}
+              "A6_runs": "runs", "A7_files": "files", "A8_folders": "folders", "A9_folderdata": "folderdata"}
 
 
 def tool(name):
@@ -61,6 +61,25 @@ def test_run_folder_names_still_import_from_train_with_a_warning_naming_their_ne
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"): train.no_such_name
     assert not hasattr(train, "_better")                    # only the public names are handed out
 
+
+def test_folder_names_still_import_from_data_with_a_warning_naming_their_new_home():
+    "folderdata (A9) imports data, so data hands out the names that moved there the same way (bench.moved_names)."
+    import warnings
+    from gpuvision_nb import data, folderdata
+    moved = ("SPLITS", "SPLIT_FOLDERS", "LAYOUTS", "find_layout", "to_channels", "preprocess", "FolderData", "is_grey", "folder_loaders")
+    assert set(moved) == set(folderdata.__all__)                # every public name of the appendix
+    for name in moved:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert getattr(data, name) is getattr(folderdata, name), name
+        assert [(w.category, str(w.message), Path(w.filename).name) for w in caught] == \
+               [(DeprecationWarning, f"gpuvision_nb.data.{name} moved to gpuvision_nb.folderdata.{name}", "test_appendix.py")], name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from gpuvision_nb.data import folder_loaders            # a user's old import line still works
+    assert folder_loaders is folderdata.folder_loaders and len(caught) == 1
+    with pytest.raises(AttributeError, match="module 'gpuvision_nb.data' has no attribute '_samples'"): data._samples
+
 @pytest.mark.parametrize("module, forbidden", [("supervisor", ["gpuvision_nb.robust", "gpuvision_nb.distributed", "gpuvision_nb.cli", "torch"]),
                                                ("imagefile", ["gpuvision_nb.data", "torchvision", "torch"]),
                                                ("videofile", ["gpuvision_nb.video", "gpuvision_nb.data", "torch"]),
@@ -71,7 +90,9 @@ def test_run_folder_names_still_import_from_train_with_a_warning_naming_their_ne
                                                ("files", ["gpuvision_nb.bench", "gpuvision_nb.data", "gpuvision_nb.videofile",
                                                           "torch"]),
                                                ("folders", ["gpuvision_nb.bench", "gpuvision_nb.data", "gpuvision_nb.video", "gpuvision_nb.train",
-                                                            "torchvision"])])
+                                                            "torchvision"]),
+                                               ("folderdata", ["gpuvision_nb.train", "gpuvision_nb.runs", "gpuvision_nb.deploy",
+                                                               "gpuvision_nb.video", "gpuvision_nb.models", "torchvision"])])
 def test_appendix_modules_import_nothing_of_the_chapters_that_use_them(module, forbidden):
     "One-way: a chapter's module imports its appendix's module, never the reverse; and an appendix stays light."
     code = f"import sys, gpuvision_nb.{module}; print(' '.join(m for m in {forbidden!r} if m in sys.modules))"
@@ -95,7 +116,9 @@ def _imported_modules(path: Path, package: str = "gpuvision_nb") -> set[str]:
 @pytest.mark.parametrize("module, chapter", [("videofile", "video"), ("imagefile", "data"), ("supervisor", "robust"),
                                              ("modelfile", "robust"), ("modelfile", "deploy"), ("runs", "distributed"),
                                              ("runs", "cli"), ("runs", "demo"), ("folders", "data"), ("folders", "video"),
-                                             ("folders", "train"), ("files", "bench"), ("files", "data"), ("files", "cli")])
+                                             ("folders", "train"), ("files", "bench"), ("files", "data"), ("files", "cli"),
+                                             ("folderdata", "train"), ("folderdata", "runs"), ("folderdata", "deploy"),
+                                             ("folderdata", "video"), ("folderdata", "prune")])
 def test_appendix_sources_name_no_chapter_module_that_uses_them(module, chapter):
     "The import graph is one-way in the source too: no import of the chapter's module, not even inside a function."
     found = _imported_modules(ROOT / "gpuvision_nb" / f"{module}.py")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import gpuvision_nb.data as data
+import gpuvision_nb.folderdata as folderdata
 from conftest import linux_tags
 from gpuvision_nb.data import (BAD_CASES, CACHE_ENV, SHAPES, BadImageError, DatasetError, DatasetUnavailableError,
                                GPULoader, cifar10, default_workers, load_folder, make_loader, make_shapes, open_rgb,
@@ -473,7 +474,7 @@ def _presplit(src: Path, dst: Path, splits=(("train", 4), ("val", 1), ("test", 1
 
 
 def test_folder_loaders_flat(shapes):
-    fd = data.folder_loaders(shapes, batch_size=8, device="cpu", splits=(0.5, 1 / 3, 1 / 6))
+    fd = folderdata.folder_loaders(shapes, batch_size=8, device="cpu", splits=(0.5, 1 / 3, 1 / 6))
     assert fd.layout == "flat" and fd.classes == sorted(SHAPES) and (fd.size, fd.in_channels) == (32, 3)
     assert fd.counts["train"] == {c: 3 for c in SHAPES} and fd.counts["test"] == {c: 1 for c in SHAPES}
     assert (len(fd.train.x), len(fd.val.x), len(fd.test.x)) == (30, 20, 10)
@@ -485,42 +486,42 @@ def test_folder_loaders_flat(shapes):
     fp = fd.fingerprint()
     assert fp == {"classes": sorted(SHAPES), "size": 32, "in_channels": 3, "layout": "flat",
                   "images": {"train": 30, "val": 20, "test": 10}, "hash": fd.hash} and len(fd.hash) == 16
-    assert data.folder_loaders(shapes, batch_size=8, device="cpu", splits=(0.5, 1 / 3, 1 / 6)).fingerprint() == fp
-    assert data.folder_loaders(shapes, device="cpu", splits=(0.5, 0.5)).test is None
+    assert folderdata.folder_loaders(shapes, batch_size=8, device="cpu", splits=(0.5, 1 / 3, 1 / 6)).fingerprint() == fp
+    assert folderdata.folder_loaders(shapes, device="cpu", splits=(0.5, 0.5)).test is None
 
 
 @pytest.mark.parametrize("val_name", ["val", "valid", "validation"])
 def test_folder_loaders_presplit(shapes, tmp_path, val_name):
     root = _presplit(shapes, tmp_path / "ds", (("train", 4), (val_name, 1), ("test", 1)))
-    fd = data.folder_loaders(root, device="cpu", batch_size=4)
+    fd = folderdata.folder_loaders(root, device="cpu", batch_size=4)
     assert fd.layout == "presplit" and fd.classes == ["circle", "star"]             # never 'test'/'train'
     assert fd.counts == {"train": {"circle": 4, "star": 4}, "val": {"circle": 1, "star": 1}, "test": {"circle": 1, "star": 1}}
 
 
 def test_folder_loaders_train_test_only_carves_val(shapes, tmp_path):
     root = _presplit(shapes, tmp_path / "ds", (("train", 5), ("test", 1)))
-    fd = data.folder_loaders(root, device="cpu", splits=(0.6, 0.2, 0.2))            # val: 5 × 0.2/0.8 → 1 per class
+    fd = folderdata.folder_loaders(root, device="cpu", splits=(0.6, 0.2, 0.2))            # val: 5 × 0.2/0.8 → 1 per class
     assert fd.counts == {"train": {"circle": 4, "star": 4}, "val": {"circle": 1, "star": 1}, "test": {"circle": 1, "star": 1}}
     root2 = _presplit(shapes, tmp_path / "ds2", (("train", 4), ("valid", 2)))
-    assert data.folder_loaders(root2, device="cpu").test is None
+    assert folderdata.folder_loaders(root2, device="cpu").test is None
 
 
 def test_presplit_mistakes_are_refused(shapes, tmp_path):
     root = _presplit(shapes, tmp_path / "ds", (("train", 2), ("test", 1)))
     (root / "cat").mkdir()
-    with pytest.raises(DatasetError, match="mixes split folders"): data.folder_loaders(root, device="cpu")
+    with pytest.raises(DatasetError, match="mixes split folders"): folderdata.folder_loaders(root, device="cpu")
     only_test = _presplit(shapes, tmp_path / "t", (("test", 3),))
-    with pytest.raises(DatasetError, match="no train/"): data.folder_loaders(only_test, device="cpu")
+    with pytest.raises(DatasetError, match="no train/"): folderdata.folder_loaders(only_test, device="cpu")
     odd = _presplit(shapes, tmp_path / "odd", (("train", 3), ("val", 2)))
     shutil.rmtree(odd / "val" / "star"); _presplit(shapes, odd / "val", (("ring", 1),), classes=("ring",))
-    with pytest.raises(DatasetError, match="same class folders"): data.folder_loaders(odd, device="cpu")
+    with pytest.raises(DatasetError, match="same class folders"): folderdata.folder_loaders(odd, device="cpu")
 
 
 def test_flat_layout_can_be_forced(shapes, tmp_path):
     root = tmp_path / "ds"
     for c in ("test", "other"): shutil.copytree(shapes / "star", root / c)
-    with pytest.raises(DatasetError, match="layout='flat'"): data.folder_loaders(root, device="cpu")
-    fd = data.folder_loaders(root, device="cpu", layout="flat", splits=(0.5, 0.5))
+    with pytest.raises(DatasetError, match="layout='flat'"): folderdata.folder_loaders(root, device="cpu")
+    fd = folderdata.folder_loaders(root, device="cpu", layout="flat", splits=(0.5, 0.5))
     assert fd.classes == ["other", "test"]
 
 
@@ -528,7 +529,7 @@ def test_too_small_names_class_count_and_need(shapes, tmp_path):
     root = tmp_path / "ds"
     shutil.copytree(shapes / "star", root / "star")
     (root / "ring").mkdir(); [shutil.copy(f, root / "ring") for f in sorted((shapes / "ring").iterdir())[:3]]
-    with pytest.raises(DatasetError) as e: data.folder_loaders(root, device="cpu")
+    with pytest.raises(DatasetError) as e: folderdata.folder_loaders(root, device="cpu")
     msg = str(e.value)
     assert "class 'ring' has 3 image(s)" in msg and "class 'star' has 6 image(s)" in msg and "at least 8 images" in msg
     assert "to_tensors" not in msg
@@ -537,7 +538,7 @@ def test_too_small_names_class_count_and_need(shapes, tmp_path):
 def test_ten_images_in_one_class_and_one_class_folders(shapes, tmp_path):
     one = tmp_path / "one"
     shutil.copytree(shapes / "star", one / "star")
-    with pytest.raises(DatasetError, match="only 1 class folder"): data.folder_loaders(one, device="cpu")
+    with pytest.raises(DatasetError, match="only 1 class folder"): folderdata.folder_loaders(one, device="cpu")
 
 
 @pytest.mark.parametrize("kw, name", [({"size": 0}, "size"), ({"size": 100_000}, "size"), ({"batch_size": 0}, "batch_size"),
@@ -545,35 +546,35 @@ def test_ten_images_in_one_class_and_one_class_folders(shapes, tmp_path):
                                       ({"splits": (0.5, 0.6)}, "splits"), ({"splits": (1, 0)}, "splits"),
                                       ({"augment": "rot"}, "augment"), ({"layout": "nested"}, "layout")])
 def test_folder_loaders_arguments_checked_first(shapes, kw, name):
-    with pytest.raises(ValueError, match=f"folder_loaders: {name}"): data.folder_loaders(shapes, device="cpu", **kw)
+    with pytest.raises(ValueError, match=f"folder_loaders: {name}"): folderdata.folder_loaders(shapes, device="cpu", **kw)
 
 
 def test_grey_loaders_and_preprocess_agree(shapes, tmp_path):
     root = _presplit(shapes, tmp_path / "ds", (("train", 3), ("val", 1), ("test", 2)))
     for ch in (1, 3):
-        fd = data.folder_loaders(root, device="cpu", in_channels=ch, size=24)
+        fd = folderdata.folder_loaders(root, device="cpu", in_channels=ch, size=24)
         files = [open_rgb(p) for c in fd.classes for p in sorted((root / "test" / c).iterdir())]
         xb = torch.cat([x for x, _ in fd.test])
         assert xb.shape == (4, ch, 24, 24) and len(fd.mean) == len(fd.std) == ch
-        assert torch.equal(xb, data.preprocess(files, fd.size, fd.mean, fd.std, ch))      # bit-identical
+        assert torch.equal(xb, folderdata.preprocess(files, fd.size, fd.mean, fd.std, ch))      # bit-identical
         u8 = torch.stack([torch.from_numpy(np.array(im)).permute(2, 0, 1) for im in files])
-        assert torch.equal(xb, data.preprocess(u8, fd.size, fd.mean, fd.std, ch))
+        assert torch.equal(xb, folderdata.preprocess(u8, fd.size, fd.mean, fd.std, ch))
 
 
 def test_to_channels_is_pillows_luma(zoo):
     im = open_rgb(zoo["rgb-jpeg"])
     x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None]
-    assert torch.equal(data.to_channels(x, 1)[0, 0], torch.from_numpy(np.array(im.convert("L"))))
-    assert torch.equal(data.to_channels(data.to_channels(x, 1), 3)[0, 1], data.to_channels(x, 1)[0, 0])
-    with pytest.raises(ValueError, match="1 or 3"): data.to_channels(torch.zeros(1, 2, 4, 4, dtype=torch.uint8), 3)
+    assert torch.equal(folderdata.to_channels(x, 1)[0, 0], torch.from_numpy(np.array(im.convert("L"))))
+    assert torch.equal(folderdata.to_channels(folderdata.to_channels(x, 1), 3)[0, 1], folderdata.to_channels(x, 1)[0, 0])
+    with pytest.raises(ValueError, match="1 or 3"): folderdata.to_channels(torch.zeros(1, 2, 4, 4, dtype=torch.uint8), 3)
 
 
 def test_fingerprint_changes_with_content(shapes, tmp_path):
     root = tmp_path / "ds"; shutil.copytree(shapes, root)
-    h = data.folder_loaders(root, device="cpu", splits=(0.5, 0.5)).hash
+    h = folderdata.folder_loaders(root, device="cpu", splits=(0.5, 0.5)).hash
     f = sorted((root / "star").iterdir())[0]
     shutil.copy(sorted((root / "ring").iterdir())[0], f)                             # same name, other bytes
-    assert data.folder_loaders(root, device="cpu", splits=(0.5, 0.5)).hash != h
+    assert folderdata.folder_loaders(root, device="cpu", splits=(0.5, 0.5)).hash != h
 
 
 def test_min_per_class_and_split_counts():
@@ -645,7 +646,7 @@ def test_digits_root_caches(tmp_path, monkeypatch):
 
 def test_digits_through_folder_loaders(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
-    fd = data.folder_loaders(data.digits_root(16), size=16, in_channels=1, device="cpu")
+    fd = folderdata.folder_loaders(data.digits_root(16), size=16, in_channels=1, device="cpu")
     assert fd.classes == [str(k) for k in range(10)] and fd.in_channels == 1 and fd.layout == "flat"
     assert sum(fd.fingerprint()["images"].values()) == 1797 and fd.mean[0] < 0.5
 
@@ -692,7 +693,7 @@ def test_cifar10_reads_the_on_disk_format(tmp_path, monkeypatch):
 
 def test_folder_loaders_detects_grey_images_and_lists_each_split_s_files(tmp_path):
     "Issue 22.5/22.6: in_channels='auto' is 1 for grey files (mode L, or RGB with equal channels), 3 otherwise; `files` in loader order."
-    from gpuvision_nb.data import folder_loaders, is_grey
+    from gpuvision_nb.folderdata import folder_loaders, is_grey
     for k, c in enumerate(("a", "b")):
         (tmp_path / "grey" / c).mkdir(parents=True); (tmp_path / "rgb" / c).mkdir(parents=True)
         for i in range(10):
@@ -714,7 +715,7 @@ def test_folder_loaders_detects_grey_images_and_lists_each_split_s_files(tmp_pat
 
 def test_preprocess_defaults_to_three_channels_and_keeps_the_shape_of_an_empty_batch():
     from PIL import Image
-    from gpuvision_nb.data import preprocess
+    from gpuvision_nb.folderdata import preprocess
     assert preprocess([Image.new("L", (32, 32), 7)]).shape == (1, 3, 32, 32)
     for side in (32, 16):
         assert preprocess(torch.zeros(0, 3, side, side, dtype=torch.uint8), size=32).shape == (0, 3, 32, 32)
@@ -782,14 +783,14 @@ def test_a_damaged_file_names_the_decoder_error(zoo):
 
 def test_preprocess_of_an_empty_list_is_an_empty_batch():
     "mutmut: the empty PIL list's (0, 3, size, size) batch (stacking nothing raises) survived."
-    from gpuvision_nb.data import preprocess
+    from gpuvision_nb.folderdata import preprocess
     assert preprocess([], size=8).shape == (0, 3, 8, 8)
     assert preprocess([], size=8, mean=(0.5,), std=(0.25,), in_channels=1).shape == (0, 1, 8, 8)
 
 
 def test_to_channels_works_on_the_device_of_its_input():
     "mutmut: the grey weights made on the default device (`device=x.device` dropped) survived: a GPU batch would fail."
-    from gpuvision_nb.data import to_channels
+    from gpuvision_nb.folderdata import to_channels
     assert to_channels(torch.zeros(2, 3, 4, 4, dtype=torch.uint8, device="meta"), 1).shape == (2, 1, 4, 4)
 
 
@@ -811,7 +812,8 @@ def test_gpu_loader_shuffles_each_pass_differently():
 # ---- make mutate (data, seed 11, sample 40: a fresh sample after the seed-7 tests) ------------------------------
 def test_size_checks_name_the_function_and_bound_the_size(monkeypatch, tmp_path):
     "mutmut (seed 11): digits_root's name in its error and preprocess's upper bound on size survived."
-    from gpuvision_nb.data import MAX_SIZE, digits_root, preprocess
+    from gpuvision_nb.data import MAX_SIZE, digits_root
+    from gpuvision_nb.folderdata import preprocess
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     with pytest.raises(ValueError, match=r"^digits_root: size must be an int in \[8, "): digits_root(7)
     with pytest.raises(ValueError, match=r"^preprocess: size must be an int in \[1, "):
@@ -902,7 +904,7 @@ def test_crescent_and_ring_masks_at_known_points():
 
 def test_folder_loaders_shuffles_train_only(shapes, tmp_path):
     "mutmut (seed 11): `shuffle=s == 'train'` → `s == 'XXtrainXX'` (an unshuffled training loader) survived."
-    d = data.folder_loaders(_presplit(shapes, tmp_path / "ds", (("train", 4), ("val", 1), ("test", 1))), batch_size=4, device="cpu")
+    d = folderdata.folder_loaders(_presplit(shapes, tmp_path / "ds", (("train", 4), ("val", 1), ("test", 1))), batch_size=4, device="cpu")
     assert d.train.shuffle and not d.val.shuffle and not d.test.shuffle
     assert d.train.augment == "crop" and d.val.augment == d.test.augment == "none"
 
@@ -921,7 +923,7 @@ def test_targets_of_is_int64_whatever_the_stored_type():
 def test_to_channels_grey_to_rgb_of_a_batch_of_several():
     "mutmut (seed 11): `x.expand(-1, 3, …)` → `expand(+1, 3, …)` (works for one image only) survived."
     x = torch.arange(2 * 16, dtype=torch.uint8).view(2, 1, 4, 4)
-    out = data.to_channels(x, 3)
+    out = folderdata.to_channels(x, 3)
     assert out.shape == (2, 3, 4, 4) and torch.equal(out, x.repeat(1, 3, 1, 1)) and out.is_contiguous()
 
 
@@ -1002,7 +1004,7 @@ def test_too_small_to_split_names_each_class_once_with_every_split_it_misses(tmp
     for c, n in (("a", 2), ("b", 20)):
         (root / c).mkdir(parents=True)
         for i in range(n): Image.new("RGB", (8, 8), (10 * i, 90 * (c == "b"), 0)).save(root / c / f"{i}.png")
-    with pytest.raises(DatasetError) as e: data.folder_loaders(root, size=8, device="cpu")
+    with pytest.raises(DatasetError) as e: folderdata.folder_loaders(root, size=8, device="cpu")
     assert str(e.value).count("class 'a'") == 1 and "divides as 2/0/0 (train/val/test): none for val or test." in str(e.value)
 
 def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
@@ -1010,7 +1012,7 @@ def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
     root = tmp_path / "small"
     shutil.copytree(shapes / "star", root / "star")
     (root / "ring").mkdir(); shutil.copy(sorted((shapes / "ring").iterdir())[0], root / "ring")
-    with pytest.raises(DatasetError, match=f"folder_loaders: {root} is too small to split") as e: data.folder_loaders(root, device="cpu")
+    with pytest.raises(DatasetError, match=f"folder_loaders: {root} is too small to split") as e: folderdata.folder_loaders(root, device="cpu")
     assert "class 'ring' has 1 image(s), which splits=" in str(e.value) and "divides as 1/0/0 (train/val/test): none for val" in str(e.value)
     pre = tmp_path / "pre"
     for s, cls in (("train", ("star", "ring")), ("val", ("star", "ring")), ("test", ("star", "ring"))):
@@ -1020,7 +1022,7 @@ def test_folder_loaders_split_check_names_the_root(shapes, tmp_path):
     for s in ("train", "val"):
         shutil.copy(sorted((shapes / "ring").iterdir())[0 if s == "train" else 1], pre / s / "ring" / f"{s}.png")
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match=f"folder_loaders: {pre}: test has no image of class 'ring'"):
-        data.folder_loaders(pre, device="cpu", on_bad="skip")
+        folderdata.folder_loaders(pre, device="cpu", on_bad="skip")
 
 
 def test_dataloaders_pass_their_options_to_the_evaluation_loaders_too():
@@ -1035,17 +1037,17 @@ def test_dataloaders_pass_their_options_to_the_evaluation_loaders_too():
 def test_in_channels_is_bounded_before_any_work(tmp_path):
     "mutmut (seed 23): the upper bound 3 on in_channels (folder_loaders, preprocess) and preprocess's argument name survived."
     with pytest.raises(ValueError, match=r"^folder_loaders: in_channels must be an int in \[1, 3\], got 4"):
-        data.folder_loaders(tmp_path / "absent", in_channels=4)
+        folderdata.folder_loaders(tmp_path / "absent", in_channels=4)
     with pytest.raises(ValueError, match=r"^preprocess: in_channels must be an int in \[1, 3\], got 0"):
-        data.preprocess([], in_channels=0)
+        folderdata.preprocess([], in_channels=0)
 
 
 def test_preprocess_names_the_shape_of_a_refused_tensor():
     "mutmut (seed 23): the refused tensor's shape in preprocess's message (`tuple(images.shape)`) survived."
     with pytest.raises(TypeError, match=r"C = 1 or 3, got torch.uint8 \(2, 2, 4, 4\)$"):
-        data.preprocess(torch.zeros(2, 2, 4, 4, dtype=torch.uint8))
+        folderdata.preprocess(torch.zeros(2, 2, 4, 4, dtype=torch.uint8))
     with pytest.raises(TypeError, match=r"got torch.float32 \(3, 4, 4\)$"):
-        data.preprocess(torch.zeros(3, 4, 4))
+        folderdata.preprocess(torch.zeros(3, 4, 4))
 
 
 def test_shapes_json_is_indented_and_lists_every_knob(tmp_path):
@@ -1113,7 +1115,7 @@ def test_to_channels_matches_pillow_on_every_level_of_every_channel():
                       torch.stack([levels, levels, levels], 1), torch.randint(0, 256, (65536, 3), generator=rng, dtype=torch.uint8)])
     x = cols.T.reshape(1, 3, 1, -1)                                                   # one row of every colour
     want = np.asarray(Image.fromarray(cols.numpy()[None], "RGB").convert("L"))
-    assert np.array_equal(data.to_channels(x, 1)[0, 0].numpy(), want)
+    assert np.array_equal(folderdata.to_channels(x, 1)[0, 0].numpy(), want)
 
 
 def test_gpu_loader_counts_its_epochs_up():
@@ -1150,7 +1152,7 @@ def test_documented_defaults_are_32_pixels():
     signature check pins the documented defaults in ordinary runs (under mutmut it sees the trampoline's signature)."""
     import inspect
     for f in (data.make_digits, data.digits_root, data.uint8_transform, data.render_shape, data.make_shapes,
-              data.shapes_root, data.load_folder, data.folder_loaders, data.dataset_root, data.upscale_digits, data.preprocess):
+              data.shapes_root, data.load_folder, folderdata.folder_loaders, data.dataset_root, data.upscale_digits, folderdata.preprocess):
         assert inspect.signature(f).parameters["size"].default == 32, f.__name__
     assert tuple(data.uint8_transform()(Image.new("RGB", (50, 40)).convert("RGB")).shape) == (3, 32, 32)
 
@@ -1158,7 +1160,7 @@ def test_documented_defaults_are_32_pixels():
 def test_refusals_name_their_function_and_the_shape():
     "mutmut (seed 47): preprocess's refusal of non-images (its text) and shape_mask's of an unknown name survived."
     with pytest.raises(TypeError, match=r"^preprocess: images must be PIL images \(open files with open_rgb\) or a uint8 tensor$"):
-        data.preprocess([np.zeros((4, 4, 3), np.uint8)])
+        folderdata.preprocess([np.zeros((4, 4, 3), np.uint8)])
     with pytest.raises(ValueError, match=r"^unknown shape 'blob'; expected one of \('circle', "):
         data.shape_mask("blob", np.zeros(1), np.zeros(1))
 
@@ -1218,7 +1220,7 @@ def test_a_presplit_shortage_lists_five_classes_at_most(tmp_path):
             (tmp_path / s / c).mkdir(parents=True)
             if s != "test" or k == 0: good_png(tmp_path / s / c / f"{s}.png", (30 * k, 10, 10), size=8)
     with pytest.warns(UserWarning), pytest.raises(DatasetError) as e:
-        data.folder_loaders(tmp_path, size=8, device="cpu", on_bad="skip")
+        folderdata.folder_loaders(tmp_path, size=8, device="cpu", on_bad="skip")
     msg = str(e.value)
     assert msg.count("test has no image of class") == 5 and "'c5'" in msg and "'c6'" not in msg
 
@@ -1227,7 +1229,7 @@ def test_preprocess_needs_a_mean_and_a_std_per_channel():
     "mutmut (seed 59): `len(mean) != c or len(std) != c` → `and` (a wrong mean with a right std accepted) survived."
     for mean, std in (((0.5,), (0.25,) * 3), ((0.5,) * 3, (0.25,)), ((0.5,), (0.25,))):
         with pytest.raises(ValueError, match=r"^preprocess: mean and std need in_channels=3 values each"):
-            data.preprocess([], mean=mean, std=std)
+            folderdata.preprocess([], mean=mean, std=std)
 
 
 def test_show_batch_clamps_to_the_displayable_range(caplog):

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 import gpuvision_nb.data as data
+import gpuvision_nb.folderdata as folderdata
 from gpuvision_nb.cli import main
 from gpuvision_nb.imagefile import image_files
 
@@ -59,7 +60,7 @@ def test_directory_symlink_loop_is_not_followed(tmp_path):
 def test_symlink_loop_cannot_leak_into_the_test_split(tmp_path):
     root = pets(tmp_path / "ds")
     (root / "dog" / "again").symlink_to(root)                      # an absolute link to the dataset itself
-    fd = quiet(data.folder_loaders, root, device="cpu", splits=(0.6, 0.2, 0.2))
+    fd = quiet(folderdata.folder_loaders, root, device="cpu", splits=(0.6, 0.2, 0.2))
     assert fd.fingerprint()["images"] == {"train": 12, "val": 4, "test": 4}
     flat = lambda loader: {tuple(x.flatten().tolist()) for x in loader.x}
     train = {tuple(x[:, 4:-4, 4:-4].flatten().tolist()) for x in fd.train.x}
@@ -87,7 +88,7 @@ def test_a_file_in_two_presplit_folders_stays_in_train_only(tmp_path):
     root = tmp_path / "ds"
     pets(root / "train", 4); pets(root / "test", 2)
     os.link(root / "train" / "cat" / "c3.png", root / "test" / "cat" / "leak.png")
-    fd = quiet(data.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
+    fd = quiet(folderdata.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
     assert fd.counts["test"] == {"cat": 2, "dog": 2}
 
 
@@ -180,7 +181,7 @@ def test_tiny_folder_names_the_class_not_an_empty_dataset(tmp_path):
     root = tmp_path / "ds"
     for i in range(10): png(root / "cat" / f"c{i}.png", (i, 0, 0))
     for i in range(3): png(root / "dog" / f"d{i}.png", (0, i, 0))
-    with pytest.raises(data.DatasetError) as e: data.folder_loaders(root, device="cpu")
+    with pytest.raises(data.DatasetError) as e: folderdata.folder_loaders(root, device="cpu")
     assert "class 'dog' has 3 image(s)" in str(e.value) and "at least 8" in str(e.value)
     assert "the dataset is empty" not in str(e.value)
 
@@ -188,13 +189,13 @@ def test_tiny_folder_names_the_class_not_an_empty_dataset(tmp_path):
 def test_a_presplit_folder_is_never_read_as_classes_train_and_test(tmp_path):
     root = tmp_path / "ds"
     pets(root / "train", 6); pets(root / "test", 2)
-    fd = data.folder_loaders(root, device="cpu")
+    fd = folderdata.folder_loaders(root, device="cpu")
     assert fd.classes == ["cat", "dog"] and fd.layout == "presplit"
 
 
 def test_one_class_folder_is_refused(tmp_path):
     for i in range(12): png(tmp_path / "ds" / "cat" / f"{i}.png", (i, 0, 0))
-    with pytest.raises(data.DatasetError, match="only 1 class folder"): data.folder_loaders(tmp_path / "ds", device="cpu")
+    with pytest.raises(data.DatasetError, match="only 1 class folder"): folderdata.folder_loaders(tmp_path / "ds", device="cpu")
 
 
 # ---- formats Pillow reads -------------------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def test_a_link_from_one_split_into_another_is_not_followed(tmp_path):
     root = tmp_path / "ds"
     pets(root / "train", 4); pets(root / "test", 2)
     (root / "train" / "cat" / "more").symlink_to(root / "test" / "dog")          # test images, labelled cat, in train
-    fd = quiet(data.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
+    fd = quiet(folderdata.folder_loaders, root, device="cpu", splits=(0.75, 0.25))
     assert fd.counts["train"] == {"cat": 3, "dog": 3} and fd.counts["test"] == {"cat": 2, "dog": 2}
     assert any("more" in p and "not followed" in why for p, why in fd.skipped)
 
@@ -311,10 +312,10 @@ def test_byte_identical_copies_across_splits_or_classes_are_warned_about(tmp_pat
     png(root / "test" / "cat" / "t.png", (200, 0, 0)); png(root / "test" / "dog" / "u.png", (0, 0, 200))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        data.folder_loaders(root, device="cpu")                       # distinct files: no warning
+        folderdata.folder_loaders(root, device="cpu")                       # distinct files: no warning
     shutil.copy(root / "train" / "cat" / "c1.png", root / "test" / "cat" / "c1 (1).png")
     shutil.copy(root / "train" / "cat" / "c2.png", root / "train" / "dog" / "c2 copy.png")
-    with pytest.warns(UserWarning) as w: data.folder_loaders(root, device="cpu")
+    with pytest.warns(UserWarning) as w: folderdata.folder_loaders(root, device="cpu")
     said = " ".join(str(x.message) for x in w)
     assert "test/cat/c1 (1).png is a byte-identical copy of train/cat/c1.png" in said
     assert "train/dog/c2 copy.png (class 'dog') is a byte-identical copy of train/cat/c2.png (class 'cat')" in said

@@ -493,8 +493,8 @@ def test_an_old_pair_without_embedded_description_still_loads(world, tmp_path):
 
 @pytest.mark.parametrize("channels", [3, 1])
 def test_preprocess_equals_the_training_preprocess_at_the_model_size(channels):
-    "Regression guard for Preprocess's one-stack batch path: bit-identical to data.preprocess for images at its size."
-    from gpuvision_nb.data import preprocess
+    "Regression guard for Preprocess's one-stack batch path: bit-identical to folderdata.preprocess for images at its size."
+    from gpuvision_nb.folderdata import preprocess
     rng = np.random.default_rng(1)
     ims = [Image.fromarray(rng.integers(0, 256, (24, 24, 3), np.uint8)).convert(m) for m in ("RGB", "L", "RGB", "P")]
     mean, std = (MEAN, STD) if channels == 3 else ((0.5,), (0.25,))

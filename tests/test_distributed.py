@@ -408,7 +408,8 @@ def test_nproc_shortcut_and_its_errors(tmp_path):
 def test_shard_data_keeps_the_global_batch_so_any_world_size_makes_the_same_updates(n, batch):
     "Issue 22.1: the batch is global; each of w processes takes batch // w of it, so an epoch has the same updates."
     import dataclasses
-    from gpuvision_nb.data import FolderData, GPULoader
+    from gpuvision_nb.data import GPULoader
+    from gpuvision_nb.folderdata import FolderData
     from gpuvision_nb.distributed import shard_data
     x, y = torch.zeros(n, 1, 4, 4, dtype=torch.uint8), torch.arange(n) % 2
     loader = lambda: GPULoader(x, y, batch_size=batch, shuffle=True, augment="none", device="cpu", mean=(0.5,), std=(0.25,))

@@ -81,7 +81,7 @@ def test_extreme_numbers_are_refused_before_any_work_naming_the_argument(args, f
 def test_non_finite_weights_stop_the_run_before_saving_and_name_the_last_finite_checkpoint(tmp_path, data, monkeypatch):
     "The last update of epoch 2 overflows (the weights go inf/NaN; that step's loss was finite): nothing of epoch 2 is saved."
     import gpuvision_nb.train as T
-    from gpuvision_nb.data import folder_loaders
+    from gpuvision_nb.folderdata import folder_loaders
     per_epoch = len(folder_loaders(data, 16, 8, "crop", (0.5, 0.25, 0.25), 0, "cpu").train)
     real, calls = T.train_step, []
     def overflowing(model, *a, **k):

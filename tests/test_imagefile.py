@@ -444,10 +444,10 @@ def test_image_files_says_which_name_is_there_when_one_is_missing(tmp_path):
 def test_every_loader_names_the_path_there_with_accents_encoded_otherwise(tmp_path, load):
     "The Python loaders a user calls with a path (the CLI's are in test_cli_faults): 'does not exist' + `near_miss`."
     import torch
-    from gpuvision_nb import data, modelfile, video, videofile
+    from gpuvision_nb import data, folderdata, modelfile, video, videofile
     (tmp_path / NFD).mkdir()
     typed = tmp_path / NFC
-    call = {"load_folder": lambda: data.load_folder(typed), "folder_loaders": lambda: data.folder_loaders(typed, device="cpu"),
+    call = {"load_folder": lambda: data.load_folder(typed), "folder_loaders": lambda: folderdata.folder_loaders(typed, device="cpu"),
             "load_exported": lambda: modelfile.load_exported(typed / "m.safetensors", torch.nn.Linear(1, 1)),
             "load_video_model": lambda: video.load_video_model(typed / "model", device="cpu"),
             "open_video": lambda: videofile.open_video(typed / "clip.mp4")}[load]

@@ -31,6 +31,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "runs": ["tests/test_run_folder.py", "tests/test_run_files.py", "tests/test_train.py"],   # train: settings, reports
     "deploy": ["tests/test_deploy.py"],
     "data": ["tests/test_data.py", "tests/test_data_faults.py"],
+    "folderdata": ["tests/test_data.py", "tests/test_data_faults.py"],        # appendix A9: its tests stay beside the data's
     "files": ["tests/test_files.py", "tests/test_files_faults.py", "tests/test_bench.py", "tests/test_cli_faults.py"],   # bench: records written through it
     "folders": ["tests/test_folders.py", "tests/test_data.py"],   # data: make_shapes/shapes_root write and cache through it
     "distributed": ["tests/test_distributed.py"],

@@ -53,7 +53,7 @@ for step in "${steps[@]}"; do
       OMP_NUM_THREADS=1 python -c "from gpuvision_nb.train import pretrained; pretrained('seed')" > "$scratch/seed.log" 2>&1 &
       seed=$!
       order=(07_amp 13_distributed 12_video 17_deploy A5_launch 11_augment 03_data 16_demo 02_bench 90_cli 04_models
-             A1_supervisor A6_runs A7_files A8_folders 06_train 00_tour 08_prune 14_robust 09_quantize 10_transfer)
+             A1_supervisor A6_runs A7_files A8_folders A9_folderdata 06_train 00_tour 08_prune 14_robust 09_quantize 10_transfer)
       paths=(); for n in "${order[@]}"; do [ -f "$scratch/nbs/$n.ipynb" ] && paths+=("$scratch/nbs/$n.ipynb"); done
       for p in "$scratch"/nbs/*.ipynb; do [[ " ${paths[*]} " == *" $p "* ]] || paths+=("$p"); done
       # chapter 16 commits the full `gpuvision demo` run but runs the quick one here (see that chapter). Cell timeout:
