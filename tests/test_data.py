@@ -1,5 +1,6 @@
 "The data chapter (03): shapes on disk, load_folder and bad files, split, loaders, GPULoader, CIFAR-10 offline."
 import math
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -515,6 +516,21 @@ def test_presplit_mistakes_are_refused(shapes, tmp_path):
     odd = _presplit(shapes, tmp_path / "odd", (("train", 3), ("val", 2)))
     shutil.rmtree(odd / "val" / "star"); _presplit(shapes, odd / "val", (("ring", 1),), classes=("ring",))
     with pytest.raises(DatasetError, match="same class folders"): folderdata.folder_loaders(odd, device="cpu")
+
+
+def test_a_system_folder_beside_the_splits_is_not_a_class(shapes, tmp_path):
+    """A Mac's `__MACOSX/`, Jupyter's `.ipynb_checkpoints/`, a NAS's `@eaDir/` beside `train/` and `test/`: not data,
+    so neither a class nor a 'mix of split folders and other folders' (found by mutation: `not_data`'s is_dir flag)."""
+    root = _presplit(shapes, tmp_path / "ds", (("train", 5), ("test", 1)))
+    for system in ("__MACOSX", ".ipynb_checkpoints", "@eaDir"): (root / system / "circle").mkdir(parents=True)
+    assert folderdata.find_layout(root) == ("presplit", {"train": root / "train", "test": root / "test"})
+
+
+def test_split_folders_without_train_are_each_named(shapes, tmp_path):
+    "Every split folder that is there is listed, in order, before what is missing (found by mutation: the ', ' join)."
+    root = _presplit(shapes, tmp_path / "ds", (("val", 1), ("test", 1)))
+    with pytest.raises(DatasetError, match=re.escape(f"{root} has test/, val/ but no train/: a pre-split dataset is")):
+        folderdata.find_layout(root)
 
 
 def test_flat_layout_can_be_forced(shapes, tmp_path):
