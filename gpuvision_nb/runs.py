@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .bench import check_number, drawable_names
-from .files import _uninterrupted, write_atomic, write_files
+from .files import WriteError, _uninterrupted, write_atomic, write_failure, write_files
 from .checkpoint import (LATEST, LOCK, CheckpointError, checkpoints, is_checkpoint, latest_checkpoint, load_checkpoint,
                                      lock_folder, save_checkpoint, unwrap, verify_checkpoint)
 from .data import AUGMENTS, MAX_SIZE, digits_root, shapes_root
@@ -282,18 +282,36 @@ def _swap_in(new: Path, out: Path) -> None:
     run is never lost before the new one is complete and checked. A user's files that sat in the old run's
     `checkpoints/` or `best/` (`_not_ours`) are moved into the new run's, not deleted with the old checkpoints.
     Ctrl-C, SIGTERM and SIGHUP wait until the swap is done (`_uninterrupted`): stopped halfway, it would leave the
-    folder holding part of each run."""
+    folder holding part of each run. A rename that fails (a disk error; a file the file system won't move) undoes
+    those before it (`_undo`): the old run is back in `out`, the new one whole in `new`, and a `WriteError` says where."""
     with _uninterrupted():
         old = _beside(out, "old")
-        for f in RUN_FILES:
-            if (out / f).exists() or (out / f).is_symlink(): (out / f).replace(old / f)
-        for f in RUN_FILES:
-            if (new / f).exists(): (new / f).replace(out / f)
+        moves = ([(out / f, old / f) for f in RUN_FILES if os.path.lexists(out / f)] +
+                 [(new / f, out / f) for f in RUN_FILES if os.path.lexists(new / f)])
+        done = []
+        try:
+            for src, dst in moves: src.replace(dst); done.append((src, dst))
+        except OSError as e:
+            raise WriteError(f"can't move the new run into {out}: {src.name}: {write_failure(dst, e)}. " +
+                             _undo(done, out, old, new)) from None
         for d in ("checkpoints", "best"):
             for p in _not_ours(old / d):
                 (out / d).mkdir(exist_ok=True)
                 if not os.path.lexists(out / d / p.name): p.rename(out / d / p.name)
         shutil.rmtree(old, ignore_errors=True); shutil.rmtree(new, ignore_errors=True)
+
+
+def _undo(done: list, out: Path, old: Path, new: Path) -> str:
+    """Put back the renames `done` ([(src, dst)]) of a `_swap_in` that failed, last first; what the user must know: where
+    the old run and the new one are, in one sentence (and which rename could not be undone, if one could not)."""
+    for src, dst in reversed(done):
+        try: dst.replace(src)
+        except OSError as e:
+            return (f"Putting back what was moved failed too ({dst} → {src}: {e.strerror or e}): {out} may mix the two "
+                    f"runs; the earlier run's other files are in {old}, the new run's in {new}")
+    shutil.rmtree(old, ignore_errors=True)
+    return (f"Nothing was replaced: the earlier run is in {out} as it was, and the new one, complete, in {new} "
+            f"(move its files into {out} yourself, or delete it)")
 
 
 def class_weights(counts: dict) -> torch.Tensor:

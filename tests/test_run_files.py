@@ -680,3 +680,62 @@ def test_overwrite_of_a_run_whose_parent_folder_is_not_ours_swaps_it_in(tmp_path
     monkeypatch.setattr(R, "_swap_in", lambda new, out_: swapped.append(new.parent) or swap_in(new, out_))
     R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
     assert swapped == [out] and sorted(p.name for p in out.parent.iterdir()) == ["run"]     # the new run was made in it
+
+
+def _failing_swap(monkeypatch, fail: set, seen: list):
+    """Make the renames (`Path.replace`) of `runs._swap_in` fail with EIO at the calls numbered in `fail` (1 = first;
+    the renames that undo a failed swap count on), the rest of the run untouched; `seen` gets each call's source."""
+    import gpuvision_nb.runs as R
+    swap_in, real = R._swap_in, Path.replace
+    def flaky(self, target):
+        seen.append(self)
+        if len(seen) in fail: raise OSError(errno.EIO, "Input/output error")
+        return real(self, target)
+    def swap(new, out):
+        with mock.patch.object(Path, "replace", flaky): swap_in(new, out)
+    monkeypatch.setattr(R, "_swap_in", swap)
+
+
+@pytest.mark.parametrize("where", ["the first file moved aside", "the first file moved in", "the last file moved in"])
+def test_an_overwrite_whose_swap_fails_puts_the_earlier_run_back_and_names_the_new_one(tmp_path, monkeypatch, where):
+    """A rename of `_swap_in` that fails (a disk error): it left the run folder holding part of each run and printed a
+    raw '[Errno 5] Input/output error: A -> B'. Now the renames before it are undone — the earlier run is back, byte
+    for byte — and a WriteError names the file, the reason and the folder holding the complete new run."""
+    import gpuvision_nb.runs as R
+    from gpuvision_nb.files import WriteError
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    R.run_training(str(data), epochs=1, out=out, **RUN)
+    before, n = _snapshot(out), len(R._present(out, R.RUN_FILES))
+    seen = []
+    _failing_swap(monkeypatch, {{"the first file moved aside": 1, "the first file moved in": n + 1,
+                                 "the last file moved in": 2 * n}[where]}, seen)
+    with pytest.raises(WriteError) as e: R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    assert _snapshot(out) == before
+    said = str(e.value)
+    new = Path(re.search(r"the new one, complete, in (\S+) \(", said)[1])
+    assert said.startswith(f"can't move the new run into {out}: ") and "Input/output error" in said, said
+    assert f"Nothing was replaced: the earlier run is in {out} as it was" in said, said
+    assert R._is_run(new) and sorted(R._present(new, R.RUN_FILES)) == sorted(R._present(out, R.RUN_FILES))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["data", "run", new.name])    # no 'old' folder left
+
+
+def test_a_swap_that_fails_and_can_not_be_undone_says_where_each_runs_files_are(tmp_path, monkeypatch):
+    "The undo fails too (the disk is gone): nothing deleted, and the message names the folder of each run's files."
+    import gpuvision_nb.runs as R
+    from gpuvision_nb.files import WriteError
+    from test_run_folder import _folder
+    data, out = _folder(tmp_path / "data"), tmp_path / "run"
+    R.run_training(str(data), epochs=1, out=out, **RUN)
+    n = len(R._present(out, R.RUN_FILES))
+    seen = []
+    _failing_swap(monkeypatch, {n + 2, n + 3}, seen)          # the second file moved in, then the first undo
+    with pytest.raises(WriteError) as e: R.run_training(str(data), epochs=1, out=out, overwrite=True, **RUN)
+    said = str(e.value)
+    m = re.search(r"Putting back what was moved failed too \((\S+) → (\S+): Input/output error\): (\S+) may mix the two runs; "
+                  r"the earlier run's other files are in (\S+), the new run's in (\S+)$", said)
+    assert m and m[3] == str(out), said
+    old, new = Path(m[4]), Path(m[5])
+    assert old.is_dir() and new.is_dir() and old.name.startswith(".run.old-") and new.name.startswith(".run.new-")
+    names = lambda d: sorted(R._present(d, R.RUN_FILES))
+    assert len(names(out)) + len(names(old)) + len(names(new)) == 2 * n      # every file of both runs is somewhere
