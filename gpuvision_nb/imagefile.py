@@ -259,21 +259,28 @@ def name_key(name: str) -> str:
 
 
 def near_miss(path: str | Path) -> str:
-    """A hint for a `path` that does not exist: where the first missing part of it has, in its folder, a name that
-    differs only by case (`Cat.JPG`) or by how its accents are encoded — typed on Linux, `café` has the one
-    character é (NFC); written by a Mac, e and a combining accent (NFD): alike on screen, other bytes. ' (…)', or ''."""
+    """A hint for a `path` that does not exist: where missing parts of it have, in their folders, a name that differs
+    only by case (`Cat.JPG`) or by how its accents are encoded — typed on Linux, `café` has the one character é
+    (NFC); written by a Mac, e and a combining accent (NFD): alike on screen, other bytes. Each such part is taken
+    as it is there and the walk goes on, so the hint names the whole path that exists (`Photos/café/cat.jpg` →
+    `photos/café/Cat.jpg`), or as far as it could be followed. ' (…)', or '' if no part has such a twin."""
     p = Path(os.path.expanduser(str(path)))
-    here = Path(p.anchor or ".")
+    here, fixes = Path(p.anchor or "."), []                 # fixes: (the name there, the name typed)
     for part in p.parts[1 if p.anchor else 0:]:
         if os.path.lexists(here / part): here = here / part; continue
         try: alike = sorted(n for n in os.listdir(here) if name_key(n) == name_key(part))
-        except OSError: return ""
-        if not alike: return ""
-        if unicodedata.normalize("NFC", alike[0]) != unicodedata.normalize("NFC", part):
-            return f" (did you mean {here / alike[0]}? Its name differs only in upper and lower case)"
-        return (f" ({here / alike[0]} is there: the same name with its accents encoded otherwise, {ascii(alike[0])} "
-                f"rather than {ascii(part)}, as a Mac writes names: let the shell's Tab key complete it, or rename it)")
-    return ""
+        except OSError: alike = []
+        if not alike: break
+        here = here / alike[0]; fixes.append((alike[0], part)); found = here
+    else: found = here                                      # every part there, once fixed: the whole path
+    if not fixes: return ""
+    case = any(unicodedata.normalize("NFC", a) != unicodedata.normalize("NFC", t) for a, t in fixes)
+    accents = [(a, t) for a, t in fixes if a.casefold() != t.casefold()]
+    mac = (f"{ascii(accents[0][0])} rather than {ascii(accents[0][1])}, as a Mac writes names: let the shell's Tab key "
+           "complete it, or rename it" if accents else "")
+    if not case: return f" ({found} is there: the same name with its accents encoded otherwise, {mac})"
+    differs = f"Its {'name' if len(fixes) == 1 else 'path'} differs only in upper and lower case"
+    return f" (did you mean {found}? {differs}" + (f" and in how its accents are encoded, {mac})" if accents else ")")
 
 
 @cache

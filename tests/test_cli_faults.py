@@ -388,4 +388,5 @@ def test_a_missing_path_names_the_one_there_with_accents_encoded_otherwise(tmp_p
         for i in range(4): Image.new("RGB", (8, 8), (60 * i, 200 if c == "a" else 0, 0)).save(tmp_path / "data" / c / f"{i}.png")
     r = gpuvision(*[a.format(nfc=tmp_path / NFC, tmp=tmp_path) for a in args])
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert f"{tmp_path / NFD} is there: the same name with its accents encoded otherwise" in r.stderr, r.stderr
+    there = tmp_path / NFD / "run" if "{nfc}/run" in args else tmp_path / NFD       # as much of the path as is there
+    assert f"{there} is there: the same name with its accents encoded otherwise" in r.stderr, r.stderr

@@ -422,7 +422,7 @@ def test_near_miss_names_the_name_that_is_there_written_otherwise(tmp_path, monk
     assert near_miss(tmp_path / "cat.jpg") == f" (did you mean {tmp_path / 'Cat.JPG'}? Its name differs only in upper and lower case)"
     assert near_miss(tmp_path / "dog.jpg") == "" and near_miss(tmp_path / "nope" / "Cat.JPG") == ""
     monkeypatch.chdir(tmp_path)                                     # a relative path is answered relative
-    assert near_miss(Path(NFC) / "sub").startswith(f" ({NFD} is there:")
+    assert near_miss(Path(NFC) / "sub").startswith(f" ({Path(NFD) / 'sub'} is there:")
     monkeypatch.setenv("HOME", str(tmp_path))                      # '~' is the home folder, as for every path argument
     assert near_miss(f"~/{NFC}").startswith(f" ({tmp_path / NFD} is there:")
     (tmp_path / "cAT.jpg").write_bytes(b"x")                       # two alike: the first in sorted order, every time
@@ -431,11 +431,31 @@ def test_near_miss_names_the_name_that_is_there_written_otherwise(tmp_path, monk
     assert near_miss(tmp_path / "cat.jpg") == ""
 
 
+def test_near_miss_follows_every_part_written_otherwise_to_the_path_that_is_there(tmp_path):
+    """Typed `Photos/café/cat.jpg`, there `photos/café(NFD)/Cat.jpg`: the hint named only the first part ('did you mean
+    photos?'), and the user met the next miss after fixing it. Each part with a twin is now taken as it is there and the
+    walk goes on: the hint names the whole path, or as far as it goes; 'name' for one part written otherwise, 'path'
+    for several; an accent's spellings are shown once, from the first part whose accents differ."""
+    from gpuvision_nb.imagefile import near_miss
+    (tmp_path / "photos" / NFD).mkdir(parents=True); (tmp_path / "photos" / NFD / "Cat.jpg").write_bytes(b"x")
+    mac = (f"'cafe\\u0301' rather than 'caf\\xe9', as a Mac writes names: let the shell's Tab key complete it, or rename it")
+    assert near_miss(tmp_path / "Photos" / NFC / "cat.jpg") == (
+        f" (did you mean {tmp_path / 'photos' / NFD / 'Cat.jpg'}? Its path differs only in upper and lower case and in how "
+        f"its accents are encoded, {mac})")
+    assert near_miss(tmp_path / "photos" / NFC / "Cat.jpg") == (
+        f" ({tmp_path / 'photos' / NFD / 'Cat.jpg'} is there: the same name with its accents encoded otherwise, {mac})")
+    assert near_miss(tmp_path / "Photos" / NFD / "dog.jpg") == (                 # as far as it goes: the part that differs
+        f" (did you mean {tmp_path / 'photos'}? Its name differs only in upper and lower case)")
+    assert near_miss(tmp_path / "PHOTOS" / NFD / "CAT.JPG") == (
+        f" (did you mean {tmp_path / 'photos' / NFD / 'Cat.jpg'}? Its path differs only in upper and lower case)")
+    assert near_miss(tmp_path / "photos" / NFD / "Cat.jpg") == ""               # there as typed: nothing to say
+
+
 def test_image_files_says_which_name_is_there_when_one_is_missing(tmp_path):
     "gpuvision predict's paths: 'does not exist' and what is there (a pattern's or stdin's hint comes first)."
     (tmp_path / NFD).mkdir(); Image.new("RGB", (8, 8)).save(tmp_path / NFD / "a.png")
-    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / NFC / 'a.png'} does not exist ({tmp_path / NFD} is there")):
-        imagefile.image_files([tmp_path / NFC / "a.png"])
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / NFC / 'a.png'} does not exist ({tmp_path / NFD / 'a.png'} is there")):
+        imagefile.image_files([tmp_path / NFC / "a.png"])                   # the whole path that is there
     with pytest.raises(FileNotFoundError, match=re.escape("does not exist (as a pattern, it matches no file)")):
         imagefile.image_files([tmp_path / NFC / "*.png"])
 
