@@ -685,3 +685,86 @@ def test_a_meter_that_saw_nothing_reads_nan():
     "An epoch of no batches (a rank's empty shard) reads NaN loss and accuracy, not a ZeroDivisionError (mutmut: 'nan' → 'XXnanXX')."
     from gpuvision_nb.train import Meter
     assert all(math.isnan(v) for v in Meter(torch.device("cpu")).read())
+
+
+# ---- tools/mutate.py train --sample 25 --seed 914: the survivors, each killed ------------------------------------
+def test_confusion_matrix_is_n_by_n_when_the_last_classes_never_occur():
+    "mutmut: minlength=n² dropped survived: bincount then stops at the largest pair seen, and the reshape fails."
+    from gpuvision_nb.train import confusion_matrix
+    assert confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 0]), 3).tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def test_a_resumed_fp16_run_gets_its_loss_scale_back(tmp_path, monkeypatch):
+    "mutmut: resume passed scaler=None to load_checkpoint (the fp16 loss scale restarted at 65,536) survived."
+    import gpuvision_nb.train as T
+    fit(model(), loader(shuffle=False), epochs=1, lr=0.05, precision="fp16", device="cpu", ckpt_dir=tmp_path, progress=False)
+    given, load = [], T.load_checkpoint
+    def spy(path, net, optimizer=None, scheduler=None, scaler=None, **k):
+        given.append(scaler); return load(path, net, optimizer, scheduler, scaler, **k)
+    monkeypatch.setattr(T, "load_checkpoint", spy)
+    fit(model(), loader(shuffle=False), epochs=2, lr=0.05, precision="fp16", device="cpu", ckpt_dir=tmp_path, resume=True,
+        progress=False)
+    assert len(given) == 1 and isinstance(given[0], torch.amp.GradScaler) and given[0].is_enabled()
+
+
+def test_one_sample_loop_times_single_images_on_the_device_it_ran_on():
+    "mutmut: its Timing's device str(dev) → str(None) was reached by no test."
+    from gpuvision_nb.train import one_sample_loop
+    t = one_sample_loop(plain(), X[:10], Y[:10], device="cpu")
+    assert (t.device, t.items, t.unit, t.params) == ("cpu", 1, "img", {"batch": 1, "model": "Sequential"})
+    assert len(t.times) == 8                                           # 10 steps, the first fifth dropped as warm-up
+
+
+def test_raw_step_timing_defaults_to_adamw():
+    "mutmut: the default opt 'adamw' → 'XXadamwXX' (every call without opt raised) was reached by no test."
+    from gpuvision_nb.train import raw_step_timing
+    t = raw_step_timing(plain(), loader(bs=16), device="cpu", n_batches=2)
+    assert t.label == "raw train step" and t.params == {"precision": "fp32", "batch": 16}
+
+
+def test_plot_confusion_makes_room_for_the_names_only_in_a_figure_of_its_own():
+    "mutmut: tight_layout on a figure of its own only (== → !=) survived: a figure with other axes is the caller's."
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.train import plot_confusion
+    default = plt.rcParams["figure.subplot.bottom"]
+    own = plot_confusion(torch.tensor([[3, 1], [0, 2]]), ["a long class name", "b"]).figure
+    fig, (left, right) = plt.subplots(1, 2)
+    plot_confusion(torch.tensor([[3, 1], [0, 2]]), ["a long class name", "b"], ax=right)
+    assert own.subplotpars.bottom != default and fig.subplotpars.bottom == default
+    plt.close(own); plt.close(fig)
+
+
+def _after(load, seed: int) -> torch.Tensor:
+    "The random numbers drawn right after `load()` in a program seeded with `seed`."
+    torch.manual_seed(seed); load()
+    return torch.rand(3)
+
+
+def test_loading_a_pretrained_model_keeps_the_callers_random_stream(tmp_path, monkeypatch):
+    """mutmut: restore_rng=False dropped from pretrained's load survived: the checkpoint's RNG state then replaced the
+    caller's, so two programs seeded differently drew the same numbers after loading (the caller's seed is what counts)."""
+    import gpuvision_nb.train as T
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    load = lambda: T.pretrained("resnet", device="cpu")
+    assert not torch.equal(_after(load, 1), _after(load, 2)) and torch.equal(_after(load, 1), _after(load, 1))
+
+
+def test_save_digits_records_the_recipe_and_pretrained_digits_keeps_the_callers_random_stream(tmp_path, monkeypatch):
+    "mutmut: meta key 'recipe' → 'RECIPE', and pretrained_digits' load with restore_rng=True, survived."
+    import gpuvision_nb.train as T
+    from gpuvision_nb.models import get_model
+    monkeypatch.setenv("GPUVISION_CACHE", str(tmp_path))
+    data = T.folder_loaders(T.digits_root(16), size=16, batch_size=128, augment="crop", in_channels=1, device="cpu")
+    torch.manual_seed(99)                                     # the random state the checkpoint stores: not the one below
+    d = T.save_digits(get_model("seed", 10, in_channels=1, size=16), History([{"epoch": 1, "val_acc": 0.5}]), data)
+    assert verify_checkpoint(latest_checkpoint(d))["meta"] == {"recipe": T.DIGITS_RECIPE, "data": data.fingerprint()}
+    set_seed(T.DIGITS_RECIPE["seed"]); get_model("seed", 10, in_channels=1, size=16)
+    expected = torch.rand(3)                                   # what pretrained_digits does: seed, draw the weights, load
+    assert torch.equal(_after(lambda: T.pretrained_digits("cpu"), 1), expected)
+
+
+def test_history_prints_every_column_it_has():
+    "mutmut: the column name 'images_per_second' → 'XXimages_per_secondXX' survived (the table then showed None)."
+    text = str(History([{"epoch": 1, "train_loss": 0.5, "train_acc": 0.75, "val_loss": 0.25, "val_acc": 0.875,
+                         "seconds": 2.0, "images_per_second": 1234.5}]))
+    assert "images_per_second" in text and "1234" in text and "None" not in text
