@@ -643,3 +643,29 @@ def test_a_run_lock_of_other_text_is_left_and_named(tmp_path):
     with pytest.raises(CheckpointError, match=r"run\.lock is a file that holds other text, not a lock file of gpuvision's"):
         with lock_folder(tmp_path): pass
     assert (tmp_path / LOCK).read_text() == "my notes"
+
+
+# ---- tools/mutate.py checkpoint --sample 25 --seed 915: the survivors, each killed -------------------------------
+def test_an_epoch_saved_again_whose_latest_can_not_be_written_keeps_the_first_save(tmp_path, monkeypatch):
+    """Saving an epoch that is already saved sets the first save aside; if `latest` then can't be written (a full disk)
+    the first save is put back whole (mutmut: `_put_back`'s rename to None was reached by no test)."""
+    import gpuvision_nb.checkpoint as C
+    first, _, _ = trained(3)
+    save_checkpoint(tmp_path, first, epoch=1)
+    def full(*a, **k): raise CheckpointError("can't write latest: No space left on device")
+    monkeypatch.setattr(C, "write_atomic", full)
+    with pytest.raises(CheckpointError, match="No space left on device"): save_checkpoint(tmp_path, trained(1)[0], epoch=1)
+    monkeypatch.undo()
+    back = tiny(); load_checkpoint(tmp_path / "epoch-0001", back)
+    assert same(back, first) and sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001", LATEST]
+
+
+def test_a_lock_file_on_a_file_system_without_hard_links_is_created_with_the_usual_permissions(tmp_path, monkeypatch):
+    """Where `os.link` fails (FAT, some network file systems) the lock file is created in place, with `default_mode()`
+    and this process's line (mutmut: the mode → None survived: no test took that branch)."""
+    import gpuvision_nb.checkpoint as C
+    monkeypatch.setattr(C.os, "link", lambda *a: (_ for _ in ()).throw(OSError(1, "Operation not permitted")))
+    with lock_folder(tmp_path):
+        lock = tmp_path / LOCK
+        assert lock.read_text().startswith(f"pid {os.getpid()} on ") and (lock.stat().st_mode & 0o777) == default_mode()
+    assert not lock.exists() and [p.name for p in tmp_path.iterdir()] == []          # nor its temporary file
