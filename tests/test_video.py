@@ -679,3 +679,50 @@ def test_frames_that_are_not_square_keep_their_centre_square():
     x = torch.zeros(1, 3, 4, 8, dtype=torch.uint8)
     x[..., 2:6] = 100                                                     # the centre square; black on both sides
     assert resize_frames(x, 2).eq(100).all() and resize_frames(x.transpose(-1, -2), 2).eq(100).all()
+
+
+# ---- tools/mutate.py video --sample 25 --seed 916: the survivors, each killed ------------------------------------
+def test_a_frame_size_of_one_pixel_is_allowed():
+    "mutmut: the bound `v < 1` → `v < 2` survived: a 1-pixel side is a positive int like any other."
+    from gpuvision_nb.video import _frame_size
+    assert _frame_size(1) == (1, 1) and _frame_size((1, 3)) == (1, 3)
+    with pytest.raises(ValueError, match="pair of positive ints, got 0"): _frame_size(0)
+
+
+def test_the_cuvid_path_decodes_every_frame_through_a_stand_in_decoder(clips, monkeypatch):
+    """decode_frames(way='cuvid') needs an NVIDIA GPU; its logic — a `<codec>_cuvid` decoder opened for reading, fed
+    the demuxed packets — runs here with FFmpeg's software decoder standing in for it (mutmut: the mode 'r' dropped,
+    and `ctx.decode(packet)` → `ctx.decode(None)`, survived: no test took the path)."""
+    real, opened = av.CodecContext.create, []
+    def create(name, mode):
+        opened.append((name, mode)); return real(name.removesuffix("_cuvid"), mode)
+    monkeypatch.setattr(av.CodecContext, "create", create)
+    path = clips / "clockwise" / "clockwise_00000.mp4"
+    assert decode_frames(path, "cuvid") == decode_frames(path, "cpu") == 16 and opened == [("h264_cuvid", "r")]
+
+
+def test_random_motion_shades_each_channel_of_the_background_on_its_own():
+    "mutmut: bg2 = bg + one shift for all three channels (a grey shift only) survived; each channel draws its own."
+    from gpuvision_nb.video import random_motion
+    motions = [random_motion(np.random.default_rng(s)) for s in range(20)]
+    shifts = [np.subtract(m.bg2, m.bg) for m in motions if 0 < min(m.bg2) and max(m.bg2) < 255]     # none clipped
+    assert len(shifts) >= 5 and all(len(set(d.tolist())) > 1 for d in shifts) and all(abs(d).max() <= 60 for d in shifts)
+
+
+def test_video_loaders_put_the_clips_on_the_device_asked_for(tmp_path, monkeypatch):
+    "mutmut: ClipLoader without device=dev ('auto': GPUVISION_DEVICE or the GPU, not the device asked for) survived."
+    import gpuvision_nb.video as V
+    clips = make_videos(tmp_path / "clips", n_per_class=5, frames=4, size=16)
+    monkeypatch.setenv("GPUVISION_DEVICE", "cuda")                 # what 'auto' would take: not there on this machine
+    train, val, _ = V.video_loaders(clips, frames=2, stride=2, size=16, batch_size=4, device="cpu")
+    assert next(iter(train))[0].device.type == next(iter(val))[0].device.type == "cpu"
+
+
+def test_too_few_frames_with_a_stride_says_which_share_was_kept(tmp_path):
+    "mutmut: the '(1 in STRIDE of DECODED)' detail shown from stride 3 on only (> 1 → > 2) survived."
+    from gpuvision_nb.video import VideoReader
+    path = write_video(tmp_path / "ten.mp4", bar_frames(10))
+    with pytest.raises(BadVideoError, match=re.escape("has only 5 frame(s) (1 in 2 of 10); at least 6 are needed")):
+        list(VideoReader(path, stride=2, min_frames=6))
+    with pytest.raises(BadVideoError, match=re.escape("has only 10 frame(s); at least 11 are needed")):
+        list(VideoReader(path, min_frames=11))
