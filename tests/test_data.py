@@ -1315,3 +1315,29 @@ def test_gpu_loader_crops_at_every_offset_from_0_to_twice_the_padding():
     xb, _ = next(iter(loader))
     seen = {tuple(round(v * 255) for v in row) for row in xb[:, 0, 0].tolist()}
     assert seen == {(0, 0, 0), (0, 10, 20), (10, 20, 30), (20, 30, 0)}
+
+
+# ---- tools/mutate.py data --sample 25 --seed 917: the survivors, each killed -------------------------------------
+def test_make_shapes_defaults_to_seed_0(tmp_path):
+    "mutmut: make_shapes' default seed 0 → 1 survived (shapes_root's default was tested, not make_shapes')."
+    assert tree_hash(make_shapes(tmp_path / "a", n_per_class=1, size=8)) == \
+           tree_hash(make_shapes(tmp_path / "b", n_per_class=1, size=8, seed=0)) != \
+           tree_hash(make_shapes(tmp_path / "c", n_per_class=1, size=8, seed=1))
+
+
+def test_show_batch_names_itself_when_a_class_name_can_not_be_drawn(monkeypatch):
+    "mutmut: the figure's name in drawable_names' warning ('show_batch' → 'XXshow_batchXX') survived."
+    import matplotlib.pyplot as plt
+    from gpuvision_nb import bench
+    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))    # a character no font here has
+    with pytest.warns(UserWarning, match=r"^show_batch: no installed font draws the class name\(s\) '\\ue000'"):
+        fig = show_batch(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "\ue000"], n=2, ncols=2)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "#1"]
+    plt.close(fig)
+
+
+def test_gpu_loader_says_how_many_channels_need_a_mean_and_a_std():
+    "mutmut: the count in the message read x.shape[2] (the height) instead of x.shape[1] (the channels) and survived."
+    x = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=re.escape("GPULoader: mean and std need 3 values (one per channel), got (0.5,), (0.25,)")):
+        GPULoader(x, torch.zeros(4, dtype=torch.long), 2, mean=(0.5,), std=(0.25,), device="cpu")
