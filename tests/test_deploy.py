@@ -769,6 +769,7 @@ def test_time_predict_runs_on_the_models_device_and_records_its_settings(world, 
     t = D.time_predict(world["model"], [Path("a.png")] * 3, device="cpu", batch_size=2, workers=2, preprocess=PREP, min_run_time=0.001)
     assert devices and set(devices) == {torch.device("cpu")}
     assert t.params == {"batch": 2, "workers": 2, "images": 3}
+    assert t.label == "predict · 2 decode thread(s)"        # mutmut (seed 918): `label or …` → `label and …` survived
 
 
 def test_preprocess_of_a_uint8_tensor_normalises_with_its_mean_and_std():
@@ -829,3 +830,14 @@ def test_export_to_a_path_with_a_tilde_writes_into_the_home_folder(world, tmp_pa
     monkeypatch.setenv("HOME", str(home)); monkeypatch.chdir(work)
     status, stdout, err = cli_in_process("export", world["file"], "--format", "torchscript", "--out=~/m.pt")
     assert status == 0 and stdout == f"wrote {home / 'm.pt'}\n" and (home / "m.pt").is_file() and list(work.iterdir()) == [], err
+
+
+def test_onnx_export_without_the_onnx_package_says_what_to_install(world, tmp_path, monkeypatch):
+    "mutmut (seed 918): _need('onnx', 'onnxscript') → _need('onnxscript') survived: onnx was never missing in a test."
+    import importlib
+    import gpuvision_nb.deploy as D
+    real = importlib.import_module
+    monkeypatch.setattr(D.importlib, "import_module", lambda m, *a: (_ for _ in ()).throw(ImportError(m)) if m == "onnx" else real(m, *a))
+    with pytest.raises(D.ExportError, match=r"^ONNX export needs the onnx package\(s\): pip install onnx$"):
+        D.export_onnx(world["model"], tmp_path / "m.onnx", PREP)
+    assert not (tmp_path / "m.onnx").exists()
