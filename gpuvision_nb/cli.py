@@ -20,6 +20,7 @@ from .runs import CHOICES, MAX_EPOCHS, MIN_UPDATES, RANGES, TRAIN_DEFAULTS, run_
 from .train import RECIPES, NonFiniteError
 from .deploy import FORMATS, export, keep_freed_memory, load_model, predict_files
 from .imagefile import IMAGE_EXTENSIONS, DatasetError, image_files, stdin_paths
+from .launch import usable_cores   # Appendix A5: the cores this process may use
 
 # `gpuvision predict` and `--help` don't pay for video (PyAV), the demo, AMP, reports or torch.distributed: each command
 # imports those inside its function, when it runs.
@@ -344,7 +345,7 @@ def add_deploy_commands(sub) -> None:
                       "a probability that is not a number is null")
     pred.add_argument("--batch-size", type=number_arg(*RANGES["batch_size"]), default=256, metavar="N", help="images per batch (default 256)")
     pred.add_argument("--device", default="auto", type=device_arg, help="auto (default), cpu, cuda, cuda:N or mps")
-    pred.add_argument("--workers", type=number_arg(0, 64, int), default=min(4, os.cpu_count() or 1), metavar="N",
+    pred.add_argument("--workers", type=number_arg(0, 64, int), default=min(4, usable_cores()), metavar="N",
                       help="threads decoding ahead of the model, in parallel (default: the CPU cores, at most 4; 0: none)")
     pred.add_argument("--no-progress", action="store_true", help="no progress bar")
     pred.set_defaults(func=cmd_predict)

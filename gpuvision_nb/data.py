@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from .bench import Timing, drawable_names, moved_names, time_fn
 from .device import get_device
+from .launch import usable_cores   # Appendix A5: the cores this process may use
 from .folders import (CACHE_ENV, cache_dir, cache_fill, cache_lock, cached_folder, check_new_folder,  # Appendix A8;
                                   write_atomically)                          # still importable from here
 
@@ -198,8 +199,8 @@ def uint8_transform(size: int = 32) -> v2.Compose:
 
 
 def decode_threads() -> int:
-    "How many threads decode image files side by side (Pillow decodes without holding the GIL): the CPU cores, at most 8."
-    return min(8, os.cpu_count() or 1)
+    "How many threads decode image files side by side (Pillow decodes without holding the GIL): the usable cores, at most 8."
+    return min(8, usable_cores())
 
 
 class CheckedImageFolder(Dataset):
@@ -393,8 +394,7 @@ class Transformed(Dataset):
 
 def default_workers() -> int:
     "DataLoader worker processes: the CPU cores this process may use, minus one for the training process, at most 8."
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(8, cores - 1))
+    return max(0, min(8, usable_cores() - 1))
 
 # %% ../nbs/03_data.ipynb #e11343b1
 def make_loader(ds: Dataset, batch_size: int = 128, train: bool = False, num_workers: int | None = None,

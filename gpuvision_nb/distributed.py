@@ -22,6 +22,7 @@ from .device import DeviceUnavailableError, get_device, set_seed, synchronize
 from .models import SeedCNN, count_params, get_model, time_model
 from .supervisor import NPROC_WORKER, cli_worker, failure_summary, lost_peer   # Appendix A1; still importable from here
 from .runs import run_training   # Appendix A6
+from .launch import usable_cores   # Appendix A5: the cores this process may use
 from .train import fit, is_distributed, is_main_process
 
 # %% auto #0
@@ -455,7 +456,7 @@ def run_nproc(nproc: int, argv: list[str]) -> int:
         if skip: skip = False
         elif a == "--nproc": skip = True
         elif not a.startswith("--nproc="): args.append(a)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))   # share the cores
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))   # share the cores this process may use
     os.environ[NPROC_WORKER] = "1"                     # the processes run `cli_worker`: a lost peer is one line
     try:
         with torchrun_logs() as logs:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/A5_launch.ipynb #76135578
 from __future__ import annotations
-import argparse, json, multiprocessing, os, signal, sys
+import argparse, json, math, multiprocessing, os, signal, sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -49,7 +49,34 @@ def model_input(model: str | Path) -> tuple[int, int] | None:
     except Exception: return None                                  # damaged or unusual: load_model will say what is wrong
 
 # %% auto #0
-__all__ = ['EARLY_BYTES', 'SPIN_COUNT', 'model_input', 'EarlyDecode', 'start_early_decode', 'short_spin', 'main']
+__all__ = ['EARLY_BYTES', 'CGROUP', 'SPIN_COUNT', 'model_input', 'usable_cores', 'EarlyDecode', 'start_early_decode',
+           'short_spin', 'main']
+
+# %% ../nbs/A5_launch.ipynb #a9a16c35
+CGROUP = Path("/sys/fs/cgroup")                  # this process's cgroup, as a container sees it
+
+
+def _cgroup_cpus(root: Path) -> float | None:
+    """The CPU quota of the cgroup at `root`, in cores (cgroup v2 `cpu.max` "QUOTA PERIOD", v1 `cpu/cpu.cfs_quota_us`
+    and `cpu.cfs_period_us`), or None: no quota ("max", -1), or nothing readable."""
+    try: quota, period = (root / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try: quota, period = ((root / "cpu" / f).read_text().strip() for f in ("cpu.cfs_quota_us", "cpu.cfs_period_us"))
+        except (OSError, ValueError): return None
+    try: q, p = int(quota), int(period)
+    except ValueError: return None                               # "max": no quota
+    return q / p if q > 0 and p > 0 else None
+
+
+def usable_cores(cgroup: Path | None = None) -> int:
+    """The CPU cores this process may use, to size thread pools and worker counts by: those the scheduler lets it run
+    on (`os.sched_getaffinity`: taskset, a container's cpuset), at most its cgroup's CPU quota rounded up (`docker run
+    --cpus 2`), at least 1. Not `os.cpu_count()`, the machine's, which a container shares. `cgroup`: default `CGROUP`."""
+    try: cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError): cores = os.cpu_count() or 1      # (no affinity API: macOS, Windows)
+    quota = _cgroup_cpus(cgroup or CGROUP)
+    if quota is not None: cores = min(cores, math.ceil(quota))
+    return max(1, cores)
 
 # %% ../nbs/A5_launch.ipynb #3a739aff
 def _ignore_sigint() -> None:
@@ -107,7 +134,7 @@ def start_early_decode(argv: list[str]) -> EarlyDecode | None:
     images — forked before torch is imported, never after; None otherwise, when one batch of pixels would be over
     `EARLY_BYTES`, and whenever something is in doubt (the command then does everything itself, and reports any
     mistake)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1     # the cores this process may use
+    cores = usable_cores()
     if "torch" in sys.modules or sys.platform != "linux" or cores < 2: return None
     args = _predict_args(argv)
     if args is None or args.workers < 1 or not 1 <= args.batch_size <= 65_536: return None

@@ -1107,7 +1107,9 @@ def test_default_workers_uses_the_cores_this_process_may_use(monkeypatch):
     "mutmut (seed 31): `hasattr(os, 'sched_getaffinity')` → `hasattr(None, …)` (all the machine's cores counted) survived."
     import os
     if not hasattr(os, "sched_getaffinity"): pytest.skip("no sched_getaffinity on this OS")
+    from gpuvision_nb import launch
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(launch, "CGROUP", launch.CGROUP / "not-here")      # no CPU quota, whatever this machine's is
     for allowed, want in (({0, 1, 2}, 2), ({5}, 0), (set(range(40)), 8)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, a=allowed: a)
         assert default_workers() == want

@@ -679,12 +679,14 @@ def test_find_batch_size_moves_the_model_to_the_device_and_frees_memory_after_ea
 
 
 def test_nproc_shares_the_cores_among_its_processes(monkeypatch):
-    "Without OMP_NUM_THREADS set, each of nproc processes gets cpu_count // nproc threads (at least 1)."
+    """Without OMP_NUM_THREADS set, each of nproc processes gets usable_cores // nproc threads (at least 1): the cores
+    this process may use, not the machine's (os.cpu_count(): 128 threads per process in a 2-core container of a big host)."""
     import torch.distributed.run as R
     import gpuvision_nb.distributed as D
     seen = []
     monkeypatch.setattr(R, "run", lambda args: seen.append(os.environ["OMP_NUM_THREADS"]))
-    monkeypatch.setattr(D.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(D, "usable_cores", lambda: 8)
+    monkeypatch.setattr(D.os, "cpu_count", lambda: 256)
     for nproc in (2, 16):
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         assert D.run_nproc(nproc, ["train"]) == 0

@@ -347,3 +347,53 @@ def test_model_input_of_a_checkpoint_folder_and_a_best_folder(models, tmp_path):
     assert launch.model_input(run / "best") == (24, 3)
     ck = run / "best" / (run / "best" / "latest").read_text().strip()
     assert launch.model_input(ck) == (24, 3)
+
+
+# ---- usable_cores: what every pool is sized by ------------------------------------------------------------------------
+def _cgroup(root, v2: str | None = None, v1: tuple[str, str] | None = None):
+    "A fake cgroup folder at `root`: v2's cpu.max text, or v1's (quota, period)."
+    root.mkdir(parents=True, exist_ok=True)
+    if v2 is not None: (root / "cpu.max").write_text(v2 + "\n")
+    if v1 is not None:
+        (root / "cpu").mkdir(); (root / "cpu" / "cpu.cfs_quota_us").write_text(v1[0] + "\n"); (root / "cpu" / "cpu.cfs_period_us").write_text(v1[1] + "\n")
+    return root
+
+
+@pytest.mark.parametrize("affinity, v2, v1, want", [
+    (set(range(64)), None, None, 64),                 # no quota: the cores the process may run on
+    (set(range(64)), "max 100000", None, 64),         # v2 without a quota
+    (set(range(64)), "200000 100000", None, 2),       # docker --cpus 2 on a 64-core host
+    (set(range(64)), "150000 100000", None, 2),       # --cpus 1.5: rounded up
+    (set(range(64)), "50000 100000", None, 1),        # --cpus 0.5: at least 1
+    ({0, 1}, "800000 100000", None, 2),               # a cpuset smaller than the quota
+    (set(range(64)), None, ("300000", "100000"), 3),  # cgroup v1
+    (set(range(64)), None, ("-1", "100000"), 64),     # v1 without a quota
+    (set(range(64)), "nonsense", None, 64),           # unreadable: no quota assumed
+    (set(range(64)), "0 100000", None, 64),           # a zero quota is no quota
+])
+def test_usable_cores_is_the_affinity_capped_by_the_cgroup_quota(tmp_path, monkeypatch, affinity, v2, v1, want):
+    "`os.cpu_count()` said 64 in a 2-core container: 32 OpenMP threads per process of `train --nproc 2`, on 2 cores."
+    from gpuvision_nb.launch import usable_cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: affinity, raising=False)
+    assert usable_cores(_cgroup(tmp_path / "cg", v2, v1)) == want
+
+
+def test_usable_cores_without_an_affinity_api_counts_the_machine(tmp_path, monkeypatch):
+    "macOS and Windows have no sched_getaffinity: the machine's count, still capped by a quota if there is one."
+    from gpuvision_nb.launch import usable_cores
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert usable_cores(tmp_path / "none") == 6 and usable_cores(_cgroup(tmp_path / "cg", "200000 100000")) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert usable_cores(tmp_path / "none") == 1
+
+
+def test_every_pool_is_sized_by_usable_cores(monkeypatch):
+    """The DataLoader workers, image-decoding threads and predict's --workers default follow `usable_cores` (two of
+    them read os.cpu_count(), the machine's cores; the OpenMP threads of `--nproc`: test_distributed)."""
+    import gpuvision_nb.cli as cli, gpuvision_nb.data as data
+    for module in (cli, data): monkeypatch.setattr(module, "usable_cores", lambda: 6)
+    monkeypatch.setattr(os, "cpu_count", lambda: 128)
+    assert (data.default_workers(), data.decode_threads()) == (5, 6)
+    assert cli.build_parser().parse_args(["predict", "m", "x.png"]).workers == 4
