@@ -841,3 +841,10 @@ def test_onnx_export_without_the_onnx_package_says_what_to_install(world, tmp_pa
     with pytest.raises(D.ExportError, match=r"^ONNX export needs the onnx package\(s\): pip install onnx$"):
         D.export_onnx(world["model"], tmp_path / "m.onnx", PREP)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_predict_loads_the_model_on_the_device_given_by_device(world, gpuvision):
+    "mutmut (cli, seed 919): cmd_predict's load_model(args.model, None) — 'auto': GPUVISION_DEVICE, not --device — survived."
+    good = str(sorted(world["pics"].rglob("[0-9].png"))[0])
+    r = gpuvision("predict", world["file"], good, "--device", "cpu", "--no-progress", GPUVISION_DEVICE="cuda")
+    assert r.returncode == 0 and r.stdout.startswith(good + "\t"), r.stderr

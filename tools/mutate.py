@@ -50,7 +50,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "quantize": ["tests/test_quantize.py", "tests/test_deploy.py"],   # deploy: int8 models exported and served
     # cli: the tests that run `gpuvision ...` in this process (conftest's `gpuvision` fixture, `cli.main`); a test that
     # runs the command in a subprocess can't kill a mutant (mutmut only sees this process), so it is not run per mutant
-    "cli": ["tests/test_cli.py", "tests/test_cli_args.py", "tests/test_cli_faults.py", "tests/test_launch.py", "tests/test_deploy.py",
+    "cli": ["tests/test_cli.py", "tests/test_cli_surface.py", "tests/test_cli_args.py", "tests/test_cli_faults.py", "tests/test_launch.py", "tests/test_deploy.py",
             "tests/test_records.py", "tests/test_video.py", "tests/test_demo.py"],
     "video": ["tests/test_video.py"],
     "demo": ["tests/test_demo.py", "tests/test_cli_faults.py"],
@@ -71,14 +71,18 @@ def mutmut() -> str:
     return str(exe)
 
 
+# read by some tests, linked into the scratch tree: the README's commands (test_cli), records and prose checks, setup.py
+# (test_records builds the package to see that a wheel ships the course's records)
+READ = ("nbs", "docs", "tools", "README.md", "settings.ini", "setup.py")
+
+
 def scratch_tree(module: str) -> Path:
     "A fresh mutants/<module>/ holding the package, the tests and a pyproject.toml configuring mutmut for `module`."
     work = REPO / "mutants" / module
     shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
     shutil.copytree(REPO / "gpuvision_nb", work / "gpuvision_nb", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("nbs", "tools", "settings.ini", "README.md", "docs"):   # read by a few tests (test_cli: the README's commands)
-        (work / name).symlink_to(REPO / name)
+    for name in READ: (work / name).symlink_to(REPO / name)
     q = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"
     (work / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
@@ -86,7 +90,7 @@ def scratch_tree(module: str) -> Path:
         f'only_mutate = ["gpuvision_nb/{module}.py"]\n'
         f"pytest_add_cli_args_test_selection = {q(TESTS[module])}\n"
         f'pytest_add_cli_args = {q(["-p", "no:cacheprovider", "-q", "-x", *(f"--deselect={t}" for t in DESELECT.get(module, ()))])}\n'
-        'also_copy = ["nbs", "docs", "tools", "README.md", "settings.ini"]\n'   # read by some tests (records, prose checks)
+        f"also_copy = {q(READ)}\n"
         "use_git_change_detection = false\n")
     return work
 

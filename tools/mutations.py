@@ -63,7 +63,7 @@ M = [  # (module, description, old, new, tests)
 
 def tree_of(package: Path) -> Path:
     """A scratch tree that runs the tests on a copy of `package`: the package and tests copied (a mutation edits
-    them), what some tests read (nbs/, docs/, tools/, README.md, settings.ini) linked, read-only by convention."""
+    them), what some tests read (nbs/, docs/, tools/, README.md, settings.ini, setup.py) linked, read-only by convention."""
     tree = Path(tempfile.mkdtemp(prefix="mutant-"))
     shutil.copytree(package, tree / "gpuvision_nb"); shutil.copytree(REPO / "tests", tree / "tests")
     for name in READ:
@@ -103,7 +103,7 @@ def main(only=None):
     return 0 if all(r[3] in ("caught", "MISSED") for r in results) else 1     # stale, failing unmutated or no test run
 
 
-READ = ("nbs", "docs", "tools", "README.md", "settings.ini")   # linked into each scratch tree (`tree_of`)
+READ = ("nbs", "docs", "tools", "README.md", "settings.ini", "setup.py")   # linked into each scratch tree (`tree_of`)
 
 
 # pytest's exit status: 1 = a test failed (the mutation is caught); 0 = all passed (missed). Anything else says nothing
