@@ -473,3 +473,12 @@ def test_every_loader_names_the_path_there_with_accents_encoded_otherwise(tmp_pa
             "open_video": lambda: videofile.open_video(typed / "clip.mp4")}[load]
     with pytest.raises(Exception, match=re.escape(f"{tmp_path / NFD} is there: the same name with its accents encoded otherwise")):
         call()
+
+
+# ---- tools/mutate.py imagefile --sample 25 --seed 920: the survivors, each killed --------------------------------
+def test_model_pixels_converts_an_image_that_is_not_rgb_first():
+    "mutmut: model_pixels' to_rgb(im) → to_rgb(None) for a non-RGB image survived (every test gave it RGB)."
+    grey = imagefile.model_pixels(Image.new("L", (10, 6), 100), 4)
+    assert grey.shape == (4, 4, 3) and (grey == 100).all()
+    assert (imagefile.model_pixels(Image.new("LA", (4, 4), (100, 255)), 4, in_channels=1) == 100).all()
+
