@@ -395,3 +395,28 @@ def test_size_errors_name_their_function():
     "mutmut: the who 'flops_per_image' and 'SeedCNN' of the size checks → 'XX…XX' survived."
     with pytest.raises(ValueError, match=r"^flops_per_image: input_size"): flops_per_image(SeedCNN(), (3, 32))
     with pytest.raises(ValueError, match=r"^SeedCNN: size must be"): SeedCNN(size=2)
+
+
+# ---- tools/mutate.py models --sample 25 --seed 921: the survivors, each killed -----------------------------------
+def test_flops_per_image_prints_nothing(capsys):
+    "mutmut: FlopCounterMode(display=False) → True survived: every call printed torch's per-module FLOP table."
+    flops_per_image(SeedCNN(), (3, 32, 32))
+    assert capsys.readouterr() == ("", "")
+
+
+def test_the_roofline_of_a_model_counts_images():
+    "mutmut: roofline_bound's unit 'img' → 'IMG' survived."
+    from gpuvision_nb.models import roofline_bound
+    assert roofline_bound("seed", "H100 SXM").unit == "img"
+
+
+def test_the_summary_total_row_has_the_layer_rows_columns():
+    "mutmut: the total row's 'type' and 'FLOPs' keys renamed survived (a table with a column too many, and no total FLOPs)."
+    rows = summary(SeedCNN()).table_rows()
+    assert all(r.keys() == rows[0].keys() for r in rows) and rows[-1]["layer"] == "total" and rows[-1]["FLOPs"]
+
+
+def test_seed_cnn_size_is_bounded_above():
+    "mutmut: the upper bound MAX_SIZE dropped from SeedCNN's size check survived."
+    from gpuvision_nb.data import MAX_SIZE
+    with pytest.raises(ValueError, match=rf"SeedCNN: size must be an int in \[4, {MAX_SIZE}\]"): SeedCNN(size=MAX_SIZE + 4)
