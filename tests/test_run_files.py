@@ -739,3 +739,57 @@ def test_a_swap_that_fails_and_can_not_be_undone_says_where_each_runs_files_are(
     assert old.is_dir() and new.is_dir() and old.name.startswith(".run.old-") and new.name.startswith(".run.new-")
     names = lambda d: sorted(R._present(d, R.RUN_FILES))
     assert len(names(out)) + len(names(old)) + len(names(new)) == 2 * n      # every file of both runs is somewhere
+
+
+# ---- tools/mutate.py runs --sample 25 --seed 923: the survivors, each killed -------------------------------------
+def test_the_shapes_data_set_of_a_run_is_the_course_s_shapes(monkeypatch):
+    "mutmut: _data's 'shapes' → lambda: None survived: no test of these files trains on the shapes (10,000 images)."
+    import gpuvision_nb.runs as R
+    from gpuvision_nb.train import SHAPES
+    asked = []
+    class Stop(Exception): pass
+    def root(**kw): asked.append(kw); raise Stop
+    monkeypatch.setattr(R, "shapes_root", root)
+    with pytest.raises(Stop): R._data(R.run_settings({"data": "shapes"}), "cpu")
+    assert asked == [{k: v for k, v in SHAPES.items() if k != "size"}]
+
+
+def test_the_misclassified_figure_names_itself_and_file_names_it_can_not_draw(monkeypatch):
+    "mutmut: drawable_names' figure name and kind='file' (→ None: 'the None name(s)') in plot_misclassified survived."
+    import matplotlib.pyplot as plt
+    import gpuvision_nb.runs as R
+    from gpuvision_nb import bench
+    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))    # a character no font here has
+    x = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    with pytest.warns(UserWarning) as caught:
+        fig = R.plot_misclassified(x, torch.tensor([0, 1]), torch.tensor([1, 0]), ["a", "b\ue000"], names=["x.png", "y\ue000.png"])
+    said = [str(w.message) for w in caught]
+    assert said == ["the misclassified images: no installed font draws the class name(s) 'b\\ue000': drawn as #1 (the index in "
+                    "the class list); install a font that has them (Debian: fonts-noto-cjk, fonts-noto-color-emoji) to see them",
+                    "the misclassified images: no installed font draws the file name(s) 'y\\ue000.png': drawn as y?.png; install "
+                    "a font that has them (Debian: fonts-noto-cjk, fonts-noto-color-emoji) to see them"], said
+    plt.close(fig)
+
+
+def test_resume_of_a_folder_that_is_not_there_says_so(tmp_path):
+    "mutmut: the message's ' + (\"no such folder\" …)' → ' - (…)' (a TypeError instead of the message) survived."
+    import gpuvision_nb.runs as R
+    with pytest.raises(FileNotFoundError, match=re.escape(f"--resume: {tmp_path / 'nope'} holds no run to resume (no such folder)")):
+        R.run_training(out=tmp_path / "nope", resume=True, **RUN)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=re.escape("holds no run to resume (no checkpoint in it)")):
+        R.run_training(out=tmp_path / "empty", resume=True, **RUN)
+
+
+def test_an_out_inside_the_model_or_the_data_of_a_resumed_run_is_named_as_out(tmp_path):
+    """mutmut: both check_output labels '--out' → None survived: the refusal must name the option. A run inside the
+    run it fine-tunes from (--from); a run moved into its own data folder, then resumed (the saved data is checked)."""
+    import gpuvision_nb.runs as R
+    from test_run_folder import _folder
+    data, first = _folder(tmp_path / "data"), tmp_path / "first"
+    R.run_training(str(data), epochs=1, out=first, **RUN)
+    with pytest.raises(ValueError, match=re.escape(f"--out {first / 'tuned'} lies inside the input folder {first}")):
+        R.run_training(str(data), epochs=1, out=first / "tuned", start_from=str(first), **RUN)
+    moved = data / "run"; first.rename(moved)
+    with pytest.raises(ValueError, match=re.escape(f"--out {moved} lies inside the input folder {data}")):
+        R.run_training(out=moved, resume=True, epochs=2, **RUN)
