@@ -206,6 +206,7 @@ def test_fit_throughput_ceilings_and_roofline_on_cpu(small_shapes):
     assert (f.unit, f.items, len(f.times), f.params["batch"], f.params["epochs"]) == ("img", 128, 1, 64, 2) and f.rate > 0
     mm, cp = ceilings("cpu", "fp32")
     assert (mm.unit, cp.unit, mm.items, cp.items) == ("FLOP", "B", 2 * 1024**3, 2 * 2**26) and "fp32" in mm.label
+    assert cp.label == "copy 64 MiB"                       # mutmut (seed 924): 2**20 → 2 * 20 in the label survived
     with pytest.raises(ValueError, match="precision"): ceilings("cpu", "fp64")
     rows = roofline([f, mm, cp], train_cost("seed", "fp32", 64))
     assert rows[0]["from"].startswith(f"{mm.label}: ") and rows[0]["from"].endswith("FLOP/s")   # the measured rate behind it
@@ -243,6 +244,7 @@ def test_end_to_end_targets_by_hand():
     limit = [_t("fit end-to-end · bf16 · b2048", "cuda:0", 1_000_000), Timing("matmul", "cuda:0", 1, 0, [1], 1e15, "FLOP")]
     rows = {r["target"]: r for r in end_to_end_targets(knobs, limit)}
     assert rows["fit, end to end"]["verdict"] == "met"                                   # 1,000,000 ≥ 1,000,000
+    assert rows["fit, end to end"]["from"] == "fit end-to-end · bf16 · b2048"             # which timing (mutmut, seed 924)
     assert rows["fit ÷ best CPU step, same box"]["measured"] == "500x"                    # 1e6 / 2e3
     assert rows["best GPU step ÷ one-sample loop, same GPU"]["measured"] == "2,200x"      # 1.1e6 / 500
     assert rows["fit ÷ raw step, same settings"]["measured"] == "0.91x"                   # 1e6 / 1.1e6
@@ -687,3 +689,49 @@ def test_fit_throughputs_label_and_record_say_channels_last_and_fast(monkeypatch
     t = amp.fit_throughput("cpu", batch_size=4, precision="fp32", channels_last=True, compile=False, epochs=2, fast=True)
     assert t.label == "fit end-to-end · fp32 + channels_last · b4 · fast"          # on a CPU fast keeps what was asked
     assert t.params == {"batch": 4, "precision": "fp32", "epochs": 2, "channels_last": True, "compile": None, "fast": True}
+
+
+# ---- tools/mutate.py amp --sample 25 --seed 924: the survivors, each killed --------------------------------------
+def test_grad_values_are_the_flattened_gradients_and_leave_the_model_alone():
+    "mutmut: autograd.grad(loss, params) → autograd.grad(params) was reached by no test."
+    from gpuvision_nb.amp import grad_values
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    x, y = torch.randn(5, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1])
+    g = grad_values(net, x, y)
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    assert torch.equal(g, torch.cat([p.grad.flatten() for p in net.parameters()])) and g.numel() == 12 * 3 + 3
+    net.zero_grad(set_to_none=True); grad_values(net, x, y)
+    assert all(p.grad is None for p in net.parameters())                  # the model's .grad untouched
+
+
+def test_the_gradient_histogram_is_titled():
+    "mutmut: its title upper-cased survived."
+    import matplotlib.pyplot as plt
+    from gpuvision_nb.amp import plot_grad_range
+    ax = plot_grad_range(torch.tensor([1e-3, 2e-6, 0.0]))
+    assert ax.get_title() == "weight gradients vs the fp16 range"
+    plt.close(ax.figure)
+
+
+def test_a_profile_without_a_results_folder_goes_to_a_temporary_one(tmp_path, monkeypatch):
+    """GPUVISION_RESULTS unset (conftest always sets it): the default `os.environ.get(..., '')` dropped (None.strip())
+    and `if env` → `if env or True` (a ./profiles folder in the working directory) survived."""
+    from torch.utils.data import DataLoader, TensorDataset
+    from gpuvision_nb.amp import profile_epoch
+    monkeypatch.delenv("GPUVISION_RESULTS", raising=False); monkeypatch.chdir(tmp_path)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    p = profile_epoch(net, DataLoader(TensorDataset(torch.randn(8, 3, 2, 2), torch.randint(0, 2, (8,))), batch_size=4), "cpu",
+                      max_batches=1, top=2)
+    assert p["trace"].parent.name.startswith("gpuvision-profile-") and list(tmp_path.iterdir()) == []
+
+
+def test_the_first_batches_pass_set_epoch_on():
+    "mutmut: _FirstBatches.set_epoch's hasattr(loader, 'set_epoch') → 'XXset_epochXX' (never passed on) survived."
+    from gpuvision_nb.amp import _FirstBatches
+    seen = []
+    class Loader(list):
+        def set_epoch(self, e): seen.append(e)
+    first = _FirstBatches(Loader([1, 2, 3]), 2)
+    first.set_epoch(4); _FirstBatches([1, 2], 1).set_epoch(5)              # a loader without set_epoch: nothing to do
+    assert seen == [4] and list(first) == [1, 2] and len(first) == 2
