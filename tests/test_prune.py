@@ -275,6 +275,7 @@ def test_plot_curves_draws_each_curve_and_the_baseline():
     assert lines["unpruned"].get_linestyle() == ":" and list(lines["unstructured, pruned"].get_ydata()) == [.8, .7]
     assert lines["structured, pruned"].get_color() == lines["structured, pruned + fine-tuned"].get_color() \
         != lines["unstructured, pruned"].get_color()
+    assert ax.get_ylim() == (0, 1.02)                     # the whole accuracy range (mutmut, seed 925: 0 → 1 survived)
 
 
 # ---- make mutate (prune, unseen seed 61, sample 40: 59%): survivors killed ------------------------------------------
@@ -382,3 +383,24 @@ def test_time_2to4_records_size_batch_dtype_and_kind(monkeypatch):
     monkeypatch.setattr(P, "time_fn", lambda *a, **k: k["params"])
     assert P.time_2to4(sizes=(8,), batch=4, dtype=torch.float32, device="cpu") == [
         {"n": 8, "batch": 4, "dtype": "torch.float32", "kind": kind} for kind in ("dense", "2:4 sparse")]
+
+
+# ---- tools/mutate.py prune --sample 25 --seed 925: the survivors, each killed ------------------------------------
+def test_slicing_a_dilated_convolution_keeps_its_dilation():
+    "mutmut: _slice_layer's m.dilation dropped survived: every test's convolution had dilation 1."
+    from gpuvision_nb.prune import _slice_layer
+    torch.manual_seed(0)
+    conv, x = nn.Conv2d(3, 8, 3, padding=2, dilation=2), torch.randn(2, 3, 9, 9)
+    small = _slice_layer(conv, out_idx=[0, 5], in_idx=[0, 1, 2])
+    assert small.dilation == (2, 2) and torch.allclose(small(x), conv(x)[:, [0, 5]], atol=1e-6)
+
+
+def test_the_pruning_slider_says_which_pruning_it_does(seed):
+    "mutmut: the slider's description dropped survived."
+    pytest.importorskip("ipywidgets")
+    import ipywidgets as widgets
+    from gpuvision_nb.prune import pruning_slider
+    data = [(torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,)))]
+    box = pruning_slider(seed, data, method="unstructured", device="cpu")
+    slider, = [w for w in box.children if isinstance(w, widgets.FloatSlider)]
+    assert (slider.description, slider.value, slider.max) == ("unstructured pruning", 0.0, 0.95)
