@@ -1,4 +1,5 @@
 "Tests for gpuvision_nb.quantize: accuracy and outputs near fp32, ~4x smaller, clear errors for bad arguments."
+import re
 import pytest
 import torch
 import torch.nn as nn
@@ -252,3 +253,13 @@ def test_time_inference_times_one_image_on_the_device_asked(monkeypatch):
     monkeypatch.setattr(Q, "time_fn", lambda fn, x, **kw: kw)
     kw = time_inference(nn.Flatten(), 1, device="cpu")
     assert (kw["device"], kw["items"], kw["params"]) == (torch.device("cpu"), 1, {"batch": 1, "dtype": "float32"})
+
+
+def test_calibration_batches_take_a_whole_number_of_batches():
+    "mutmut (seed 926): `or not isinstance(n_batches, int)` → `and …` survived: 2.5 and '3' batches were accepted."
+    from gpuvision_nb.quantize import calibration_batches
+    x = torch.zeros(4, 3, 8, 8)
+    for bad in (2.5, "3", True):
+        with pytest.raises(ValueError, match=rf"^quantize_static: n_batches must be an int >= 1, got {re.escape(repr(bad))}$"):
+            calibration_batches(x, bad)
+    assert len(calibration_batches(x, 3)) == 1
