@@ -699,3 +699,29 @@ def test_time_fn_labels_a_nameless_callable_fn():
     assert t.label == "fn"
 
 
+
+
+# ---- tools/mutate.py bench --sample 25 --seed 927: the survivors, each killed ------------------------------------
+def test_default_sizes_on_a_gpu_go_up_to_8192_and_4096():
+    "mutmut: the GPU conv size 4096 → 4097 survived (no test asked for the CUDA sizes; torch.device('cuda') needs no GPU)."
+    from gpuvision_nb.bench import default_sizes
+    assert default_sizes("cuda") == {"matmul": [16, 64, 256, 1024, 2048, 4096, 8192], "conv": [1, 8, 64, 256, 1024, 4096]}
+    assert default_sizes("cpu") == {"matmul": [16, 64, 256, 1024, 2048], "conv": [1, 8, 64, 256]}
+
+
+def test_drawable_names_says_which_names_it_could_not_draw_and_how_they_are_shown(monkeypatch):
+    "mutmut: its warning → warnings.warn(None) was reached by no test of bench's files."
+    import warnings
+    from gpuvision_nb import bench
+    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))    # a character no font here has
+    names = ["ok"] + [f"n{i}\ue000" for i in range(6)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        shown, fonts = bench.drawable_names(names, "the plot")
+        files, _ = bench.drawable_names(["a\ue000.png"], "the grid", kind="file")
+    assert shown == ["ok", "#1", "#2", "#3", "#4", "#5", "#6"] and files == ["a?.png"] and fonts == ["DejaVu Sans"]
+    install = "; install a font that has them (Debian: fonts-noto-cjk, fonts-noto-color-emoji) to see them"
+    assert [str(w.message) for w in caught] == [
+        "the plot: no installed font draws the class name(s) " + ", ".join(repr(n) for n in names[1:6]) +
+        " …: drawn as #1, #2, #3, #4, #5 (the index in the class list)" + install,
+        "the grid: no installed font draws the file name(s) 'a\\ue000.png': drawn as a?.png" + install]
