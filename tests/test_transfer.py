@@ -30,7 +30,7 @@ def test_head_name():
     assert head_name(SmallResNet()) == "fc"
     assert head_name(nn.Sequential(nn.Linear(4, 8), nn.Sequential(nn.ReLU(), nn.Linear(8, 2)))) == "1.1"
     with pytest.raises(ValueError, match="has no nn.Linear layer"): head_name(nn.Conv2d(3, 4, 3))
-    with pytest.raises(TypeError, match="must be an nn.Module"): head_name("fc")
+    with pytest.raises(TypeError, match="must be an nn.Module, got str$"): head_name("fc")       # (mutmut, seed 929)
 
 
 def test_replace_head_keeps_dtype_and_rest():
@@ -118,6 +118,7 @@ def test_compare_transfer():
     rep = compare_transfer(pre, len(classes), train, val, epochs=2, lr={"scratch": 0.05, "head": 0.1, "full": 0.05}, device="cpu")
     assert [r.strategy for r in rep.runs] == list(STRATEGIES)
     assert [t.label for t in rep.timings] == list(STRATEGIES)
+    assert all(t.device == "cpu" for t in rep.timings)          # where each ran (mutmut, seed 929: None survived)
     head, full = rep.runs[1], rep.runs[2]
     assert head.trainable == 8 * 4 + 4 and full.trainable == full.total
     assert all(len(r.history) == 2 for r in rep.runs) and "val acc" in str(rep)
@@ -299,3 +300,24 @@ def test_rotation_task_refuses_no_shapes_word_for_word():
     "mutmut: the message → 'XX…XX' survived."
     from gpuvision_nb.transfer import rotation_task
     with pytest.raises(ValueError, match=r"^rotation_task: shapes is empty$"): rotation_task(2, shapes=())
+
+
+# ---- tools/mutate.py transfer --sample 25 --seed 929: the survivors, each killed ---------------------------------
+def test_fine_tune_trains_everything_by_default():
+    "mutmut: the default strategy 'full' → 'XXfullXX' (every call without strategy raised) survived."
+    train, val, classes = tiny_loaders()
+    m = replace_head(SmallResNet(10, widths=(4, 8, 8)), len(classes))
+    freeze(m, except_head=True)                                 # as a 'head' run leaves it: 'full' unfreezes
+    before = copy.deepcopy(m.state_dict())
+    fine_tune(m, train, epochs=1, lr=0.1, device="cpu", progress=False)
+    assert not torch.equal(before["conv1.weight"], m.state_dict()["conv1.weight"]) and all(p.requires_grad for p in m.parameters())
+
+
+def test_zoo_weights_are_read_onto_the_cpu(offline, monkeypatch):
+    """A checkpoint saved on a GPU holds CUDA tensors; read without map_location='cpu' it fails on a machine without one
+    (mutmut: map_location dropped survived: every test's file was saved on the CPU)."""
+    import gpuvision_nb.transfer as T
+    f = offline / "mine.pth"; torch.save(nn.Linear(2, 2).state_dict(), f)
+    seen, load = [], torch.load
+    monkeypatch.setattr(T.torch, "load", lambda *a, **k: seen.append(k.get("map_location")) or load(*a, **k))
+    assert set(T.load_zoo_weights("resnet18", f)) == {"weight", "bias"} and seen == ["cpu"]
