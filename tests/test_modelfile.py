@@ -1,5 +1,5 @@
 "Appendix A4 (gpuvision_nb.modelfile): export_model / load_exported and the int8 state's plain-tensor layout."
-import hashlib, json
+import hashlib, json, re
 from pathlib import Path
 
 import pytest
@@ -98,3 +98,32 @@ def test_a_model_file_without_manifest_or_description_says_what_to_do(tmp_path):
                                               r"\(written before descriptions were embedded\): copy its manifest with it, "
                                               r"or re-export it$"):
         _load_single(tmp_path / "m.safetensors", None, None)
+
+
+# ---- tools/mutate.py modelfile --sample 25 --seed 930: the survivors, each killed --------------------------------
+@pytest.mark.parametrize("into, missing, unexpected", [
+    (lambda: nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), "['1.bias', '1.weight']", "[]"),   # a layer too many
+    (lambda: nn.Sequential(nn.ReLU()), "[]", "['0.bias', '0.weight']")])                          # too few
+def test_a_file_that_fits_only_part_of_the_model_is_refused(tmp_path, into, missing, unexpected):
+    "Only missing, or only unexpected, weights are enough to refuse (mutmut: `missing or unexpected` → `and` survived)."
+    path = export_model(nn.Sequential(nn.Linear(2, 2)), tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match=re.escape(f"does not fit this model: missing {missing}, unexpected {unexpected}")):
+        load_exported(path, into())
+
+
+def test_with_metadata_adds_to_the_metadata_already_there():
+    "mutmut: header.get('__metadata__', {}) → header.get(None, {}) (the earlier entries dropped) survived."
+    import struct
+    from safetensors.torch import save
+    from gpuvision_nb.modelfile import with_metadata
+    data = with_metadata(with_metadata(save({"w": torch.zeros(2)}, metadata={"format": "pt"}), {"a": "1"}), {"b": "2"})
+    n = struct.unpack("<Q", data[:8])[0]
+    assert json.loads(data[8:8 + n])["__metadata__"] == {"format": "pt", "a": "1", "b": "2"}
+
+
+def test_an_int8_file_of_another_layout_says_what_to_do():
+    "mutmut: the second half of the message (what to do instead) survived: no test read it."
+    from gpuvision_nb.modelfile import _int8_carrier
+    with pytest.raises(CheckpointError, match=re.escape(f"m.safetensors was quantized with another module layout than this torch "
+                                                        f"({torch.__version__}) makes: export the fp32 model and quantize it here")):
+        _int8_carrier(nn.Linear(2, 2), {"int8": {"layout": "another"}}, Path("m.safetensors"))
