@@ -460,3 +460,30 @@ def test_predict_timing_has_no_flop_bound_for_other_flop_work_or_a_matmul_in_ima
     "A FLOP/s timing that is no matmul or convolution, and an images/s timing named 'matmul …', get no datasheet bound."
     assert predict_timing("attention", _t("sdpa 1024 bf16", "cuda:0", 1e14, "FLOP"), "H200") is None
     assert predict_timing("bench", _t("matmul loop", "cuda:0", 1e3, "img"), "H200") is None
+
+
+# ---- tools/mutate.py report --sample 25 --seed 931: the survivors, each killed -----------------------------------
+def test_headline_figures_grow_with_their_rows():
+    "mutmut: the chart height 0.8 + 0.5 × rows → ÷ rows, and the panels' height ratios max(1, n) → max(2, n), survived."
+    import matplotlib.pyplot as plt
+    recs = [_rec(e, [_t("bf16 · b64", "cpu", 9.7e3), _t("bf16 · b2048", "cuda:0", 6.3e5)]) for e in ("amp-knobs", "amp-limit", "x")]
+    ax = headline_chart(recs, unit="img")
+    assert ax.figure.get_size_inches()[1] == pytest.approx(0.8 + 0.5 * 3)
+    fig = headline_charts(recs + [_rec("matmul", [_t("matmul 1024", "cpu", 2e11, "FLOP", n=1024)], gpu=False)])
+    assert fig.axes[0].get_gridspec().get_height_ratios() == [3, 1]          # img: 3 experiments, FLOP: 1
+    plt.close(ax.figure); plt.close(fig)
+
+
+def test_an_inference_timing_is_bound_by_the_forward_pass_only():
+    "mutmut: params['mode'] → params['XXmodeXX'] (every inference timing bounded as a training step) survived."
+    kw = dict(model="seed", batch=256, precision="bf16")
+    train = predict_timing("x", _t("bf16 · b256", "cuda:0", 1e5, **kw), "H200")
+    infer = predict_timing("x", _t("bf16 · b256", "cuda:0", 1e5, mode="inference", **kw), "H200")
+    assert infer.bound > 2 * train.bound and infer.flops_per_item < train.flops_per_item / 2     # backward ≈ 2 × forward
+
+
+def test_prediction_rows_give_the_bound_in_the_timing_s_unit():
+    "mutmut: fmt_rate(p.bound, t.unit) → fmt_rate(p.bound, None) survived."
+    r = _rec("amp-knobs", [_t("bf16 · b2048", "cuda:0", 3.2e5, model="seed", batch=2048, precision="bf16", sync=False)])
+    row, = prediction_rows([r])
+    assert row["measured"] == "320 kimg/s" and row["bound"].endswith("img/s")                 # not "… MNone/s"
