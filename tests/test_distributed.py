@@ -494,6 +494,8 @@ def test_plot_ddp_draws_one_lane_per_rank():
     lanes = [(p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in ax.patches[:3]]
     assert lanes == [(0, 2.15, 1.2, .7), (1.6, 2.15, 2.2, .7), (6.4, 2.15, 1.2, .7)]          # shard, fwd+bwd, step of rank 0
     assert len(ax.patches) == 3 * 3 + 1 and (ax.get_xlim(), ax.get_ylim()) == ((-1, 8), (0, 3)) and not ax.axison
+    band = ax.patches[-1]                                  # the all-reduce band across every rank: translucent, behind the text
+    assert (band.get_x(), band.get_width(), band.get_height(), band.get_alpha()) == (4.1, 2.0, 3 - .2, .3)   # (mutmut, seed 932)
     assert ax.get_title() == "one DDP step on 3 processes: same weights everywhere, 3× the images per step"
     assert ax.figure.get_size_inches() == pytest.approx((10, 0.9 + 0.55 * 3))
     plt.close("all")
@@ -807,3 +809,11 @@ def test_free_memory_empties_the_mps_cache_on_a_mac(monkeypatch):
     monkeypatch.setattr(D.torch.mps, "empty_cache", lambda: emptied.append("mps"))
     D.free_memory(device="mps")
     assert emptied == ["mps"]
+
+
+def test_setup_distributed_alone_takes_the_device_it_is_given(monkeypatch):
+    "mutmut (seed 932): without torchrun's variables, get_device(None) ('auto': GPUVISION_DEVICE, a GPU) survived."
+    from gpuvision_nb.distributed import setup_distributed
+    for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "TORCHELASTIC_RUN_ID"): monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("GPUVISION_DEVICE", "cuda")                 # what 'auto' would take: not there on this machine
+    assert setup_distributed("cpu") == torch.device("cpu")

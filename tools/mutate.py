@@ -34,7 +34,7 @@ TESTS = {  # module → the test files that are meant to catch its bugs (mutmut 
     "folderdata": ["tests/test_data.py", "tests/test_data_faults.py"],        # appendix A9: its tests stay beside the data's
     "files": ["tests/test_files.py", "tests/test_files_faults.py", "tests/test_bench.py", "tests/test_cli_faults.py"],   # bench: records written through it
     "folders": ["tests/test_folders.py", "tests/test_data.py"],   # data: make_shapes/shapes_root write and cache through it
-    "distributed": ["tests/test_distributed.py"],
+    "distributed": ["tests/test_distributed.py", "tests/test_cli_surface.py"],
     "imagefile": ["tests/test_imagefile.py", "tests/test_data.py", "tests/test_data_faults.py",
                   "tests/test_cli_faults.py", "tests/test_launch.py"],   # image_files and stdin_paths: the paths predict takes
     "modelfile": ["tests/test_modelfile.py", "tests/test_robust.py", "tests/test_deploy.py", "tests/test_faults.py"],
