@@ -70,8 +70,9 @@ def _cgroup_cpus(root: Path) -> float | None:
 
 def usable_cores(cgroup: Path | None = None) -> int:
     """The CPU cores this process may use, to size thread pools and worker counts by: those the scheduler lets it run
-    on (`os.sched_getaffinity`: taskset, a container's cpuset), at most its cgroup's CPU quota rounded up (`docker run
-    --cpus 2`), at least 1. Not `os.cpu_count()`, the machine's, which a container shares. `cgroup`: default `CGROUP`."""
+    on (`os.sched_getaffinity`: taskset, a container's cpuset), at most its cgroup's CPU quota rounded up
+    (`docker run --cpus 2`), at least 1. Not `os.cpu_count()`, the machine's, which a container shares. `cgroup`:
+    default `CGROUP`."""
     try: cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError): cores = os.cpu_count() or 1      # (no affinity API: macOS, Windows)
     quota = _cgroup_cpus(cgroup or CGROUP)
