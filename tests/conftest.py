@@ -125,6 +125,22 @@ def _scratch_results(tmp_path, monkeypatch):
     monkeypatch.delenv("GPUVISION_DEVICE", raising=False)
 
 
+@pytest.fixture
+def undrawable(monkeypatch):
+    "A character no installed font draws (`bench.fonts_for` answers so), for tests of what a figure does with such names."
+    from gpuvision_nb import bench
+    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))
+    return "\ue000"
+
+
+@pytest.fixture
+def auto_is_unavailable(monkeypatch):
+    """'auto' names a device this machine lacks (GPUVISION_DEVICE=cuda): a function that drops the `device=` it was given
+    and falls back to 'auto' then fails, instead of silently running where 'auto' happens to point."""
+    if torch.cuda.is_available(): pytest.skip("'auto' is a real GPU here: a dropped device= would go unnoticed")
+    monkeypatch.setenv("GPUVISION_DEVICE", "cuda")
+
+
 @pytest.fixture(autouse=True)
 def _reduced_precision_everywhere():
     "Under GPUVISION_REDUCED_PRECISION, every test runs as a GPU's TF32 (or bf16) tensor cores would compute it."

@@ -245,11 +245,10 @@ def test_errors_name_the_function_and_the_argument(x):
     with pytest.raises(TypeError, match="BatchAugment expects float images"): BatchAugment()((x * 255).to(torch.uint8))
 
 
-def test_augmentation_gain_evaluates_on_the_device_it_was_given(monkeypatch):
+def test_augmentation_gain_evaluates_on_the_device_it_was_given(auto_is_unavailable):
     "mutmut (seed 928): evaluate(model, val) without the device ('auto': GPUVISION_DEVICE, a GPU) survived."
     imgs = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     loader = GPULoader(imgs, torch.arange(6) % 3, 6, augment=False, device="cpu")
-    monkeypatch.setenv("GPUVISION_DEVICE", "cuda")                 # what 'auto' would take: not there on this machine
     gain = augmentation_gain(lambda: SmallResNet(3, widths=(4, 4, 4)), imgs, torch.arange(6) % 3, loader, {"none": None},
                              epochs=1, batch_size=6, device="cpu")
     assert 0 <= gain["none"]["val_acc"] <= 1

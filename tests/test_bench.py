@@ -709,11 +709,10 @@ def test_default_sizes_on_a_gpu_go_up_to_8192_and_4096():
     assert default_sizes("cpu") == {"matmul": [16, 64, 256, 1024, 2048], "conv": [1, 8, 64, 256]}
 
 
-def test_drawable_names_says_which_names_it_could_not_draw_and_how_they_are_shown(monkeypatch):
+def test_drawable_names_says_which_names_it_could_not_draw_and_how_they_are_shown(undrawable):
     "mutmut: its warning → warnings.warn(None) was reached by no test of bench's files."
     import warnings
     from gpuvision_nb import bench
-    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))    # a character no font here has
     names = ["ok"] + [f"n{i}\ue000" for i in range(6)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1327,11 +1327,9 @@ def test_make_shapes_defaults_to_seed_0(tmp_path):
            tree_hash(make_shapes(tmp_path / "c", n_per_class=1, size=8, seed=1))
 
 
-def test_show_batch_names_itself_when_a_class_name_can_not_be_drawn(monkeypatch):
+def test_show_batch_names_itself_when_a_class_name_can_not_be_drawn(undrawable):
     "mutmut: the figure's name in drawable_names' warning ('show_batch' → 'XXshow_batchXX') survived."
     import matplotlib.pyplot as plt
-    from gpuvision_nb import bench
-    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))    # a character no font here has
     with pytest.warns(UserWarning, match=r"^show_batch: no installed font draws the class name\(s\) '\\ue000'"):
         fig = show_batch(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "\ue000"], n=2, ncols=2)
     assert [ax.get_title() for ax in fig.axes] == ["a", "#1"]

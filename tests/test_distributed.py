@@ -811,9 +811,8 @@ def test_free_memory_empties_the_mps_cache_on_a_mac(monkeypatch):
     assert emptied == ["mps"]
 
 
-def test_setup_distributed_alone_takes_the_device_it_is_given(monkeypatch):
+def test_setup_distributed_alone_takes_the_device_it_is_given(monkeypatch, auto_is_unavailable):
     "mutmut (seed 932): without torchrun's variables, get_device(None) ('auto': GPUVISION_DEVICE, a GPU) survived."
     from gpuvision_nb.distributed import setup_distributed
     for v in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "TORCHELASTIC_RUN_ID"): monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("GPUVISION_DEVICE", "cuda")                 # what 'auto' would take: not there on this machine
     assert setup_distributed("cpu") == torch.device("cpu")

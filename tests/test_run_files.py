@@ -754,12 +754,10 @@ def test_the_shapes_data_set_of_a_run_is_the_course_s_shapes(monkeypatch):
     assert asked == [{k: v for k, v in SHAPES.items() if k != "size"}]
 
 
-def test_the_misclassified_figure_names_itself_and_file_names_it_can_not_draw(monkeypatch):
+def test_the_misclassified_figure_names_itself_and_file_names_it_can_not_draw(undrawable):
     "mutmut: drawable_names' figure name and kind='file' (→ None: 'the None name(s)') in plot_misclassified survived."
     import matplotlib.pyplot as plt
     import gpuvision_nb.runs as R
-    from gpuvision_nb import bench
-    monkeypatch.setattr(bench, "fonts_for", lambda names: (["DejaVu Sans"], {"\ue000"}))    # a character no font here has
     x = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
     with pytest.warns(UserWarning) as caught:
         fig = R.plot_misclassified(x, torch.tensor([0, 1]), torch.tensor([1, 0]), ["a", "b\ue000"], names=["x.png", "y\ue000.png"])

@@ -709,11 +709,10 @@ def test_random_motion_shades_each_channel_of_the_background_on_its_own():
     assert len(shifts) >= 5 and all(len(set(d.tolist())) > 1 for d in shifts) and all(abs(d).max() <= 60 for d in shifts)
 
 
-def test_video_loaders_put_the_clips_on_the_device_asked_for(tmp_path, monkeypatch):
+def test_video_loaders_put_the_clips_on_the_device_asked_for(tmp_path, auto_is_unavailable):
     "mutmut: ClipLoader without device=dev ('auto': GPUVISION_DEVICE or the GPU, not the device asked for) survived."
     import gpuvision_nb.video as V
     clips = make_videos(tmp_path / "clips", n_per_class=5, frames=4, size=16)
-    monkeypatch.setenv("GPUVISION_DEVICE", "cuda")                 # what 'auto' would take: not there on this machine
     train, val, _ = V.video_loaders(clips, frames=2, stride=2, size=16, batch_size=4, device="cpu")
     assert next(iter(train))[0].device.type == next(iter(val))[0].device.type == "cpu"
 
